@@ -1,0 +1,161 @@
+"""The `orge` command: run, check-config, and the commands components add (once, auth).
+
+A component adds commands by listing them under `cli:` in its manifest and providing
+`cli.py` with `add_commands(subparsers)`; each added parser sets `func(args) -> int`.
+The engine finds them through the loader and never imports a component by name.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import importlib
+import json
+import logging
+import signal
+import sys
+import time
+from typing import Any
+
+from orge import __version__
+
+_LOGGER = logging.getLogger(__name__)
+
+
+def _add_config_arg(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "-c",
+        "--config",
+        default="config",
+        metavar="DIR",
+        help="configuration directory (default: ./config)",
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="orge", description="ORGE: the software of an EV charging station."
+    )
+    parser.add_argument("--version", action="version", version=f"orge {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    run = sub.add_parser("run", help="run the station until stopped (SIGTERM/SIGINT)")
+    _add_config_arg(run)
+    run.add_argument("-v", "--verbose", action="store_true", help="log at debug level")
+    run.set_defaults(func=cmd_run)
+
+    check = sub.add_parser(
+        "check-config", help="check the configuration; exits 1 if anything is wrong"
+    )
+    _add_config_arg(check)
+    check.add_argument("--json", action="store_true", help="print the result as JSON")
+    check.set_defaults(func=cmd_check_config)
+
+    _add_component_commands(sub)
+    return parser
+
+
+def _add_component_commands(sub: Any) -> None:
+    from orge.loader import ComponentIndex
+
+    for component in ComponentIndex().cli_components():
+        try:
+            module = importlib.import_module(f"{component.package}.cli")
+            module.add_commands(sub)
+        except Exception as err:
+            _LOGGER.warning("Commands of %s unavailable: %s", component.domain, err)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 2
+    return int(args.func(args) or 0)
+
+
+# --- check-config --------------------------------------------------------------------
+
+
+def cmd_check_config(args: argparse.Namespace) -> int:
+    from orge.config import find_config_dir
+    from orge.redact import redact
+    from orge.setup import check_configuration
+
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(message)s")
+    start = time.perf_counter()
+    config_dir = find_config_dir(args.config)
+    result = check_configuration(config_dir)
+    elapsed_ms = (time.perf_counter() - start) * 1000
+    problems = [redact(line) for line in result.problems]
+    if args.json:
+        print(
+            json.dumps(
+                {
+                    "valid": not problems,
+                    "config_dir": config_dir,
+                    "components": [c.domain for c in result.order],
+                    "errors": {d: [redact(p) for p in lines] for d, lines in result.errors.items()},
+                    "elapsed_ms": round(elapsed_ms, 1),
+                },
+                indent=2,
+            )
+        )
+    elif problems:
+        print(f"Configuration in {config_dir} has {len(problems)} problem(s):")
+        for line in problems:
+            print(f"  {line}")
+    else:
+        print(
+            f"Configuration in {config_dir} is valid "
+            f"({len(result.order)} components, {elapsed_ms:.0f} ms)."
+        )
+    return 1 if problems else 0
+
+
+# --- run -----------------------------------------------------------------------------
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from orge.config import find_config_dir
+    from orge.log import setup_logging
+
+    setup_logging(logging.DEBUG if args.verbose else logging.INFO, sys.stdout)
+    return asyncio.run(async_run(find_config_dir(args.config)))
+
+
+async def async_run(config_dir: str) -> int:
+    """Run a station until SIGTERM/SIGINT or `orge.stop`; speaks systemd's notify protocol."""
+    from orge import systemd
+    from orge.core import Orge
+    from orge.setup import async_from_config_dir
+
+    orge = Orge(config_dir)
+    loop = asyncio.get_running_loop()
+
+    def request_stop(signame: str) -> None:
+        _LOGGER.info("Received %s, stopping", signame)
+        orge.async_create_background_task(orge.async_stop(), "stop")
+
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, request_stop, sig.name)
+
+    async def stop_service(call: Any) -> None:
+        orge.async_create_background_task(orge.async_stop(), "stop")
+
+    orge.services.async_register("orge", "stop", stop_service)
+    _LOGGER.info("Starting ORGE %s with %s", __version__, config_dir)
+    await async_from_config_dir(orge, config_dir)
+    await orge.async_start()
+    systemd.notify("READY=1")
+    _LOGGER.info("ORGE started: %s", ", ".join(sorted(orge.config.components)) or "no components")
+    interval = systemd.watchdog_interval()
+    if interval:
+        from orge.helpers.event import async_track_time_interval
+
+        async_track_time_interval(orge, lambda _now: systemd.notify("WATCHDOG=1"), interval)
+    await orge.async_wait_stopped()
+    systemd.notify("STOPPING=1")
+    _LOGGER.info("ORGE stopped")
+    return orge.exit_code

@@ -1,0 +1,206 @@
+"""Loading configuration.yaml: the `orge:` core section, packages, logger, and errors that
+name the file and line an operator must edit."""
+
+from __future__ import annotations
+
+import logging
+import os
+from typing import Any
+
+import voluptuous as vol
+
+import orge.validation as cv
+from orge.core import Orge
+from orge.exceptions import ConfigError
+from orge.yaml import NodeDict, NodeList, Secret, display_path, load_yaml, where
+
+CONFIG_FILE = "configuration.yaml"
+CORE_DOMAIN = "orge"
+LOGGER_DOMAIN = "logger"
+ENGINE_DOMAINS = (CORE_DOMAIN, LOGGER_DOMAIN)
+LOG_LEVELS = ("critical", "fatal", "error", "warning", "warn", "info", "debug", "notset")
+
+CUSTOMIZE_SCHEMA = vol.Schema({cv.entity_id: vol.Schema({}, extra=vol.ALLOW_EXTRA)})
+
+CORE_SCHEMA = vol.Schema(
+    {
+        vol.Optional("name", default="ORGE"): cv.string,
+        vol.Optional("station_id", default=""): cv.string,
+        vol.Optional("time_zone", default="UTC"): cv.time_zone,
+        vol.Optional("unit_system", default="metric"): vol.In(["metric", "us_customary"]),
+        vol.Optional("allowlist_external_dirs", default=[]): vol.All(cv.ensure_list, [cv.string]),
+        vol.Optional("customize", default={}): CUSTOMIZE_SCHEMA,
+        vol.Optional("packages", default={}): vol.Schema({cv.slug: dict}),
+        vol.Optional("setup_timeout", default=60): vol.All(vol.Coerce(float), vol.Range(min=1)),
+    }
+)
+
+LOGGER_SCHEMA = vol.Schema(
+    {
+        vol.Optional("default", default="info"): vol.All(cv.string, vol.Lower, vol.In(LOG_LEVELS)),
+        vol.Optional("logs", default={}): vol.Schema(
+            {cv.string: vol.All(cv.string, vol.Lower, vol.In(LOG_LEVELS))}
+        ),
+    }
+)
+
+
+def find_config_dir(path: str | None) -> str:
+    return os.path.abspath(path or "config")
+
+
+def load_configuration(config_dir: str) -> dict[str, Any]:
+    """Load `configuration.yaml` with its includes and packages merged in."""
+    path = os.path.join(config_dir, CONFIG_FILE)
+    if not os.path.isfile(path):
+        raise ConfigError(f"{path}: file not found (is -c pointing at the config directory?)")
+    data = load_yaml(path, config_dir)
+    if data is None:
+        data = NodeDict()
+    if not isinstance(data, dict):
+        raise ConfigError(f"{CONFIG_FILE}: the top level must be a mapping of domain: options")
+    core = data.get(CORE_DOMAIN) or {}
+    if isinstance(core, dict) and core.get("packages"):
+        merge_packages(data, core["packages"], config_dir)
+    return data
+
+
+def domain_of(key: Any) -> str:
+    """`esp32 station2` is a second block for the `esp32` domain, as in Home Assistant."""
+    return str(key).split(" ", 1)[0]
+
+
+def merge_packages(config: dict[str, Any], packages: Any, config_dir: str) -> None:
+    """Merge each package's domains into the top level: lists extend, mappings merge."""
+    if not isinstance(packages, dict):
+        return
+    for package_name, package in packages.items():
+        if not isinstance(package, dict):
+            raise ConfigError(
+                f"{location(packages, [package_name], config_dir)}: "
+                f"package {package_name} must be a mapping of domain: options"
+            )
+        for key, value in package.items():
+            if key == CORE_DOMAIN:
+                continue
+            if key not in config or config[key] is None:
+                config[key] = value
+                _copy_line(config, key, package, key)
+            elif isinstance(config[key], list) or isinstance(value, list):
+                config[key] = NodeList(cv.ensure_list(config[key]) + cv.ensure_list(value))
+            elif isinstance(config[key], dict) and isinstance(value, dict):
+                for sub_key, sub_value in value.items():
+                    if sub_key in config[key]:
+                        raise ConfigError(
+                            f"{location(package, [key, sub_key], config_dir)}: package "
+                            f"{package_name} sets {key}.{sub_key}, which is already set"
+                        )
+                    config[key][sub_key] = sub_value
+                    _copy_line(config[key], sub_key, value, sub_key)
+            else:
+                raise ConfigError(
+                    f"{location(package, [key], config_dir)}: package {package_name} "
+                    f"sets {key}, which is already set"
+                )
+
+
+def _copy_line(target: Any, key: Any, source: Any, source_key: Any) -> None:
+    if isinstance(target, NodeDict) and isinstance(source, NodeDict):
+        target._key_lines[key] = source.key_line(source_key)
+
+
+def location(root: Any, path: list[Any], config_dir: str | None) -> str:
+    """'file, line N' of the deepest node along `path` that knows its place."""
+    node = root
+    found = where(root)
+    for part in path:
+        if isinstance(node, NodeDict) and part in node:
+            found = node.key_line(part)
+            node = node[part]
+        elif isinstance(node, NodeList) and isinstance(part, int) and part < len(node):
+            found = node.item_line(part)
+            node = node[part]
+        else:
+            break
+        found = where(node) or found
+    if found is None:
+        return CONFIG_FILE
+    return f"{display_path(found[0], config_dir)}, line {found[1]}"
+
+
+def _value_at(root: Any, path: list[Any]) -> tuple[bool, Any]:
+    node = root
+    for part in path:
+        try:
+            node = node[part]
+        except (KeyError, IndexError, TypeError):
+            return False, None
+    return True, node
+
+
+def _show(value: Any) -> str:
+    if isinstance(value, Secret):
+        return "'***'"
+    text = repr(value if not isinstance(value, str) else str(value))
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+def format_invalid(domain: str, err: vol.Invalid, config: Any, config_dir: str | None) -> list[str]:
+    """One line per problem:
+    `Invalid config for 'esp32' at configuration.yaml, line 12: expected int for
+    dictionary value 'baudrate', got 'fast'`. `config` is the domain's own block."""
+    errors = err.errors if isinstance(err, vol.MultipleInvalid) else [err]
+    lines = []
+    for error in errors:
+        path = list(error.path)
+        where_text = location(config, path, config_dir)
+        message = error.error_message or str(error)
+        found, value = _value_at(config, path)
+        if path and isinstance(path[-1], vol.Marker):
+            path[-1] = path[-1].schema
+        if error.error_message == "extra keys not allowed":
+            detail = f"'{'->'.join(map(str, path))}' is an invalid option for '{domain}'"
+        elif path:
+            detail = f"{message} for dictionary value '{'->'.join(map(str, path))}'"
+            if found and "required key not provided" not in message:
+                detail += f", got {_show(value)}"
+        else:
+            detail = message
+        lines.append(f"Invalid config for '{domain}' at {where_text}: {detail}")
+    return lines
+
+
+def validate_block(
+    domain: str, schema: Any, block: Any, config_dir: str | None
+) -> tuple[Any, list[str]]:
+    """Validate one domain's block; (validated value, problems)."""
+    try:
+        return schema(block), []
+    except vol.Invalid as err:
+        return None, format_invalid(domain, err, block, config_dir)
+    except ConfigError as err:
+        return None, list(err.problems)
+    except Exception as err:
+        return None, [f"Invalid config for '{domain}': {type(err).__name__}: {err}"]
+
+
+def async_apply_core_config(orge: Orge, core: dict[str, Any]) -> None:
+    cfg = orge.config
+    cfg.name = core["name"]
+    cfg.station_id = core["station_id"]
+    cfg.time_zone = core["time_zone"]
+    cfg.unit_system = core["unit_system"]
+    cfg.allowlist_external_dirs = set(core["allowlist_external_dirs"])
+    cfg.customize = {key: dict(value) for key, value in core["customize"].items()}
+
+
+def _level(name: str) -> int:
+    return {"warn": logging.WARNING, "fatal": logging.CRITICAL}.get(
+        name, logging.getLevelName(name.upper())
+    )
+
+
+def apply_logger_config(logger_config: dict[str, Any]) -> None:
+    logging.getLogger().setLevel(_level(logger_config["default"]))
+    for name, level in logger_config["logs"].items():
+        logging.getLogger(name).setLevel(_level(level))

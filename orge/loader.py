@@ -1,0 +1,179 @@
+"""Finding components: built-in `components/<domain>/` and `<config>/custom_components/`.
+
+Each component is a folder with `manifest.yaml` and `__init__.py`. Manifests are read
+without importing code; a module is imported only when its domain is used. Importing a
+component must do no I/O and stay cheap (heavy libraries are imported in `async_setup`),
+so `orge check-config` can load every schema quickly.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.metadata
+import logging
+import os
+import re
+import sys
+from dataclasses import dataclass, field
+from types import ModuleType
+from typing import Any
+
+import yaml
+
+import components as _builtin_package
+from orge.exceptions import ConfigError
+
+_LOGGER = logging.getLogger(__name__)
+MANIFEST = "manifest.yaml"
+BUILTIN_DIR = os.path.dirname(os.path.abspath(_builtin_package.__file__))
+_REQUIREMENT_NAME = re.compile(r"^[A-Za-z0-9_.\-]+")
+
+
+@dataclass
+class Component:
+    """A component as its manifest describes it."""
+
+    domain: str
+    path: str
+    package: str
+    name: str = ""
+    version: str = ""
+    description: str = ""
+    dependencies: list[str] = field(default_factory=list)
+    after_dependencies: list[str] = field(default_factory=list)
+    requirements: list[str] = field(default_factory=list)
+    cli: list[str] = field(default_factory=list)
+    is_custom: bool = False
+    is_library: bool = False
+    _module: ModuleType | None = None
+
+    def import_module(self) -> ModuleType:
+        if self._module is None:
+            self._module = importlib.import_module(self.package)
+        return self._module
+
+    def missing_requirements(self) -> list[str]:
+        """Requirements not installed. ORGE never pip-installs at run time."""
+        missing = []
+        for requirement in self.requirements:
+            match = _REQUIREMENT_NAME.match(requirement)
+            if not match:
+                continue
+            try:
+                importlib.metadata.distribution(match.group(0))
+            except importlib.metadata.PackageNotFoundError:
+                missing.append(requirement)
+        return missing
+
+
+def _read_manifest(folder: str, package: str, is_custom: bool) -> Component:
+    path = os.path.join(folder, MANIFEST)
+    try:
+        with open(path, encoding="utf-8") as handle:
+            data = yaml.safe_load(handle) or {}
+    except (OSError, yaml.YAMLError) as err:
+        raise ConfigError(f"{path}: cannot read manifest: {err}") from None
+    domain = os.path.basename(folder)
+    if data.get("domain", domain) != domain:
+        raise ConfigError(f"{path}: domain '{data.get('domain')}' does not match folder '{domain}'")
+    return Component(
+        domain=domain,
+        path=folder,
+        package=package,
+        name=str(data.get("name", domain)),
+        version=str(data.get("version", "")),
+        description=str(data.get("description", "")),
+        dependencies=list(data.get("dependencies") or []),
+        after_dependencies=list(data.get("after_dependencies") or []),
+        requirements=list(data.get("requirements") or []),
+        cli=list(data.get("cli") or []),
+        is_custom=is_custom,
+        is_library=bool(data.get("library", False)),
+    )
+
+
+def _scan(directory: str, package_prefix: str, is_custom: bool) -> dict[str, Component]:
+    found: dict[str, Component] = {}
+    if not os.path.isdir(directory):
+        return found
+    for name in sorted(os.listdir(directory)):
+        folder = os.path.join(directory, name)
+        if os.path.isfile(os.path.join(folder, MANIFEST)):
+            found[name] = _read_manifest(folder, f"{package_prefix}.{name}", is_custom)
+    return found
+
+
+class ComponentIndex:
+    """Every component this station could load, custom ones replacing built-ins."""
+
+    def __init__(self, config_dir: str | None = None) -> None:
+        self.components = _scan(BUILTIN_DIR, "components", False)
+        if config_dir:
+            custom_dir = os.path.join(config_dir, "custom_components")
+            if os.path.isdir(custom_dir):
+                if config_dir not in sys.path:
+                    sys.path.insert(0, config_dir)
+                for domain, component in _scan(custom_dir, "custom_components", True).items():
+                    if domain in self.components:
+                        _LOGGER.warning(
+                            "Custom component %s replaces the built-in one; "
+                            "it is not tested with this ORGE version",
+                            domain,
+                        )
+                    self.components[domain] = component
+
+    def get(self, domain: str) -> Component | None:
+        return self.components.get(domain)
+
+    def resolve(self, domains: list[str]) -> tuple[list[Component], dict[str, str]]:
+        """Order the domains and their dependencies; (ordered components, domain -> error).
+
+        A missing dependency or a cycle fails the domains involved, not the others.
+        """
+        errors: dict[str, str] = {}
+        order: list[Component] = []
+        placed: set[str] = set()
+        wanted = set(domains)
+
+        def visit(domain: str, chain: list[str]) -> bool:
+            if domain in placed:
+                return True
+            if domain in errors:
+                return False
+            if domain in chain:
+                cycle = " -> ".join(chain[chain.index(domain) :] + [domain])
+                for member in chain[chain.index(domain) :]:
+                    errors[member] = f"dependency cycle: {cycle}"
+                return False
+            component = self.components.get(domain)
+            if component is None:
+                errors[domain] = f"Component '{domain}' not found"
+                return False
+            ok = True
+            for dep in component.dependencies:
+                if not visit(dep, chain + [domain]):
+                    if domain not in errors:
+                        reason = errors.get(dep, "failed")
+                        errors[domain] = f"dependency '{dep}' cannot be loaded ({reason})"
+                    ok = False
+            for dep in component.after_dependencies:
+                if dep in wanted and not visit(dep, chain + [domain]):
+                    pass  # an optional dependency that fails does not fail this one
+            if not ok:
+                return False
+            if domain in errors:
+                return False
+            placed.add(domain)
+            order.append(component)
+            return True
+
+        for domain in domains:
+            visit(domain, [])
+        return order, errors
+
+    def cli_components(self) -> list[Component]:
+        return [c for c in self.components.values() if c.cli]
+
+
+def component_module(component: Component) -> Any:
+    return component.import_module()

@@ -1,0 +1,231 @@
+"""Bringing a station up: load the config, validate each block, set components up in
+dependency order, each with a timeout. A component that fails is reported (log with
+traceback, a notification entity, `orge.config.setup_errors`) and the others still start.
+
+`check_configuration` runs the same loading and validation without any I/O and returns
+every problem; `orge check-config` prints them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+import traceback
+from dataclasses import dataclass, field
+from typing import Any
+
+from orge import config as conf_util
+from orge.core import EVENT_COMPONENT_LOADED, Orge
+from orge.exceptions import ConfigError
+from orge.loader import Component, ComponentIndex
+from orge.yaml import NodeDict, display_path
+
+_LOGGER = logging.getLogger(__name__)
+NOTIFICATION_DOMAIN = "persistent_notification"
+
+
+@dataclass
+class CheckResult:
+    """What loading a configuration found: validated blocks and one line per problem."""
+
+    config_dir: str
+    raw: dict[str, Any] = field(default_factory=dict)
+    blocks: dict[str, Any] = field(default_factory=dict)
+    core: dict[str, Any] = field(default_factory=dict)
+    logger: dict[str, Any] = field(default_factory=dict)
+    order: list[Component] = field(default_factory=list)
+    errors: dict[str, list[str]] = field(default_factory=dict)
+    index: ComponentIndex | None = None
+
+    def add(self, domain: str, problems: list[str]) -> None:
+        if problems:
+            self.errors.setdefault(domain, []).extend(problems)
+
+    @property
+    def problems(self) -> list[str]:
+        return [line for lines in self.errors.values() for line in lines]
+
+
+def _validate_component(result: CheckResult, component: Component, block: Any) -> Any:
+    """The component's CONFIG_SCHEMA applied to its own block (None -> {})."""
+    domain = component.domain
+    missing = component.missing_requirements()
+    if missing:
+        result.add(domain, [f"Component '{domain}' needs {', '.join(missing)}, not installed"])
+        return None
+    try:
+        module = component.import_module()
+    except Exception as err:
+        _LOGGER.debug("Import of %s failed", domain, exc_info=True)
+        result.add(
+            domain, [f"Component '{domain}' cannot be imported: {type(err).__name__}: {err}"]
+        )
+        return None
+    if block is None:
+        block = {}
+    schema = getattr(module, "CONFIG_SCHEMA", None)
+    if schema is None:
+        return block
+    validated, problems = conf_util.validate_block(domain, schema, block, result.config_dir)
+    result.add(domain, problems)
+    return validated
+
+
+def check_configuration(config_dir: str, deep: bool = True) -> CheckResult:
+    """Load and validate everything; no port, device or connection is opened.
+
+    With `deep`, each component's `validate_config(config_dir, block) -> list[str]` is run
+    too (automations compile their templates, blueprints resolve their inputs).
+    """
+    result = CheckResult(config_dir=config_dir)
+    try:
+        raw = conf_util.load_configuration(config_dir)
+    except ConfigError as err:
+        result.add("configuration", err.problems)
+        return result
+    result.raw = raw
+    core, problems = conf_util.validate_block(
+        conf_util.CORE_DOMAIN,
+        conf_util.CORE_SCHEMA,
+        raw.get(conf_util.CORE_DOMAIN) or {},
+        config_dir,
+    )
+    result.add(conf_util.CORE_DOMAIN, problems)
+    result.core = core or conf_util.CORE_SCHEMA({})
+    logger, problems = conf_util.validate_block(
+        conf_util.LOGGER_DOMAIN,
+        conf_util.LOGGER_SCHEMA,
+        raw.get(conf_util.LOGGER_DOMAIN) or {},
+        config_dir,
+    )
+    result.add(conf_util.LOGGER_DOMAIN, problems)
+    result.logger = logger or conf_util.LOGGER_SCHEMA({})
+
+    index = result.index = ComponentIndex(config_dir)
+    keys_by_domain: dict[str, list[Any]] = {}
+    for key in raw:
+        if key in conf_util.ENGINE_DOMAINS:
+            continue
+        keys_by_domain.setdefault(conf_util.domain_of(key), []).append(key)
+    order, load_errors = index.resolve(list(keys_by_domain))
+    for domain, message in load_errors.items():
+        keys = keys_by_domain.get(domain) or [domain]
+        prefix = ""
+        if domain in keys_by_domain and isinstance(raw, NodeDict):
+            file, line = raw.key_line(keys[0])
+            prefix = f"{display_path(file, config_dir)}, line {line}: "
+        result.add(domain, [f"{prefix}{message}"])
+    result.order = order
+    for component in order:
+        keys = keys_by_domain.get(component.domain)
+        if not keys:
+            result.blocks.setdefault(component.domain, {})  # a pulled-in dependency
+            continue
+        if len(keys) > 1:
+            # Several blocks of one domain (`sensor:` and `sensor 2:`) are merged as lists.
+            merged: list[Any] = []
+            for key in keys:
+                value = raw[key]
+                merged.extend(value if isinstance(value, list) else [value])
+            block: Any = merged
+        else:
+            block = raw[keys[0]]
+        validated = _validate_component(result, component, block)
+        if validated is not None:
+            result.blocks[component.domain] = validated
+            validator = getattr(component.import_module(), "validate_config", None)
+            if deep and validator is not None and component.domain not in result.errors:
+                try:
+                    result.add(component.domain, list(validator(config_dir, validated)))
+                except Exception as err:
+                    result.add(component.domain, [f"'{component.domain}': check failed: {err}"])
+    return result
+
+
+async def async_setup_component(
+    orge: Orge, component: Component, block: Any, timeout: float
+) -> bool:
+    """Set one component up; False (and reported) on an exception, False or a timeout."""
+    domain = component.domain
+    start = time.monotonic()
+    try:
+        module = component.import_module()
+        setup = getattr(module, "async_setup", None)
+        if setup is None:
+            ok = True  # a library folder: nothing to start
+        else:
+            ok = await asyncio.wait_for(setup(orge, block), timeout)
+    except TimeoutError:
+        report_setup_failure(orge, domain, f"setup took longer than {timeout:.0f} s")
+        return False
+    except Exception as err:
+        _LOGGER.error("Setup of %s failed:\n%s", domain, traceback.format_exc())
+        report_setup_failure(orge, domain, f"{type(err).__name__}: {err}")
+        return False
+    if ok is False:
+        report_setup_failure(orge, domain, "setup returned False")
+        return False
+    orge.config.components.add(domain)
+    orge.bus.async_fire(EVENT_COMPONENT_LOADED, {"component": domain})
+    _LOGGER.info("Set up %s in %.2f s", domain, time.monotonic() - start)
+    return True
+
+
+def report_setup_failure(orge: Orge, domain: str, reason: str) -> None:
+    _LOGGER.error("Component %s failed to set up: %s", domain, reason)
+    orge.config.setup_errors[domain] = reason
+    orge.states.async_set(
+        f"{NOTIFICATION_DOMAIN}.setup_failed_{domain}",
+        "notifying",
+        {
+            "title": f"{domain} failed to start",
+            "message": f"The component '{domain}' did not start: {reason}",
+            "friendly_name": f"{domain} failed to start",
+        },
+    )
+
+
+async def async_setup_components(orge: Orge, result: CheckResult) -> None:
+    """Set up every component in order; a component waits only for its dependencies."""
+    timeout = float(result.core.get("setup_timeout", 60))
+    done: dict[str, asyncio.Future[bool]] = {}
+    for component in result.order:
+        done[component.domain] = orge.loop.create_future()
+
+    async def run(component: Component) -> None:
+        domain = component.domain
+        ok = True
+        for dep in component.dependencies:
+            if dep in done and not await done[dep]:
+                report_setup_failure(orge, domain, f"dependency '{dep}' failed")
+                ok = False
+                break
+        for dep in component.after_dependencies:
+            if dep in done:
+                await done[dep]
+        if ok and domain in result.errors:
+            report_setup_failure(orge, domain, "; ".join(result.errors[domain]))
+            ok = False
+        if ok:
+            ok = await async_setup_component(
+                orge, component, result.blocks.get(domain, {}), timeout
+            )
+        done[domain].set_result(ok)
+
+    await asyncio.gather(*(run(component) for component in result.order))
+
+
+async def async_from_config_dir(orge: Orge, config_dir: str) -> CheckResult:
+    """Load the config into a hub and set its components up. Returns what was found."""
+    result = await orge.loop.run_in_executor(None, check_configuration, config_dir, False)
+    for line in result.problems:
+        _LOGGER.error("%s", line)
+    conf_util.async_apply_core_config(orge, result.core)
+    conf_util.apply_logger_config(result.logger)
+    orge.data["config_check"] = result
+    for domain, problems in result.errors.items():
+        if domain in (conf_util.CORE_DOMAIN, conf_util.LOGGER_DOMAIN, "configuration"):
+            orge.config.setup_errors[domain] = "; ".join(problems)
+    await async_setup_components(orge, result)
+    return result
