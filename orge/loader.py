@@ -103,6 +103,20 @@ def _scan(directory: str, package_prefix: str, is_custom: bool) -> dict[str, Com
     return found
 
 
+def _use_custom_dir(config_dir: str, custom_dir: str) -> None:
+    """Make `custom_components` import from this config dir (one process may load several
+    config dirs, e.g. tests or `check-config` of another station)."""
+    loaded = sys.modules.get("custom_components")
+    if loaded is not None and custom_dir not in list(getattr(loaded, "__path__", [])):
+        for name in [m for m in sys.modules if m.split(".")[0] == "custom_components"]:
+            del sys.modules[name]
+    if sys.path[:1] != [config_dir]:
+        if config_dir in sys.path:
+            sys.path.remove(config_dir)
+        sys.path.insert(0, config_dir)
+    importlib.invalidate_caches()
+
+
 class ComponentIndex:
     """Every component this station could load, custom ones replacing built-ins."""
 
@@ -111,8 +125,7 @@ class ComponentIndex:
         if config_dir:
             custom_dir = os.path.join(config_dir, "custom_components")
             if os.path.isdir(custom_dir):
-                if config_dir not in sys.path:
-                    sys.path.insert(0, config_dir)
+                _use_custom_dir(config_dir, custom_dir)
                 for domain, component in _scan(custom_dir, "custom_components", True).items():
                     if domain in self.components:
                         _LOGGER.warning(

@@ -120,15 +120,14 @@ def check_configuration(config_dir: str, deep: bool = True) -> CheckResult:
     for component in order:
         keys = keys_by_domain.get(component.domain)
         if not keys:
-            result.blocks.setdefault(component.domain, {})  # a pulled-in dependency
-            continue
-        if len(keys) > 1:
+            block: Any = None  # a pulled-in dependency: its schema's defaults
+        elif len(keys) > 1:
             # Several blocks of one domain (`sensor:` and `sensor 2:`) are merged as lists.
             merged: list[Any] = []
             for key in keys:
                 value = raw[key]
                 merged.extend(value if isinstance(value, list) else [value])
-            block: Any = merged
+            block = merged
         else:
             block = raw[keys[0]]
         validated = _validate_component(result, component, block)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import sys
 import textwrap
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
@@ -26,12 +24,17 @@ async def orge() -> AsyncIterator[Orge]:
 
 @pytest.fixture
 def config_dir(tmp_path: Path) -> Callable[..., Path]:
-    """write(configuration_yaml, **other_files) -> the config dir, files dedented."""
+    """write(configuration_yaml, files={"sub/dir/x.yaml": text}) -> the config dir.
 
-    def write(configuration: str, **files: str) -> Path:
+    Texts are dedented. Keyword arguments are files too, `__` standing for `/`
+    (`automations__a.yaml=...`)."""
+
+    def write(configuration: str, files: dict[str, str] | None = None, **named: str) -> Path:
         (tmp_path / "configuration.yaml").write_text(textwrap.dedent(configuration))
-        for name, text in files.items():
-            path = tmp_path / name.replace("__", "/")
+        every = {name.replace("__", "/"): text for name, text in named.items()}
+        every.update(files or {})
+        for name, text in every.items():
+            path = tmp_path / name
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(textwrap.dedent(text))
         return tmp_path
@@ -55,8 +58,3 @@ async def start_station() -> AsyncIterator[Callable[..., object]]:
     yield start
     for hub in hubs:
         await hub.async_stop()
-    # custom_components of one test must not leak into the next
-    for name in [m for m in sys.modules if m == "custom_components" or m.startswith("custom_components.")]:
-        del sys.modules[name]
-    while sys.path and os.path.isfile(os.path.join(sys.path[0], "configuration.yaml")):
-        sys.path.pop(0)
