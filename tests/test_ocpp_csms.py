@@ -1,0 +1,135 @@
+"""The test CSMS itself, driven by a bare `ocpp` charge point over a real WebSocket."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+from collections.abc import AsyncIterator
+
+import pytest
+from ocpp.exceptions import InternalError, NotImplementedError
+from ocpp.routing import on
+from ocpp.v16 import ChargePoint as Cp16
+from ocpp.v16 import call as call16
+from ocpp.v16 import call_result as result16
+from ocpp.v201 import ChargePoint as Cp201
+from ocpp.v201 import call as call201
+from websockets.asyncio.client import connect
+from websockets.exceptions import InvalidStatus
+
+from tests.ocpp_csms import OCPP16, OCPP201, SILENCE, CallErrorAnswer, OcppCsms
+
+
+class Station16(Cp16):
+    @on("Reset")
+    def on_reset(self, type: str) -> result16.Reset:
+        return result16.Reset(status="Accepted")
+
+
+def _auth(user: str, password: str) -> dict[str, str]:
+    token = base64.b64encode(f"{user}:{password}".encode()).decode()
+    return {"Authorization": f"Basic {token}"}
+
+
+@contextlib.asynccontextmanager
+async def _station(
+    csms: OcppCsms, station_id: str, protocols: list[str], password: str = "pw"
+) -> AsyncIterator[Cp16 | Cp201]:
+    async with connect(
+        csms.url(station_id),
+        subprotocols=protocols,  # type: ignore[arg-type]
+        additional_headers=_auth(station_id, password),
+    ) as ws:
+        cls = Station16 if ws.subprotocol == OCPP16 else Cp201
+        cp = cls(station_id, ws, response_timeout=1)
+        task = asyncio.create_task(cp.start())
+        try:
+            yield cp
+        finally:
+            task.cancel()
+
+
+async def test_boot_order_answers_and_recording() -> None:
+    async with OcppCsms(passwords={"CP1": "pw"}) as csms:
+        async with _station(csms, "CP1", [OCPP16]) as cp:
+            boot = await cp.call(
+                call16.BootNotification(charge_point_vendor="ORGE", charge_point_model="AC")
+            )
+            assert boot.status == "Accepted" and boot.interval == 60
+            result = await csms.reset("CP1", "Hard")
+            assert result == {"status": "Accepted"}
+            # no handler on the station side -> the CALLERROR surfaces as an exception
+            with pytest.raises(NotImplementedError):
+                await csms.remote_start("CP1", id_tag="T")
+
+            csms.answer("Heartbeat", CallErrorAnswer("InternalError"), times=1)
+            with pytest.raises(InternalError):
+                await cp.call(call16.Heartbeat(), suppress=False)
+            beat = await cp.call(call16.Heartbeat())
+            assert beat.current_time.endswith("Z")
+
+            csms.answer("StatusNotification", SILENCE, times=1)
+            status = call16.StatusNotification(
+                connector_id=1, error_code="NoError", status="Available"
+            )
+            with pytest.raises(asyncio.TimeoutError):
+                await cp.call(status)
+            await cp.call(status)
+
+        kinds = [(m.direction, m.kind, m.action) for m in csms.messages]
+        assert kinds == [
+            ("in", "call", "BootNotification"),
+            ("out", "result", "BootNotification"),
+            ("out", "call", "Reset"),
+            ("in", "result", "Reset"),
+            ("out", "call", "RemoteStartTransaction"),
+            ("in", "error", "RemoteStartTransaction"),
+            ("in", "call", "Heartbeat"),
+            ("out", "error", "Heartbeat"),
+            ("in", "call", "Heartbeat"),
+            ("out", "result", "Heartbeat"),
+            ("in", "call", "StatusNotification"),
+            ("in", "call", "StatusNotification"),
+            ("out", "result", "StatusNotification"),
+        ]
+        assert [m.mono for m in csms.messages] == sorted(m.mono for m in csms.messages)
+        assert csms.attempts[0].protocol == OCPP16 and csms.attempts[0].outcome == "accepted"
+
+
+async def test_protocol_follows_station_preference_and_boot_pending() -> None:
+    async with OcppCsms(passwords="pw", boot_status="Pending", boot_interval=3) as csms:
+        async with _station(csms, "CP2", [OCPP201, OCPP16]) as cp:
+            assert csms.stations["CP2"].protocol == OCPP201
+            boot = await cp.call(
+                call201.BootNotification(
+                    charging_station={"model": "AC", "vendor_name": "ORGE"}, reason="PowerUp"
+                )
+            )
+            assert boot.status == "Pending" and boot.interval == 3
+        async with _station(csms, "CP2", [OCPP16, OCPP201]):
+            assert csms.stations["CP2"].protocol == OCPP16
+        assert not csms.errors_sent()
+
+
+async def test_wrong_password_is_401_and_recorded() -> None:
+    async with OcppCsms(passwords={"CP1": "pw"}) as csms:
+        with pytest.raises(InvalidStatus) as info:
+            async with _station(csms, "CP1", [OCPP16], password="nope"):
+                pass
+        assert info.value.response.status_code == 401
+        assert [a.outcome for a in csms.attempts] == ["unauthorized"]
+
+
+async def test_drop_and_restart_on_same_port() -> None:
+    async with OcppCsms() as csms:
+        port = csms.port
+        async with _station(csms, "CP1", [OCPP16]):
+            await csms.wait_connected("CP1")
+            await csms.drop()
+            await csms.wait_until(lambda: "CP1" not in csms.stations, 2)
+        await csms.restart(down_for=0.05)
+        assert csms.port == port
+        async with _station(csms, "CP1", [OCPP16]) as cp:
+            await cp.call(call16.Heartbeat())
+        await csms.wait_for("Heartbeat")
