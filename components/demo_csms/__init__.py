@@ -1,0 +1,45 @@
+"""demo_csms: a local CSMS the default station talks to, so ORGE runs out of the box.
+
+Not a production CSMS: it accepts every station and id tag (HTTP Basic auth is checked
+only when `password` is set) and keeps what it saw in memory. What it saw is on the bus
+(`sensor.demo_csms_last_message`, `sensor.demo_csms_transactions`,
+`sensor.demo_csms_stations`); `demo_csms.request_start`, `demo_csms.request_stop` and
+`demo_csms.call` send orders to a connected station.
+
+The server itself lives in `server.py`, imported from `async_setup` (the `ocpp` and
+`websockets` libraries are too heavy for check-config).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import voluptuous as vol
+
+import orge.validation as cv
+from orge.core import Orge
+
+DOMAIN = "demo_csms"
+
+CONFIG_SCHEMA = vol.Schema(
+    vol.All(
+        lambda value: {} if value is None else value,
+        {
+            vol.Optional("host", default="127.0.0.1"): cv.string,
+            vol.Optional("port", default=9000): cv.port,
+            vol.Optional("heartbeat_interval", default=60): vol.All(
+                vol.Coerce(int), vol.Range(min=1, max=86400)
+            ),
+            vol.Optional("boot_status", default="Accepted"): vol.In(
+                ["Accepted", "Pending", "Rejected"]
+            ),
+            vol.Optional("password"): cv.string,
+        },
+    )
+)
+
+
+async def async_setup(orge: Orge, config: dict[str, Any]) -> bool:
+    from .server import async_setup_demo_csms
+
+    return await async_setup_demo_csms(orge, config)
