@@ -247,9 +247,15 @@ class DemoCsms:
         self.completed: deque[dict[str, Any]] = deque(maxlen=MAX_COMPLETED)
         self.message_count = 0
         self._next_tx_16 = int(time.time()) % 100000  # distinct ids across demo restarts
-        self.last_message = DemoSensor("Demo CSMS last message", "demo_csms_last_message", "mdi:message-text")
-        self.transactions = DemoSensor("Demo CSMS transactions", "demo_csms_transactions", "mdi:ev-station")
-        self.station_sensor = DemoSensor("Demo CSMS stations", "demo_csms_stations", "mdi:lan-connect")
+        self.last_message = DemoSensor(
+            "Demo CSMS last message", "demo_csms_last_message", "mdi:message-text"
+        )
+        self.transactions = DemoSensor(
+            "Demo CSMS transactions", "demo_csms_transactions", "mdi:ev-station"
+        )
+        self.station_sensor = DemoSensor(
+            "Demo CSMS stations", "demo_csms_stations", "mdi:lan-connect"
+        )
 
     # --- what stations send -------------------------------------------------------------
 
@@ -263,7 +269,9 @@ class DemoCsms:
                 "protocol": protocol,
                 "time": _now_iso(),
                 "count": self.message_count,
-                "payload": text if len(text) <= MAX_PAYLOAD_CHARS else text[:MAX_PAYLOAD_CHARS] + "…",
+                "payload": text
+                if len(text) <= MAX_PAYLOAD_CHARS
+                else text[:MAX_PAYLOAD_CHARS] + "…",
             },
         )
         if action == "StatusNotification":
@@ -280,7 +288,11 @@ class DemoCsms:
                 tx["energy_wh"] = round(energy - tx["meter_start_wh"], 1)
                 self._write_transactions()
         elif action == "StopTransaction":
-            self._end(str(payload.get("transactionId")), payload.get("reason", "Local"), payload.get("meterStop"))
+            self._end(
+                str(payload.get("transactionId")),
+                payload.get("reason", "Local"),
+                payload.get("meterStop"),
+            )
         elif action == "TransactionEvent":
             self._transaction_event(station_id, payload)
 
@@ -423,7 +435,9 @@ class DemoCsms:
         return await self.call(cp.id, "RequestStopTransaction", {"transactionId": str(tx_id)})
 
     async def call_service(self, call: ServiceCall) -> dict[str, Any]:
-        return await self.call(call.data.get("station_id"), call.data["action"], call.data["payload"])
+        return await self.call(
+            call.data.get("station_id"), call.data["action"], call.data["payload"]
+        )
 
     # --- connections --------------------------------------------------------------------
 
@@ -443,7 +457,9 @@ class DemoCsms:
         station_id = request.match_info["station_id"]
         if not self._authorized(request, station_id):
             return web.Response(
-                status=401, text="Unauthorized\n", headers={"WWW-Authenticate": 'Basic realm="ocpp"'}
+                status=401,
+                text="Unauthorized\n",
+                headers={"WWW-Authenticate": 'Basic realm="ocpp"'},
             )
         ws = web.WebSocketResponse(protocols=PROTOCOLS, heartbeat=30)
         await ws.prepare(request)
@@ -490,7 +506,9 @@ async def async_setup_demo_csms(orge: Orge, config: dict[str, Any]) -> bool:
             err.strerror or err,
         )
         return False
-    _LOGGER.info("Demo CSMS listening on ws://%s:%s/ocpp/<station id>", config["host"], config["port"])
+    _LOGGER.info(
+        "Demo CSMS listening on ws://%s:%s/ocpp/<station id>", config["host"], config["port"]
+    )
 
     async def stop(_event: Event) -> None:
         for cp in list(csms.stations.values()):

@@ -100,11 +100,17 @@ async def test_ocpp16_session_is_shown_and_ordered(demo) -> None:
     hub, port = demo
     assert hub.states.get("sensor.demo_csms_transactions").state == "0"
     async with _client(port, "CP16", "ocpp1.6") as cp:
-        boot = await cp.call(call16.BootNotification(charge_point_vendor="V", charge_point_model="M"))
+        boot = await cp.call(
+            call16.BootNotification(charge_point_vendor="V", charge_point_model="M")
+        )
         assert boot.status == "Accepted" and boot.interval == 30
-        await cp.call(call16.StatusNotification(connector_id=1, error_code="NoError", status="Preparing"))
+        await cp.call(
+            call16.StatusNotification(connector_id=1, error_code="NoError", status="Preparing")
+        )
         assert hub.states.get("sensor.demo_csms_stations").state == "1"
-        assert _attrs(hub, "sensor.demo_csms_stations")["stations"]["CP16"]["connectors"] == {"1": "Preparing"}
+        assert _attrs(hub, "sensor.demo_csms_stations")["stations"]["CP16"]["connectors"] == {
+            "1": "Preparing"
+        }
 
         response = await hub.services.async_call(
             "demo_csms", "request_start", {"id_tag": "CARD1"}, blocking=True, return_response=True
@@ -113,14 +119,27 @@ async def test_ocpp16_session_is_shown_and_ordered(demo) -> None:
         assert cp.remote_starts == [{"id_tag": "CARD1", "connector_id": 1}]
 
         start = await cp.call(
-            call16.StartTransaction(connector_id=1, id_tag="CARD1", meter_start=1000, timestamp="2026-01-01T00:00:00Z")
+            call16.StartTransaction(
+                connector_id=1, id_tag="CARD1", meter_start=1000, timestamp="2026-01-01T00:00:00Z"
+            )
         )
         tx_id = start.transaction_id
         await cp.call(
             call16.MeterValues(
                 connector_id=1,
                 transaction_id=tx_id,
-                meter_value=[{"timestamp": "2026-01-01T00:01:00Z", "sampled_value": [{"value": "1.5", "unit": "kWh", "measurand": "Energy.Active.Import.Register"}]}],
+                meter_value=[
+                    {
+                        "timestamp": "2026-01-01T00:01:00Z",
+                        "sampled_value": [
+                            {
+                                "value": "1.5",
+                                "unit": "kWh",
+                                "measurand": "Energy.Active.Import.Register",
+                            }
+                        ],
+                    }
+                ],
             )
         )
         active = _attrs(hub, "sensor.demo_csms_transactions")["active"]
@@ -129,18 +148,32 @@ async def test_ocpp16_session_is_shown_and_ordered(demo) -> None:
 
         await hub.services.async_call("demo_csms", "request_stop", {}, blocking=True)
         assert cp.remote_starts[-1] == {"stop": tx_id}
-        await cp.call(call16.StopTransaction(meter_stop=2200, timestamp="2026-01-01T00:10:00Z", transaction_id=tx_id, reason="Remote"))
+        await cp.call(
+            call16.StopTransaction(
+                meter_stop=2200,
+                timestamp="2026-01-01T00:10:00Z",
+                transaction_id=tx_id,
+                reason="Remote",
+            )
+        )
         assert hub.states.get("sensor.demo_csms_transactions").state == "0"
         done = _attrs(hub, "sensor.demo_csms_transactions")["completed"][-1]
         assert done["energy_wh"] == 1200 and done["reason"] == "Remote"
 
         last = hub.states.get("sensor.demo_csms_last_message")
         assert last.state == "StopTransaction"
-        assert last.attributes["station_id"] == "CP16" and json.loads(last.attributes["payload"])["meterStop"] == 2200
+        assert (
+            last.attributes["station_id"] == "CP16"
+            and json.loads(last.attributes["payload"])["meterStop"] == 2200
+        )
 
         # an order the client does not implement comes back as an error answer, not an exception
         answer = await hub.services.async_call(
-            "demo_csms", "call", {"action": "Reset", "payload": {"type": "Soft"}}, blocking=True, return_response=True
+            "demo_csms",
+            "call",
+            {"action": "Reset", "payload": {"type": "Soft"}},
+            blocking=True,
+            return_response=True,
         )
         assert answer["error"] == "NotImplemented"
     await asyncio.sleep(0.05)
@@ -152,29 +185,76 @@ async def test_ocpp16_session_is_shown_and_ordered(demo) -> None:
 async def test_ocpp201_transaction_events(demo) -> None:
     hub, port = demo
     async with _client(port, "CP201", "ocpp2.0.1") as cp:
-        boot = await cp.call(call201.BootNotification(charging_station={"model": "M", "vendor_name": "V"}, reason="PowerUp"))
+        boot = await cp.call(
+            call201.BootNotification(
+                charging_station={"model": "M", "vendor_name": "V"}, reason="PowerUp"
+            )
+        )
         assert boot.status == "Accepted"
-        await hub.services.async_call("demo_csms", "request_start", {"station_id": "CP201", "id_tag": "T9"}, blocking=True)
+        await hub.services.async_call(
+            "demo_csms", "request_start", {"station_id": "CP201", "id_tag": "T9"}, blocking=True
+        )
         assert cp.remote_starts[0]["id_token"] == {"id_token": "T9", "type": "Central"}
         common = {"timestamp": "2026-01-01T00:00:00Z", "evse": {"id": 1, "connector_id": 1}}
-        energy = lambda wh: [{"timestamp": "2026-01-01T00:00:00Z", "sampled_value": [{"value": wh, "measurand": "Energy.Active.Import.Register", "unit_of_measure": {"unit": "Wh"}}]}]  # noqa: E731
+        energy = lambda wh: [
+            {
+                "timestamp": "2026-01-01T00:00:00Z",
+                "sampled_value": [
+                    {
+                        "value": wh,
+                        "measurand": "Energy.Active.Import.Register",
+                        "unit_of_measure": {"unit": "Wh"},
+                    }
+                ],
+            }
+        ]  # noqa: E731
         answer = await cp.call(
-            call201.TransactionEvent(event_type="Started", trigger_reason="RemoteStart", seq_no=0, transaction_info={"transaction_id": "abc", "charging_state": "Charging"}, id_token={"id_token": "T9", "type": "Central"}, meter_value=energy(100), **common)
+            call201.TransactionEvent(
+                event_type="Started",
+                trigger_reason="RemoteStart",
+                seq_no=0,
+                transaction_info={"transaction_id": "abc", "charging_state": "Charging"},
+                id_token={"id_token": "T9", "type": "Central"},
+                meter_value=energy(100),
+                **common,
+            )
         )
         assert answer.id_token_info == {"status": "Accepted"}
-        await cp.call(call201.TransactionEvent(event_type="Updated", trigger_reason="MeterValuePeriodic", seq_no=1, transaction_info={"transaction_id": "abc"}, meter_value=energy(350), **common))
+        await cp.call(
+            call201.TransactionEvent(
+                event_type="Updated",
+                trigger_reason="MeterValuePeriodic",
+                seq_no=1,
+                transaction_info={"transaction_id": "abc"},
+                meter_value=energy(350),
+                **common,
+            )
+        )
         tx = _attrs(hub, "sensor.demo_csms_transactions")["active"][0]
-        assert tx["id_tag"] == "T9" and tx["energy_wh"] == 250 and tx["charging_state"] == "Charging"
+        assert (
+            tx["id_tag"] == "T9" and tx["energy_wh"] == 250 and tx["charging_state"] == "Charging"
+        )
         await hub.services.async_call("demo_csms", "request_stop", {}, blocking=True)
         assert cp.remote_starts[-1] == {"stop": "abc"}
-        await cp.call(call201.TransactionEvent(event_type="Ended", trigger_reason="RemoteStop", seq_no=2, transaction_info={"transaction_id": "abc", "stopped_reason": "Remote"}, meter_value=energy(400), **common))
+        await cp.call(
+            call201.TransactionEvent(
+                event_type="Ended",
+                trigger_reason="RemoteStop",
+                seq_no=2,
+                transaction_info={"transaction_id": "abc", "stopped_reason": "Remote"},
+                meter_value=energy(400),
+                **common,
+            )
+        )
         assert hub.states.get("sensor.demo_csms_transactions").state == "0"
         assert _attrs(hub, "sensor.demo_csms_transactions")["completed"][-1]["energy_wh"] == 300
 
 
 async def test_password_is_checked_when_set(config_dir, start_station) -> None:
     port = _free_port()
-    hub, result = await start_station(config_dir(f"demo_csms:\n  port: {port}\n  password: s3cret\n"))
+    _hub, result = await start_station(
+        config_dir(f"demo_csms:\n  port: {port}\n  password: s3cret\n")
+    )
     assert not result.problems
     with pytest.raises(InvalidStatus) as info:
         async with _client(port, "CP1", "ocpp1.6", password="wrong"):
