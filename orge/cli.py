@@ -32,7 +32,7 @@ def _add_config_arg(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(wanted: str | None = None) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="orge", description="ORGE: the software of an EV charging station."
     )
@@ -51,23 +51,31 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("--json", action="store_true", help="print the result as JSON")
     check.set_defaults(func=cmd_check_config)
 
-    _add_component_commands(sub)
+    _add_component_commands(sub, wanted)
     return parser
 
 
-def _add_component_commands(sub: Any) -> None:
+def _add_component_commands(sub: Any, wanted: str | None) -> None:
+    """Commands listed under `cli:` in manifests. Only the component whose command is run
+    is imported (its module may pull in heavy libraries); others get a placeholder."""
     from orge.loader import ComponentIndex
 
     for component in ComponentIndex().cli_components():
+        if wanted not in component.cli:
+            for name in component.cli:
+                sub.add_parser(name, help=f"(from the {component.domain} component)")
+            continue
         try:
             module = importlib.import_module(f"{component.package}.cli")
             module.add_commands(sub)
         except Exception as err:
-            _LOGGER.warning("Commands of %s unavailable: %s", component.domain, err)
+            print(f"orge: commands of {component.domain} unavailable: {err}", file=sys.stderr)
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
+    argv = sys.argv[1:] if argv is None else argv
+    wanted = next((arg for arg in argv if not arg.startswith("-")), None)
+    parser = build_parser(wanted)
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):
         parser.print_help()

@@ -9,7 +9,6 @@ so `orge check-config` can load every schema quickly.
 from __future__ import annotations
 
 import importlib
-import importlib.metadata
 import logging
 import os
 import re
@@ -54,6 +53,8 @@ class Component:
 
     def missing_requirements(self) -> list[str]:
         """Requirements not installed. ORGE never pip-installs at run time."""
+        import importlib.metadata  # only when a manifest lists requirements
+
         missing = []
         for requirement in self.requirements:
             match = _REQUIREMENT_NAME.match(requirement)

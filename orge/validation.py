@@ -203,3 +203,27 @@ def key_value_schemas(
 def empty_config_schema(domain: str) -> vol.Schema:
     """For components that take no options: `demo:` (None) or `demo: {}`."""
     return vol.Schema(vol.Any(None, {}), msg=f"{domain} takes no options")
+
+
+# --- templates (orge.template imports jinja2 only when a template is compiled) ----------
+
+
+def template(value: Any) -> Any:
+    """A string compiled to an `orge.template.Template`; a syntax error is Invalid."""
+    from orge.template import template as _template
+
+    return _template(value)
+
+
+def dynamic_template(value: Any) -> Any:
+    """A template that must contain `{{ }}` or `{% %}`."""
+    from orge.template import dynamic_template as _dynamic
+
+    return _dynamic(value)
+
+
+def template_complex(value: Any) -> Any:
+    """Every string inside dicts and lists compiled to a Template."""
+    from orge.template import template_complex as _complex
+
+    return _complex(value)

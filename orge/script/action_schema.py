@@ -1,0 +1,214 @@
+"""Validating `actions:` (Home Assistant's script syntax), current and older spellings.
+
+`action: light.turn_on` and `service: light.turn_on` are both a service call; the kind of
+any other step is named by the key it carries (`delay`, `choose`, `repeat`, ...).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import voluptuous as vol
+
+import orge.validation as cv
+from orge.script.condition import CONDITIONS_SCHEMA, one_condition
+from orge.script.helpers import period
+from orge.script.trigger import TRIGGER_SCHEMA
+from orge.template import Template, is_template_string, template, template_complex
+
+KEYED_KINDS = (
+    "delay",
+    "wait_template",
+    "wait_for_trigger",
+    "event",
+    "choose",
+    "if",
+    "repeat",
+    "variables",
+    "stop",
+    "parallel",
+    "sequence",
+    "condition",
+)
+
+_BASE = {
+    vol.Optional("alias"): cv.string,
+    vol.Optional("enabled", default=True): cv.boolean,
+    vol.Optional("continue_on_error", default=False): cv.boolean,
+}
+
+
+def action_kind(step: Any) -> str:
+    """The kind of one action step; raises vol.Invalid for an unknown one."""
+    if not isinstance(step, dict):
+        raise vol.Invalid("expected an action (a mapping)")
+    if isinstance(step.get("action"), str) or "service" in step or "service_template" in step:
+        return "call_service"
+    for key in KEYED_KINDS:
+        if key in step:
+            return key
+    keys = ", ".join(map(str, step)) or "nothing"
+    raise vol.Invalid(f"unable to determine action from keys: {keys}")
+
+
+def _service_name(value: Any) -> str | Template:
+    if isinstance(value, str) and is_template_string(value):
+        return template(value)
+    return cv.service(value)
+
+
+def _call_service(value: dict[str, Any]) -> dict[str, Any]:
+    value = dict(value)
+    key = next(k for k in ("action", "service", "service_template") if k in value)
+    name = value.pop(key)
+    for other in ("action", "service", "service_template"):
+        value.pop(other, None)
+    data = dict(value.pop("data", None) or {})
+    data.update(value.pop("data_template", None) or {})
+    target = dict(value.pop("target", None) or {})
+    if "entity_id" in value:  # older: entity_id beside service
+        target["entity_id"] = value.pop("entity_id")
+    validated = _CALL_SERVICE(value)
+    try:
+        validated["action"] = _service_name(name)
+    except vol.Invalid as err:
+        raise vol.Invalid(err.msg, path=[key]) from None
+    validated["data"] = template_complex(data)
+    validated["target"] = template_complex(target)
+    return validated
+
+
+_CALL_SERVICE = vol.Schema(
+    {**_BASE, vol.Optional("response_variable"): cv.string, vol.Optional("metadata"): dict}
+)
+
+
+def _actions(value: Any) -> list[dict[str, Any]]:
+    return ACTIONS_SCHEMA(value)
+
+
+_WAIT = {
+    vol.Optional("timeout"): period,
+    vol.Optional("continue_on_timeout", default=True): cv.boolean,
+}
+
+
+def _repeat_body(value: Any) -> dict[str, Any]:
+    kinds = [key for key in ("count", "while", "until", "for_each") if key in value]
+    if len(kinds) != 1:
+        raise vol.Invalid("repeat needs exactly one of count, while, until, for_each")
+    return value
+
+
+def _count(value: Any) -> Any:
+    if isinstance(value, str) and is_template_string(value):
+        return template(value)
+    return vol.All(vol.Coerce(int), vol.Range(min=0))(value)
+
+
+def _for_each(value: Any) -> Any:
+    if isinstance(value, str):
+        return template(value)
+    if isinstance(value, list):
+        return template_complex(value)
+    raise vol.Invalid("for_each needs a list or a template")
+
+
+def _parallel_branch(value: Any) -> list[dict[str, Any]]:
+    if isinstance(value, dict) and set(value) <= {"sequence", "alias", "enabled"} and "sequence" in value:
+        return _actions(value["sequence"])
+    return _actions([value])
+
+
+SCHEMAS: dict[str, Any] = {
+    "delay": vol.Schema({**_BASE, vol.Required("delay"): period}),
+    "wait_template": vol.Schema({**_BASE, **_WAIT, vol.Required("wait_template"): template}),
+    "wait_for_trigger": vol.Schema(
+        {**_BASE, **_WAIT, vol.Required("wait_for_trigger"): TRIGGER_SCHEMA}
+    ),
+    "event": vol.Schema(
+        {
+            **_BASE,
+            vol.Required("event"): cv.string,
+            vol.Optional("event_data", default={}): vol.All(dict, template_complex),
+            vol.Optional("event_data_template"): vol.All(dict, template_complex),
+        }
+    ),
+    "choose": vol.Schema(
+        {
+            **_BASE,
+            vol.Required("choose"): vol.All(
+                cv.ensure_list,
+                [
+                    vol.Schema(
+                        {
+                            vol.Optional("alias"): cv.string,
+                            vol.Required("conditions"): CONDITIONS_SCHEMA,
+                            vol.Required("sequence"): _actions,
+                        }
+                    )
+                ],
+            ),
+            vol.Optional("default"): _actions,
+        }
+    ),
+    "if": vol.Schema(
+        {
+            **_BASE,
+            vol.Required("if"): CONDITIONS_SCHEMA,
+            vol.Required("then"): _actions,
+            vol.Optional("else"): _actions,
+        }
+    ),
+    "repeat": vol.Schema(
+        {
+            **_BASE,
+            vol.Required("repeat"): vol.All(
+                vol.Schema(
+                    {
+                        vol.Optional("count"): _count,
+                        vol.Optional("while"): CONDITIONS_SCHEMA,
+                        vol.Optional("until"): CONDITIONS_SCHEMA,
+                        vol.Optional("for_each"): _for_each,
+                        vol.Required("sequence"): _actions,
+                    }
+                ),
+                _repeat_body,
+            )
+        }
+    ),
+    "variables": vol.Schema({**_BASE, vol.Required("variables"): vol.All(dict, template_complex)}),
+    "stop": vol.Schema(
+        {
+            **_BASE,
+            vol.Required("stop"): cv.string,
+            vol.Optional("error", default=False): cv.boolean,
+            vol.Optional("response_variable"): cv.string,
+        }
+    ),
+    "parallel": vol.Schema(
+        {**_BASE, vol.Required("parallel"): vol.All(cv.ensure_list, [_parallel_branch])}
+    ),
+    "sequence": vol.Schema({**_BASE, vol.Required("sequence"): _actions}),
+}
+
+
+def one_action(value: Any) -> dict[str, Any]:
+    kind = action_kind(value)
+    if kind == "call_service":
+        validated = _call_service(value)
+    elif kind == "condition":
+        extra = {k: value[k] for k in ("continue_on_error",) if k in value}
+        validated = one_condition({k: v for k, v in value.items() if k not in extra})
+        validated["continue_on_error"] = cv.boolean(extra.get("continue_on_error", False))
+    else:
+        validated = SCHEMAS[kind](value)
+    validated["kind"] = kind
+    return validated
+
+
+ACTIONS_SCHEMA = vol.All(cv.ensure_list, [one_action])
+
+
+def validate_actions(value: Any) -> list[dict[str, Any]]:
+    return ACTIONS_SCHEMA(value)

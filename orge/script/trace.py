@@ -1,0 +1,113 @@
+"""Traces: what one run of an automation or script did, step by step, with timings.
+
+Each automation keeps its last 5 traces in memory; `automation.get_traces` returns them as
+plain dicts (JSON-ready) for the API and the web view.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from datetime import UTC, datetime
+from typing import Any
+
+from orge.core import Context, new_id
+from orge.script.helpers import trace_value
+
+TRACES_KEPT = 5
+
+
+def _iso(ts: float | None) -> str | None:
+    return None if ts is None else datetime.fromtimestamp(ts, UTC).isoformat()
+
+
+class Trace:
+    """One run. `state` is running/stopped; `script_execution` says how it ended."""
+
+    __slots__ = (
+        "context",
+        "error",
+        "finish",
+        "item_id",
+        "run_id",
+        "script_execution",
+        "start",
+        "state",
+        "steps",
+        "trigger",
+        "variables",
+    )
+
+    def __init__(self, item_id: str, trigger: str | None, context: Context | None) -> None:
+        self.item_id = item_id
+        self.run_id = new_id()
+        self.trigger = trigger
+        self.context = context
+        self.start = time.time()
+        self.finish: float | None = None
+        self.state = "running"
+        self.script_execution: str | None = None
+        self.error: str | None = None
+        self.steps: list[dict[str, Any]] = []
+        self.variables: dict[str, Any] = {}
+
+    def add_step(
+        self,
+        path: str,
+        started: float,
+        result: Any = None,
+        error: str | None = None,
+    ) -> None:
+        self.steps.append(
+            {
+                "path": path,
+                "timestamp": _iso(started),
+                "result": trace_value(result),
+                "error": error,
+                "elapsed_ms": round((time.time() - started) * 1000, 3),
+            }
+        )
+
+    def finished(self, execution: str, error: str | None = None) -> None:
+        if self.state == "stopped":
+            return
+        self.finish = time.time()
+        self.state = "stopped"
+        self.script_execution = execution
+        self.error = error
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "item_id": self.item_id,
+            "run_id": self.run_id,
+            "trigger": self.trigger,
+            "start": _iso(self.start),
+            "finish": _iso(self.finish),
+            "state": self.state,
+            "script_execution": self.script_execution,
+            "error": self.error,
+            "context": self.context.as_dict() if self.context else None,
+            "steps": list(self.steps),
+            "variables": trace_value(self.variables),
+        }
+
+
+class TraceStore:
+    """The last few traces of each item (automation or script), newest last."""
+
+    def __init__(self, kept: int = TRACES_KEPT) -> None:
+        self.kept = kept
+        self._traces: dict[str, deque[Trace]] = {}
+
+    def add(self, trace: Trace) -> None:
+        self._traces.setdefault(trace.item_id, deque(maxlen=self.kept)).append(trace)
+
+    def get(self, item_id: str) -> list[Trace]:
+        return list(self._traces.get(item_id, ()))
+
+    def items(self) -> list[str]:
+        return list(self._traces)
+
+    def as_dict(self, item_ids: list[str] | None = None) -> dict[str, list[dict[str, Any]]]:
+        wanted = self._traces if item_ids is None else item_ids
+        return {item: [t.as_dict() for t in self._traces.get(item, ())] for item in wanted}

@@ -1,0 +1,295 @@
+"""State, numeric state, event, template and orge (start/shutdown) triggers.
+
+Each `attach_<platform>(orge, config, fire, name, variables)` returns a remover. `fire(data,
+context)` is called with the platform's trigger variables.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from datetime import timedelta
+from typing import Any
+
+from orge.core import (
+    EVENT_ORGE_STARTED,
+    EVENT_ORGE_STOP,
+    Context,
+    CoreState,
+    Event,
+    Orge,
+    State,
+    callback,
+)
+from orge.helpers.event import async_call_later, async_track_state_change_event
+from orge.script.condition import numeric_value_matches
+from orge.script.helpers import render_period
+from orge.script.tracking import TemplateWatcher
+from orge.template import result_as_boolean
+
+_LOGGER = logging.getLogger(__name__)
+Fire = Callable[[dict[str, Any], Context | None], None]
+
+
+class _Pending:
+    """Delayed firings for `for:`, one per key; cancelled when the condition stops holding."""
+
+    def __init__(self, orge: Orge, name: str) -> None:
+        self.orge = orge
+        self.name = name
+        self.cancels: dict[str, Callable[[], None]] = {}
+
+    def start(
+        self,
+        key: str,
+        duration: Any,
+        variables: dict[str, Any],
+        fire: Fire,
+        data: dict[str, Any],
+        context: Context | None,
+    ) -> None:
+        self.cancel(key)
+        try:
+            delay = render_period(duration, {**variables, "trigger": data})
+        except Exception as err:
+            _LOGGER.error("%s: invalid 'for': %s", self.name, err)
+            return
+        data = {**data, "for": delay}
+        if delay <= timedelta(0):
+            fire(data, context)
+            return
+
+        @callback
+        def done(_now: float) -> None:
+            self.cancels.pop(key, None)
+            fire(data, context)
+
+        self.cancels[key] = async_call_later(self.orge, delay, done)
+
+    def cancel(self, key: str) -> None:
+        cancel = self.cancels.pop(key, None)
+        if cancel is not None:
+            cancel()
+
+    def cancel_all(self) -> None:
+        for cancel in self.cancels.values():
+            cancel()
+        self.cancels.clear()
+
+
+def _value(state: State | None, attribute: str | None) -> Any:
+    if state is None:
+        return None
+    return state.attributes.get(attribute) if attribute else state.state
+
+
+def attach_state(
+    orge: Orge, config: dict[str, Any], fire: Fire, name: str, variables: dict[str, Any]
+) -> Callable[[], None]:
+    from_ = config.get("from")
+    to = config.get("to")
+    not_from = config.get("not_from")
+    not_to = config.get("not_to")
+    attribute = config.get("attribute")
+    duration = config.get("for")
+    # With from/to set (or `to: null`), an attribute-only change is not a change.
+    state_only = attribute is None and ("from" in config or "to" in config)
+    pending = _Pending(orge, name)
+
+    def matches_to(value: Any) -> bool:
+        if to is not None and str(value) not in to and value not in to:
+            return False
+        return not (not_to is not None and str(value) in not_to)
+
+    @callback
+    def changed(event: Event) -> None:
+        entity_id = event.data["entity_id"]
+        old: State | None = event.data["old_state"]
+        new: State | None = event.data["new_state"]
+        old_value, new_value = _value(old, attribute), _value(new, attribute)
+        if entity_id in pending.cancels and (new is None or not matches_to(new_value)):
+            pending.cancel(entity_id)
+        if new is None:
+            return
+        if attribute is not None and old_value == new_value:
+            return
+        if state_only and old is not None and old.state == new.state:
+            return
+        if from_ is not None and (old is None or str(old_value) not in from_):
+            return
+        if not_from is not None and old is not None and str(old_value) in not_from:
+            return
+        if not matches_to(new_value):
+            return
+        data = {
+            "entity_id": entity_id,
+            "from_state": old,
+            "to_state": new,
+            "attribute": attribute,
+            "for": None,
+            "description": f"state of {entity_id}",
+        }
+        if duration is None:
+            fire(data, event.context)
+        else:
+            pending.start(entity_id, duration, variables, fire, data, event.context)
+
+    remove = async_track_state_change_event(orge, config["entity_id"], changed)
+
+    @callback
+    def detach() -> None:
+        remove()
+        pending.cancel_all()
+
+    return detach
+
+
+def attach_numeric_state(
+    orge: Orge, config: dict[str, Any], fire: Fire, name: str, variables: dict[str, Any]
+) -> Callable[[], None]:
+    duration = config.get("for")
+    pending = _Pending(orge, name)
+    armed: dict[str, bool] = {}
+
+    def check(state: State | None) -> bool:
+        return numeric_value_matches(
+            orge,
+            state,
+            config.get("above"),
+            config.get("below"),
+            config.get("attribute"),
+            config.get("value_template"),
+            variables,
+            name,
+        )
+
+    for entity_id in config["entity_id"]:
+        # Already in range at attach: fire only after it leaves the range and comes back.
+        armed[entity_id] = not check(orge.states.get(entity_id))
+
+    @callback
+    def changed(event: Event) -> None:
+        entity_id = event.data["entity_id"]
+        new: State | None = event.data["new_state"]
+        matched = new is not None and check(new)
+        if not matched:
+            armed[entity_id] = True
+            pending.cancel(entity_id)
+            return
+        if not armed.get(entity_id, True):
+            return
+        armed[entity_id] = False
+        data = {
+            "entity_id": entity_id,
+            "from_state": event.data["old_state"],
+            "to_state": new,
+            "above": config.get("above"),
+            "below": config.get("below"),
+            "attribute": config.get("attribute"),
+            "for": None,
+            "description": f"numeric state of {entity_id}",
+        }
+        if duration is None:
+            fire(data, event.context)
+        else:
+            pending.start(entity_id, duration, variables, fire, data, event.context)
+
+    remove = async_track_state_change_event(orge, config["entity_id"], changed)
+
+    @callback
+    def detach() -> None:
+        remove()
+        pending.cancel_all()
+
+    return detach
+
+
+def _data_matches(wanted: Any, actual: Any) -> bool:
+    if isinstance(wanted, dict):
+        return isinstance(actual, dict) and all(
+            key in actual and _data_matches(value, actual[key]) for key, value in wanted.items()
+        )
+    return wanted == actual or str(wanted) == str(actual)
+
+
+def attach_event(
+    orge: Orge, config: dict[str, Any], fire: Fire, name: str, variables: dict[str, Any]
+) -> Callable[[], None]:
+    wanted = config.get("event_data") or {}
+
+    @callback
+    def event_filter(data: Any) -> bool:
+        return _data_matches(wanted, data) if wanted else True
+
+    @callback
+    def handle(event: Event) -> None:
+        fire({"event": event, "description": f"event '{event.event_type}'"}, event.context)
+
+    removers = [
+        orge.bus.async_listen(event_type, handle, event_filter)
+        for event_type in config["event_type"]
+    ]
+
+    @callback
+    def detach() -> None:
+        for remove in removers:
+            remove()
+
+    return detach
+
+
+def attach_template(
+    orge: Orge, config: dict[str, Any], fire: Fire, name: str, variables: dict[str, Any]
+) -> Callable[[], None]:
+    duration = config.get("for")
+    pending = _Pending(orge, name)
+    last = {"value": None}
+
+    @callback
+    def on_result(result: Any, event: Event | None) -> None:
+        now_true = result is not None and result_as_boolean(result)
+        was_true = last["value"]
+        last["value"] = now_true
+        if not now_true:
+            pending.cancel("template")
+            return
+        if was_true:
+            return
+        data = {
+            "entity_id": event.data["entity_id"] if event else None,
+            "from_state": event.data["old_state"] if event else None,
+            "to_state": event.data["new_state"] if event else None,
+            "for": None,
+            "description": "template",
+        }
+        context = event.context if event else None
+        if duration is None:
+            fire(data, context)
+        else:
+            pending.start("template", duration, variables, fire, data, context)
+
+    watcher = TemplateWatcher(orge, config["value_template"], variables, on_result, name)
+    first = watcher.start()
+    # True at attach time does not fire: it must become true.
+    last["value"] = first is not None and result_as_boolean(first)
+
+    @callback
+    def detach() -> None:
+        watcher.stop()
+        pending.cancel_all()
+
+    return detach
+
+
+def attach_orge(
+    orge: Orge, config: dict[str, Any], fire: Fire, name: str, variables: dict[str, Any]
+) -> Callable[[], None]:
+    event_name = config["event"]
+    data = {"event": event_name, "description": f"ORGE {event_name}"}
+    if event_name == "shutdown":
+        return orge.bus.async_listen_once(EVENT_ORGE_STOP, callback(lambda e: fire(data, e.context)))
+    if orge.state is CoreState.RUNNING:
+        return lambda: None  # attached after start (a reload): start has passed
+    return orge.bus.async_listen_once(
+        EVENT_ORGE_STARTED, callback(lambda e: fire(data, e.context))
+    )

@@ -1,0 +1,186 @@
+"""Time triggers: `time` (a time of day or an input_datetime/timestamp entity) and
+`time_pattern` (`hours`, `minutes`, `seconds` as a number, `*` or `/n`).
+
+Times are wall-clock in the station's time zone; the point-in-time helper re-checks the
+wall clock so a clock set by NTP or the CSMS after boot is honoured.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from datetime import time as dt_time
+from typing import Any
+
+from orge.core import Event, Orge, State, callback
+from orge.helpers.event import async_track_point_in_time, async_track_state_change_event
+from orge.template import as_datetime, time_zone
+
+_LOGGER = logging.getLogger(__name__)
+
+
+def next_time_of_day(now: datetime, moment: dt_time) -> datetime:
+    candidate = now.replace(
+        hour=moment.hour, minute=moment.minute, second=moment.second, microsecond=0
+    )
+    if candidate <= now:
+        candidate = (candidate + timedelta(days=1)).replace(
+            hour=moment.hour, minute=moment.minute, second=moment.second
+        )
+    return candidate
+
+
+def entity_moment(state: State | None, tz: Any) -> dt_time | datetime | None:
+    """When an entity says: an input_datetime's date/time, or a timestamp sensor's value."""
+    if state is None or state.state in ("unknown", "unavailable"):
+        return None
+    attrs = state.attributes
+    if "has_time" in attrs or "has_date" in attrs:
+        if not attrs.get("has_time"):
+            return None if not attrs.get("has_date") else _date_midnight(attrs, tz)
+        moment = dt_time(int(attrs["hour"]), int(attrs["minute"]), int(attrs["second"]))
+        if attrs.get("has_date"):
+            return datetime(int(attrs["year"]), int(attrs["month"]), int(attrs["day"]), tzinfo=tz).replace(
+                hour=moment.hour, minute=moment.minute, second=moment.second
+            )
+        return moment
+    parsed = as_datetime(state.state, None)
+    if parsed is None:
+        return None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=tz)
+
+
+def _date_midnight(attrs: Any, tz: Any) -> datetime:
+    return datetime(int(attrs["year"]), int(attrs["month"]), int(attrs["day"]), tzinfo=tz)
+
+
+def attach_time(
+    orge: Orge, config: dict[str, Any], fire: Callable[..., None], name: str, variables: dict
+) -> Callable[[], None]:
+    tz = time_zone(orge)
+    cancels: dict[int, Callable[[], None]] = {}
+    removers: list[Callable[[], None]] = []
+
+    def schedule(index: int, at: Any) -> None:
+        old = cancels.pop(index, None)
+        if old is not None:
+            old()
+        now = datetime.now(tz)
+        if isinstance(at, dt_time):
+            when: datetime | None = next_time_of_day(now, at)
+        else:
+            moment = entity_moment(orge.states.get(at), tz)
+            if isinstance(moment, dt_time):
+                when = next_time_of_day(now, moment)
+            else:
+                when = moment if moment is not None and moment > now else None
+        if when is None:
+            return
+
+        @callback
+        def due(_now: float) -> None:
+            cancels.pop(index, None)
+            data = {"now": datetime.now(tz), "description": f"time {at}"}
+            if not isinstance(at, dt_time):
+                data["entity_id"] = at
+            fire(data, None)
+            if isinstance(at, dt_time) or isinstance(
+                entity_moment(orge.states.get(at), tz), dt_time
+            ):
+                # Wait past the second that fired so the next one is tomorrow's.
+                orge.loop.call_later(1.0, schedule, index, at)
+
+        cancels[index] = async_track_point_in_time(orge, due, when)
+
+    for index, at in enumerate(config["at"]):
+        schedule(index, at)
+        if not isinstance(at, dt_time):
+
+            @callback
+            def changed(_event: Event, index: int = index, at: Any = at) -> None:
+                schedule(index, at)
+
+            removers.append(async_track_state_change_event(orge, at, changed))
+
+    @callback
+    def detach() -> None:
+        for cancel in list(cancels.values()):
+            cancel()
+        cancels.clear()
+        for remove in removers:
+            remove()
+
+    return detach
+
+
+def _allowed(pattern: str | None, limit: int) -> list[int]:
+    if pattern is None or pattern == "*":
+        return list(range(limit))
+    if pattern.startswith("/"):
+        step = int(pattern[1:]) or 1
+        return list(range(0, limit, step))
+    value = int(pattern)
+    return [value] if value < limit else []
+
+
+def pattern_sets(config: dict[str, Any]) -> tuple[list[int], list[int], list[int]]:
+    """Home Assistant's defaults: units smaller than the largest given one default to 0."""
+    hours, minutes, seconds = config.get("hours"), config.get("minutes"), config.get("seconds")
+    if hours is not None:
+        minutes = "0" if minutes is None else minutes
+        seconds = "0" if seconds is None else seconds
+    elif minutes is not None:
+        seconds = "0" if seconds is None else seconds
+    return _allowed(hours, 24), _allowed(minutes, 60), _allowed(seconds, 60)
+
+
+def next_pattern_time(
+    now: datetime, sets: tuple[list[int], list[int], list[int]]
+) -> datetime | None:
+    """The first time strictly after `now` whose h/m/s are all allowed."""
+    hours, minutes, seconds = sets
+    if not (hours and minutes and seconds):
+        return None
+    start = now.replace(microsecond=0) + timedelta(seconds=1)
+    for day in range(2):
+        base = (start + timedelta(days=day)).replace(hour=0, minute=0, second=0)
+        for hour in hours:
+            for minute in minutes:
+                if day == 0 and (hour, minute) < (start.hour, start.minute):
+                    continue
+                for second in seconds:
+                    candidate = base.replace(hour=hour, minute=minute, second=second)
+                    if candidate >= start:
+                        return candidate
+    return None
+
+
+def attach_time_pattern(
+    orge: Orge, config: dict[str, Any], fire: Callable[..., None], name: str, variables: dict
+) -> Callable[[], None]:
+    tz = time_zone(orge)
+    sets = pattern_sets(config)
+    state: dict[str, Callable[[], None] | None] = {"cancel": None}
+
+    def schedule() -> None:
+        when = next_pattern_time(datetime.now(tz), sets)
+        if when is None:
+            _LOGGER.warning("%s: time pattern never matches", name)
+            return
+        state["cancel"] = async_track_point_in_time(orge, due, when)
+
+    @callback
+    def due(_now: float) -> None:
+        fire({"now": datetime.now(tz), "description": "time pattern"}, None)
+        schedule()
+
+    schedule()
+
+    @callback
+    def detach() -> None:
+        if state["cancel"] is not None:
+            state["cancel"]()
+            state["cancel"] = None
+
+    return detach
