@@ -336,6 +336,10 @@ class EventBus:
             else:
                 self._orge.async_run_job(target, job_type, event)
 
+    def fire(self, event_type: str, event_data: Mapping[str, Any] | None = None) -> None:
+        """Thread-safe: fire from a worker thread (the event is fired on the loop)."""
+        self._orge.loop.call_soon_threadsafe(self.async_fire, event_type, event_data)
+
     def async_listen(
         self,
         event_type: str,
@@ -427,6 +431,12 @@ class StateMachine:
 
     def async_available(self, entity_id: str) -> bool:
         return entity_id not in self._states and entity_id not in self._reservations
+
+    def set(
+        self, entity_id: str, new_state: Any, attributes: Mapping[str, Any] | None = None
+    ) -> None:
+        """Thread-safe: write a state from a worker thread (written on the loop)."""
+        self._orge.loop.call_soon_threadsafe(self.async_set, entity_id, new_state, attributes)
 
     def async_remove(self, entity_id: str, context: Context | None = None) -> bool:
         entity_id = entity_id.lower()

@@ -421,7 +421,16 @@ def parse_result(text: str) -> Any:
 class Template:
     """One template text; render with `async_render(variables)` on the loop."""
 
-    __slots__ = ("_compiled", "_static_result", "entities", "file", "is_static", "line", "orge", "text")
+    __slots__ = (
+        "_compiled",
+        "_static_result",
+        "entities",
+        "file",
+        "is_static",
+        "line",
+        "orge",
+        "text",
+    )
 
     def __init__(self, text: str, orge: Orge | None = None) -> None:
         if isinstance(text, Template):
@@ -474,7 +483,9 @@ class Template:
     def render_to_text(self, variables: dict[str, Any] | None = None) -> str:
         return self.async_render(variables, parse_result=False)
 
-    def async_render(self, variables: dict[str, Any] | None = None, parse_result: bool = True) -> Any:
+    def async_render(
+        self, variables: dict[str, Any] | None = None, parse_result: bool = True
+    ) -> Any:
         """Render; parse the text into a number, list, dict or bool when it is one."""
         result, _info = self.async_render_with_info(variables, parse_result)
         return result
@@ -533,7 +544,9 @@ def render_complex(value: Any, variables: dict[str, Any] | None = None) -> Any:
     if isinstance(value, Template):
         return value.async_render(variables)
     if isinstance(value, dict):
-        return {render_complex(k, variables): render_complex(v, variables) for k, v in value.items()}
+        return {
+            render_complex(k, variables): render_complex(v, variables) for k, v in value.items()
+        }
     if isinstance(value, list):
         return [render_complex(item, variables) for item in value]
     return value

@@ -115,7 +115,11 @@ def _for_each(value: Any) -> Any:
 
 
 def _parallel_branch(value: Any) -> list[dict[str, Any]]:
-    if isinstance(value, dict) and set(value) <= {"sequence", "alias", "enabled"} and "sequence" in value:
+    if (
+        isinstance(value, dict)
+        and set(value) <= {"sequence", "alias", "enabled"}
+        and "sequence" in value
+    ):
         return _actions(value["sequence"])
     return _actions([value])
 
@@ -174,7 +178,7 @@ SCHEMAS: dict[str, Any] = {
                     }
                 ),
                 _repeat_body,
-            )
+            ),
         }
     ),
     "variables": vol.Schema({**_BASE, vol.Required("variables"): vol.All(dict, template_complex)}),

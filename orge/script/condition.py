@@ -87,9 +87,7 @@ _TIME = vol.All(
     ),
     has_at_least_one("after", "before", "weekday"),
 )
-_TRIGGER = vol.Schema(
-    {**_BASE, vol.Required("id"): vol.All(cv.ensure_list, [cv.string])}
-)
+_TRIGGER = vol.Schema({**_BASE, vol.Required("id"): vol.All(cv.ensure_list, [cv.string])})
 _LOGIC = vol.Schema({**_BASE, vol.Required("conditions"): vol.All(cv.ensure_list, _conditions)})
 
 KINDS: dict[str, Any] = {

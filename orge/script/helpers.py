@@ -37,7 +37,9 @@ def period(value: Any) -> timedelta | Template | dict[str, Any]:
     if isinstance(value, dict) and any(
         isinstance(item, str) and is_template_string(item) for item in value.values()
     ):
-        return {key: template(item) if isinstance(item, str) else item for key, item in value.items()}
+        return {
+            key: template(item) if isinstance(item, str) else item for key, item in value.items()
+        }
     return cv.positive_time_period(value)
 
 

@@ -14,6 +14,8 @@ from collections.abc import Callable
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
+import voluptuous as vol
+
 from orge.core import Context, Orge
 from orge.exceptions import OrgeError
 from orge.script import condition as cond
@@ -25,6 +27,9 @@ if TYPE_CHECKING:
     from orge.script.script import Script
 
 _LOGGER = logging.getLogger(__name__)
+
+
+_EXPECTED = (OrgeError, ValueError, vol.Invalid)
 
 
 class StopRun(Exception):
@@ -69,10 +74,13 @@ class ScriptRun:
         except StopRun as stop:
             self.trace.add_step(path, started, {"stop": stop.execution}, stop.error)
             raise
-        except (OrgeError, ValueError) as err:
+        except asyncio.CancelledError:
+            self.trace.add_step(path, started, None, "cancelled")
+            raise
+        except Exception as err:
             message = _describe(err)
             self.trace.add_step(path, started, None, message)
-            if step.get("continue_on_error"):
+            if step.get("continue_on_error") and isinstance(err, _EXPECTED):
                 _LOGGER.warning("%s: %s failed, continuing: %s", self.name, path, message)
                 return
             raise
@@ -285,9 +293,9 @@ class ScriptRun:
 
 
 def _describe(err: BaseException) -> str:
-    if isinstance(err, TemplateError):
+    if isinstance(err, (OrgeError, TemplateError)):
         return str(err)
-    return f"{type(err).__name__}: {err}" if not isinstance(err, OrgeError) else str(err)
+    return f"{type(err).__name__}: {err}"
 
 
 def seconds(value: timedelta | float) -> float:

@@ -287,9 +287,9 @@ def attach_orge(
     event_name = config["event"]
     data = {"event": event_name, "description": f"ORGE {event_name}"}
     if event_name == "shutdown":
-        return orge.bus.async_listen_once(EVENT_ORGE_STOP, callback(lambda e: fire(data, e.context)))
+        return orge.bus.async_listen_once(
+            EVENT_ORGE_STOP, callback(lambda e: fire(data, e.context))
+        )
     if orge.state is CoreState.RUNNING:
         return lambda: None  # attached after start (a reload): start has passed
-    return orge.bus.async_listen_once(
-        EVENT_ORGE_STARTED, callback(lambda e: fire(data, e.context))
-    )
+    return orge.bus.async_listen_once(EVENT_ORGE_STARTED, callback(lambda e: fire(data, e.context)))

@@ -41,9 +41,9 @@ def entity_moment(state: State | None, tz: Any) -> dt_time | datetime | None:
             return None if not attrs.get("has_date") else _date_midnight(attrs, tz)
         moment = dt_time(int(attrs["hour"]), int(attrs["minute"]), int(attrs["second"]))
         if attrs.get("has_date"):
-            return datetime(int(attrs["year"]), int(attrs["month"]), int(attrs["day"]), tzinfo=tz).replace(
-                hour=moment.hour, minute=moment.minute, second=moment.second
-            )
+            return datetime(
+                int(attrs["year"]), int(attrs["month"]), int(attrs["day"]), tzinfo=tz
+            ).replace(hour=moment.hour, minute=moment.minute, second=moment.second)
         return moment
     parsed = as_datetime(state.state, None)
     if parsed is None:

@@ -224,3 +224,17 @@ async def test_stop_cancels_background_tasks_quickly() -> None:
     await orge.async_stop()
     assert cancelled.is_set()
     assert loop.time() - start < 1.0
+
+
+async def test_thread_safe_fire_and_set(orge: Orge) -> None:
+    seen: list[Event] = []
+    orge.bus.async_listen("from_thread", callback(lambda e: seen.append(e)))
+
+    def worker() -> None:
+        orge.bus.fire("from_thread", {"x": 1})
+        orge.states.set("sensor.from_thread", "7", {"unit_of_measurement": "V"})
+
+    await orge.async_add_executor_job(worker)
+    await asyncio.sleep(0.01)
+    assert [e.data for e in seen] == [{"x": 1}]
+    assert orge.states.get("sensor.from_thread").state == "7"
