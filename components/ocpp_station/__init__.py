@@ -1,0 +1,16 @@
+"""Shared library of the OCPP components (ocpp201, ocpp16); no protocol types in here.
+
+Modules (each imported on demand, nothing heavy at import):
+
+- `evse`     controller state -> connector status / charging state, meter readings,
+             session boundaries (`SessionTracker`), the per-EVSE bus binding (`EvseBinding`)
+- `journal`  SQLite (WAL, synchronous=FULL) journal of transaction messages, transaction
+             records and a settings store, with an asyncio wrapper (`AsyncJournal`)
+- `sender`   drains the journal in order: retries, attempt limits, moving aside
+- `backoff`  reconnect back-off of OCPP 2.0.1 Part 4 section 5.3 (with jitter)
+- `clock`    station clock: CSMS time + monotonic clock, timestamp correction
+- `role`     primary/fallback coordination over the bus (events + a state)
+- `once`     the protocol-neutral part of `orge once` (result shape, primary order)
+
+See /work/notes/ocpp_station_api.md (copied into docs/ocpp.md) for the contract.
+"""

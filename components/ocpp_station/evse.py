@@ -1,0 +1,553 @@
+"""The EVSE model: controller state -> OCPP connector status, meter readings, sessions.
+
+Protocol-neutral. The mapping follows the ESP32 protocol document, section 10: the
+status is derived from the latest controller STATE (plus CP and PB), never from observed
+transitions, because periodic status lines can skip states.
+
+The charger state entity (`sensor.charger_state` by default) may carry the controller
+state as a name (`idle`, `cable_detect`, `ev_connected`, `ready`, `charging`, `paused`,
+`stopped`, `fault_hard`, `hardfault_end`) or as its number (`0`..`8`); the attributes
+`cp` and `pb` (integers, as in the STAT line) refine the mapping when present.
+`unavailable`/`unknown` mean the controller is not answering.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+import logging
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import voluptuous as vol
+
+import orge.validation as cv
+from orge.core import callback
+
+_LOGGER = logging.getLogger(__name__)
+
+
+class ControllerState(enum.IntEnum):
+    """STATE codes of the ESP32 controller (protocol document, section 5.5)."""
+
+    HARDFAULT_END = 0
+    IDLE = 1
+    CABLE_DETECT = 2
+    EV_CONNECTED = 3
+    READY = 4
+    CHARGING = 5
+    PAUSED = 6
+    STOPPED = 7
+    FAULT_HARD = 8
+
+
+_BY_NAME: dict[str, int] = {s.name.lower(): int(s) for s in ControllerState}
+_BY_NAME.update({"finishing": 7, "fault": 8, "faulted": 8, "available": 1})
+SESSION_STATES = frozenset(
+    {ControllerState.READY, ControllerState.CHARGING, ControllerState.PAUSED}
+)
+
+
+@dataclass(frozen=True)
+class Reading:
+    """What the bus says about the controller. `code` None = not answering."""
+
+    code: int | None
+    cp: int | None = None
+    pb: int | None = None
+
+    @property
+    def state(self) -> ControllerState | None:
+        if self.code is None:
+            return None
+        try:
+            return ControllerState(self.code)
+        except ValueError:
+            return None
+
+
+def _int_attr(attributes: Mapping[str, Any], *names: str) -> int | None:
+    for name in names:
+        value = attributes.get(name)
+        if value is None:
+            continue
+        try:
+            return int(value)
+        except (TypeError, ValueError):
+            continue
+    return None
+
+
+def parse_reading(state: Any) -> Reading:
+    """A `State` (or None) of the charger state entity -> `Reading`."""
+    if state is None:
+        return Reading(None)
+    text = str(state.state).strip().lower()
+    attributes = state.attributes or {}
+    code: int | None
+    if text in _BY_NAME:
+        code = _BY_NAME[text]
+    else:
+        try:
+            code = int(text)
+        except ValueError:
+            code = (
+                _int_attr(attributes, "state_code", "code")
+                if text
+                not in (
+                    "unavailable",
+                    "unknown",
+                    "",
+                )
+                else None
+            )
+    return Reading(code, _int_attr(attributes, "cp"), _int_attr(attributes, "pb"))
+
+
+class Status(enum.StrEnum):
+    """The detailed status (OCPP 1.6 ChargePointStatus names)."""
+
+    AVAILABLE = "Available"
+    PREPARING = "Preparing"
+    CHARGING = "Charging"
+    SUSPENDED_EV = "SuspendedEV"
+    SUSPENDED_EVSE = "SuspendedEVSE"
+    FINISHING = "Finishing"
+    FAULTED = "Faulted"
+    UNAVAILABLE = "Unavailable"
+
+
+class ChargingState(enum.StrEnum):
+    """OCPP 2.0.1 ChargingStateEnumType."""
+
+    IDLE = "Idle"
+    EV_CONNECTED = "EVConnected"
+    CHARGING = "Charging"
+    SUSPENDED_EV = "SuspendedEV"
+    SUSPENDED_EVSE = "SuspendedEVSE"
+
+
+# 2.0.1 has no Preparing/Finishing connector status: everything in use is Occupied.
+_CONNECTOR_STATUS = {
+    Status.AVAILABLE: "Available",
+    Status.PREPARING: "Occupied",
+    Status.CHARGING: "Occupied",
+    Status.SUSPENDED_EV: "Occupied",
+    Status.SUSPENDED_EVSE: "Occupied",
+    Status.FINISHING: "Occupied",
+    Status.FAULTED: "Faulted",
+    Status.UNAVAILABLE: "Unavailable",
+}
+
+
+@dataclass(frozen=True)
+class ConnectorView:
+    """Everything the OCPP components report about one connector at one moment."""
+
+    status: Status
+    charging_state: ChargingState
+    error_code: str = "NoError"  # 1.6 ChargePointErrorCode
+    vendor_error_code: str | None = None
+    info: str | None = None
+
+    @property
+    def connector_status(self) -> str:
+        """OCPP 2.0.1 ConnectorStatusEnumType."""
+        return _CONNECTOR_STATUS[self.status]
+
+
+def map_reading(
+    reading: Reading,
+    *,
+    ready_long: bool = False,
+    holding_transaction: bool = False,
+    inoperative: bool = False,
+    in_transaction: bool = False,
+) -> ConnectorView:
+    """The status table of the protocol document, section 10.
+
+    `ready_long`: READY has lasted beyond the grace period (the EV stays in B).
+    `holding_transaction`: the host keeps a transaction open across a fault.
+    `inoperative`: the CSMS set the connector Inoperative (shown once no session runs).
+    """
+    view = _map(reading, ready_long, holding_transaction)
+    if inoperative and not in_transaction and view.status in (Status.AVAILABLE, Status.PREPARING):
+        view = replace(view, status=Status.UNAVAILABLE, charging_state=ChargingState.IDLE)
+    return view
+
+
+def _map(reading: Reading, ready_long: bool, holding: bool) -> ConnectorView:
+    code, cp, pb = reading.code, reading.cp, reading.pb
+    if code is None:
+        return ConnectorView(Status.UNAVAILABLE, ChargingState.IDLE, info="controller silent")
+    state = reading.state
+    if state is None:  # > 8: only after a bad command 4
+        return ConnectorView(Status.FAULTED, ChargingState.IDLE, "InternalError", f"STATE={code}")
+    if state is ControllerState.IDLE:
+        return ConnectorView(Status.AVAILABLE, ChargingState.IDLE)
+    if state is ControllerState.CABLE_DETECT:
+        return ConnectorView(Status.PREPARING, ChargingState.IDLE)
+    if state is ControllerState.EV_CONNECTED:
+        return ConnectorView(Status.PREPARING, ChargingState.EV_CONNECTED)
+    if state is ControllerState.READY:
+        if ready_long and cp in (1, None):
+            return ConnectorView(Status.SUSPENDED_EV, ChargingState.SUSPENDED_EV)
+        return ConnectorView(Status.PREPARING, ChargingState.EV_CONNECTED)
+    if state is ControllerState.CHARGING:
+        return ConnectorView(Status.CHARGING, ChargingState.CHARGING)
+    if state is ControllerState.PAUSED:
+        return ConnectorView(Status.SUSPENDED_EV, ChargingState.SUSPENDED_EV)
+    if state is ControllerState.STOPPED:
+        return ConnectorView(Status.FINISHING, ChargingState.EV_CONNECTED)
+    if state is ControllerState.FAULT_HARD and pb in (1, 2):
+        if pb == 2:
+            return ConnectorView(
+                Status.FAULTED, ChargingState.SUSPENDED_EVSE, "GroundFailure", "PB=2",
+                "earth missing",
+            )  # fmt: skip
+        return ConnectorView(
+            Status.FAULTED, ChargingState.SUSPENDED_EVSE, "UnderVoltage", "PB=1",
+            "phase missing",
+        )  # fmt: skip
+    # FAULT_HARD with PB=0 (EV vanished in READY, one pass) is shown as HARDFAULT_END.
+    if holding and cp in (1, 2):
+        return ConnectorView(Status.SUSPENDED_EVSE, ChargingState.SUSPENDED_EVSE)
+    return ConnectorView(Status.UNAVAILABLE, ChargingState.IDLE, info="fault hold-off")
+
+
+# --- meter readings ----------------------------------------------------------------
+
+_ENERGY_FACTOR = {"wh": 1.0, "kwh": 1000.0, "mwh": 1_000_000.0}
+_POWER_FACTOR = {"w": 1.0, "kw": 1000.0, "mw": 1_000_000.0}
+
+
+def _scaled(state: Any, factors: Mapping[str, float]) -> float | None:
+    if state is None:
+        return None
+    try:
+        value = float(state.state)
+    except (TypeError, ValueError):
+        return None
+    unit = str(state.attributes.get("unit_of_measurement") or "").strip().lower()
+    factor = factors.get(unit)
+    if factor is None:
+        if unit:
+            _LOGGER.warning("Unknown unit %r on %s; reading it as base unit", unit, state.entity_id)
+        factor = 1.0
+    return value * factor
+
+
+def energy_wh(state: Any) -> float | None:
+    """An energy entity's state in Wh (unit Wh, kWh or MWh; no unit = Wh)."""
+    return _scaled(state, _ENERGY_FACTOR)
+
+
+def power_w(state: Any) -> float | None:
+    """A power entity's state in W (unit W, kW or MW; no unit = W)."""
+    return _scaled(state, _POWER_FACTOR)
+
+
+# --- session boundaries --------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SessionEvent:
+    """A transaction boundary or change. Names are OCPP 2.0.1 enum values; 1.6 maps them.
+
+    kind: `started`, `updated` or `ended`; trigger: TriggerReasonEnumType; reason
+    (ended only): ReasonEnumType (`stop_reason_16` gives the 1.6 Reason).
+    """
+
+    kind: str
+    trigger: str
+    charging_state: ChargingState
+    reason: str | None = None
+
+
+STOP_REASON_16 = {
+    "Local": "Local",
+    "Remote": "Remote",
+    "EVDisconnected": "EVDisconnected",
+    "GroundFault": "EmergencyStop",
+    "PowerQuality": "Other",
+    "PowerLoss": "PowerLoss",
+    "Reboot": "Reboot",
+    "ImmediateReset": "HardReset",
+    "DeAuthorized": "DeAuthorized",
+    "Other": "Other",
+}
+
+
+def stop_reason_16(reason: str | None) -> str:
+    return STOP_REASON_16.get(reason or "Other", "Other")
+
+
+@dataclass
+class SessionTracker:
+    """Decides when a transaction starts and ends from the controller readings.
+
+    Starts when the controller reaches READY/CHARGING/PAUSED (authorised, power path
+    closed); ends on STOPPED, a fault, or any state outside a session. A silent
+    controller (`code` None) changes nothing: a transaction is not ended on a hiccup.
+    """
+
+    active: bool = False
+    charging_state: ChargingState = ChargingState.IDLE
+    stop_requested: str | None = None  # "Remote" / "Local" / "DeAuthorized" once asked
+    remote_start_pending: bool = False
+    recovered: bool = False  # resumed from the journal after a restart
+
+    def resume(self, charging_state: ChargingState | str | None = None) -> None:
+        """A transaction was open before a restart (the journal says so)."""
+        self.active = True
+        self.recovered = True
+        if charging_state:
+            self.charging_state = ChargingState(charging_state)
+
+    def feed(self, reading: Reading, view: ConnectorView) -> list[SessionEvent]:
+        state = reading.state
+        if reading.code is None:
+            return []
+        if not self.active:
+            if state in SESSION_STATES:
+                self.active = True
+                self.recovered = False
+                self.charging_state = view.charging_state
+                trigger = "RemoteStart" if self.remote_start_pending else "Authorized"
+                self.remote_start_pending = False
+                return [SessionEvent("started", trigger, view.charging_state)]
+            return []
+        if state in SESSION_STATES:
+            if view.charging_state != self.charging_state:
+                self.charging_state = view.charging_state
+                return [SessionEvent("updated", "ChargingStateChanged", view.charging_state)]
+            return []
+        reason, trigger = self._end_reason(reading)
+        self.active = False
+        self.recovered = False
+        self.stop_requested = None
+        self.charging_state = view.charging_state
+        return [SessionEvent("ended", trigger, view.charging_state, reason)]
+
+    def _end_reason(self, reading: Reading) -> tuple[str, str]:
+        state, cp, pb = reading.state, reading.cp, reading.pb
+        if state is ControllerState.FAULT_HARD and pb == 2:
+            return "GroundFault", "AbnormalCondition"
+        if state is ControllerState.FAULT_HARD and pb == 1:
+            return "PowerQuality", "AbnormalCondition"
+        if self.stop_requested == "Remote":
+            return "Remote", "RemoteStop"
+        if self.stop_requested in ("Local", "DeAuthorized"):
+            return self.stop_requested, "StopAuthorized"
+        if cp == 0 or state is ControllerState.FAULT_HARD:
+            return "EVDisconnected", "EVCommunicationLost"
+        if state is ControllerState.STOPPED:
+            return "Local", "StopAuthorized"
+        return "Other", "AbnormalCondition"
+
+
+# --- configuration and the bus binding ---------------------------------------------
+
+DEFAULT_STATE_ENTITY = "sensor.charger_state"
+DEFAULT_AUTHORIZE = {"action": "esp32.authorize"}
+DEFAULT_STOP = {"action": "esp32.stop_charging"}
+DEFAULT_CURRENT_LIMIT = "number.charger_max_current"
+
+
+def _action(value: Any) -> dict[str, Any]:
+    """`{action: domain.service, data: {...}}` (`service:` accepted as in Home Assistant)."""
+    if isinstance(value, str):
+        value = {"action": value}
+    if not isinstance(value, dict):
+        raise vol.Invalid("expected {action: domain.service, data: {...}}")
+    value = dict(value)
+    if "service" in value and "action" not in value:
+        value["action"] = value.pop("service")
+    return vol.Schema(
+        {
+            vol.Required("action"): cv.service,
+            vol.Optional("data", default={}): dict,
+            vol.Optional("target", default={}): dict,
+        }
+    )(value)
+
+
+ACTION_SCHEMA = _action
+
+EVSE_SCHEMA = vol.Schema(
+    {
+        vol.Required("id"): vol.All(vol.Coerce(int), vol.Range(min=1)),
+        vol.Optional("connector_id", default=1): vol.All(vol.Coerce(int), vol.Range(min=1)),
+        vol.Optional("state_entity", default=DEFAULT_STATE_ENTITY): cv.entity_id,
+        vol.Optional("energy_entity"): cv.entity_id,
+        vol.Optional("power_entity"): cv.entity_id,
+        vol.Optional("authorize_action", default=DEFAULT_AUTHORIZE): ACTION_SCHEMA,
+        vol.Optional("stop_action", default=DEFAULT_STOP): ACTION_SCHEMA,
+        vol.Optional("current_limit_entity", default=DEFAULT_CURRENT_LIMIT): cv.entity_id,
+        vol.Optional("unlock_action"): ACTION_SCHEMA,
+        vol.Optional("max_current", default=32): vol.All(vol.Coerce(float), vol.Range(min=6)),
+        vol.Optional("min_current", default=6): vol.All(vol.Coerce(float), vol.Range(min=0)),
+    }
+)
+
+
+def evse_list(value: Any) -> list[dict[str, Any]]:
+    """The `evse:` option; absent -> one EVSE bound to the esp32 component's defaults."""
+    if value is None:
+        return [EVSE_SCHEMA({"id": 1})]
+    items = [EVSE_SCHEMA(item) for item in cv.ensure_list(value)]
+    ids = [(item["id"], item["connector_id"]) for item in items]
+    if len(set(ids)) != len(ids):
+        raise vol.Invalid("two evse entries have the same id and connector_id")
+    if not items:
+        raise vol.Invalid("evse: needs at least one entry")
+    return items
+
+
+@dataclass
+class EvseBinding:
+    """One EVSE bound to the bus: follows its state entity, runs its configured actions.
+
+    `on_change(binding, view, events)` is called inline (on the loop) whenever the
+    connector view changes or a session event happens. Meter values are read on demand
+    (`energy_wh()`, `power_w()`) so no extra listener is needed for them.
+    """
+
+    orge: Any
+    config: dict[str, Any]
+    on_change: Callable[[EvseBinding, ConnectorView, list[SessionEvent]], None]
+    ready_grace: float = 10.0
+    inoperative: bool = False
+    holding_transaction: bool = False
+    session: SessionTracker = field(default_factory=SessionTracker)
+    view: ConnectorView | None = None
+    reading: Reading = field(default_factory=lambda: Reading(None))
+    _ready_since: float | None = None
+    _ready_timer: asyncio.TimerHandle | None = None
+    _unsub: Callable[[], None] | None = None
+
+    @property
+    def evse_id(self) -> int:
+        return int(self.config["id"])
+
+    @property
+    def connector_id(self) -> int:
+        return int(self.config["connector_id"])
+
+    def start(self) -> None:
+        """Subscribe to the state entity and compute the first view (no events yet)."""
+        from orge.helpers.event import async_track_state_change_event
+
+        self._unsub = async_track_state_change_event(
+            self.orge, self.config["state_entity"], self._state_changed
+        )
+        self.reading = parse_reading(self.orge.states.get(self.config["state_entity"]))
+        self._track_ready()
+        self.view = self._compute()
+
+    def stop(self) -> None:
+        if self._unsub is not None:
+            self._unsub()
+            self._unsub = None
+        if self._ready_timer is not None:
+            self._ready_timer.cancel()
+            self._ready_timer = None
+
+    def _compute(self) -> ConnectorView:
+        ready_long = (
+            self._ready_since is not None
+            and self.orge.loop.time() - self._ready_since >= self.ready_grace
+        )
+        return map_reading(
+            self.reading,
+            ready_long=ready_long,
+            holding_transaction=self.holding_transaction,
+            inoperative=self.inoperative,
+            in_transaction=self.session.active,
+        )
+
+    def _track_ready(self) -> None:
+        if self.reading.state is ControllerState.READY:
+            if self._ready_since is None:
+                self._ready_since = self.orge.loop.time()
+                self._ready_timer = self.orge.loop.call_later(self.ready_grace, self.refresh)
+        else:
+            self._ready_since = None
+            if self._ready_timer is not None:
+                self._ready_timer.cancel()
+                self._ready_timer = None
+
+    @callback
+    def _state_changed(self, event: Any) -> None:
+        self.reading = parse_reading(event.data.get("new_state"))
+        self._track_ready()
+        self.refresh()
+
+    def refresh(self) -> None:
+        """Recompute the view (after a reading, a timer, or an availability change)."""
+        view = self._compute()
+        events = self.session.feed(self.reading, view)
+        if events:
+            view = self._compute()  # in_transaction may have changed
+        if view != self.view or events:
+            self.view = view
+            try:
+                self.on_change(self, view, events)
+            except Exception:
+                _LOGGER.exception("EVSE %s change handler failed", self.evse_id)
+
+    def current_view(self) -> ConnectorView:
+        if self.view is None:
+            self.view = self._compute()
+        return self.view
+
+    def energy_wh(self) -> float | None:
+        entity = self.config.get("energy_entity")
+        return energy_wh(self.orge.states.get(entity)) if entity else None
+
+    def power_w(self) -> float | None:
+        entity = self.config.get("power_entity")
+        return power_w(self.orge.states.get(entity)) if entity else None
+
+    def current_limit(self) -> float | None:
+        state = self.orge.states.get(self.config["current_limit_entity"])
+        try:
+            return float(state.state) if state else None
+        except ValueError:
+            return None
+
+    async def async_run_action(self, key: str, extra: Mapping[str, Any] | None = None) -> None:
+        """Run a configured action (`authorize_action`, `stop_action`, `unlock_action`)."""
+        action = self.config.get(key)
+        if not action:
+            raise LookupError(f"no {key} configured for EVSE {self.evse_id}")
+        domain, _, service = action["action"].partition(".")
+        data = dict(action.get("data") or {})
+        if extra:
+            data.update(extra)
+        await self.orge.services.async_call(
+            domain, service, data, blocking=True, target=action.get("target") or None
+        )
+
+    async def async_authorize(self) -> None:
+        await self.async_run_action("authorize_action")
+
+    async def async_stop(self, reason: str = "Remote") -> None:
+        """Ask the controller to stop; the session ends when its state says so."""
+        self.session.stop_requested = reason
+        await self.async_run_action("stop_action")
+
+    async def async_set_current_limit(self, amps: float) -> None:
+        """Set the controller's current limit through `number.set_value`."""
+        entity = self.config["current_limit_entity"]
+        await self.orge.services.async_call(
+            entity.partition(".")[0],
+            "set_value",
+            {"entity_id": entity, "value": amps},
+            blocking=True,
+        )
+
+    def set_inoperative(self, inoperative: bool) -> None:
+        self.inoperative = inoperative
+        self.refresh()

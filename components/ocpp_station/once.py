@@ -1,0 +1,76 @@
+"""The protocol-neutral part of `orge once`: the result shape and the run order.
+
+A protocol component plugs in by providing a submodule `once.py` with
+
+    async def async_once(config: dict, config_dir: str, timeout: float) -> OnceResult
+
+which connects with its validated config block, sends BootNotification, one
+StatusNotification per connector and one Heartbeat, disconnects and returns the result.
+The command (`components/ocpp_station/cli.py`) finds it through the loader (the engine's
+component index), never by a static import, and tries the primary, then the fallback.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+from orge.redact import redact_value
+
+REQUIRED_ACTIONS = ("BootNotification", "StatusNotification", "Heartbeat")
+
+
+def safe_url(url: str) -> str:
+    """The URL without user:password (and without a query, which may carry a token)."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    if ":" in host:
+        host = f"[{host}]"
+    netloc = f"{host}:{parts.port}" if parts.port else host
+    return urlunsplit((parts.scheme, netloc, parts.path, "", ""))
+
+
+@dataclass
+class OnceResult:
+    """What one smoke test found; `as_dict` is the JSON printed by `orge once`."""
+
+    protocol: str
+    station_id: str
+    url: str
+    messages: list[dict[str, Any]] = field(default_factory=list)
+    error: str | None = None
+    boot_status: str | None = None
+    started: float = field(default_factory=time.monotonic)
+    elapsed_ms: float | None = None
+
+    def record(self, action: str, request: dict[str, Any], response: Any) -> None:
+        self.messages.append({"action": action, "request": request, "response": response})
+
+    def finish(self) -> None:
+        self.elapsed_ms = round((time.monotonic() - self.started) * 1000, 1)
+
+    @property
+    def ok(self) -> bool:
+        if self.error or self.boot_status != "Accepted":
+            return False
+        answered = {m["action"] for m in self.messages if m.get("response") is not None}
+        return all(action in answered for action in REQUIRED_ACTIONS)
+
+    def as_dict(self) -> dict[str, Any]:
+        if self.elapsed_ms is None:
+            self.finish()
+        data: dict[str, Any] = {
+            "ok": self.ok,
+            "protocol": self.protocol,
+            "station_id": self.station_id,
+            "url": safe_url(self.url),
+            "messages": self.messages,
+            "elapsed_ms": self.elapsed_ms,
+        }
+        if not self.ok:
+            data["error"] = self.error or (
+                f"boot {self.boot_status}" if self.boot_status != "Accepted" else "unanswered"
+            )
+        return redact_value(data)

@@ -1,0 +1,132 @@
+"""Delivering the journal: oldest message first, one at a time, retried, moved aside.
+
+`JournalSender.run(send)` runs while a connection is up. `send(entry, payload)` performs
+one CALL and returns the CSMS's answer, raising `CallRejected` for a CALLERROR,
+`NoAnswer` for a timeout and `LinkDown` when the connection is gone. A rejected or
+unanswered message is retried up to `RetryPolicy.attempts` transmissions in total,
+waiting `interval * failures so far` between them (OCPP's MessageAttemptInterval /
+TransactionMessageRetryInterval), then moved aside. A dropped link is not an attempt:
+the message stays first in line for the next connection.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+from .journal import AsyncJournal, Entry
+
+_LOGGER = logging.getLogger(__name__)
+
+
+class CallRejected(Exception):
+    """The CSMS answered with a CALLERROR."""
+
+    def __init__(self, code: str, description: str = "") -> None:
+        super().__init__(f"{code}: {description}" if description else code)
+        self.code = code
+
+
+class NoAnswer(Exception):
+    """The CSMS did not answer within the response timeout."""
+
+
+class LinkDown(Exception):
+    """The connection is gone; the message stays queued."""
+
+
+@dataclass
+class RetryPolicy:
+    attempts: int = 3  # transmissions in total, the first included
+    interval: float = 60.0
+    linear: bool = True  # wait interval x failures so far (as OCPP specifies)
+
+    def delay(self, failures: int) -> float:
+        return self.interval * max(1, failures) if self.linear else self.interval
+
+
+SendFunc = Callable[[Entry, dict[str, Any]], Awaitable[Any]]
+
+
+class JournalSender:
+    """Drains an `AsyncJournal` over whatever connection the caller provides."""
+
+    def __init__(
+        self,
+        journal: AsyncJournal,
+        policy: Callable[[Entry], RetryPolicy],
+        *,
+        prepare: Callable[[Entry], Awaitable[dict[str, Any]] | dict[str, Any]] | None = None,
+        on_confirmed: Callable[[Entry, Any], Awaitable[None] | None] | None = None,
+        on_aside: Callable[[Entry, str], None] | None = None,
+    ) -> None:
+        self.journal = journal
+        self.policy = policy
+        self.prepare = prepare
+        self.on_confirmed = on_confirmed
+        self.on_aside = on_aside
+        self._wake = asyncio.Event()
+        self.in_flight: Entry | None = None
+
+    def wake(self) -> None:
+        """A new message was journaled."""
+        self._wake.set()
+
+    async def run(self, send: SendFunc) -> None:
+        """Deliver until cancelled or the link drops (then `LinkDown` propagates)."""
+        while True:
+            self._wake.clear()
+            entry = await self.journal.first()
+            if entry is None:
+                await self._wake.wait()
+                continue
+            payload: Any = entry.payload
+            if self.prepare is not None:
+                payload = self.prepare(entry)
+                if asyncio.iscoroutine(payload):
+                    payload = await payload
+            self.in_flight = entry
+            try:
+                response = await send(entry, payload)
+            except (CallRejected, NoAnswer) as err:
+                await self._failed(entry, err)
+                continue
+            finally:
+                self.in_flight = None
+            if self.on_confirmed is not None:
+                result = self.on_confirmed(entry, response)
+                if asyncio.iscoroutine(result):
+                    await result
+            await self.journal.confirm(entry.id)
+
+    async def _failed(self, entry: Entry, err: Exception) -> None:
+        policy = self.policy(entry)
+        reason = f"{type(err).__name__}: {err}"
+        failures = await self.journal.record_attempt(entry.id, reason)
+        if failures >= policy.attempts:
+            _LOGGER.error(
+                "%s %d (transaction %s) failed %d times (%s); moved aside, not retried",
+                entry.action,
+                entry.id,
+                entry.tx_id,
+                failures,
+                reason,
+            )
+            await self.journal.move_aside(entry.id, reason)
+            if self.on_aside is not None:
+                self.on_aside(entry, reason)
+            return
+        delay = policy.delay(failures)
+        _LOGGER.warning(
+            "%s %d failed (%s), attempt %d of %d; retrying in %.1f s",
+            entry.action,
+            entry.id,
+            reason,
+            failures,
+            policy.attempts,
+            delay,
+        )
+        await asyncio.sleep(delay)

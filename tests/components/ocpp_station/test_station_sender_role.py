@@ -1,0 +1,166 @@
+"""Journal delivery (retries, aside, link loss) and primary/fallback coordination."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from components.ocpp_station.journal import KIND_END, KIND_START, AsyncJournal, Entry
+from components.ocpp_station.once import OnceResult, safe_url
+from components.ocpp_station.role import (
+    ACTIVE_PROTOCOL_ENTITY,
+    EVENT_PRIMARY_FAILED,
+    LinkRole,
+    domain_order,
+    primary_domain,
+)
+from components.ocpp_station.sender import (
+    CallRejected,
+    JournalSender,
+    LinkDown,
+    NoAnswer,
+    RetryPolicy,
+)
+from orge.core import Orge, callback
+
+
+async def open_journal(tmp_path: Path) -> AsyncJournal:
+    journal = AsyncJournal(str(tmp_path / "j.db"))
+    await journal.open()
+    return journal
+
+
+async def test_sender_delivers_in_order_and_retries(tmp_path: Path) -> None:
+    journal = await open_journal(tmp_path)
+    for n in range(3):
+        await journal.append("TransactionEvent", {"n": n}, KIND_START)
+    sent: list[tuple[int, float]] = []
+    failures = {1: 2}  # message n=1 is rejected twice, then accepted
+
+    async def send(entry: Entry, payload: dict[str, Any]) -> dict[str, Any]:
+        sent.append((payload["n"], time.monotonic()))
+        if failures.get(payload["n"], 0):
+            failures[payload["n"]] -= 1
+            raise CallRejected("InternalError")
+        return {}
+
+    confirmed: list[int] = []
+    sender = JournalSender(
+        journal,
+        lambda e: RetryPolicy(attempts=3, interval=0.05),
+        on_confirmed=lambda e, r: confirmed.append(e.payload["n"]),
+    )
+    task = asyncio.create_task(sender.run(send))
+    while len(confirmed) < 3:
+        await asyncio.sleep(0.01)
+    task.cancel()
+    assert [n for n, _ in sent] == [0, 1, 1, 1, 2] and confirmed == [0, 1, 2]
+    gaps = [sent[i + 1][1] - sent[i][1] for i in (1, 2)]
+    assert gaps[0] >= 0.05 and gaps[1] >= 0.1  # interval x failures so far
+    assert await journal.count() == 0
+    await journal.close()
+
+
+async def test_sender_moves_aside_after_attempts(tmp_path: Path) -> None:
+    journal = await open_journal(tmp_path)
+    await journal.append("TransactionEvent", {"n": 0}, KIND_START)
+    await journal.append("TransactionEvent", {"n": 1}, KIND_END)
+    attempts: list[int] = []
+    aside: list[str] = []
+
+    async def send(entry: Entry, payload: dict[str, Any]) -> dict[str, Any]:
+        attempts.append(payload["n"])
+        if payload["n"] == 0:
+            raise NoAnswer("timeout")
+        return {}
+
+    sender = JournalSender(journal, lambda e: RetryPolicy(attempts=2, interval=0.01),
+                           on_aside=lambda e, reason: aside.append(reason))  # fmt: skip
+    task = asyncio.create_task(sender.run(send))
+    while await journal.count():
+        await asyncio.sleep(0.01)
+    task.cancel()
+    assert attempts == [0, 0, 1] and aside == ["NoAnswer: timeout"]
+    assert (await journal.aside())[0]["attempts"] == 2
+    await journal.close()
+
+
+async def test_link_down_keeps_the_message(tmp_path: Path) -> None:
+    journal = await open_journal(tmp_path)
+    await journal.append("TransactionEvent", {"n": 0}, KIND_START)
+
+    async def send(entry: Entry, payload: dict[str, Any]) -> None:
+        raise LinkDown()
+
+    sender = JournalSender(journal, lambda e: RetryPolicy())
+    with pytest.raises(LinkDown):
+        await sender.run(send)
+    head = await journal.first()
+    assert head is not None and head.attempts == 0
+    await journal.close()
+
+
+def test_primary_from_env() -> None:
+    assert primary_domain({}) == "ocpp201"
+    assert primary_domain({"OCPP_PRIMARY": "16"}) == "ocpp16"
+    assert primary_domain({"OCPP_PRIMARY": "201"}) == "ocpp201"
+    assert primary_domain({"OCPP_PRIMARY": "nonsense"}) == "ocpp201"
+    both = {"ocpp201": {}, "ocpp16": {"fallback": True}}
+    assert domain_order(both, {}) == ["ocpp201", "ocpp16"]
+    assert domain_order(both, {"OCPP_PRIMARY": "16"}) == ["ocpp16", "ocpp201"]
+    assert domain_order({"ocpp201": {}, "ocpp16": {"fallback": False}}, {}) == ["ocpp201"]
+    assert domain_order({"ocpp16": {}}, {}) == ["ocpp16"]
+
+
+async def test_fallback_takes_over_and_steps_down(orge: Orge) -> None:
+    primary = LinkRole(orge, "ocpp201", failures_before_fallback=2, env={})
+    fallback = LinkRole(orge, "ocpp16", env={})
+    stepped_down: list[bool] = []
+    fallback.on_deactivate = lambda: stepped_down.append(True)
+    orge.config.components.update({"ocpp201", "ocpp16"})
+    primary.start()
+    fallback.start()
+    await orge.async_start()
+    assert primary.active and not fallback.active
+    failed: list[Any] = []
+    orge.bus.async_listen(EVENT_PRIMARY_FAILED, callback(lambda e: failed.append(e.data)))
+    primary.report_failure("connection refused")
+    assert not fallback.active
+    primary.report_failure("connection refused")
+    assert fallback.active and failed[0]["domain"] == "ocpp201"
+    fallback.report_connected("ocpp1.6")
+    assert orge.states.get(ACTIVE_PROTOCOL_ENTITY).state == "ocpp1.6"
+    primary.report_connected("ocpp2.0.1")
+    assert not fallback.active and stepped_down == [True]
+    assert orge.states.get(ACTIVE_PROTOCOL_ENTITY).state == "ocpp2.0.1"
+    fallback.report_disconnected()
+    primary.report_disconnected()
+    assert orge.states.get(ACTIVE_PROTOCOL_ENTITY).state == "none"
+    primary.report_failure("boot Rejected", refused=True)
+    assert fallback.active
+
+
+async def test_fallback_active_without_primary(orge: Orge) -> None:
+    fallback = LinkRole(orge, "ocpp16", env={})
+    orge.config.components.add("ocpp16")
+    fallback.start()
+    await orge.async_start()
+    assert fallback.active
+
+
+def test_once_result_shape() -> None:
+    assert safe_url("wss://CP1:s3cret@csms.example:8443/ocpp/CP1?token=x") == (
+        "wss://csms.example:8443/ocpp/CP1"
+    )
+    result = OnceResult("ocpp2.0.1", "CP1", "ws://u:p@h/ocpp/CP1")
+    result.boot_status = "Accepted"
+    for action in ("BootNotification", "StatusNotification", "Heartbeat"):
+        result.record(action, {}, {"ok": 1})
+    data = result.as_dict()
+    assert data["ok"] and data["url"] == "ws://h/ocpp/CP1" and "error" not in data
+    result.boot_status = "Rejected"
+    assert result.as_dict()["error"] == "boot Rejected"
