@@ -1,0 +1,93 @@
+"""Banning clients that fail to authenticate too often.
+
+Failures are counted per client address (after X-Forwarded-For resolution through a
+trusted proxy). At `login_attempts_threshold` failures the address is banned: every
+further request gets 403 until an operator removes it from `.storage/ip_bans.yaml`
+(the file Home Assistant keeps, same shape) and restarts. A successful login resets the
+count, as in Home Assistant.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import tempfile
+from datetime import UTC, datetime
+from ipaddress import IPv4Address, IPv6Address, ip_address
+from typing import Any
+
+import yaml
+
+_LOGGER = logging.getLogger(__name__)
+BANS_FILE = "ip_bans.yaml"
+
+IPAddress = IPv4Address | IPv6Address
+
+
+class BanManager:
+    def __init__(self, config_dir: str, enabled: bool, threshold: int) -> None:
+        self.path = os.path.join(config_dir, ".storage", BANS_FILE)
+        self.enabled = enabled and threshold > 0
+        self.threshold = threshold
+        self.failures: dict[IPAddress, int] = {}
+        self.banned: dict[IPAddress, str] = {}
+
+    def load(self) -> None:
+        """Read the bans file (blocking: run in the executor)."""
+        try:
+            with open(self.path, encoding="utf-8") as handle:
+                data = yaml.safe_load(handle) or {}
+        except FileNotFoundError:
+            return
+        except (OSError, yaml.YAMLError) as err:
+            _LOGGER.error("Cannot read %s: %s; starting with no bans", self.path, err)
+            return
+        if not isinstance(data, dict):
+            _LOGGER.error("%s is not a mapping of addresses; ignoring it", self.path)
+            return
+        for key, value in data.items():
+            try:
+                address = ip_address(str(key))
+            except ValueError:
+                _LOGGER.warning("Ignoring invalid address %r in %s", key, self.path)
+                continue
+            banned_at = value.get("banned_at", "") if isinstance(value, dict) else ""
+            self.banned[address] = str(banned_at)
+
+    def is_banned(self, address: IPAddress | None) -> bool:
+        return address is not None and address in self.banned
+
+    def record_success(self, address: IPAddress | None) -> None:
+        if address is not None and self.failures:
+            self.failures.pop(address, None)
+
+    def record_failure(self, address: IPAddress | None, reason: str) -> bool:
+        """Count a failure; True if the address is now banned (caller saves the file)."""
+        _LOGGER.warning("Login attempt failed from %s: %s", address or "unknown", reason)
+        if not self.enabled or address is None:
+            return False
+        count = self.failures.get(address, 0) + 1
+        self.failures[address] = count
+        if count < self.threshold:
+            return False
+        self.failures.pop(address, None)
+        self.banned[address] = datetime.now(UTC).isoformat()
+        _LOGGER.warning("Banned %s after %d failed login attempts", address, count)
+        return True
+
+    def save(self) -> None:
+        """Write the bans file atomically (blocking: run in the executor)."""
+        data: dict[str, Any] = {str(a): {"banned_at": at} for a, at in self.banned.items()}
+        directory = os.path.dirname(self.path)
+        os.makedirs(directory, mode=0o700, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=".ip_bans.", dir=directory)
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as handle:
+                yaml.safe_dump(data, handle, default_flow_style=False)
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.replace(tmp, self.path)
+        except BaseException:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+            raise

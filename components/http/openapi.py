@@ -1,0 +1,306 @@
+"""The OpenAPI 3.1 document of the REST API, served at `/api/openapi.json`.
+
+Written by hand beside the routes (rest.add_routes); a test checks that every route is
+described here and fuzzes every operation from this document.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+_MESSAGE = {
+    "type": "object",
+    "properties": {"message": {"type": "string"}},
+    "required": ["message"],
+}
+_CONTEXT = {
+    "type": "object",
+    "properties": {
+        "id": {"type": "string"},
+        "parent_id": {"type": ["string", "null"]},
+        "user_id": {"type": ["string", "null"]},
+    },
+}
+_STATE = {
+    "type": "object",
+    "properties": {
+        "entity_id": {"type": "string"},
+        "state": {"type": "string"},
+        "attributes": {"type": "object"},
+        "last_changed": {"type": "string", "format": "date-time"},
+        "last_updated": {"type": "string", "format": "date-time"},
+        "context": {"$ref": "#/components/schemas/Context"},
+    },
+    "required": ["entity_id", "state", "attributes", "last_changed", "last_updated"],
+}
+
+
+def _ref(name: str) -> dict[str, str]:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def _json(schema: dict[str, Any], description: str) -> dict[str, Any]:
+    return {"description": description, "content": {"application/json": {"schema": schema}}}
+
+
+def _text(description: str) -> dict[str, Any]:
+    return {"description": description, "content": {"text/plain": {"schema": {"type": "string"}}}}
+
+
+def _error(description: str) -> dict[str, Any]:
+    return _json(_ref("Message"), description)
+
+
+def _op(
+    summary: str,
+    ok: dict[str, Any],
+    *,
+    errors: dict[str, str] | None = None,
+    body: dict[str, Any] | None = None,
+    params: list[dict[str, Any]] | None = None,
+    ok_status: str = "200",
+    extra: dict[str, dict[str, Any]] | None = None,
+) -> dict[str, Any]:
+    responses = {ok_status: ok, "401": _error("Missing or invalid bearer token")}
+    for status, text in (errors or {}).items():
+        responses[status] = _error(text)
+    responses.update(extra or {})
+    operation: dict[str, Any] = {"summary": summary, "responses": responses}
+    if params:
+        operation["parameters"] = params
+    if body is not None:
+        operation["requestBody"] = {"content": {"application/json": {"schema": body}}}
+    return operation
+
+
+def _path_param(name: str, description: str) -> dict[str, Any]:
+    return {
+        "name": name,
+        "in": "path",
+        "required": True,
+        "description": description,
+        "schema": {"type": "string"},
+    }
+
+
+def _query(name: str, description: str, kind: str = "string") -> dict[str, Any]:
+    return {"name": name, "in": "query", "description": description, "schema": {"type": kind}}
+
+
+_BAD = {"400": "Bad JSON or data", "413": "Body too large"}
+_ENTITY = _path_param("entity_id", "An entity id such as sensor.power")
+_HISTORY_PARAMS = [
+    _query("filter_entity_id", "Comma-separated entity ids"),
+    _query("end_time", "ISO 8601 end of the period (default: start + 1 day)"),
+    _query("minimal_response", "Only state and last_changed after the first row", "boolean"),
+    _query("no_attributes", "Leave attributes out", "boolean"),
+    _query("significant_changes_only", "Only state changes, not attribute changes", "boolean"),
+]
+_LOGBOOK_PARAMS = [
+    _query("entity", "Comma-separated entity ids"),
+    _query("end_time", "ISO 8601 end of the period"),
+]
+_NO_RECORDER = {"404": "The recorder is not running", "400": "Invalid time or entity id"}
+
+
+def document(version: str) -> dict[str, Any]:
+    states = {"type": "array", "items": _ref("State")}
+    paths: dict[str, Any] = {
+        "/api/": {
+            "get": _op("Is the API running", _json(_ref("Message"), '{"message": "API running."}'))
+        },
+        "/api/config": {
+            "get": _op("The station's core configuration", _json({"type": "object"}, "Config"))
+        },
+        "/api/components": {
+            "get": _op(
+                "Loaded components",
+                _json({"type": "array", "items": {"type": "string"}}, "Component domains"),
+            )
+        },
+        "/api/error_log": {"get": _op("Recent warnings and errors", _text("Log lines"))},
+        "/api/openapi.json": {"get": _op("This document", _json({"type": "object"}, "OpenAPI"))},
+        "/api/states": {"get": _op("Every state", _json(states, "States"))},
+        "/api/states/{entity_id}": {
+            "parameters": [_ENTITY],
+            "get": _op(
+                "One state", _json(_ref("State"), "The state"), errors={"404": "Entity not found."}
+            ),
+            "post": _op(
+                "Set a state (creates the entity if new)",
+                _json(_ref("State"), "Updated"),
+                errors=_BAD,
+                body={
+                    "type": "object",
+                    "properties": {
+                        "state": {"type": ["string", "number", "boolean"]},
+                        "attributes": {"type": "object"},
+                        "force_update": {"type": "boolean"},
+                    },
+                    "required": ["state"],
+                },
+                extra={"201": _json(_ref("State"), "Created")},
+            ),
+            "delete": _op(
+                "Remove a state",
+                _json(_ref("Message"), "Removed"),
+                errors={"404": "Entity not found."},
+            ),
+        },
+        "/api/services": {
+            "get": _op(
+                "Services by domain",
+                _json(
+                    {
+                        "type": "array",
+                        "items": {
+                            "type": "object",
+                            "properties": {
+                                "domain": {"type": "string"},
+                                "services": {"type": "object"},
+                            },
+                        },
+                    },
+                    "Services",
+                ),
+            )
+        },
+        "/api/services/{domain}/{service}": {
+            "parameters": [
+                _path_param("domain", "Service domain"),
+                _path_param("service", "Service name"),
+            ],
+            "post": _op(
+                "Call a service; answers the states it changed",
+                _json(
+                    {
+                        "oneOf": [
+                            states,
+                            {
+                                "type": "object",
+                                "properties": {
+                                    "changed_states": states,
+                                    "service_response": {},
+                                },
+                            },
+                        ]
+                    },
+                    "Changed states (with ?return_response: and the service's response)",
+                ),
+                errors={**_BAD, "404": "Service not found."},
+                body={"type": "object"},
+                params=[_query("return_response", "Return the service's response", "boolean")],
+            ),
+        },
+        "/api/events": {
+            "get": _op(
+                "Event types with listeners",
+                _json(
+                    {
+                        "type": "array",
+                        "items": {
+                            "type": "object",
+                            "properties": {
+                                "event": {"type": "string"},
+                                "listener_count": {"type": "integer"},
+                            },
+                        },
+                    },
+                    "Events",
+                ),
+            )
+        },
+        "/api/events/{event_type}": {
+            "parameters": [_path_param("event_type", "Event type")],
+            "post": _op(
+                "Fire an event",
+                _json(_ref("Message"), "Event <type> fired."),
+                errors=_BAD,
+                body={"type": "object"},
+            ),
+        },
+        "/api/template": {
+            "post": _op(
+                "Render a template",
+                _text("The rendered text"),
+                errors=_BAD,
+                body={
+                    "type": "object",
+                    "properties": {
+                        "template": {"type": "string"},
+                        "variables": {"type": "object"},
+                    },
+                    "required": ["template"],
+                },
+            )
+        },
+        "/api/config/core/check_config": {
+            "post": _op(
+                "Check the configuration files",
+                _json(
+                    {
+                        "type": "object",
+                        "properties": {
+                            "result": {"enum": ["valid", "invalid"]},
+                            "errors": {"type": ["string", "null"]},
+                            "problems": {"type": "array", "items": {"type": "string"}},
+                        },
+                    },
+                    "Result",
+                ),
+            )
+        },
+        "/api/history/period": {
+            "get": _op(
+                "History of the last day",
+                _json({"type": "array", "items": states}, "One list per entity"),
+                errors=_NO_RECORDER,
+                params=_HISTORY_PARAMS,
+            )
+        },
+        "/api/history/period/{timestamp}": {
+            "parameters": [_path_param("timestamp", "ISO 8601 start")],
+            "get": _op(
+                "History from a time",
+                _json({"type": "array", "items": states}, "One list per entity"),
+                errors=_NO_RECORDER,
+                params=_HISTORY_PARAMS,
+            ),
+        },
+        "/api/logbook": {
+            "get": _op(
+                "Logbook of the last day",
+                _json({"type": "array", "items": {"type": "object"}}, "Entries"),
+                errors=_NO_RECORDER,
+                params=_LOGBOOK_PARAMS,
+            )
+        },
+        "/api/logbook/{timestamp}": {
+            "parameters": [_path_param("timestamp", "ISO 8601 start")],
+            "get": _op(
+                "Logbook from a time",
+                _json({"type": "array", "items": {"type": "object"}}, "Entries"),
+                errors=_NO_RECORDER,
+                params=_LOGBOOK_PARAMS,
+            ),
+        },
+    }
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "ORGE station API",
+            "version": version,
+            "description": (
+                "Home Assistant's REST API as served by an ORGE charging station. "
+                "Every request needs `Authorization: Bearer <token>` "
+                "(create one with `orge auth create-token NAME`). The WebSocket API is at "
+                "/api/websocket."
+            ),
+        },
+        "components": {
+            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
+            "schemas": {"Message": _MESSAGE, "Context": _CONTEXT, "State": _STATE},
+        },
+        "security": [{"bearer": []}],
+        "paths": paths,
+    }

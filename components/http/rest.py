@@ -1,0 +1,433 @@
+"""The REST API, shaped like Home Assistant's (`/api/...`).
+
+Every answer is JSON (the template and error log are text, as in Home Assistant); every
+error is `{"message": ...}` with its status code. History and logbook come from the
+recorder through its services, so this component never imports it.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from aiohttp import web
+
+from orge import __version__
+from orge.core import EVENT_STATE_CHANGED, Context, Event, Orge, callback, valid_entity_id
+from orge.exceptions import OrgeError, ServiceNotFound, ServiceValidationError
+
+from .server import HttpData, json_message, token_of
+
+_LOGGER = logging.getLogger(__name__)
+
+# Events a client may not fire: their data has a shape the engine relies on, or they
+# drive the station's lifecycle.
+PROTECTED_EVENTS = frozenset(
+    {
+        EVENT_STATE_CHANGED,
+        "orge_start",
+        "orge_started",
+        "orge_stop",
+        "orge_final_write",
+        "orge_close",
+        "service_registered",
+        "service_removed",
+        "component_loaded",
+    }
+)
+
+
+def json_response(data: Any, status: int = 200) -> web.Response:
+    return web.Response(
+        body=json.dumps(data).encode(), status=status, content_type="application/json"
+    )
+
+
+def _orge(request: web.Request) -> Orge:
+    data: HttpData = request.app["orge_http"]
+    return data.orge
+
+
+def context_of(request: web.Request) -> Context:
+    entry = token_of(request)
+    return Context(user_id=entry.id if entry else None)
+
+
+async def read_json(request: web.Request, default: Any = None) -> Any:
+    """The body as JSON; an empty body is `default`. Bad JSON is a 400."""
+    body = await request.read()  # raises 413 over client_max_size (chunked bodies too)
+    if not body.strip():
+        return default
+    try:
+        return json.loads(body)
+    except (ValueError, UnicodeDecodeError):
+        raise web.HTTPBadRequest(text="Invalid JSON specified.") from None
+
+
+async def read_json_object(request: web.Request) -> dict[str, Any]:
+    value = await read_json(request, {})
+    if not isinstance(value, dict):
+        raise web.HTTPBadRequest(text="Data should be a JSON object.")
+    return value
+
+
+# --- simple views ---------------------------------------------------------------------
+
+
+async def api_status(request: web.Request) -> web.Response:
+    return json_message("API running.")
+
+
+async def api_config(request: web.Request) -> web.Response:
+    return json_response(_orge(request).config.as_dict())
+
+
+async def api_components(request: web.Request) -> web.Response:
+    return json_response(sorted(_orge(request).config.components))
+
+
+async def api_error_log(request: web.Request) -> web.Response:
+    from orge.log import RECENT
+    from orge.redact import redact
+
+    return web.Response(text=redact("\n".join(RECENT.records)), content_type="text/plain")
+
+
+async def api_openapi(request: web.Request) -> web.Response:
+    from .openapi import document
+
+    return json_response(document(__version__))
+
+
+# --- states ---------------------------------------------------------------------------
+
+
+class StatesCache:
+    """The body of `GET /api/states`, serialized once until a state changes."""
+
+    def __init__(self, orge: Orge) -> None:
+        self.orge = orge
+        self.body: bytes | None = None
+        orge.bus.async_listen(EVENT_STATE_CHANGED, self._invalidate)
+
+    @callback
+    def _invalidate(self, _event: Event) -> None:
+        self.body = None
+
+    def get(self) -> bytes:
+        if self.body is None:
+            self.body = json.dumps([s.as_dict() for s in self.orge.states.async_all()]).encode()
+        return self.body
+
+
+async def api_states(request: web.Request) -> web.Response:
+    cache: StatesCache = request.app["orge_states_cache"]
+    return web.Response(body=cache.get(), content_type="application/json")
+
+
+def _entity_id(request: web.Request) -> str:
+    entity_id = request.match_info["entity_id"].lower()
+    if not valid_entity_id(entity_id):
+        raise web.HTTPBadRequest(text="Invalid entity ID specified.")
+    return entity_id
+
+
+async def api_state_get(request: web.Request) -> web.Response:
+    state = _orge(request).states.get(request.match_info["entity_id"])
+    if state is None:
+        raise web.HTTPNotFound(text="Entity not found.")
+    return json_response(state.as_dict())
+
+
+async def api_state_post(request: web.Request) -> web.Response:
+    orge = _orge(request)
+    entity_id = _entity_id(request)
+    data = await read_json_object(request)
+    if "state" not in data:
+        raise web.HTTPBadRequest(text="No state specified.")
+    new_state = data["state"]
+    attributes = data.get("attributes") or {}
+    if not isinstance(attributes, dict):
+        raise web.HTTPBadRequest(text="Attributes should be a JSON object.")
+    if isinstance(new_state, (dict, list)):
+        raise web.HTTPBadRequest(text="State should be a string or a number.")
+    force_update = bool(data.get("force_update", False))
+    is_new = orge.states.get(entity_id) is None
+    try:
+        state = orge.states.async_set(
+            entity_id, new_state, attributes, force_update, context_of(request)
+        )
+    except ValueError as err:
+        raise web.HTTPBadRequest(text=str(err)) from None
+    response = json_response(state.as_dict(), 201 if is_new else 200)
+    response.headers["Location"] = f"/api/states/{entity_id}"
+    return response
+
+
+async def api_state_delete(request: web.Request) -> web.Response:
+    if _orge(request).states.async_remove(request.match_info["entity_id"], context_of(request)):
+        return json_message("Entity removed.")
+    raise web.HTTPNotFound(text="Entity not found.")
+
+
+# --- services and events --------------------------------------------------------------
+
+
+def service_descriptions(orge: Orge) -> dict[str, dict[str, Any]]:
+    """`{domain: {service: {name, description, fields, response?}}}` as Home Assistant."""
+    result: dict[str, dict[str, Any]] = {}
+    for domain, services in sorted(orge.services.async_services().items()):
+        described: dict[str, Any] = {}
+        for name, service in sorted(services.items()):
+            description = {
+                "name": service.description.get("name", name.replace("_", " ")),
+                "description": service.description.get("description", ""),
+                "fields": service.description.get("fields", {}),
+            }
+            if "target" in service.description:
+                description["target"] = service.description["target"]
+            if service.supports_response.value != "none":
+                description["response"] = {"optional": service.supports_response.value != "only"}
+            described[name] = description
+        result[domain] = described
+    return result
+
+
+async def api_services(request: web.Request) -> web.Response:
+    descriptions = service_descriptions(_orge(request))
+    return json_response([{"domain": d, "services": s} for d, s in descriptions.items()])
+
+
+async def call_service(
+    orge: Orge,
+    domain: str,
+    service: str,
+    data: dict[str, Any],
+    context: Context,
+    return_response: bool,
+    target: dict[str, Any] | None = None,
+) -> tuple[list[Any], Any]:
+    """Call a service, collecting the states it changed (those carrying its context)."""
+    changed: list[Any] = []
+
+    @callback
+    def collect(event: Event) -> None:
+        if event.context == context and event.data.get("new_state") is not None:
+            changed.append(event.data["new_state"])
+
+    remove = orge.bus.async_listen(EVENT_STATE_CHANGED, collect)
+    try:
+        response = await orge.services.async_call(
+            domain,
+            service,
+            data,
+            blocking=True,
+            context=context,
+            target=target,
+            return_response=return_response,
+        )
+    finally:
+        remove()
+    return changed, response
+
+
+async def api_call_service(request: web.Request) -> web.Response:
+    orge = _orge(request)
+    domain, service = request.match_info["domain"], request.match_info["service"]
+    data = await read_json_object(request)
+    return_response = "return_response" in request.query
+    try:
+        changed, response = await call_service(
+            orge, domain, service, data, context_of(request), return_response
+        )
+    except ServiceNotFound as err:
+        raise web.HTTPNotFound(text=str(err)) from None
+    except ServiceValidationError as err:
+        raise web.HTTPBadRequest(text=str(err)) from None
+    except OrgeError as err:
+        raise web.HTTPBadRequest(text=f"{domain}.{service} failed: {err}") from None
+    states = [s.as_dict() for s in changed]
+    if return_response:
+        return json_response({"changed_states": states, "service_response": response})
+    return json_response(states)
+
+
+async def api_events(request: web.Request) -> web.Response:
+    listeners = _orge(request).bus.async_listeners()
+    return json_response(
+        [{"event": key, "listener_count": count} for key, count in sorted(listeners.items())]
+    )
+
+
+async def api_fire_event(request: web.Request) -> web.Response:
+    event_type = request.match_info["event_type"]
+    data = await read_json(request, {})
+    if data is not None and not isinstance(data, dict):
+        raise web.HTTPBadRequest(text="Event data should be a JSON object")
+    if event_type in PROTECTED_EVENTS:
+        raise web.HTTPBadRequest(text=f"Event {event_type} cannot be fired through the API")
+    _orge(request).bus.async_fire(event_type, data or {}, "REMOTE", context_of(request))
+    return json_message(f"Event {event_type} fired.")
+
+
+# --- templates and configuration ------------------------------------------------------
+
+
+async def render(orge: Orge, template: str, variables: dict[str, Any] | None) -> str:
+    """Render through the engine's template module (imported here: it is optional)."""
+    try:
+        from orge.template import TemplateError, render_text
+    except ImportError:
+        raise web.HTTPBadRequest(text="Templates are not available in this build") from None
+    try:
+        result = render_text(orge, template, variables)
+        if hasattr(result, "__await__"):
+            result = await result
+    except TemplateError as err:
+        raise web.HTTPBadRequest(text=f"Error rendering template: {err}") from None
+    return str(result)
+
+
+async def api_template(request: web.Request) -> web.Response:
+    data = await read_json_object(request)
+    template = data.get("template")
+    if not isinstance(template, str):
+        raise web.HTTPBadRequest(text="No template specified.")
+    variables = data.get("variables")
+    if variables is not None and not isinstance(variables, dict):
+        raise web.HTTPBadRequest(text="Variables should be a JSON object.")
+    text = await render(_orge(request), template, variables)
+    return web.Response(text=text, content_type="text/plain")
+
+
+async def check_config(orge: Orge) -> dict[str, Any]:
+    from orge.redact import redact
+    from orge.setup import check_configuration
+
+    if not orge.config.config_dir:
+        return {"result": "invalid", "errors": "No configuration directory", "problems": []}
+    result = await orge.async_add_executor_job(check_configuration, orge.config.config_dir)
+    problems = [redact(line) for line in result.problems]
+    return {
+        "result": "invalid" if problems else "valid",
+        "errors": "\n".join(problems) if problems else None,
+        "problems": problems,
+    }
+
+
+async def api_check_config(request: web.Request) -> web.Response:
+    return json_response(await check_config(_orge(request)))
+
+
+# --- history and logbook (from the recorder) ------------------------------------------
+
+
+def parse_time(orge: Orge, text: str | None, name: str) -> datetime | None:
+    if text is None:
+        return None
+    raw = text.strip().replace(" ", "+")  # a '+' in a query string arrives as a space
+    try:
+        value = datetime.fromisoformat(raw)
+    except ValueError:
+        raise web.HTTPBadRequest(text=f"Invalid {name}: {text!r} (use ISO 8601)") from None
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=ZoneInfo(orge.config.time_zone))
+    return value.astimezone(UTC)
+
+
+def _entity_list(text: str | None) -> list[str] | None:
+    if not text:
+        return None
+    ids = [part.strip().lower() for part in text.split(",") if part.strip()]
+    for entity_id in ids:
+        if not valid_entity_id(entity_id):
+            raise web.HTTPBadRequest(text=f"Invalid entity ID {entity_id!r}")
+    return ids
+
+
+async def recorder_query(orge: Orge, service: str, data: dict[str, Any]) -> Any:
+    if not orge.services.has_service("recorder", service):
+        raise web.HTTPNotFound(
+            text="The recorder is not running: add `recorder:` to configuration.yaml"
+        )
+    try:
+        return await orge.services.async_call(
+            "recorder", service, data, blocking=True, return_response=True
+        )
+    except (ServiceValidationError, OrgeError) as err:
+        raise web.HTTPBadRequest(text=str(err)) from None
+
+
+def _period(request: web.Request, default_hours: float = 24) -> tuple[datetime, datetime]:
+    orge = _orge(request)
+    start = parse_time(orge, request.match_info.get("timestamp"), "start time")
+    end = parse_time(orge, request.query.get("end_time"), "end_time")
+    if start is None:
+        start = (end or datetime.now(UTC)) - timedelta(hours=default_hours)
+    if end is None:
+        end = start + timedelta(days=1)
+    if end < start:
+        raise web.HTTPBadRequest(text="end_time is before the start time")
+    return start, end
+
+
+async def api_history(request: web.Request) -> web.Response:
+    start, end = _period(request)
+    entity_ids = _entity_list(request.query.get("filter_entity_id"))
+    response = await recorder_query(
+        _orge(request),
+        "get_history",
+        {
+            "start_time": start.isoformat(),
+            "end_time": end.isoformat(),
+            "entity_ids": entity_ids or [],
+            "minimal_response": "minimal_response" in request.query,
+            "no_attributes": "no_attributes" in request.query,
+            "significant_changes_only": "significant_changes_only" in request.query,
+        },
+    )
+    history = response.get("history", {}) if isinstance(response, dict) else {}
+    return json_response([rows for rows in history.values() if rows])
+
+
+async def api_logbook(request: web.Request) -> web.Response:
+    start, end = _period(request)
+    entity_ids = _entity_list(request.query.get("entity"))
+    response = await recorder_query(
+        _orge(request),
+        "get_logbook",
+        {
+            "start_time": start.isoformat(),
+            "end_time": end.isoformat(),
+            "entity_ids": entity_ids or [],
+        },
+    )
+    return json_response(response.get("entries", []) if isinstance(response, dict) else [])
+
+
+def add_routes(app: web.Application) -> None:
+    data: HttpData = app["orge_http"]
+    app["orge_states_cache"] = StatesCache(data.orge)
+    routes = app.router
+    routes.add_get("/api/", api_status)
+    routes.add_get("/api/config", api_config)
+    routes.add_get("/api/components", api_components)
+    routes.add_get("/api/error_log", api_error_log)
+    routes.add_get("/api/openapi.json", api_openapi)
+    routes.add_get("/api/states", api_states)
+    routes.add_get("/api/states/{entity_id}", api_state_get)
+    routes.add_post("/api/states/{entity_id}", api_state_post)
+    routes.add_delete("/api/states/{entity_id}", api_state_delete)
+    routes.add_get("/api/services", api_services)
+    routes.add_post("/api/services/{domain}/{service}", api_call_service)
+    routes.add_get("/api/events", api_events)
+    routes.add_post("/api/events/{event_type}", api_fire_event)
+    routes.add_post("/api/template", api_template)
+    routes.add_post("/api/config/core/check_config", api_check_config)
+    routes.add_get("/api/history/period", api_history)
+    routes.add_get("/api/history/period/{timestamp}", api_history)
+    routes.add_get("/api/logbook", api_logbook)
+    routes.add_get("/api/logbook/{timestamp}", api_logbook)

@@ -1,0 +1,567 @@
+"""Home Assistant's WebSocket API at `/api/websocket`.
+
+Each connection has a bounded send queue drained by its own writer task. The hub only
+ever appends to that queue (a deque append, never an await), so a client that reads
+slowly cannot slow the hub: when its queue passes `websocket_max_pending` messages the
+connection is dropped. An event's JSON is built once however many clients subscribe.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections import deque
+from collections.abc import Callable
+from datetime import date, datetime, timedelta
+from typing import Any
+
+import voluptuous as vol
+from aiohttp import WSMsgType, web
+
+from orge import __version__
+from orge.core import MATCH_ALL, Context, Event, Orge, State, callback
+from orge.exceptions import OrgeError, ServiceNotFound, ServiceValidationError
+
+from . import rest
+from .auth import TokenEntry
+from .server import KEY_CLIENT, HttpData
+
+_LOGGER = logging.getLogger(__name__)
+AUTH_TIMEOUT = 10.0
+RENDER_DELAY = 0.1  # seconds: many state changes at once re-render a template once
+
+ERR_INVALID_FORMAT = "invalid_format"
+ERR_ID_REUSE = "id_reuse"
+ERR_NOT_FOUND = "not_found"
+ERR_UNKNOWN_COMMAND = "unknown_command"
+ERR_SERVICE_VALIDATION = "service_validation_error"
+ERR_ORGE = "home_assistant_error"  # Home Assistant's code; clients match on it
+ERR_TEMPLATE = "template_error"
+ERR_UNKNOWN = "unknown_error"
+ERR_NOT_SUPPORTED = "not_supported"
+
+
+def _default(value: Any) -> Any:
+    """JSON for what event data may hold besides plain values."""
+    if isinstance(value, (State, Event, Context)):
+        return value.as_dict()
+    if isinstance(value, (datetime, date)):
+        return value.isoformat()
+    if isinstance(value, timedelta):
+        return value.total_seconds()
+    if isinstance(value, (set, frozenset, tuple)):
+        return list(value)
+    if hasattr(value, "as_dict"):
+        return value.as_dict()
+    return str(value)
+
+
+def dumps(value: Any) -> str:
+    return json.dumps(value, default=_default)
+
+
+# One event is sent to every subscriber in a row: cache its JSON for the next caller.
+_last_event: Event | None = None
+_last_json = ""
+
+
+def event_json(event: Event) -> str:
+    global _last_event, _last_json
+    if event is not _last_event:
+        _last_json = dumps(event.as_dict())
+        _last_event = event
+    return _last_json
+
+
+class CommandError(Exception):
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+class Connection:
+    """One authenticated client."""
+
+    def __init__(
+        self, data: HttpData, ws: web.WebSocketResponse, request: web.Request, token: TokenEntry
+    ) -> None:
+        self.data = data
+        self.orge: Orge = data.orge
+        self.ws = ws
+        self.request = request
+        self.token = token
+        self.max_pending = int(data.config.get("websocket_max_pending", 2048))
+        self.queue: deque[str] = deque()
+        self.wakeup = asyncio.Event()
+        self.closing = False
+        self.last_id = 0
+        self.subscriptions: dict[int, Callable[[], None]] = {}
+        self.tasks: set[asyncio.Task[Any]] = set()
+        self._close_task: asyncio.Task[Any] | None = None
+
+    # sending ---------------------------------------------------------------------------
+
+    @callback
+    def send(self, message: str) -> None:
+        if self.closing:
+            return
+        self.queue.append(message)
+        if len(self.queue) > self.max_pending:
+            _LOGGER.warning(
+                "WebSocket client %s cannot keep up (%d messages pending); disconnecting",
+                self.request.get(KEY_CLIENT),
+                len(self.queue),
+            )
+            self.abort()
+            return
+        self.wakeup.set()
+
+    def send_result(self, msg_id: int, result: Any = None) -> None:
+        self.send(dumps({"id": msg_id, "type": "result", "success": True, "result": result}))
+
+    def send_error(self, msg_id: int | None, code: str, message: str) -> None:
+        self.send(
+            dumps(
+                {
+                    "id": msg_id,
+                    "type": "result",
+                    "success": False,
+                    "error": {"code": code, "message": message},
+                }
+            )
+        )
+
+    async def writer(self) -> None:
+        ws, queue = self.ws, self.queue
+        try:
+            while not self.closing:
+                await self.wakeup.wait()
+                self.wakeup.clear()
+                while queue and not self.closing:
+                    await ws.send_str(queue.popleft())
+        except (ConnectionError, RuntimeError) as err:
+            _LOGGER.debug("WebSocket writer stopped: %s", err)
+            self.abort()
+
+    def abort(self) -> None:
+        """Drop the connection at once, discarding what is queued."""
+        if self.closing:
+            return
+        self.closing = True
+        self.queue.clear()
+        self.wakeup.set()
+        transport = self.request.transport
+        if transport is not None:
+            transport.abort()
+
+    def close_soon(self, reason: str) -> None:
+        if self.closing:
+            return
+        self.closing = True
+        self.wakeup.set()
+        # Kept apart from self.tasks: cleanup() must not cancel the close handshake.
+        self._close_task = asyncio.get_running_loop().create_task(
+            self.ws.close(code=1001, message=reason.encode())
+        )
+
+    def cleanup(self) -> None:
+        for remove in self.subscriptions.values():
+            remove()
+        self.subscriptions.clear()
+        for task in list(self.tasks):
+            task.cancel()
+
+    # receiving -------------------------------------------------------------------------
+
+    def handle_text(self, text: str) -> None:
+        try:
+            message = json.loads(text)
+        except ValueError:
+            self.send_error(None, ERR_INVALID_FORMAT, "Message incorrectly formatted: bad JSON")
+            return
+        messages = message if isinstance(message, list) else [message]
+        for item in messages:
+            self.handle_message(item)
+
+    def handle_message(self, message: Any) -> None:
+        if (
+            not isinstance(message, dict)
+            or not isinstance(message.get("id"), int)
+            or isinstance(message.get("id"), bool)
+            or not isinstance(message.get("type"), str)
+        ):
+            msg_id = message.get("id") if isinstance(message, dict) else None
+            self.send_error(
+                msg_id if isinstance(msg_id, int) else None,
+                ERR_INVALID_FORMAT,
+                "Message incorrectly formatted: expected an integer id and a type",
+            )
+            return
+        msg_id = message["id"]
+        if msg_id <= self.last_id:
+            self.send_error(msg_id, ERR_ID_REUSE, "Identifier values have to increase.")
+            return
+        self.last_id = msg_id
+        handler = COMMANDS.get(message["type"])
+        if handler is None:
+            self.send_error(msg_id, ERR_UNKNOWN_COMMAND, f"Unknown command {message['type']}.")
+            return
+        if asyncio.iscoroutinefunction(handler):
+            task = asyncio.get_running_loop().create_task(self._run(handler, msg_id, message))
+            self.tasks.add(task)
+            task.add_done_callback(self.tasks.discard)
+        else:
+            self._run_sync(handler, msg_id, message)
+
+    def _run_sync(self, handler: Callable[..., Any], msg_id: int, message: dict) -> None:
+        try:
+            handler(self, msg_id, message)
+        except Exception as err:
+            self._report(msg_id, err)
+
+    async def _run(self, handler: Callable[..., Any], msg_id: int, message: dict) -> None:
+        try:
+            await handler(self, msg_id, message)
+        except asyncio.CancelledError:
+            raise
+        except Exception as err:
+            self._report(msg_id, err)
+
+    def _report(self, msg_id: int, err: Exception) -> None:
+        if isinstance(err, CommandError):
+            self.send_error(msg_id, err.code, err.message)
+        elif isinstance(err, ServiceNotFound):
+            self.send_error(msg_id, ERR_NOT_FOUND, str(err))
+        elif isinstance(err, ServiceValidationError):
+            self.send_error(msg_id, ERR_SERVICE_VALIDATION, str(err))
+        elif isinstance(err, vol.Invalid):
+            self.send_error(msg_id, ERR_INVALID_FORMAT, f"Message incorrectly formatted: {err}")
+        elif isinstance(err, OrgeError):
+            self.send_error(msg_id, ERR_ORGE, str(err))
+        elif isinstance(err, web.HTTPException):
+            self.send_error(msg_id, ERR_NOT_FOUND if err.status == 404 else ERR_ORGE, err.text)
+        else:
+            _LOGGER.exception("Error handling WebSocket message %s", msg_id, exc_info=err)
+            self.send_error(msg_id, ERR_UNKNOWN, "Unknown error")
+
+    def context(self) -> Context:
+        return Context(user_id=self.token.id)
+
+
+# --- commands ---------------------------------------------------------------------------
+
+
+def _require(message: dict, key: str, kind: type | tuple[type, ...], default: Any = ...) -> Any:
+    if key not in message:
+        if default is ...:
+            raise CommandError(ERR_INVALID_FORMAT, f"Message incorrectly formatted: {key} missing")
+        return default
+    value = message[key]
+    if not isinstance(value, kind):
+        raise CommandError(ERR_INVALID_FORMAT, f"Message incorrectly formatted: bad {key}")
+    return value
+
+
+def cmd_ping(conn: Connection, msg_id: int, message: dict) -> None:
+    conn.send(dumps({"id": msg_id, "type": "pong"}))
+
+
+def cmd_get_states(conn: Connection, msg_id: int, message: dict) -> None:
+    cache: rest.StatesCache = conn.request.app["orge_states_cache"]
+    body = cache.get().decode()
+    conn.send(f'{{"id":{msg_id},"type":"result","success":true,"result":{body}}}')
+
+
+def cmd_get_config(conn: Connection, msg_id: int, message: dict) -> None:
+    conn.send_result(msg_id, conn.orge.config.as_dict())
+
+
+def cmd_get_services(conn: Connection, msg_id: int, message: dict) -> None:
+    conn.send_result(msg_id, rest.service_descriptions(conn.orge))
+
+
+def cmd_supported_features(conn: Connection, msg_id: int, message: dict) -> None:
+    conn.send_result(msg_id)  # no optional features (messages are never coalesced)
+
+
+def cmd_current_user(conn: Connection, msg_id: int, message: dict) -> None:
+    conn.send_result(
+        msg_id,
+        {
+            "id": conn.token.id,
+            "name": conn.token.name,
+            "is_owner": True,
+            "is_admin": True,
+            "credentials": [],
+            "mfa_modules": [],
+        },
+    )
+
+
+def cmd_subscribe_events(conn: Connection, msg_id: int, message: dict) -> None:
+    event_type = _require(message, "event_type", str, MATCH_ALL)
+    prefix = f'{{"id":{msg_id},"type":"event","event":'
+    send = conn.send
+
+    @callback
+    def forward(event: Event) -> None:
+        send(prefix + event_json(event) + "}")
+
+    conn.subscriptions[msg_id] = conn.orge.bus.async_listen(event_type, forward)
+    conn.send_result(msg_id)
+
+
+def cmd_unsubscribe(conn: Connection, msg_id: int, message: dict) -> None:
+    subscription = _require(message, "subscription", int)
+    remove = conn.subscriptions.pop(subscription, None)
+    if remove is None:
+        raise CommandError(ERR_NOT_FOUND, "Subscription not found.")
+    remove()
+    conn.send_result(msg_id)
+
+
+async def cmd_subscribe_trigger(conn: Connection, msg_id: int, message: dict) -> None:
+    triggers = _require(message, "trigger", (dict, list))
+    variables = _require(message, "variables", dict, None)
+    try:
+        from orge.script.trigger import async_attach_triggers
+    except ImportError:
+        raise CommandError(ERR_NOT_SUPPORTED, "Triggers are not available in this build") from None
+    configs = triggers if isinstance(triggers, list) else [triggers]
+
+    @callback
+    def forward(run_variables: dict[str, Any], context: Context | None = None) -> None:
+        conn.send(
+            dumps(
+                {
+                    "id": msg_id,
+                    "type": "event",
+                    "event": {
+                        "variables": run_variables,
+                        "context": context.as_dict() if context else None,
+                    },
+                }
+            )
+        )
+
+    try:
+        remove = await async_attach_triggers(
+            conn.orge, configs, forward, f"websocket subscription {msg_id}", variables
+        )
+    except vol.Invalid as err:
+        raise CommandError(ERR_INVALID_FORMAT, f"Invalid trigger: {err}") from None
+    if conn.closing:
+        remove()
+        return
+    conn.subscriptions[msg_id] = remove
+    conn.send_result(msg_id)
+
+
+async def cmd_call_service(conn: Connection, msg_id: int, message: dict) -> None:
+    domain = _require(message, "domain", str)
+    service = _require(message, "service", str)
+    data = _require(message, "service_data", dict, None) or {}
+    target = _require(message, "target", dict, None)
+    return_response = bool(message.get("return_response", False))
+    context = conn.context()
+    _changed, response = await rest.call_service(
+        conn.orge, domain, service, data, context, return_response, target
+    )
+    result: dict[str, Any] = {"context": context.as_dict()}
+    if return_response:
+        result["response"] = response
+    conn.send_result(msg_id, result)
+
+
+def cmd_fire_event(conn: Connection, msg_id: int, message: dict) -> None:
+    event_type = _require(message, "event_type", str)
+    data = _require(message, "event_data", dict, None) or {}
+    if event_type in rest.PROTECTED_EVENTS:
+        raise CommandError(ERR_ORGE, f"Event {event_type} cannot be fired through the API")
+    context = conn.context()
+    conn.orge.bus.async_fire(event_type, data, "REMOTE", context)
+    conn.send_result(msg_id, {"context": context.as_dict()})
+
+
+async def cmd_render_template(conn: Connection, msg_id: int, message: dict) -> None:
+    """Render now, then again whenever states change (at most every RENDER_DELAY s)."""
+    template = _require(message, "template", str)
+    variables = _require(message, "variables", dict, None)
+    try:
+        first = await rest.render(conn.orge, template, variables)
+    except web.HTTPBadRequest as err:
+        raise CommandError(ERR_TEMPLATE, err.text or "template error") from None
+    last = first
+    pending: asyncio.TimerHandle | None = None
+    listeners = {"all": True, "entities": [], "domains": [], "time": False}
+
+    def send(text: str) -> None:
+        conn.send(
+            dumps(
+                {"id": msg_id, "type": "event", "event": {"result": text, "listeners": listeners}}
+            )
+        )
+
+    async def rerender() -> None:
+        nonlocal last
+        try:
+            text = await rest.render(conn.orge, template, variables)
+        except web.HTTPBadRequest as err:
+            conn.send(dumps({"id": msg_id, "type": "event", "event": {"error": err.text}}))
+            return
+        if text != last:
+            last = text
+            send(text)
+
+    def fire() -> None:
+        nonlocal pending
+        pending = None
+        task = asyncio.get_running_loop().create_task(rerender())
+        conn.tasks.add(task)
+        task.add_done_callback(conn.tasks.discard)
+
+    @callback
+    def changed(_event: Event) -> None:
+        nonlocal pending
+        if pending is None:
+            pending = asyncio.get_running_loop().call_later(RENDER_DELAY, fire)
+
+    remove_listener = conn.orge.bus.async_listen("state_changed", changed)
+
+    @callback
+    def remove() -> None:
+        remove_listener()
+        if pending is not None:
+            pending.cancel()
+
+    conn.subscriptions[msg_id] = remove
+    conn.send_result(msg_id)
+    send(first)
+
+
+def cmd_entity_registry_list(conn: Connection, msg_id: int, message: dict) -> None:
+    from orge.entity import entity_component
+
+    entries = []
+    for state in conn.orge.states.async_all():
+        entries.append(
+            {
+                "entity_id": state.entity_id,
+                "id": state.entity_id,
+                "platform": entity_component(conn.orge, state.entity_id),
+                "name": None,
+                "original_name": state.attributes.get("friendly_name"),
+                "icon": None,
+                "disabled_by": None,
+                "hidden_by": None,
+                "entity_category": None,
+            }
+        )
+    conn.send_result(msg_id, entries)
+
+
+async def cmd_trace_list(conn: Connection, msg_id: int, message: dict) -> None:
+    orge = conn.orge
+    if not orge.services.has_service("automation", "get_traces"):
+        raise CommandError(ERR_NOT_FOUND, "Automations are not running: no traces")
+    data = {}
+    if isinstance(message.get("entity_id"), str):
+        data["entity_id"] = message["entity_id"]
+    response = await orge.services.async_call(
+        "automation", "get_traces", data, blocking=True, return_response=True
+    )
+    traces = response.get("traces", {}) if isinstance(response, dict) else {}
+    result = []
+    for entity_id, items in traces.items():
+        for trace in items or []:
+            item = dict(trace) if isinstance(trace, dict) else {"trace": trace}
+            item.setdefault("entity_id", entity_id)
+            result.append(item)
+    conn.send_result(msg_id, result)
+
+
+async def cmd_check_config(conn: Connection, msg_id: int, message: dict) -> None:
+    conn.send_result(msg_id, await rest.check_config(conn.orge))
+
+
+COMMANDS: dict[str, Callable[..., Any]] = {
+    "ping": cmd_ping,
+    "get_states": cmd_get_states,
+    "get_config": cmd_get_config,
+    "get_services": cmd_get_services,
+    "supported_features": cmd_supported_features,
+    "auth/current_user": cmd_current_user,
+    "subscribe_events": cmd_subscribe_events,
+    "unsubscribe_events": cmd_unsubscribe,
+    "unsubscribe": cmd_unsubscribe,
+    "subscribe_trigger": cmd_subscribe_trigger,
+    "call_service": cmd_call_service,
+    "fire_event": cmd_fire_event,
+    "render_template": cmd_render_template,
+    "config/entity_registry/list": cmd_entity_registry_list,
+    "trace/list": cmd_trace_list,
+    "orge/check_config": cmd_check_config,
+}
+
+
+# --- the connection's life --------------------------------------------------------------
+
+
+async def _authenticate(data: HttpData, ws: web.WebSocketResponse, request: web.Request):
+    """The auth phase: auth_required, then one `auth` message; None if it failed."""
+    await ws.send_str(dumps({"type": "auth_required", "ha_version": __version__}))
+    try:
+        msg = await ws.receive(timeout=AUTH_TIMEOUT)
+    except TimeoutError:
+        await ws.close(code=4001, message=b"auth timeout")
+        return None
+    token = None
+    if msg.type == WSMsgType.TEXT:
+        try:
+            payload = json.loads(msg.data)
+        except ValueError:
+            payload = None
+        if isinstance(payload, dict) and payload.get("type") == "auth":
+            token = payload.get("access_token")
+    elif msg.type in (WSMsgType.CLOSE, WSMsgType.CLOSING, WSMsgType.CLOSED, WSMsgType.ERROR):
+        return None
+    entry = data.tokens.validate(token if isinstance(token, str) else None)
+    address = request.get(KEY_CLIENT)
+    if entry is None:
+        await data.async_auth_failed(address, "invalid WebSocket authentication")
+        await ws.send_str(dumps({"type": "auth_invalid", "message": "Invalid access token"}))
+        await ws.close(code=4001, message=b"auth invalid")
+        return None
+    data.bans.record_success(address)
+    await ws.send_str(dumps({"type": "auth_ok", "ha_version": __version__}))
+    return entry
+
+
+async def handle(request: web.Request) -> web.WebSocketResponse:
+    data: HttpData = request.app["orge_http"]
+    ws = web.WebSocketResponse(heartbeat=55, max_msg_size=data.max_body)
+    await ws.prepare(request)
+    entry = await _authenticate(data, ws, request)
+    if entry is None:
+        return ws
+    conn = Connection(data, ws, request, entry)
+    data.websockets.add(conn)
+    writer = asyncio.get_running_loop().create_task(conn.writer())
+    try:
+        async for msg in ws:
+            if msg.type == WSMsgType.TEXT:
+                conn.handle_text(msg.data)
+            elif msg.type == WSMsgType.BINARY:
+                conn.send_error(None, ERR_INVALID_FORMAT, "Binary messages are not supported")
+            if conn.closing:
+                break
+    finally:
+        conn.closing = True
+        conn.cleanup()
+        writer.cancel()
+        data.websockets.discard(conn)
+        if not ws.closed:
+            await ws.close()
+    return ws

@@ -1,0 +1,164 @@
+"""History and logbook queries, answered in Home Assistant's shapes.
+
+Run on the recorder thread after everything pending has been committed, so a query
+always sees the states written before it was asked.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from datetime import UTC, datetime
+from typing import Any
+
+# Events the logbook shows besides state changes.
+LOGBOOK_EVENTS = (
+    "automation_triggered",
+    "script_started",
+    "logbook_entry",
+    "orge_start",
+    "orge_stop",
+)
+
+
+def _iso(ts: float) -> str:
+    return datetime.fromtimestamp(ts, UTC).isoformat()
+
+
+def _in(column: str, values: list[str]) -> tuple[str, list[str]]:
+    if not values:
+        return "", []
+    return f" AND {column} IN ({','.join('?' * len(values))})", list(values)
+
+
+def history(
+    conn: sqlite3.Connection,
+    start: float,
+    end: float,
+    entity_ids: list[str],
+    minimal_response: bool = False,
+    no_attributes: bool = False,
+    significant_changes_only: bool = False,
+) -> dict[str, list[dict[str, Any]]]:
+    """`{entity_id: [state, ...]}`: the state at `start` (timed at start), then changes."""
+    where, args = _in("entity_id", entity_ids)
+    columns = (
+        "s.entity_id, s.state, a.shared_attrs, s.last_changed_ts, s.last_updated_ts, "
+        "s.context_id, s.context_user_id, s.context_parent_id"
+    )
+    initial = conn.execute(
+        f"SELECT {columns} FROM states s "
+        "JOIN (SELECT entity_id, MAX(last_updated_ts) AS ts FROM states "
+        f"WHERE last_updated_ts < ?{where} GROUP BY entity_id) t "
+        "ON s.entity_id = t.entity_id AND s.last_updated_ts = t.ts "
+        "LEFT JOIN state_attributes a ON s.attributes_id = a.attributes_id",
+        [start, *args],
+    ).fetchall()
+    significant = " AND s.last_changed_ts = s.last_updated_ts" if significant_changes_only else ""
+    rows = conn.execute(
+        f"SELECT {columns} FROM states s "
+        "LEFT JOIN state_attributes a ON s.attributes_id = a.attributes_id "
+        f"WHERE s.last_updated_ts >= ? AND s.last_updated_ts < ?{where.replace('entity_id', 's.entity_id')}"
+        f"{significant} ORDER BY s.entity_id, s.last_updated_ts, s.state_id",
+        [start, end, *args],
+    ).fetchall()
+    result: dict[str, list[dict[str, Any]]] = {}
+    seen_initial: set[str] = set()
+    for row in initial:
+        if row[0] in seen_initial:
+            continue  # two rows with the same timestamp: keep one
+        seen_initial.add(row[0])
+        result[row[0]] = [_state(row, no_attributes, at=start)]
+    for row in rows:
+        entries = result.setdefault(row[0], [])
+        if minimal_response and entries:
+            entries.append({"state": row[1], "last_changed": _iso(row[3])})
+        else:
+            entries.append(_state(row, no_attributes))
+    if entity_ids:
+        return {eid: result[eid] for eid in entity_ids if eid in result}
+    return dict(sorted(result.items()))
+
+
+def _state(row: tuple[Any, ...], no_attributes: bool, at: float | None = None) -> dict[str, Any]:
+    entity_id, state, attrs, changed, updated, ctx_id, ctx_user, ctx_parent = row
+    if at is not None:
+        changed = updated = at
+    item: dict[str, Any] = {"entity_id": entity_id, "state": state}
+    if not no_attributes:
+        item["attributes"] = json.loads(attrs) if attrs else {}
+    item["last_changed"] = _iso(changed)
+    item["last_updated"] = _iso(updated)
+    item["context"] = {"id": ctx_id, "parent_id": ctx_parent, "user_id": ctx_user}
+    return item
+
+
+def logbook(
+    conn: sqlite3.Connection, start: float, end: float, entity_ids: list[str]
+) -> list[dict[str, Any]]:
+    """State changes (not attribute-only updates, not measuring sensors) and notable events."""
+    where, args = _in("s.entity_id", entity_ids)
+    entries: list[tuple[float, dict[str, Any]]] = []
+    for entity_id, state, attrs, changed, ctx_id, ctx_user in conn.execute(
+        "SELECT s.entity_id, s.state, a.shared_attrs, s.last_changed_ts, s.context_id, "
+        "s.context_user_id FROM states s "
+        "LEFT JOIN state_attributes a ON s.attributes_id = a.attributes_id "
+        "WHERE s.last_updated_ts >= ? AND s.last_updated_ts < ? "
+        f"AND s.last_changed_ts = s.last_updated_ts{where} ORDER BY s.last_updated_ts",
+        [start, end, *args],
+    ):
+        attributes = json.loads(attrs) if attrs else {}
+        if "unit_of_measurement" in attributes or "state_class" in attributes:
+            continue  # a measurement: its history chart is the place for it
+        entries.append(
+            (
+                changed,
+                {
+                    "when": _iso(changed),
+                    "name": attributes.get("friendly_name")
+                    or entity_id.partition(".")[2].replace("_", " "),
+                    "state": state,
+                    "entity_id": entity_id,
+                    "domain": entity_id.partition(".")[0],
+                    "context_id": ctx_id,
+                    "context_user_id": ctx_user,
+                },
+            )
+        )
+    marks = ",".join("?" * len(LOGBOOK_EVENTS))
+    for event_type, data, fired, ctx_id, ctx_user in conn.execute(
+        "SELECT event_type, event_data, time_fired_ts, context_id, context_user_id FROM events "
+        f"WHERE time_fired_ts >= ? AND time_fired_ts < ? AND event_type IN ({marks}) "
+        "ORDER BY time_fired_ts",
+        [start, end, *LOGBOOK_EVENTS],
+    ):
+        payload = json.loads(data) if data else {}
+        entry = _event_entry(event_type, payload)
+        if entity_ids and entry.get("entity_id") not in entity_ids:
+            continue
+        entry.update(when=_iso(fired), context_id=ctx_id, context_user_id=ctx_user)
+        entries.append((fired, entry))
+    entries.sort(key=lambda item: item[0])
+    return [entry for _ts, entry in entries]
+
+
+def _event_entry(event_type: str, data: dict[str, Any]) -> dict[str, Any]:
+    if event_type == "orge_start":
+        return {"name": "ORGE", "message": "started", "domain": "orge"}
+    if event_type == "orge_stop":
+        return {"name": "ORGE", "message": "stopped", "domain": "orge"}
+    entity_id = data.get("entity_id")
+    domain = str(entity_id).partition(".")[0] if entity_id else data.get("domain")
+    if event_type == "logbook_entry":
+        message = data.get("message", "")
+    elif event_type == "automation_triggered":
+        source = data.get("source")
+        message = f"triggered by {source}" if source else "triggered"
+    else:
+        message = "started"
+    return {
+        "name": data.get("name") or entity_id or event_type,
+        "message": str(message),
+        "entity_id": entity_id,
+        "domain": domain,
+    }
