@@ -1,0 +1,100 @@
+"""Validating automations one by one: current and older key spellings, blueprints, and
+problems that name the file and line to edit."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import voluptuous as vol
+
+import orge.validation as cv
+from orge.config import format_invalid, location
+from orge.script.action_schema import ACTIONS_SCHEMA
+from orge.script.condition import CONDITIONS_SCHEMA
+from orge.script.script import MODE_SCHEMA
+from orge.script.trigger import TRIGGER_SCHEMA
+from orge.template import template_complex
+
+DOMAIN = "automation"
+_RENAMES = {"trigger": "triggers", "condition": "conditions", "action": "actions"}
+
+AUTOMATION_SCHEMA = vol.Schema(
+    {
+        vol.Optional("id"): cv.string,
+        vol.Optional("alias"): cv.string,
+        vol.Optional("description"): cv.string,
+        vol.Optional("initial_state"): cv.boolean,
+        **MODE_SCHEMA,
+        vol.Optional("variables", default={}): vol.All(dict, template_complex),
+        vol.Optional("trigger_variables", default={}): dict,
+        vol.Required("triggers"): TRIGGER_SCHEMA,
+        vol.Optional("conditions", default=[]): CONDITIONS_SCHEMA,
+        vol.Required("actions"): ACTIONS_SCHEMA,
+        vol.Optional("trace"): dict,
+    }
+)
+
+
+def block_list(value: Any) -> list[Any]:
+    """`automation:` may be a list, one mapping, or empty (an empty included file)."""
+    if value is None or value == {}:
+        return []
+    if isinstance(value, dict):
+        return [value]
+    if not isinstance(value, list):
+        raise vol.Invalid("expected a list of automations")
+    return [item for item in value if item is not None]
+
+
+CONFIG_SCHEMA = vol.Schema(block_list)
+
+
+def _label(config: Any) -> str:
+    if isinstance(config, dict):
+        for key in ("alias", "id"):
+            if config.get(key):
+                return f" '{config[key]}'"
+    return ""
+
+
+def validate_automation(config: Any, config_dir: str) -> tuple[dict[str, Any] | None, list[str]]:
+    """(validated automation, []) or (None, problems)."""
+    if not isinstance(config, dict):
+        return None, [f"Invalid automation at {location(config, [], config_dir)}: not a mapping"]
+    if "use_blueprint" in config:
+        from components.automation.blueprint import resolve
+
+        resolved, problems = resolve(config, config_dir)
+        if problems:
+            return None, [f"Invalid automation{_label(config)}: {line}" for line in problems]
+        assert resolved is not None
+        config = resolved
+    renamed: dict[str, str] = {}
+    normalized: dict[str, Any] = {}
+    for key, value in config.items():
+        new = _RENAMES.get(key) if isinstance(key, str) else None
+        if new and new not in config:
+            normalized[new] = value
+            renamed[new] = key
+        else:
+            normalized[key] = value
+    try:
+        return AUTOMATION_SCHEMA(normalized), []
+    except vol.Invalid as err:
+        errors = err.errors if isinstance(err, vol.MultipleInvalid) else [err]
+        for error in errors:
+            if error.path and error.path[0] in renamed:
+                error.path[0] = renamed[error.path[0]]
+        lines = format_invalid(DOMAIN, err, config, config_dir)
+        label = _label(config)
+        return None, [line.replace(f"'{DOMAIN}'", f"'{DOMAIN}'{label}", 1) for line in lines]
+
+
+def validate_all(block: list[Any], config_dir: str) -> tuple[list[dict[str, Any]], list[str]]:
+    valid, problems = [], []
+    for config in block:
+        validated, found = validate_automation(config, config_dir)
+        problems.extend(found)
+        if validated is not None:
+            valid.append(validated)
+    return valid, problems
