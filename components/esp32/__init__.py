@@ -1,0 +1,136 @@
+"""The ESP32 charge controller over its serial protocol (5-byte frames out, text lines in).
+
+    esp32:
+      port: /dev/serial/by-id/usb-Silicon_Labs_CP2102_...   # or `simulator`
+      baudrate: 115200
+      name: charger            # entity ids: sensor.charger_state, number.charger_max_current...
+      status_interval: 10      # ask for a STAT when none came for this long (idle)
+      session_status_interval: 2   # the same during a session (§7.3: poll 1-2 s)
+      ack_timeout: 3           # §7.3: some answers take over 1 s
+      retries: 1               # §9.3: retry once, and only where a retry is safe
+      max_current: 16          # optional: applied at start and after each reboot (STATE 1)
+
+Nothing heavy is imported here: the serial code lives in submodules loaded by async_setup.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+import voluptuous as vol
+
+import orge.validation as cv
+from orge.core import Orge
+
+DOMAIN = "esp32"
+PORT_SIMULATOR = "simulator"
+DEFAULT_NAME = "charger"
+BAUDRATES = (9600, 19200, 38400, 57600, 115200, 230400, 460800, 921600)
+MIN_CURRENT, MAX_CURRENT = 6, 32  # duplicated from protocol.py to keep this import light
+
+SIMULATE_EVENTS = (
+    "plug_in",
+    "vehicle_ready",
+    "vehicle_charging",
+    "pause",
+    "unplug",
+    "unplug_vehicle",
+    "fault_phase",
+    "fault_earth",
+    "clear_fault",
+    "card_read",
+    "reboot",
+)
+
+
+def _baudrate(value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, str)):
+        raise vol.Invalid(f"baudrate must be a number, got {value!r}")
+    try:
+        rate = int(value)
+    except ValueError:
+        raise vol.Invalid(f"baudrate must be a number, got {value!r}") from None
+    if rate not in BAUDRATES:
+        raise vol.Invalid(
+            f"baudrate {rate} is not supported (use one of "
+            f"{', '.join(map(str, BAUDRATES))}; the controller runs at 115200)"
+        )
+    return rate
+
+
+def _port(value: Any) -> str:
+    if not isinstance(value, str):
+        raise vol.Invalid(
+            f"port must be a device path such as /dev/serial/by-id/... or 'simulator', "
+            f"got {type(value).__name__} {value!r}"
+        )
+    if not value.strip():
+        raise vol.Invalid("port must not be empty")
+    return value
+
+
+def _current(value: Any) -> int:
+    if isinstance(value, bool):
+        raise vol.Invalid("max_current must be a whole number of amperes")
+    try:
+        amps = int(value)
+    except (TypeError, ValueError):
+        raise vol.Invalid(f"max_current must be a whole number of amperes, got {value!r}") from None
+    if float(value) != amps or not MIN_CURRENT <= amps <= MAX_CURRENT:
+        raise vol.Invalid(
+            f"max_current {value} A is outside {MIN_CURRENT}..{MAX_CURRENT} A "
+            "(the range the controller accepts)"
+        )
+    return amps
+
+
+def _seconds(minimum: float) -> Any:
+    def validate(value: Any) -> float:
+        seconds = cv.time_period(value).total_seconds()
+        if seconds < minimum:
+            raise vol.Invalid(f"must be at least {minimum:g} s")
+        return seconds
+
+    return validate
+
+
+SIMULATOR_SCHEMA = vol.Schema(
+    {
+        vol.Optional("time_scale", default=1.0): vol.All(vol.Coerce(float), vol.Range(min=0.001)),
+        vol.Optional("stat_interval", default=7.5): _seconds(0.01),
+        vol.Optional("cable_rating", default=20): vol.In([6, 13, 20, 32, 63]),
+    }
+)
+
+
+def _check(config: dict[str, Any]) -> dict[str, Any]:
+    if "simulator" in config and config["port"] != PORT_SIMULATOR:
+        raise vol.Invalid("simulator options need `port: simulator`", path=["simulator"])
+    if config["port"] == PORT_SIMULATOR:
+        config.setdefault("simulator", SIMULATOR_SCHEMA({}))
+    return config
+
+
+CONFIG_SCHEMA = vol.All(
+    vol.Schema(
+        {
+            vol.Required("port"): _port,
+            vol.Optional("baudrate", default=115200): _baudrate,
+            vol.Optional("name", default=DEFAULT_NAME): cv.string,
+            vol.Optional("status_interval", default=timedelta(seconds=10)): _seconds(0.05),
+            vol.Optional("session_status_interval", default=timedelta(seconds=2)): _seconds(0.05),
+            vol.Optional("ack_timeout", default=timedelta(seconds=3)): _seconds(0.05),
+            vol.Optional("retries", default=1): vol.All(vol.Coerce(int), vol.Range(min=0, max=5)),
+            vol.Optional("max_current"): _current,
+            vol.Optional("simulator"): SIMULATOR_SCHEMA,
+        }
+    ),
+    _check,
+)
+
+
+async def async_setup(orge: Orge, config: dict[str, Any]) -> bool:
+    from .runtime import async_setup_esp32
+
+    return await async_setup_esp32(orge, config)
