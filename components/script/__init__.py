@@ -1,0 +1,81 @@
+"""The script component: `script: {name: {alias, fields, mode, sequence}}`.
+
+Each script is an entity `script.<name>` (on while running) and a service
+`script.<name>` that runs it and waits, returning the response of a `stop:` step.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import voluptuous as vol
+
+import orge.validation as cv
+from orge.config import format_invalid
+from orge.core import Orge
+
+DOMAIN = "script"
+
+
+def _block(value: Any) -> dict[str, Any]:
+    if value is None or value == []:
+        return {}
+    if not isinstance(value, dict):
+        raise vol.Invalid("expected a mapping of script name: script")
+    for name in value:
+        cv.slug(name)
+    return value
+
+
+CONFIG_SCHEMA = vol.Schema(_block)
+
+
+def script_schema() -> vol.Schema:
+    from orge.script.action_schema import ACTIONS_SCHEMA
+    from orge.script.script import MODE_SCHEMA
+    from orge.template import template_complex
+
+    field = vol.Schema(
+        {
+            vol.Optional("name"): cv.string,
+            vol.Optional("description"): cv.string,
+            vol.Optional("example"): object,
+            vol.Optional("default"): object,
+            vol.Optional("required", default=False): cv.boolean,
+            vol.Optional("selector"): vol.Any(None, dict),
+        }
+    )
+    return vol.Schema(
+        {
+            vol.Optional("alias"): cv.string,
+            vol.Optional("description"): cv.string,
+            vol.Optional("icon"): cv.string,
+            **MODE_SCHEMA,
+            vol.Optional("fields", default={}): {cv.slug: vol.Any(None, field)},
+            vol.Optional("variables", default={}): vol.All(dict, template_complex),
+            vol.Required("sequence"): ACTIONS_SCHEMA,
+        }
+    )
+
+
+def validate_scripts(block: dict[str, Any], config_dir: str) -> tuple[dict[str, Any], list[str]]:
+    schema = script_schema()
+    valid, problems = {}, []
+    for name, config in block.items():
+        try:
+            valid[name] = schema(config if config is not None else {})
+        except vol.Invalid as err:
+            for line in format_invalid(DOMAIN, err, config, config_dir):
+                problems.append(line.replace(f"'{DOMAIN}'", f"'{DOMAIN}' '{name}'", 1))
+    return valid, problems
+
+
+def validate_config(config_dir: str, block: Any) -> list[str]:
+    return validate_scripts(block, config_dir)[1]
+
+
+async def async_setup(orge: Orge, config: dict[str, Any]) -> bool:
+    from .manager import async_setup_scripts
+
+    await async_setup_scripts(orge, config)
+    return True

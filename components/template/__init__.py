@@ -1,0 +1,105 @@
+"""template: `template:` blocks of `sensor:` / `binary_sensor:` items, optionally driven by
+`triggers:` (then `conditions:` and `variables:` apply, and the value is restored at start).
+
+```yaml
+template:
+  - sensor:
+      - name: Charger power
+        unit_of_measurement: W
+        state: "{{ states('sensor.voltage') | float(0) * states('sensor.current') | float(0) }}"
+  - triggers: {trigger: state, entity_id: sensor.charger_state, to: charging}
+    sensor:
+      - name: Last charge start
+        state: "{{ now().isoformat() }}"
+```
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import voluptuous as vol
+
+import orge.validation as cv
+from orge.config import format_invalid
+from orge.core import Orge
+
+DOMAIN = "template"
+
+
+def _block_list(value: Any) -> list[Any]:
+    if value is None or value == {}:
+        return []
+    return value if isinstance(value, list) else [value]
+
+
+CONFIG_SCHEMA = vol.Schema(_block_list)
+
+
+def block_schema() -> Any:
+    from orge.script.condition import CONDITIONS_SCHEMA
+    from orge.script.helpers import period
+    from orge.script.trigger import TRIGGER_SCHEMA
+    from orge.template import template, template_complex
+
+    common = {
+        vol.Required("name"): cv.string,
+        vol.Optional("unique_id"): cv.string,
+        vol.Required("state"): template,
+        vol.Optional("icon"): cv.string,
+        vol.Optional("device_class"): cv.string,
+        vol.Optional("availability"): template,
+        vol.Optional("attributes", default={}): vol.All(dict, template_complex),
+    }
+    sensor = vol.Schema(
+        {
+            **common,
+            vol.Optional("unit_of_measurement"): cv.string,
+            vol.Optional("state_class"): cv.string,
+        }
+    )
+    binary = vol.Schema(
+        {**common, vol.Optional("delay_on"): period, vol.Optional("delay_off"): period}
+    )
+    schema = vol.Schema(
+        {
+            vol.Optional("triggers"): TRIGGER_SCHEMA,
+            vol.Optional("conditions", default=[]): CONDITIONS_SCHEMA,
+            vol.Optional("variables", default={}): vol.All(dict, template_complex),
+            vol.Optional("sensor", default=[]): vol.All(cv.ensure_list, [sensor]),
+            vol.Optional("binary_sensor", default=[]): vol.All(cv.ensure_list, [binary]),
+        }
+    )
+
+    def validate(value: Any) -> Any:
+        if isinstance(value, dict):
+            renames = {"trigger": "triggers", "condition": "conditions"}
+            value = {
+                (renames.get(k, k) if renames.get(k) not in value else k): v
+                for k, v in value.items()
+            }
+        return schema(value)
+
+    return validate
+
+
+def validate_blocks(block: list[Any], config_dir: str) -> tuple[list[dict[str, Any]], list[str]]:
+    schema = block_schema()
+    valid, problems = [], []
+    for item in block:
+        try:
+            valid.append(schema(item))
+        except vol.Invalid as err:
+            problems.extend(format_invalid(DOMAIN, err, item, config_dir))
+    return valid, problems
+
+
+def validate_config(config_dir: str, block: Any) -> list[str]:
+    return validate_blocks(block, config_dir)[1]
+
+
+async def async_setup(orge: Orge, config: list[Any]) -> bool:
+    from .entities import async_setup_entities
+
+    await async_setup_entities(orge, config)
+    return True
