@@ -1,0 +1,84 @@
+"""`orge once` for 1.6J: boot, one StatusNotification per connector, one Heartbeat.
+
+Called by `ocpp_station.cli` through the loader with the validated `ocpp16:` block. It
+opens its own short connection (no hub, no journal) and reports what happened.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from types import SimpleNamespace
+from typing import Any
+
+import aiohttp
+
+from ..ocpp_station.once import OnceResult
+from ..ocpp_station.sender import CallRejected, LinkDown, NoAnswer
+from .link import SUBPROTOCOL, ConnectError, Link, connect
+from .station import station_url
+
+
+def _summary(payload: dict[str, Any], keys: tuple[str, ...]) -> dict[str, Any]:
+    return {key: payload[key] for key in keys if key in payload}
+
+
+async def async_once(config: dict[str, Any], config_dir: str, timeout: float) -> OnceResult:
+    station_id = config.get("station_id") or os.environ.get("OCPP_STATION_NAME", "")
+    result = OnceResult(SUBPROTOCOL, station_id, config["url"])
+    if not station_id:
+        result.error = "no station_id configured"
+        result.finish()
+        return result
+    url = result.url = station_url(config["url"], station_id)
+    station = SimpleNamespace(
+        station_id=station_id, response_timeout=min(timeout, config["response_timeout"])
+    )
+    try:
+        async with aiohttp.ClientSession() as session:
+            ws = await connect(
+                session, url, station_id, config.get("password"), config.get("ca_file"), timeout, 0
+            )
+            link = Link(station, ws)  # type: ignore[arg-type]
+            receiver = asyncio.ensure_future(link.run())
+            try:
+                await _exchange(link, config, result)
+            finally:
+                await ws.close()
+                receiver.cancel()
+    except ConnectError as err:
+        result.error = str(err)
+    except (NoAnswer, CallRejected, LinkDown) as err:
+        result.error = f"{type(err).__name__}: {err}"
+    result.finish()
+    return result
+
+
+async def _exchange(link: Link, config: dict[str, Any], result: OnceResult) -> None:
+    boot: dict[str, Any] = {
+        "chargePointVendor": config["vendor"],
+        "chargePointModel": config["model"],
+    }
+    if config.get("serial_number"):
+        boot["chargePointSerialNumber"] = config["serial_number"]
+    if config.get("firmware_version"):
+        boot["firmwareVersion"] = config["firmware_version"]
+    answer = await link.send_call("BootNotification", boot)
+    result.boot_status = answer.get("status")
+    result.record("BootNotification", boot, _summary(answer, ("status", "interval", "currentTime")))
+    if result.boot_status != "Accepted":
+        result.error = f"BootNotification {result.boot_status}"
+        return
+    timestamp = answer.get("currentTime")
+    for evse in config["evse"]:
+        status = {
+            "connectorId": evse["id"],
+            "errorCode": "NoError",
+            "status": "Available",
+            "timestamp": timestamp,
+        }
+        result.record(
+            "StatusNotification", status, await link.send_call("StatusNotification", status)
+        )
+    beat = await link.send_call("Heartbeat", {})
+    result.record("Heartbeat", {}, _summary(beat, ("currentTime",)))

@@ -1,0 +1,964 @@
+"""The 1.6J runtime: connection loop, boot, heartbeat, status, transactions, orders.
+
+Transactions: every StartTransaction, MeterValues (of a transaction) and StopTransaction
+is written to the journal before it is sent and leaves it only when the CSMS answered.
+The journal's transaction id is ORGE's own (a UUID); the CSMS's integer `transactionId`
+is learnt from the StartTransaction answer, persisted, and put into later messages when
+they are sent (`_prepare`). If the StartTransaction never got an answer (moved aside
+after `TransactionMessageAttempts`), the later messages carry `transactionId = -1`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlsplit
+
+import aiohttp
+import voluptuous as vol
+from ocpp.charge_point import snake_to_camel_case
+
+from orge.core import EVENT_ORGE_STOP, Event, Orge, ServiceCall, SupportsResponse
+from orge.entity import async_add_entities
+from orge.exceptions import ServiceValidationError
+from orge.redact import register_secret
+
+from ..ocpp_station import journal as journal_mod
+from ..ocpp_station.backoff import ReconnectBackoff
+from ..ocpp_station.clock import StationClock
+from ..ocpp_station.evse import ConnectorView, EvseBinding, SessionEvent, Status, stop_reason_16
+from ..ocpp_station.journal import KIND_END, KIND_METER, KIND_START, AsyncJournal, Entry
+from ..ocpp_station.role import LinkRole
+from ..ocpp_station.sender import CallRejected, JournalSender, LinkDown, NoAnswer, RetryPolicy
+from . import DOMAIN
+from .config_keys import SETTING_PREFIX, ConfigKeys, defaults
+from .entities import make_sensors
+from .link import SUBPROTOCOL, ConnectError, Link, connect
+from .smart import Profiles, constant_limit
+
+_LOGGER = logging.getLogger(__name__)
+TX_ID_PREFIX = "txid16:"
+AVAILABILITY_KEY = "availability16"
+PROFILES_KEY = "profiles16"
+ACTION_TIMEOUT = 10.0  # seconds a controller service call may take inside an order
+TRIGGERABLE = (
+    "BootNotification",
+    "Heartbeat",
+    "StatusNotification",
+    "MeterValues",
+    "DiagnosticsStatusNotification",
+    "FirmwareStatusNotification",
+)
+
+
+def station_url(url: str, station_id: str) -> str:
+    """OCPP-J: the endpoint ends with the station id; add it if the URL lacks it."""
+    path = urlsplit(url).path.rstrip("/")
+    if path.rsplit("/", 1)[-1] == station_id:
+        return url
+    return url.rstrip("/") + "/" + station_id
+
+
+@dataclass
+class Tx:
+    """A transaction this station runs on one connector."""
+
+    local_id: str
+    connector: int
+    id_tag: str
+    meter_start: int
+    meter_task: asyncio.Task[None] | None = None
+    stop_reason: str | None = None  # set when ORGE itself stops it (reset, unlock, invalid id)
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+class Ocpp16Station:
+    """Everything the 1.6 component does for one station."""
+
+    def __init__(self, orge: Orge, config: dict[str, Any]) -> None:
+        self.orge = orge
+        self.config = config
+        self.station_id: str = config.get("station_id") or orge.config.station_id or ""
+        if not self.station_id:
+            raise ValueError("ocpp16 needs station_id (or orge: station_id)")
+        self.url = station_url(config["url"], self.station_id)
+        self.password: str | None = config.get("password")
+        register_secret(self.password)
+        self.response_timeout = float(config["response_timeout"])
+        self.clock = StationClock()
+        self.journal = AsyncJournal(orge.config.path(".storage", "ocpp16.db"), config["max_queue"])
+        self.sensors = make_sensors()
+        self.role = LinkRole(
+            orge,
+            DOMAIN,
+            fallback_enabled=config["fallback"],
+            failures_before_fallback=config["failures_before_fallback"],
+        )
+        self.bindings: dict[int, EvseBinding] = {}
+        for evse in config["evse"]:
+            binding = EvseBinding(orge, evse, self._evse_changed)
+            self.bindings[binding.evse_id] = binding
+        self.keys = ConfigKeys(defaults(config, len(self.bindings)), {})
+        self.profiles = Profiles()
+        self.availability: dict[str, str] = {}  # "0", "1"... -> "Inoperative" (persisted)
+        self.scheduled_availability: dict[int, str] = {}
+        self.txs: dict[int, Tx] = {}  # connector -> running transaction
+        self.csms_ids: dict[str, int] = {}  # local transaction id -> CSMS transactionId
+        self.pending_id_tag: dict[int, str] = {}
+        self.link: Link | None = None
+        self.accepted = False  # BootNotification accepted on the current connection
+        self.boot_content: dict[str, Any] | None = None  # accepted in this process
+        self.last_sent_status: dict[int, str] = {}
+        self.offline_since: float | None = time.monotonic()
+        self.backoff = ReconnectBackoff(
+            config["retry_backoff_wait_minimum"],
+            config["retry_backoff_random_range"],
+            config["retry_backoff_repeat_times"],
+        )
+        self.sender = JournalSender(
+            self.journal,
+            self._policy,
+            prepare=self._prepare,
+            on_confirmed=self._confirmed,
+            on_aside=self._aside,
+        )
+        self._tx_lock = asyncio.Lock()
+        self._status_lock = asyncio.Lock()
+        self._wake_loop = asyncio.Event()
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._boot_id = journal_mod.boot_id()
+
+    # --- setup --------------------------------------------------------------------------
+
+    async def async_start(self) -> None:
+        await self.journal.open()
+        self.journal.on_count = lambda n: self.sensors["queue"].set(n)
+        stored = await self.journal.settings(SETTING_PREFIX)
+        self.keys = ConfigKeys(
+            defaults(self.config, len(self.bindings)),
+            {name[len(SETTING_PREFIX) :]: value for name, value in stored.items()},
+        )
+        self.profiles = Profiles(await self.journal.get_setting(PROFILES_KEY, None))
+        self.availability = dict(await self.journal.get_setting(AVAILABILITY_KEY, {}) or {})
+        ids = await self.journal.settings(TX_ID_PREFIX)
+        self.csms_ids = {key[len(TX_ID_PREFIX) :]: int(value) for key, value in ids.items()}
+        self.backoff.configure(
+            self.keys.number("RetryBackOffWaitMinimum"),
+            self.keys.number("RetryBackOffRandomRange"),
+            int(self.keys.number("RetryBackOffRepeatTimes")),
+        )
+        await async_add_entities(self.orge, DOMAIN, list(self.sensors.values()))
+        self.sensors["queue"].set(self.journal.count_cached)
+        # Transactions open before a restart continue (or end, if the EV left meanwhile).
+        for record in await self.journal.transactions():
+            connector = int(record.data.get("connector", record.evse_id))
+            binding = self.bindings.get(connector)
+            if binding is None:
+                continue
+            self.txs[connector] = Tx(
+                record.tx_id,
+                connector,
+                record.data.get("id_tag", ""),
+                record.data.get("meter_start", 0),
+            )
+            binding.session.resume(record.data.get("charging_state"))
+            _LOGGER.info("Resuming transaction %s on connector %s", record.tx_id, connector)
+        for connector, binding in self.bindings.items():
+            binding.inoperative = self._inoperative(connector)
+            binding.start()
+            if connector in self.txs:
+                self.txs[connector].meter_task = self.spawn(self._meter_loop(self.txs[connector]))
+                binding.refresh()  # ends a resumed session if the controller says so
+        self.role.on_deactivate = self._deactivate
+        self.role.start()
+        self.orge.async_create_background_task(self._run(), "ocpp16 link")
+        self.orge.async_create_background_task(self._aligned_loop(), "ocpp16 aligned meter")
+        self.orge.bus.async_listen_once(EVENT_ORGE_STOP, self._stop)
+
+    async def _stop(self, _event: Event) -> None:
+        self.role.stop()
+        for binding in self.bindings.values():
+            binding.stop()
+        for task in list(self._tasks):
+            task.cancel()
+        if self.link is not None:
+            await self.link.ws.close()
+        await self.journal.close()
+
+    def spawn(self, coro: Any) -> asyncio.Task[Any]:
+        task = self.orge.loop.create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return task
+
+    def _inoperative(self, connector: int) -> bool:
+        return (
+            self.availability.get("0") == "Inoperative"
+            or self.availability.get(str(connector)) == "Inoperative"
+        )
+
+    # --- entities -------------------------------------------------------------------------
+
+    def _set_connection(self, state: str, **attributes: Any) -> None:
+        self.sensors["connection"].set(state, url=self.url.split("@")[-1], **attributes)
+
+    def _set_error(self, message: str) -> None:
+        self.sensors["last_error"].set(message[:250], time=self.clock.iso())
+
+    # --- the connection loop --------------------------------------------------------------
+
+    async def _run(self) -> None:
+        async with aiohttp.ClientSession() as session:
+            while True:
+                if not self.role.active:
+                    self._set_connection("standby", role="fallback")
+                    await self.role.wait_active()
+                self._set_connection("connecting")
+                try:
+                    ws = await connect(
+                        session,
+                        self.url,
+                        self.station_id,
+                        self.password,
+                        self.config.get("ca_file"),
+                        self.response_timeout,
+                        self.keys.number("WebSocketPingInterval"),
+                    )
+                except ConnectError as err:
+                    _LOGGER.warning("OCPP 1.6: %s", err)
+                    self._set_error(str(err))
+                    self.role.report_failure(str(err), refused=err.refused)
+                    await self._wait_retry()
+                    continue
+                self.backoff.reset()
+                try:
+                    await self._session(ws)
+                except Exception as err:  # keep the link alive whatever happened
+                    _LOGGER.exception("OCPP 1.6 session failed")
+                    self._set_error(f"{type(err).__name__}: {err}")
+                finally:
+                    await ws.close()
+                    self.link = None
+                    self.accepted = False
+                    self.offline_since = time.monotonic()
+                    self.sensors["protocol"].set("none")
+                    self.role.report_disconnected()
+                await self._wait_retry()
+
+    async def _wait_retry(self) -> None:
+        delay = self.backoff.next_delay()
+        self._set_connection("disconnected", retry_in=round(delay, 1))
+        self._wake_loop.clear()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._wake_loop.wait(), delay)
+
+    def _deactivate(self) -> None:
+        """The primary is back: close this link; the loop then waits in standby."""
+        if self.link is not None:
+            self.spawn(self.link.ws.close())
+
+    async def _session(self, ws: aiohttp.ClientWebSocketResponse) -> None:
+        link = self.link = Link(self, ws)
+        receiver = self.spawn(link.run())
+        self._set_connection("booting")
+        self.sensors["protocol"].set(SUBPROTOCOL)
+        workers: list[asyncio.Task[Any]] = []
+        try:
+            if not await self._boot(link):
+                return
+            self.accepted = True
+            offline_for = time.monotonic() - (self.offline_since or 0)
+            first = self.last_sent_status == {}
+            self.offline_since = None
+            self._set_connection("connected")
+            self.role.report_connected(SUBPROTOCOL)
+            workers.append(self.spawn(self.sender.run(self._send_entry)))
+            workers.append(self.spawn(self._heartbeat_loop(link)))
+            resend_all = first or offline_for > self.config["offline_threshold"]
+            self.spawn(self._send_statuses(all_connectors=resend_all))
+            await asyncio.wait([receiver, *workers], return_when=asyncio.FIRST_COMPLETED)
+        except LinkDown:
+            pass
+        finally:
+            for task in workers:
+                task.cancel()
+            if not receiver.done():
+                await ws.close()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await receiver
+
+    # --- boot and heartbeat -----------------------------------------------------------------
+
+    def boot_payload(self) -> dict[str, Any]:
+        payload = {
+            "chargePointVendor": self.config["vendor"],
+            "chargePointModel": self.config["model"],
+        }
+        if self.config.get("serial_number"):
+            payload["chargePointSerialNumber"] = self.config["serial_number"]
+        if self.config.get("firmware_version"):
+            payload["firmwareVersion"] = self.config["firmware_version"]
+        return payload
+
+    async def _boot(self, link: Link) -> bool:
+        """Boot until Accepted (retrying Pending/Rejected at the CSMS's interval)."""
+        payload = self.boot_payload()
+        if self.boot_content == payload:
+            _LOGGER.debug("Reconnected; BootNotification unchanged, not re-sent")
+            return True
+        while True:
+            try:
+                answer = await link.send_call("BootNotification", payload)
+            except (NoAnswer, CallRejected) as err:
+                self._set_error(f"BootNotification: {err}")
+                await asyncio.sleep(self.config["boot_retry_interval"])
+                continue
+            self.clock.set_from_csms(answer["currentTime"])
+            status, interval = answer["status"], int(answer.get("interval") or 0)
+            if status == "Accepted":
+                self.boot_content = payload
+                if interval > 0:
+                    await self._store_key("HeartbeatInterval", str(interval))
+                return True
+            wait = interval if interval > 0 else self.config["boot_retry_interval"]
+            self._set_connection(status.lower(), retry_in=wait)
+            if status == "Rejected":
+                self._set_error("BootNotification Rejected by the CSMS")
+                self.role.report_failure("BootNotification Rejected", refused=True)
+            _LOGGER.warning("BootNotification %s; retrying in %s s", status, wait)
+            done, _ = await asyncio.wait([link.closed], timeout=wait)
+            if done:
+                return False
+
+    async def _heartbeat_loop(self, link: Link) -> None:
+        while True:
+            interval = self.keys.number("HeartbeatInterval") or self.config["heartbeat_interval"]
+            await asyncio.sleep(interval)
+            await self.send_heartbeat(link)
+
+    async def send_heartbeat(self, link: Link) -> None:
+        try:
+            answer = await link.send_call("Heartbeat", {})
+            self.clock.set_from_csms(answer["currentTime"])
+        except (NoAnswer, CallRejected) as err:
+            self._set_error(f"Heartbeat: {err}")
+
+    # --- status -------------------------------------------------------------------------------
+
+    def _status_payload(self, connector: int) -> dict[str, Any]:
+        if connector == 0:
+            status = "Unavailable" if self.availability.get("0") == "Inoperative" else "Available"
+            return {
+                "connectorId": 0,
+                "errorCode": "NoError",
+                "status": status,
+                "timestamp": self.clock.iso(),
+            }
+        view = self.bindings[connector].current_view()
+        payload: dict[str, Any] = {
+            "connectorId": connector,
+            "errorCode": view.error_code,
+            "status": str(view.status),
+            "timestamp": self.clock.iso(),
+        }
+        if view.info:
+            payload["info"] = view.info[:50]
+        if view.vendor_error_code:
+            payload["vendorErrorCode"] = view.vendor_error_code[:50]
+        if view.error_code == "UnderVoltage" and view.vendor_error_code:
+            payload["vendorId"] = self.config["vendor"]
+        return payload
+
+    async def _send_status(self, connector: int, force: bool = False) -> None:
+        """Send the connector's current status if it differs from the last one sent."""
+        async with self._status_lock:
+            link = self.link
+            if link is None or not self.accepted:
+                return
+            payload = self._status_payload(connector)
+            key = f"{payload['status']}/{payload['errorCode']}"
+            if not force and self.last_sent_status.get(connector) == key:
+                return
+            try:
+                await link.send_call("StatusNotification", payload)
+                self.last_sent_status[connector] = key
+            except (NoAnswer, CallRejected) as err:
+                self._set_error(f"StatusNotification: {err}")
+            except LinkDown:
+                pass
+
+    async def _send_statuses(self, all_connectors: bool) -> None:
+        for connector in [0, *self.bindings]:
+            await self._send_status(connector, force=all_connectors)
+
+    def _evse_changed(
+        self, binding: EvseBinding, view: ConnectorView, events: list[SessionEvent]
+    ) -> None:
+        connector = binding.evse_id
+        for event in events:
+            if event.kind == "started":
+                self.spawn(self._start_tx(binding))
+            elif event.kind == "ended":
+                self.spawn(self._end_tx(binding, event))
+        self.spawn(self._send_status(connector))
+
+    # --- transactions ---------------------------------------------------------------------------
+
+    def _policy(self, entry: Entry) -> RetryPolicy:
+        return RetryPolicy(
+            attempts=max(1, int(self.keys.number("TransactionMessageAttempts"))),
+            interval=self.keys.number("TransactionMessageRetryInterval"),
+        )
+
+    def _meter_now(self, binding: EvseBinding) -> int:
+        energy = binding.energy_wh()
+        return round(energy) if energy is not None else 0
+
+    async def _journal(
+        self, action: str, payload: dict[str, Any], kind: str, tx_id: str | None
+    ) -> None:
+        await self.journal.append(
+            action,
+            payload,
+            kind,
+            tx_id=tx_id,
+            offline=self.link is None or not self.accepted,
+            time_synced=self.clock.synced,
+        )
+        self.sender.wake()
+
+    async def _start_tx(self, binding: EvseBinding) -> None:
+        connector = binding.evse_id
+        async with self._tx_lock:
+            if connector in self.txs:
+                return
+            id_tag = self.pending_id_tag.pop(connector, None) or self.config["local_id_tag"]
+            tx = Tx(uuid.uuid4().hex, connector, id_tag, self._meter_now(binding))
+            self.txs[connector] = tx
+            await self.journal.open_transaction(
+                tx.local_id,
+                binding.evse_id,
+                {"connector": connector, "id_tag": id_tag, "meter_start": tx.meter_start},
+            )
+            payload = {
+                "connectorId": connector,
+                "idTag": id_tag,
+                "meterStart": tx.meter_start,
+                "timestamp": self.clock.iso(),
+            }
+            await self._journal("StartTransaction", payload, KIND_START, tx.local_id)
+            tx.meter_task = self.spawn(self._meter_loop(tx))
+
+    async def _end_tx(self, binding: EvseBinding, event: SessionEvent) -> None:
+        connector = binding.evse_id
+        async with self._tx_lock:
+            tx = self.txs.pop(connector, None)
+            if tx is None:
+                return
+            if tx.meter_task is not None:
+                tx.meter_task.cancel()
+            meter_stop = self._meter_now(binding) or tx.meter_start
+            timestamp = self.clock.iso()
+            payload: dict[str, Any] = {
+                "transactionId": -1,  # the CSMS's id is filled in when sent (_prepare)
+                "meterStop": meter_stop,
+                "timestamp": timestamp,
+                "reason": tx.stop_reason or stop_reason_16(event.reason),
+                "idTag": tx.id_tag,
+            }
+            samples = self._samples(
+                binding, self.keys.list("StopTxnSampledData"), "Transaction.End"
+            )
+            if samples:
+                payload["transactionData"] = [{"timestamp": timestamp, "sampledValue": samples}]
+            await self._journal("StopTransaction", payload, KIND_END, tx.local_id)
+            await self.journal.close_transaction(tx.local_id)
+        self.profiles.drop_transaction_profiles()
+        await self.journal.set_setting(PROFILES_KEY, self.profiles.as_stored())
+        scheduled = self.scheduled_availability.pop(connector, None)
+        if scheduled is not None:
+            binding.set_inoperative(scheduled == "Inoperative")
+        await self._apply_limit(binding)
+
+    def _samples(
+        self, binding: EvseBinding, measurands: list[str], context: str
+    ) -> list[dict[str, Any]]:
+        samples = []
+        for measurand in measurands:
+            if measurand == "Energy.Active.Import.Register":
+                value, unit = binding.energy_wh(), "Wh"
+            elif measurand == "Power.Active.Import":
+                value, unit = binding.power_w(), "W"
+            else:
+                continue
+            if value is None:
+                continue
+            samples.append(
+                {
+                    "value": str(round(value, 1) if unit == "W" else round(value)),
+                    "context": context,
+                    "measurand": measurand,
+                    "location": "Outlet",
+                    "unit": unit,
+                }
+            )
+        return samples
+
+    async def _meter_loop(self, tx: Tx) -> None:
+        """Sampled meter values of one transaction, on the monotonic clock."""
+        binding = self.bindings[tx.connector]
+        while True:
+            interval = self.keys.number("MeterValueSampleInterval")
+            if interval <= 0:
+                await asyncio.sleep(5)
+                continue
+            await asyncio.sleep(interval)
+            samples = self._samples(
+                binding, self.keys.list("MeterValuesSampledData"), "Sample.Periodic"
+            )
+            if not samples:
+                continue
+            payload = {
+                "connectorId": tx.connector,
+                "transactionId": -1,
+                "meterValue": [{"timestamp": self.clock.iso(), "sampledValue": samples}],
+            }
+            async with self._tx_lock:
+                if self.txs.get(tx.connector) is tx:
+                    await self._journal("MeterValues", payload, KIND_METER, tx.local_id)
+
+    async def _aligned_loop(self) -> None:
+        """Clock-aligned meter values (ClockAlignedDataInterval), on the clock boundary."""
+        while True:
+            interval = self.keys.number("ClockAlignedDataInterval")
+            if interval <= 0:
+                await asyncio.sleep(10)
+                continue
+            await asyncio.sleep(self.clock.seconds_to_boundary(interval))
+            for connector, binding in self.bindings.items():
+                samples = self._samples(
+                    binding, self.keys.list("MeterValuesAlignedData"), "Sample.Clock"
+                )
+                if not samples:
+                    continue
+                value = [{"timestamp": self.clock.iso(), "sampledValue": samples}]
+                tx = self.txs.get(connector)
+                if tx is not None:
+                    payload = {"connectorId": connector, "transactionId": -1, "meterValue": value}
+                    await self._journal("MeterValues", payload, KIND_METER, tx.local_id)
+                elif self.link is not None and self.accepted:
+                    with contextlib.suppress(NoAnswer, CallRejected, LinkDown):
+                        await self.link.send_call(
+                            "MeterValues", {"connectorId": connector, "meterValue": value}
+                        )
+            await asyncio.sleep(0.01)  # never twice on one boundary
+
+    # --- journal delivery hooks -------------------------------------------------------------------
+
+    def _prepare(self, entry: Entry) -> dict[str, Any]:
+        payload = dict(entry.payload)
+        if entry.tx_id and entry.action in ("MeterValues", "StopTransaction"):
+            # -1 if the StartTransaction was never confirmed (moved aside)
+            payload["transactionId"] = self.csms_ids.get(entry.tx_id, -1)
+        if not entry.time_synced and self.clock.synced:
+            payload = self.clock.correct_payload(
+                payload, entry.created_wall, entry.created_mono, entry.boot_id == self._boot_id
+            )
+        return payload
+
+    async def _send_entry(self, entry: Entry, payload: dict[str, Any]) -> Any:
+        link = self.link
+        if link is None or not self.accepted:
+            raise LinkDown("not connected")
+        return await link.send_call(entry.action, payload)
+
+    async def _confirmed(self, entry: Entry, response: Any) -> None:
+        if entry.action == "StartTransaction" and entry.tx_id:
+            csms_id = int(response["transactionId"])
+            self.csms_ids[entry.tx_id] = csms_id
+            await self.journal.set_setting(TX_ID_PREFIX + entry.tx_id, csms_id)
+            status = (response.get("idTagInfo") or {}).get("status")
+            if status != "Accepted" and self.keys.flag("StopTransactionOnInvalidId"):
+                self.spawn(self._stop_invalid(entry.tx_id, status))
+        elif entry.action == "StopTransaction" and entry.tx_id:
+            self.csms_ids.pop(entry.tx_id, None)
+            await self._forget_tx_id(entry.tx_id)
+
+    async def _forget_tx_id(self, local_id: str) -> None:
+        def forget() -> None:
+            journal = self.journal.journal
+            with journal._lock:
+                journal._db.execute(
+                    "DELETE FROM settings WHERE key = ?", (TX_ID_PREFIX + local_id,)
+                )
+
+        await self.journal._run(forget)
+
+    def _aside(self, entry: Entry, reason: str) -> None:
+        self._set_error(f"{entry.action} moved aside after failed attempts: {reason}")
+        self.orge.bus.async_fire(
+            f"{DOMAIN}_message_aside",
+            {"action": entry.action, "transaction": entry.tx_id, "reason": reason},
+        )
+        if entry.action == "StopTransaction" and entry.tx_id:
+            self.csms_ids.pop(entry.tx_id, None)
+            self.spawn(self._forget_tx_id(entry.tx_id))
+
+    async def _stop_invalid(self, local_id: str, status: str | None) -> None:
+        for tx in self.txs.values():
+            if tx.local_id == local_id:
+                _LOGGER.warning(
+                    "CSMS answered idTag %s for a running transaction; stopping", status
+                )
+                tx.stop_reason = "DeAuthorized"
+                await self._run_stop(self.bindings[tx.connector], "DeAuthorized")
+
+    # --- orders ---------------------------------------------------------------------------------
+
+    def _connector_for(self, connector_id: int | None) -> int | None:
+        if connector_id in (None, 0):
+            return next(iter(self.bindings)) if connector_id is None else None
+        return connector_id if connector_id in self.bindings else None
+
+    async def remote_start(
+        self, id_tag: str, connector_id: int | None, profile: dict[str, Any] | None
+    ) -> str:
+        connector = self._connector_for(connector_id)
+        if connector is None or self._inoperative(connector) or connector in self.txs:
+            return "Rejected"
+        binding = self.bindings[connector]
+        if binding.current_view().status in (Status.FAULTED, Status.UNAVAILABLE, Status.FINISHING):
+            return "Rejected"
+        if profile is not None:
+            profile = snake_to_camel_case(profile)
+            verdict = constant_limit(profile, self.clock.now())
+            if verdict.status != "Accepted" or profile.get("chargingProfilePurpose") != "TxProfile":
+                _LOGGER.warning("RemoteStart with a profile that cannot apply: %s", verdict.reason)
+                return "Rejected"
+            await self._set_limit(binding, min(verdict.limit or 0, binding.config["max_current"]))
+        self.pending_id_tag[connector] = id_tag
+        binding.session.remote_start_pending = True
+        if self.keys.flag("AuthorizeRemoteTxRequests"):
+            self.spawn(self._authorize_then_start(binding, id_tag))
+            return "Accepted"
+        try:
+            await asyncio.wait_for(binding.async_authorize(), ACTION_TIMEOUT)
+        except Exception as err:
+            self.pending_id_tag.pop(connector, None)
+            binding.session.remote_start_pending = False
+            self._set_error(f"RemoteStartTransaction: authorize action failed: {err}")
+            return "Rejected"
+        return "Accepted"
+
+    async def _authorize_then_start(self, binding: EvseBinding, id_tag: str) -> None:
+        if await self.authorize_id_tag(id_tag) == "Accepted":
+            try:
+                await binding.async_authorize()
+            except Exception as err:
+                self._set_error(f"authorize action failed: {err}")
+
+    async def authorize_id_tag(self, id_tag: str) -> str:
+        link = self.link
+        if link is None or not self.accepted:
+            return "NotConnected"
+        try:
+            answer = await link.send_call("Authorize", {"idTag": id_tag})
+        except (NoAnswer, CallRejected, LinkDown) as err:
+            self._set_error(f"Authorize: {err}")
+            return "Failed"
+        return str((answer.get("idTagInfo") or {}).get("status", "Invalid"))
+
+    async def remote_stop(self, transaction_id: int) -> str:
+        for tx in self.txs.values():
+            if self.csms_ids.get(tx.local_id) == transaction_id:
+                try:
+                    await self._run_stop(self.bindings[tx.connector], "Remote")
+                except Exception as err:
+                    self._set_error(f"RemoteStopTransaction: stop action failed: {err}")
+                    return "Rejected"
+                return "Accepted"
+        return "Rejected"
+
+    async def _run_stop(self, binding: EvseBinding, reason: str) -> None:
+        await asyncio.wait_for(
+            binding.async_stop(
+                reason if reason in ("Remote", "Local", "DeAuthorized") else "Local"
+            ),
+            ACTION_TIMEOUT,
+        )
+
+    async def reset_run(self, kind: str) -> None:
+        reason = "HardReset" if kind == "Hard" else "SoftReset"
+        for connector, tx in list(self.txs.items()):
+            tx.stop_reason = reason
+            with contextlib.suppress(Exception):
+                await self._run_stop(self.bindings[connector], "Local")
+        deadline = time.monotonic() + 30
+        while self.txs and time.monotonic() < deadline:
+            await asyncio.sleep(0.2)
+        while self.journal.count_cached and self.link is not None and time.monotonic() < deadline:
+            await asyncio.sleep(0.2)  # let the StopTransaction reach the CSMS first
+        self.orge.bus.async_fire(f"{DOMAIN}_reset", {"type": kind})
+        action = self.config["reset_action"]
+        domain, _, service = action["action"].partition(".")
+        _LOGGER.warning("CSMS ordered a %s reset: calling %s", kind, action["action"])
+        try:
+            await self.orge.services.async_call(
+                domain, service, dict(action.get("data") or {}), blocking=True
+            )
+        except Exception as err:
+            self._set_error(f"Reset: {action['action']} failed: {err}")
+
+    def change_availability(self, connector_id: int, kind: str) -> str:
+        if connector_id != 0 and connector_id not in self.bindings:
+            return "Rejected"
+        connectors = list(self.bindings) if connector_id == 0 else [connector_id]
+        if kind == "Inoperative":
+            self.availability[str(connector_id)] = "Inoperative"
+        else:
+            self.availability.pop(str(connector_id), None)
+            if connector_id == 0:
+                self.availability.clear()
+        self.spawn(self.journal.set_setting(AVAILABILITY_KEY, dict(self.availability)))
+        status = "Accepted"
+        for connector in connectors:
+            inoperative = self._inoperative(connector)
+            if connector in self.txs and inoperative:
+                self.scheduled_availability[connector] = "Inoperative"
+                status = "Scheduled"
+                continue
+            self.scheduled_availability.pop(connector, None)
+            self.bindings[connector].set_inoperative(inoperative)
+        if connector_id == 0:
+            self.spawn(self._send_status(0))
+        return status
+
+    async def unlock(self, connector_id: int) -> str:
+        binding = self.bindings.get(connector_id)
+        if binding is None:
+            return "NotSupported"
+        tx = self.txs.get(connector_id)
+        if tx is not None:
+            tx.stop_reason = "UnlockCommand"
+            try:
+                await self._run_stop(binding, "Local")
+            except Exception as err:
+                self._set_error(f"UnlockConnector: stop action failed: {err}")
+                return "UnlockFailed"
+            return "Unlocked"  # the controller unlocks the connector when it stops
+        if not binding.config.get("unlock_action"):
+            return "NotSupported"
+        try:
+            await asyncio.wait_for(binding.async_run_action("unlock_action"), ACTION_TIMEOUT)
+        except Exception as err:
+            self._set_error(f"UnlockConnector: unlock action failed: {err}")
+            return "UnlockFailed"
+        return "Unlocked"
+
+    def trigger_decision(self, message: str, connector_id: int | None) -> str:
+        if message not in TRIGGERABLE:
+            return "NotImplemented"
+        if connector_id not in (None, 0) and connector_id not in self.bindings:
+            return "Rejected"
+        return "Accepted"
+
+    async def trigger_run(self, message: str, connector_id: int | None) -> None:
+        if self.trigger_decision(message, connector_id) != "Accepted" or self.link is None:
+            return
+        link = self.link
+        try:
+            if message == "BootNotification":
+                answer = await link.send_call("BootNotification", self.boot_payload())
+                self.clock.set_from_csms(answer["currentTime"])
+            elif message == "Heartbeat":
+                await self.send_heartbeat(link)
+            elif message == "StatusNotification":
+                connectors = [connector_id] if connector_id is not None else [0, *self.bindings]
+                for connector in connectors:
+                    await self._send_status(connector, force=True)
+            elif message == "MeterValues":
+                connectors = [connector_id] if connector_id else list(self.bindings)
+                for connector in connectors:
+                    binding = self.bindings[connector]
+                    samples = self._samples(
+                        binding, self.keys.list("MeterValuesSampledData"), "Trigger"
+                    )
+                    payload: dict[str, Any] = {
+                        "connectorId": connector,
+                        "meterValue": [{"timestamp": self.clock.iso(), "sampledValue": samples}],
+                    }
+                    tx = self.txs.get(connector)
+                    if tx is not None and tx.local_id in self.csms_ids:
+                        payload["transactionId"] = self.csms_ids[tx.local_id]
+                    if samples:
+                        await link.send_call("MeterValues", payload)
+            elif message == "DiagnosticsStatusNotification":
+                await link.send_call("DiagnosticsStatusNotification", {"status": "Idle"})
+            elif message == "FirmwareStatusNotification":
+                await link.send_call("FirmwareStatusNotification", {"status": "Idle"})
+        except (NoAnswer, CallRejected, LinkDown) as err:
+            self._set_error(f"TriggerMessage {message}: {err}")
+
+    def change_configuration(self, key: str, value: str) -> str:
+        status, normalised = self.keys.change(key, value)
+        if normalised is not None:
+            self.spawn(self.journal.set_setting(SETTING_PREFIX + key, normalised))
+            if key.startswith("RetryBackOff"):
+                self.backoff.configure(
+                    self.keys.number("RetryBackOffWaitMinimum"),
+                    self.keys.number("RetryBackOffRandomRange"),
+                    int(self.keys.number("RetryBackOffRepeatTimes")),
+                )
+        return status
+
+    async def _store_key(self, key: str, value: str) -> None:
+        self.keys.values[key] = value
+        await self.journal.set_setting(SETTING_PREFIX + key, value)
+
+    # --- smart charging ------------------------------------------------------------------------
+
+    def _limit_for(self, connector: int, profiles: Profiles | None = None) -> float:
+        binding = self.bindings[connector]
+        return (profiles or self.profiles).effective_limit(
+            connector, float(binding.config["max_current"])
+        )
+
+    async def _set_limit(self, binding: EvseBinding, amps: float) -> None:
+        try:
+            await asyncio.wait_for(binding.async_set_current_limit(amps), ACTION_TIMEOUT)
+        except Exception as err:
+            self._set_error(f"current limit {amps} A not applied: {err}")
+
+    async def _apply_limit(self, binding: EvseBinding) -> None:
+        if binding.evse_id in self.txs:
+            return  # the controller takes a new limit only between sessions
+        limit = self._limit_for(binding.evse_id)
+        if binding.current_limit() != limit:
+            await self._set_limit(binding, limit)
+
+    def set_charging_profile(self, connector_id: int, profile: dict[str, Any]) -> str:
+        profile = snake_to_camel_case(profile)
+        purpose = profile.get("chargingProfilePurpose")
+        if connector_id != 0 and connector_id not in self.bindings:
+            return "Rejected"
+        if purpose == "ChargePointMaxProfile" and connector_id != 0:
+            return "Rejected"
+        if purpose == "TxProfile" and (connector_id == 0 or connector_id not in self.txs):
+            return "Rejected"  # a TxProfile needs a running transaction on that connector
+        verdict = constant_limit(profile, self.clock.now())
+        if verdict.status != "Accepted" or verdict.limit is None:
+            _LOGGER.warning(
+                "SetChargingProfile %s rejected: %s",
+                profile.get("chargingProfileId"),
+                verdict.reason,
+            )
+            return verdict.status
+        connectors = list(self.bindings) if connector_id == 0 else [connector_id]
+        minimum = min(float(self.bindings[c].config["min_current"]) for c in connectors)
+        if verdict.limit < minimum:
+            _LOGGER.warning(
+                "SetChargingProfile: %s A is below the controller's minimum %s A",
+                verdict.limit,
+                minimum,
+            )
+            return "Rejected"
+        trial = Profiles({"items": list(self.profiles.items)})
+        trial.install(connector_id, profile, verdict.limit)
+        for connector in connectors:
+            if connector in self.txs and trial.effective_limit(
+                connector, float(self.bindings[connector].config["max_current"])
+            ) != self._limit_for(connector):
+                _LOGGER.warning(
+                    "SetChargingProfile rejected: it would change the current of a running session on connector %s",
+                    connector,
+                )
+                return "Rejected"
+        self.profiles = trial
+        self.spawn(self.journal.set_setting(PROFILES_KEY, self.profiles.as_stored()))
+        for connector in connectors:
+            self.spawn(self._apply_limit(self.bindings[connector]))
+        return "Accepted"
+
+    def clear_charging_profile(
+        self,
+        profile_id: int | None,
+        connector_id: int | None,
+        purpose: str | None,
+        stack: int | None,
+    ) -> str:
+        removed = self.profiles.clear(profile_id, connector_id, purpose, stack)
+        if not removed:
+            return "Unknown"
+        self.spawn(self.journal.set_setting(PROFILES_KEY, self.profiles.as_stored()))
+        for binding in self.bindings.values():
+            self.spawn(self._apply_limit(binding))  # sessions get it when they end
+        return "Accepted"
+
+    def composite_schedule(
+        self, connector_id: int, duration: int, unit: str | None
+    ) -> dict[str, Any]:
+        if (connector_id != 0 and connector_id not in self.bindings) or unit == "W":
+            return {"status": "Rejected"}
+        connectors = list(self.bindings) if connector_id == 0 else [connector_id]
+        limit = max(self._limit_for(c) for c in connectors)
+        return {
+            "status": "Accepted",
+            "connector_id": connector_id,
+            "schedule_start": self.clock.iso(),
+            "charging_schedule": {
+                "duration": duration,
+                "charging_rate_unit": "A",
+                "charging_schedule_period": [{"start_period": 0, "limit": limit}],
+            },
+        }
+
+    def data_transfer(
+        self, vendor_id: str, message_id: str | None, data: str | None
+    ) -> tuple[str, str | None]:
+        if vendor_id != self.config["vendor"]:
+            return "UnknownVendorId", None
+        self.orge.bus.async_fire(
+            f"{DOMAIN}_data_transfer",
+            {"vendor_id": vendor_id, "message_id": message_id, "data": data},
+        )
+        return "Accepted", None
+
+    # --- services ----------------------------------------------------------------------------
+
+    async def service_authorize(self, call: ServiceCall) -> dict[str, Any]:
+        connector = self._connector_for(call.data.get("connector_id"))
+        if connector is None:
+            raise ServiceValidationError("ocpp16.authorize: unknown connector")
+        id_tag = call.data["id_tag"]
+        status = await self.authorize_id_tag(id_tag)
+        if status == "NotConnected":
+            raise ServiceValidationError("ocpp16 is not connected to the CSMS; cannot authorize")
+        if status == "Accepted":
+            self.pending_id_tag[connector] = id_tag
+            await self.bindings[connector].async_authorize()
+        return {"status": status}
+
+
+async def async_setup_station(orge: Orge, config: dict[str, Any]) -> bool:
+    station = Ocpp16Station(orge, config)
+    orge.data[DOMAIN] = station
+    await station.async_start()
+    orge.services.async_register(
+        DOMAIN,
+        "authorize",
+        station.service_authorize,
+        vol.Schema(
+            {
+                vol.Required("id_tag"): vol.All(str, vol.Length(min=1, max=20)),
+                vol.Optional("connector_id"): vol.All(vol.Coerce(int), vol.Range(min=1)),
+            }
+        ),
+        SupportsResponse.OPTIONAL,
+        {"description": "Authorize an id tag with the CSMS (1.6) and, if accepted, the controller"},
+    )
+    return True

@@ -1,0 +1,108 @@
+"""ocpp16 against the test CSMS over a real WebSocket: connection, boot, status, heartbeat."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+
+from ocpp16_helpers import PASSWORD, STATION, FakeController, station_yaml, wait_state
+
+from tests.ocpp_csms import OCPP16, OcppCsms
+
+
+async def test_boot_status_heartbeat(config_dir, start_station) -> None:
+    async with OcppCsms(passwords={STATION: PASSWORD}, boot_interval=1) as csms:
+        hub, result = await start_station(config_dir(station_yaml(csms.url())))
+        assert not result.problems
+        FakeController(hub).state("idle")
+        await csms.wait_connected(STATION, OCPP16)
+        boot = (await csms.wait_for("BootNotification"))[0].payload
+        assert boot == {"chargePointVendor": "ORGE", "chargePointModel": "AC-22"}
+        statuses = await csms.wait_for("StatusNotification", 2)
+        assert [(s.payload["connectorId"], s.payload["status"]) for s in statuses[:2]] == [
+            (0, "Available"),
+            (1, "Available"),
+        ]
+        await wait_state(hub, "sensor.ocpp16_connection", "connected")
+        assert hub.states.get("sensor.ocpp16_protocol").state == "ocpp1.6"
+        assert hub.states.get("sensor.ocpp_active_protocol").state == "ocpp1.6"
+        # the CSMS's interval (1 s) replaced the configured 30 s
+        beats = await csms.wait_for("Heartbeat", 1, timeout=3)
+        assert beats[0].mono - csms.received("BootNotification")[0].mono >= 0.9
+        assert not csms.errors_sent()
+
+
+async def test_status_follows_controller_with_error_codes(config_dir, start_station) -> None:
+    async with OcppCsms(passwords={STATION: PASSWORD}) as csms:
+        hub, _ = await start_station(config_dir(station_yaml(csms.url())))
+        controller = FakeController(hub)
+        controller.state("idle")
+        await csms.wait_for("StatusNotification", 2)
+        controller.state("cable_detect")
+        await csms.wait_for("StatusNotification", where=lambda p: p["status"] == "Preparing")
+        controller.state("fault_hard", pb=2)
+        fault = (
+            await csms.wait_for("StatusNotification", where=lambda p: p["status"] == "Faulted")
+        )[0].payload
+        assert fault["errorCode"] == "GroundFailure"
+        controller.state("fault_hard", pb=1)
+        fault = (
+            await csms.wait_for(
+                "StatusNotification", where=lambda p: p["errorCode"] == "UnderVoltage"
+            )
+        )[0].payload
+        assert fault["vendorErrorCode"] == "PB=1"
+        controller.state("hardfault_end", cp=0)
+        await csms.wait_for("StatusNotification", where=lambda p: p["status"] == "Unavailable")
+        assert not csms.errors_sent()
+
+
+async def test_wrong_password_backs_off_with_clear_error(config_dir, start_station) -> None:
+    async with OcppCsms(passwords={STATION: "other"}) as csms:
+        hub, _ = await start_station(
+            config_dir(station_yaml(csms.url(), retry_backoff_wait_minimum=0.1))
+        )
+        await csms.wait_until(lambda: len(csms.attempts) >= 3, timeout=5)
+        await asyncio.sleep(0.3)
+        attempts = csms.attempts
+        assert {a.outcome for a in attempts} == {"unauthorized"}
+        assert {a.user for a in attempts} == {STATION}
+        gaps = [b.mono - a.mono for a, b in itertools.pairwise(attempts)]
+        assert all(gap >= 0.1 for gap in gaps), gaps  # never a tight loop
+        assert gaps[1] >= 0.2  # doubled
+        error = hub.states.get("sensor.ocpp16_last_error").state
+        assert "HTTP 401" in error and "password" in error
+        assert "other" not in error and PASSWORD not in error
+        assert hub.states.get("sensor.ocpp16_connection").state in ("disconnected", "connecting")
+
+
+async def test_boot_pending_then_accepted(config_dir, start_station) -> None:
+    async with OcppCsms(passwords={STATION: PASSWORD}, boot_status="Pending") as csms:
+        csms.boot_interval = 1
+        hub, _ = await start_station(config_dir(station_yaml(csms.url())))
+        FakeController(hub).state("idle")
+        await csms.wait_for("BootNotification")
+        await wait_state(hub, "sensor.ocpp16_connection", "pending")
+        # while Pending, the CSMS may configure the station; nothing else is sent
+        answer = await csms.get_configuration(STATION, ["HeartbeatInterval"])
+        assert answer["configurationKey"][0]["value"] == "30"
+        csms.boot_status = "Accepted"
+        boots = await csms.wait_for("BootNotification", 2, timeout=3)
+        assert 0.9 <= boots[1].mono - boots[0].mono <= 1.5
+        await csms.wait_for("StatusNotification")
+        sent = [m.action for m in csms.received()]
+        assert sent[:2] == ["BootNotification", "BootNotification"]
+
+
+async def test_reconnect_does_not_reboot_and_resends_status(config_dir, start_station) -> None:
+    async with OcppCsms(passwords={STATION: PASSWORD}) as csms:
+        hub, _ = await start_station(config_dir(station_yaml(csms.url())))
+        controller = FakeController(hub)
+        controller.state("idle")
+        await csms.wait_for("StatusNotification", 2)
+        await csms.drop()
+        controller.state("cable_detect")  # changes while offline
+        await csms.wait_connected(STATION)
+        await csms.wait_for("StatusNotification", where=lambda p: p["status"] == "Preparing")
+        assert len(csms.received("BootNotification")) == 1  # same content: not re-sent
+        assert len(csms.attempts) == 2
