@@ -266,13 +266,20 @@ class Esp32Charger:
             return
 
     async def watchdog(self) -> None:
-        """Ask for a STAT when none came for an interval; mark unavailable after 3."""
+        """Ask for a STAT when none came for an interval; mark unavailable after 3.
+
+        The poll runs as its own task so a hung controller (each READSTAT waiting its
+        full timeout) never delays the availability check.
+        """
         settings = self.settings
         tick = max(0.05, min(settings.status_interval, settings.session_status_interval) / 2)
+        poll: asyncio.Task[None] | None = None
         while True:
             await asyncio.sleep(tick)
             self._refresh_availability()
             if not self.link.connected or self._command_lock.locked():
+                continue
+            if poll is not None and not poll.done():
                 continue
             interval = (
                 settings.session_status_interval
@@ -281,8 +288,9 @@ class Esp32Charger:
             )
             age = None if self.stat_time is None else time.monotonic() - self.stat_time
             if age is None or age >= interval:
-                await self._quiet_refresh()
-                self._refresh_availability()
+                poll = self.orge.loop.create_task(self._quiet_refresh(), name="esp32 poll")
+                self._tasks.add(poll)
+                poll.add_done_callback(self._tasks.discard)
 
     async def shutdown(self) -> None:
         for task in list(self._tasks):
