@@ -1,0 +1,1 @@
+"""Automation blueprints shipped with ORGE (see orge/)."""

@@ -1,0 +1,1 @@
+"""The ORGE blueprints: use as `use_blueprint: {path: orge/<file>.yaml, input: {...}}`."""
