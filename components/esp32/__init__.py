@@ -100,6 +100,7 @@ SIMULATOR_SCHEMA = vol.Schema(
         vol.Optional("time_scale", default=1.0): vol.All(vol.Coerce(float), vol.Range(min=0.001)),
         vol.Optional("stat_interval", default=7.5): _seconds(0.01),
         vol.Optional("cable_rating", default=20): vol.In([6, 13, 20, 32, 63]),
+        vol.Optional("fault_report_interval", default=1.0): _seconds(0.001),
     }
 )
 

@@ -53,6 +53,7 @@ async def async_setup_esp32(orge: Orge, config: dict[str, Any]) -> bool:
             time_scale=options["time_scale"],
             stat_interval=options["stat_interval"],
             cable_rating=options["cable_rating"],
+            fault_report_interval=options["fault_report_interval"],
         )
         # A real pty, so the default config runs the same serial code as a station.
         link_dir = tempfile.mkdtemp(prefix="orge-esp32-")
