@@ -392,18 +392,19 @@ class OcppCsms:
         self.port = self._server.sockets[0].getsockname()[1]
         return self
 
-    async def stop(self) -> None:
-        """Stop listening and drop every connection at once (a CSMS crash)."""
+    async def stop(self, abrupt: bool = True) -> None:
+        """Stop listening and drop every connection at once (a CSMS crash; with
+        `abrupt=False` a clean shutdown that closes each WebSocket properly)."""
         if self._server is None:
             return
         self._server.close(close_connections=False)
-        await self.drop()
+        await self.drop(abrupt)
         await self._server.wait_closed()
         self._server = None
 
-    async def restart(self, down_for: float = 0.0) -> None:
+    async def restart(self, down_for: float = 0.0, abrupt: bool = True) -> None:
         """Stop, stay down `down_for` seconds, start again on the same port."""
-        await self.stop()
+        await self.stop(abrupt)
         if down_for:
             await asyncio.sleep(down_for)
         await self.start()

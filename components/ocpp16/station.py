@@ -31,7 +31,14 @@ from orge.redact import register_secret
 from ..ocpp_station import journal as journal_mod
 from ..ocpp_station.backoff import ReconnectBackoff
 from ..ocpp_station.clock import StationClock
-from ..ocpp_station.evse import ConnectorView, EvseBinding, SessionEvent, Status, stop_reason_16
+from ..ocpp_station.evse import (
+    ConnectorView,
+    ControllerState,
+    EvseBinding,
+    SessionEvent,
+    Status,
+    stop_reason_16,
+)
 from ..ocpp_station.journal import KIND_END, KIND_METER, KIND_START, AsyncJournal, Entry
 from ..ocpp_station.role import LinkRole
 from ..ocpp_station.sender import CallRejected, JournalSender, LinkDown, NoAnswer, RetryPolicy
@@ -193,8 +200,15 @@ class Ocpp16Station:
     def spawn(self, coro: Any) -> asyncio.Task[Any]:
         task = self.orge.loop.create_task(coro)
         self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        task.add_done_callback(self._task_done)
         return task
+
+    def _task_done(self, task: asyncio.Task[Any]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            err = task.exception()
+            _LOGGER.error("OCPP 1.6 task failed: %r", err, exc_info=err)
+            self._set_error(f"internal error: {type(err).__name__}: {err}")
 
     def _inoperative(self, connector: int) -> bool:
         return (
@@ -468,7 +482,7 @@ class Ocpp16Station:
                 "transactionId": -1,  # the CSMS's id is filled in when sent (_prepare)
                 "meterStop": meter_stop,
                 "timestamp": timestamp,
-                "reason": tx.stop_reason or stop_reason_16(event.reason),
+                "reason": tx.stop_reason or self._stop_reason(binding, event),
                 "idTag": tx.id_tag,
             }
             samples = self._samples(
@@ -484,6 +498,16 @@ class Ocpp16Station:
         if scheduled is not None:
             binding.set_inoperative(scheduled == "Inoperative")
         await self._apply_limit(binding)
+
+    @staticmethod
+    def _stop_reason(binding: EvseBinding, event: SessionEvent) -> str:
+        reason = stop_reason_16(event.reason)
+        if reason == "Other" and binding.reading.state in (
+            ControllerState.IDLE,
+            ControllerState.CABLE_DETECT,
+        ):
+            return "EVDisconnected"  # no EV any more (e.g. it left while ORGE was down)
+        return reason
 
     def _samples(
         self, binding: EvseBinding, measurands: list[str], context: str
