@@ -167,6 +167,19 @@ function friendly(state) {
   return (state.attributes && state.attributes.friendly_name) || state.entity_id.split(".")[1].replace(/_/g, " ");
 }
 
+const ISO_TIME = /^\d{4}-\d\d-\d\dT\d\d:\d\d/;
+
+// What a person reads: the state with its unit; a timestamp (a button's last press) as a time.
+function display(state) {
+  const unit = state.attributes.unit_of_measurement;
+  if (ISO_TIME.test(state.state) && !isNaN(Date.parse(state.state))) {
+    const when = new Date(state.state);
+    const today = when.toDateString() === new Date().toDateString();
+    return today ? when.toLocaleTimeString() : when.toLocaleString();
+  }
+  return unit ? `${state.state} ${unit}` : state.state;
+}
+
 function ago(iso) {
   const seconds = Math.max(0, (Date.now() - Date.parse(iso)) / 1000);
   if (seconds < 60) return `${Math.floor(seconds)} s ago`;
@@ -237,8 +250,8 @@ function entityCard(state) {
   let chart = null;
   const update = (s) => {
     name.textContent = friendly(s);
-    const unit = s.attributes.unit_of_measurement;
-    value.textContent = unit ? `${s.state} ${unit}` : s.state;
+    value.textContent = display(s);
+    value.title = s.state;
     meta.textContent = `${entityId} · changed ${ago(s.last_changed)}`;
     meta.title = s.last_changed;
     buildControls(controls, domain, s);
