@@ -21,10 +21,16 @@ def add_commands(subparsers: Any) -> None:
     parser = subparsers.add_parser(
         "once", help="connect to the CSMS once (boot, status, heartbeat) and print JSON"
     )
-    parser.add_argument("-c", "--config", default="config", metavar="DIR",
-                        help="configuration directory (default: ./config)")  # fmt: skip
-    parser.add_argument("--timeout", type=float, default=30.0,
-                        help="seconds allowed per protocol (default 30)")  # fmt: skip
+    parser.add_argument(
+        "-c",
+        "--config",
+        default="config",
+        metavar="DIR",
+        help="configuration directory (default: ./config)",
+    )
+    parser.add_argument(
+        "--timeout", type=float, default=30.0, help="seconds allowed per protocol (default 30)"
+    )
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logs on stderr")
     parser.set_defaults(func=cmd_once)
 
@@ -55,11 +61,17 @@ async def async_once(config_path: str, timeout: float) -> dict[str, Any]:
     problems = [p for d in ("ocpp201", "ocpp16", "configuration") for p in check.errors.get(d, [])]
     order = domain_order(blocks)
     if not order:
-        return redact_value({
-            "ok": False, "protocol": None, "station_id": None, "url": None, "messages": [],
-            "elapsed_ms": round((time.monotonic() - start) * 1000, 1),
-            "error": "; ".join(problems) or "no ocpp201 or ocpp16 configured in " + config_dir,
-        })  # fmt: skip
+        return redact_value(
+            {
+                "ok": False,
+                "protocol": None,
+                "station_id": None,
+                "url": None,
+                "messages": [],
+                "elapsed_ms": round((time.monotonic() - start) * 1000, 1),
+                "error": "; ".join(problems) or "no ocpp201 or ocpp16 configured in " + config_dir,
+            }
+        )
     tried: list[dict[str, Any]] = []
     result: dict[str, Any] = {}
     for domain in order:
@@ -71,8 +83,12 @@ async def async_once(config_path: str, timeout: float) -> dict[str, Any]:
             )
             result = outcome.as_dict()
         except Exception as err:  # a smoke test reports, it does not crash
-            result = {"ok": False, "protocol": domain, "messages": [],
-                      "error": f"{type(err).__name__}: {err}"}  # fmt: skip
+            result = {
+                "ok": False,
+                "protocol": domain,
+                "messages": [],
+                "error": f"{type(err).__name__}: {err}",
+            }
         if result.get("ok"):
             break
         tried.append({k: result.get(k) for k in ("protocol", "url", "error")})

@@ -79,30 +79,58 @@ def _int_attr(attributes: Mapping[str, Any], *names: str) -> int | None:
     return None
 
 
-def parse_reading(state: Any) -> Reading:
-    """A `State` (or None) of the charger state entity -> `Reading`."""
+_CP_NAMES = {"a": 0, "b": 1, "c": 2, "d": 3, "e": 3, "f": 3, "error": 3}
+_PB_NAMES = {"ok": 0, "no_phase": 1, "phase_missing": 1, "no_earth": 2, "earth_missing": 2}
+_SILENT = ("unavailable", "unknown", "")
+
+
+def _code_of(state: Any, names: Mapping[str, int]) -> int | None:
+    """A helper entity's value: its `code` attribute, its name, or its number."""
+    if state is None:
+        return None
+    text = str(state.state).strip().lower()
+    if text in _SILENT:
+        return None
+    code = _int_attr(state.attributes or {}, "code")
+    if code is not None:
+        return code
+    if text in names:
+        return names[text]
+    try:
+        return int(text)
+    except ValueError:
+        return None
+
+
+def parse_reading(state: Any, cp_state: Any = None, pb_state: Any = None) -> Reading:
+    """The charger state entity's `State` (or None) -> `Reading`.
+
+    CP and PB come from the state's `cp`/`pb` attributes, else from the optional CP and
+    power-board entities (`code` attribute, or names A/B/C, ok/no_phase/no_earth).
+    """
     if state is None:
         return Reading(None)
     text = str(state.state).strip().lower()
     attributes = state.attributes or {}
     code: int | None
-    if text in _BY_NAME:
+    if text in _SILENT:
+        code = None
+    elif text in _BY_NAME:
         code = _BY_NAME[text]
+    elif text.startswith("state_") and text[6:].isdigit():
+        code = int(text[6:])
     else:
         try:
             code = int(text)
         except ValueError:
-            code = (
-                _int_attr(attributes, "state_code", "code")
-                if text
-                not in (
-                    "unavailable",
-                    "unknown",
-                    "",
-                )
-                else None
-            )
-    return Reading(code, _int_attr(attributes, "cp"), _int_attr(attributes, "pb"))
+            code = _int_attr(attributes, "state_code", "code")
+    cp = _int_attr(attributes, "cp")
+    if cp is None:
+        cp = _code_of(cp_state, _CP_NAMES)
+    pb = _int_attr(attributes, "pb")
+    if pb is None:
+        pb = _code_of(pb_state, _PB_NAMES)
+    return Reading(code, cp, pb)
 
 
 class Status(enum.StrEnum):
@@ -203,13 +231,19 @@ def _map(reading: Reading, ready_long: bool, holding: bool) -> ConnectorView:
     if state is ControllerState.FAULT_HARD and pb in (1, 2):
         if pb == 2:
             return ConnectorView(
-                Status.FAULTED, ChargingState.SUSPENDED_EVSE, "GroundFailure", "PB=2",
+                Status.FAULTED,
+                ChargingState.SUSPENDED_EVSE,
+                "GroundFailure",
+                "PB=2",
                 "earth missing",
-            )  # fmt: skip
+            )
         return ConnectorView(
-            Status.FAULTED, ChargingState.SUSPENDED_EVSE, "UnderVoltage", "PB=1",
+            Status.FAULTED,
+            ChargingState.SUSPENDED_EVSE,
+            "UnderVoltage",
+            "PB=1",
             "phase missing",
-        )  # fmt: skip
+        )
     # FAULT_HARD with PB=0 (EV vanished in READY, one pass) is shown as HARDFAULT_END.
     if holding and cp in (1, 2):
         return ConnectorView(Status.SUSPENDED_EVSE, ChargingState.SUSPENDED_EVSE)
@@ -283,6 +317,15 @@ def stop_reason_16(reason: str | None) -> str:
     return STOP_REASON_16.get(reason or "Other", "Other")
 
 
+# Who asked for the stop -> TriggerReasonEnumType of the Ended event.
+_STOP_TRIGGERS = {
+    "Remote": "RemoteStop",
+    "Local": "StopAuthorized",
+    "DeAuthorized": "StopAuthorized",
+    "ImmediateReset": "ResetCommand",
+}
+
+
 @dataclass
 class SessionTracker:
     """Decides when a transaction starts and ends from the controller readings.
@@ -294,7 +337,9 @@ class SessionTracker:
 
     active: bool = False
     charging_state: ChargingState = ChargingState.IDLE
-    stop_requested: str | None = None  # "Remote" / "Local" / "DeAuthorized" once asked
+    # Set when the host asks for the stop: a ReasonEnumType ("Remote", "Local",
+    # "DeAuthorized", "ImmediateReset", ...); it becomes the end reason.
+    stop_requested: str | None = None
     remote_start_pending: bool = False
     recovered: bool = False  # resumed from the journal after a restart
 
@@ -336,10 +381,8 @@ class SessionTracker:
             return "GroundFault", "AbnormalCondition"
         if state is ControllerState.FAULT_HARD and pb == 1:
             return "PowerQuality", "AbnormalCondition"
-        if self.stop_requested == "Remote":
-            return "Remote", "RemoteStop"
-        if self.stop_requested in ("Local", "DeAuthorized"):
-            return self.stop_requested, "StopAuthorized"
+        if self.stop_requested:
+            return self.stop_requested, _STOP_TRIGGERS.get(self.stop_requested, "AbnormalCondition")
         if cp == 0 or state is ControllerState.FAULT_HARD:
             return "EVDisconnected", "EVCommunicationLost"
         if state is ControllerState.STOPPED:
@@ -353,6 +396,8 @@ DEFAULT_STATE_ENTITY = "sensor.charger_state"
 DEFAULT_AUTHORIZE = {"action": "esp32.authorize"}
 DEFAULT_STOP = {"action": "esp32.stop_charging"}
 DEFAULT_CURRENT_LIMIT = "number.charger_max_current"
+DEFAULT_CP_ENTITY = "sensor.charger_cp_state"
+DEFAULT_PB_ENTITY = "sensor.charger_power_board"
 
 
 def _action(value: Any) -> dict[str, Any]:
@@ -380,6 +425,10 @@ EVSE_SCHEMA = vol.Schema(
         vol.Required("id"): vol.All(vol.Coerce(int), vol.Range(min=1)),
         vol.Optional("connector_id", default=1): vol.All(vol.Coerce(int), vol.Range(min=1)),
         vol.Optional("state_entity", default=DEFAULT_STATE_ENTITY): cv.entity_id,
+        # CP and power-board state refine the status (faults, EV gone) when the state
+        # entity does not carry `cp`/`pb` attributes itself.
+        vol.Optional("cp_entity", default=DEFAULT_CP_ENTITY): cv.entity_id,
+        vol.Optional("pb_entity", default=DEFAULT_PB_ENTITY): cv.entity_id,
         vol.Optional("energy_entity"): cv.entity_id,
         vol.Optional("power_entity"): cv.entity_id,
         vol.Optional("authorize_action", default=DEFAULT_AUTHORIZE): ACTION_SCHEMA,
@@ -439,10 +488,10 @@ class EvseBinding:
         """Subscribe to the state entity and compute the first view (no events yet)."""
         from orge.helpers.event import async_track_state_change_event
 
-        self._unsub = async_track_state_change_event(
-            self.orge, self.config["state_entity"], self._state_changed
-        )
-        self.reading = parse_reading(self.orge.states.get(self.config["state_entity"]))
+        entities = [self.config["state_entity"]]
+        entities += [self.config[k] for k in ("cp_entity", "pb_entity") if self.config.get(k)]
+        self._unsub = async_track_state_change_event(self.orge, entities, self._state_changed)
+        self.reading = self._read()
         self._track_ready()
         self.view = self._compute()
 
@@ -478,9 +527,21 @@ class EvseBinding:
                 self._ready_timer.cancel()
                 self._ready_timer = None
 
+    def _read(self) -> Reading:
+        states = self.orge.states
+        cp_entity, pb_entity = self.config.get("cp_entity"), self.config.get("pb_entity")
+        return parse_reading(
+            states.get(self.config["state_entity"]),
+            states.get(cp_entity) if cp_entity else None,
+            states.get(pb_entity) if pb_entity else None,
+        )
+
     @callback
     def _state_changed(self, event: Any) -> None:
-        self.reading = parse_reading(event.data.get("new_state"))
+        reading = self._read()
+        if reading == self.reading:
+            return
+        self.reading = reading
         self._track_ready()
         self.refresh()
 

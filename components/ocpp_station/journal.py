@@ -174,9 +174,17 @@ class Journal:
             )
             row_id = cursor.lastrowid
         return Entry(
-            int(row_id or 0), action, payload, kind, tx_id, wall, mono, _BOOT_ID,
-            time_synced, offline,
-        )  # fmt: skip
+            int(row_id or 0),
+            action,
+            payload,
+            kind,
+            tx_id,
+            wall,
+            mono,
+            _BOOT_ID,
+            time_synced,
+            offline,
+        )
 
     def _make_room(self) -> None:
         count = self._db.execute("SELECT COUNT(*) FROM messages").fetchone()[0]

@@ -127,8 +127,12 @@ class LinkRole:
     @callback
     def _check_primary_present(self) -> None:
         if self.primary not in self.orge.config.components:
-            _LOGGER.info("%s: primary %s is not running; %s is active", self.domain,
-                         self.primary, self.domain)  # fmt: skip
+            _LOGGER.info(
+                "%s: primary %s is not running; %s is active",
+                self.domain,
+                self.primary,
+                self.domain,
+            )
             self._active.set()
 
     @callback

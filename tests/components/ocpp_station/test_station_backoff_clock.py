@@ -12,8 +12,7 @@ from components.ocpp_station.clock import StationClock, format_time, parse_time
 
 
 def test_backoff_doubles_up_to_repeat_times_with_random_part() -> None:
-    backoff = ReconnectBackoff(wait_minimum=2, random_range=1, repeat_times=3,
-                               rng=random.Random(1))  # fmt: skip
+    backoff = ReconnectBackoff(wait_minimum=2, random_range=1, repeat_times=3, rng=random.Random(1))
     delays = [backoff.next_delay() for _ in range(6)]
     bases = [2, 4, 8, 16, 16, 16]
     for delay, base in zip(delays, bases, strict=True):

@@ -37,31 +37,72 @@ def st(state: str, **attributes: Any) -> SimpleNamespace:
         (Reading(1), {}, Status.AVAILABLE, "Available", ChargingState.IDLE, "NoError"),
         (Reading(2), {}, Status.PREPARING, "Occupied", ChargingState.IDLE, "NoError"),
         (Reading(3), {}, Status.PREPARING, "Occupied", ChargingState.EV_CONNECTED, "NoError"),
-        (Reading(4, cp=1), {}, Status.PREPARING, "Occupied", ChargingState.EV_CONNECTED,
-         "NoError"),
-        (Reading(4, cp=1), {"ready_long": True}, Status.SUSPENDED_EV, "Occupied",
-         ChargingState.SUSPENDED_EV, "NoError"),
-        (Reading(4, cp=2), {"ready_long": True}, Status.PREPARING, "Occupied",
-         ChargingState.EV_CONNECTED, "NoError"),
+        (Reading(4, cp=1), {}, Status.PREPARING, "Occupied", ChargingState.EV_CONNECTED, "NoError"),
+        (
+            Reading(4, cp=1),
+            {"ready_long": True},
+            Status.SUSPENDED_EV,
+            "Occupied",
+            ChargingState.SUSPENDED_EV,
+            "NoError",
+        ),
+        (
+            Reading(4, cp=2),
+            {"ready_long": True},
+            Status.PREPARING,
+            "Occupied",
+            ChargingState.EV_CONNECTED,
+            "NoError",
+        ),
         (Reading(5), {}, Status.CHARGING, "Occupied", ChargingState.CHARGING, "NoError"),
         (Reading(6), {}, Status.SUSPENDED_EV, "Occupied", ChargingState.SUSPENDED_EV, "NoError"),
         (Reading(7), {}, Status.FINISHING, "Occupied", ChargingState.EV_CONNECTED, "NoError"),
-        (Reading(8, pb=2), {}, Status.FAULTED, "Faulted", ChargingState.SUSPENDED_EVSE,
-         "GroundFailure"),
-        (Reading(8, pb=1), {}, Status.FAULTED, "Faulted", ChargingState.SUSPENDED_EVSE,
-         "UnderVoltage"),
+        (
+            Reading(8, pb=2),
+            {},
+            Status.FAULTED,
+            "Faulted",
+            ChargingState.SUSPENDED_EVSE,
+            "GroundFailure",
+        ),
+        (
+            Reading(8, pb=1),
+            {},
+            Status.FAULTED,
+            "Faulted",
+            ChargingState.SUSPENDED_EVSE,
+            "UnderVoltage",
+        ),
         (Reading(8, pb=0), {}, Status.UNAVAILABLE, "Unavailable", ChargingState.IDLE, "NoError"),
-        (Reading(0, cp=1), {"holding_transaction": True}, Status.SUSPENDED_EVSE, "Occupied",
-         ChargingState.SUSPENDED_EVSE, "NoError"),
+        (
+            Reading(0, cp=1),
+            {"holding_transaction": True},
+            Status.SUSPENDED_EVSE,
+            "Occupied",
+            ChargingState.SUSPENDED_EVSE,
+            "NoError",
+        ),
         (Reading(0, cp=1), {}, Status.UNAVAILABLE, "Unavailable", ChargingState.IDLE, "NoError"),
         (Reading(9), {}, Status.FAULTED, "Faulted", ChargingState.IDLE, "InternalError"),
         (Reading(None), {}, Status.UNAVAILABLE, "Unavailable", ChargingState.IDLE, "NoError"),
-        (Reading(1), {"inoperative": True}, Status.UNAVAILABLE, "Unavailable",
-         ChargingState.IDLE, "NoError"),
-        (Reading(5), {"inoperative": True, "in_transaction": True}, Status.CHARGING,
-         "Occupied", ChargingState.CHARGING, "NoError"),
+        (
+            Reading(1),
+            {"inoperative": True},
+            Status.UNAVAILABLE,
+            "Unavailable",
+            ChargingState.IDLE,
+            "NoError",
+        ),
+        (
+            Reading(5),
+            {"inoperative": True, "in_transaction": True},
+            Status.CHARGING,
+            "Occupied",
+            ChargingState.CHARGING,
+            "NoError",
+        ),
     ],
-)  # fmt: skip
+)
 def test_status_table(reading, kwargs, status, connector, charging, error) -> None:
     view = map_reading(reading, **kwargs)
     assert (view.status, view.connector_status, view.charging_state, view.error_code) == (
@@ -101,8 +142,17 @@ def feed(tracker: SessionTracker, *readings: Reading, **kw: Any) -> list[Session
 
 def test_session_local_start_charge_pause_unplug() -> None:
     tracker = SessionTracker()
-    events = feed(tracker, Reading(1), Reading(2), Reading(3), Reading(4), Reading(5),
-                  Reading(6), Reading(5), Reading(7, cp=0))  # fmt: skip
+    events = feed(
+        tracker,
+        Reading(1),
+        Reading(2),
+        Reading(3),
+        Reading(4),
+        Reading(5),
+        Reading(6),
+        Reading(5),
+        Reading(7, cp=0),
+    )
     assert [(e.kind, e.trigger, e.charging_state) for e in events] == [
         ("started", "Authorized", ChargingState.EV_CONNECTED),
         ("updated", "ChargingStateChanged", ChargingState.CHARGING),
@@ -140,8 +190,12 @@ def test_session_end_reasons(reading: Reading, reason: str) -> None:
     (ended,) = feed(tracker, reading)
     assert ended.reason == reason
     assert stop_reason_16(ended.reason) in (
-        "Local", "Remote", "EVDisconnected", "EmergencyStop", "Other",
-    )  # fmt: skip
+        "Local",
+        "Remote",
+        "EVDisconnected",
+        "EmergencyStop",
+        "Other",
+    )
 
 
 def test_session_ignores_silent_controller_and_resumes() -> None:
@@ -194,8 +248,10 @@ async def test_binding_follows_the_bus_and_calls_services(orge: Orge) -> None:
     await binding.async_stop()
     await binding.async_set_current_limit(16)
     assert [(c.domain, c.service) for c in calls] == [
-        ("esp32", "authorize"), ("esp32", "stop_charging"), ("number", "set_value"),
-    ]  # fmt: skip
+        ("esp32", "authorize"),
+        ("esp32", "stop_charging"),
+        ("number", "set_value"),
+    ]
     assert calls[-1].data == {"entity_id": "number.charger_max_current", "value": 16}
     orge.states.async_set("sensor.charger_state", "stopped", {"cp": 1, "pb": 0})
     assert changes[-1][1][0].reason == "Remote"

@@ -78,8 +78,11 @@ async def test_sender_moves_aside_after_attempts(tmp_path: Path) -> None:
             raise NoAnswer("timeout")
         return {}
 
-    sender = JournalSender(journal, lambda e: RetryPolicy(attempts=2, interval=0.01),
-                           on_aside=lambda e, reason: aside.append(reason))  # fmt: skip
+    sender = JournalSender(
+        journal,
+        lambda e: RetryPolicy(attempts=2, interval=0.01),
+        on_aside=lambda e, reason: aside.append(reason),
+    )
     task = asyncio.create_task(sender.run(send))
     while await journal.count():
         await asyncio.sleep(0.01)

@@ -1,0 +1,199 @@
+"""The OCPP 2.0.1 ChargePoint: CSMS orders routed to the station, malformed frames
+answered with the right CALLERROR (the connection is kept).
+
+The ocpp library handles one incoming message at a time, so no handler awaits a call of
+its own: anything to send because of an order goes out from an `@after` hook (the library
+runs it as a task after the reply) or a task the station creates.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import TYPE_CHECKING, Any
+
+from ocpp.exceptions import OCPPError
+from ocpp.messages import MessageType, unpack
+from ocpp.routing import after, on
+from ocpp.v201 import ChargePoint
+
+if TYPE_CHECKING:
+    from .orders import Orders
+
+_LOGGER = logging.getLogger(__name__)
+
+
+def _call_error(unique_id: str, code: str, description: str) -> str:
+    return json.dumps(
+        [MessageType.CallError, unique_id, code, description, {}], separators=(",", ":")
+    )
+
+
+class StationChargePoint(ChargePoint):
+    """Routes each CSMS order to `Orders`; every other action gets NotImplemented /
+    NotSupported from the library."""
+
+    def __init__(
+        self,
+        station_id: str,
+        connection: Any,
+        orders: Orders,
+        response_timeout: float,
+        logger: logging.Logger,
+    ) -> None:
+        super().__init__(station_id, connection, response_timeout, logger=logger)
+        self.orders = orders
+
+    async def route_message(self, raw_msg: str) -> None:  # type: ignore[override]
+        """Like the library's, but a frame it cannot parse gets a CALLERROR instead of
+        only a log line (OCPP-J 2.0.1: RpcFrameworkError / MessageTypeNotSupported)."""
+        try:
+            decoded = json.loads(raw_msg)
+        except (ValueError, TypeError):
+            _LOGGER.warning("CSMS sent a frame that is not JSON; answered RpcFrameworkError")
+            await self._send(_call_error("-1", "RpcFrameworkError", "Message is not valid JSON"))
+            return
+        if not isinstance(decoded, list) or len(decoded) < 3 or not isinstance(decoded[1], str):
+            _LOGGER.warning("CSMS sent a frame without a message id; answered RpcFrameworkError")
+            unique_id = decoded[1] if isinstance(decoded, list) and len(decoded) > 1 else "-1"
+            await self._send(
+                _call_error(str(unique_id)[:36], "RpcFrameworkError", "Not an OCPP-J message")
+            )
+            return
+        if decoded[0] not in (MessageType.Call, MessageType.CallResult, MessageType.CallError):
+            await self._send(
+                _call_error(
+                    decoded[1],
+                    "MessageTypeNotSupported",
+                    f"MessageTypeId {decoded[0]!r} is not supported",
+                )
+            )
+            return
+        if decoded[0] == MessageType.Call:
+            if len(decoded) != 4 or not isinstance(decoded[2], str):
+                await self._send(
+                    _call_error(decoded[1], "RpcFrameworkError", "A CALL has 4 elements")
+                )
+                return
+            if not isinstance(decoded[3], dict):
+                await self._send(
+                    _call_error(decoded[1], "FormatViolation", "The payload of a CALL is an object")
+                )
+                return
+        try:
+            unpack(raw_msg)
+        except OCPPError as err:
+            await self._send(_call_error(decoded[1], err.code, err.description))
+            return
+        await super().route_message(raw_msg)
+
+    # --- transactions -------------------------------------------------------------
+
+    @on("RequestStartTransaction")
+    def on_request_start(self, **kwargs: Any) -> Any:
+        return self.orders.request_start(**kwargs)
+
+    @after("RequestStartTransaction")
+    async def after_request_start(self, **kwargs: Any) -> None:
+        await self.orders.after_request_start(**kwargs)
+
+    @on("RequestStopTransaction")
+    def on_request_stop(self, transaction_id: str, **kwargs: Any) -> Any:
+        return self.orders.request_stop(transaction_id)
+
+    @after("RequestStopTransaction")
+    async def after_request_stop(self, transaction_id: str, **kwargs: Any) -> None:
+        await self.orders.after_request_stop(transaction_id)
+
+    @on("GetTransactionStatus")
+    async def on_get_transaction_status(self, transaction_id: str | None = None, **_: Any) -> Any:
+        return await self.orders.get_transaction_status(transaction_id)
+
+    # --- station control -------------------------------------------------------------
+
+    @on("Reset")
+    def on_reset(self, type: str, evse_id: int | None = None, **_: Any) -> Any:
+        return self.orders.reset(type, evse_id)
+
+    @after("Reset")
+    async def after_reset(self, type: str, evse_id: int | None = None, **_: Any) -> None:
+        await self.orders.after_reset(type, evse_id)
+
+    @on("ChangeAvailability")
+    async def on_change_availability(
+        self, operational_status: str, evse: dict[str, Any] | None = None, **_: Any
+    ) -> Any:
+        return await self.orders.change_availability(operational_status, evse)
+
+    @on("UnlockConnector")
+    async def on_unlock_connector(self, evse_id: int, connector_id: int, **_: Any) -> Any:
+        return await self.orders.unlock_connector(evse_id, connector_id)
+
+    @on("TriggerMessage")
+    def on_trigger_message(
+        self, requested_message: str, evse: dict[str, Any] | None = None, **_: Any
+    ) -> Any:
+        return self.orders.trigger_message(requested_message, evse)
+
+    @after("TriggerMessage")
+    async def after_trigger_message(
+        self, requested_message: str, evse: dict[str, Any] | None = None, **_: Any
+    ) -> None:
+        await self.orders.after_trigger_message(requested_message, evse)
+
+    # --- device model ----------------------------------------------------------------
+
+    @on("GetVariables")
+    def on_get_variables(self, get_variable_data: list[dict[str, Any]], **_: Any) -> Any:
+        return self.orders.get_variables(get_variable_data)
+
+    @on("SetVariables")
+    async def on_set_variables(self, set_variable_data: list[dict[str, Any]], **_: Any) -> Any:
+        return await self.orders.set_variables(set_variable_data)
+
+    @on("GetBaseReport")
+    def on_get_base_report(self, request_id: int, report_base: str, **_: Any) -> Any:
+        return self.orders.get_base_report(request_id, report_base)
+
+    @after("GetBaseReport")
+    async def after_get_base_report(self, request_id: int, report_base: str, **_: Any) -> None:
+        await self.orders.after_get_base_report(request_id, report_base)
+
+    # --- smart charging --------------------------------------------------------------
+
+    @on("SetChargingProfile")
+    def on_set_charging_profile(
+        self, evse_id: int, charging_profile: dict[str, Any], **_: Any
+    ) -> Any:
+        return self.orders.set_charging_profile(evse_id, charging_profile)
+
+    @after("SetChargingProfile")
+    async def after_set_charging_profile(
+        self, evse_id: int, charging_profile: dict[str, Any], **_: Any
+    ) -> None:
+        await self.orders.apply_limits()
+
+    @on("ClearChargingProfile")
+    def on_clear_charging_profile(
+        self,
+        charging_profile_id: int | None = None,
+        charging_profile_criteria: dict[str, Any] | None = None,
+        **_: Any,
+    ) -> Any:
+        return self.orders.clear_charging_profile(charging_profile_id, charging_profile_criteria)
+
+    @after("ClearChargingProfile")
+    async def after_clear_charging_profile(self, **_: Any) -> None:
+        await self.orders.apply_limits()
+
+    @on("GetCompositeSchedule")
+    def on_get_composite_schedule(
+        self, duration: int, evse_id: int, charging_rate_unit: str | None = None, **_: Any
+    ) -> Any:
+        return self.orders.get_composite_schedule(duration, evse_id, charging_rate_unit)
+
+    @on("DataTransfer")
+    def on_data_transfer(
+        self, vendor_id: str, message_id: str | None = None, data: Any = None, **_: Any
+    ) -> Any:
+        return self.orders.data_transfer(vendor_id, message_id, data)

@@ -1,0 +1,413 @@
+"""The OCPP 2.0.1 device model ORGE exposes: the controllers of the Core profile with the
+variables ORGE actually uses. Values the CSMS sets are persisted (journal settings) and
+win over the YAML defaults after a restart.
+
+Each variable: (component, instance) x (variable, instance), a type, a mutability and a
+value. `get`/`set` answer like GetVariables/SetVariables do (status strings of 2.0.1).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+RW = "ReadWrite"
+RO = "ReadOnly"
+MEASURANDS = ("Energy.Active.Import.Register", "Power.Active.Import")
+
+
+@dataclass
+class Variable:
+    component: str
+    name: str
+    data_type: str  # integer | decimal | boolean | string | MemberList | SequenceList
+    mutability: str
+    value: Any
+    instance: str | None = None
+    minimum: float | None = None
+    maximum: float | None = None
+    values_list: tuple[str, ...] | None = None  # for MemberList / OptionList
+    unit: str | None = None
+    dynamic: Callable[[], Any] | None = field(default=None, repr=False)
+
+    @property
+    def key(self) -> str:
+        return key_of(self.component, self.name, self.instance)
+
+    def current(self) -> Any:
+        return self.dynamic() if self.dynamic is not None else self.value
+
+    def text(self) -> str:
+        value = self.current()
+        if isinstance(value, bool):
+            return "true" if value else "false"
+        if isinstance(value, (list, tuple)):
+            return ",".join(str(v) for v in value)
+        return str(value)
+
+    def parse(self, text: str) -> Any:
+        """The typed value of an attributeValue string; ValueError if it does not fit."""
+        if self.data_type == "integer":
+            value: Any = int(text)
+        elif self.data_type == "decimal":
+            value = float(text)
+        elif self.data_type == "boolean":
+            lowered = text.strip().lower()
+            if lowered not in ("true", "false"):
+                raise ValueError("expected true or false")
+            value = lowered == "true"
+        elif self.data_type == "MemberList":
+            value = [part.strip() for part in text.split(",") if part.strip()]
+            if self.values_list and any(v not in self.values_list for v in value):
+                raise ValueError(f"members must be among {', '.join(self.values_list)}")
+        else:
+            value = text
+            if self.values_list and value not in self.values_list:
+                raise ValueError(f"must be one of {', '.join(self.values_list)}")
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            if self.minimum is not None and value < self.minimum:
+                raise ValueError(f"below minimum {self.minimum:g}")
+            if self.maximum is not None and value > self.maximum:
+                raise ValueError(f"above maximum {self.maximum:g}")
+        return value
+
+    def report(self) -> dict[str, Any]:
+        """A ReportDataType (snake_case, as the ocpp library wants it)."""
+        characteristics: dict[str, Any] = {
+            "data_type": self.data_type,
+            "supports_monitoring": False,
+        }
+        if self.unit:
+            characteristics["unit"] = self.unit
+        if self.maximum is not None:
+            characteristics["max_limit"] = self.maximum
+        if self.minimum is not None:
+            characteristics["min_limit"] = self.minimum
+        if self.values_list:
+            characteristics["values_list"] = ",".join(self.values_list)
+        return {
+            "component": component_dict(self.component),
+            "variable": variable_dict(self.name, self.instance),
+            "variable_attribute": [
+                {"type": "Actual", "value": self.text()[:2500], "mutability": self.mutability}
+            ],
+            "variable_characteristics": characteristics,
+        }
+
+
+def key_of(component: str, name: str, instance: str | None = None) -> str:
+    return f"{component}/{name}" + (f"[{instance}]" if instance else "")
+
+
+def component_dict(name: str) -> dict[str, Any]:
+    return {"name": name}
+
+
+def variable_dict(name: str, instance: str | None) -> dict[str, Any]:
+    return {"name": name, "instance": instance} if instance else {"name": name}
+
+
+class DeviceModel:
+    """The variables, their persisted values, and the callbacks that apply a change."""
+
+    SETTING_PREFIX = "dm/"
+
+    def __init__(
+        self,
+        config: dict[str, Any],
+        station_id: str,
+        security_profile: int,
+        clock_iso: Callable[[], str],
+    ) -> None:
+        c = config
+        self.variables: dict[str, Variable] = {}
+        self.on_change: Callable[[Variable], None] | None = None
+        add = self._add
+        # OCPPCommCtrlr
+        add(
+            "OCPPCommCtrlr",
+            "HeartbeatInterval",
+            "integer",
+            RW,
+            c["heartbeat_interval"],
+            minimum=1,
+            unit="s",
+        )
+        add(
+            "OCPPCommCtrlr",
+            "OfflineThreshold",
+            "integer",
+            RW,
+            c["offline_threshold"],
+            minimum=0,
+            unit="s",
+        )
+        add(
+            "OCPPCommCtrlr",
+            "MessageAttempts",
+            "integer",
+            RW,
+            c["message_attempts"],
+            instance="TransactionEvent",
+            minimum=1,
+            maximum=100,
+        )
+        add(
+            "OCPPCommCtrlr",
+            "MessageAttemptInterval",
+            "integer",
+            RW,
+            c["message_attempt_interval"],
+            instance="TransactionEvent",
+            minimum=0,
+            unit="s",
+        )
+        add(
+            "OCPPCommCtrlr",
+            "MessageTimeout",
+            "integer",
+            RO,
+            c["response_timeout"],
+            instance="Default",
+            unit="s",
+        )
+        add(
+            "OCPPCommCtrlr",
+            "RetryBackOffWaitMinimum",
+            "integer",
+            RW,
+            c["retry_backoff_wait_minimum"],
+            minimum=0,
+            unit="s",
+        )
+        add(
+            "OCPPCommCtrlr",
+            "RetryBackOffRandomRange",
+            "integer",
+            RW,
+            c["retry_backoff_random_range"],
+            minimum=0,
+            unit="s",
+        )
+        add(
+            "OCPPCommCtrlr",
+            "RetryBackOffRepeatTimes",
+            "integer",
+            RW,
+            c["retry_backoff_repeat_times"],
+            minimum=0,
+            maximum=20,
+        )
+        add(
+            "OCPPCommCtrlr",
+            "WebSocketPingInterval",
+            "integer",
+            RW,
+            c["ping_interval"],
+            minimum=0,
+            unit="s",
+        )
+        add("OCPPCommCtrlr", "ResetRetries", "integer", RO, 0)
+        add("OCPPCommCtrlr", "NetworkConfigurationPriority", "SequenceList", RO, "1")
+        add("OCPPCommCtrlr", "NetworkProfileConnectionAttempts", "integer", RO, c["fallback_after"])
+        # TxCtrlr
+        add(
+            "TxCtrlr",
+            "EVConnectionTimeOut",
+            "integer",
+            RW,
+            c["ev_connection_timeout"],
+            minimum=1,
+            unit="s",
+        )
+        add("TxCtrlr", "StopTxOnEVSideDisconnect", "boolean", RO, True)
+        add("TxCtrlr", "StopTxOnInvalidId", "boolean", RO, False)
+        add("TxCtrlr", "TxStartPoint", "MemberList", RO, ["PowerPathClosed"])
+        add("TxCtrlr", "TxStopPoint", "MemberList", RO, ["PowerPathClosed"])
+        # DeviceDataCtrlr
+        add("DeviceDataCtrlr", "ItemsPerMessage", "integer", RO, 50, instance="GetReport")
+        add("DeviceDataCtrlr", "ItemsPerMessage", "integer", RO, 50, instance="GetVariables")
+        add("DeviceDataCtrlr", "ItemsPerMessage", "integer", RO, 50, instance="SetVariables")
+        add("DeviceDataCtrlr", "BytesPerMessage", "integer", RO, 65000, instance="GetReport")
+        add("DeviceDataCtrlr", "BytesPerMessage", "integer", RO, 65000, instance="GetVariables")
+        add("DeviceDataCtrlr", "BytesPerMessage", "integer", RO, 65000, instance="SetVariables")
+        # ClockCtrlr
+        add("ClockCtrlr", "DateTime", "dateTime", RO, "", dynamic=clock_iso)
+        add("ClockCtrlr", "TimeSource", "SequenceList", RO, "Heartbeat")
+        # SecurityCtrlr
+        add("SecurityCtrlr", "SecurityProfile", "integer", RO, security_profile)
+        add("SecurityCtrlr", "Identity", "string", RO, station_id)
+        add("SecurityCtrlr", "OrganizationName", "string", RW, c["organization_name"])
+        add("SecurityCtrlr", "CertificateEntries", "integer", RO, 0)
+        # SampledDataCtrlr
+        add("SampledDataCtrlr", "Enabled", "boolean", RW, True)
+        add(
+            "SampledDataCtrlr",
+            "TxUpdatedInterval",
+            "integer",
+            RW,
+            c["sampled_interval"],
+            minimum=0,
+            unit="s",
+        )
+        add(
+            "SampledDataCtrlr",
+            "TxUpdatedMeasurands",
+            "MemberList",
+            RW,
+            list(MEASURANDS),
+            values_list=MEASURANDS,
+        )
+        add(
+            "SampledDataCtrlr",
+            "TxStartedMeasurands",
+            "MemberList",
+            RW,
+            [MEASURANDS[0]],
+            values_list=MEASURANDS,
+        )
+        add(
+            "SampledDataCtrlr",
+            "TxEndedMeasurands",
+            "MemberList",
+            RW,
+            [MEASURANDS[0]],
+            values_list=MEASURANDS,
+        )
+        add("SampledDataCtrlr", "TxEndedInterval", "integer", RW, 0, minimum=0, unit="s")
+        # AlignedDataCtrlr
+        add("AlignedDataCtrlr", "Enabled", "boolean", RW, True)
+        add(
+            "AlignedDataCtrlr",
+            "Interval",
+            "integer",
+            RW,
+            c["aligned_interval"],
+            minimum=0,
+            unit="s",
+        )
+        add(
+            "AlignedDataCtrlr",
+            "Measurands",
+            "MemberList",
+            RW,
+            [MEASURANDS[0]],
+            values_list=MEASURANDS,
+        )
+        add("AlignedDataCtrlr", "TxEndedInterval", "integer", RW, 0, minimum=0, unit="s")
+        add(
+            "AlignedDataCtrlr",
+            "TxEndedMeasurands",
+            "MemberList",
+            RW,
+            [MEASURANDS[0]],
+            values_list=MEASURANDS,
+        )
+        # AuthCtrlr
+        add("AuthCtrlr", "Enabled", "boolean", RO, True)
+        add("AuthCtrlr", "AuthorizeRemoteStart", "boolean", RO, False)
+        add("AuthCtrlr", "LocalAuthorizeOffline", "boolean", RO, True)
+        add("AuthCtrlr", "LocalPreAuthorize", "boolean", RO, False)
+        # SmartChargingCtrlr
+        add("SmartChargingCtrlr", "Enabled", "boolean", RO, True)
+        add("SmartChargingCtrlr", "RateUnit", "MemberList", RO, ["A"])
+        add("SmartChargingCtrlr", "PeriodsPerSchedule", "integer", RO, 1)
+        add("SmartChargingCtrlr", "ProfileStackLevel", "integer", RO, 8)
+        add("SmartChargingCtrlr", "ChargingProfileMaxStackLevel", "integer", RO, 8)
+        add("SmartChargingCtrlr", "Entries", "integer", RO, 0, instance="ChargingProfiles")
+        # ChargingStation
+        add("ChargingStation", "Model", "string", RO, c["model"])
+        add("ChargingStation", "VendorName", "string", RO, c["vendor"])
+        add("ChargingStation", "AvailabilityState", "string", RO, "Available")
+
+    def _add(
+        self, component: str, name: str, data_type: str, mutability: str, value: Any, **extra: Any
+    ) -> None:
+        var = Variable(component, name, data_type, mutability, value, **extra)
+        self.variables[var.key] = var
+
+    def load(self, stored: dict[str, Any]) -> None:
+        """Apply values persisted by earlier SetVariables."""
+        for key, value in stored.items():
+            var = self.variables.get(key[len(self.SETTING_PREFIX) :])
+            if var is not None and var.mutability == RW:
+                var.value = value
+
+    def value(self, component: str, name: str, instance: str | None = None) -> Any:
+        return self.variables[key_of(component, name, instance)].current()
+
+    def find(self, component: str, name: str, instance: str | None) -> Variable | None:
+        var = self.variables.get(key_of(component, name, instance))
+        if var is None and instance is None:
+            # A variable with a single instance may be asked for without naming it.
+            matches = [
+                v for v in self.variables.values() if v.component == component and v.name == name
+            ]
+            if len(matches) == 1:
+                var = matches[0]
+        return var
+
+    def has_component(self, component: str) -> bool:
+        return any(v.component == component for v in self.variables.values())
+
+    def get(self, item: dict[str, Any]) -> dict[str, Any]:
+        """One GetVariableData (snake_case) -> one GetVariableResult."""
+        component = item["component"]["name"]
+        variable = item["variable"]
+        attribute_type = item.get("attribute_type") or "Actual"
+        result: dict[str, Any] = {
+            "attribute_status": "Accepted",
+            "component": item["component"],
+            "variable": variable,
+        }
+        if item.get("attribute_type"):
+            result["attribute_type"] = attribute_type
+        var = self.find(component, variable["name"], variable.get("instance"))
+        if not self.has_component(component):
+            result["attribute_status"] = "UnknownComponent"
+        elif var is None:
+            result["attribute_status"] = "UnknownVariable"
+        elif attribute_type != "Actual":
+            result["attribute_status"] = "NotSupportedAttributeType"
+        else:
+            result["attribute_value"] = var.text()[:2500]
+        return result
+
+    def set(self, item: dict[str, Any]) -> tuple[dict[str, Any], Variable | None]:
+        """One SetVariableData -> (SetVariableResult, the variable changed or None)."""
+        component = item["component"]["name"]
+        variable = item["variable"]
+        attribute_type = item.get("attribute_type") or "Actual"
+        result: dict[str, Any] = {
+            "attribute_status": "Accepted",
+            "component": item["component"],
+            "variable": variable,
+        }
+        if item.get("attribute_type"):
+            result["attribute_type"] = attribute_type
+        var = self.find(component, variable["name"], variable.get("instance"))
+        if not self.has_component(component):
+            result["attribute_status"] = "UnknownComponent"
+            return result, None
+        if var is None:
+            result["attribute_status"] = "UnknownVariable"
+            return result, None
+        if attribute_type != "Actual":
+            result["attribute_status"] = "NotSupportedAttributeType"
+            return result, None
+        if var.mutability != RW:
+            result["attribute_status"] = "Rejected"
+            result["attribute_status_info"] = {"reason_code": "ReadOnly"}
+            return result, None
+        try:
+            value = var.parse(str(item["attribute_value"]))
+        except ValueError as err:
+            result["attribute_status"] = "Rejected"
+            result["attribute_status_info"] = {
+                "reason_code": "InvalidValue",
+                "additional_info": str(err)[:512],
+            }
+            return result, None
+        var.value = value
+        return result, var

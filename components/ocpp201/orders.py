@@ -1,0 +1,646 @@
+"""CSMS orders (OCPP 2.0.1): what the station answers, and what it does after answering.
+
+Handlers return the answer only; actions that send OCPP messages or drive the controller
+run in `after_*` (a task the ocpp library starts once the reply is out), so the receive
+loop is never stalled by our own calls.
+
+Charging profiles are applied through the EVSE's `current_limit_entity`. This controller
+restarts its state machine on a current change (SETMAXAMP), so it cannot change its
+current during a session: a profile that would have to change the limit while a session
+runs is answered Rejected with a reason, never accepted and silently ignored.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from ocpp.charge_point import snake_to_camel_case
+from ocpp.v201 import call_result
+
+from components.ocpp_station.clock import parse_time
+from components.ocpp_station.evse import ControllerState, EvseBinding
+from components.ocpp_station.sender import CallRejected, LinkDown, NoAnswer
+
+if TYPE_CHECKING:
+    from .station import Station201
+
+_LOGGER = logging.getLogger(__name__)
+IDLE_STATES = (ControllerState.IDLE, ControllerState.CABLE_DETECT, ControllerState.EV_CONNECTED)
+EVENT_RESET = "ocpp_reset"
+
+
+def _info(reason: str, text: str | None = None) -> dict[str, Any]:
+    info = {"reason_code": reason}
+    if text:
+        info["additional_info"] = text[:512]
+    return info
+
+
+class Orders:
+    """Answers to the CSMS, bound to one `Station201`."""
+
+    def __init__(self, station: Station201) -> None:
+        self.station = station
+        self.availability: dict[int, str] = {}  # evse id -> Operative / Inoperative
+        self.scheduled_availability: dict[int, str] = {}
+        self.profiles: list[dict[str, Any]] = []
+        self.reset_pending: str | None = None
+        self._remote_timers: dict[int, asyncio.TimerHandle] = {}
+        self._accepted_start: set[int] = set()
+
+    async def load(self) -> None:
+        journal = self.station.journal
+        stored = await journal.settings("availability/")
+        self.availability = {int(k.split("/", 1)[1]): v for k, v in stored.items()}
+        self.profiles = await journal.get_setting("charging_profiles", [])
+
+    def is_inoperative(self, evse_id: int) -> bool:
+        return self.availability.get(evse_id, self.availability.get(0)) == "Inoperative"
+
+    def _binding(self, evse_id: int | None) -> EvseBinding | None:
+        evses = self.station.evses
+        if evse_id is None or evse_id == 0:
+            return next(iter(evses.values()), None) if len(evses) == 1 else None
+        return evses.get(evse_id)
+
+    # --- transactions -------------------------------------------------------------
+
+    def request_start(
+        self,
+        id_token: dict[str, Any],
+        remote_start_id: int,
+        evse_id: int | None = None,
+        charging_profile: dict[str, Any] | None = None,
+        **_: Any,
+    ) -> Any:
+        station = self.station
+        if evse_id is None:
+            candidates = [
+                b for b in station.evses.values() if b.evse_id not in station.transactions
+            ]
+            binding = candidates[0] if candidates else None
+        else:
+            binding = station.evses.get(evse_id)
+        if binding is None:
+            return call_result.RequestStartTransaction(
+                status="Rejected", status_info=_info("UnknownEvse")
+            )
+        if binding.evse_id in station.transactions:
+            tx = station.transactions[binding.evse_id]
+            return call_result.RequestStartTransaction(
+                status="Rejected", transaction_id=tx.tx_id, status_info=_info("TxInProgress")
+            )
+        view = binding.current_view()
+        if view.connector_status in ("Faulted", "Unavailable"):
+            return call_result.RequestStartTransaction(
+                status="Rejected", status_info=_info(view.connector_status)
+            )
+        if charging_profile is not None:
+            problem = self._profile_problem(binding.evse_id, charging_profile, for_start=True)
+            if problem:
+                return call_result.RequestStartTransaction(status="Rejected", status_info=problem)
+            self._store_profile(binding.evse_id, charging_profile)
+        from .station import RemoteStart
+
+        timeout = float(station.model.value("TxCtrlr", "EVConnectionTimeOut"))
+        station.remote_starts[binding.evse_id] = RemoteStart(
+            snake_to_camel_case(id_token), remote_start_id, station.orge.loop.time() + timeout
+        )
+        binding.session.remote_start_pending = True
+        self._accepted_start.add(binding.evse_id)
+        return call_result.RequestStartTransaction(status="Accepted")
+
+    async def after_request_start(self, evse_id: int | None = None, **_: Any) -> None:
+        station = self.station
+        for evse in list(self._accepted_start):
+            self._accepted_start.discard(evse)
+            binding = station.evses[evse]
+            old = self._remote_timers.pop(evse, None)
+            if old:
+                old.cancel()
+            timeout = float(station.model.value("TxCtrlr", "EVConnectionTimeOut"))
+            self._remote_timers[evse] = station.orge.loop.call_later(
+                timeout, self._remote_start_expired, evse
+            )
+            if self.profiles:
+                await self.apply_limits()
+            await self._authorize_if_ready(binding)
+
+    def _remote_start_expired(self, evse_id: int) -> None:
+        self._remote_timers.pop(evse_id, None)
+        remote = self.station.remote_starts.pop(evse_id, None)
+        if remote is not None and evse_id not in self.station.transactions:
+            _LOGGER.info(
+                "Remote start %d on EVSE %d expired: no EV within EVConnectionTimeOut",
+                remote.remote_start_id,
+                evse_id,
+            )
+            self.station.evses[evse_id].session.remote_start_pending = False
+
+    async def _authorize_if_ready(self, binding: EvseBinding) -> None:
+        remote = self.station.remote_starts.get(binding.evse_id)
+        if remote is None or remote.authorized:
+            return
+        # The controller takes AUTH only in CABLE_DETECT / EV_CONNECTED (not in IDLE).
+        if binding.reading.state not in (
+            ControllerState.CABLE_DETECT,
+            ControllerState.EV_CONNECTED,
+        ):
+            return
+        remote.authorized = True
+        try:
+            await binding.async_authorize()
+        except Exception as err:
+            remote.authorized = False
+            _LOGGER.error("Authorize action for EVSE %d failed: %s", binding.evse_id, err)
+
+    def state_changed(self, binding: EvseBinding) -> None:
+        """Called inline on every EVSE change: pending remote start, pending limits."""
+        if binding.evse_id in self.station.remote_starts:
+            self.station.orge.async_create_task(self._authorize_if_ready(binding))
+        if (
+            self.profiles
+            and binding.reading.state in IDLE_STATES
+            and binding.evse_id not in self.station.transactions
+            and binding.current_limit() not in (None, self.effective_limit(binding))
+        ):
+            self.station.orge.async_create_task(self.apply_limits())
+
+    def request_stop(self, transaction_id: str) -> Any:
+        for tx in self.station.transactions.values():
+            if tx.tx_id == transaction_id:
+                return call_result.RequestStopTransaction(status="Accepted")
+        return call_result.RequestStopTransaction(
+            status="Rejected", status_info=_info("UnknownTransaction")
+        )
+
+    async def after_request_stop(self, transaction_id: str) -> None:
+        for tx in list(self.station.transactions.values()):
+            if tx.tx_id == transaction_id:
+                binding = self.station.evses[tx.evse_id]
+                try:
+                    await binding.async_stop("Remote")
+                except Exception as err:
+                    _LOGGER.error("Stop action for EVSE %d failed: %s", tx.evse_id, err)
+
+    async def get_transaction_status(self, transaction_id: str | None) -> Any:
+        journal = self.station.journal
+        if transaction_id is None:
+            queued = await journal.count()
+            return call_result.GetTransactionStatus(messages_in_queue=queued > 0)
+        queued = await journal.count(transaction_id)
+        ongoing = any(tx.tx_id == transaction_id for tx in self.station.transactions.values())
+        return call_result.GetTransactionStatus(
+            messages_in_queue=queued > 0, ongoing_indicator=ongoing
+        )
+
+    async def transaction_ended(self, binding: EvseBinding) -> None:
+        scheduled = self.scheduled_availability.pop(binding.evse_id, None)
+        if scheduled is not None:
+            binding.set_inoperative(scheduled == "Inoperative")
+        if self.profiles:
+            await self.apply_limits()
+        if self.reset_pending and not self.station.transactions:
+            await self._restart(self.reset_pending)
+
+    # --- reset and availability -------------------------------------------------------
+
+    def reset(self, type: str, evse_id: int | None) -> Any:
+        if evse_id is not None:
+            return call_result.Reset(
+                status="Rejected", status_info=_info("UnsupportedRequest", "no per-EVSE reset")
+            )
+        if type == "OnIdle" and self.station.transactions:
+            return call_result.Reset(status="Scheduled")
+        return call_result.Reset(status="Accepted")
+
+    async def after_reset(self, type: str, evse_id: int | None) -> None:
+        if evse_id is not None:
+            return
+        station = self.station
+        await station.journal.set_setting("boot_reason", "RemoteReset")
+        station.boot_reason = "RemoteReset"
+        if type == "Immediate" and station.transactions:
+            for tx in list(station.transactions.values()):
+                with contextlib.suppress(Exception):
+                    await station.evses[tx.evse_id].async_stop("ImmediateReset")
+            self.reset_pending = type  # restarts once the transactions are journaled as ended
+            return
+        if station.transactions:
+            self.reset_pending = type
+            return
+        await self._restart(type)
+
+    async def _restart(self, type: str) -> None:
+        """Restart ORGE: systemd starts it again; a BootNotification (RemoteReset) follows."""
+        orge = self.station.orge
+        self.reset_pending = None
+        orge.bus.async_fire(EVENT_RESET, {"type": type, "domain": "ocpp201"})
+        for domain, service in (("orge", "restart"), ("orge", "stop")):
+            if orge.services.has_service(domain, service):
+                _LOGGER.warning("Reset (%s) requested by the CSMS: %s.%s", type, domain, service)
+                await orge.services.async_call(domain, service, {}, blocking=False)
+                return
+        _LOGGER.warning(
+            "Reset (%s) requested by the CSMS, but no orge.restart/orge.stop service", type
+        )
+
+    async def change_availability(
+        self, operational_status: str, evse: dict[str, Any] | None
+    ) -> Any:
+        station = self.station
+        if evse is None or not evse.get("id"):
+            targets = list(station.evses.values())
+            key = 0
+        else:
+            binding = station.evses.get(int(evse["id"]))
+            if (
+                binding is None
+                or evse.get("connector_id", binding.connector_id) != binding.connector_id
+            ):
+                return call_result.ChangeAvailability(
+                    status="Rejected", status_info=_info("UnknownEvse")
+                )
+            targets = [binding]
+            key = binding.evse_id
+        self.availability[key] = operational_status
+        if key == 0:
+            for binding in targets:
+                self.availability.pop(binding.evse_id, None)
+                await station.journal.set_setting(
+                    f"availability/{binding.evse_id}", operational_status
+                )
+        await station.journal.set_setting(f"availability/{key}", operational_status)
+        scheduled = False
+        for binding in targets:
+            if binding.evse_id in station.transactions and operational_status == "Inoperative":
+                self.scheduled_availability[binding.evse_id] = operational_status
+                scheduled = True
+            else:
+                # Applied after the reply: the StatusNotification must follow the answer.
+                station.orge.loop.call_soon(
+                    binding.set_inoperative, operational_status == "Inoperative"
+                )
+        return call_result.ChangeAvailability(status="Scheduled" if scheduled else "Accepted")
+
+    async def unlock_connector(self, evse_id: int, connector_id: int) -> Any:
+        binding = self.station.evses.get(evse_id)
+        if binding is None or binding.connector_id != connector_id:
+            return call_result.UnlockConnector(status="UnknownConnector")
+        if evse_id in self.station.transactions:
+            return call_result.UnlockConnector(status="OngoingAuthorizedTransaction")
+        if not binding.config.get("unlock_action"):
+            return call_result.UnlockConnector(
+                status="UnlockFailed",
+                status_info=_info("NoUnlockAction", "no unlock_action configured for this EVSE"),
+            )
+        try:
+            await asyncio.wait_for(binding.async_run_action("unlock_action"), 10)
+        except Exception as err:
+            return call_result.UnlockConnector(
+                status="UnlockFailed", status_info=_info("ActionFailed", str(err))
+            )
+        return call_result.UnlockConnector(status="Unlocked")
+
+    # --- trigger ----------------------------------------------------------------------
+
+    def trigger_message(self, requested_message: str, evse: dict[str, Any] | None) -> Any:
+        station = self.station
+        evse_id = evse.get("id") if evse else None
+        if evse_id and evse_id not in station.evses:
+            return call_result.TriggerMessage(status="Rejected", status_info=_info("UnknownEvse"))
+        if requested_message == "BootNotification":
+            status = "Rejected" if station.boot_accepted else "Accepted"
+        elif requested_message in ("Heartbeat", "StatusNotification", "MeterValues"):
+            status = "Accepted"
+        elif requested_message == "TransactionEvent":
+            active = [e for e in station.transactions if evse_id in (None, e)]
+            status = "Accepted" if active else "Rejected"
+        else:
+            status = "NotImplemented"
+        return call_result.TriggerMessage(status=status)
+
+    async def after_trigger_message(
+        self, requested_message: str, evse: dict[str, Any] | None
+    ) -> None:
+        station = self.station
+        link = station.link
+        evse_id = evse.get("id") if evse else None
+        targets = [b for b in station.evses.values() if evse_id in (None, b.evse_id)]
+        if link is None:
+            return
+        try:
+            if requested_message == "BootNotification" and not station.boot_accepted:
+                station.boot_reason = "Triggered"
+            elif requested_message == "Heartbeat":
+                await station._heartbeat(link)
+            elif requested_message == "StatusNotification":
+                for binding in targets:
+                    await station.send_status(binding)
+            elif requested_message == "MeterValues":
+                for binding in targets:
+                    await station._send_meter_values(binding, "Trigger")
+            elif requested_message == "TransactionEvent":
+                for binding in targets:
+                    if binding.evse_id in station.transactions:
+                        station.queue_meter(binding, "Trigger")
+        except (NoAnswer, CallRejected, LinkDown) as err:
+            _LOGGER.warning("Triggered %s not delivered: %s", requested_message, err)
+
+    # --- device model -------------------------------------------------------------------
+
+    def get_variables(self, items: list[dict[str, Any]]) -> Any:
+        return call_result.GetVariables(
+            get_variable_result=[self.station.model.get(item) for item in items]
+        )
+
+    async def set_variables(self, items: list[dict[str, Any]]) -> Any:
+        station = self.station
+        results = []
+        changed = []
+        for item in items:
+            result, var = station.model.set(item)
+            results.append(result)
+            if var is not None:
+                changed.append(var)
+        for var in changed:
+            await station.journal.set_setting(f"dm/{var.key}", var.value)
+            if var.component == "OCPPCommCtrlr" and var.name.startswith("RetryBackOff"):
+                station._apply_backoff_settings()
+        return call_result.SetVariables(set_variable_result=results)
+
+    def get_base_report(self, request_id: int, report_base: str) -> Any:
+        if report_base in ("FullInventory", "ConfigurationInventory"):
+            return call_result.GetBaseReport(status="Accepted")
+        return call_result.GetBaseReport(status="NotSupported")
+
+    async def after_get_base_report(self, request_id: int, report_base: str) -> None:
+        station = self.station
+        link = station.link
+        if link is None or report_base not in ("FullInventory", "ConfigurationInventory"):
+            return
+        variables = list(station.model.variables.values())
+        if report_base == "ConfigurationInventory":
+            variables = [v for v in variables if v.mutability == "ReadWrite"]
+        per_message = int(station.model.value("DeviceDataCtrlr", "ItemsPerMessage", "GetReport"))
+        chunks = [variables[i : i + per_message] for i in range(0, len(variables), per_message)]
+        for seq, chunk in enumerate(chunks):
+            payload = {
+                "requestId": request_id,
+                "generatedAt": station.clock.iso(),
+                "seqNo": seq,
+                "tbc": seq < len(chunks) - 1,
+                "reportData": [snake_to_camel_case(v.report()) for v in chunk],
+            }
+            try:
+                await link.call("NotifyReport", payload)
+            except (NoAnswer, CallRejected, LinkDown) as err:
+                _LOGGER.warning(
+                    "NotifyReport %d of request %d not delivered: %s", seq, request_id, err
+                )
+                return
+
+    # --- smart charging -------------------------------------------------------------------
+
+    def effective_limit(
+        self,
+        binding: EvseBinding,
+        profiles: list[dict[str, Any]] | None = None,
+    ) -> float:
+        """The current limit the profiles give this EVSE (A), capped by its max_current."""
+        profiles = self.profiles if profiles is None else profiles
+        now = datetime.now(UTC)
+        limit = float(binding.config["max_current"])
+        station_max = [
+            p for p in profiles if p["purpose"] == "ChargingStationMaxProfile" and _valid(p, now)
+        ]
+        if station_max:
+            limit = min(limit, max(station_max, key=lambda p: p["stack_level"])["limit"])
+        defaults = [p for p in profiles if p["purpose"] == "TxDefaultProfile" and _valid(p, now)]
+        own = [p for p in defaults if p["evse_id"] == binding.evse_id]
+        chosen = own or [p for p in defaults if p["evse_id"] == 0]
+        if chosen:
+            limit = min(limit, max(chosen, key=lambda p: p["stack_level"])["limit"])
+        return limit
+
+    def _profile_problem(
+        self, evse_id: int, profile: dict[str, Any], for_start: bool = False
+    ) -> dict[str, Any] | None:
+        """Why this profile cannot be honoured by this controller (None: it can)."""
+        purpose = profile.get("charging_profile_purpose")
+        schedules = profile.get("charging_schedule") or []
+        if purpose not in ("ChargingStationMaxProfile", "TxDefaultProfile", "TxProfile"):
+            return _info("UnsupportedPurpose", f"{purpose} is not supported")
+        if not schedules:
+            return _info("InvalidSchedule", "no charging schedule")
+        schedule = schedules[0]
+        if schedule.get("charging_rate_unit") != "A":
+            return _info("UnsupportedRateUnit", "this station limits current in A only")
+        periods = schedule.get("charging_schedule_period") or []
+        if len(periods) != 1 or periods[0].get("start_period", 0) != 0:
+            return _info(
+                "UnsupportedSchedule",
+                "the controller holds one current limit for a "
+                "whole session: send a single period starting at 0",
+            )
+        now = datetime.now(UTC)
+        later = _info(
+            "UnsupportedSchedule",
+            "a limit that starts later would change the "
+            "current on a schedule, which this controller cannot do",
+        )
+        if profile.get("valid_from") and _after(profile["valid_from"], now):
+            return later
+        start = schedule.get("start_schedule")
+        if profile.get("charging_profile_kind") == "Absolute" and start and _after(start, now):
+            return later
+        limit = float(periods[0].get("limit", 0))
+        binding = self.station.evses.get(evse_id) if evse_id else None
+        minimum = min(float(b.config["min_current"]) for b in self.station.evses.values())
+        if limit < minimum:
+            return _info("BelowMinimum", f"{limit:g} A is below the controller's {minimum:g} A")
+        if purpose == "TxProfile" and not for_start:
+            tx = self.station.transactions.get(evse_id)
+            if tx is None or profile.get("transaction_id") not in (None, tx.tx_id):
+                return _info("TxNotFound", "no such transaction on this EVSE")
+            if (
+                binding is not None
+                and binding.current_limit() is not None
+                and (min(limit, float(binding.config["max_current"])) != binding.current_limit())
+            ):
+                return _info(
+                    "NoMidSessionChange",
+                    "this controller cannot change its current during a session",
+                )
+            return None
+        # Would the effective limit of an EVSE in a session change? Then refuse honestly.
+        candidate = self._with_profile(evse_id, profile)
+        for other in self.station.evses.values():
+            if other.evse_id not in self.station.transactions:
+                continue
+            if self.effective_limit(other, candidate) != self.effective_limit(other):
+                return _info(
+                    "TxInProgress",
+                    f"EVSE {other.evse_id} is in a session and this "
+                    "controller cannot change its current during a session; send the "
+                    "profile when it is idle",
+                )
+        return None
+
+    def _with_profile(self, evse_id: int, profile: dict[str, Any]) -> list[dict[str, Any]]:
+        record = _record(evse_id, profile)
+        kept = [
+            p
+            for p in self.profiles
+            if p["id"] != record["id"]
+            and not (
+                p["purpose"] == record["purpose"]
+                and p["evse_id"] == evse_id
+                and p["stack_level"] == record["stack_level"]
+            )
+        ]
+        return kept + [record]
+
+    def _store_profile(self, evse_id: int, profile: dict[str, Any]) -> None:
+        self.profiles = self._with_profile(evse_id, profile)
+        self.station.orge.async_create_task(
+            self.station.journal.set_setting("charging_profiles", self.profiles)
+        )
+
+    def set_charging_profile(self, evse_id: int, profile: dict[str, Any]) -> Any:
+        if evse_id and evse_id not in self.station.evses:
+            return call_result.SetChargingProfile(
+                status="Rejected", status_info=_info("UnknownEvse")
+            )
+        if profile.get("charging_profile_purpose") == "ChargingStationMaxProfile" and evse_id:
+            return call_result.SetChargingProfile(
+                status="Rejected", status_info=_info("InvalidEvse", "station max needs evseId 0")
+            )
+        problem = self._profile_problem(evse_id, profile)
+        if problem:
+            _LOGGER.warning(
+                "Charging profile %s rejected: %s",
+                profile.get("id"),
+                problem.get("additional_info"),
+            )
+            return call_result.SetChargingProfile(status="Rejected", status_info=problem)
+        if profile.get("charging_profile_purpose") != "TxProfile":
+            self._store_profile(evse_id, profile)
+        return call_result.SetChargingProfile(status="Accepted")
+
+    def clear_charging_profile(
+        self, profile_id: int | None, criteria: dict[str, Any] | None
+    ) -> Any:
+        criteria = criteria or {}
+
+        def matches(p: dict[str, Any]) -> bool:
+            if profile_id is not None:
+                return p["id"] == profile_id
+            return (
+                criteria.get("evse_id") in (None, p["evse_id"])
+                and criteria.get("charging_profile_purpose") in (None, p["purpose"])
+                and criteria.get("stack_level") in (None, p["stack_level"])
+            )
+
+        kept = [p for p in self.profiles if not matches(p)]
+        if len(kept) == len(self.profiles):
+            return call_result.ClearChargingProfile(status="Unknown")
+        deferred = [
+            b.evse_id
+            for b in self.station.evses.values()
+            if b.evse_id in self.station.transactions
+            and self.effective_limit(b, kept) != self.effective_limit(b)
+        ]
+        self.profiles = kept
+        self.station.orge.async_create_task(
+            self.station.journal.set_setting("charging_profiles", self.profiles)
+        )
+        if deferred:
+            return call_result.ClearChargingProfile(
+                status="Accepted",
+                status_info=_info(
+                    "Deferred",
+                    f"the new limit takes effect after the running session on EVSE {deferred}",
+                ),
+            )
+        return call_result.ClearChargingProfile(status="Accepted")
+
+    async def apply_limits(self) -> None:
+        """Set each idle EVSE's current limit to what the profiles give (never mid-session)."""
+        for binding in self.station.evses.values():
+            if binding.evse_id in self.station.transactions:
+                continue
+            if binding.reading.state not in IDLE_STATES:
+                continue  # applied when the controller is idle again (state_changed)
+            wanted = self.effective_limit(binding)
+            if binding.current_limit() == wanted:
+                continue
+            try:
+                await binding.async_set_current_limit(wanted)
+            except Exception as err:
+                _LOGGER.error(
+                    "Could not set the current limit of EVSE %d to %g A: %s",
+                    binding.evse_id,
+                    wanted,
+                    err,
+                )
+
+    def get_composite_schedule(
+        self, duration: int, evse_id: int, charging_rate_unit: str | None
+    ) -> Any:
+        if charging_rate_unit not in (None, "A"):
+            return call_result.GetCompositeSchedule(
+                status="Rejected", status_info=_info("UnsupportedRateUnit", "A only")
+            )
+        binding = self._binding(evse_id) if evse_id else None
+        if evse_id and binding is None:
+            return call_result.GetCompositeSchedule(
+                status="Rejected", status_info=_info("UnknownEvse")
+            )
+        if binding is None:
+            limit = min(self.effective_limit(b) for b in self.station.evses.values())
+        elif evse_id in self.station.transactions and binding.current_limit() is not None:
+            limit = float(binding.current_limit() or 0)  # what the running session really has
+        else:
+            limit = self.effective_limit(binding)
+        return call_result.GetCompositeSchedule(
+            status="Accepted",
+            schedule={
+                "evse_id": evse_id,
+                "duration": duration,
+                "schedule_start": self.station.clock.iso(),
+                "charging_rate_unit": "A",
+                "charging_schedule_period": [{"start_period": 0, "limit": limit}],
+            },
+        )
+
+    def data_transfer(self, vendor_id: str, message_id: str | None, data: Any) -> Any:
+        return call_result.DataTransfer(status="UnknownVendorId")
+
+
+def _record(evse_id: int, profile: dict[str, Any]) -> dict[str, Any]:
+    schedule = profile["charging_schedule"][0]
+    return {
+        "id": profile["id"],
+        "evse_id": evse_id,
+        "purpose": profile["charging_profile_purpose"],
+        "stack_level": profile.get("stack_level", 0),
+        "limit": float(schedule["charging_schedule_period"][0]["limit"]),
+        "valid_to": profile.get("valid_to"),
+    }
+
+
+def _after(text: str, now: datetime) -> bool:
+    try:
+        return parse_time(text) > now
+    except ValueError:
+        return False
+
+
+def _valid(profile: dict[str, Any], now: datetime) -> bool:
+    valid_to = profile.get("valid_to")
+    return not (valid_to and not _after(valid_to, now))

@@ -1,0 +1,712 @@
+"""The OCPP 2.0.1 station: connection loop, boot, heartbeat, status, transactions.
+
+Everything transaction-related goes through the journal (written before it is sent,
+deleted when confirmed) and is delivered by one sender in order. Status notifications
+are sent directly (they describe the present, so a stale one is worthless); after an
+offline period longer than OfflineThreshold every connector's status is sent again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import json
+import logging
+import math
+import time
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+from components.ocpp_station.backoff import ReconnectBackoff
+from components.ocpp_station.clock import StationClock
+from components.ocpp_station.evse import ConnectorView, EvseBinding, SessionEvent
+from components.ocpp_station.journal import (
+    KIND_END,
+    KIND_METER,
+    KIND_START,
+    KIND_UPDATE,
+    AsyncJournal,
+    Entry,
+    boot_id,
+)
+from components.ocpp_station.role import LinkRole
+from components.ocpp_station.sender import (
+    CallRejected,
+    JournalSender,
+    LinkDown,
+    NoAnswer,
+    RetryPolicy,
+)
+from orge import __version__
+from orge.core import EVENT_ORGE_FINAL_WRITE, EVENT_ORGE_STOP, callback
+from orge.redact import register_secret
+
+from .charge_point import StationChargePoint
+from .device_model import DeviceModel
+from .entities import LinkSensors
+from .link import OCPP16, OCPP201, ConnectFailed, Link, open_connection, station_url
+from .orders import Orders
+
+_LOGGER = logging.getLogger(__name__)
+DOMAIN = "ocpp201"
+ENERGY = "Energy.Active.Import.Register"
+POWER = "Power.Active.Import"
+
+
+@dataclass
+class Transaction:
+    """A transaction this station opened (mirrors the journal's record)."""
+
+    tx_id: str
+    evse_id: int
+    connector_id: int
+    id_token: dict[str, Any] | None = None
+    remote_start_id: int | None = None
+    charging_state: str = "EVConnected"
+    timer: asyncio.TimerHandle | None = field(default=None, repr=False)
+
+    def data(self) -> dict[str, Any]:
+        return {
+            "connector_id": self.connector_id,
+            "id_token": self.id_token,
+            "remote_start_id": self.remote_start_id,
+            "charging_state": self.charging_state,
+        }
+
+
+@dataclass
+class RemoteStart:
+    id_token: dict[str, Any]
+    remote_start_id: int
+    deadline: float
+    authorized: bool = False
+
+
+class Station201:
+    """One OCPP 2.0.1 charging station (one connection, several EVSEs)."""
+
+    def __init__(self, orge: Any, config: dict[str, Any]) -> None:
+        self.orge = orge
+        self.config = config
+        self.station_id: str = config["station_id"]
+        self.password: str | None = config.get("password") or None
+        register_secret(self.password)
+        self.url = station_url(config["url"], self.station_id, config["append_station_id"])
+        self.clock = StationClock()
+        self.journal = AsyncJournal(
+            orge.config.path(".storage", "ocpp201.db"), config["queue_size"]
+        )
+        self.role = LinkRole(
+            orge,
+            DOMAIN,
+            fallback_enabled=config["fallback"],
+            failures_before_fallback=config["fallback_after"],
+        )
+        self.model = DeviceModel(
+            {**config, "heartbeat_interval": config["heartbeat_interval"]},
+            self.station_id,
+            2 if self.url.startswith("wss://") else 1,
+            self.clock.iso,
+        )
+        self.backoff = ReconnectBackoff()
+        self.sensors = LinkSensors(orge, DOMAIN)
+        self.orders = Orders(self)
+        self.evses: dict[int, EvseBinding] = {}
+        self.transactions: dict[int, Transaction] = {}
+        self.remote_starts: dict[int, RemoteStart] = {}
+        self.link: Link | None = None
+        self.boot_accepted = False
+        self.boot_hash: str | None = None
+        self.boot_reason = "PowerUp"
+        self.last_status: dict[tuple[int, int], str] = {}
+        self.offline_since: float | None = None
+        self.ever_connected = False
+        self._tx_queue: asyncio.Queue[tuple[Any, ...]] = asyncio.Queue()
+        self._tasks: list[asyncio.Task[Any]] = []
+        self._session_tasks: list[asyncio.Task[Any]] = []
+        self.sender = JournalSender(
+            self.journal,
+            self._retry_policy,
+            prepare=self._prepare,
+            on_aside=self._moved_aside,
+        )
+        self.wire_logger = logging.getLogger(f"components.{DOMAIN}.wire")
+        if not config["log_messages"]:
+            self.wire_logger.setLevel(logging.WARNING)
+        self.stopping = False
+
+    # --- lifecycle ---------------------------------------------------------------------
+
+    async def async_start(self) -> None:
+        await self.journal.open()
+        self.journal.on_count = self.sensors.set_queue
+        self.model.load(await self.journal.settings(DeviceModel.SETTING_PREFIX))
+        self._apply_backoff_settings()
+        self.boot_reason = await self.journal.get_setting("boot_reason", "PowerUp")
+        await self.orders.load()
+        await self.sensors.async_add()
+        self.sensors.set_queue(self.journal.count_cached)
+        for evse_config in self.config["evse"]:
+            binding = EvseBinding(
+                self.orge, evse_config, self._evse_changed, ready_grace=self.config["ready_grace"]
+            )
+            binding.inoperative = self.orders.is_inoperative(binding.evse_id)
+            self.evses[binding.evse_id] = binding
+        for record in await self.journal.transactions():
+            binding = self.evses.get(record.evse_id)
+            if binding is None:
+                continue
+            tx = Transaction(
+                record.tx_id,
+                record.evse_id,
+                record.data.get("connector_id", 1),
+                record.data.get("id_token"),
+                record.data.get("remote_start_id"),
+                record.data.get("charging_state", "EVConnected"),
+            )
+            self.transactions[record.evse_id] = tx
+            binding.session.resume(tx.charging_state)
+            _LOGGER.info(
+                "Resuming transaction %s on EVSE %d from the journal", tx.tx_id, tx.evse_id
+            )
+        for binding in self.evses.values():
+            binding.start()
+            if binding.evse_id in self.transactions:
+                self._start_sampling(self.transactions[binding.evse_id])
+                binding.refresh()  # ends it now if the vehicle left meanwhile
+        self.role.on_deactivate = self._step_down
+        self.role.start()
+        self.orge.bus.async_listen_once(EVENT_ORGE_STOP, self._on_stop)
+        self.orge.bus.async_listen_once(EVENT_ORGE_FINAL_WRITE, self._on_final_write)
+        self._tasks.append(
+            self.orge.async_create_background_task(self._tx_writer(), f"{DOMAIN} journal writer")
+        )
+        self._tasks.append(
+            self.orge.async_create_background_task(self._aligned_loop(), f"{DOMAIN} aligned data")
+        )
+        self._tasks.append(
+            self.orge.async_create_background_task(self._run(), f"{DOMAIN} connection")
+        )
+
+    async def _on_stop(self, _event: Any) -> None:
+        self.stopping = True
+        if self.link is not None:
+            await self.link.close()
+
+    async def _on_final_write(self, _event: Any) -> None:
+        # Let the writer put already-captured events in the journal before closing it.
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._tx_queue.join(), 1.0)
+        for task in self._tasks:
+            task.cancel()
+        for binding in self.evses.values():
+            binding.stop()
+        await self.journal.close()
+
+    def _apply_backoff_settings(self) -> None:
+        self.backoff.configure(
+            self.model.value("OCPPCommCtrlr", "RetryBackOffWaitMinimum"),
+            self.model.value("OCPPCommCtrlr", "RetryBackOffRandomRange"),
+            self.model.value("OCPPCommCtrlr", "RetryBackOffRepeatTimes"),
+        )
+
+    def _retry_policy(self, entry: Entry) -> RetryPolicy:
+        return RetryPolicy(
+            attempts=int(self.model.value("OCPPCommCtrlr", "MessageAttempts", "TransactionEvent")),
+            interval=float(
+                self.model.value("OCPPCommCtrlr", "MessageAttemptInterval", "TransactionEvent")
+            ),
+        )
+
+    def _prepare(self, entry: Entry) -> dict[str, Any]:
+        if entry.time_synced:
+            return entry.payload
+        return self.clock.correct_payload(
+            entry.payload, entry.created_wall, entry.created_mono, entry.boot_id == boot_id()
+        )
+
+    def _moved_aside(self, entry: Entry, reason: str) -> None:
+        self.sensors.set_error(f"{entry.action} moved aside after retries: {reason}")
+
+    # --- connection --------------------------------------------------------------------
+
+    def subprotocols(self) -> list[str]:
+        """ocpp2.0.1 first; ocpp1.6 too when ocpp16 is configured on the same URL."""
+        check = self.orge.data.get("config_check")
+        other = getattr(check, "blocks", {}).get("ocpp16") if check else None
+        if isinstance(other, dict) and other.get("url"):
+            other_url = station_url(
+                other["url"],
+                other.get("station_id", self.station_id),
+                other.get("append_station_id", "auto"),
+            )
+            if other_url == self.url:
+                return [OCPP201, OCPP16]
+        return [OCPP201]
+
+    async def _run(self) -> None:
+        while not self.stopping:
+            if not self.role.active:
+                self.sensors.set_connection("standby")
+                await self.role.wait_active()
+            self.sensors.set_connection("connecting")
+            failure: ConnectFailed | None = None
+            try:
+                connection = await open_connection(
+                    self.url,
+                    self.station_id,
+                    self.password,
+                    self.subprotocols(),
+                    ca_file=self.config.get("ca_file"),
+                    verify_tls=self.config["verify_tls"],
+                    ping_interval=self.model.value("OCPPCommCtrlr", "WebSocketPingInterval"),
+                    open_timeout=max(5.0, self.config["response_timeout"]),
+                )
+            except ConnectFailed as err:
+                failure = err
+            else:
+                failure = await self._session(connection)
+            if self.stopping:
+                break
+            if failure is not None:
+                _LOGGER.warning("OCPP 2.0.1 link to %s: %s", self.url, failure.message)
+                self.sensors.set_error(failure.message)
+                self.role.report_failure(failure.message, refused=failure.refused)
+                if failure.refused:
+                    self.sensors.set_connection("rejected")
+            delay = self.backoff.next_delay()
+            if failure is None or not failure.refused:
+                self.sensors.set_connection("disconnected")
+            _LOGGER.info("Reconnecting to the CSMS in %.1f s", delay)
+            await asyncio.sleep(delay)
+
+    async def _session(self, connection: Any) -> ConnectFailed | None:
+        """Run one connection until it closes; a ConnectFailed if it was refused."""
+        negotiated = connection.subprotocol
+        if negotiated != OCPP201:
+            with contextlib.suppress(Exception):
+                await connection.close(1002 if negotiated is None else 1000)
+            if negotiated == OCPP16:
+                return ConnectFailed(
+                    "the CSMS chose ocpp1.6 on this URL; handing over to ocpp16", refused=True
+                )
+            return ConnectFailed("the CSMS agreed on no OCPP subprotocol", refused=True)
+        cp = StationChargePoint(
+            self.station_id,
+            connection,
+            self.orders,
+            self.config["response_timeout"],
+            self.wire_logger,
+        )
+        link = self.link = Link(cp, connection)
+        self.sensors.set_protocol(OCPP201)
+        result: ConnectFailed | None = None
+        try:
+            accepted = await self._boot(link)
+            if not accepted:
+                return ConnectFailed("BootNotification rejected by the CSMS", refused=True)
+            self.backoff.reset()
+            self.role.report_connected(OCPP201)
+            self.sensors.set_connection("connected")
+            self.sensors.set_error("none")
+            offline_for = (
+                math.inf if self.offline_since is None else time.monotonic() - self.offline_since
+            )
+            self.offline_since = None
+            await self._send_statuses(
+                all_connectors=not self.ever_connected
+                or offline_for > self.model.value("OCPPCommCtrlr", "OfflineThreshold")
+            )
+            self.ever_connected = True
+            self._session_tasks = [
+                asyncio.ensure_future(self._heartbeat_loop(link)),
+                asyncio.ensure_future(self._deliver(link)),
+            ]
+            await link.closed
+        except LinkDown:
+            pass
+        finally:
+            for task in self._session_tasks:
+                task.cancel()
+            self._session_tasks = []
+            await link.close()
+            self.link = None
+            if self.offline_since is None:
+                self.offline_since = time.monotonic()
+            self.role.report_disconnected()
+            self.sensors.set_protocol("none")
+            if self.boot_accepted:
+                _LOGGER.warning("Lost the OCPP 2.0.1 connection to the CSMS")
+        return result
+
+    @callback
+    def _step_down(self) -> None:
+        """The primary is back (we are the fallback): close our link."""
+        if self.link is not None:
+            self.orge.async_create_task(self.link.close())
+
+    def boot_payload(self) -> dict[str, Any]:
+        station: dict[str, Any] = {
+            "model": self.config["model"],
+            "vendorName": self.config["vendor"],
+            "firmwareVersion": self.config.get("firmware_version") or f"ORGE {__version__}",
+        }
+        if self.config.get("serial_number"):
+            station["serialNumber"] = self.config["serial_number"]
+        return {"chargingStation": station, "reason": self.boot_reason}
+
+    async def _boot(self, link: Link) -> bool:
+        payload = self.boot_payload()
+        content = hashlib.sha256(
+            json.dumps(payload["chargingStation"], sort_keys=True).encode()
+        ).hexdigest()
+        if self.boot_accepted and content == self.boot_hash:
+            # A reconnect with unchanged content: no new BootNotification (a heartbeat
+            # re-reads the CSMS time).
+            await self._heartbeat(link)
+            return True
+        while True:
+            try:
+                answer = await link.call("BootNotification", payload)
+            except (NoAnswer, CallRejected) as err:
+                _LOGGER.warning("BootNotification failed (%s); retrying", err)
+                self.sensors.set_error(f"BootNotification: {err}")
+                await asyncio.sleep(self.config["boot_retry_interval"])
+                continue
+            self._sync_time(answer.get("currentTime"))
+            status = answer.get("status")
+            interval = int(answer.get("interval") or 0)
+            if status == "Accepted":
+                self.boot_accepted = True
+                self.boot_hash = content
+                if interval > 0:
+                    self.model.variables["OCPPCommCtrlr/HeartbeatInterval"].value = interval
+                if self.boot_reason != "PowerUp":
+                    self.boot_reason = "PowerUp"
+                    await self.journal.set_setting("boot_reason", "PowerUp")
+                _LOGGER.info(
+                    "BootNotification accepted by %s (heartbeat %d s)",
+                    self.url,
+                    self.heartbeat_interval(),
+                )
+                return True
+            wait = interval if interval > 0 else self.config["boot_retry_interval"]
+            self.sensors.set_connection(status.lower() if status else "pending")
+            if status == "Rejected":
+                message = f"BootNotification rejected; retrying in {wait} s"
+                self.sensors.set_error(message)
+                self.role.report_failure(message, refused=True)
+                _LOGGER.warning(message)
+            await asyncio.sleep(wait)
+
+    def heartbeat_interval(self) -> int:
+        return int(self.model.value("OCPPCommCtrlr", "HeartbeatInterval"))
+
+    def _sync_time(self, current_time: str | None) -> None:
+        if not current_time:
+            return
+        try:
+            self.clock.set_from_csms(current_time)
+        except ValueError:
+            _LOGGER.warning("CSMS sent an unreadable currentTime %r", current_time)
+
+    async def _heartbeat(self, link: Link) -> None:
+        answer = await link.call("Heartbeat", {})
+        self._sync_time(answer.get("currentTime"))
+
+    async def _heartbeat_loop(self, link: Link) -> None:
+        while link.is_open:
+            await asyncio.sleep(self.heartbeat_interval())
+            try:
+                await self._heartbeat(link)
+            except (NoAnswer, CallRejected) as err:
+                _LOGGER.warning("Heartbeat not answered: %s", err)
+            except LinkDown:
+                return
+
+    async def _deliver(self, link: Link) -> None:
+        async def send(entry: Entry, payload: dict[str, Any]) -> Any:
+            return await link.call(entry.action, payload)
+
+        with contextlib.suppress(LinkDown):
+            await self.sender.run(send)
+
+    # --- status ------------------------------------------------------------------------
+
+    def status_payload(self, binding: EvseBinding, view: ConnectorView) -> dict[str, Any]:
+        return {
+            "timestamp": self.clock.iso(),
+            "connectorStatus": view.connector_status,
+            "evseId": binding.evse_id,
+            "connectorId": binding.connector_id,
+        }
+
+    async def send_status(self, binding: EvseBinding) -> None:
+        link = self.link
+        if link is None or not self.boot_accepted or not link.is_open:
+            return
+        view = binding.current_view()
+        key = (binding.evse_id, binding.connector_id)
+        try:
+            await link.call("StatusNotification", self.status_payload(binding, view))
+        except (NoAnswer, CallRejected) as err:
+            _LOGGER.warning("StatusNotification not accepted: %s", err)
+            return
+        except LinkDown:
+            return
+        self.last_status[key] = view.connector_status
+
+    async def _send_statuses(self, all_connectors: bool) -> None:
+        for binding in self.evses.values():
+            key = (binding.evse_id, binding.connector_id)
+            if (
+                all_connectors
+                or self.last_status.get(key) != binding.current_view().connector_status
+            ):
+                await self.send_status(binding)
+
+    @callback
+    def _evse_changed(
+        self, binding: EvseBinding, view: ConnectorView, events: list[SessionEvent]
+    ) -> None:
+        key = (binding.evse_id, binding.connector_id)
+        if self.last_status.get(key) != view.connector_status:
+            self.orge.async_create_task(self.send_status(binding), f"{DOMAIN} status")
+        mono = time.monotonic()
+        for event in events:
+            self._tx_queue.put_nowait(("session", binding, event, mono))
+        if not events and binding.session.active and binding.evse_id in self.transactions:
+            tx = self.transactions[binding.evse_id]
+            tx.charging_state = view.charging_state.value
+        self.orders.state_changed(binding)
+
+    # --- transactions ------------------------------------------------------------------
+
+    async def _tx_writer(self) -> None:
+        """Turns captured events into journal entries, strictly in order."""
+        while True:
+            item = await self._tx_queue.get()
+            try:
+                if item[0] == "session":
+                    await self._session_event(item[1], item[2], item[3])
+                elif item[0] == "meter":
+                    await self._meter_event(item[1], item[2], item[3])
+            except Exception:
+                _LOGGER.exception("Could not journal %s", item[0])
+            finally:
+                self._tx_queue.task_done()
+
+    def meter_value(
+        self, binding: EvseBinding, context: str, mono: float, measurands: list[str] | None = None
+    ) -> dict[str, Any] | None:
+        measurands = measurands or [ENERGY, POWER]
+        sampled: list[dict[str, Any]] = []
+        energy = binding.energy_wh() if ENERGY in measurands else None
+        if energy is not None:
+            sampled.append(
+                {
+                    "value": round(energy, 3),
+                    "context": context,
+                    "measurand": ENERGY,
+                    "unitOfMeasure": {"unit": "Wh"},
+                }
+            )
+        power = binding.power_w() if POWER in measurands else None
+        if power is not None:
+            sampled.append(
+                {
+                    "value": round(power, 3),
+                    "context": context,
+                    "measurand": POWER,
+                    "unitOfMeasure": {"unit": "W"},
+                }
+            )
+        if not sampled:
+            return None
+        return {"timestamp": self.clock.iso(mono), "sampledValue": sampled}
+
+    def _measurands(self, component: str, variable: str) -> list[str]:
+        return list(self.model.value(component, variable))
+
+    async def _append_tx(
+        self,
+        tx: Transaction,
+        event_type: str,
+        trigger: str,
+        kind: str,
+        mono: float,
+        *,
+        meter: dict[str, Any] | None = None,
+        stopped_reason: str | None = None,
+        with_evse: bool = False,
+        with_token: bool = False,
+    ) -> Entry:
+        info: dict[str, Any] = {"transactionId": tx.tx_id, "chargingState": tx.charging_state}
+        if stopped_reason:
+            info["stoppedReason"] = stopped_reason
+        if tx.remote_start_id is not None and (with_evse or trigger == "RemoteStart"):
+            info["remoteStartId"] = tx.remote_start_id
+        seq = await self.journal.next_seq(tx.tx_id)
+        payload: dict[str, Any] = {
+            "eventType": event_type,
+            "timestamp": self.clock.iso(mono),
+            "triggerReason": trigger,
+            "seqNo": seq,
+            "transactionInfo": info,
+        }
+        offline = self.link is None or not self.boot_accepted
+        if offline:
+            payload["offline"] = True
+        if with_evse:
+            payload["evse"] = {"id": tx.evse_id, "connectorId": tx.connector_id}
+        if with_token and tx.id_token:
+            payload["idToken"] = tx.id_token
+        if meter:
+            payload["meterValue"] = [meter]
+        entry = await self.journal.append(
+            "TransactionEvent",
+            payload,
+            kind,
+            tx_id=tx.tx_id,
+            offline=offline,
+            time_synced=self.clock.synced,
+            created_wall=self.clock.timestamp(mono) if self.clock.synced else None,
+            created_mono=mono,
+        )
+        self.sender.wake()
+        return entry
+
+    async def _session_event(self, binding: EvseBinding, event: SessionEvent, mono: float) -> None:
+        evse_id = binding.evse_id
+        if event.kind == "started":
+            remote = self.remote_starts.pop(evse_id, None)
+            tx = Transaction(
+                str(uuid.uuid4()),
+                evse_id,
+                binding.connector_id,
+                charging_state=event.charging_state.value,
+            )
+            trigger = event.trigger
+            if remote is not None:
+                tx.id_token = remote.id_token
+                tx.remote_start_id = remote.remote_start_id
+                trigger = "RemoteStart"
+            self.transactions[evse_id] = tx
+            await self.journal.open_transaction(tx.tx_id, evse_id, tx.data())
+            meter = self.meter_value(
+                binding,
+                "Transaction.Begin",
+                mono,
+                self._measurands("SampledDataCtrlr", "TxStartedMeasurands"),
+            )
+            await self._append_tx(
+                tx,
+                "Started",
+                trigger,
+                KIND_START,
+                mono,
+                meter=meter,
+                with_evse=True,
+                with_token=True,
+            )
+            self._start_sampling(tx)
+            _LOGGER.info("Transaction %s started on EVSE %d (%s)", tx.tx_id, evse_id, trigger)
+            return
+        tx = self.transactions.get(evse_id)
+        if tx is None:
+            _LOGGER.warning("Session %s on EVSE %d without a transaction", event.kind, evse_id)
+            return
+        tx.charging_state = event.charging_state.value
+        if event.kind == "updated":
+            await self.journal.update_transaction(tx.tx_id, tx.data())
+            await self._append_tx(tx, "Updated", event.trigger, KIND_UPDATE, mono)
+            return
+        # ended
+        self._stop_sampling(tx)
+        meter = self.meter_value(
+            binding,
+            "Transaction.End",
+            mono,
+            self._measurands("SampledDataCtrlr", "TxEndedMeasurands"),
+        )
+        await self._append_tx(
+            tx, "Ended", event.trigger, KIND_END, mono, meter=meter, stopped_reason=event.reason
+        )
+        await self.journal.close_transaction(tx.tx_id)
+        del self.transactions[evse_id]
+        _LOGGER.info("Transaction %s ended on EVSE %d (%s)", tx.tx_id, evse_id, event.reason)
+        await self.orders.transaction_ended(binding)
+
+    async def _meter_event(self, binding: EvseBinding, trigger: str, mono: float) -> None:
+        tx = self.transactions.get(binding.evse_id)
+        if tx is None:
+            return
+        if trigger == "MeterValueClock":
+            context = "Sample.Clock"
+            measurands = self._measurands("AlignedDataCtrlr", "Measurands")
+        elif trigger == "Trigger":
+            context = "Trigger"
+            measurands = self._measurands("SampledDataCtrlr", "TxUpdatedMeasurands")
+        else:
+            context = "Sample.Periodic"
+            measurands = self._measurands("SampledDataCtrlr", "TxUpdatedMeasurands")
+        meter = self.meter_value(binding, context, mono, measurands)
+        if meter is None and trigger != "Trigger":
+            return
+        kind = KIND_UPDATE if trigger == "Trigger" else KIND_METER
+        await self._append_tx(tx, "Updated", trigger, kind, mono, meter=meter)
+
+    def queue_meter(self, binding: EvseBinding, trigger: str) -> None:
+        self._tx_queue.put_nowait(("meter", binding, trigger, time.monotonic()))
+
+    def _start_sampling(self, tx: Transaction) -> None:
+        interval = int(self.model.value("SampledDataCtrlr", "TxUpdatedInterval"))
+        if interval <= 0 or not self.model.value("SampledDataCtrlr", "Enabled"):
+            return
+        loop = self.orge.loop
+        binding = self.evses[tx.evse_id]
+
+        def tick() -> None:
+            if self.transactions.get(tx.evse_id) is not tx:
+                return
+            self.queue_meter(binding, "MeterValuePeriodic")
+            current = int(self.model.value("SampledDataCtrlr", "TxUpdatedInterval"))
+            if current > 0:
+                tx.timer = loop.call_later(current, tick)
+
+        tx.timer = loop.call_later(interval, tick)
+
+    def _stop_sampling(self, tx: Transaction) -> None:
+        if tx.timer is not None:
+            tx.timer.cancel()
+            tx.timer = None
+
+    async def _aligned_loop(self) -> None:
+        """Clock-aligned meter values, on the boundary of the CSMS-given time."""
+        while True:
+            interval = int(self.model.value("AlignedDataCtrlr", "Interval"))
+            if interval <= 0 or not self.clock.synced:
+                await asyncio.sleep(5 if interval > 0 else 30)
+                continue
+            await asyncio.sleep(self.clock.seconds_to_boundary(interval))
+            if not self.model.value("AlignedDataCtrlr", "Enabled"):
+                continue
+            for binding in self.evses.values():
+                if binding.evse_id in self.transactions:
+                    self.queue_meter(binding, "MeterValueClock")
+                else:
+                    self.orge.async_create_task(self._send_meter_values(binding))
+            await asyncio.sleep(0.01)  # past the boundary before computing the next
+
+    async def _send_meter_values(self, binding: EvseBinding, context: str = "Sample.Clock") -> None:
+        """A MeterValues message outside a transaction (not journaled: not a tx message)."""
+        link = self.link
+        meter = self.meter_value(
+            binding, context, time.monotonic(), self._measurands("AlignedDataCtrlr", "Measurands")
+        )
+        if link is None or meter is None or not self.boot_accepted:
+            return
+        with contextlib.suppress(NoAnswer, CallRejected, LinkDown):
+            await link.call("MeterValues", {"evseId": binding.evse_id, "meterValue": [meter]})
