@@ -188,8 +188,15 @@ class _Recording:
         await self._send(msg.create_call_result(dict(payload)).to_json())
 
     async def _send(self, message: str) -> None:  # type: ignore[override]
-        frame = json.loads(message)
-        kind = {2: "call", 3: "result", 4: "error"}[frame[0]]
+        try:
+            frame = json.loads(message)
+            kind = {2: "call", 3: "result", 4: "error"}[frame[0]]
+        except (ValueError, KeyError, IndexError, TypeError):  # send_raw of garbage
+            self.csms._record(
+                self.id, self.protocol, "out", "invalid", None, None, message, message
+            )
+            await self._connection.send(message)  # type: ignore[attr-defined]
+            return
         if kind == "call":
             action, payload = frame[2], frame[3]
             self.csms._pending_actions[frame[1]] = action

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import json
 import logging
 import ssl
 import uuid
@@ -157,6 +158,16 @@ class Link(ChargePoint):
         finally:
             if not self.closed.done():
                 self.closed.set_result(None)
+
+    async def _send(self, message: str) -> None:  # type: ignore[override]
+        # The library names a malformed payload with 2.0.1's "FormatViolation";
+        # OCPP 1.6J calls that error "FormationViolation".
+        if message.startswith("[4,") and '"FormatViolation"' in message:
+            frame = json.loads(message)
+            if frame[2] == "FormatViolation":
+                frame[2] = "FormationViolation"
+                message = json.dumps(frame, separators=(",", ":"))
+        await super()._send(message)
 
     async def send_call(
         self, action: str, payload: dict[str, Any], timeout: float | None = None

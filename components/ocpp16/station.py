@@ -198,7 +198,7 @@ class Ocpp16Station:
         await self.journal.close()
 
     def spawn(self, coro: Any) -> asyncio.Task[Any]:
-        task = self.orge.loop.create_task(coro)
+        task = asyncio.ensure_future(coro)  # a coroutine or a journal future
         self._tasks.add(task)
         task.add_done_callback(self._task_done)
         return task
