@@ -192,8 +192,24 @@ class Esp32Charger:
             )
             if new_code not in p.STATE_NAMES:
                 _LOGGER.error("Controller in undefined STATE %s (a bad command 4?)", new_code)
-        self.available = self.link.connected
-        self._write_entities()
+        available = self.link.connected
+        if old is None or available != self.available:
+            self.available = available
+            self._write_entities()
+        else:
+            # Entity values are functions of STAT fields: write only the ones whose
+            # fields changed (a STAT usually changes one or two of fourteen).
+            old_values, new_values = old.values, stat.values
+            changed = {
+                key
+                for key in old_values.keys() | new_values.keys()
+                if old_values.get(key) != new_values.get(key)
+            }
+            if changed:
+                for entity in self.entities:
+                    keys = entity.stat_keys
+                    if keys is not None and not keys.isdisjoint(changed):
+                        entity.async_write_state()
         self._maybe_apply_max_current()
 
     def _on_info(self, line: p.Line) -> None:

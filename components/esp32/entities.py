@@ -18,6 +18,9 @@ Values = Callable[[Esp32Charger], Any]
 
 
 class _Esp32Entity(Entity):
+    # STAT fields the value and attributes depend on; None: not written on each STAT.
+    stat_keys: frozenset[str] | None = None
+
     def __init__(self, charger: Esp32Charger, suffix: str, label: str) -> None:
         self.charger = charger
         settings = charger.settings
@@ -43,8 +46,10 @@ class StatSensor(_Esp32Entity, SensorEntity):
         unit: str | None = None,
         device_class: str | None = None,
         icon: str | None = None,
+        keys: tuple[str, ...] = (),
     ) -> None:
         super().__init__(charger, suffix, label)
+        self.stat_keys = frozenset(keys)
         self._value = value
         self._attributes = attributes
         self._attr_unit_of_measurement = unit
@@ -73,8 +78,10 @@ class StatBinarySensor(_Esp32Entity, BinarySensorEntity):
         value: Callable[[Esp32Charger], bool | None],
         attributes: Callable[[Esp32Charger], dict[str, Any] | None] | None = None,
         device_class: str | None = None,
+        keys: tuple[str, ...] = (),
     ) -> None:
         super().__init__(charger, suffix, label)
+        self.stat_keys = frozenset(keys)
         self._value = value
         self._attributes = attributes
         self._attr_device_class = device_class
@@ -148,6 +155,7 @@ class MaxCurrentNumber(_Esp32Entity, NumberEntity):
     _attr_mode = "box"
     _attr_unit_of_measurement = "A"
     _attr_device_class = "current"
+    stat_keys = frozenset({"MAX"})
 
     @property
     def native_value(self) -> float | None:
@@ -220,10 +228,21 @@ def build_entities(charger: Esp32Charger) -> list[Entity]:
     c._link_entity, c._bad_lines_entity = link, bad
     return [
         StatSensor(
-            c, "state", "state", lambda c: c.state_name, _state_attrs, icon="mdi:ev-station"
+            c,
+            "state",
+            "state",
+            lambda c: c.state_name,
+            _state_attrs,
+            icon="mdi:ev-station",
+            keys=("STATE",),
         ),
         StatSensor(
-            c, "cp_state", "CP state", lambda c: _opt_name(p.CP_NAMES, c.value("CP")), _cp_attrs
+            c,
+            "cp_state",
+            "CP state",
+            lambda c: _opt_name(p.CP_NAMES, c.value("CP")),
+            _cp_attrs,
+            keys=("CP",),
         ),
         StatSensor(
             c,
@@ -233,6 +252,7 @@ def build_entities(charger: Esp32Charger) -> list[Entity]:
             lambda c: {"raw_adc": c.value("CPV"), "estimated": True},
             unit="V",
             device_class="voltage",
+            keys=("CPV",),
         ),
         StatSensor(
             c,
@@ -240,6 +260,7 @@ def build_entities(charger: Esp32Charger) -> list[Entity]:
             "PP state",
             _pp_state,
             lambda c: {"code": c.value("PP"), "raw_adc": c.value("PPV")},
+            keys=("PP", "PPV"),
         ),
         StatSensor(
             c,
@@ -248,17 +269,25 @@ def build_entities(charger: Esp32Charger) -> list[Entity]:
             lambda c: c.value("CABLE"),
             unit="A",
             device_class="current",
+            keys=("CABLE",),
         ),
-        StatSensor(c, "pwm", "PWM", lambda c: c.value("PWM"), _pwm_attrs),
+        StatSensor(c, "pwm", "PWM", lambda c: c.value("PWM"), _pwm_attrs, keys=("PWM",)),
         StatSensor(
             c,
             "power_board",
             "power board",
             lambda c: _opt_name(p.PB_NAMES, c.value("PB")),
             lambda c: {"code": c.value("PB")},
+            keys=("PB",),
         ),
         StatBinarySensor(
-            c, "relay", "relay", _relay, lambda c: {"rl_flag": c.value("RL")}, device_class="power"
+            c,
+            "relay",
+            "relay",
+            _relay,
+            lambda c: {"rl_flag": c.value("RL")},
+            device_class="power",
+            keys=("RL", "STATE"),
         ),
         StatBinarySensor(
             c,
@@ -266,9 +295,10 @@ def build_entities(charger: Esp32Charger) -> list[Entity]:
             "lock",
             _locked,
             lambda c: {"lock_flag": c.value("LOCK"), "motor_flag": c.value("MOTOR")},
+            keys=("LOCK", "MOTOR", "STATE"),
         ),
-        StatBinarySensor(c, "authorized", "authorized", _flag("AUTH")),
-        StatBinarySensor(c, "stop_requested", "stop requested", _flag("STOP")),
+        StatBinarySensor(c, "authorized", "authorized", _flag("AUTH"), keys=("AUTH",)),
+        StatBinarySensor(c, "stop_requested", "stop requested", _flag("STOP"), keys=("STOP",)),
         link,
         MaxCurrentNumber(c, "max_current", "max current"),
         bad,

@@ -234,15 +234,12 @@ class LineBuffer:
 
 
 def _split_fields(body: str) -> dict[str, str]:
+    # The firmware never pads: no strip() on this hot path (a padded key is just unknown).
     fields: dict[str, str] = {}
     for part in body.split(";"):
-        if not part:
-            continue
-        key, sep, value = part.partition("=")
-        if sep:
-            fields[key.strip()] = value.strip()
-        else:
-            fields[part.strip()] = ""
+        if part:
+            key, _, value = part.partition("=")
+            fields[key] = value
     return fields
 
 
