@@ -583,12 +583,20 @@ def dynamic_template(value: Any) -> Template:
 def template_complex(value: Any) -> Any:
     """Every string inside a dict/list becomes a Template; other scalars stay."""
     if isinstance(value, list):
-        return [template_complex(item) for item in value]
+        return [_at(index, item) for index, item in enumerate(value)]
     if isinstance(value, dict):
-        return {key: template_complex(item) for key, item in value.items()}
+        return {key: _at(key, item) for key, item in value.items()}
     if isinstance(value, str):
         return _to_template(value)
     return value
+
+
+def _at(key: Any, value: Any) -> Any:
+    """template_complex of one item; an error names the item's place (file and line)."""
+    try:
+        return template_complex(value)
+    except vol.Invalid as err:
+        raise vol.Invalid(err.msg, path=[key, *err.path]) from None
 
 
 def result_as_boolean(value: Any) -> bool:

@@ -63,6 +63,7 @@ def _call_service(value: dict[str, Any]) -> dict[str, Any]:
     name = value.pop(key)
     for other in ("action", "service", "service_template"):
         value.pop(other, None)
+    data_key = "data_template" if "data_template" in value else "data"
     data = dict(value.pop("data", None) or {})
     data.update(value.pop("data_template", None) or {})
     target = dict(value.pop("target", None) or {})
@@ -73,8 +74,11 @@ def _call_service(value: dict[str, Any]) -> dict[str, Any]:
         validated["action"] = _service_name(name)
     except vol.Invalid as err:
         raise vol.Invalid(err.msg, path=[key]) from None
-    validated["data"] = template_complex(data)
-    validated["target"] = template_complex(target)
+    for name, raw, key in (("data", data, data_key), ("target", target, "target")):
+        try:
+            validated[name] = template_complex(raw)
+        except vol.Invalid as err:
+            raise vol.Invalid(err.msg, path=[key, *err.path]) from None
     return validated
 
 
