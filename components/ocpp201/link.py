@@ -162,6 +162,7 @@ class Link:
         if not self.is_open:
             raise LinkDown()
         task = asyncio.ensure_future(self._call(action, payload, timeout))
+        task.add_done_callback(_retrieve)
         done, _ = await asyncio.wait({task, self.closed}, return_when=asyncio.FIRST_COMPLETED)
         if task not in done:
             task.cancel()
@@ -202,6 +203,12 @@ class Link:
         self.receiver.cancel()
         if not self.closed.done():
             self.closed.set_result(None)
+
+
+def _retrieve(task: asyncio.Future[Any]) -> None:
+    """Mark a call's outcome as seen (it may finish after the link was given up)."""
+    if not task.cancelled():
+        task.exception()
 
 
 def summary(payload: Any, limit: int = 400) -> Any:

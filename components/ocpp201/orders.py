@@ -340,7 +340,7 @@ class Orders:
                 await station._heartbeat(link)
             elif requested_message == "StatusNotification":
                 for binding in targets:
-                    await station.send_status(binding)
+                    station.queue_status(binding)
             elif requested_message == "MeterValues":
                 for binding in targets:
                     await station._send_meter_values(binding, "Trigger")

@@ -120,7 +120,9 @@ class Station201:
         self.boot_accepted = False
         self.boot_hash: str | None = None
         self.boot_reason = "PowerUp"
-        self.last_status: dict[tuple[int, int], str] = {}
+        self.last_status: dict[tuple[int, int], str] = {}  # confirmed by the CSMS
+        self.reported: dict[tuple[int, int], str] = {}  # last queued (de-duplication)
+        self._status_queue: asyncio.Queue[tuple[tuple[int, int], dict[str, Any]]] = asyncio.Queue()
         self.offline_since: float | None = None
         self.ever_connected = False
         self._tx_queue: asyncio.Queue[tuple[Any, ...]] = asyncio.Queue()
@@ -315,12 +317,14 @@ class Station201:
                 math.inf if self.offline_since is None else time.monotonic() - self.offline_since
             )
             self.offline_since = None
-            await self._send_statuses(
+            self._status_queue = asyncio.Queue()  # stale entries of an old link: dropped
+            self._send_statuses(
                 all_connectors=not self.ever_connected
                 or offline_for > self.model.value("OCPPCommCtrlr", "OfflineThreshold")
             )
             self.ever_connected = True
             self._session_tasks = [
+                asyncio.ensure_future(self._status_loop(link)),
                 asyncio.ensure_future(self._heartbeat_loop(link)),
                 asyncio.ensure_future(self._deliver(link)),
             ]
@@ -443,37 +447,40 @@ class Station201:
             "connectorId": binding.connector_id,
         }
 
-    async def send_status(self, binding: EvseBinding) -> None:
-        link = self.link
-        if link is None or not self.boot_accepted or not link.is_open:
-            return
+    def queue_status(self, binding: EvseBinding) -> None:
+        """Queue the connector's current status for the CSMS (sent in order, at once)."""
         view = binding.current_view()
         key = (binding.evse_id, binding.connector_id)
-        try:
-            await link.call("StatusNotification", self.status_payload(binding, view))
-        except (NoAnswer, CallRejected) as err:
-            _LOGGER.warning("StatusNotification not accepted: %s", err)
-            return
-        except LinkDown:
-            return
-        self.last_status[key] = view.connector_status
+        self.reported[key] = view.connector_status
+        if self.link is not None and self.boot_accepted:
+            self._status_queue.put_nowait((key, self.status_payload(binding, view)))
 
-    async def _send_statuses(self, all_connectors: bool) -> None:
+    async def _status_loop(self, link: Link) -> None:
+        while True:
+            key, payload = await self._status_queue.get()
+            try:
+                await link.call("StatusNotification", payload)
+            except (NoAnswer, CallRejected) as err:
+                _LOGGER.warning("StatusNotification not accepted: %s", err)
+                continue
+            except LinkDown:
+                return
+            self.last_status[key] = payload["connectorStatus"]
+
+    def _send_statuses(self, all_connectors: bool) -> None:
         for binding in self.evses.values():
             key = (binding.evse_id, binding.connector_id)
-            if (
-                all_connectors
-                or self.last_status.get(key) != binding.current_view().connector_status
-            ):
-                await self.send_status(binding)
+            current = binding.current_view().connector_status
+            if all_connectors or self.last_status.get(key) != current:
+                self.queue_status(binding)
 
     @callback
     def _evse_changed(
         self, binding: EvseBinding, view: ConnectorView, events: list[SessionEvent]
     ) -> None:
         key = (binding.evse_id, binding.connector_id)
-        if self.last_status.get(key) != view.connector_status:
-            self.orge.async_create_task(self.send_status(binding), f"{DOMAIN} status")
+        if self.reported.get(key) != view.connector_status:
+            self.queue_status(binding)
         mono = time.monotonic()
         for event in events:
             self._tx_queue.put_nowait(("session", binding, event, mono))
