@@ -210,7 +210,32 @@ class Esp32Charger:
                     keys = entity.stat_keys
                     if keys is not None and not keys.isdisjoint(changed):
                         entity.async_write_state()
+        self._check_cp_alarm(old, stat)
         self._maybe_apply_max_current()
+
+    def _check_cp_alarm(self, old: p.Stat | None, stat: p.Stat) -> None:
+        # Q13: the firmware keeps the relay closed when the pilot drops to code 3 (D/E/F)
+        # in READY/CHARGING; the host must raise the alarm itself. Edge-triggered.
+        def alarm(s: p.Stat | None) -> bool:
+            return (
+                s is not None
+                and s.values.get("CP") == 3
+                and s.values.get("STATE") in (p.STATE_READY, p.STATE_CHARGING)
+            )
+
+        if alarm(stat) and not alarm(old):
+            _LOGGER.warning(
+                "Pilot error (CP code 3) while %s: the relay stays closed", self.state_name
+            )
+            self.orge.bus.async_fire(
+                EVENT_INFO,
+                {
+                    "level": "warning",
+                    "message": "CP_ERROR_IN_SESSION",
+                    "value": stat.values.get("CPV"),
+                    "line": "",
+                },
+            )
 
     def _on_info(self, line: p.Line) -> None:
         record = line.record
@@ -262,6 +287,8 @@ class Esp32Charger:
             self._last_lock_command = None
             self._spawn(self._quiet_refresh(), "esp32 refresh after connect")
         else:
+            # The old STAT says nothing about the controller once we are reconnected.
+            self.stat_time = None
             self.available = False
             self._write_entities()
         if self._link_entity is not None:

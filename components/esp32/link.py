@@ -19,7 +19,6 @@ import logging
 import time
 from collections.abc import Callable
 
-import serial
 import serial_asyncio
 
 from orge.exceptions import OrgeError
@@ -105,7 +104,7 @@ class Esp32Link:
                 transport, _ = await serial_asyncio.create_serial_connection(
                     loop, lambda: _Protocol(self), self.port, baudrate=self.baudrate
                 )
-            except (OSError, serial.SerialException, ValueError) as err:
+            except Exception as err:  # any failure to open means "retry later"
                 failures += 1
                 self.last_error = str(err)
                 # The first failure is news; repeats of a missing device are not.

@@ -206,3 +206,18 @@ async def test_late_and_unrelated_acks_are_not_matched(raw_pty: RawPty) -> None:
     assert await second is None
     await link.close()
     runner.cancel()
+
+
+async def test_pilot_error_in_session_raises_an_alarm(raw_station: Orge, raw_pty: RawPty) -> None:
+    """Q13: CP code 3 in CHARGING keeps the relay closed; the host says so (once)."""
+    orge = raw_station
+    events = record_events(orge, "esp32_info")
+    raw_pty.write(stat(STATE=5, CP=2, CPV=1847, RL=1))
+    await wait_state(orge, "sensor.charger_state", "charging")
+    raw_pty.write(stat(STATE=5, CP=3, CPV=1200, RL=1) + stat(STATE=5, CP=3, CPV=1190, RL=1))
+    await wait_state(orge, "sensor.charger_cp_state", "error")
+    await wait_for(
+        lambda: orge.states.get("sensor.charger_cp_voltage").attributes["raw_adc"] == 1190
+    )
+    alarms = [e for e in events if e.data["message"] == "CP_ERROR_IN_SESSION"]
+    assert len(alarms) == 1 and alarms[0].data["level"] == "warning"
