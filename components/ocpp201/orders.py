@@ -49,6 +49,7 @@ class Orders:
         self.scheduled_availability: dict[int, str] = {}
         self.profiles: list[dict[str, Any]] = []
         self.reset_pending: str | None = None
+        self.limit_dirty = False  # profiles changed: some EVSE may still need its new limit
         self._remote_timers: dict[int, asyncio.TimerHandle] = {}
         self._accepted_start: set[int] = set()
 
@@ -57,6 +58,7 @@ class Orders:
         stored = await journal.settings("availability/")
         self.availability = {int(k.split("/", 1)[1]): v for k, v in stored.items()}
         self.profiles = await journal.get_setting("charging_profiles", [])
+        self.limit_dirty = bool(self.profiles)
 
     def is_inoperative(self, evse_id: int) -> bool:
         return self.availability.get(evse_id, self.availability.get(0)) == "Inoperative"
@@ -126,7 +128,7 @@ class Orders:
             self._remote_timers[evse] = station.orge.loop.call_later(
                 timeout, self._remote_start_expired, evse
             )
-            if self.profiles:
+            if self.limit_dirty:
                 await self.apply_limits()
             await self._authorize_if_ready(binding)
 
@@ -163,10 +165,9 @@ class Orders:
         if binding.evse_id in self.station.remote_starts:
             self.station.orge.async_create_task(self._authorize_if_ready(binding))
         if (
-            self.profiles
+            self.limit_dirty
             and binding.reading.state in IDLE_STATES
             and binding.evse_id not in self.station.transactions
-            and binding.current_limit() not in (None, self.effective_limit(binding))
         ):
             self.station.orge.async_create_task(self.apply_limits())
 
@@ -202,7 +203,7 @@ class Orders:
         scheduled = self.scheduled_availability.pop(binding.evse_id, None)
         if scheduled is not None:
             binding.set_inoperative(scheduled == "Inoperative")
-        if self.profiles:
+        if self.limit_dirty:
             await self.apply_limits()
         if self.reset_pending and not self.station.transactions:
             await self._restart(self.reset_pending)
@@ -507,9 +508,9 @@ class Orders:
 
     def _store_profile(self, evse_id: int, profile: dict[str, Any]) -> None:
         self.profiles = self._with_profile(evse_id, profile)
-        self.station.orge.async_create_task(
-            self.station.journal.set_setting("charging_profiles", self.profiles)
-        )
+        self.limit_dirty = True
+        # persisted on the journal thread, in order with other writes
+        self.station.journal.set_setting("charging_profiles", self.profiles)
 
     def set_charging_profile(self, evse_id: int, profile: dict[str, Any]) -> Any:
         if evse_id and evse_id not in self.station.evses:
@@ -556,9 +557,9 @@ class Orders:
             and self.effective_limit(b, kept) != self.effective_limit(b)
         ]
         self.profiles = kept
-        self.station.orge.async_create_task(
-            self.station.journal.set_setting("charging_profiles", self.profiles)
-        )
+        self.limit_dirty = True
+        # persisted on the journal thread, in order with other writes
+        self.station.journal.set_setting("charging_profiles", self.profiles)
         if deferred:
             return call_result.ClearChargingProfile(
                 status="Accepted",
@@ -571,11 +572,13 @@ class Orders:
 
     async def apply_limits(self) -> None:
         """Set each idle EVSE's current limit to what the profiles give (never mid-session)."""
+        pending = False
         for binding in self.station.evses.values():
-            if binding.evse_id in self.station.transactions:
+            if binding.evse_id in self.station.transactions or (
+                binding.reading.state not in IDLE_STATES
+            ):
+                pending = True  # applied when the controller is idle again (state_changed)
                 continue
-            if binding.reading.state not in IDLE_STATES:
-                continue  # applied when the controller is idle again (state_changed)
             wanted = self.effective_limit(binding)
             if binding.current_limit() == wanted:
                 continue
@@ -588,6 +591,8 @@ class Orders:
                     wanted,
                     err,
                 )
+                pending = True
+        self.limit_dirty = pending
 
     def get_composite_schedule(
         self, duration: int, evse_id: int, charging_rate_unit: str | None
