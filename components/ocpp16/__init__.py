@@ -35,6 +35,12 @@ def _action(value: Any) -> Any:
     return ACTION_SCHEMA(value)
 
 
+def _append_id(value: Any) -> Any:
+    if isinstance(value, str) and value.lower() == "auto":
+        return "auto"
+    return cv.boolean(value)
+
+
 def _seconds(minimum: float = 0) -> Any:
     return vol.All(vol.Coerce(float), vol.Range(min=minimum))
 
@@ -53,9 +59,8 @@ CONFIG_SCHEMA = vol.Schema(
         vol.Optional("password"): cv.string,
         vol.Optional("ca_file"): cv.string,
         vol.Optional("fallback", default=True): cv.boolean,
-        vol.Optional("failures_before_fallback", default=3): vol.All(
-            vol.Coerce(int), vol.Range(min=1)
-        ),
+        vol.Optional("append_station_id", default="auto"): _append_id,
+        vol.Optional("fallback_after", default=3): vol.All(vol.Coerce(int), vol.Range(min=1)),
         vol.Optional("heartbeat_interval", default=60): _seconds(1),
         vol.Optional("boot_retry_interval", default=30): _seconds(0.1),
         vol.Optional("response_timeout", default=30): _seconds(0.1),
@@ -76,7 +81,7 @@ CONFIG_SCHEMA = vol.Schema(
             vol.Coerce(int), vol.Range(min=0)
         ),
         vol.Optional("offline_threshold", default=60): _seconds(0),
-        vol.Optional("max_queue", default=1000): vol.All(vol.Coerce(int), vol.Range(min=10)),
+        vol.Optional("queue_size", default=1000): vol.All(vol.Coerce(int), vol.Range(min=10)),
         vol.Optional("local_id_tag", default="ORGE-LOCAL"): vol.All(
             cv.string, vol.Length(min=1, max=20)
         ),

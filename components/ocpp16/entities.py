@@ -31,9 +31,7 @@ def make_sensors() -> dict[str, LinkSensor]:
         "connection": LinkSensor("OCPP 1.6 connection", "ocpp16_connection", "mdi:lan-connect"),
         "protocol": LinkSensor("OCPP 1.6 protocol", "ocpp16_protocol", "mdi:swap-horizontal"),
         "last_error": LinkSensor("OCPP 1.6 last error", "ocpp16_last_error", "mdi:alert-circle"),
-        "queue": LinkSensor(
-            "OCPP 1.6 queue length", "ocpp16_queue_length", "mdi:tray-full", "messages"
-        ),
+        "queue": LinkSensor("OCPP 1.6 queue length", "ocpp16_queue", "mdi:tray-full", "messages"),
     }
     sensors["connection"]._attr_state = "disconnected"
     sensors["protocol"]._attr_state = "none"

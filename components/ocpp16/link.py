@@ -191,6 +191,11 @@ class Link(ChargePoint):
                 if getter not in done:
                     getter.cancel()
                     if self.closed.done():
+                        # The answer may have arrived just before the close: use it, or
+                        # the CSMS would get this message a second time.
+                        response = self._queued_answer(call.unique_id)
+                        if response is not None:
+                            return self._answer(response)
                         raise LinkDown("connection closed while waiting for the answer")
                     raise NoAnswer(
                         f"no answer to {action} within {timeout or self._response_timeout:g} s"
@@ -198,9 +203,20 @@ class Link(ChargePoint):
                 response = getter.result()
                 if response.unique_id != call.unique_id:
                     continue  # a late answer to an earlier call that timed out
-                if response.message_type_id == MessageType.CallError:
-                    raise CallRejected(response.error_code, response.error_description)
-                return response.payload
+                return self._answer(response)
+
+    @staticmethod
+    def _answer(response: Any) -> dict[str, Any]:
+        if response.message_type_id == MessageType.CallError:
+            raise CallRejected(response.error_code, response.error_description)
+        return response.payload
+
+    def _queued_answer(self, unique_id: str) -> Any:
+        while not self._response_queue.empty():
+            response = self._response_queue.get_nowait()
+            if response.unique_id == unique_id:
+                return response
+        return None
 
     # --- orders from the CSMS: decide and answer here; act after the answer -------------
 

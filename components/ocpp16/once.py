@@ -30,7 +30,7 @@ async def async_once(config: dict[str, Any], config_dir: str, timeout: float) ->
         result.error = "no station_id configured"
         result.finish()
         return result
-    url = result.url = station_url(config["url"], station_id)
+    url = result.url = station_url(config["url"], station_id, config["append_station_id"])
     station = SimpleNamespace(
         station_id=station_id, response_timeout=min(timeout, config["response_timeout"])
     )

@@ -17,7 +17,7 @@ import time
 import uuid
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import urlsplit, urlunsplit
 
 import aiohttp
 import voluptuous as vol
@@ -63,12 +63,20 @@ TRIGGERABLE = (
 )
 
 
-def station_url(url: str, station_id: str) -> str:
-    """OCPP-J: the endpoint ends with the station id; add it if the URL lacks it."""
-    path = urlsplit(url).path.rstrip("/")
-    if path.rsplit("/", 1)[-1] == station_id:
-        return url
-    return url.rstrip("/") + "/" + station_id
+def station_url(url: str, station_id: str, append: Any = "auto") -> str:
+    """The URL to dial: credentials removed (they go in the Authorization header);
+    OCPP-J wants the station id as the last path segment: appended when `append` is
+    True, or `auto` and the path does not already end with it."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    if ":" in host:
+        host = f"[{host}]"
+    netloc = f"{host}:{parts.port}" if parts.port else host
+    path = parts.path
+    segments = [segment for segment in path.split("/") if segment]
+    if append is True or (append == "auto" and (not segments or segments[-1] != station_id)):
+        path = path.rstrip("/") + "/" + station_id
+    return urlunsplit((parts.scheme, netloc, path, parts.query, ""))
 
 
 @dataclass
@@ -93,18 +101,18 @@ class Ocpp16Station:
         self.station_id: str = config.get("station_id") or orge.config.station_id or ""
         if not self.station_id:
             raise ValueError("ocpp16 needs station_id (or orge: station_id)")
-        self.url = station_url(config["url"], self.station_id)
+        self.url = station_url(config["url"], self.station_id, config["append_station_id"])
         self.password: str | None = config.get("password")
         register_secret(self.password)
         self.response_timeout = float(config["response_timeout"])
         self.clock = StationClock()
-        self.journal = AsyncJournal(orge.config.path(".storage", "ocpp16.db"), config["max_queue"])
+        self.journal = AsyncJournal(orge.config.path(".storage", "ocpp16.db"), config["queue_size"])
         self.sensors = make_sensors()
         self.role = LinkRole(
             orge,
             DOMAIN,
             fallback_enabled=config["fallback"],
-            failures_before_fallback=config["failures_before_fallback"],
+            failures_before_fallback=int(config["fallback_after"]),
         )
         self.bindings: dict[int, EvseBinding] = {}
         for evse in config["evse"]:
@@ -207,6 +215,8 @@ class Ocpp16Station:
         self._tasks.discard(task)
         if not task.cancelled() and task.exception() is not None:
             err = task.exception()
+            if isinstance(err, LinkDown):
+                return  # the connection loop deals with a lost link
             _LOGGER.error("OCPP 1.6 task failed: %r", err, exc_info=err)
             self._set_error(f"internal error: {type(err).__name__}: {err}")
 
@@ -219,7 +229,7 @@ class Ocpp16Station:
     # --- entities -------------------------------------------------------------------------
 
     def _set_connection(self, state: str, **attributes: Any) -> None:
-        self.sensors["connection"].set(state, url=self.url.split("@")[-1], **attributes)
+        self.sensors["connection"].set(state, url=self.url, **attributes)
 
     def _set_error(self, message: str) -> None:
         self.sensors["last_error"].set(message[:250], time=self.clock.iso())

@@ -91,7 +91,7 @@ async def test_whole_transaction(config_dir, start_station) -> None:
             "Finishing",
             "Available",
         ]
-        await wait_state(hub, "sensor.ocpp16_queue_length", "0")
+        await wait_state(hub, "sensor.ocpp16_queue", "0")
         assert not csms.errors_sent()
         # a stop for a transaction the station does not run is refused
         assert await csms.remote_stop(STATION, tx_id) == {"status": "Rejected"}
@@ -120,14 +120,16 @@ async def test_csms_drop_mid_transaction_delivers_everything_once_in_order(
         await wait_state(hub, "sensor.ocpp16_connection", "disconnected")
         controller.state("stopped")  # the driver stops locally while offline
         await asyncio.sleep(0.1)
-        queued = int(hub.states.get("sensor.ocpp16_queue_length").state)
+        queued = int(hub.states.get("sensor.ocpp16_queue").state)
         assert queued >= 4  # meter values and the StopTransaction wait in the journal
         await csms.restart(down_for=0)
         stop = (await csms.wait_for("StopTransaction", timeout=5))[0]
         assert stop.payload["transactionId"] == tx_id and stop.payload["reason"] == "Local"
         messages = _tx_messages(csms)
         keys = [(m.action, repr(m.payload)) for m in messages]
-        assert len(keys) == len(set(keys)), "a message was delivered twice"
+        assert len(keys) == len(set(keys)), [
+            (m.mono, m.action, m.payload.get("meterValue")) for m in messages
+        ]
         assert messages[0].action == "StartTransaction" and messages[-1].action == "StopTransaction"
         assert all(m.payload.get("transactionId", tx_id) == tx_id for m in messages)
         stamps = [
@@ -144,7 +146,7 @@ async def test_csms_drop_mid_transaction_delivers_everything_once_in_order(
         from components.ocpp_station.clock import parse_time
 
         assert delivery - parse_time(first_stamp).timestamp() > 0.2
-        await wait_state(hub, "sensor.ocpp16_queue_length", "0")
+        await wait_state(hub, "sensor.ocpp16_queue", "0")
 
 
 async def test_unconfirmed_start_gives_transaction_id_minus_one(config_dir, start_station) -> None:
@@ -201,7 +203,7 @@ async def test_stop_transaction_retried_then_moved_aside(
         await _session_started(csms, controller)
         controller.state("stopped")
         stops = await csms.wait_for("StopTransaction", 3, timeout=5)
-        await wait_state(hub, "sensor.ocpp16_queue_length", "0")
+        await wait_state(hub, "sensor.ocpp16_queue", "0")
         await asyncio.sleep(0.8)
         assert len(csms.received("StopTransaction")) == 3  # exactly the configured attempts
         gaps = [b.mono - a.mono for a, b in itertools.pairwise(stops)]
@@ -227,7 +229,7 @@ async def test_restart_replays_journal_and_ends_left_session(config_dir, start_s
         controller.state("idle")
         await csms.wait_for("StatusNotification", 2)
         tx_id = await _session_started(csms, controller)
-        await wait_state(hub, "sensor.ocpp16_queue_length", "0")  # StartTransaction confirmed
+        await wait_state(hub, "sensor.ocpp16_queue", "0")  # StartTransaction confirmed
         await csms.stop(abrupt=False)
         controller.energy(400)
         await asyncio.sleep(0.35)  # meter values journaled while offline
@@ -250,6 +252,6 @@ async def test_restart_replays_journal_and_ends_left_session(config_dir, start_s
             assert any(m["meterValue"][0]["sampledValue"][0]["value"] == "400" for m in meters)
             assert all(m["transactionId"] == tx_id for m in meters)
             assert len(csms.received("BootNotification")) == 2  # a restart is a boot
-            await wait_state(hub2, "sensor.ocpp16_queue_length", "0")
+            await wait_state(hub2, "sensor.ocpp16_queue", "0")
         finally:
             await hub2.async_stop()
