@@ -33,6 +33,8 @@ _SENTINEL = object()
 _COMPILED: dict[str, Any] = {}  # template text -> compiled jinja Template
 _COMPILED_MAX = 4096
 _ENV: Any = None
+_PARSED: set[str] = set()  # texts known to parse
+_STRICT = False  # compile fully while validating (check-config)
 
 
 class TemplateError(OrgeError):
@@ -463,13 +465,32 @@ class Template:
         return f"{display_path(self.file, config_dir)}, line {self.line}"
 
     def ensure_valid(self) -> None:
-        """Compile now; raises TemplateError on a syntax error."""
+        """Compile now; raises TemplateError on a syntax error or an unknown filter."""
         if self.is_static or self._compiled is not None:
             return
         try:
             self._compiled = _compile(self.text)
         except Exception as err:
             raise TemplateError(self._message(err)) from None
+
+    def check_syntax(self) -> None:
+        """Parse only (a fifth of a compile): what start-up validation can afford.
+
+        `orge check-config` compiles fully (see `strict_checks`), which also catches an
+        unknown filter or test; rendering compiles on first use or in a warm-up task.
+        """
+        if self.is_static or self._compiled is not None or self.text in _PARSED:
+            return
+        if _STRICT:
+            self.ensure_valid()
+            return
+        try:
+            _environment().parse(self.text)
+        except Exception as err:
+            raise TemplateError(self._message(err)) from None
+        if len(_PARSED) >= _COMPILED_MAX:
+            _PARSED.clear()
+        _PARSED.add(self.text)
 
     def _message(self, err: Exception) -> str:
         where_text = f" at {self.location}" if self.location else ""
@@ -527,6 +548,48 @@ def render_text(orge: Orge, text: str, variables: dict[str, Any] | None = None) 
 # --- structures of templates -------------------------------------------------------
 
 
+class strict_checks:
+    """Validation inside this block compiles templates fully (check-config does this)."""
+
+    def __enter__(self) -> None:
+        global _STRICT
+        self._previous = _STRICT
+        _STRICT = True
+
+    def __exit__(self, *exc: object) -> None:
+        global _STRICT
+        _STRICT = self._previous
+
+
+def collect(value: Any, found: list[Template] | None = None) -> list[Template]:
+    """Every Template inside a validated config."""
+    found = [] if found is None else found
+    if isinstance(value, Template):
+        found.append(value)
+    elif isinstance(value, dict):
+        for item in value.values():
+            collect(item, found)
+    elif isinstance(value, (list, tuple)):
+        for item in value:
+            collect(item, found)
+    return found
+
+
+async def async_warm_up(templates: list[Template]) -> None:
+    """Compile templates ahead of their first render, yielding to the loop between each,
+    so start-up does not wait for them and a first trigger does not pay for them."""
+    import asyncio
+
+    for tpl in templates:
+        if tpl.is_static or tpl._compiled is not None:
+            continue
+        try:
+            tpl.ensure_valid()
+        except TemplateError:
+            pass  # reported when it is rendered
+        await asyncio.sleep(0)
+
+
 def attach(orge: Orge, value: Any) -> None:
     """Give every Template inside a validated config the hub it renders against."""
     if isinstance(value, Template):
@@ -561,7 +624,7 @@ def _to_template(value: Any) -> Template:
         value = str(value)
     tpl = Template(value)
     try:
-        tpl.ensure_valid()
+        tpl.check_syntax()
     except TemplateError as err:
         raise vol.Invalid(f"invalid template ({str(err).split(': ', 1)[-1]})") from None
     return tpl

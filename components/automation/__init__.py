@@ -18,7 +18,10 @@ __all__ = ["CONFIG_SCHEMA", "DOMAIN", "async_setup", "validate_config"]
 
 def validate_config(config_dir: str, block: Any) -> list[str]:
     """Every problem of every automation: schema, templates, blueprints, with file/line."""
-    _valid, problems = validate_all(block, config_dir)
+    from orge.template import strict_checks
+
+    with strict_checks():  # compile every template: an unknown filter is caught too
+        _valid, problems = validate_all(block, config_dir)
     return problems
 
 

@@ -57,7 +57,8 @@ class AutomationEntity(RestoreEntity):
         await super().async_added_to_orge()
         assert self.orge is not None and self.entity_id is not None
         config = self.config
-        attach(self.orge, config)
+        attach(self.orge, config["variables"])  # actions and triggers attach their own
+        attach(self.orge, config["conditions"])
         if config["max"] and config["mode"] in ("queued", "parallel"):
             max_runs = config["max"]
         else:

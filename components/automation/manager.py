@@ -13,6 +13,7 @@ from orge.core import Orge, ServiceCall, SupportsResponse
 from orge.entity import async_add_entities
 from orge.exceptions import ConfigError, OrgeError, ServiceValidationError
 from orge.script.trace import TraceStore
+from orge.template import async_warm_up, collect
 
 from .config import CONFIG_SCHEMA, DOMAIN, validate_all
 from .entity import AutomationEntity
@@ -46,6 +47,11 @@ class AutomationManager:
         for entity in added:
             assert entity.entity_id is not None
             self.entities[entity.entity_id] = entity  # type: ignore[assignment]
+        templates = collect(valid)
+        if templates:
+            self.orge.async_create_background_task(
+                async_warm_up(templates), "automation template warm-up"
+            )
 
     async def async_unload(self) -> None:
         for entity in list(self.entities.values()):

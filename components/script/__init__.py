@@ -71,7 +71,10 @@ def validate_scripts(block: dict[str, Any], config_dir: str) -> tuple[dict[str, 
 
 
 def validate_config(config_dir: str, block: Any) -> list[str]:
-    return validate_scripts(block, config_dir)[1]
+    from orge.template import strict_checks
+
+    with strict_checks():  # compile every template: an unknown filter is caught too
+        return validate_scripts(block, config_dir)[1]
 
 
 async def async_setup(orge: Orge, config: dict[str, Any]) -> bool:

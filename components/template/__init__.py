@@ -95,7 +95,10 @@ def validate_blocks(block: list[Any], config_dir: str) -> tuple[list[dict[str, A
 
 
 def validate_config(config_dir: str, block: Any) -> list[str]:
-    return validate_blocks(block, config_dir)[1]
+    from orge.template import strict_checks
+
+    with strict_checks():  # compile every template: an unknown filter is caught too
+        return validate_blocks(block, config_dir)[1]
 
 
 async def async_setup(orge: Orge, config: list[Any]) -> bool:

@@ -48,7 +48,7 @@ class Trace:
         self.state = "running"
         self.script_execution: str | None = None
         self.error: str | None = None
-        self.steps: list[dict[str, Any]] = []
+        self.steps: list[tuple[str, float, Any, str | None, float]] = []
         self.variables: dict[str, Any] = {}
 
     def add_step(
@@ -58,15 +58,8 @@ class Trace:
         result: Any = None,
         error: str | None = None,
     ) -> None:
-        self.steps.append(
-            {
-                "path": path,
-                "timestamp": _iso(started),
-                "result": trace_value(result),
-                "error": error,
-                "elapsed_ms": round((time.time() - started) * 1000, 3),
-            }
-        )
+        # Kept raw: formatting (ISO times, JSON-ready results) waits until someone reads it.
+        self.steps.append((path, started, result, error, time.time() - started))
 
     def finished(self, execution: str, error: str | None = None) -> None:
         if self.state == "stopped":
@@ -87,7 +80,16 @@ class Trace:
             "script_execution": self.script_execution,
             "error": self.error,
             "context": self.context.as_dict() if self.context else None,
-            "steps": list(self.steps),
+            "steps": [
+                {
+                    "path": path,
+                    "timestamp": _iso(started),
+                    "result": trace_value(result),
+                    "error": error,
+                    "elapsed_ms": round(elapsed * 1000, 3),
+                }
+                for path, started, result, error, elapsed in self.steps
+            ],
             "variables": trace_value(self.variables),
         }
 

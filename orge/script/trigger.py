@@ -134,11 +134,17 @@ def _one_trigger(value: Any) -> dict[str, Any]:
     return _PICK(value)
 
 
-TRIGGER_SCHEMA = vol.All(cv.ensure_list, [_one_trigger])
+class ValidatedTriggers(list):  # type: ignore[type-arg]
+    """A trigger list that passed TRIGGER_SCHEMA: attaching it skips validation."""
+
+
+TRIGGER_SCHEMA = vol.All(cv.ensure_list, [_one_trigger], lambda value: ValidatedTriggers(value))
 
 
 def validate_triggers(config_list: Any) -> list[dict[str, Any]]:
     """Validate a trigger or list of triggers; raises vol.Invalid naming the bad key."""
+    if isinstance(config_list, ValidatedTriggers):
+        return config_list
     return TRIGGER_SCHEMA(config_list)
 
 
@@ -234,7 +240,19 @@ async def async_attach_triggers(
     return remove_all
 
 
+_TAKES_TWO: dict[Any, bool] = {}
+
+
 def _takes_two(action: Callable[..., Any]) -> bool:
+    key = getattr(action, "__func__", None)
+    if key is not None:
+        if key not in _TAKES_TWO:
+            _TAKES_TWO[key] = _signature_takes_two(action)
+        return _TAKES_TWO[key]
+    return _signature_takes_two(action)
+
+
+def _signature_takes_two(action: Callable[..., Any]) -> bool:
     try:
         params = [
             p

@@ -207,7 +207,7 @@ async def test_parallel_and_continue_on_error(station: Any) -> None:
     assert rec.values() == ["fast", "slow", "after"]
     (trace,) = hub.data["script"].traces.get("script.both")
     assert trace.script_execution == "error"
-    errors = [step for step in trace.steps if step["error"]]
+    errors = [step for step in trace.as_dict()["steps"] if step["error"]]
     assert [step["path"] for step in errors] == ["action/1", "action/3"]
     assert "the device refused" in errors[0]["error"]
 
