@@ -170,7 +170,8 @@ class MaxCurrentNumber(_Esp32Entity, NumberEntity):
 
 
 def _state_attrs(c: Esp32Charger) -> dict[str, Any]:
-    return {"code": c.state}
+    # cp and pb ride along so a consumer (OCPP's status mapping, §10) reads one entity.
+    return {"code": c.state, "cp": c.value("CP"), "pb": c.value("PB")}
 
 
 def _cp_attrs(c: Esp32Charger) -> dict[str, Any]:
@@ -234,7 +235,7 @@ def build_entities(charger: Esp32Charger) -> list[Entity]:
             lambda c: c.state_name,
             _state_attrs,
             icon="mdi:ev-station",
-            keys=("STATE",),
+            keys=("STATE", "CP", "PB"),
         ),
         StatSensor(
             c,

@@ -26,7 +26,8 @@ async def test_whole_session_plug_in_to_unplug(station: Orge, sim: Esp32Simulato
     orge = station
     events = record_events(orge, "esp32_state_changed", "esp32_ack", "esp32_info")
     assert orge.states.get("binary_sensor.charger_link").state == "on"
-    assert orge.states.get("sensor.charger_state").attributes["code"] == 1
+    attributes = orge.states.get("sensor.charger_state").attributes
+    assert (attributes["code"], attributes["cp"], attributes["pb"]) == (1, 0, 0)
 
     sim.plug_in()
     await wait_state(orge, "sensor.charger_state", "cable_detect")
