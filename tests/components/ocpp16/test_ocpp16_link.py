@@ -7,7 +7,7 @@ import itertools
 
 from ocpp16_helpers import PASSWORD, STATION, FakeController, station_yaml, wait_state
 
-from tests.ocpp_csms import OCPP16, OcppCsms
+from tests.ocpp_csms import OCPP16, OcppCsms, self_signed_tls
 
 
 async def test_boot_status_heartbeat(config_dir, start_station) -> None:
@@ -106,3 +106,43 @@ async def test_reconnect_does_not_reboot_and_resends_status(config_dir, start_st
         await csms.wait_for("StatusNotification", where=lambda p: p["status"] == "Preparing")
         assert len(csms.received("BootNotification")) == 1  # same content: not re-sent
         assert len(csms.attempts) == 2
+
+
+async def test_wss_with_ca_file(config_dir, start_station, tmp_path) -> None:
+    context, ca_file = self_signed_tls(str(tmp_path))
+    async with OcppCsms(passwords={STATION: PASSWORD}, ssl_context=context) as csms:
+        assert csms.url().startswith("wss://")
+        hub, _ = await start_station(config_dir(station_yaml(csms.url(), ca_file=ca_file)))
+        FakeController(hub).state("idle")
+        await csms.wait_connected(STATION, OCPP16)
+        await csms.wait_for("BootNotification")
+
+
+async def test_wss_untrusted_certificate_is_refused(config_dir, start_station, tmp_path) -> None:
+    context, _ = self_signed_tls(str(tmp_path))
+    async with OcppCsms(passwords={STATION: PASSWORD}, ssl_context=context) as csms:
+        hub, _ = await start_station(config_dir(station_yaml(csms.url())))  # no CA file
+        await csms.wait_until(
+            lambda: "certificate" in hub.states.get("sensor.ocpp16_last_error").state.lower()
+        )
+        assert csms.received() == []
+
+
+async def test_authorize_service(config_dir, start_station) -> None:
+    async with OcppCsms(passwords={STATION: PASSWORD}) as csms:
+        csms.id_tags["BAD"] = "Blocked"
+        hub, _ = await start_station(config_dir(station_yaml(csms.url())))
+        controller = FakeController(hub)
+        controller.state("idle")
+        await csms.wait_for("StatusNotification", 2)
+        answer = await hub.services.async_call(
+            "ocpp16", "authorize", {"id_tag": "BAD"}, blocking=True, return_response=True
+        )
+        assert answer == {"status": "Blocked"} and controller.calls == []
+        controller.state("ev_connected")
+        answer = await hub.services.async_call(
+            "ocpp16", "authorize", {"id_tag": "CARD7"}, blocking=True, return_response=True
+        )
+        assert answer == {"status": "Accepted"} and controller.calls == [("authorize", {})]
+        start = (await csms.wait_for("StartTransaction"))[0].payload
+        assert start["idTag"] == "CARD7"
