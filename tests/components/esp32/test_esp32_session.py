@@ -392,3 +392,23 @@ async def test_reboot_reapplies_current_limit(
     await wait_for(lambda: events, what="reboot event")
     await wait_for(lambda: sim.max_current == 16, what="limit re-applied after reboot")
     await wait_state(orge, "number.charger_max_current", "16")
+
+
+async def test_clear_authorization_not_cleared(station: Orge, sim: Esp32Simulator) -> None:
+    """The stop frame lost twice: the stale authorisation is reported NOT CLEARED."""
+    orge = station
+    sim.plug_in()
+    await wait_state(orge, "sensor.charger_state", "cable_detect")
+    await call(orge, "authorize")
+    sim.unplug()
+    await wait_state(orge, "sensor.charger_state", "idle")
+    original = sim._execute
+
+    def drop_stop(command: int, value: int) -> float:
+        return 0.0 if command == p.CMD_SET_STATE else original(command, value)
+
+    sim._execute = drop_stop  # type: ignore[method-assign]
+    with pytest.raises(OrgeError, match="NOT CLEARED.*AUTH 1"):
+        await call(orge, "clear_authorization")
+    assert len(frames(sim, p.CMD_SET_STATE)) == 2
+    assert orge.states.get("binary_sensor.charger_authorized").state == "on"
