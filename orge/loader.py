@@ -8,6 +8,7 @@ so `orge check-config` can load every schema quickly.
 
 from __future__ import annotations
 
+import functools
 import importlib
 import logging
 import os
@@ -53,18 +54,35 @@ class Component:
 
     def missing_requirements(self) -> list[str]:
         """Requirements not installed. ORGE never pip-installs at run time."""
-        import importlib.metadata  # only when a manifest lists requirements
-
+        installed = installed_distributions()
         missing = []
         for requirement in self.requirements:
             match = _REQUIREMENT_NAME.match(requirement)
-            if not match:
-                continue
-            try:
-                importlib.metadata.distribution(match.group(0))
-            except importlib.metadata.PackageNotFoundError:
+            if match and _normalize(match.group(0)) not in installed:
                 missing.append(requirement)
         return missing
+
+
+def _normalize(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+@functools.cache
+def installed_distributions() -> frozenset[str]:
+    """Names of installed distributions, from the *.dist-info / *.egg-info folders on
+    sys.path: what importlib.metadata would find, without its import cost (check-config
+    must stay fast)."""
+    names: set[str] = set()
+    for entry in sys.path:
+        try:
+            listing = os.listdir(entry or ".")
+        except OSError:
+            continue
+        for item in listing:
+            stem, dot, suffix = item.rpartition(".")
+            if dot and suffix in ("dist-info", "egg-info"):
+                names.add(_normalize(stem.split("-")[0]))
+    return frozenset(names)
 
 
 def _read_manifest(folder: str, package: str, is_custom: bool) -> Component:

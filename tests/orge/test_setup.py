@@ -174,3 +174,12 @@ def test_broken_import_is_one_problem(config_dir: Callable[..., Path]) -> None:
         "Component 'broken' cannot be imported: ModuleNotFoundError" in p for p in result.problems
     )
     assert "alpha" in result.blocks
+
+
+def test_missing_requirement_is_reported_not_installed(config_dir: Callable[..., Path]) -> None:
+    parts = component("needy")
+    parts["custom_components/needy/manifest.yaml"] += (
+        "requirements: [surely-not-installed-pkg>=1, PyYAML]\n"
+    )
+    result = check_configuration(str(config_dir("needy:\n", files=parts)))
+    assert result.problems == ["Component 'needy' needs surely-not-installed-pkg>=1, not installed"]
