@@ -10,6 +10,7 @@ per-request overhead low on a Raspberry Pi.
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import logging
 import os
@@ -87,10 +88,7 @@ class HttpData:
         so a client cannot pick its own address by sending a forged first entry.
         """
         peer = request.transport.get_extra_info("peername") if request.transport else None
-        try:
-            address: Address | None = ip_address(peer[0]) if peer else None
-        except ValueError:
-            address = None
+        address = _peer_address(peer[0]) if peer else None
         forwarded = request.headers.getall("X-Forwarded-For", None)
         if not forwarded or address is None:
             return address
@@ -117,6 +115,15 @@ class HttpData:
     async def async_auth_failed(self, address: Address | None, reason: str) -> None:
         if self.bans.record_failure(address, reason):
             await self.orge.async_add_executor_job(self.bans.save)
+
+
+@functools.lru_cache(maxsize=256)
+def _peer_address(host: str) -> Address | None:
+    # Parsing an address costs more than the rest of the guard; peers repeat.
+    try:
+        return ip_address(host)
+    except ValueError:
+        return None
 
 
 def bearer_token(request: web.Request) -> str | None:
@@ -156,7 +163,7 @@ def _add_headers(data: HttpData, request: web.Request, response: web.StreamRespo
     origin = request.headers.get("Origin")
     if origin and origin in data.cors_origins:
         response.headers["Access-Control-Allow-Origin"] = origin
-        response.headers["Vary"] = "Origin"
+        response.headers.add("Vary", "Origin")
 
 
 @web.middleware

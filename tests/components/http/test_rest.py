@@ -365,3 +365,13 @@ async def test_client_connection_reuse(station: Station) -> None:
         for _ in range(5):
             async with session.get(station.url + "/api/", headers=station.auth) as response:
                 assert response.status == 200
+
+
+async def test_states_gzip_and_identity(station: Station) -> None:
+    zipped = await station.get("/api/states", headers={**station.auth, "Accept-Encoding": "gzip"})
+    assert zipped.headers["Content-Encoding"] == "gzip"
+    plain = await station.get(
+        "/api/states", headers={**station.auth, "Accept-Encoding": "identity"}
+    )
+    assert "Content-Encoding" not in plain.headers
+    assert await zipped.json() == await plain.json()

@@ -1,0 +1,428 @@
+"""HTTP and WebSocket API throughput and latency: ORGE against Home Assistant 2024.3.3.
+
+    python benchmarks/http.py [--ha-python PATH] [--seconds 5] [--clients 50] [--events 200]
+
+For each system, in its own process on a free local port, with the same 200 entities
+(created through `POST /api/states`):
+
+- `GET /api/states` requests per second, from `--concurrency` keep-alive connections;
+- WebSocket event latency: `--clients` connections subscribe to one event type, a separate
+  connection fires `--events` events (`fire_event`), and the time from sending each one to
+  its arrival at every subscriber is recorded (p50, p99 over all arrivals).
+
+Both servers get the identical load from this one client process, one after the other.
+Home Assistant runs from its own virtualenv (`--ha-python`, or $ORGE_HA_PYTHON, or
+`.venv-ha/bin/python` in the repo, or /work/.venv-ha/bin/python) with only its `http`,
+`api` and `websocket_api` integrations set up programmatically (its default integrations
+need packages the benchmark has no use for). Its long-lived token is created through its
+own auth API in that process. Without that virtualenv the HA rows print "HA not available".
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+# Run as a script, this file's folder comes first on sys.path and its name would hide the
+# standard library's `http` package (which aiohttp imports): drop that entry.
+if sys.path and os.path.abspath(sys.path[0]) == os.path.dirname(os.path.abspath(__file__)):
+    del sys.path[0]
+
+import argparse
+import asyncio
+import json
+import socket
+import statistics
+import subprocess
+import tempfile
+import textwrap
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+HA_RUNNER = textwrap.dedent(
+    """
+    import asyncio, json, signal, sys
+    from datetime import timedelta
+    # Nabu Casa's cloud client does not import with this virtualenv's josepy; HA's forwarded
+    # middleware treats a failing import as "no cloud", which is what a local install is.
+    sys.modules["hass_nabucasa"] = None
+    from homeassistant import config_entries, core, loader
+    from homeassistant.auth import auth_manager_from_config
+    from homeassistant.auth.models import TOKEN_TYPE_LONG_LIVED_ACCESS_TOKEN
+    from homeassistant.bootstrap import async_load_base_functionality
+    from homeassistant.setup import async_setup_component
+
+    async def main(config_dir, port):
+        hass = core.HomeAssistant(config_dir)
+        loader.async_setup(hass)
+        hass.config_entries = config_entries.ConfigEntries(hass, {})
+        await async_load_base_functionality(hass)
+        hass.auth = await auth_manager_from_config(hass, [{"type": "homeassistant"}], [])
+        user = await hass.auth.async_create_user("bench", group_ids=["system-admin"])
+        refresh = await hass.auth.async_create_refresh_token(
+            user, client_name="bench", token_type=TOKEN_TYPE_LONG_LIVED_ACCESS_TOKEN,
+            access_token_expiration=timedelta(days=30))
+        token = hass.auth.async_create_access_token(refresh)
+        conf = {"http": {"server_host": ["127.0.0.1"], "server_port": port}}
+        for domain in ("http", "api", "websocket_api"):
+            if not await async_setup_component(hass, domain, conf):
+                raise SystemExit(f"setup of {domain} failed")
+        await hass.async_start()
+        print(json.dumps({"token": token, "version": core.__version__}), flush=True)
+        stop = asyncio.Event()
+        asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
+        await stop.wait()
+        await hass.async_stop()
+
+    asyncio.run(main(sys.argv[1], int(sys.argv[2])))
+    """
+)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def find_ha_python(option: str | None) -> str | None:
+    for candidate in (
+        option,
+        os.environ.get("ORGE_HA_PYTHON"),
+        str(REPO / ".venv-ha" / "bin" / "python"),
+        "/work/.venv-ha/bin/python",
+    ):
+        if candidate and os.path.exists(candidate):
+            return candidate
+    return None
+
+
+class Server:
+    def __init__(self, name: str, process: subprocess.Popen[bytes], port: int, token: str) -> None:
+        self.name = name
+        self.process = process
+        self.port = port
+        self.token = token
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(15)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(5)
+
+
+async def wait_up(server: Server, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    headers = {"Authorization": f"Bearer {server.token}"}
+    async with aiohttp.ClientSession() as session:
+        while True:
+            if server.process.poll() is not None:
+                raise RuntimeError(f"{server.name} exited with {server.process.returncode}")
+            try:
+                async with session.get(server.url + "/api/", headers=headers) as response:
+                    if response.status == 200:
+                        return
+            except aiohttp.ClientError:
+                pass
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"{server.name} did not answer within {timeout:.0f} s")
+            await asyncio.sleep(0.2)
+
+
+def start_orge(workdir: Path) -> Server:
+    from components.http.auth import create_token
+
+    port = free_port()
+    (workdir / "configuration.yaml").write_text(
+        f"logger:\n  default: warning\nhttp:\n  server_host: 127.0.0.1\n  server_port: {port}\n"
+    )
+    token = create_token(str(workdir), "bench")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "orge", "run", "-c", str(workdir)],
+        cwd=REPO,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    return Server("ORGE", process, port, token)
+
+
+def start_ha(python: str, workdir: Path) -> Server:
+    port = free_port()
+    runner = workdir / "run_ha.py"
+    runner.write_text(HA_RUNNER)
+    config = workdir / "config"
+    config.mkdir()
+    (config / "configuration.yaml").write_text("homeassistant:\n  time_zone: UTC\n")
+    with open(workdir / "ha.log", "wb") as log:  # the child keeps its own descriptor
+        process = subprocess.Popen(
+            [python, str(runner), str(config), str(port)], stdout=subprocess.PIPE, stderr=log
+        )
+    assert process.stdout is not None
+    line = process.stdout.readline()
+    if not line:
+        process.wait(10)
+        raise RuntimeError(f"Home Assistant did not start; see {workdir / 'ha.log'}")
+    info = json.loads(line)
+    server = Server(f"Home Assistant {info['version']}", process, port, info["token"])
+    return server
+
+
+async def create_entities(server: Server, count: int) -> None:
+    headers = {"Authorization": f"Bearer {server.token}"}
+    async with aiohttp.ClientSession(headers=headers) as session:
+        for i in range(count):
+            body = {
+                "state": str(1000 + i),
+                "attributes": {
+                    "unit_of_measurement": "W",
+                    "device_class": "power",
+                    "state_class": "measurement",
+                    "friendly_name": f"Bench sensor {i}",
+                },
+            }
+            async with session.post(f"{server.url}/api/states/sensor.bench_{i}", json=body) as r:
+                assert r.status in (200, 201), await r.text()
+
+
+async def _raw_get(
+    reader: asyncio.StreamReader, writer: asyncio.StreamWriter, request: bytes
+) -> tuple[int, bytes]:
+    """One keep-alive HTTP/1.1 GET; only the status line and Content-Length are parsed."""
+    writer.write(request)
+    head = await reader.readuntil(b"\r\n\r\n")
+    status = int(head[9:12])
+    if b"transfer-encoding: chunked" in head.lower():
+        raise RuntimeError("chunked answers are not handled by this client")
+    length = 0
+    for line in head.split(b"\r\n"):
+        if line[:15].lower() == b"content-length:":
+            length = int(line[15:])
+    body = await reader.readexactly(length)
+    return status, body
+
+
+async def states_rps(
+    server: Server, seconds: float, concurrency: int, gzip: bool = True
+) -> tuple[float, int]:
+    """Requests per second of GET /api/states over `seconds`, after a short warm-up.
+
+    A minimal HTTP/1.1 client on raw streams (what wrk does in C): an aiohttp client
+    parsing every answer would measure itself more than the servers. With `gzip` it sends
+    the Accept-Encoding that browsers and aiohttp clients send; without, none.
+    """
+    encoding = "Accept-Encoding: gzip, deflate\r\n" if gzip else ""
+    request = (
+        f"GET /api/states HTTP/1.1\r\nHost: 127.0.0.1:{server.port}\r\n"
+        f"Authorization: Bearer {server.token}\r\n{encoding}"
+        "Accept: application/json\r\n\r\n"
+    ).encode()
+    entities = 0
+    async with aiohttp.ClientSession() as session:  # count entities once, decoded
+        async with session.get(
+            server.url + "/api/states", headers={"Authorization": f"Bearer {server.token}"}
+        ) as response:
+            entities = len(await response.json())
+    connections = [
+        await asyncio.open_connection("127.0.0.1", server.port) for _ in range(concurrency)
+    ]
+    for reader, writer in connections:  # warm-up
+        for _ in range(10):
+            status, body = await _raw_get(reader, writer, request)
+            if status != 200:
+                raise RuntimeError(f"{server.name}: {status} {body[:200]!r}")
+    done = 0
+    stop_at = time.perf_counter() + seconds
+
+    async def worker(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        nonlocal done
+        while time.perf_counter() < stop_at:
+            status, _body = await _raw_get(reader, writer, request)
+            if status != 200:
+                raise RuntimeError(f"{server.name}: status {status}")
+            done += 1
+
+    started = time.perf_counter()
+    await asyncio.gather(*(worker(r, w) for r, w in connections))
+    elapsed = time.perf_counter() - started
+    for _reader, writer in connections:
+        writer.close()
+    return done / elapsed, entities
+
+
+async def ws_latency(server: Server, clients: int, events: int) -> list[float]:
+    """Milliseconds from fire_event to arrival, for every subscriber and event."""
+    url = server.url + "/api/websocket"
+    latencies: list[float] = []
+    session = aiohttp.ClientSession()
+    sockets: list[aiohttp.ClientWebSocketResponse] = []
+    sent_at: dict[int, float] = {}
+    arrived: dict[int, int] = {}
+    all_arrived: dict[int, asyncio.Event] = {}
+
+    async def connect() -> aiohttp.ClientWebSocketResponse:
+        ws = await session.ws_connect(url, max_msg_size=0)
+        assert (await ws.receive_json())["type"] == "auth_required"
+        await ws.send_json({"type": "auth", "access_token": server.token})
+        answer = await ws.receive_json()
+        assert answer["type"] == "auth_ok", answer
+        return ws
+
+    async def subscriber(ws: aiohttp.ClientWebSocketResponse) -> None:
+        async for msg in ws:
+            now = time.perf_counter()
+            data = json.loads(msg.data)
+            for item in data if isinstance(data, list) else [data]:
+                if item.get("type") != "event":
+                    continue
+                seq = item["event"]["data"]["seq"]
+                latencies.append((now - sent_at[seq]) * 1000)
+                arrived[seq] = arrived.get(seq, 0) + 1
+                if arrived[seq] == clients:
+                    all_arrived[seq].set()
+
+    try:
+        for _ in range(clients):
+            ws = await connect()
+            await ws.send_json({"id": 1, "type": "subscribe_events", "event_type": "bench_event"})
+            assert (await ws.receive_json())["success"] is True
+            sockets.append(ws)
+        readers = [asyncio.create_task(subscriber(ws)) for ws in sockets]
+        control = await connect()
+        payload = {"entity_id": "sensor.bench_1", "state": "1234", "unit": "W", "note": "x" * 200}
+        for seq in range(events):
+            all_arrived[seq] = asyncio.Event()
+            sent_at[seq] = time.perf_counter()
+            await control.send_json(
+                {
+                    "id": seq + 1,
+                    "type": "fire_event",
+                    "event_type": "bench_event",
+                    "event_data": {"seq": seq, **payload},
+                }
+            )
+            await asyncio.wait_for(all_arrived[seq].wait(), 10)
+            await asyncio.sleep(0.01)
+        await control.close()
+        for task in readers:
+            task.cancel()
+    finally:
+        for ws in sockets:
+            await ws.close()
+        await session.close()
+    return latencies
+
+
+def percentile(values: list[float], pct: float) -> float:
+    ordered = sorted(values)
+    index = min(len(ordered) - 1, max(0, round(pct / 100 * (len(ordered) - 1))))
+    return ordered[index]
+
+
+async def measure(server: Server, args: argparse.Namespace) -> dict[str, Any]:
+    await wait_up(server)
+    await create_entities(server, args.entities)
+    rps, entities = await states_rps(server, args.seconds, args.concurrency)
+    rps_plain, _ = await states_rps(server, args.seconds, args.concurrency, gzip=False)
+    latencies = await ws_latency(server, args.clients, args.events)
+    return {
+        "rps": rps,
+        "rps_identity": rps_plain,
+        "entities": entities,
+        "p50": statistics.median(latencies),
+        "p99": percentile(latencies, 99),
+        "max": max(latencies),
+        "samples": len(latencies),
+    }
+
+
+async def run_one(start: Callable[[], Server], args: argparse.Namespace) -> dict[str, Any]:
+    server = start()
+    try:
+        result = await measure(server, args)
+        result["name"] = server.name
+        return result
+    finally:
+        server.stop()
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--ha-python", help="python of a virtualenv with homeassistant==2024.3.3")
+    parser.add_argument("--seconds", type=float, default=5.0, help="GET /api/states duration")
+    parser.add_argument("--concurrency", type=int, default=16, help="parallel connections")
+    parser.add_argument("--entities", type=int, default=200)
+    parser.add_argument("--clients", type=int, default=50, help="WebSocket subscribers")
+    parser.add_argument("--events", type=int, default=200, help="events fired")
+    parser.add_argument("--json", action="store_true", help="print the results as JSON")
+    args = parser.parse_args()
+
+    results: dict[str, Any] = {}
+    load_before = f"{os.getloadavg()[0]:.2f}"
+    with tempfile.TemporaryDirectory(prefix="orge-bench-") as tmp:
+        orge_dir = Path(tmp) / "orge"
+        orge_dir.mkdir()
+        results["orge"] = asyncio.run(run_one(lambda: start_orge(orge_dir), args))
+        ha_python = find_ha_python(args.ha_python)
+        if ha_python is None:
+            results["ha"] = None
+        else:
+            ha_dir = Path(tmp) / "ha"
+            ha_dir.mkdir()
+            try:
+                results["ha"] = asyncio.run(run_one(lambda: start_ha(ha_python, ha_dir), args))
+            except (RuntimeError, OSError, ValueError) as err:
+                results["ha"] = None
+                results["ha_error"] = str(err)
+    if args.json:
+        print(json.dumps(results, indent=2))
+        return 0
+    print(f"load average before: {load_before}; after: {os.getloadavg()[0]:.2f} (2 cores)")
+    print(
+        f"GET /api/states with {args.entities} entities, {args.concurrency} connections, "
+        f"{args.seconds:.0f} s; WebSocket: {args.clients} subscribers, {args.events} events"
+    )
+    print(
+        f"{'':24} {'req/s':>9} {'(no gzip)':>9} {'WS p50 ms':>10} {'WS p99 ms':>10} "
+        f"{'WS max ms':>10}"
+    )
+    for key in ("orge", "ha"):
+        row = results.get(key)
+        if row is None:
+            reason = results.get("ha_error", "no Home Assistant virtualenv found")
+            print(f"{'Home Assistant':24} HA not available ({reason})")
+            continue
+        print(
+            f"{row['name']:24} {row['rps']:9.0f} {row['rps_identity']:9.0f} "
+            f"{row['p50']:10.2f} {row['p99']:10.2f} "
+            f"{row['max']:10.2f}"
+        )
+    orge, ha = results["orge"], results.get("ha")
+    print(
+        f"targets: > 2000 req/s: {'met' if orge['rps'] > 2000 else 'NOT met'}; "
+        f"p99 < 20 ms: {'met' if orge['p99'] < 20 else 'NOT met'}"
+    )
+    if ha:
+        print(
+            f"ORGE vs HA: {orge['rps'] / ha['rps']:.2f}x the requests/s "
+            f"({orge['rps_identity'] / ha['rps_identity']:.2f}x without gzip); "
+            f"p99 {orge['p99']:.2f} ms vs {ha['p99']:.2f} ms"
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
