@@ -428,12 +428,22 @@ async function loadTraces() {
     return;
   }
   root.replaceChildren();
+  traces.sort((a, b) => String(b.start || "").localeCompare(String(a.start || "")));
   for (const trace of traces) {
-    const when = trace.timestamp && (trace.timestamp.start || trace.timestamp);
-    const title = `${trace.entity_id || trace.item_id || "automation"} · ${typeof when === "string" ? new Date(when).toLocaleString() : ""} · ${trace.state || trace.script_execution || ""}`;
-    const summary = el("summary", {}, title);
+    const when = trace.start || (trace.timestamp && trace.timestamp.start) || trace.timestamp;
+    const parts = [trace.entity_id || trace.item_id || "automation"];
+    if (typeof when === "string") parts.push(new Date(when).toLocaleString());
+    parts.push(trace.script_execution || trace.state || "");
+    if (typeof trace.trigger === "string") parts.push(trace.trigger);
+    const summary = el("summary", {}, parts.filter(Boolean).join(" · "));
     if (trace.error) summary.append(el("span", { class: "bad" }, ` ${trace.error}`));
-    root.append(el("details", { class: "card trace" }, summary, el("pre", {}, JSON.stringify(trace, null, 2))));
+    const steps = el("ol", { class: "steps" });
+    for (const step of trace.steps || []) {
+      const text = `${step.path}${step.error ? ` — ${step.error}` : ""}`;
+      steps.append(el("li", { class: step.error ? "bad" : "" }, text));
+    }
+    root.append(el("details", { class: "card trace", "data-item": trace.entity_id || "" },
+      summary, steps, el("pre", {}, JSON.stringify(trace, null, 2))));
   }
 }
 

@@ -7,6 +7,7 @@ Set ORGE_SCREENSHOTS=DIR to keep desktop and phone screenshots for a look.
 from __future__ import annotations
 
 import asyncio
+import inspect
 import os
 import shutil
 
@@ -34,17 +35,35 @@ pytestmark = [
 async def wait_for(predicate, timeout: float = 5.0) -> None:
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
-    while not predicate():
+    while True:
+        result = predicate()
+        if inspect.isawaitable(result):
+            result = await result
+        if result:
+            return
         if loop.time() > deadline:
             raise AssertionError("condition not met in time")
         await asyncio.sleep(0.02)
+
+
+async def _equals(value, expected) -> bool:
+    return (await value) == expected
+
+
+async def trace_count(hub) -> int:
+    response = await hub.services.async_call(
+        "automation", "get_traces", {}, blocking=True, return_response=True
+    )
+    return len(response["traces"].get("automation.cap_current", []))
 
 
 async def test_web_view(make_station) -> None:
     playwright_api = pytest.importorskip(
         "playwright.async_api", reason="the playwright package is not installed"
     )
-    station = await make_station(extra="recorder:\n  commit_interval: 0.1\n")
+    from .test_websocket import AUTOMATION
+
+    station = await make_station(extra="recorder:\n  commit_interval: 0.1\n" + AUTOMATION)
     hub = station.hub
     entities = hub.data["charger_demo"]
     power = entities["sensor.charger_power"]
@@ -85,6 +104,17 @@ async def test_web_view(make_station) -> None:
             await switch.locator('button[data-action="toggle"]').click()
             await wait_for(lambda: hub.states.get("switch.charging_enabled").state == "on")
             await switch.locator('.value:has-text("on")').wait_for()
+            # the automation it triggered set the current; its change arrives live too
+            await page.wait_for_selector(
+                '[data-entity-id="number.max_current"] .value:has-text("10 A")'
+            )
+
+            # automations: trigger by hand, disable
+            auto = page.locator('[data-entity-id="automation.cap_current"]')
+            await auto.locator('button[data-action="trigger"]').click()
+            await wait_for(lambda: _equals(trace_count(hub), 2))
+            await auto.locator('button[data-action="toggle"]').click()
+            await wait_for(lambda: hub.states.get("automation.cap_current").state == "off")
 
             number = page.locator('[data-entity-id="number.max_current"]')
             await number.locator("input").fill("20")
@@ -111,6 +141,15 @@ async def test_web_view(make_station) -> None:
             await card.locator("svg.chart polyline").wait_for()
             points = await card.locator("svg.chart polyline").get_attribute("points")
             assert len(points.split()) >= 6
+
+            # automation traces
+            await page.click('.tabs button[data-tab="traces"]')
+            traces = page.locator('details.trace[data-item="automation.cap_current"]')
+            await traces.first.wait_for()
+            assert await traces.count() == 2
+            if shots:
+                await traces.first.locator("summary").click()
+                await page.screenshot(path=os.path.join(shots, "traces.png"), full_page=True)
 
             # configuration check
             await page.click('.tabs button[data-tab="config"]')

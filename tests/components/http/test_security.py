@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import json
 import logging
+import shutil
 import subprocess
 import sys
 
+import aiohttp
 import pytest
 import yaml
 
@@ -182,3 +184,39 @@ def test_schema_errors() -> None:
         CONFIG_SCHEMA({"access_tokens": [{"name": "short", "token": "abc"}]})
     config = CONFIG_SCHEMA({"ssl_certificate": "cert.pem"})
     assert any("ssl_key" in p for p in validate_config("/nonexistent", config))
+
+
+@pytest.mark.skipif(shutil.which("openssl") is None, reason="openssl is not installed")
+async def test_tls(make_station, tmp_path) -> None:
+    certs = tmp_path / "certs"
+    certs.mkdir()
+    subprocess.run(
+        [
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "1",
+            "-subj",
+            "/CN=localhost",
+            "-keyout",
+            str(certs / "key.pem"),
+            "-out",
+            str(certs / "cert.pem"),
+        ],
+        check=True,
+        capture_output=True,
+        timeout=60,
+    )
+    station = await make_station(
+        http_extra=f"  ssl_certificate: {certs / 'cert.pem'}\n  ssl_key: {certs / 'key.pem'}\n"
+    )
+    url = f"https://127.0.0.1:{station.port}/api/"
+    response = await station.session.get(url, headers=station.auth, ssl=False)
+    assert response.status == 200
+    assert response.headers["Strict-Transport-Security"].startswith("max-age=")
+    with pytest.raises(aiohttp.ClientError):
+        await station.session.get(f"http://127.0.0.1:{station.port}/api/", headers=station.auth)

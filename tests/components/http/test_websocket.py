@@ -288,3 +288,39 @@ async def test_server_stop_closes_websockets(station: Station) -> None:
     await station.hub.async_stop()
     message = await asyncio.wait_for(ws.receive(), 5)
     assert message.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED)
+
+
+AUTOMATION = """
+automation:
+  - id: cap_current
+    alias: Cap current when enabled
+    triggers:
+      - trigger: state
+        entity_id: switch.charging_enabled
+        to: "on"
+    actions:
+      - action: number.set_value
+        target:
+          entity_id: number.max_current
+        data:
+          value: 10
+"""
+
+
+async def test_trace_list_from_real_automations(make_station) -> None:
+    station = await make_station(extra=AUTOMATION)
+    hub = station.hub
+    await hub.services.async_call(
+        "switch", "turn_on", {"entity_id": "switch.charging_enabled"}, blocking=True
+    )
+    await hub.async_block_till_done()
+    assert hub.states.get("number.max_current").state == "10"
+    ws = await station.ws()
+    await ws.send_json({"id": 1, "type": "trace/list"})
+    traces = (await receive(ws, 1))["result"]
+    mine = [t for t in traces if t["entity_id"] == "automation.cap_current"]
+    assert len(mine) == 1
+    assert mine[0]["start"] and mine[0]["steps"]
+    # the automation's context has the switch change's context as parent (traceable cause)
+    number = hub.states.get("number.max_current")
+    assert number.context.parent_id == hub.states.get("switch.charging_enabled").context.id
