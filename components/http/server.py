@@ -137,8 +137,9 @@ def bearer_token(request: web.Request) -> str | None:
 
 
 def _needs_auth(path: str) -> bool:
-    # The WebSocket authenticates inside its protocol; the web view's files hold no data.
-    return path.startswith("/api") and path != "/api/websocket"
+    # Deny by default. Public: the web view's files (they hold no data) and the WebSocket
+    # (it authenticates inside its protocol).
+    return not (path == "/" or path.startswith("/www/") or path == "/api/websocket")
 
 
 def _error_response(err: HTTPException) -> web.StreamResponse:
@@ -187,7 +188,10 @@ async def guard(request: web.Request, handler: Any) -> web.StreamResponse:
             if _needs_auth(request.path):
                 entry = data.tokens.validate(bearer_token(request))
                 if entry is None:
-                    await data.async_auth_failed(address, f"invalid token for {request.path}")
+                    # Only a presented credential counts towards a ban: a phone asking for
+                    # an icon without one is not guessing tokens.
+                    if "Authorization" in request.headers:
+                        await data.async_auth_failed(address, f"invalid token for {request.path}")
                     raise web.HTTPUnauthorized(text="Unauthorized")
                 data.bans.record_success(address)
                 request[KEY_TOKEN] = entry

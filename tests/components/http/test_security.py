@@ -50,7 +50,7 @@ async def test_success_resets_the_count(make_station) -> None:
 
 async def test_bans_survive_a_restart(make_station, config_dir) -> None:
     station = await make_station(http_extra="  login_attempts_threshold: 1\n")
-    assert (await station.get("/api/", headers={})).status == 401
+    assert (await station.get("/api/", headers={"Authorization": "Bearer x"})).status == 401
     assert (await station.get("/api/")).status == 403
     from ipaddress import ip_address
 
@@ -66,7 +66,7 @@ async def test_bans_can_be_disabled(make_station) -> None:
         http_extra="  ip_ban_enabled: false\n  login_attempts_threshold: 1\n"
     )
     for _ in range(3):
-        assert (await station.get("/api/", headers={})).status == 401
+        assert (await station.get("/api/", headers={"Authorization": "x"})).status == 401
     assert (await station.get("/api/")).status == 200
 
 
@@ -220,3 +220,21 @@ async def test_tls(make_station, tmp_path) -> None:
     assert response.headers["Strict-Transport-Security"].startswith("max-age=")
     with pytest.raises(aiohttp.ClientError):
         await station.session.get(f"http://127.0.0.1:{station.port}/api/", headers=station.auth)
+
+
+async def test_only_presented_credentials_count(make_station) -> None:
+    station = await make_station(http_extra="  login_attempts_threshold: 2\n")
+    for path in ("/api/", "/favicon.ico", "/apple-touch-icon.png", "//api/states"):
+        response = await station.session.get(station.url + path)
+        assert response.status == 401, path
+    assert (await station.get("/api/")).status == 200  # not banned
+
+
+async def test_everything_but_the_view_needs_a_token(station: Station) -> None:
+    for path in ("/api/states", "/%61pi/states", "/api//states", "/api/states/", "/other"):
+        response = await station.session.get(station.url + path)
+        assert response.status == 401, path
+    for path in ("/", "/www/app.js", "/www/style.css"):
+        assert (await station.session.get(station.url + path)).status == 200, path
+    response = await station.session.get(station.url + "/www/../components/http/auth.py")
+    assert response.status in (401, 403, 404)  # never the file
