@@ -79,6 +79,24 @@ def station_url(url: str, station_id: str, append: Any = "auto") -> str:
     return urlunsplit((parts.scheme, netloc, path, parts.query, ""))
 
 
+class _ConfirmShield:
+    """The journal as the sender sees it, with `confirm` shielded from cancellation.
+
+    The sender task is cancelled when a connection ends. If that happens after the CSMS
+    answered but before the journal deleted the message, an unshielded executor job can
+    be dropped and the message would be sent again on the next connection.
+    """
+
+    def __init__(self, journal: AsyncJournal) -> None:
+        self._journal = journal
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._journal, name)
+
+    async def confirm(self, entry_id: int) -> None:
+        await asyncio.shield(self._journal.confirm(entry_id))
+
+
 @dataclass
 class Tx:
     """A transaction this station runs on one connector."""
@@ -136,7 +154,7 @@ class Ocpp16Station:
             config["retry_backoff_repeat_times"],
         )
         self.sender = JournalSender(
-            self.journal,
+            _ConfirmShield(self.journal),  # type: ignore[arg-type]
             self._policy,
             prepare=self._prepare,
             on_confirmed=self._confirmed,
@@ -615,7 +633,8 @@ class Ocpp16Station:
         if entry.action == "StartTransaction" and entry.tx_id:
             csms_id = int(response["transactionId"])
             self.csms_ids[entry.tx_id] = csms_id
-            await self.journal.set_setting(TX_ID_PREFIX + entry.tx_id, csms_id)
+            # shielded: the id must be persisted even if the link drops right now
+            await asyncio.shield(self.journal.set_setting(TX_ID_PREFIX + entry.tx_id, csms_id))
             status = (response.get("idTagInfo") or {}).get("status")
             if status != "Accepted" and self.keys.flag("StopTransactionOnInvalidId"):
                 self.spawn(self._stop_invalid(entry.tx_id, status))
@@ -708,6 +727,16 @@ class Ocpp16Station:
         return str((answer.get("idTagInfo") or {}).get("status", "Invalid"))
 
     async def remote_stop(self, transaction_id: int) -> str:
+        # The CSMS may order the stop right after answering StartTransaction, before the
+        # sender has taken the id from that answer: let it finish first.
+        deadline = time.monotonic() + self.response_timeout
+        while (
+            transaction_id not in self.csms_ids.values()
+            and self.sender.in_flight is not None
+            and self.sender.in_flight.action == "StartTransaction"
+            and time.monotonic() < deadline
+        ):
+            await asyncio.sleep(0.005)
         for tx in self.txs.values():
             if self.csms_ids.get(tx.local_id) == transaction_id:
                 try:

@@ -196,18 +196,21 @@ async def test_ocpp201_transaction_events(demo) -> None:
         )
         assert cp.remote_starts[0]["id_token"] == {"id_token": "T9", "type": "Central"}
         common = {"timestamp": "2026-01-01T00:00:00Z", "evse": {"id": 1, "connector_id": 1}}
-        energy = lambda wh: [
-            {
-                "timestamp": "2026-01-01T00:00:00Z",
-                "sampled_value": [
-                    {
-                        "value": wh,
-                        "measurand": "Energy.Active.Import.Register",
-                        "unit_of_measure": {"unit": "Wh"},
-                    }
-                ],
-            }
-        ]  # noqa: E731
+
+        def energy(wh):
+            return [
+                {
+                    "timestamp": "2026-01-01T00:00:00Z",
+                    "sampled_value": [
+                        {
+                            "value": wh,
+                            "measurand": "Energy.Active.Import.Register",
+                            "unit_of_measure": {"unit": "Wh"},
+                        }
+                    ],
+                }
+            ]
+
         answer = await cp.call(
             call201.TransactionEvent(
                 event_type="Started",
@@ -272,3 +275,70 @@ async def test_port_in_use_fails_setup_clearly(config_dir, start_station, caplog
         hub, _ = await start_station(config_dir(f"demo_csms:\n  port: {port}\n"))
         assert "demo_csms" not in hub.config.components
         assert f"cannot listen on 127.0.0.1:{port}" in caplog.text
+
+
+async def test_demo_station_end_to_end_with_ocpp16(config_dir, start_station) -> None:
+    """The default-config shape: ocpp16 in the same station talks to demo_csms."""
+    port = _free_port()
+    path = config_dir(
+        f"""
+        orge:
+          station_id: DEMO16
+        demo_csms:
+          port: {port}
+        ocpp16:
+          url: ws://127.0.0.1:{port}/ocpp
+          password: anything
+          retry_backoff_wait_minimum: 0.05
+          retry_backoff_random_range: 0.05
+          evse:
+            - id: 1
+              energy_entity: sensor.meter_energy
+              authorize_action: {{action: fake.authorize}}
+              stop_action: {{action: fake.stop_charging}}
+        """
+    )
+    hub, result = await start_station(path)
+    assert not result.problems
+
+    async def controller(call) -> None:
+        new = "charging" if call.service == "authorize" else "stopped"
+        hub.states.async_set("sensor.charger_state", new)
+
+    hub.services.async_register("fake", "authorize", controller)
+    hub.services.async_register("fake", "stop_charging", controller)
+    hub.states.async_set("sensor.meter_energy", "1.0", {"unit_of_measurement": "kWh"})
+    hub.states.async_set("sensor.charger_state", "ev_connected")
+
+    async def until(check, timeout: float = 5.0) -> None:
+        for _ in range(int(timeout / 0.02)):
+            if check():
+                return
+            await asyncio.sleep(0.02)
+        raise AssertionError("condition not reached")
+
+    await until(lambda: hub.states.get("sensor.demo_csms_stations").state == "1")
+    stations = _attrs(hub, "sensor.demo_csms_stations")["stations"]
+    assert stations["DEMO16"]["protocol"] == "ocpp1.6"
+    await until(
+        lambda: (
+            _attrs(hub, "sensor.demo_csms_stations")["stations"]["DEMO16"]["connectors"].get("1")
+            == "Preparing"
+        )
+    )
+    answer = await hub.services.async_call(
+        "demo_csms", "request_start", {"id_tag": "WEB"}, blocking=True, return_response=True
+    )
+    assert answer == {"status": "Accepted"}
+    await until(lambda: hub.states.get("sensor.demo_csms_transactions").state == "1")
+    tx = _attrs(hub, "sensor.demo_csms_transactions")["active"][0]
+    assert tx["id_tag"] == "WEB" and tx["meter_start_wh"] == 1000
+    hub.states.async_set("sensor.meter_energy", "1.5", {"unit_of_measurement": "kWh"})
+    await hub.services.async_call("demo_csms", "request_stop", {}, blocking=True)
+    await until(lambda: hub.states.get("sensor.demo_csms_transactions").state == "0")
+    done = _attrs(hub, "sensor.demo_csms_transactions")["completed"][-1]
+    assert done["energy_wh"] == 500 and done["reason"] == "Remote"
+    assert hub.states.get("sensor.demo_csms_last_message").state in (
+        "StopTransaction",
+        "StatusNotification",
+    )
