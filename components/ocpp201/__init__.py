@@ -46,6 +46,10 @@ CONFIG_SCHEMA = vol.Schema(
         vol.Optional("verify_tls", default=True): cv.boolean,
         vol.Optional("fallback", default=True): cv.boolean,
         vol.Optional("fallback_after", default=3): _seconds(1),
+        # When the CSMS chose ocpp1.6 on a URL shared with ocpp16, retry 2.0.1 this often.
+        vol.Optional("primary_retry_interval", default=300): vol.All(
+            vol.Coerce(float), vol.Range(min=0.1)
+        ),
         vol.Optional("response_timeout", default=30): vol.All(
             vol.Coerce(float), vol.Range(min=0.1)
         ),

@@ -39,6 +39,7 @@ class ConnectFailed(Exception):
         super().__init__(message)
         self.message = message
         self.refused = refused
+        self.shared_url = False  # refused because the CSMS picked ocpp1.6 on a shared URL
 
 
 def station_url(url: str, station_id: str, append: Any = "auto") -> str:

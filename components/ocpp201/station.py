@@ -254,6 +254,7 @@ class Station201:
                 self.sensors.set_connection("standby")
                 await self.role.wait_active()
             self.sensors.set_connection("connecting")
+            attempted = time.monotonic()
             failure: ConnectFailed | None = None
             try:
                 connection = await open_connection(
@@ -283,6 +284,20 @@ class Station201:
                 self.sensors.set_connection("disconnected")
             _LOGGER.info("Reconnecting to the CSMS in %.1f s", delay)
             await asyncio.sleep(delay)
+            if failure is not None and failure.shared_url:
+                await self._wait_while_fallback_holds_link(attempted)
+
+    async def _wait_while_fallback_holds_link(self, attempted: float) -> None:
+        """The CSMS chose ocpp1.6 on the shared URL and ocpp16 holds the link there: retry
+        only every `primary_retry_interval` (each retry opens a second connection for the
+        same station id on the same endpoint, which a CSMS may answer by dropping the
+        first). With separate URLs the primary keeps its normal back-off."""
+        interval = self.config["primary_retry_interval"]
+        while self.role.is_primary and self.role.fallback_link_up():
+            left = attempted + interval - time.monotonic()
+            if left <= 0:
+                return
+            await asyncio.sleep(min(left, 1.0))
 
     async def _session(self, connection: Any) -> ConnectFailed | None:
         """Run one connection until it closes; a ConnectFailed if it was refused."""
@@ -291,9 +306,11 @@ class Station201:
             with contextlib.suppress(Exception):
                 await connection.close(1002 if negotiated is None else 1000)
             if negotiated == OCPP16:
-                return ConnectFailed(
+                failed = ConnectFailed(
                     "the CSMS chose ocpp1.6 on this URL; handing over to ocpp16", refused=True
                 )
+                failed.shared_url = True
+                return failed
             return ConnectFailed("the CSMS agreed on no OCPP subprotocol", refused=True)
         cp = StationChargePoint(
             self.station_id,

@@ -43,6 +43,7 @@ _PRIMARY_NAMES = {
     "ocpp16": "ocpp16",
 }
 _DATA_KEY = "ocpp_station_links"
+_FAILED_KEY = "ocpp_station_failed"  # domain -> reason, while a primary has handed over
 
 
 def primary_domain(env: Mapping[str, str] | None = None) -> str:
@@ -114,6 +115,8 @@ class LinkRole:
         self._unsubs.append(bus.async_listen(EVENT_PRIMARY_RESTORED, self._primary_restored))
         if self.orge.is_running and self.orge.state.value == "RUNNING":
             self._check_primary_present()
+        elif self.orge.data.get(_FAILED_KEY, {}).get(self.primary) is not None:
+            self._check_primary_present()
         else:
             self._unsubs.append(
                 bus.async_listen_once(EVENT_ORGE_STARTED, lambda _e: self._check_primary_present())
@@ -126,6 +129,12 @@ class LinkRole:
 
     @callback
     def _check_primary_present(self) -> None:
+        failed = self.orge.data.get(_FAILED_KEY, {}).get(self.primary)
+        if failed is not None and self.fallback_enabled and not self._active.is_set():
+            # The primary gave up before this component was listening.
+            _LOGGER.warning("%s takes over: %s", self.domain, failed)
+            self._active.set()
+            return
         if self.primary not in self.orge.config.components:
             _LOGGER.info(
                 "%s: primary %s is not running; %s is active",
@@ -163,6 +172,7 @@ class LinkRole:
             return
         if refused or self.failures >= self.failures_before_fallback:
             self.announced_failure = True
+            self.orge.data.setdefault(_FAILED_KEY, {})[self.domain] = reason
             self.orge.bus.async_fire(
                 EVENT_PRIMARY_FAILED,
                 {"domain": self.domain, "reason": reason, "failures": self.failures},
@@ -172,8 +182,15 @@ class LinkRole:
         self.failures = 0
         if self.is_primary and self.announced_failure:
             self.announced_failure = False
+            self.orge.data.get(_FAILED_KEY, {}).pop(self.domain, None)
             self.orge.bus.async_fire(EVENT_PRIMARY_RESTORED, {"domain": self.domain})
         self.set_link(protocol)
+
+    def fallback_link_up(self) -> bool:
+        """True while the other component holds the CSMS link (the primary should then
+        retry at its slower `primary_retry_interval`, not compete every few seconds)."""
+        links: dict[str, str | None] = self.orge.data.get(_DATA_KEY, {})
+        return any(p for d, p in links.items() if d != self.domain)
 
     def report_disconnected(self) -> None:
         self.set_link(None)
