@@ -146,3 +146,60 @@ async def test_authorize_service(config_dir, start_station) -> None:
         assert answer == {"status": "Accepted"} and controller.calls == [("authorize", {})]
         start = (await csms.wait_for("StartTransaction"))[0].payload
         assert start["idTag"] == "CARD7"
+
+
+async def test_offline_longer_than_threshold_resends_every_status(
+    config_dir, start_station
+) -> None:
+    async with OcppCsms(passwords={STATION: PASSWORD}) as csms:
+        hub, _ = await start_station(config_dir(station_yaml(csms.url(), offline_threshold=0.6)))
+        FakeController(hub).state("idle")
+        await csms.wait_for(
+            "StatusNotification",
+            where=lambda p: p["connectorId"] == 1 and p["status"] == "Available",
+        )
+        await asyncio.sleep(0.1)
+        sent = len(csms.received("StatusNotification"))
+        await csms.drop()  # short outage: nothing changed, nothing re-sent
+        await csms.wait_until(lambda: len(csms.attempts) == 2)
+        await asyncio.sleep(0.3)
+        assert len(csms.received("StatusNotification")) == sent
+        await csms.stop()
+        await asyncio.sleep(0.8)  # longer than OfflineThreshold
+        await csms.start()
+        statuses = await csms.wait_for("StatusNotification", sent + 2, timeout=5)
+        assert [s.payload["connectorId"] for s in statuses[sent:]] == [0, 1]
+        assert statuses[-1].payload["status"] == "Available"
+
+
+async def test_timestamps_made_before_the_clock_was_known_are_corrected(
+    config_dir, start_station
+) -> None:
+    """No RTC: a session started before any CSMS contact is stamped by the system clock,
+    then corrected with the CSMS's time (here one hour ahead) when it is sent."""
+    from datetime import UTC, datetime, timedelta
+
+    from components.ocpp_station.clock import parse_time
+
+    async with OcppCsms(passwords={STATION: PASSWORD}) as csms:
+        ahead = timedelta(hours=1)
+        csms.current_time = lambda: (
+            (datetime.now(UTC) + ahead)
+            .isoformat()
+            .replace(  # type: ignore[method-assign]
+                "+00:00", "Z"
+            )
+        )
+        await csms.stop()  # unreachable at first
+        hub, _ = await start_station(config_dir(station_yaml(csms.url())))
+        station = hub.data["ocpp16"]
+        station.clock.system_synced = False  # this test machine's clock counts as unknown
+        controller = FakeController(hub)
+        controller.state("charging")  # a session starts while no time is known
+        started = datetime.now(UTC)
+        await asyncio.sleep(0.2)
+        await csms.start()
+        start = (await csms.wait_for("StartTransaction", timeout=5))[0].payload
+        stamped = parse_time(start["timestamp"])
+        assert abs((stamped - started) - ahead) < timedelta(seconds=1), stamped
+        assert start["idTag"] == "ORGE-LOCAL"  # started without an id tag
