@@ -201,7 +201,10 @@ function render() {
   const root = $("groups");
   root.replaceChildren();
   view.cards.clear();
-  for (const platform of [...groups.keys()].sort()) {
+  // The charger's own controls first, entities of no component last.
+  const rank = (p) => (p === "esp32" ? 0 : p === "other" ? 2 : 1);
+  const order = [...groups.keys()].sort((a, b) => rank(a) - rank(b) || a.localeCompare(b));
+  for (const platform of order) {
     const items = groups.get(platform).sort((a, b) => a.entity_id.localeCompare(b.entity_id));
     const grid = el("div", { class: "grid" });
     for (const state of items) grid.append(entityCard(state));
@@ -258,7 +261,8 @@ function entityCard(state) {
     if (chart && !isNaN(parseFloat(s.state))) drawHistory(entityId, chart);
   };
   update(state);
-  if (domain === "sensor" || domain === "number") {
+  const numeric = state.attributes.unit_of_measurement !== undefined || (state.state !== "" && !isNaN(Number(state.state)));
+  if ((domain === "sensor" || domain === "number") && numeric) {
     const button = el("button", { type: "button", class: "secondary", "data-action": "history" }, "History");
     button.addEventListener("click", () => {
       if (chart) { chart.remove(); chart = null; button.textContent = "History"; return; }
@@ -322,15 +326,17 @@ function componentServices(platform) {
   const services = view.services[platform];
   const entityDomains = ["switch", "number", "button", "select", "automation", "sensor", "binary_sensor"];
   if (!services || entityDomains.includes(platform)) return null;
-  const rows = [];
+  const plain = el("div", { class: "service" });
+  const rows = [plain];
   for (const [name, description] of Object.entries(services).sort()) {
     if (description.response && !description.response.optional) continue;
     const inputs = [];
     for (const [field, info] of Object.entries(description.fields || {})) {
-      const hint = info && info.example !== undefined ? String(info.example) : field;
+      const hint = info && info.example !== undefined ? `${field}: ${info.example}` : field;
       inputs.push(el("input", { type: "text", name: field, placeholder: hint, "aria-label": field }));
     }
-    const go = el("button", { type: "button", "data-service": `${platform}.${name}` }, description.name || name);
+    const label = description.name && description.name !== name.replace(/_/g, " ") ? description.name : name.replace(/_/g, " ");
+    const go = el("button", { type: "button", "data-service": `${platform}.${name}`, title: description.description || "" }, label);
     go.addEventListener("click", () => {
       const data = {};
       for (const input of inputs) {
@@ -340,9 +346,11 @@ function componentServices(platform) {
       }
       callService(platform, name, data);
     });
-    rows.push(el("div", { class: "service" }, go, ...inputs));
+    if (inputs.length) rows.push(el("div", { class: "service" }, go, ...inputs));
+    else plain.append(go);
   }
-  return rows.length ? rows : null;
+  const filled = rows.filter((row) => row.childElementCount);
+  return filled.length ? filled : null;
 }
 
 function applyFilter() {
