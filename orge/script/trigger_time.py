@@ -61,11 +61,14 @@ def attach_time(
     tz = time_zone(orge)
     cancels: dict[int, Callable[[], None]] = {}
     removers: list[Callable[[], None]] = []
+    detached = False
 
     def schedule(index: int, at: Any) -> None:
         old = cancels.pop(index, None)
         if old is not None:
             old()
+        if detached:
+            return
         now = datetime.now(tz)
         if isinstance(at, dt_time):
             when: datetime | None = next_time_of_day(now, at)
@@ -105,6 +108,8 @@ def attach_time(
 
     @callback
     def detach() -> None:
+        nonlocal detached
+        detached = True
         for cancel in list(cancels.values()):
             cancel()
         cancels.clear()
