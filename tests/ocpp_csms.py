@@ -434,6 +434,12 @@ class OcppCsms:
             except TimeoutError:
                 pass
 
+    def freeze(self) -> None:
+        """Stop reading from every connection without closing it: the link looks alive
+        to TCP but pings go unanswered (a dead NAT mapping, a hung CSMS)."""
+        for connection in self._connections:
+            connection.transport.pause_reading()
+
     async def __aenter__(self) -> OcppCsms:
         return await self.start()
 

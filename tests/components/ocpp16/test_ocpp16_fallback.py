@@ -110,3 +110,16 @@ async def test_16_alone_is_active_whatever_the_primary(
         FakeController(hub).state("idle")
         await csms16.wait_connected(STATION, OCPP16, timeout=5)
         await wait_state(hub, "sensor.ocpp_active_protocol", "ocpp1.6")
+
+
+async def test_shared_url_csms_picks_16(config_dir, start_station, monkeypatch) -> None:
+    """Both components on one URL; the CSMS speaks only 1.6: ocpp201 offers both, is
+    answered with ocpp1.6, hands over, and ocpp16 takes the link."""
+    monkeypatch.delenv("OCPP_PRIMARY", raising=False)
+    async with OcppCsms(protocols=(OCPP16,), passwords=PASSWORD) as csms:
+        hub, _ = await start_station(config_dir(_yaml(csms.url(), csms.url())))
+        FakeController(hub).state("idle")
+        await csms.wait_until(lambda: any(a.offered == (OCPP201, OCPP16) for a in csms.attempts))
+        await wait_state(hub, "sensor.ocpp_active_protocol", "ocpp1.6", timeout=8)
+        assert csms.stations[STATION].protocol == OCPP16
+        await csms.wait_for("BootNotification", where=lambda p: "chargePointVendor" in p)

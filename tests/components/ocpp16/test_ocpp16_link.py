@@ -203,3 +203,14 @@ async def test_timestamps_made_before_the_clock_was_known_are_corrected(
         stamped = parse_time(start["timestamp"])
         assert abs((stamped - started) - ahead) < timedelta(seconds=1), stamped
         assert start["idTag"] == "ORGE-LOCAL"  # started without an id tag
+
+
+async def test_dead_link_detected_by_ping(config_dir, start_station) -> None:
+    async with OcppCsms(passwords={STATION: PASSWORD}) as csms:
+        hub, _ = await start_station(config_dir(station_yaml(csms.url(), ping_interval=0.3)))
+        FakeController(hub).state("idle")
+        await csms.wait_for("StatusNotification", 2)
+        frozen_at = asyncio.get_running_loop().time()
+        csms.freeze()  # no FIN, no RST: only the missing pongs tell
+        await csms.wait_until(lambda: len(csms.attempts) >= 2, timeout=5)
+        assert asyncio.get_running_loop().time() - frozen_at < 2.0

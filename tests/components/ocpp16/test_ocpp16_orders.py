@@ -280,3 +280,31 @@ async def test_smart_charging_is_honest_about_sessions(linked) -> None:
     await wait_state(hub, "number.fake_limit", "32.0")
     assert not csms.errors_sent()
     assert json.dumps(csms.payloads("StopTransaction"))  # nothing odd in the payloads
+
+
+async def test_authorize_remote_tx_requests_and_invalid_id(linked) -> None:
+    csms, hub, controller, _ = linked
+    csms.id_tags["BLOCKED"] = "Blocked"
+    assert await csms.change_configuration(STATION, "AuthorizeRemoteTxRequests", "true") == {
+        "status": "Accepted"
+    }
+    controller.state("ev_connected")
+    assert (await csms.remote_start(STATION, id_tag="BLOCKED"))["status"] == "Accepted"
+    await csms.wait_for("Authorize", where=lambda p: p["idTag"] == "BLOCKED")
+    await hub.async_block_till_done()
+    assert ("authorize", {}) not in controller.calls  # the CSMS said Blocked: no start
+    assert (await csms.remote_start(STATION, id_tag="GOOD"))["status"] == "Accepted"
+    await csms.wait_for("StartTransaction", where=lambda p: p["idTag"] == "GOOD")
+    assert [m.action for m in csms.received()].count("Authorize") == 2
+
+    # a StartTransaction answered Invalid ends the session (StopTransactionOnInvalidId)
+    controller.state("stopped")
+    await csms.wait_for("StopTransaction")
+    controller.state("ev_connected")
+    assert await csms.change_configuration(STATION, "AuthorizeRemoteTxRequests", "false") == {
+        "status": "Accepted"
+    }
+    csms.id_tags["LATE"] = "Invalid"
+    assert (await csms.remote_start(STATION, id_tag="LATE"))["status"] == "Accepted"
+    stop = (await csms.wait_for("StopTransaction", 2))[1].payload
+    assert stop["reason"] == "DeAuthorized" and stop["idTag"] == "LATE"
