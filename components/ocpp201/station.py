@@ -138,6 +138,7 @@ class Station201:
         if not config["log_messages"]:
             self.wire_logger.setLevel(logging.WARNING)
         self.stopping = False
+        self._time_known = asyncio.Event()
 
     # --- lifecycle ---------------------------------------------------------------------
 
@@ -430,6 +431,7 @@ class Station201:
             return
         try:
             self.clock.set_from_csms(current_time)
+            self._time_known.set()
         except ValueError:
             _LOGGER.warning("CSMS sent an unreadable currentTime %r", current_time)
 
@@ -711,8 +713,11 @@ class Station201:
         """Clock-aligned meter values, on the boundary of the CSMS-given time."""
         while True:
             interval = int(self.model.value("AlignedDataCtrlr", "Interval"))
-            if interval <= 0 or not self.clock.synced:
-                await asyncio.sleep(5 if interval > 0 else 30)
+            if interval <= 0:
+                await asyncio.sleep(5)  # AlignedDataCtrlr.Interval may be set later
+                continue
+            if not self.clock.synced:
+                await self._time_known.wait()  # boundaries mean nothing before that
                 continue
             await asyncio.sleep(self.clock.seconds_to_boundary(interval))
             if not self.model.value("AlignedDataCtrlr", "Enabled"):
