@@ -414,12 +414,18 @@ def _compile(text: str) -> Any:
 
 # --- results -----------------------------------------------------------------------
 
+_LITERALS = {"True": True, "False": False, "None": None}
+
 
 def parse_result(text: str) -> Any:
     """'16' -> 16, '[1, 2]' -> [1, 2], 'True' -> True; anything else stays text."""
     stripped = text.strip()
     if not stripped or stripped[0] not in "-+0123456789.[({'\"TFN":
         return text
+    if stripped in _LITERALS:  # the common condition results, without a parse
+        return _LITERALS[stripped]
+    if stripped.isdigit() and (stripped[0] != "0" or stripped == "0"):
+        return int(stripped)
     try:
         result = ast.literal_eval(stripped)
     except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
