@@ -1,0 +1,363 @@
+"""The CSMS's orders to a 1.6 station, and smart charging (a mixin of `Ocpp16Station`).
+
+Each method decides the answer of one order; outgoing OCPP calls an order causes run after
+the answer (`trigger_run`, `reset_run` are started from `@after` handlers in `link`).
+Service calls to the controller (authorize, stop, unlock) may run inside the handler:
+they do not wait on the OCPP receive loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from typing import TYPE_CHECKING, Any
+
+from ocpp.charge_point import snake_to_camel_case
+
+from ..ocpp_station.evse import EvseBinding, Status
+from ..ocpp_station.sender import CallRejected, LinkDown, NoAnswer
+from . import DOMAIN
+from .config_keys import SETTING_PREFIX
+from .smart import Profiles, constant_limit
+
+if TYPE_CHECKING:
+    pass
+
+_LOGGER = logging.getLogger(__name__)
+AVAILABILITY_KEY = "availability16"
+PROFILES_KEY = "profiles16"
+ACTION_TIMEOUT = 10.0  # seconds a controller service call may take inside an order
+TRIGGERABLE = (
+    "BootNotification",
+    "Heartbeat",
+    "StatusNotification",
+    "MeterValues",
+    "DiagnosticsStatusNotification",
+    "FirmwareStatusNotification",
+)
+
+
+class Orders:
+    """Order handling; `self` is the `Ocpp16Station`."""
+
+    # --- orders ---------------------------------------------------------------------------------
+
+    def _connector_for(self, connector_id: int | None) -> int | None:
+        if connector_id in (None, 0):
+            return next(iter(self.bindings)) if connector_id is None else None
+        return connector_id if connector_id in self.bindings else None
+
+    async def remote_start(
+        self, id_tag: str, connector_id: int | None, profile: dict[str, Any] | None
+    ) -> str:
+        connector = self._connector_for(connector_id)
+        if connector is None or self._inoperative(connector) or connector in self.txs:
+            return "Rejected"
+        binding = self.bindings[connector]
+        if binding.current_view().status in (Status.FAULTED, Status.UNAVAILABLE, Status.FINISHING):
+            return "Rejected"
+        if profile is not None:
+            profile = snake_to_camel_case(profile)
+            verdict = constant_limit(profile, self.clock.now())
+            if verdict.status != "Accepted" or profile.get("chargingProfilePurpose") != "TxProfile":
+                _LOGGER.warning("RemoteStart with a profile that cannot apply: %s", verdict.reason)
+                return "Rejected"
+            await self._set_limit(binding, min(verdict.limit or 0, binding.config["max_current"]))
+        self.pending_id_tag[connector] = id_tag
+        binding.session.remote_start_pending = True
+        if self.keys.flag("AuthorizeRemoteTxRequests"):
+            self.spawn(self._authorize_then_start(binding, id_tag))
+            return "Accepted"
+        try:
+            await asyncio.wait_for(binding.async_authorize(), ACTION_TIMEOUT)
+        except Exception as err:
+            self.pending_id_tag.pop(connector, None)
+            binding.session.remote_start_pending = False
+            self._set_error(f"RemoteStartTransaction: authorize action failed: {err}")
+            return "Rejected"
+        return "Accepted"
+
+    async def _authorize_then_start(self, binding: EvseBinding, id_tag: str) -> None:
+        if await self.authorize_id_tag(id_tag) == "Accepted":
+            try:
+                await binding.async_authorize()
+            except Exception as err:
+                self._set_error(f"authorize action failed: {err}")
+
+    async def authorize_id_tag(self, id_tag: str) -> str:
+        link = self.link
+        if link is None or not self.accepted:
+            return "NotConnected"
+        try:
+            answer = await link.send_call("Authorize", {"idTag": id_tag})
+        except (NoAnswer, CallRejected, LinkDown) as err:
+            self._set_error(f"Authorize: {err}")
+            return "Failed"
+        return str((answer.get("idTagInfo") or {}).get("status", "Invalid"))
+
+    async def remote_stop(self, transaction_id: int) -> str:
+        # The CSMS may order the stop right after answering StartTransaction, before the
+        # sender has taken the id from that answer: let it finish first.
+        deadline = time.monotonic() + self.response_timeout
+        while (
+            transaction_id not in self.csms_ids.values()
+            and self.sender.in_flight is not None
+            and self.sender.in_flight.action == "StartTransaction"
+            and time.monotonic() < deadline
+        ):
+            await asyncio.sleep(0.005)
+        for tx in self.txs.values():
+            if self.csms_ids.get(tx.local_id) == transaction_id:
+                try:
+                    await self._run_stop(self.bindings[tx.connector], "Remote")
+                except Exception as err:
+                    self._set_error(f"RemoteStopTransaction: stop action failed: {err}")
+                    return "Rejected"
+                return "Accepted"
+        return "Rejected"
+
+    async def _run_stop(self, binding: EvseBinding, reason: str) -> None:
+        await asyncio.wait_for(
+            binding.async_stop(
+                reason if reason in ("Remote", "Local", "DeAuthorized") else "Local"
+            ),
+            ACTION_TIMEOUT,
+        )
+
+    async def reset_run(self, kind: str) -> None:
+        reason = "HardReset" if kind == "Hard" else "SoftReset"
+        for connector, tx in list(self.txs.items()):
+            tx.stop_reason = reason
+            with contextlib.suppress(Exception):
+                await self._run_stop(self.bindings[connector], "Local")
+        deadline = time.monotonic() + 30
+        while self.txs and time.monotonic() < deadline:
+            await asyncio.sleep(0.2)
+        while self.journal.count_cached and self.link is not None and time.monotonic() < deadline:
+            await asyncio.sleep(0.2)  # let the StopTransaction reach the CSMS first
+        self.orge.bus.async_fire(f"{DOMAIN}_reset", {"type": kind})
+        action = self.config["reset_action"]
+        domain, _, service = action["action"].partition(".")
+        _LOGGER.warning("CSMS ordered a %s reset: calling %s", kind, action["action"])
+        try:
+            await self.orge.services.async_call(
+                domain, service, dict(action.get("data") or {}), blocking=True
+            )
+        except Exception as err:
+            self._set_error(f"Reset: {action['action']} failed: {err}")
+
+    def change_availability(self, connector_id: int, kind: str) -> str:
+        if connector_id != 0 and connector_id not in self.bindings:
+            return "Rejected"
+        connectors = list(self.bindings) if connector_id == 0 else [connector_id]
+        if kind == "Inoperative":
+            self.availability[str(connector_id)] = "Inoperative"
+        else:
+            self.availability.pop(str(connector_id), None)
+            if connector_id == 0:
+                self.availability.clear()
+        self.spawn(self.journal.set_setting(AVAILABILITY_KEY, dict(self.availability)))
+        status = "Accepted"
+        for connector in connectors:
+            inoperative = self._inoperative(connector)
+            if connector in self.txs and inoperative:
+                self.scheduled_availability[connector] = "Inoperative"
+                status = "Scheduled"
+                continue
+            self.scheduled_availability.pop(connector, None)
+            self.bindings[connector].set_inoperative(inoperative)
+        if connector_id == 0:
+            self.spawn(self._send_status(0))
+        return status
+
+    async def unlock(self, connector_id: int) -> str:
+        binding = self.bindings.get(connector_id)
+        if binding is None:
+            return "NotSupported"
+        tx = self.txs.get(connector_id)
+        if tx is not None:
+            tx.stop_reason = "UnlockCommand"
+            try:
+                await self._run_stop(binding, "Local")
+            except Exception as err:
+                self._set_error(f"UnlockConnector: stop action failed: {err}")
+                return "UnlockFailed"
+            return "Unlocked"  # the controller unlocks the connector when it stops
+        if not binding.config.get("unlock_action"):
+            return "NotSupported"
+        try:
+            await asyncio.wait_for(binding.async_run_action("unlock_action"), ACTION_TIMEOUT)
+        except Exception as err:
+            self._set_error(f"UnlockConnector: unlock action failed: {err}")
+            return "UnlockFailed"
+        return "Unlocked"
+
+    def trigger_decision(self, message: str, connector_id: int | None) -> str:
+        if message not in TRIGGERABLE:
+            return "NotImplemented"
+        if connector_id not in (None, 0) and connector_id not in self.bindings:
+            return "Rejected"
+        return "Accepted"
+
+    async def trigger_run(self, message: str, connector_id: int | None) -> None:
+        if self.trigger_decision(message, connector_id) != "Accepted" or self.link is None:
+            return
+        link = self.link
+        try:
+            if message == "BootNotification":
+                answer = await link.send_call("BootNotification", self.boot_payload())
+                self.clock.set_from_csms(answer["currentTime"])
+            elif message == "Heartbeat":
+                await self.send_heartbeat(link)
+            elif message == "StatusNotification":
+                connectors = [connector_id] if connector_id is not None else [0, *self.bindings]
+                for connector in connectors:
+                    await self._send_status(connector, force=True)
+            elif message == "MeterValues":
+                connectors = [connector_id] if connector_id else list(self.bindings)
+                for connector in connectors:
+                    binding = self.bindings[connector]
+                    samples = self._samples(
+                        binding, self.keys.list("MeterValuesSampledData"), "Trigger"
+                    )
+                    payload: dict[str, Any] = {
+                        "connectorId": connector,
+                        "meterValue": [{"timestamp": self.clock.iso(), "sampledValue": samples}],
+                    }
+                    tx = self.txs.get(connector)
+                    if tx is not None and tx.local_id in self.csms_ids:
+                        payload["transactionId"] = self.csms_ids[tx.local_id]
+                    if samples:
+                        await link.send_call("MeterValues", payload)
+            elif message == "DiagnosticsStatusNotification":
+                await link.send_call("DiagnosticsStatusNotification", {"status": "Idle"})
+            elif message == "FirmwareStatusNotification":
+                await link.send_call("FirmwareStatusNotification", {"status": "Idle"})
+        except (NoAnswer, CallRejected, LinkDown) as err:
+            self._set_error(f"TriggerMessage {message}: {err}")
+
+    def change_configuration(self, key: str, value: str) -> str:
+        status, normalised = self.keys.change(key, value)
+        if normalised is not None:
+            self.spawn(self.journal.set_setting(SETTING_PREFIX + key, normalised))
+            if key.startswith("RetryBackOff"):
+                self.backoff.configure(
+                    self.keys.number("RetryBackOffWaitMinimum"),
+                    self.keys.number("RetryBackOffRandomRange"),
+                    int(self.keys.number("RetryBackOffRepeatTimes")),
+                )
+        return status
+
+    async def _store_key(self, key: str, value: str) -> None:
+        self.keys.values[key] = value
+        await self.journal.set_setting(SETTING_PREFIX + key, value)
+
+    # --- smart charging ------------------------------------------------------------------------
+
+    def _limit_for(self, connector: int, profiles: Profiles | None = None) -> float:
+        binding = self.bindings[connector]
+        return (profiles or self.profiles).effective_limit(
+            connector, float(binding.config["max_current"])
+        )
+
+    async def _set_limit(self, binding: EvseBinding, amps: float) -> None:
+        try:
+            await asyncio.wait_for(binding.async_set_current_limit(amps), ACTION_TIMEOUT)
+        except Exception as err:
+            self._set_error(f"current limit {amps} A not applied: {err}")
+
+    async def _apply_limit(self, binding: EvseBinding) -> None:
+        if binding.evse_id in self.txs:
+            return  # the controller takes a new limit only between sessions
+        limit = self._limit_for(binding.evse_id)
+        if binding.current_limit() != limit:
+            await self._set_limit(binding, limit)
+
+    def set_charging_profile(self, connector_id: int, profile: dict[str, Any]) -> str:
+        profile = snake_to_camel_case(profile)
+        purpose = profile.get("chargingProfilePurpose")
+        if connector_id != 0 and connector_id not in self.bindings:
+            return "Rejected"
+        if purpose == "ChargePointMaxProfile" and connector_id != 0:
+            return "Rejected"
+        if purpose == "TxProfile" and (connector_id == 0 or connector_id not in self.txs):
+            return "Rejected"  # a TxProfile needs a running transaction on that connector
+        verdict = constant_limit(profile, self.clock.now())
+        if verdict.status != "Accepted" or verdict.limit is None:
+            _LOGGER.warning(
+                "SetChargingProfile %s rejected: %s",
+                profile.get("chargingProfileId"),
+                verdict.reason,
+            )
+            return verdict.status
+        connectors = list(self.bindings) if connector_id == 0 else [connector_id]
+        minimum = min(float(self.bindings[c].config["min_current"]) for c in connectors)
+        if verdict.limit < minimum:
+            _LOGGER.warning(
+                "SetChargingProfile: %s A is below the controller's minimum %s A",
+                verdict.limit,
+                minimum,
+            )
+            return "Rejected"
+        trial = Profiles({"items": list(self.profiles.items)})
+        trial.install(connector_id, profile, verdict.limit)
+        for connector in connectors:
+            if connector in self.txs and trial.effective_limit(
+                connector, float(self.bindings[connector].config["max_current"])
+            ) != self._limit_for(connector):
+                _LOGGER.warning(
+                    "SetChargingProfile rejected: it would change the current of a running session on connector %s",
+                    connector,
+                )
+                return "Rejected"
+        self.profiles = trial
+        self.spawn(self.journal.set_setting(PROFILES_KEY, self.profiles.as_stored()))
+        for connector in connectors:
+            self.spawn(self._apply_limit(self.bindings[connector]))
+        return "Accepted"
+
+    def clear_charging_profile(
+        self,
+        profile_id: int | None,
+        connector_id: int | None,
+        purpose: str | None,
+        stack: int | None,
+    ) -> str:
+        removed = self.profiles.clear(profile_id, connector_id, purpose, stack)
+        if not removed:
+            return "Unknown"
+        self.spawn(self.journal.set_setting(PROFILES_KEY, self.profiles.as_stored()))
+        for binding in self.bindings.values():
+            self.spawn(self._apply_limit(binding))  # sessions get it when they end
+        return "Accepted"
+
+    def composite_schedule(
+        self, connector_id: int, duration: int, unit: str | None
+    ) -> dict[str, Any]:
+        if (connector_id != 0 and connector_id not in self.bindings) or unit == "W":
+            return {"status": "Rejected"}
+        connectors = list(self.bindings) if connector_id == 0 else [connector_id]
+        limit = max(self._limit_for(c) for c in connectors)
+        return {
+            "status": "Accepted",
+            "connector_id": connector_id,
+            "schedule_start": self.clock.iso(),
+            "charging_schedule": {
+                "duration": duration,
+                "charging_rate_unit": "A",
+                "charging_schedule_period": [{"start_period": 0, "limit": limit}],
+            },
+        }
+
+    def data_transfer(
+        self, vendor_id: str, message_id: str | None, data: str | None
+    ) -> tuple[str, str | None]:
+        if vendor_id != self.config["vendor"]:
+            return "UnknownVendorId", None
+        self.orge.bus.async_fire(
+            f"{DOMAIN}_data_transfer",
+            {"vendor_id": vendor_id, "message_id": message_id, "data": data},
+        )
+        return "Accepted", None
