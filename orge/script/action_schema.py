@@ -12,7 +12,7 @@ import voluptuous as vol
 
 import orge.validation as cv
 from orge.script.condition import CONDITIONS_SCHEMA, one_condition
-from orge.script.helpers import period
+from orge.script.helpers import each, period
 from orge.script.trigger import TRIGGER_SCHEMA
 from orge.template import Template, is_template_string, template, template_complex
 
@@ -215,7 +215,7 @@ def one_action(value: Any) -> dict[str, Any]:
     return validated
 
 
-ACTIONS_SCHEMA = vol.All(cv.ensure_list, [one_action])
+ACTIONS_SCHEMA = each(one_action)
 
 
 def validate_actions(value: Any) -> list[dict[str, Any]]:

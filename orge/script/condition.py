@@ -18,6 +18,7 @@ import voluptuous as vol
 import orge.validation as cv
 from orge.core import Orge, State
 from orge.script.helpers import (
+    each,
     has_at_least_one,
     number_or_entity,
     period,
@@ -118,7 +119,7 @@ def one_condition(value: Any) -> dict[str, Any]:
     return _PICK(value)
 
 
-CONDITIONS_SCHEMA = vol.All(cv.ensure_list, [one_condition])
+CONDITIONS_SCHEMA = each(one_condition)
 
 
 # --- checking ----------------------------------------------------------------------

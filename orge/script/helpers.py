@@ -113,3 +113,26 @@ def trace_value(value: Any) -> Any:
     if isinstance(value, (str, int, float, bool)) or value is None:
         return value
     return str(value)
+
+
+def each(validator: Callable[[Any], Any]) -> Callable[[Any], list[Any]]:
+    """A list validator that reports every bad item (voluptuous's own stops at the first
+    error nested deeper than the item), so check-config lists all problems at once."""
+
+    def validate(value: Any) -> list[Any]:
+        result, errors = [], []
+        for index, item in enumerate(cv.ensure_list(value)):
+            try:
+                result.append(validator(item))
+            except vol.MultipleInvalid as err:
+                for error in err.errors:
+                    error.prepend([index])
+                    errors.append(error)
+            except vol.Invalid as err:
+                err.prepend([index])
+                errors.append(err)
+        if errors:
+            raise vol.MultipleInvalid(errors)
+        return result
+
+    return validate

@@ -17,6 +17,7 @@ import voluptuous as vol
 import orge.validation as cv
 from orge.core import Context, Orge, callback, job_type_of
 from orge.script.helpers import (
+    each,
     has_at_least_one,
     normalize_keys,
     number_or_entity,
@@ -138,7 +139,7 @@ class ValidatedTriggers(list):  # type: ignore[type-arg]
     """A trigger list that passed TRIGGER_SCHEMA: attaching it skips validation."""
 
 
-TRIGGER_SCHEMA = vol.All(cv.ensure_list, [_one_trigger], lambda value: ValidatedTriggers(value))
+TRIGGER_SCHEMA = vol.All(each(_one_trigger), lambda value: ValidatedTriggers(value))
 
 
 def validate_triggers(config_list: Any) -> list[dict[str, Any]]:

@@ -232,3 +232,16 @@ def test_check_config_reports_file_and_line(config_dir: Any, case: str, capsys: 
 def test_check_config_accepts_a_valid_file(config_dir: Any) -> None:
     path = config_dir(BASIC, **{"automations.yaml": AUTOMATIONS})
     assert check_configuration(str(path)).problems == []
+
+
+def test_check_config_lists_every_problem_of_an_automation(config_dir: Any) -> None:
+    text = (
+        "- id: a\n  triggers:\n    - trigger: sometimes\n    - trigger: state\n"
+        "      entity_id: sensor.x\n      for: soon\n  actions:\n"
+        '    - action: test.x\n      data: {value: "{{ 1 | no_filter }}"}\n'
+        "    - action: bad\n"
+    )
+    path = config_dir(BASIC, **{"automations.yaml": text})
+    problems = check_configuration(str(path)).problems
+    assert [p.split(": ")[0].rsplit(" ", 1)[-1] for p in problems] == ["3", "6", "9", "10"]
+    assert "No filter named 'no_filter'" in problems[2]
