@@ -21,7 +21,7 @@ from orge.template import TemplateError, attach, render_complex
 from . import CONFIG_SCHEMA, DOMAIN, validate_scripts
 
 _LOGGER = logging.getLogger(__name__)
-_RESERVED = ("turn_on", "turn_off", "toggle", "reload")
+_RESERVED = ("turn_on", "turn_off", "toggle", "reload", "get_traces")
 
 
 class ScriptEntity(Entity):
@@ -230,6 +230,11 @@ async def async_setup_scripts(orge: Orge, block: dict[str, Any]) -> ScriptManage
     async def reload(call: ServiceCall) -> None:
         await manager.async_reload()
 
+    async def get_traces(call: ServiceCall) -> dict[str, Any]:
+        wanted = call.data.get("entity_id")
+        ids = sorted(manager.entities) if wanted in (None, "all") else list(wanted)
+        return {"traces": manager.traces.as_dict(ids)}
+
     for name, handler, schema in (
         ("turn_on", turn_on, _TARGET),
         ("turn_off", turn_off, _TARGET),
@@ -237,5 +242,12 @@ async def async_setup_scripts(orge: Orge, block: dict[str, Any]) -> ScriptManage
         ("reload", reload, None),
     ):
         orge.services.async_register(DOMAIN, name, handler, schema)
+    orge.services.async_register(
+        DOMAIN,
+        "get_traces",
+        get_traces,
+        vol.Schema({vol.Optional("entity_id"): vol.Any("all", cv.entity_ids)}),
+        SupportsResponse.ONLY,
+    )
     await manager.async_load(block)
     return manager

@@ -62,6 +62,12 @@ async def test_script_service_fields_and_state(config_dir: Any, start_station: A
     await hub.async_block_till_done()
     assert hub.states.get("script.stop_session").state == "off"
     assert calls[-1] == "late"  # cancelled during the delay
+    answer = await hub.services.async_call(
+        "script", "get_traces", {}, blocking=True, return_response=True
+    )
+    runs = answer["traces"]["script.stop_session"]
+    assert [run["script_execution"] for run in runs] == ["finished", "cancelled"]
+    assert runs[0]["steps"][0]["path"] == "action/0"
 
 
 async def test_reload_and_broken_reload(config_dir: Any, start_station: Any) -> None:
