@@ -75,7 +75,18 @@ class RestoreStateStore:
             finally:
                 conn.close()
         except sqlite3.Error as err:
-            _LOGGER.error("Cannot read %s, starting without restored states: %s", self.path, err)
+            # Keep the unreadable file for inspection and start a fresh one beside it.
+            aside = f"{self.path}.unreadable-{int(time.time())}"
+            try:
+                os.replace(self.path, aside)
+            except OSError:
+                aside = "(could not be moved aside)"
+            _LOGGER.error(
+                "Cannot read %s, starting without restored states (kept as %s): %s",
+                self.path,
+                aside,
+                err,
+            )
             return {}
         for entity_id, state, attrs, changed, updated, extra, saved_at in rows:
             try:

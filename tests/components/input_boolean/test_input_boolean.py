@@ -48,3 +48,21 @@ def test_schema_rejects_bad_names(config_dir: Any) -> None:
     path = config_dir("input_boolean:\n  Not A Slug: {}\n")
     (problem,) = check_configuration(str(path)).problems
     assert "configuration.yaml" in problem and "slug" in problem
+
+
+async def test_corrupt_restore_file_is_reported_not_fatal(
+    config_dir: Any, start_station: Any, caplog: Any
+) -> None:
+    path = config_dir(CONFIG)
+    (path / ".storage").mkdir()
+    (path / ".storage" / "restore_state.db").write_bytes(b"this is not a database" * 100)
+    hub, _result = await start_station(path)
+    assert "starting without restored states" in caplog.text
+    assert hub.states.get("input_boolean.free_charging").state == "off"
+    assert list((path / ".storage").glob("restore_state.db.unreadable-*"))  # kept aside
+    await hub.services.async_call(
+        "input_boolean", "turn_on", {"entity_id": "input_boolean.free_charging"}, blocking=True
+    )
+    await hub.async_stop()
+    hub, _result = await start_station(path)  # a fresh file works again
+    assert hub.states.get("input_boolean.free_charging").state == "on"
