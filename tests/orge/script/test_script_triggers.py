@@ -268,3 +268,24 @@ async def test_attach_triggers_contract(orge: Any) -> None:
     orge.states.async_set("sensor.x", "on")
     assert len(seen) == 1 and seen[0]["trigger"]["to_state"].state == "on"
     assert validate_triggers({"trigger": "event", "event_type": "x"})[0]["event_type"] == ["x"]
+
+
+async def test_template_watcher_rerenders_only_for_what_it_read(orge: Any) -> None:
+    from orge.script.tracking import TemplateWatcher
+    from orge.template import Template
+
+    results: list[Any] = []
+    tpl = Template("{{ states('sensor.a') if is_state('switch.mode', 'on') else 0 }}", orge)
+    watcher = TemplateWatcher(orge, tpl, {}, lambda result, _e: results.append(result), "test")
+    watcher.start()
+    assert watcher.entities == {"switch.mode"}  # sensor.a is not read while mode is off
+    orge.states.async_set("sensor.a", "5")
+    orge.states.async_set("sensor.unrelated", "1")
+    assert results == []
+    orge.states.async_set("switch.mode", "on")
+    assert results == [5] and watcher.entities == {"switch.mode", "sensor.a"}
+    orge.states.async_set("sensor.a", "6")
+    assert results == [5, 6]
+    watcher.stop()
+    orge.states.async_set("sensor.a", "7")
+    assert results == [5, 6]
