@@ -46,12 +46,14 @@ async def test_free_hours_authorize_on_plug_in(station: Any) -> None:
 
 
 async def test_free_hours_outside_window_and_window_start(station: Any) -> None:
-    hub, fakes, _path = await station(free_hours(timedelta(seconds=1.2), timedelta(hours=1)))
+    start = (datetime.now() + timedelta(seconds=2)).replace(microsecond=0)
+    hub, fakes, _path = await station(free_hours(start - datetime.now(), timedelta(hours=1)))
     fakes.add("esp32", "authorize")
     hub.states.async_set("sensor.charger_state", "ev_connected")  # before the free hours
     await hub.async_block_till_done()
     assert fakes.names() == []
-    await asyncio.sleep(2.0)  # the free hours start with the vehicle still plugged in
+    # the free hours start with the vehicle still plugged in
+    await asyncio.sleep((start - datetime.now()).total_seconds() + 0.6)
     await hub.async_block_till_done()
     assert fakes.names() == ["esp32.authorize"]
 
@@ -138,7 +140,7 @@ automation:
     use_blueprint:
       path: orge/fault_alert.yaml
       input:
-        fault_for: {seconds: 0.1}
+        fault_for: {seconds: 0.4}
         alert_flag: input_boolean.charger_alert
 """
 
@@ -151,13 +153,13 @@ async def test_fault_alert_stops_and_alerts(station: Any) -> None:
     hub.bus.async_listen("orge_charger_alert", callback(lambda e: alerts.append(dict(e.data))))
     hub.states.async_set("sensor.charger_state", "charging")
     hub.states.async_set("sensor.charger_state", "fault")
-    await asyncio.sleep(0.03)
+    await asyncio.sleep(0.05)
     hub.states.async_set("sensor.charger_state", "hardfault_end")  # a blip: no alert
-    await asyncio.sleep(0.15)
+    await asyncio.sleep(0.5)
     await hub.async_block_till_done()
     assert alerts == [] and fakes.names() == []
     hub.states.async_set("sensor.charger_state", "fault")
-    await asyncio.sleep(0.2)
+    await asyncio.sleep(0.6)
     await hub.async_block_till_done()
     assert fakes.names() == ["esp32.stop_charging"]
     assert alerts == [

@@ -79,14 +79,14 @@ async def test_state_condition_for_and_match_any(station: Any) -> None:
                 entity_id: [sensor.a, sensor.b]
                 match: any
                 state: "on"
-                for: 0.1
+                for: 0.3
             actions: {action: test.record, data: {value: ok}}
         """
     )
     hub.states.async_set("sensor.a", "on")
     hub.states.async_set("sensor.b", "off")
     hub.bus.async_fire("check")
-    await settle(hub, 0.15)
+    await settle(hub, 0.4)
     hub.bus.async_fire("check")
     await settle(hub)
     assert rec.values() == ["ok"]

@@ -73,7 +73,7 @@ async def test_state_trigger_for_waits_and_cancels(station: Any) -> None:
               trigger: state
               entity_id: binary_sensor.fault
               to: "on"
-              for: 0.1
+              for: 0.4
             actions:
               action: test.record
               data: {value: "{{ trigger.for.total_seconds() }}"}
@@ -81,13 +81,13 @@ async def test_state_trigger_for_waits_and_cancels(station: Any) -> None:
     )
     hub.states.async_set("binary_sensor.fault", "off")
     hub.states.async_set("binary_sensor.fault", "on")
-    await settle(hub, 0.03)
+    await settle(hub, 0.05)
     hub.states.async_set("binary_sensor.fault", "off")  # too short: cancelled
-    await settle(hub, 0.15)
+    await settle(hub, 0.5)
     assert rec.calls == []
     hub.states.async_set("binary_sensor.fault", "on")
-    await settle(hub, 0.2)
-    assert rec.values() == [0.1]
+    await settle(hub, 0.6)
+    assert rec.values() == [0.4]
 
 
 async def test_numeric_state_fires_on_crossing(station: Any) -> None:
@@ -143,7 +143,8 @@ async def test_event_trigger_matches_data(station: Any) -> None:
 
 
 async def test_time_trigger_at_time_and_entity(station: Any) -> None:
-    soon = datetime.now() + timedelta(seconds=1.2)
+    # a whole second at least 1 s ahead, so a slow start-up cannot miss it
+    soon = (datetime.now() + timedelta(seconds=2)).replace(microsecond=0)
     at = soon.strftime("%H:%M:%S")
     hub, rec = await station(
         f"""
@@ -162,7 +163,7 @@ async def test_time_trigger_at_time_and_entity(station: Any) -> None:
                 data: {{value: "{{{{ trigger.id }}}}"}}
         """
     )
-    await settle(hub, 2.3)
+    await settle(hub, (soon - datetime.now()).total_seconds() + 0.6)
     assert sorted(rec.values()) == ["fixed", "helper"]
 
 
