@@ -53,7 +53,7 @@ CONFIG_SCHEMA = vol.Schema(
         vol.Optional("response_timeout", default=30): vol.All(
             vol.Coerce(float), vol.Range(min=0.1)
         ),
-        vol.Optional("ping_interval", default=30): _seconds(0),
+        vol.Optional("ping_interval", default=30): vol.All(vol.Coerce(float), vol.Range(min=0)),
         vol.Optional("offline_threshold", default=60): _seconds(0),
         vol.Optional("message_attempts", default=3): _seconds(1),
         vol.Optional("message_attempt_interval", default=60): vol.All(

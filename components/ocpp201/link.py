@@ -26,6 +26,7 @@ from websockets.exceptions import (
 )
 
 from components.ocpp_station.sender import CallRejected, LinkDown, NoAnswer
+from orge.redact import register_secret
 
 _LOGGER = logging.getLogger(__name__)
 OCPP201 = "ocpp2.0.1"
@@ -55,6 +56,14 @@ def station_url(url: str, station_id: str, append: Any = "auto") -> str:
     if append is True or (append == "auto" and (not segments or segments[-1] != station_id)):
         path = path.rstrip("/") + "/" + station_id
     return urlunsplit((parts.scheme, netloc, path, parts.query, ""))
+
+
+def url_password(url: str) -> str | None:
+    """A password given as `ws://station:password@host/...` (the station id is the user)."""
+    password = urlsplit(url).password
+    if password:
+        register_secret(password)
+    return password or None
 
 
 def ssl_context(url: str, ca_file: str | None, verify: bool) -> ssl.SSLContext | None:

@@ -21,10 +21,10 @@ _LOGGER = logging.getLogger(__name__)
 
 async def async_once(config: dict[str, Any], config_dir: str, timeout: float) -> OnceResult:
     from .charge_point import StationChargePoint
-    from .link import OCPP201, ConnectFailed, Link, open_connection, station_url
+    from .link import OCPP201, ConnectFailed, Link, open_connection, station_url, url_password
 
     station_id = config["station_id"]
-    password = config.get("password") or None
+    password = config.get("password") or url_password(config["url"])
     register_secret(password)
     url = station_url(config["url"], station_id, config["append_station_id"])
     result = OnceResult(OCPP201, station_id, url)

@@ -117,20 +117,54 @@ class Orders:
         return call_result.RequestStartTransaction(status="Accepted")
 
     async def after_request_start(self, evse_id: int | None = None, **_: Any) -> None:
-        station = self.station
         for evse in list(self._accepted_start):
             self._accepted_start.discard(evse)
-            binding = station.evses[evse]
-            old = self._remote_timers.pop(evse, None)
-            if old:
-                old.cancel()
+            await self._arm_start(self.station.evses[evse])
+
+    async def _arm_start(self, binding: EvseBinding) -> None:
+        """A start is pending: expire it after EVConnectionTimeOut, authorise when ready."""
+        station = self.station
+        evse = binding.evse_id
+        old = self._remote_timers.pop(evse, None)
+        if old:
+            old.cancel()
+        timeout = float(station.model.value("TxCtrlr", "EVConnectionTimeOut"))
+        self._remote_timers[evse] = station.orge.loop.call_later(
+            timeout, self._remote_start_expired, evse
+        )
+        if self.limit_dirty:
+            await self.apply_limits()
+        await self._authorize_if_ready(binding)
+
+    async def local_authorize(
+        self, id_token: str, token_type: str, evse_id: int | None
+    ) -> dict[str, Any]:
+        """`ocpp201.authorize`: Authorize at the CSMS, then start like a remote start."""
+        from orge.exceptions import ServiceValidationError
+
+        from .station import RemoteStart
+
+        station = self.station
+        free = [b for b in station.evses.values() if b.evse_id not in station.transactions]
+        binding = station.evses.get(evse_id) if evse_id else (free[0] if free else None)
+        if binding is None or binding.evse_id in station.transactions:
+            raise ServiceValidationError(f"no free EVSE {evse_id or ''} to authorize".strip())
+        link = station.link
+        if link is None or not station.boot_accepted:
+            raise ServiceValidationError("the CSMS is not connected: cannot authorize now")
+        token = {"idToken": id_token, "type": token_type}
+        try:
+            answer = await link.call("Authorize", {"idToken": token})
+        except (NoAnswer, CallRejected, LinkDown) as err:
+            raise ServiceValidationError(f"Authorize failed: {err}") from None
+        status = str((answer.get("idTokenInfo") or {}).get("status", "Invalid"))
+        if status == "Accepted":
             timeout = float(station.model.value("TxCtrlr", "EVConnectionTimeOut"))
-            self._remote_timers[evse] = station.orge.loop.call_later(
-                timeout, self._remote_start_expired, evse
+            station.remote_starts[binding.evse_id] = RemoteStart(
+                token, None, station.orge.loop.time() + timeout
             )
-            if self.limit_dirty:
-                await self.apply_limits()
-            await self._authorize_if_ready(binding)
+            await self._arm_start(binding)
+        return {"status": status, "evse_id": binding.evse_id}
 
     def _remote_start_expired(self, evse_id: int) -> None:
         self._remote_timers.pop(evse_id, None)

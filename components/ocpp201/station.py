@@ -46,7 +46,15 @@ from orge.redact import register_secret
 from .charge_point import StationChargePoint
 from .device_model import DeviceModel
 from .entities import LinkSensors
-from .link import OCPP16, OCPP201, ConnectFailed, Link, open_connection, station_url
+from .link import (
+    OCPP16,
+    OCPP201,
+    ConnectFailed,
+    Link,
+    open_connection,
+    station_url,
+    url_password,
+)
 from .orders import Orders
 
 _LOGGER = logging.getLogger(__name__)
@@ -78,8 +86,10 @@ class Transaction:
 
 @dataclass
 class RemoteStart:
+    """A start the CSMS ordered (remote_start_id) or authorised (ocpp201.authorize)."""
+
     id_token: dict[str, Any]
-    remote_start_id: int
+    remote_start_id: int | None
     deadline: float
     authorized: bool = False
 
@@ -91,7 +101,7 @@ class Station201:
         self.orge = orge
         self.config = config
         self.station_id: str = config["station_id"]
-        self.password: str | None = config.get("password") or None
+        self.password: str | None = config.get("password") or url_password(config["url"])
         register_secret(self.password)
         self.url = station_url(config["url"], self.station_id, config["append_station_id"])
         self.clock = StationClock()
@@ -179,6 +189,7 @@ class Station201:
             if binding.evse_id in self.transactions:
                 self._start_sampling(self.transactions[binding.evse_id])
                 binding.refresh()  # ends it now if the vehicle left meanwhile
+        self._register_services()
         self.role.on_deactivate = self._step_down
         self.role.start()
         self.orge.bus.async_listen_once(EVENT_ORGE_STOP, self._on_stop)
@@ -191,6 +202,46 @@ class Station201:
         )
         self._tasks.append(
             self.orge.async_create_background_task(self._run(), f"{DOMAIN} connection")
+        )
+
+    def _register_services(self) -> None:
+        import voluptuous as vol
+
+        from orge.core import SupportsResponse
+
+        async def authorize(call: Any) -> dict[str, Any]:
+            return await self.orders.local_authorize(
+                call.data["id_token"], call.data["type"], call.data.get("evse_id")
+            )
+
+        self.orge.services.async_register(
+            DOMAIN,
+            "authorize",
+            authorize,
+            vol.Schema(
+                {
+                    vol.Required("id_token"): vol.All(str, vol.Length(min=1, max=36)),
+                    vol.Optional("type", default="ISO14443"): vol.In(
+                        [
+                            "Central",
+                            "eMAID",
+                            "ISO14443",
+                            "ISO15693",
+                            "KeyCode",
+                            "Local",
+                            "MacAddress",
+                            "NoAuthorization",
+                        ]
+                    ),
+                    vol.Optional("evse_id"): vol.All(vol.Coerce(int), vol.Range(min=1)),
+                }
+            ),
+            supports_response=SupportsResponse.OPTIONAL,
+            description={
+                "name": "Authorize",
+                "description": "Ask the CSMS to authorise an id token (Authorize); when "
+                "Accepted, the controller is authorised and the transaction carries the token.",
+            },
         )
 
     async def _on_stop(self, _event: Any) -> None:
@@ -574,12 +625,11 @@ class Station201:
             info["stoppedReason"] = stopped_reason
         if tx.remote_start_id is not None and (with_evse or trigger == "RemoteStart"):
             info["remoteStartId"] = tx.remote_start_id
-        seq = await self.journal.next_seq(tx.tx_id)
         payload: dict[str, Any] = {
             "eventType": event_type,
             "timestamp": self.clock.iso(mono),
             "triggerReason": trigger,
-            "seqNo": seq,
+            "seqNo": -1,  # the journal assigns it atomically with the write
             "transactionInfo": info,
         }
         offline = self.link is None or not self.boot_accepted
@@ -600,6 +650,8 @@ class Station201:
             time_synced=self.clock.synced,
             created_wall=self.clock.timestamp(mono) if self.clock.synced else None,
             created_mono=mono,
+            seq_key="seqNo",
+            open_tx=(tx.evse_id, tx.data()) if event_type == "Started" else None,
         )
         self.sender.wake()
         return entry
@@ -618,9 +670,8 @@ class Station201:
             if remote is not None:
                 tx.id_token = remote.id_token
                 tx.remote_start_id = remote.remote_start_id
-                trigger = "RemoteStart"
-            self.transactions[evse_id] = tx
-            await self.journal.open_transaction(tx.tx_id, evse_id, tx.data())
+                trigger = "RemoteStart" if remote.remote_start_id is not None else "Authorized"
+            self.transactions[evse_id] = tx  # its record is written with the Started event
             meter = self.meter_value(
                 binding,
                 "Transaction.Begin",

@@ -154,8 +154,15 @@ class Journal:
         time_synced: bool = True,
         created_wall: float | None = None,
         created_mono: float | None = None,
+        seq_key: str | None = None,
+        open_tx: tuple[int, dict[str, Any]] | None = None,
     ) -> Entry:
         """Write a message durably (committed when this returns) and return it.
+
+        `seq_key`: take the transaction's next sequence number and store it in the payload
+        under this key, in the same SQLite transaction (no gap, no duplicate after a
+        crash). `open_tx=(evse_id, data)`: open the transaction record together with its
+        first message, so a crash never leaves one without the other.
 
         If the queue is full, intermediate messages are dropped first (`DROP_ORDER`);
         a start/end message is always kept, even beyond `max_messages`.
@@ -164,14 +171,37 @@ class Journal:
             raise ValueError(f"unknown journal kind {kind!r}")
         wall = time.time() if created_wall is None else created_wall
         mono = time.monotonic() if created_mono is None else created_mono
-        text = json.dumps(payload, separators=(",", ":"))
         with self._lock:
-            self._make_room()
-            cursor = self._db.execute(
-                "INSERT INTO messages (action, payload, kind, tx_id, created_wall, "
-                "created_mono, boot_id, time_synced, offline) VALUES (?,?,?,?,?,?,?,?,?)",
-                (action, text, kind, tx_id, wall, mono, _BOOT_ID, int(time_synced), int(offline)),
-            )
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                if open_tx is not None:
+                    self._db.execute(
+                        "INSERT INTO transactions (tx_id, evse_id, data, seq_next, opened_wall) "
+                        "VALUES (?,?,?,0,?)",
+                        (tx_id, open_tx[0], json.dumps(open_tx[1]), time.time()),
+                    )
+                if seq_key is not None:
+                    payload = {**payload, seq_key: self._next_seq(str(tx_id))}
+                self._make_room()
+                cursor = self._db.execute(
+                    "INSERT INTO messages (action, payload, kind, tx_id, created_wall, "
+                    "created_mono, boot_id, time_synced, offline) VALUES (?,?,?,?,?,?,?,?,?)",
+                    (
+                        action,
+                        json.dumps(payload, separators=(",", ":")),
+                        kind,
+                        tx_id,
+                        wall,
+                        mono,
+                        _BOOT_ID,
+                        int(time_synced),
+                        int(offline),
+                    ),
+                )
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
             row_id = cursor.lastrowid
         return Entry(
             int(row_id or 0),
@@ -334,11 +364,14 @@ class Journal:
     def next_seq(self, tx_id: str) -> int:
         """The next sequence number of a transaction (0, 1, 2...), persisted."""
         with self._lock:
-            row = self._db.execute(
-                "UPDATE transactions SET seq_next = seq_next + 1 WHERE tx_id = ? "
-                "RETURNING seq_next - 1",
-                (tx_id,),
-            ).fetchone()
+            return self._next_seq(tx_id)
+
+    def _next_seq(self, tx_id: str) -> int:
+        row = self._db.execute(
+            "UPDATE transactions SET seq_next = seq_next + 1 WHERE tx_id = ? "
+            "RETURNING seq_next - 1",
+            (tx_id,),
+        ).fetchone()
         if row is None:
             raise KeyError(f"no open transaction {tx_id}")
         return int(row[0])

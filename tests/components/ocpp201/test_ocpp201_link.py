@@ -135,3 +135,30 @@ def _collect(into: list) -> object:
     from orge.core import callback
 
     return callback(lambda event: into.append(dict(event.data)))
+
+
+async def test_ping_detects_a_dead_link(config_dir, start_station) -> None:
+    async with OcppCsms(passwords={STATION: PASSWORD}, ping_interval=None) as csms:
+        hub, _ = await start_station(config_dir(station_yaml(csms.url(), ping_interval=0.3)))
+        FakeController(hub).state("idle", cp=0)
+        await csms.wait_for("StatusNotification")
+        # The CSMS host freezes: TCP stays open, nothing is read or answered any more.
+        for connection in list(csms._connections):
+            connection.transport.pause_reading()
+        await wait_state(hub, "sensor.ocpp201_connection", "disconnected", timeout=3)
+        accepted = await csms.wait_until(
+            lambda: len([a for a in csms.attempts if a.outcome == "accepted"]) >= 2,
+            5,
+            "a new connection",
+        )
+        assert accepted
+
+
+async def test_password_in_url_is_used_and_hidden(config_dir, start_station) -> None:
+    async with OcppCsms(passwords={STATION: PASSWORD}) as csms:
+        url = csms.url().replace("ws://", f"ws://{STATION}:{PASSWORD}@")
+        hub, _ = await start_station(config_dir(station_yaml(url, password=None)))
+        FakeController(hub).state("idle", cp=0)
+        await csms.wait_for("StatusNotification")
+        assert next(a for a in csms.attempts if a.outcome == "accepted").user == STATION
+        assert PASSWORD not in hub.data["ocpp201"].url

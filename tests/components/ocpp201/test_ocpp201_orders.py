@@ -288,3 +288,37 @@ async def test_charging_profiles_applied_honestly(config_dir, start_station) -> 
             {"duration": 60, "evseId": 1, "chargingRateUnit": "W"},
         )
         assert watts["status"] == "Rejected"
+
+
+async def test_authorize_service_and_immediate_reset(config_dir, start_station) -> None:
+    async with OcppCsms(passwords={STATION: PASSWORD}) as csms:
+        hub, controller = await connected_station(csms, config_dir, start_station)
+        csms.id_tags["BLOCKED"] = "Blocked"
+        answer = await hub.services.async_call(
+            "ocpp201", "authorize", {"id_token": "BLOCKED"}, blocking=True, return_response=True
+        )
+        assert answer == {"status": "Blocked", "evse_id": 1}
+        controller.state("ev_connected", cp=1)
+        await asyncio.sleep(0.1)
+        assert not controller.calls  # not authorised: the controller was left alone
+        answer = await hub.services.async_call(
+            "ocpp201", "authorize", {"id_token": "CARD-9"}, blocking=True, return_response=True
+        )
+        assert answer["status"] == "Accepted"
+        sent = csms.payloads("Authorize")[-1]
+        assert sent == {"idToken": {"idToken": "CARD-9", "type": "ISO14443"}}
+        started = (await csms.wait_for("TransactionEvent"))[0].payload
+        assert started["triggerReason"] == "Authorized"
+        assert started["idToken"] == {"idToken": "CARD-9", "type": "ISO14443"}
+        assert "remoteStartId" not in started["transactionInfo"]
+        # Reset Immediate during a session: the session is ended first (ImmediateReset).
+        resets: list[dict] = []
+        hub.bus.async_listen("ocpp_reset", callback(lambda e: resets.append(dict(e.data))))
+        assert (await csms.reset(STATION, "Immediate"))["status"] == "Accepted"
+        ended = (
+            await csms.wait_for("TransactionEvent", where=lambda p: p["eventType"] == "Ended")
+        )[0].payload
+        assert ended["transactionInfo"]["stoppedReason"] == "ImmediateReset"
+        assert ended["triggerReason"] == "ResetCommand"
+        await wait_until(lambda: resets, what="restart after the session ended")
+        assert resets == [{"type": "Immediate", "domain": "ocpp201"}]

@@ -132,3 +132,29 @@ async def test_async_journal_counts(tmp_path: Path) -> None:
     # The file is a plain SQLite database an operator can inspect.
     rows = sqlite3.connect(tmp_path / "sub" / "j.db").execute("SELECT action FROM messages")
     assert [r[0] for r in rows] == ["TransactionEvent"]
+
+
+def test_append_takes_seq_and_opens_transaction_atomically(tmp_path: Path) -> None:
+    journal = Journal(str(tmp_path / "j.db"))
+    first = journal.append(
+        "TransactionEvent",
+        {"eventType": "Started", "seqNo": -1},
+        KIND_START,
+        tx_id="t1",
+        seq_key="seqNo",
+        open_tx=(1, {"id_token": None}),
+    )
+    second = journal.append(
+        "TransactionEvent", {"eventType": "Updated"}, KIND_UPDATE, tx_id="t1", seq_key="seqNo"
+    )
+    assert (first.payload["seqNo"], second.payload["seqNo"]) == (0, 1)
+    assert [e.payload["seqNo"] for e in journal.pending()] == [0, 1]
+    assert journal.transactions()[0].seq_next == 2
+    # A failed write leaves nothing behind: no record, no message, no used number.
+    with pytest.raises(sqlite3.IntegrityError):
+        journal.append(
+            "TransactionEvent", {}, KIND_START, tx_id="t1", seq_key="seqNo", open_tx=(1, {})
+        )
+    with pytest.raises(KeyError):
+        journal.append("TransactionEvent", {}, KIND_UPDATE, tx_id="nope", seq_key="seqNo")
+    assert journal.count() == 2 and journal.transactions()[0].seq_next == 2
