@@ -263,3 +263,26 @@ async def test_binding_follows_the_bus_and_calls_services(orge: Orge) -> None:
     count = len(changes)
     orge.states.async_set("sensor.charger_state", "charging", {"cp": 2, "pb": 0})
     assert len(changes) == count
+
+
+def test_cp_and_pb_from_their_own_entities() -> None:
+    cp = st("A", code=0)
+    pb = st("no_earth", code=2)
+    assert parse_reading(st("fault", code=8), cp, pb) == Reading(8, 0, 2)
+    assert parse_reading(st("charging"), st("C"), st("ok")) == Reading(5, 2, 0)
+    assert parse_reading(st("state_9"), st("unavailable"), None) == Reading(9, None, None)
+    # attributes on the state entity win over the helper entities
+    assert parse_reading(st("paused", cp=1), st("C"), None) == Reading(6, 1, None)
+
+
+async def test_binding_reads_cp_pb_entities(orge: Orge) -> None:
+    changes: list[ConnectorView] = []
+    config = evse_list(None)[0]
+    binding = EvseBinding(orge, config, lambda b, v, e: changes.append(v))
+    orge.states.async_set("sensor.charger_state", "charging", {"code": 5})
+    orge.states.async_set("sensor.charger_power_board", "ok", {"code": 0})
+    binding.start()
+    orge.states.async_set("sensor.charger_power_board", "no_phase", {"code": 1})
+    orge.states.async_set("sensor.charger_state", "fault", {"code": 8})
+    assert changes[-1].status is Status.FAULTED and changes[-1].error_code == "UnderVoltage"
+    binding.stop()
