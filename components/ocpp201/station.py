@@ -410,7 +410,7 @@ class Station201:
                 self.offline_since = time.monotonic()
             self.role.report_disconnected()
             self.sensors.set_protocol("none")
-            if self.boot_accepted:
+            if self.boot_accepted and not self.stopping:
                 _LOGGER.warning("Lost the OCPP 2.0.1 connection to the CSMS")
         return result
 

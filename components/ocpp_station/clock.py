@@ -65,9 +65,16 @@ class StationClock:
     def set_from_csms(self, current_time: str | datetime) -> float:
         """Take the CSMS's time; returns the correction versus the system clock (s)."""
         value = parse_time(current_time) if isinstance(current_time, str) else current_time
-        self._anchor_wall = value.timestamp()
+        csms = value.timestamp()
+        wall = self._wall()
+        whole_seconds = isinstance(current_time, str) and "." not in current_time
+        if whole_seconds and 0 <= wall - csms < 1:
+            # The CSMS gives whole seconds and our clock is inside that second: keep our
+            # sub-second part instead of falling up to 1 s behind.
+            csms = wall
+        self._anchor_wall = csms
         self._anchor_mono = self._monotonic()
-        self.offset_seconds = self._anchor_wall - self._wall()
+        self.offset_seconds = csms - wall
         return self.offset_seconds
 
     def timestamp(self, mono: float | None = None) -> float:

@@ -93,3 +93,13 @@ def test_time_formats() -> None:
     assert format_time(value) == "2026-01-02T03:04:05.678Z"
     assert parse_time("2026-01-02T03:04:05.678+00:00") == value.replace(microsecond=678000)
     assert parse_time("2026-01-02T03:04:05").tzinfo is not None
+
+
+def test_clock_keeps_subsecond_part_within_a_whole_second_csms_time() -> None:
+    fake = FakeTime()
+    fake.wall = parse_time("2026-11-27T07:00:00Z").timestamp() + 0.4
+    clock = StationClock(fake.monotonic, fake.time, system_synced=False)
+    assert clock.set_from_csms("2026-11-27T07:00:00Z") == 0
+    assert clock.iso() == "2026-11-27T07:00:00.400Z"
+    # A real difference is taken from the CSMS.
+    assert clock.set_from_csms("2026-11-27T07:00:05Z") == pytest.approx(4.6)
