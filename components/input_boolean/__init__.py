@@ -30,9 +30,10 @@ CONFIG_SCHEMA = vol.Schema(
 
 
 async def async_setup(orge: Orge, config: dict[str, Any] | None) -> bool:
-    from orge.entity import ENTITY_SERVICE_SCHEMA, async_add_entities
+    from orge.entity import ENTITY_SERVICE_SCHEMA
     from orge.exceptions import ServiceValidationError
     from orge.restore_state import RestoreEntity
+    from orge.script.reload import async_replace_entities, register_reload
 
     class InputBoolean(RestoreEntity):
         domain = DOMAIN
@@ -60,12 +61,12 @@ async def async_setup(orge: Orge, config: dict[str, Any] | None) -> bool:
             last = await self.async_get_last_state()
             self.is_on = last is not None and last.state == STATE_ON
 
-    entities = {
-        entity.entity_id: entity
-        for entity in await async_add_entities(
-            orge, DOMAIN, [InputBoolean(key, conf or {}) for key, conf in (config or {}).items()]
-        )
-    }
+    def build(block: dict[str, Any] | None) -> list[Any]:
+        return [InputBoolean(key, conf or {}) for key, conf in (block or {}).items()]
+
+    entities: dict[str, Any] = {}
+    await async_replace_entities(orge, DOMAIN, entities, build(config))
+    register_reload(orge, DOMAIN, CONFIG_SCHEMA, entities, build)
 
     def handler(value: Any) -> Any:
         async def handle(call: ServiceCall) -> None:

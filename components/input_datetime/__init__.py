@@ -51,9 +51,10 @@ CONFIG_SCHEMA = vol.Schema(vol.Any(None, {cv.slug: ITEM}))
 
 
 async def async_setup(orge: Orge, config: dict[str, Any] | None) -> bool:
-    from orge.entity import ENTITY_SERVICE_SCHEMA, async_add_entities
+    from orge.entity import ENTITY_SERVICE_SCHEMA
     from orge.exceptions import ServiceValidationError
     from orge.restore_state import RestoreEntity
+    from orge.script.reload import async_replace_entities, register_reload
     from orge.template import time_zone
 
     tz = time_zone(orge)
@@ -140,12 +141,12 @@ async def async_setup(orge: Orge, config: dict[str, Any] | None) -> bool:
                 moment = datetime.combine(moment.date(), time())
             self.value = moment
 
-    entities = {
-        entity.entity_id: entity
-        for entity in await async_add_entities(
-            orge, DOMAIN, [InputDatetime(key, conf) for key, conf in (config or {}).items()]
-        )
-    }
+    def build(block: dict[str, Any] | None) -> list[Any]:
+        return [InputDatetime(key, conf) for key, conf in (block or {}).items()]
+
+    entities: dict[str, Any] = {}
+    await async_replace_entities(orge, DOMAIN, entities, build(config))
+    register_reload(orge, DOMAIN, CONFIG_SCHEMA, entities, build)
 
     async def set_datetime(call: ServiceCall) -> None:
         data = dict(call.data)

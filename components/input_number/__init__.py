@@ -38,9 +38,10 @@ CONFIG_SCHEMA = vol.Schema(vol.Any(None, {cv.slug: ITEM}))
 
 
 async def async_setup(orge: Orge, config: dict[str, Any] | None) -> bool:
-    from orge.entity import ENTITY_SERVICE_SCHEMA, async_add_entities
+    from orge.entity import ENTITY_SERVICE_SCHEMA
     from orge.exceptions import ServiceValidationError
     from orge.restore_state import RestoreEntity
+    from orge.script.reload import async_replace_entities, register_reload
 
     class InputNumber(RestoreEntity):
         domain = DOMAIN
@@ -88,12 +89,12 @@ async def async_setup(orge: Orge, config: dict[str, Any] | None) -> bool:
                 )
             self.value = value
 
-    entities = {
-        entity.entity_id: entity
-        for entity in await async_add_entities(
-            orge, DOMAIN, [InputNumber(key, conf) for key, conf in (config or {}).items()]
-        )
-    }
+    def build(block: dict[str, Any] | None) -> list[Any]:
+        return [InputNumber(key, conf) for key, conf in (block or {}).items()]
+
+    entities: dict[str, Any] = {}
+    await async_replace_entities(orge, DOMAIN, entities, build(config))
+    register_reload(orge, DOMAIN, CONFIG_SCHEMA, entities, build)
 
     def handler(change: Any) -> Any:
         async def handle(call: ServiceCall) -> None:

@@ -33,9 +33,10 @@ CONFIG_SCHEMA = vol.Schema(vol.Any(None, {cv.slug: ITEM}))
 
 
 async def async_setup(orge: Orge, config: dict[str, Any] | None) -> bool:
-    from orge.entity import ENTITY_SERVICE_SCHEMA, async_add_entities
+    from orge.entity import ENTITY_SERVICE_SCHEMA
     from orge.exceptions import ServiceValidationError
     from orge.restore_state import RestoreEntity
+    from orge.script.reload import async_replace_entities, register_reload
 
     class InputSelect(RestoreEntity):
         domain = DOMAIN
@@ -70,12 +71,12 @@ async def async_setup(orge: Orge, config: dict[str, Any] | None) -> bool:
                 return self.options[index % len(self.options)]
             return self.options[max(0, min(index, len(self.options) - 1))]
 
-    entities = {
-        entity.entity_id: entity
-        for entity in await async_add_entities(
-            orge, DOMAIN, [InputSelect(key, conf) for key, conf in (config or {}).items()]
-        )
-    }
+    def build(block: dict[str, Any] | None) -> list[Any]:
+        return [InputSelect(key, conf) for key, conf in (block or {}).items()]
+
+    entities: dict[str, Any] = {}
+    await async_replace_entities(orge, DOMAIN, entities, build(config))
+    register_reload(orge, DOMAIN, CONFIG_SCHEMA, entities, build)
 
     def select(entity: Any, call: ServiceCall) -> None:
         option = call.data["option"]

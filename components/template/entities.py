@@ -6,8 +6,9 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-from orge.core import Context, Orge, callback
+from orge.core import Context, Orge, ServiceCall, callback
 from orge.entity import BinarySensorEntity, SensorEntity, async_add_entities
+from orge.exceptions import OrgeError
 from orge.helpers.event import async_call_later
 from orge.restore_state import RestoreEntity
 from orge.script import condition as cond
@@ -126,6 +127,12 @@ class TemplateBinarySensor(_TemplateEntity, BinarySensorEntity):
     def restore(self, state: str, attributes: dict[str, Any]) -> None:
         self._attr_is_on = None if state == "unknown" else state == "on"
 
+    async def async_will_remove_from_orge(self) -> None:
+        if self._pending is not None:
+            self._pending()
+            self._pending = None
+        await super().async_will_remove_from_orge()
+
     def apply(self, value: Any) -> None:
         assert self.orge is not None
         wanted = result_as_boolean(value)
@@ -157,7 +164,9 @@ class TemplateBinarySensor(_TemplateEntity, BinarySensorEntity):
         self._pending = async_call_later(self.orge, delay, later)
 
 
-async def _attach_block(orge: Orge, block: dict[str, Any], entities: list[_TemplateEntity]) -> None:
+async def _attach_block(
+    orge: Orge, block: dict[str, Any], entities: list[_TemplateEntity]
+) -> Callable[[], None]:
     checks = cond.build_all(orge, block["conditions"], "template")
     attach(orge, block)
 
@@ -175,16 +184,53 @@ async def _attach_block(orge: Orge, block: dict[str, Any], entities: list[_Templ
             entity.refresh(variables)
             entity.async_write_state()
 
-    await async_attach_triggers(orge, block["triggers"], triggered, "template entities")
+    return await async_attach_triggers(orge, block["triggers"], triggered, "template entities")
+
+
+class _Loaded:
+    """The template entities and trigger attachments of the current configuration."""
+
+    def __init__(self) -> None:
+        self.entities: list[Any] = []
+        self.detach: list[Callable[[], None]] = []
+
+    async def async_unload(self) -> None:
+        for remove in self.detach:
+            remove()
+        self.detach.clear()
+        for entity in self.entities:
+            await entity.async_remove()
+        self.entities.clear()
+
+    async def async_load(self, orge: Orge, config: list[Any]) -> None:
+        valid, problems = validate_blocks(config, orge.config.config_dir or "")
+        for line in problems:
+            _LOGGER.error("%s (these template entities are not loaded)", line)
+        for block in valid:
+            entities: list[_TemplateEntity] = [TemplateSensor(c, block) for c in block["sensor"]]
+            entities += [TemplateBinarySensor(c, block) for c in block["binary_sensor"]]
+            added = await async_add_entities(orge, DOMAIN, entities)
+            self.entities.extend(added)
+            if "triggers" in block:
+                self.detach.append(await _attach_block(orge, block, added))  # type: ignore[arg-type]
 
 
 async def async_setup_entities(orge: Orge, config: list[Any]) -> None:
-    valid, problems = validate_blocks(config, orge.config.config_dir or "")
-    for line in problems:
-        _LOGGER.error("%s (these template entities are not loaded)", line)
-    for block in valid:
-        entities: list[_TemplateEntity] = [TemplateSensor(c, block) for c in block["sensor"]]
-        entities += [TemplateBinarySensor(c, block) for c in block["binary_sensor"]]
-        added = await async_add_entities(orge, DOMAIN, entities)
-        if "triggers" in block:
-            await _attach_block(orge, block, added)  # type: ignore[arg-type]
+    from orge.script.reload import async_read_domain_block
+
+    from . import CONFIG_SCHEMA
+
+    loaded = _Loaded()
+    await loaded.async_load(orge, config)
+
+    async def reload(call: ServiceCall) -> None:
+        block = await async_read_domain_block(orge, DOMAIN, CONFIG_SCHEMA)
+        _valid, problems = validate_blocks(block, orge.config.config_dir or "")
+        if problems:
+            message = "Template entities not reloaded, kept as they were: " + "; ".join(problems)
+            _LOGGER.error("%s", message)
+            raise OrgeError(message)
+        await loaded.async_unload()
+        await loaded.async_load(orge, block)
+
+    orge.services.async_register(DOMAIN, "reload", reload)

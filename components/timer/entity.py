@@ -11,7 +11,7 @@ import voluptuous as vol
 
 import orge.validation as cv
 from orge.core import Orge, ServiceCall, callback
-from orge.entity import ENTITY_SERVICE_SCHEMA, async_add_entities
+from orge.entity import ENTITY_SERVICE_SCHEMA
 from orge.exceptions import ServiceValidationError
 from orge.helpers.event import async_call_later
 from orge.restore_state import RestoreEntity
@@ -142,12 +142,16 @@ class Timer(RestoreEntity):
 
 
 async def async_setup_timers(orge: Orge, config: dict[str, Any]) -> None:
-    entities = {
-        entity.entity_id: entity
-        for entity in await async_add_entities(
-            orge, DOMAIN, [Timer(key, conf) for key, conf in config.items()]
-        )
-    }
+    from orge.script.reload import async_replace_entities, register_reload
+
+    from . import CONFIG_SCHEMA, ITEM
+
+    def build(block: dict[str, Any] | None) -> list[Timer]:
+        return [Timer(key, conf or ITEM({})) for key, conf in (block or {}).items()]
+
+    entities: dict[str, Any] = {}
+    await async_replace_entities(orge, DOMAIN, entities, build(config))
+    register_reload(orge, DOMAIN, CONFIG_SCHEMA, entities, build)
     for entity in entities.values():
         if entity.status == ACTIVE and entity.remaining == timedelta(0):
             entity.finish()  # expired while the station was down

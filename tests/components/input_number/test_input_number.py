@@ -44,3 +44,31 @@ def test_bad_range_reported(config_dir: Any) -> None:
     path = config_dir("input_number:\n  x:\n    min: 10\n    max: 5\n")
     (problem,) = check_configuration(str(path)).problems
     assert "must be above min" in problem and "line" in problem
+
+
+async def test_reload_keeps_value_and_refuses_a_broken_file(
+    config_dir: Any, start_station: Any
+) -> None:
+    path = config_dir(CONFIG)
+    hub, _result = await start_station(path)
+    await hub.services.async_call(
+        "input_number",
+        "set_value",
+        {"entity_id": "input_number.current_limit", "value": 20},
+        blocking=True,
+    )
+    (path / "configuration.yaml").write_text(
+        "input_number:\n  current_limit: {min: 6, max: 40}\n  price: {min: 0, max: 1, step: 0.01}\n"
+    )
+    await hub.services.async_call("input_number", "reload", {}, blocking=True)
+    state = hub.states.get("input_number.current_limit")
+    assert state.state == "20" and state.attributes["max"] == 40  # value kept, options new
+    assert hub.states.get("input_number.price").state == "0"
+    (path / "configuration.yaml").write_text("input_number:\n  current_limit: {min: 6}\n")
+    with pytest.raises(OrgeError, match="configuration.yaml, line 2"):
+        await hub.services.async_call("input_number", "reload", {}, blocking=True)
+    assert hub.states.get("input_number.price").state == "0"  # kept as it was
+    await hub.services.async_call(
+        "input_number", "increment", {"entity_id": "input_number.current_limit"}, blocking=True
+    )
+    assert hub.states.get("input_number.current_limit").state == "21"

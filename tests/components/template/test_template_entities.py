@@ -6,6 +6,9 @@ import asyncio
 import logging
 from typing import Any
 
+import pytest
+
+from orge.exceptions import OrgeError
 from orge.setup import check_configuration
 
 CONFIG = """
@@ -68,3 +71,24 @@ def test_check_config_template_errors(config_dir: Any) -> None:
     )
     (problem,) = check_configuration(str(path)).problems
     assert "configuration.yaml, line 4" in problem and "no_such_filter" in problem
+
+
+async def test_reload(config_dir: Any, start_station: Any) -> None:
+    path = config_dir(CONFIG)
+    hub, _result = await start_station(path)
+    (path / "configuration.yaml").write_text(
+        "template:\n  - sensor:\n      - name: Doubled\n"
+        "        state: \"{{ states('sensor.current') | float(0) * 2 }}\"\n"
+    )
+    await hub.services.async_call("template", "reload", {}, blocking=True)
+    assert hub.states.get("sensor.charger_power") is None
+    hub.states.async_set("sensor.current", "8")
+    assert hub.states.get("sensor.doubled").state == "16"
+    hub.states.async_set("sensor.charger_state", "charging")  # old trigger detached
+    assert hub.states.get("sensor.charge_starts") is None
+    (path / "configuration.yaml").write_text(
+        'template:\n  - sensor:\n      - name: X\n        state: "{{ 1 + }}"\n'
+    )
+    with pytest.raises(OrgeError, match="line 4"):
+        await hub.services.async_call("template", "reload", {}, blocking=True)
+    assert hub.states.get("sensor.doubled").state == "16"
