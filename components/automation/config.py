@@ -30,7 +30,9 @@ AUTOMATION_SCHEMA = vol.Schema(
         vol.Required("triggers"): TRIGGER_SCHEMA,
         vol.Optional("conditions", default=[]): CONDITIONS_SCHEMA,
         vol.Required("actions"): ACTIONS_SCHEMA,
-        vol.Optional("trace"): dict,
+        vol.Optional("trace", default={}): vol.Schema(
+            {vol.Optional("stored_traces"): vol.All(vol.Coerce(int), vol.Range(min=0, max=100))}
+        ),
     }
 )
 

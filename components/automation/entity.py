@@ -75,6 +75,8 @@ class AutomationEntity(RestoreEntity):
             on_change=self._runs_changed,
         )
         self._checks = cond.build_all(self.orge, config["conditions"], self.label)
+        if "stored_traces" in config["trace"]:
+            self.traces.set_kept(self.entity_id, config["trace"]["stored_traces"])
         last = await self.async_get_last_state()
         if last is not None and last.attributes.get("last_triggered"):
             from orge.template import as_timestamp

@@ -99,10 +99,21 @@ class TraceStore:
 
     def __init__(self, kept: int = TRACES_KEPT) -> None:
         self.kept = kept
+        self._kept: dict[str, int] = {}
         self._traces: dict[str, deque[Trace]] = {}
 
+    def set_kept(self, item_id: str, kept: int) -> None:
+        """How many traces to keep for one item (`trace: stored_traces:`)."""
+        self._kept[item_id] = kept
+        if item_id in self._traces:
+            self._traces[item_id] = deque(self._traces[item_id], maxlen=kept)
+
     def add(self, trace: Trace) -> None:
-        self._traces.setdefault(trace.item_id, deque(maxlen=self.kept)).append(trace)
+        traces = self._traces.get(trace.item_id)
+        if traces is None:
+            kept = self._kept.get(trace.item_id, self.kept)
+            traces = self._traces[trace.item_id] = deque(maxlen=kept)
+        traces.append(trace)
 
     def get(self, item_id: str) -> list[Trace]:
         return list(self._traces.get(item_id, ()))

@@ -28,6 +28,7 @@ AUTOMATIONS = """
       data: {value: "{{ trigger.to_state.state }}"}
 - alias: Manual only
   initial_state: false
+  trace: {stored_traces: 2}
   triggers: {trigger: event, event_type: never}
   actions:
     - action: test.record
@@ -69,6 +70,11 @@ async def test_entities_attributes_and_traces(station: Any) -> None:
     assert step["result"]["data"] == {"value": "ev_connected"}
     assert step["elapsed_ms"] >= 0 and step["timestamp"]
     assert set(await traces(hub)) == {"automation.plug_in", "automation.manual_only"}
+    for _ in range(3):
+        await hub.services.async_call(
+            "automation", "trigger", {"entity_id": "automation.manual_only"}, blocking=True
+        )
+    assert len((await traces(hub))["automation.manual_only"]) == 2  # trace: stored_traces
     # the run's context has the state write that triggered it as parent
     assert run["context"]["parent_id"] == hub.states.get("sensor.charger_state").context.id
 
