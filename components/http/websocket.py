@@ -57,6 +57,21 @@ def _default(value: Any) -> Any:
     return str(value)
 
 
+DIRECT_WRITE_LIMIT = 64 * 1024  # bytes buffered in the socket before messages queue up
+
+
+def text_frame(message: str) -> bytes:
+    """An unmasked, uncompressed WebSocket text frame (RFC 6455 section 5.2), as a server
+    sends it; compression is off for these connections (see handle)."""
+    payload = message.encode()
+    length = len(payload)
+    if length < 126:
+        return bytes((0x81, length)) + payload
+    if length < 65536:
+        return bytes((0x81, 126)) + length.to_bytes(2, "big") + payload
+    return bytes((0x81, 127)) + length.to_bytes(8, "big") + payload
+
+
 def dumps(value: Any) -> str:
     return json.dumps(value, default=_default)
 
@@ -96,6 +111,7 @@ class Connection:
         self.queue: deque[str] = deque()
         self.wakeup = asyncio.Event()
         self.closing = False
+        self.sending = False  # the writer task is inside send_str
         self.last_id = 0
         self.subscriptions: dict[int, Callable[[], None]] = {}
         self.tasks: set[asyncio.Task[Any]] = set()
@@ -107,6 +123,17 @@ class Connection:
     def send(self, message: str) -> None:
         if self.closing:
             return
+        if not self.queue and not self.sending:
+            # Fast path: nothing queued and the socket keeps up, so write the frame now
+            # instead of waking the writer task (one loop turn less per client and event).
+            transport = self.request.transport
+            if (
+                transport is not None
+                and not transport.is_closing()
+                and transport.get_write_buffer_size() < DIRECT_WRITE_LIMIT
+            ):
+                transport.write(text_frame(message))
+                return
         self.queue.append(message)
         if len(self.queue) > self.max_pending:
             _LOGGER.warning(
@@ -140,7 +167,11 @@ class Connection:
                 await self.wakeup.wait()
                 self.wakeup.clear()
                 while queue and not self.closing:
-                    await ws.send_str(queue.popleft())
+                    self.sending = True
+                    try:
+                        await ws.send_str(queue.popleft())
+                    finally:
+                        self.sending = False
         except (ConnectionError, RuntimeError) as err:
             _LOGGER.debug("WebSocket writer stopped: %s", err)
             self.abort()
@@ -541,7 +572,9 @@ async def _authenticate(data: HttpData, ws: web.WebSocketResponse, request: web.
 
 async def handle(request: web.Request) -> web.WebSocketResponse:
     data: HttpData = request.app["orge_http"]
-    ws = web.WebSocketResponse(heartbeat=55, max_msg_size=data.max_body)
+    # No permessage-deflate: an event's JSON is built once for every client, compressing
+    # it again per client would cost more than the bytes saved; and text_frame relies on it.
+    ws = web.WebSocketResponse(heartbeat=55, max_msg_size=data.max_body, compress=False)
     await ws.prepare(request)
     entry = await _authenticate(data, ws, request)
     if entry is None:

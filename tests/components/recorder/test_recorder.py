@@ -284,7 +284,7 @@ def test_sigkill_loses_at_most_one_commit_interval(tmp_path: Path) -> None:
     }
     # Everything acknowledged more than one commit interval (plus scheduling slack on a
     # busy 2-core machine) before the kill must be on disk.
-    slack = 0.3
+    slack = 0.5
     must_have = {v for t, v in acknowledged if t < killed_at - interval - slack}
     assert must_have, "the test wrote nothing early enough to check"
     assert must_have <= stored, sorted(must_have - stored)[:10]
