@@ -82,8 +82,54 @@ async def api_status(request: web.Request) -> web.Response:
     return json_message("API running.")
 
 
+_UNITS = {
+    "metric": {
+        "length": "km",
+        "accumulated_precipitation": "mm",
+        "mass": "g",
+        "pressure": "Pa",
+        "temperature": "°C",
+        "volume": "L",
+        "wind_speed": "m/s",
+    },
+    "us_customary": {
+        "length": "mi",
+        "accumulated_precipitation": "in",
+        "mass": "lb",
+        "pressure": "psi",
+        "temperature": "°F",
+        "volume": "gal",
+        "wind_speed": "mph",
+    },
+}
+
+
+def config_answer(orge: Orge) -> dict[str, Any]:
+    """The core config in Home Assistant's shape (client libraries parse these keys)."""
+    config = dict(orge.config.as_dict())
+    if isinstance(config.get("unit_system"), str):
+        config["unit_system"] = _UNITS.get(config["unit_system"], _UNITS["metric"])
+    dirs = config.get("allowlist_external_dirs", [])
+    for key, value in (
+        ("latitude", 0.0),
+        ("longitude", 0.0),
+        ("elevation", 0),
+        ("radius", 0),
+        ("whitelist_external_dirs", dirs),
+        ("allowlist_external_urls", []),
+        ("currency", "EUR"),
+        ("country", None),
+        ("language", "en"),
+        ("external_url", None),
+        ("internal_url", None),
+        ("recovery_mode", False),
+    ):
+        config.setdefault(key, value)
+    return config
+
+
 async def api_config(request: web.Request) -> web.Response:
-    return json_response(_orge(request).config.as_dict())
+    return json_response(config_answer(_orge(request)))
 
 
 async def api_components(request: web.Request) -> web.Response:

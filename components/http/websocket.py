@@ -306,7 +306,7 @@ def cmd_get_states(conn: Connection, msg_id: int, message: dict) -> None:
 
 
 def cmd_get_config(conn: Connection, msg_id: int, message: dict) -> None:
-    conn.send_result(msg_id, conn.orge.config.as_dict())
+    conn.send_result(msg_id, rest.config_answer(conn.orge))
 
 
 def cmd_get_services(conn: Connection, msg_id: int, message: dict) -> None:

@@ -13,6 +13,7 @@ import logging
 import queue
 import sqlite3
 import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import Future
 from datetime import UTC, datetime, timedelta
@@ -45,6 +46,7 @@ DATA_RECORDER = DOMAIN
 SKIP_EVENTS = frozenset({EVENT_ORGE_CLOSE, EVENT_ORGE_FINAL_WRITE})
 _STOP = object()
 PURGE_EVERY = timedelta(days=1)
+MAX_RETAINED = 100_000  # rows kept in memory while the database cannot be written
 
 
 class Recorder:
@@ -61,6 +63,8 @@ class Recorder:
         self.thread: threading.Thread | None = None
         self._flush_scheduled = False
         self._stopped = False
+        self.retained: list[State | Event] = []  # thread only: rows waiting for a retry
+        self._last_error_log = 0.0
 
     # the loop's side ---------------------------------------------------------------------
 
@@ -140,11 +144,22 @@ class Recorder:
 
     def _write(self, batch: list[State | Event]) -> None:
         assert self.writer is not None
+        if self.retained:
+            # Rows a passing failure (a locked or full disk) kept back go first, in order.
+            batch, self.retained = self.retained + batch, []
         try:
             self.writer.write(batch)
         except sqlite3.DatabaseError as err:
             if isinstance(err, sqlite3.OperationalError) and "malformed" not in str(err):
-                _LOGGER.error("Could not write %d rows to the recorder: %s", len(batch), err)
+                self.retained = batch[-MAX_RETAINED:]
+                now = time.monotonic()
+                if now - self._last_error_log > 60:
+                    self._last_error_log = now
+                    _LOGGER.error(
+                        "Could not write to the recorder (%s); keeping %d rows to retry",
+                        err,
+                        len(self.retained),
+                    )
                 return
             self.writer.reopen_after_corruption(err)
             try:
@@ -295,5 +310,5 @@ async def async_setup_recorder(orge: Orge, config: dict[str, Any]) -> Recorder:
 
         async_track_time_interval(orge, auto_purge, PURGE_EVERY)
         orge.async_create_task(auto_purge(), name="recorder first purge")
-    _LOGGER.info("Recording to %s (commit every %.1f s)", path, recorder.commit_interval)
+    _LOGGER.info("Recording to %s (commit every %g s)", path, recorder.commit_interval)
     return recorder

@@ -375,3 +375,14 @@ async def test_states_gzip_and_identity(station: Station) -> None:
     )
     assert "Content-Encoding" not in plain.headers
     assert await zipped.json() == await plain.json()
+
+
+async def test_config_has_home_assistant_keys(station: Station) -> None:
+    config = await (await station.get("/api/config")).json()
+    assert config["unit_system"]["temperature"] == "°C"
+    for key in ("latitude", "longitude", "elevation", "time_zone", "version", "components"):
+        assert key in config
+    ws = await station.ws()
+    await ws.send_json({"id": 1, "type": "get_config"})
+    answer = await ws.receive_json()
+    assert answer["result"]["unit_system"]["length"] == "km"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import os
@@ -290,3 +291,29 @@ def test_sigkill_loses_at_most_one_commit_interval(tmp_path: Path) -> None:
     assert must_have <= stored, sorted(must_have - stored)[:10]
     # and the file is a healthy database
     assert rows(db, "PRAGMA integrity_check") == [("ok",)]
+
+
+async def test_locked_database_keeps_rows_for_a_retry(config_dir, start_station, caplog) -> None:
+    path = config_dir("recorder:\n  commit_interval: 0.05\n")
+    hub, _ = await start_station(path)
+    recorder = hub.data["recorder"]
+    await recorder.submit(lambda conn: conn.execute("PRAGMA busy_timeout = 20"))
+    db = path / ".storage" / "orge.db"
+    other = sqlite3.connect(db, isolation_level=None)
+    other.execute("BEGIN EXCLUSIVE")  # another process holding the write lock
+    caplog.set_level(logging.ERROR)
+    try:
+        hub.states.async_set("sensor.during_lock", "1")
+        for _ in range(100):
+            await asyncio.sleep(0.02)
+            if recorder.retained:
+                break
+        assert recorder.retained, "the write should have failed and been kept"
+        assert "keeping" in caplog.text
+    finally:
+        other.execute("ROLLBACK")
+        other.close()
+    hub.states.async_set("sensor.after_lock", "2")
+    await recorder.async_block_till_done()
+    stored = {r[0] for r in rows(db, "SELECT entity_id FROM states")}
+    assert {"sensor.during_lock", "sensor.after_lock"} <= stored
