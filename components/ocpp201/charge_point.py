@@ -145,10 +145,12 @@ class StationChargePoint(ChargePoint):
 
     @on("GetVariables")
     def on_get_variables(self, get_variable_data: list[dict[str, Any]], **_: Any) -> Any:
+        self.orders.check_items("GetVariables", len(get_variable_data))
         return self.orders.get_variables(get_variable_data)
 
     @on("SetVariables")
     async def on_set_variables(self, set_variable_data: list[dict[str, Any]], **_: Any) -> Any:
+        self.orders.check_items("SetVariables", len(set_variable_data))
         return await self.orders.set_variables(set_variable_data)
 
     @on("GetBaseReport")

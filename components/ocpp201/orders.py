@@ -388,6 +388,20 @@ class Orders:
 
     # --- device model -------------------------------------------------------------------
 
+    def check_items(self, action: str, count: int) -> None:
+        """More items than DeviceDataCtrlr.ItemsPerMessage: a CALLERROR, as 2.0.1 says."""
+        limit = int(self.station.model.value("DeviceDataCtrlr", "ItemsPerMessage", action))
+        if count > limit:
+            from ocpp.exceptions import OccurrenceConstraintViolationError
+
+            raise OccurrenceConstraintViolationError(
+                description=f"{count} items; ItemsPerMessage[{action}] is {limit}"
+            )
+
+    def availability_state(self) -> str:
+        """ChargingStation.AvailabilityState: Unavailable when the station is Inoperative."""
+        return "Unavailable" if self.availability.get(0) == "Inoperative" else "Available"
+
     def get_variables(self, items: list[dict[str, Any]]) -> Any:
         return call_result.GetVariables(
             get_variable_result=[self.station.model.get(item) for item in items]

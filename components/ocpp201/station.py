@@ -159,6 +159,9 @@ class Station201:
         self._apply_backoff_settings()
         self.boot_reason = await self.journal.get_setting("boot_reason", "PowerUp")
         await self.orders.load()
+        self.model.variables[
+            "ChargingStation/AvailabilityState"
+        ].dynamic = self.orders.availability_state
         await self.sensors.async_add()
         self.sensors.set_queue(self.journal.count_cached)
         for evse_config in self.config["evse"]:

@@ -12,5 +12,5 @@ Modules (each imported on demand, nothing heavy at import):
 - `role`     primary/fallback coordination over the bus (events + a state)
 - `once`     the protocol-neutral part of `orge once` (result shape, primary order)
 
-See /work/notes/ocpp_station_api.md (copied into docs/ocpp.md) for the contract.
+See docs/ocpp.md for the contract between this library and the OCPP components.
 """

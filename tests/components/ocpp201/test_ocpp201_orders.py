@@ -7,6 +7,7 @@ import json
 
 import pytest
 from ocpp.exceptions import NotImplementedError as OcppNotImplemented
+from ocpp.exceptions import OccurrenceConstraintViolationError
 from ocpp201_helpers import PASSWORD, STATION, FakeController, station_yaml, wait_until
 
 from orge.core import callback
@@ -112,6 +113,11 @@ async def test_device_model_get_set_report_persist(config_dir, start_station) ->
             "AlignedDataCtrlr",
             "AuthCtrlr",
         } <= components
+        too_many = [{"component": {"name": "OCPPCommCtrlr"}, "variable": {"name": "X"}}] * 51
+        with pytest.raises(OccurrenceConstraintViolationError):
+            await csms.call(STATION, "GetVariables", {"getVariableData": too_many})
+        state = await csms.get_variables(STATION, ("ChargingStation", "AvailabilityState"))
+        assert state["getVariableResult"][0]["attributeValue"] == "Available"
         summary = await csms.call(
             STATION, "GetBaseReport", {"requestId": 8, "reportBase": "SummaryInventory"}
         )
