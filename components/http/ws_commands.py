@@ -1,0 +1,283 @@
+"""The WebSocket commands (Home Assistant's names), one function per command type.
+
+Each gets the connection, the message id and the message; it answers with
+`conn.send_result` or raises CommandError (or an engine error, mapped to a code).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from typing import Any
+
+import voluptuous as vol
+from aiohttp import web
+
+from orge.core import MATCH_ALL, Context, Event, callback
+
+from . import rest
+from .websocket import (
+    ERR_INVALID_FORMAT,
+    ERR_NOT_FOUND,
+    ERR_NOT_SUPPORTED,
+    ERR_ORGE,
+    ERR_TEMPLATE,
+    RENDER_DELAY,
+    CommandError,
+    Connection,
+    dumps,
+    event_json,
+)
+
+
+def _require(message: dict, key: str, kind: type | tuple[type, ...], default: Any = ...) -> Any:
+    if key not in message:
+        if default is ...:
+            raise CommandError(ERR_INVALID_FORMAT, f"Message incorrectly formatted: {key} missing")
+        return default
+    value = message[key]
+    if not isinstance(value, kind):
+        raise CommandError(ERR_INVALID_FORMAT, f"Message incorrectly formatted: bad {key}")
+    return value
+
+
+def cmd_ping(conn: Connection, msg_id: int, message: dict) -> None:
+    conn.send(dumps({"id": msg_id, "type": "pong"}))
+
+
+def cmd_get_states(conn: Connection, msg_id: int, message: dict) -> None:
+    cache: rest.StatesCache = conn.request.app["orge_states_cache"]
+    body = cache.get().decode()
+    conn.send(f'{{"id":{msg_id},"type":"result","success":true,"result":{body}}}')
+
+
+def cmd_get_config(conn: Connection, msg_id: int, message: dict) -> None:
+    conn.send_result(msg_id, rest.config_answer(conn.orge))
+
+
+def cmd_get_services(conn: Connection, msg_id: int, message: dict) -> None:
+    conn.send_result(msg_id, rest.service_descriptions(conn.orge))
+
+
+def cmd_supported_features(conn: Connection, msg_id: int, message: dict) -> None:
+    conn.send_result(msg_id)  # no optional features (messages are never coalesced)
+
+
+def cmd_current_user(conn: Connection, msg_id: int, message: dict) -> None:
+    conn.send_result(
+        msg_id,
+        {
+            "id": conn.token.id,
+            "name": conn.token.name,
+            "is_owner": True,
+            "is_admin": True,
+            "credentials": [],
+            "mfa_modules": [],
+        },
+    )
+
+
+def cmd_subscribe_events(conn: Connection, msg_id: int, message: dict) -> None:
+    event_type = _require(message, "event_type", str, MATCH_ALL)
+    prefix = f'{{"id":{msg_id},"type":"event","event":'
+    send = conn.send
+
+    @callback
+    def forward(event: Event) -> None:
+        send(prefix + event_json(event) + "}")
+
+    conn.subscriptions[msg_id] = conn.orge.bus.async_listen(event_type, forward)
+    conn.send_result(msg_id)
+
+
+def cmd_unsubscribe(conn: Connection, msg_id: int, message: dict) -> None:
+    subscription = _require(message, "subscription", int)
+    remove = conn.subscriptions.pop(subscription, None)
+    if remove is None:
+        raise CommandError(ERR_NOT_FOUND, "Subscription not found.")
+    remove()
+    conn.send_result(msg_id)
+
+
+async def cmd_subscribe_trigger(conn: Connection, msg_id: int, message: dict) -> None:
+    triggers = _require(message, "trigger", (dict, list))
+    variables = _require(message, "variables", dict, None)
+    try:
+        from orge.script.trigger import async_attach_triggers
+    except ImportError:
+        raise CommandError(ERR_NOT_SUPPORTED, "Triggers are not available in this build") from None
+    configs = triggers if isinstance(triggers, list) else [triggers]
+
+    @callback
+    def forward(run_variables: dict[str, Any], context: Context | None = None) -> None:
+        conn.send(
+            dumps(
+                {
+                    "id": msg_id,
+                    "type": "event",
+                    "event": {
+                        "variables": run_variables,
+                        "context": context.as_dict() if context else None,
+                    },
+                }
+            )
+        )
+
+    try:
+        remove = await async_attach_triggers(
+            conn.orge, configs, forward, f"websocket subscription {msg_id}", variables
+        )
+    except vol.Invalid as err:
+        raise CommandError(ERR_INVALID_FORMAT, f"Invalid trigger: {err}") from None
+    if conn.closing:
+        remove()
+        return
+    conn.subscriptions[msg_id] = remove
+    conn.send_result(msg_id)
+
+
+async def cmd_call_service(conn: Connection, msg_id: int, message: dict) -> None:
+    domain = _require(message, "domain", str)
+    service = _require(message, "service", str)
+    data = _require(message, "service_data", dict, None) or {}
+    target = _require(message, "target", dict, None)
+    return_response = bool(message.get("return_response", False))
+    context = conn.context()
+    _changed, response = await rest.call_service(
+        conn.orge, domain, service, data, context, return_response, target
+    )
+    result: dict[str, Any] = {"context": context.as_dict()}
+    if return_response:
+        result["response"] = response
+    conn.send_result(msg_id, result)
+
+
+def cmd_fire_event(conn: Connection, msg_id: int, message: dict) -> None:
+    event_type = _require(message, "event_type", str)
+    data = _require(message, "event_data", dict, None) or {}
+    if event_type in rest.PROTECTED_EVENTS:
+        raise CommandError(ERR_ORGE, f"Event {event_type} cannot be fired through the API")
+    context = conn.context()
+    conn.orge.bus.async_fire(event_type, data, "REMOTE", context)
+    conn.send_result(msg_id, {"context": context.as_dict()})
+
+
+async def cmd_render_template(conn: Connection, msg_id: int, message: dict) -> None:
+    """Render now, then again whenever states change (at most every RENDER_DELAY s)."""
+    template = _require(message, "template", str)
+    variables = _require(message, "variables", dict, None)
+    try:
+        first = await rest.render(conn.orge, template, variables)
+    except web.HTTPBadRequest as err:
+        raise CommandError(ERR_TEMPLATE, err.text or "template error") from None
+    last = first
+    pending: asyncio.TimerHandle | None = None
+    listeners = {"all": True, "entities": [], "domains": [], "time": False}
+
+    def send(text: str) -> None:
+        conn.send(
+            dumps(
+                {"id": msg_id, "type": "event", "event": {"result": text, "listeners": listeners}}
+            )
+        )
+
+    async def rerender() -> None:
+        nonlocal last
+        try:
+            text = await rest.render(conn.orge, template, variables)
+        except web.HTTPBadRequest as err:
+            conn.send(dumps({"id": msg_id, "type": "event", "event": {"error": err.text}}))
+            return
+        if text != last:
+            last = text
+            send(text)
+
+    def fire() -> None:
+        nonlocal pending
+        pending = None
+        task = asyncio.get_running_loop().create_task(rerender())
+        conn.tasks.add(task)
+        task.add_done_callback(conn.tasks.discard)
+
+    @callback
+    def changed(_event: Event) -> None:
+        nonlocal pending
+        if pending is None:
+            pending = asyncio.get_running_loop().call_later(RENDER_DELAY, fire)
+
+    remove_listener = conn.orge.bus.async_listen("state_changed", changed)
+
+    @callback
+    def remove() -> None:
+        remove_listener()
+        if pending is not None:
+            pending.cancel()
+
+    conn.subscriptions[msg_id] = remove
+    conn.send_result(msg_id)
+    send(first)
+
+
+def cmd_entity_registry_list(conn: Connection, msg_id: int, message: dict) -> None:
+    from orge.entity import entity_component
+
+    entries = []
+    for state in conn.orge.states.async_all():
+        entries.append(
+            {
+                "entity_id": state.entity_id,
+                "id": state.entity_id,
+                "platform": entity_component(conn.orge, state.entity_id),
+                "name": None,
+                "original_name": state.attributes.get("friendly_name"),
+                "icon": None,
+                "disabled_by": None,
+                "hidden_by": None,
+                "entity_category": None,
+            }
+        )
+    conn.send_result(msg_id, entries)
+
+
+async def cmd_trace_list(conn: Connection, msg_id: int, message: dict) -> None:
+    orge = conn.orge
+    if not orge.services.has_service("automation", "get_traces"):
+        raise CommandError(ERR_NOT_FOUND, "Automations are not running: no traces")
+    data = {}
+    if isinstance(message.get("entity_id"), str):
+        data["entity_id"] = message["entity_id"]
+    response = await orge.services.async_call(
+        "automation", "get_traces", data, blocking=True, return_response=True
+    )
+    traces = response.get("traces", {}) if isinstance(response, dict) else {}
+    result = []
+    for entity_id, items in traces.items():
+        for trace in items or []:
+            item = dict(trace) if isinstance(trace, dict) else {"trace": trace}
+            item.setdefault("entity_id", entity_id)
+            result.append(item)
+    conn.send_result(msg_id, result)
+
+
+async def cmd_check_config(conn: Connection, msg_id: int, message: dict) -> None:
+    conn.send_result(msg_id, await rest.check_config(conn.orge))
+
+
+COMMANDS: dict[str, Callable[..., Any]] = {
+    "ping": cmd_ping,
+    "get_states": cmd_get_states,
+    "get_config": cmd_get_config,
+    "get_services": cmd_get_services,
+    "supported_features": cmd_supported_features,
+    "auth/current_user": cmd_current_user,
+    "subscribe_events": cmd_subscribe_events,
+    "unsubscribe_events": cmd_unsubscribe,
+    "unsubscribe": cmd_unsubscribe,
+    "subscribe_trigger": cmd_subscribe_trigger,
+    "call_service": cmd_call_service,
+    "fire_event": cmd_fire_event,
+    "render_template": cmd_render_template,
+    "config/entity_registry/list": cmd_entity_registry_list,
+    "trace/list": cmd_trace_list,
+    "orge/check_config": cmd_check_config,
+}
