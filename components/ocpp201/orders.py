@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from ocpp.charge_point import snake_to_camel_case
@@ -50,6 +50,7 @@ class Orders:
         self.profiles: list[dict[str, Any]] = []
         self.reset_pending: str | None = None
         self.limit_dirty = False  # profiles changed: some EVSE may still need its new limit
+        self._expiry: asyncio.TimerHandle | None = None
         self._remote_timers: dict[int, asyncio.TimerHandle] = {}
         self._accepted_start: set[int] = set()
 
@@ -59,6 +60,7 @@ class Orders:
         self.availability = {int(k.split("/", 1)[1]): v for k, v in stored.items()}
         self.profiles = await journal.get_setting("charging_profiles", [])
         self.limit_dirty = bool(self.profiles)
+        self.schedule_expiry()
 
     def is_inoperative(self, evse_id: int) -> bool:
         return self.availability.get(evse_id, self.availability.get(0)) == "Inoperative"
@@ -462,7 +464,7 @@ class Orders:
     ) -> float:
         """The current limit the profiles give this EVSE (A), capped by its max_current."""
         profiles = self.profiles if profiles is None else profiles
-        now = datetime.now(UTC)
+        now = self.station.clock.now()
         limit = float(binding.config["max_current"])
         station_max = [
             p for p in profiles if p["purpose"] == "ChargingStationMaxProfile" and _valid(p, now)
@@ -496,7 +498,7 @@ class Orders:
                 "the controller holds one current limit for a "
                 "whole session: send a single period starting at 0",
             )
-        now = datetime.now(UTC)
+        now = self.station.clock.now()
         later = _info(
             "UnsupportedSchedule",
             "a limit that starts later would change the "
@@ -540,6 +542,29 @@ class Orders:
                 )
         return None
 
+    def schedule_expiry(self) -> None:
+        """Re-apply the limits when the next profile's validTo passes (station clock)."""
+        if self._expiry is not None:
+            self._expiry.cancel()
+            self._expiry = None
+        now = self.station.clock.timestamp()
+        ends = []
+        for record in self.profiles:
+            if record.get("valid_to"):
+                with contextlib.suppress(ValueError):
+                    ends.append(parse_time(record["valid_to"]).timestamp())
+        future = [end for end in ends if end > now]
+        if not future:
+            return
+
+        def expired() -> None:
+            self._expiry = None
+            self.limit_dirty = True
+            self.station.orge.async_create_task(self.apply_limits())
+            self.schedule_expiry()
+
+        self._expiry = self.station.orge.loop.call_later(min(future) - now + 0.01, expired)
+
     def _with_profile(self, evse_id: int, profile: dict[str, Any]) -> list[dict[str, Any]]:
         record = _record(evse_id, profile)
         kept = [
@@ -557,6 +582,7 @@ class Orders:
     def _store_profile(self, evse_id: int, profile: dict[str, Any]) -> None:
         self.profiles = self._with_profile(evse_id, profile)
         self.limit_dirty = True
+        self.schedule_expiry()
         # persisted on the journal thread, in order with other writes
         self.station.journal.set_setting("charging_profiles", self.profiles)
 

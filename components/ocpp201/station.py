@@ -449,7 +449,7 @@ class Station201:
             except (NoAnswer, CallRejected) as err:
                 _LOGGER.warning("BootNotification failed (%s); retrying", err)
                 self.sensors.set_error(f"BootNotification: {err}")
-                await asyncio.sleep(self.config["boot_retry_interval"])
+                await self._pause(link, self.config["boot_retry_interval"])
                 continue
             self._sync_time(answer.get("currentTime"))
             status = answer.get("status")
@@ -475,7 +475,14 @@ class Station201:
                 self.sensors.set_error(message)
                 self.role.report_failure(message, refused=True)
                 _LOGGER.warning(message)
-            await asyncio.sleep(wait)
+            await self._pause(link, wait)
+
+    @staticmethod
+    async def _pause(link: Link, seconds: float) -> None:
+        """Wait, but give up at once if the link closes meanwhile."""
+        await asyncio.wait({link.closed}, timeout=seconds)
+        if not link.is_open:
+            raise LinkDown()
 
     def heartbeat_interval(self) -> int:
         return int(self.model.value("OCPPCommCtrlr", "HeartbeatInterval"))

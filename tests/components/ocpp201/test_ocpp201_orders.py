@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from ocpp.exceptions import NotImplementedError as OcppNotImplemented
@@ -328,3 +329,16 @@ async def test_authorize_service_and_immediate_reset(config_dir, start_station) 
         assert ended["triggerReason"] == "ResetCommand"
         await wait_until(lambda: resets, what="restart after the session ended")
         assert resets == [{"type": "Immediate", "domain": "ocpp201"}]
+
+
+async def test_profile_expiry_restores_the_limit(config_dir, start_station) -> None:
+    async with OcppCsms(passwords={STATION: PASSWORD}) as csms:
+        hub, _ = await connected_station(csms, config_dir, start_station)
+        valid_to = (datetime.now(UTC) + timedelta(seconds=1)).isoformat()
+        body = profile("TxDefaultProfile", 10, validTo=valid_to)
+        answer = await csms.call(
+            STATION, "SetChargingProfile", {"evseId": 1, "chargingProfile": body}
+        )
+        assert answer["status"] == "Accepted"
+        await wait_until(lambda: float(hub.states.get("number.fake_limit").state) == 10)
+        await wait_until(lambda: float(hub.states.get("number.fake_limit").state) == 32, 3)
