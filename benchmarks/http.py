@@ -38,7 +38,6 @@ import subprocess
 import tempfile
 import textwrap
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -336,8 +335,7 @@ def percentile(values: list[float], pct: float) -> float:
 
 
 async def measure(server: Server, args: argparse.Namespace) -> dict[str, Any]:
-    await wait_up(server)
-    await create_entities(server, args.entities)
+    """One round on one server: requests/s (with and without gzip), then WebSocket latency."""
     rps, entities = await states_rps(server, args.seconds, args.concurrency)
     rps_plain, _ = await states_rps(server, args.seconds, args.concurrency, gzip=False)
     latencies = await ws_latency(server, args.clients, args.events)
@@ -352,73 +350,104 @@ async def measure(server: Server, args: argparse.Namespace) -> dict[str, Any]:
     }
 
 
-async def run_one(start: Callable[[], Server], args: argparse.Namespace) -> dict[str, Any]:
-    server = start()
-    try:
-        result = await measure(server, args)
-        result["name"] = server.name
-        return result
-    finally:
-        server.stop()
+async def run_rounds(servers: list[Server], args: argparse.Namespace) -> dict[str, list[dict]]:
+    """Both servers up at once; rounds alternate between them so that load from anything
+    else on the machine falls on both alike."""
+    for server in servers:
+        await wait_up(server)
+        await create_entities(server, args.entities)
+    rounds: dict[str, list[dict]] = {server.name: [] for server in servers}
+    for _ in range(args.rounds):
+        for server in servers:
+            rounds[server.name].append(await measure(server, args))
+    return rounds
+
+
+def summary(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """The median of each figure over the rounds."""
+    return {
+        key: statistics.median(row[key] for row in rows)
+        for key in ("rps", "rps_identity", "p50", "p99", "max")
+    }
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--ha-python", help="python of a virtualenv with homeassistant==2024.3.3")
-    parser.add_argument("--seconds", type=float, default=5.0, help="GET /api/states duration")
+    parser.add_argument("--seconds", type=float, default=4.0, help="GET /api/states duration")
     parser.add_argument("--concurrency", type=int, default=16, help="parallel connections")
     parser.add_argument("--entities", type=int, default=200)
     parser.add_argument("--clients", type=int, default=50, help="WebSocket subscribers")
-    parser.add_argument("--events", type=int, default=200, help="events fired")
+    parser.add_argument("--events", type=int, default=200, help="events fired per round")
+    parser.add_argument("--rounds", type=int, default=3, help="alternating rounds per server")
     parser.add_argument("--json", action="store_true", help="print the results as JSON")
     args = parser.parse_args()
 
-    results: dict[str, Any] = {}
     load_before = f"{os.getloadavg()[0]:.2f}"
+    ha_error = None
+    servers: list[Server] = []
     with tempfile.TemporaryDirectory(prefix="orge-bench-") as tmp:
-        orge_dir = Path(tmp) / "orge"
-        orge_dir.mkdir()
-        results["orge"] = asyncio.run(run_one(lambda: start_orge(orge_dir), args))
-        ha_python = find_ha_python(args.ha_python)
-        if ha_python is None:
-            results["ha"] = None
-        else:
-            ha_dir = Path(tmp) / "ha"
-            ha_dir.mkdir()
+        try:
+            orge_dir = Path(tmp) / "orge"
+            orge_dir.mkdir()
+            servers.append(start_orge(orge_dir))
+            ha_python = find_ha_python(args.ha_python)
+            if ha_python is None:
+                ha_error = "no Home Assistant virtualenv found (--ha-python, $ORGE_HA_PYTHON)"
+            else:
+                ha_dir = Path(tmp) / "ha"
+                ha_dir.mkdir()
+                try:
+                    servers.append(start_ha(ha_python, ha_dir))
+                except (RuntimeError, OSError, ValueError) as err:
+                    ha_error = f"{type(err).__name__}: {err}"
             try:
-                results["ha"] = asyncio.run(run_one(lambda: start_ha(ha_python, ha_dir), args))
-            except (RuntimeError, OSError, ValueError) as err:
-                results["ha"] = None
-                results["ha_error"] = f"{type(err).__name__}: {err}"
+                rounds = asyncio.run(run_rounds(servers, args))
+            except (RuntimeError, OSError) as err:
+                if len(servers) < 2:
+                    raise
+                # Home Assistant failed mid-run: measure ORGE alone rather than nothing.
+                ha_error = f"{type(err).__name__}: {err}"
+                servers[1].stop()
+                rounds = asyncio.run(run_rounds(servers[:1], args))
+        finally:
+            for server in servers:
+                server.stop()
+    names = list(rounds)
+    orge_name = names[0]
+    ha_name = names[1] if len(names) > 1 else None
     if args.json:
-        print(json.dumps(results, indent=2))
+        print(json.dumps({"rounds": rounds, "ha_error": ha_error}, indent=2))
         return 0
     print(f"load average before: {load_before}; after: {os.getloadavg()[0]:.2f} (2 cores)")
     print(
         f"GET /api/states with {args.entities} entities, {args.concurrency} connections, "
-        f"{args.seconds:.0f} s; WebSocket: {args.clients} subscribers, {args.events} events"
+        f"{args.seconds:g} s; WebSocket: {args.clients} subscribers, {args.events} events; "
+        f"{args.rounds} alternating rounds, medians"
     )
     print(
         f"{'':24} {'req/s':>9} {'(no gzip)':>9} {'WS p50 ms':>10} {'WS p99 ms':>10} "
         f"{'WS max ms':>10}"
     )
-    for key in ("orge", "ha"):
-        row = results.get(key)
-        if row is None:
-            reason = results.get("ha_error", "no Home Assistant virtualenv found")
-            print(f"{'Home Assistant':24} HA not available ({reason})")
-            continue
+    medians = {name: summary(rows) for name, rows in rounds.items()}
+    for name in names:
+        row = medians[name]
         print(
-            f"{row['name']:24} {row['rps']:9.0f} {row['rps_identity']:9.0f} "
-            f"{row['p50']:10.2f} {row['p99']:10.2f} "
-            f"{row['max']:10.2f}"
+            f"{name:24} {row['rps']:9.0f} {row['rps_identity']:9.0f} "
+            f"{row['p50']:10.2f} {row['p99']:10.2f} {row['max']:10.2f}"
         )
-    orge, ha = results["orge"], results.get("ha")
+    if ha_name is None:
+        print(f"{'Home Assistant':24} HA not available ({ha_error})")
+    for name in names:
+        per_round = ", ".join(f"{r['rps']:.0f} req/s p99 {r['p99']:.1f} ms" for r in rounds[name])
+        print(f"  rounds of {name}: {per_round}")
+    orge = medians[orge_name]
     print(
         f"targets: > 2000 req/s: {'met' if orge['rps'] > 2000 else 'NOT met'}; "
         f"p99 < 20 ms: {'met' if orge['p99'] < 20 else 'NOT met'}"
     )
-    if ha:
+    if ha_name is not None:
+        ha = medians[ha_name]
         print(
             f"ORGE vs HA: {orge['rps'] / ha['rps']:.2f}x the requests/s "
             f"({orge['rps_identity'] / ha['rps_identity']:.2f}x without gzip); "
