@@ -45,13 +45,14 @@ class TemplateError(OrgeError):
 class RenderInfo:
     """What one render read: entity ids, whole domains, all states, the clock."""
 
-    __slots__ = ("all_states", "domains", "entities", "has_time")
+    __slots__ = ("all_states", "domains", "entities", "has_time", "iterations")
 
     def __init__(self) -> None:
         self.entities: set[str] = set()
         self.domains: set[str] = set()
         self.all_states = False
         self.has_time = False
+        self.iterations = 0
 
 
 _INFO_STACK: list[RenderInfo] = []  # renders are synchronous on the loop: a stack suffices
@@ -372,14 +373,79 @@ _FILTERS: dict[str, Any] = {
 }
 
 
+# A template runs inline on the loop: one that loops or allocates without bound would stall
+# the whole station, so renders get a budget (far above what any automation needs).
+MAX_ITERATIONS = 100_000  # range() items per render, nested loops included
+MAX_SEQUENCE = 1_000_000  # length of a string or list built with * in a template
+MAX_EXPONENT = 1_000
+
+
+class _BudgetRange:
+    """`range()` in templates: a real range whose iteration counts against the budget."""
+
+    __slots__ = ("_range",)
+
+    def __init__(self, *args: int) -> None:
+        from jinja2.sandbox import safe_range
+
+        self._range = safe_range(*args)  # refuses more than 100,000 items at once
+
+    def __iter__(self) -> Iterator[int]:
+        info = _INFO_STACK[-1] if _INFO_STACK else None
+        for item in self._range:
+            if info is not None:
+                info.iterations += 1
+                if info.iterations > MAX_ITERATIONS:
+                    raise OverflowError(
+                        f"the template loops more than {MAX_ITERATIONS} times (a runaway loop?)"
+                    )
+            yield item
+
+    def __len__(self) -> int:
+        return len(self._range)
+
+    def __getitem__(self, index: Any) -> Any:
+        return self._range[index]
+
+    def __contains__(self, value: object) -> bool:
+        return value in self._range
+
+    def __repr__(self) -> str:
+        return repr(self._range)
+
+
+def _sandbox_class() -> Any:
+    from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+    class OrgeSandbox(ImmutableSandboxedEnvironment):  # type: ignore[misc]
+        intercepted_binops = frozenset(["*", "**"])
+
+        def call_binop(self, context: Any, operator: str, left: Any, right: Any) -> Any:
+            if operator == "**":
+                if isinstance(right, (int, float)) and abs(right) > MAX_EXPONENT:
+                    raise OverflowError(f"exponent {right} is too large for a template")
+                return left**right
+            for seq, count in ((left, right), (right, left)):
+                if (
+                    isinstance(seq, (str, list, tuple))
+                    and isinstance(count, int)
+                    and len(seq) * count > MAX_SEQUENCE
+                ):
+                    raise OverflowError(
+                        f"a result of {len(seq) * count} items is too large for a template"
+                    )
+            return left * right
+
+    return OrgeSandbox
+
+
 def _environment() -> Any:
     """The shared sandbox; built on first use so importing this module stays cheap."""
     global _ENV
     if _ENV is None:
-        from jinja2.sandbox import ImmutableSandboxedEnvironment
-
-        env = ImmutableSandboxedEnvironment(autoescape=False, keep_trailing_newline=False)
+        env = _sandbox_class()(autoescape=False, keep_trailing_newline=False)
         env.globals.update(_FUNCTIONS)
+        env.globals["range"] = _BudgetRange
         env.filters.update(_FILTERS)
         env.tests["is_number"] = _is_number
         env.tests["match"] = lambda value, pattern: __import__("re").match(pattern, str(value))

@@ -128,3 +128,22 @@ def test_validator_catches_syntax_errors() -> None:
 
 async def test_template_without_hub_renders_plain_jinja() -> None:
     assert Template("{{ 2 * x }}").async_render({"x": 4}) == 8
+
+
+async def test_runaway_templates_are_stopped(hub: Orge) -> None:
+    import time
+
+    start = time.perf_counter()
+    with pytest.raises(TemplateError, match="loops more than"):
+        render(
+            hub, "{% for i in range(100000) %}{% for j in range(100000) %}{% endfor %}{% endfor %}"
+        )
+    with pytest.raises(TemplateError, match="too large"):
+        render(hub, "{{ 'x' * 10000000000 }}")
+    with pytest.raises(TemplateError, match="too large"):
+        render(hub, "{{ 10 ** 100000000 }}")
+    assert time.perf_counter() - start < 2
+    assert (
+        render(hub, "{{ range(3) | list }} {{ 'ab' * 2 }} {{ 2 ** 10 }} {{ 3 * 4 }}")
+        == "[0, 1, 2] abab 1024 12"
+    )
