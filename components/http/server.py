@@ -23,6 +23,7 @@ from aiohttp import web
 from aiohttp.web_exceptions import HTTPException
 
 from orge.core import EVENT_ORGE_STOP, Orge, callback
+from orge.exceptions import OrgeError
 
 from .auth import TokenEntry, TokenValidator
 from .ban import BanManager
@@ -282,7 +283,14 @@ async def async_start_server(orge: Orge, config: dict[str, Any]) -> HttpData:
         site = web.TCPSite(
             runner, host, config["server_port"], ssl_context=ssl_context, reuse_address=True
         )
-        await site.start()
+        try:
+            await site.start()
+        except OSError as err:
+            await runner.cleanup()
+            raise OrgeError(
+                f"cannot listen on {host} port {config['server_port']}: {err.strerror or err} "
+                "(is another ORGE or program using it? set http: server_port)"
+            ) from None
     sockets = [s for site in runner.sites for s in (site._server.sockets or [])]  # type: ignore[union-attr]
     data.port = sockets[0].getsockname()[1] if sockets else config["server_port"]
     _LOGGER.info(

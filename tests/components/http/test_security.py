@@ -238,3 +238,15 @@ async def test_everything_but_the_view_needs_a_token(station: Station) -> None:
         assert (await station.session.get(station.url + path)).status == 200, path
     response = await station.session.get(station.url + "/www/../components/http/auth.py")
     assert response.status in (401, 403, 404)  # never the file
+
+
+async def test_port_in_use_is_a_clear_setup_error(make_station, config_dir, start_station) -> None:
+    first = await make_station()
+    from .conftest import station_yaml
+
+    path = config_dir(station_yaml(first.port).replace("charger_demo:\n", ""))
+    hub, _ = await start_station(path)
+    assert "http" not in hub.config.components
+    reason = hub.config.setup_errors["http"]
+    assert f"port {first.port}" in reason and "in use" in reason
+    assert (await first.get("/api/")).status == 200  # the first station is unharmed
