@@ -32,7 +32,8 @@ def _append_id(value: Any) -> Any:
 CONFIG_SCHEMA = vol.Schema(
     {
         vol.Required("url"): cv.ws_url,
-        vol.Required("station_id"): vol.All(cv.string, vol.Length(min=1, max=48)),
+        # Default: `orge: station_id`, else the OCPP_STATION_NAME environment variable.
+        vol.Optional("station_id"): vol.All(cv.string, vol.Length(min=1, max=48)),
         vol.Optional("password"): vol.Any(None, cv.string),
         vol.Optional("heartbeat_interval", default=60): _seconds(1),
         vol.Optional("vendor", default="ORGE"): vol.All(cv.string, vol.Length(max=50)),
@@ -80,9 +81,24 @@ CONFIG_SCHEMA = vol.Schema(
 )
 
 
+def station_id(config: dict[str, Any], core_station_id: str = "") -> str:
+    """The configured id, else the core's, else OCPP_STATION_NAME."""
+    import os
+
+    return str(
+        config.get("station_id") or core_station_id or os.environ.get("OCPP_STATION_NAME", "")
+    )
+
+
 async def async_setup(orge: Any, config: dict[str, Any]) -> bool:
+    from orge.exceptions import OrgeError
+
     from .station import Station201
 
+    config = dict(config)
+    config["station_id"] = station_id(config, orge.config.station_id)
+    if not config["station_id"]:
+        raise OrgeError("ocpp201 needs a station_id (or orge: station_id / OCPP_STATION_NAME)")
     station = Station201(orge, config)
     orge.data[DOMAIN] = station
     await station.async_start()

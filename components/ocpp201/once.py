@@ -20,10 +20,11 @@ _LOGGER = logging.getLogger(__name__)
 
 
 async def async_once(config: dict[str, Any], config_dir: str, timeout: float) -> OnceResult:
+    from . import station_id as configured_station_id
     from .charge_point import StationChargePoint
     from .link import OCPP201, ConnectFailed, Link, open_connection, station_url, url_password
 
-    station_id = config["station_id"]
+    station_id = configured_station_id(config, _core_station_id(config_dir))
     password = config.get("password") or url_password(config["url"])
     register_secret(password)
     url = station_url(config["url"], station_id, config["append_station_id"])
@@ -94,6 +95,17 @@ async def async_once(config: dict[str, Any], config_dir: str, timeout: float) ->
         await link.close()
         result.finish()
     return result
+
+
+def _core_station_id(config_dir: str) -> str:
+    """`orge: station_id` of the config dir (validated the way the engine does)."""
+    from orge.config import CORE_SCHEMA, load_configuration
+
+    try:
+        core = load_configuration(config_dir).get("orge") or {}
+        return str(CORE_SCHEMA(core).get("station_id") or "")
+    except Exception:  # the engine has already reported config problems
+        return ""
 
 
 class _NoOrders:
