@@ -255,3 +255,45 @@ async def test_restart_replays_journal_and_ends_left_session(config_dir, start_s
             await wait_state(hub2, "sensor.ocpp16_queue", "0")
         finally:
             await hub2.async_stop()
+
+
+async def test_queue_pressure_drops_meter_values_never_start_or_stop(
+    config_dir, start_station
+) -> None:
+    async with OcppCsms(passwords={STATION: PASSWORD}) as csms:
+        await csms.stop()  # offline from the start
+        hub, _ = await start_station(
+            config_dir(station_yaml(csms.url(), queue_size=10, meter_values_sample_interval=0.05))
+        )
+        controller = FakeController(hub)
+        controller.state("charging")  # a local session while offline
+        for wh in range(1, 16):
+            controller.energy(wh * 10)
+            await asyncio.sleep(0.05)
+        controller.state("stopped")
+        await asyncio.sleep(0.1)
+        assert int(hub.states.get("sensor.ocpp16_queue").state) <= 11
+        await csms.start()
+        await csms.wait_for("StopTransaction", timeout=5)
+        actions = [m.action for m in _tx_messages(csms)]
+        assert actions[0] == "StartTransaction" and actions[-1] == "StopTransaction"
+        assert 0 < actions.count("MeterValues") <= 9  # the oldest meter values were dropped
+
+
+async def test_clock_aligned_meter_values(config_dir, start_station) -> None:
+    from components.ocpp_station.clock import parse_time
+
+    async with OcppCsms(passwords={STATION: PASSWORD}) as csms:
+        hub, _ = await start_station(
+            config_dir(station_yaml(csms.url(), clock_aligned_data_interval=0.5))
+        )
+        controller = FakeController(hub)
+        controller.state("idle")
+        controller.energy(777)
+        meters = await csms.wait_for("MeterValues", 2, timeout=5)
+        for meter in meters:
+            sample = meter.payload["meterValue"][0]
+            assert sample["sampledValue"][0]["context"] == "Sample.Clock"
+            assert "transactionId" not in meter.payload  # no transaction running
+            stamp = parse_time(sample["timestamp"]).timestamp()
+            assert min(stamp % 0.5, 0.5 - stamp % 0.5) < 0.1  # on the boundary
