@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import json
 import logging
 import ssl
 import uuid
@@ -233,11 +232,3 @@ def _retrieve(task: asyncio.Future[Any]) -> None:
     """Mark a call's outcome as seen (it may finish after the link was given up)."""
     if not task.cancelled():
         task.exception()
-
-
-def summary(payload: Any, limit: int = 400) -> Any:
-    """A payload for `orge once` output: small, and JSON-safe."""
-    text = json.dumps(payload, separators=(",", ":"), default=str)
-    if len(text) <= limit:
-        return payload
-    return text[:limit] + "..."

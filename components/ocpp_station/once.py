@@ -12,6 +12,7 @@ component index), never by a static import, and tries the primary, then the fall
 
 from __future__ import annotations
 
+import json
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -32,6 +33,12 @@ def safe_url(url: str) -> str:
     return urlunsplit((parts.scheme, netloc, parts.path, "", ""))
 
 
+def _summary(payload: Any, limit: int = 400) -> Any:
+    """A payload as it goes into the output: itself if small, else a cut JSON text."""
+    text = json.dumps(payload, separators=(",", ":"), default=str)
+    return payload if len(text) <= limit else text[:limit] + "..."
+
+
 @dataclass
 class OnceResult:
     """What one smoke test found; `as_dict` is the JSON printed by `orge once`."""
@@ -46,7 +53,9 @@ class OnceResult:
     elapsed_ms: float | None = None
 
     def record(self, action: str, request: dict[str, Any], response: Any) -> None:
-        self.messages.append({"action": action, "request": request, "response": response})
+        self.messages.append(
+            {"action": action, "request": _summary(request), "response": _summary(response)}
+        )
 
     def finish(self) -> None:
         self.elapsed_ms = round((time.monotonic() - self.started) * 1000, 1)
