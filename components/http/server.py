@@ -75,6 +75,7 @@ class HttpData:
     max_body: int
     ssl: bool
     websockets: set[Any] = field(default_factory=set)
+    websockets_authenticating: int = 0
     runner: web.AppRunner | None = None
     port: int = 0
     _warned_xff: bool = False

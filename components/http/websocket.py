@@ -28,6 +28,7 @@ from .server import KEY_CLIENT, HttpData
 
 _LOGGER = logging.getLogger(__name__)
 AUTH_TIMEOUT = 10.0
+MAX_AUTHENTICATING = 32  # connections at once that have not sent their token yet
 RENDER_DELAY = 0.1  # seconds: many state changes at once re-render a template once
 
 ERR_INVALID_FORMAT = "invalid_format"
@@ -316,13 +317,21 @@ async def _authenticate(data: HttpData, ws: web.WebSocketResponse, request: web.
     return entry
 
 
-async def handle(request: web.Request) -> web.WebSocketResponse:
+async def handle(request: web.Request) -> web.StreamResponse:
     data: HttpData = request.app["orge_http"]
+    if data.websockets_authenticating >= MAX_AUTHENTICATING:
+        # Each waits up to AUTH_TIMEOUT for its token: cap them so a flood of idle
+        # sockets from the internet cannot pile up.
+        raise web.HTTPServiceUnavailable(text="Too many connections waiting to authenticate")
     # No permessage-deflate: an event's JSON is built once for every client, compressing
     # it again per client would cost more than the bytes saved; and text_frame relies on it.
     ws = web.WebSocketResponse(heartbeat=55, max_msg_size=data.max_body, compress=False)
-    await ws.prepare(request)
-    entry = await _authenticate(data, ws, request)
+    data.websockets_authenticating += 1
+    try:
+        await ws.prepare(request)
+        entry = await _authenticate(data, ws, request)
+    finally:
+        data.websockets_authenticating -= 1
     if entry is None:
         return ws
     conn = Connection(data, ws, request, entry)

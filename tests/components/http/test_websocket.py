@@ -324,3 +324,26 @@ async def test_trace_list_from_real_automations(make_station) -> None:
     # the automation's context has the switch change's context as parent (traceable cause)
     number = hub.states.get("number.max_current")
     assert number.context.parent_id == hub.states.get("switch.charging_enabled").context.id
+
+
+async def test_connections_waiting_for_auth_are_capped(station: Station) -> None:
+    from components.http.websocket import MAX_AUTHENTICATING
+
+    idle = []
+    for _ in range(MAX_AUTHENTICATING):
+        ws = await station.session.ws_connect(station.url + "/api/websocket")
+        await ws.receive_json()  # auth_required, then say nothing
+        idle.append(ws)
+    with pytest.raises(aiohttp.WSServerHandshakeError) as err:
+        await station.session.ws_connect(station.url + "/api/websocket")
+    assert err.value.status == 503
+    await idle.pop().close()
+    for _ in range(50):
+        if station.hub.data["http"].websockets_authenticating < MAX_AUTHENTICATING:
+            break
+        await asyncio.sleep(0.02)
+    ws = await station.ws()  # a slot is free again
+    await ws.send_json({"id": 1, "type": "ping"})
+    assert (await receive(ws, 1))["type"] == "pong"
+    for ws in idle:
+        await ws.close()
