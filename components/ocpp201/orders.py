@@ -105,6 +105,8 @@ class Orders:
             )
         if charging_profile is not None:
             problem = self._profile_problem(binding.evse_id, charging_profile, for_start=True)
+            if charging_profile.get("charging_profile_purpose") != "TxProfile":
+                problem = _info("InvalidProfile", "a remote start takes a TxProfile")
             if problem:
                 return call_result.RequestStartTransaction(status="Rejected", status_info=problem)
             self._store_profile(binding.evse_id, charging_profile)
@@ -236,6 +238,15 @@ class Orders:
         )
 
     async def transaction_ended(self, binding: EvseBinding) -> None:
+        tx_profiles = [
+            p
+            for p in self.profiles
+            if p["purpose"] == "TxProfile" and p["evse_id"] == binding.evse_id
+        ]
+        if tx_profiles:  # they lived for that session only
+            self.profiles = [p for p in self.profiles if p not in tx_profiles]
+            self.limit_dirty = True
+            self.station.journal.set_setting("charging_profiles", self.profiles)
         scheduled = self.scheduled_availability.pop(binding.evse_id, None)
         if scheduled is not None:
             binding.set_inoperative(scheduled == "Inoperative")
@@ -474,6 +485,14 @@ class Orders:
         defaults = [p for p in profiles if p["purpose"] == "TxDefaultProfile" and _valid(p, now)]
         own = [p for p in defaults if p["evse_id"] == binding.evse_id]
         chosen = own or [p for p in defaults if p["evse_id"] == 0]
+        # A TxProfile (given with RequestStartTransaction) replaces the default for the
+        # session it was given for; the station maximum still applies.
+        tx_profiles = [
+            p
+            for p in profiles
+            if p["purpose"] == "TxProfile" and p["evse_id"] == binding.evse_id and _valid(p, now)
+        ]
+        chosen = tx_profiles or chosen
         if chosen:
             limit = min(limit, max(chosen, key=lambda p: p["stack_level"])["limit"])
         return limit

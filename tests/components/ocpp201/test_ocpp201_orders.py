@@ -342,3 +342,40 @@ async def test_profile_expiry_restores_the_limit(config_dir, start_station) -> N
         assert answer["status"] == "Accepted"
         await wait_until(lambda: float(hub.states.get("number.fake_limit").state) == 10)
         await wait_until(lambda: float(hub.states.get("number.fake_limit").state) == 32, 3)
+
+
+async def test_remote_start_with_tx_profile(config_dir, start_station) -> None:
+    async with OcppCsms(passwords={STATION: PASSWORD}) as csms:
+        hub, controller = await connected_station(csms, config_dir, start_station)
+        controller.state("ev_connected", cp=1)
+        wrong = await csms.call(
+            STATION,
+            "RequestStartTransaction",
+            {
+                "idToken": {"idToken": "T", "type": "Central"},
+                "remoteStartId": 1,
+                "chargingProfile": profile("TxDefaultProfile", 10),
+            },
+        )
+        assert wrong["status"] == "Rejected"
+        answer = await csms.call(
+            STATION,
+            "RequestStartTransaction",
+            {
+                "idToken": {"idToken": "T", "type": "Central"},
+                "remoteStartId": 2,
+                "evseId": 1,
+                "chargingProfile": profile("TxProfile", 10, profile_id=5),
+            },
+        )
+        assert answer["status"] == "Accepted"
+        # The limit is set before the controller is authorised (it cannot change later).
+        await csms.wait_for("TransactionEvent")
+        names = [c[0] for c in controller.calls]
+        assert names.index("set_value") < names.index("authorize")
+        assert float(hub.states.get("number.fake_limit").state) == 10
+        controller.state("stopped", cp=0)
+        await csms.wait_for("TransactionEvent", where=lambda p: p["eventType"] == "Ended")
+        controller.state("idle", cp=0)
+        # The TxProfile lived for that session only.
+        await wait_until(lambda: float(hub.states.get("number.fake_limit").state) == 32)
