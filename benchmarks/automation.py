@@ -134,7 +134,7 @@ async def main(count: int, triggers: int) -> None:
         f"(median of 5; first cold run {warm * 1e3:.1f} ms)"
     )
     print(
-        f"  plus loading their YAML (orge.yaml loader, pure-Python PyYAML): {load_ms:.1f} ms; "
+        f"  plus loading their YAML (orge.yaml loader): {load_ms:.1f} ms; "
         f"total {setup_ms + load_ms:.1f} ms"
     )
     print(
