@@ -202,7 +202,7 @@ def key_value_schemas(
 
 def empty_config_schema(domain: str) -> vol.Schema:
     """For components that take no options: `demo:` (None) or `demo: {}`."""
-    return vol.Schema(vol.Any(None, {}), msg=f"{domain} takes no options")
+    return vol.Schema({})  # any key is reported as "'x' is an invalid option for '<domain>'"
 
 
 # --- templates (orge.template imports jinja2 only when a template is compiled) ----------
