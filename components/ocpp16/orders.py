@@ -269,8 +269,14 @@ class Orders:
             self._set_error(f"current limit {amps} A not applied: {err}")
 
     async def _apply_limit(self, binding: EvseBinding) -> None:
+        """Apply the profiles' limit now, or when the running session ends.
+
+        Only called when profiles changed: without a profile change ORGE leaves the
+        controller's limit alone (an operator may have set it by hand)."""
         if binding.evse_id in self.txs:
-            return  # the controller takes a new limit only between sessions
+            self.limit_pending.add(binding.evse_id)  # the controller takes it between sessions
+            return
+        self.limit_pending.discard(binding.evse_id)
         limit = self._limit_for(binding.evse_id)
         if binding.current_limit() != limit:
             await self._set_limit(binding, limit)

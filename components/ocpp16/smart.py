@@ -136,6 +136,9 @@ class Profiles:
         self.items = keep
         return removed
 
-    def drop_transaction_profiles(self) -> None:
-        """TxProfiles end with their transaction."""
-        self.items = [item for item in self.items if item["purpose"] != "TxProfile"]
+    def drop_transaction_profiles(self) -> bool:
+        """TxProfiles end with their transaction; True if there were any."""
+        kept = [item for item in self.items if item["purpose"] != "TxProfile"]
+        dropped = len(kept) != len(self.items)
+        self.items = kept
+        return dropped

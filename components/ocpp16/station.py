@@ -128,6 +128,7 @@ class Ocpp16Station(Orders):
         self.profiles = Profiles()
         self.availability: dict[str, str] = {}  # "0", "1"... -> "Inoperative" (persisted)
         self.scheduled_availability: dict[int, str] = {}
+        self.limit_pending: set[int] = set()  # connectors whose profile limit waits for idle
         self.txs: dict[int, Tx] = {}  # connector -> running transaction
         self.csms_ids: dict[str, int] = {}  # local transaction id -> CSMS transactionId
         self.pending_id_tag: dict[int, str] = {}
@@ -508,12 +509,14 @@ class Ocpp16Station(Orders):
                 payload["transactionData"] = [{"timestamp": timestamp, "sampledValue": samples}]
             await self._journal("StopTransaction", payload, KIND_END, tx.local_id)
             await self.journal.close_transaction(tx.local_id)
-        self.profiles.drop_transaction_profiles()
-        await self.journal.set_setting(PROFILES_KEY, self.profiles.as_stored())
+        if self.profiles.drop_transaction_profiles():
+            self.limit_pending.add(connector)
+            await self.journal.set_setting(PROFILES_KEY, self.profiles.as_stored())
         scheduled = self.scheduled_availability.pop(connector, None)
         if scheduled is not None:
             binding.set_inoperative(scheduled == "Inoperative")
-        await self._apply_limit(binding)
+        if connector in self.limit_pending:
+            await self._apply_limit(binding)
 
     @staticmethod
     def _stop_reason(binding: EvseBinding, event: SessionEvent) -> str:

@@ -308,3 +308,17 @@ async def test_authorize_remote_tx_requests_and_invalid_id(linked) -> None:
     assert (await csms.remote_start(STATION, id_tag="LATE"))["status"] == "Accepted"
     stop = (await csms.wait_for("StopTransaction", 2))[1].payload
     assert stop["reason"] == "DeAuthorized" and stop["idTag"] == "LATE"
+
+
+async def test_limit_set_by_hand_is_left_alone_without_profiles(linked) -> None:
+    csms, hub, controller, _ = linked
+    hub.states.async_set("number.fake_limit", "13", {})  # an operator chose 13 A
+    controller.state("ev_connected")
+    await csms.remote_start(STATION, id_tag="T")
+    await csms.wait_for("StartTransaction")
+    controller.state("stopped")
+    await csms.wait_for("StopTransaction")
+    controller.state("idle")
+    await hub.async_block_till_done()
+    assert hub.states.get("number.fake_limit").state == "13"
+    assert not [c for c in controller.calls if c[0] == "set_value"]
