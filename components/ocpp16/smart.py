@@ -88,6 +88,9 @@ class Profiles:
                 limits.append(float(best["limit"]))
         return min(limits)
 
+    def affects(self, connector_id: int) -> bool:
+        return any(item["connector"] in (0, connector_id) for item in self.items)
+
     def install(self, connector_id: int, profile: dict[str, Any], limit: float) -> None:
         purpose = profile["chargingProfilePurpose"]
         stack = int(profile.get("stackLevel", 0))

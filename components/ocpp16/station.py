@@ -35,6 +35,7 @@ from ..ocpp_station.evse import (
     ControllerState,
     EvseBinding,
     SessionEvent,
+    Status,
     stop_reason_16,
 )
 from ..ocpp_station.journal import KIND_END, KIND_METER, KIND_START, AsyncJournal, Entry
@@ -437,6 +438,15 @@ class Ocpp16Station(Orders):
             elif event.kind == "ended":
                 self.spawn(self._end_tx(binding, event))
         self.spawn(self._send_status(connector))
+        if (
+            view.status is Status.AVAILABLE
+            and connector not in self.txs
+            and self.profiles.affects(connector)
+            and binding.current_limit() != self._limit_for(connector)
+        ):
+            # A controller reboot resets its current (the firmware starts at 32 A): put
+            # the CSMS's limit back while the connector is free.
+            self.spawn(self._apply_limit(binding))
 
     # --- transactions ---------------------------------------------------------------------------
 

@@ -322,3 +322,16 @@ async def test_limit_set_by_hand_is_left_alone_without_profiles(linked) -> None:
     await hub.async_block_till_done()
     assert hub.states.get("number.fake_limit").state == "13"
     assert not [c for c in controller.calls if c[0] == "set_value"]
+
+
+async def test_profile_limit_restored_after_a_controller_reboot(linked) -> None:
+    csms, hub, controller, _ = linked
+    answer = await csms.call(
+        STATION, "SetChargingProfile", {"connectorId": 1, "csChargingProfiles": _profile(20)}
+    )
+    assert answer == {"status": "Accepted"}
+    await wait_state(hub, "number.fake_limit", "20.0")
+    controller.state("unavailable")  # the controller reboots and comes back at 32 A
+    hub.states.async_set("number.fake_limit", "32", {})
+    controller.state("idle")
+    await wait_state(hub, "number.fake_limit", "20.0")
