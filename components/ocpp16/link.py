@@ -35,6 +35,8 @@ if TYPE_CHECKING:
 
 _LOGGER = logging.getLogger(__name__)
 SUBPROTOCOL = "ocpp1.6"
+# Every frame is logged here at INFO; quiet unless `log_messages: true`.
+_WIRE = logging.getLogger("components.ocpp16.wire")
 
 
 class ConnectError(Exception):
@@ -144,7 +146,12 @@ class Link(ChargePoint):
     """One connection's view of the CSMS, with the 1.6 order handlers."""
 
     def __init__(self, station: Ocpp16Station, ws: aiohttp.ClientWebSocketResponse) -> None:
-        super().__init__(station.station_id, _Socket(ws), response_timeout=station.response_timeout)
+        super().__init__(
+            station.station_id,
+            _Socket(ws),
+            response_timeout=station.response_timeout,
+            logger=getattr(station, "wire_logger", _WIRE),
+        )
         self.station = station
         self.ws = ws
         self.closed: asyncio.Future[None] = asyncio.get_running_loop().create_future()

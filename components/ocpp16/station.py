@@ -155,6 +155,8 @@ class Ocpp16Station(Orders):
         self._wake_loop = asyncio.Event()
         self._tasks: set[asyncio.Task[Any]] = set()
         self._boot_id = journal_mod.boot_id()
+        self.wire_logger = logging.getLogger(f"components.{DOMAIN}.wire")
+        self.wire_logger.setLevel(logging.INFO if config["log_messages"] else logging.WARNING)
 
     # --- setup --------------------------------------------------------------------------
 
