@@ -39,6 +39,9 @@ from orge.exceptions import ServiceValidationError
 from . import DOMAIN
 
 _LOGGER = logging.getLogger(__name__)
+# The `ocpp` library logs every frame at INFO: keep that on its own, quiet logger
+# (`logger: logs: components.demo_csms.wire: info` shows the frames).
+_WIRE = logging.getLogger("components.demo_csms.wire")
 OCPP16 = "ocpp1.6"
 OCPP201 = "ocpp2.0.1"
 PROTOCOLS = (OCPP201, OCPP16)
@@ -107,7 +110,7 @@ class Station16(_Seen, ChargePoint16):
     protocol = OCPP16
 
     def __init__(self, station_id: str, connection: _Connection, csms: DemoCsms) -> None:
-        super().__init__(station_id, connection, response_timeout=30)
+        super().__init__(station_id, connection, response_timeout=30, logger=_WIRE)
         self.csms = csms
 
     @on("BootNotification")
@@ -160,7 +163,7 @@ class Station201(_Seen, ChargePoint201):
     protocol = OCPP201
 
     def __init__(self, station_id: str, connection: _Connection, csms: DemoCsms) -> None:
-        super().__init__(station_id, connection, response_timeout=30)
+        super().__init__(station_id, connection, response_timeout=30, logger=_WIRE)
         self.csms = csms
 
     @on("BootNotification")
@@ -487,6 +490,8 @@ _ORDER_SCHEMA_BASE = {vol.Optional("station_id"): cv.string}
 
 
 async def async_setup_demo_csms(orge: Orge, config: dict[str, Any]) -> bool:
+    if _WIRE.level == logging.NOTSET:
+        _WIRE.setLevel(logging.WARNING)
     csms = DemoCsms(config)
     orge.data[DOMAIN] = csms
     app = web.Application()
