@@ -11,7 +11,6 @@ from collections.abc import Callable
 from typing import Any
 
 import voluptuous as vol
-from aiohttp import web
 
 from orge.core import MATCH_ALL, Context, Event, callback
 
@@ -162,60 +161,102 @@ def cmd_fire_event(conn: Connection, msg_id: int, message: dict) -> None:
     conn.send_result(msg_id, {"context": context.as_dict()})
 
 
-async def cmd_render_template(conn: Connection, msg_id: int, message: dict) -> None:
-    """Render now, then again whenever states change (at most every RENDER_DELAY s)."""
-    template = _require(message, "template", str)
+_SANDBOX_PROBES = frozenset({"alters_data", "unsafe_callable"})
+
+
+class _TemplateSubscription:
+    """A rendered template that follows what it read: the entities, domains or all states
+    it looked at (re-rendered at most every RENDER_DELAY s) and, if it used the clock, the
+    minute."""
+
+    def __init__(self, conn: Connection, msg_id: int, text: str, variables: Any) -> None:
+        from orge.template import Template
+
+        self.conn = conn
+        self.msg_id = msg_id
+        self.template = Template(text, conn.orge)
+        self.variables = variables
+        self.last: str | None = None
+        self.listeners: dict[str, Any] = {}
+        self.pending: asyncio.TimerHandle | None = None
+        self.remove_listener = conn.orge.bus.async_listen("state_changed", self.changed)
+        self.remove_timer: Callable[[], None] | None = None
+
+    def render(self) -> str | None:
+        """Render; the event message to send if the text changed. Raises TemplateError."""
+        text, info = self.template.async_render_with_info(self.variables, parse_result=False)
+        self.listeners = {
+            "all": info.all_states,
+            "entities": sorted(info.entities),
+            # Jinja's sandbox probes callables for these attributes; the template module
+            # records the probe on `states` as a domain read. They are not domains.
+            "domains": sorted(info.domains - _SANDBOX_PROBES),
+            "time": info.has_time,
+        }
+        if info.has_time and self.remove_timer is None:
+            from orge.helpers.event import async_track_time_interval
+
+            self.remove_timer = async_track_time_interval(
+                self.conn.orge, lambda _now: self.rerender(), 60
+            )
+        if text == self.last:
+            return None
+        self.last = text
+        event = {"result": text, "listeners": self.listeners}
+        return dumps({"id": self.msg_id, "type": "event", "event": event})
+
+    def rerender(self) -> None:
+        self.pending = None
+        try:
+            message = self.render()
+            if message is not None:
+                self.conn.send(message)
+        except Exception as err:  # a state the template did not expect: report, keep going
+            message = {"id": self.msg_id, "type": "event", "event": {"error": str(err)}}
+            self.conn.send(dumps(message))
+
+    @callback
+    def changed(self, event: Event) -> None:
+        if self.pending is not None:
+            return
+        listeners = self.listeners
+        entity_id = event.data.get("entity_id", "")
+        if not (
+            listeners.get("all")
+            or entity_id in listeners.get("entities", ())
+            or entity_id.partition(".")[0] in listeners.get("domains", ())
+        ):
+            return
+        self.pending = asyncio.get_running_loop().call_later(RENDER_DELAY, self.rerender)
+
+    @callback
+    def remove(self) -> None:
+        self.remove_listener()
+        if self.remove_timer is not None:
+            self.remove_timer()
+        if self.pending is not None:
+            self.pending.cancel()
+
+
+def cmd_render_template(conn: Connection, msg_id: int, message: dict) -> None:
+    """Render now (the result, then an event), then again whenever what it read changes."""
+    text = _require(message, "template", str)
     variables = _require(message, "variables", dict, None)
     try:
-        first = await rest.render(conn.orge, template, variables)
-    except web.HTTPBadRequest as err:
-        raise CommandError(ERR_TEMPLATE, err.text or "template error") from None
-    last = first
-    pending: asyncio.TimerHandle | None = None
-    listeners = {"all": True, "entities": [], "domains": [], "time": False}
+        subscription = _TemplateSubscription(conn, msg_id, text, variables)
+    except ImportError:
+        raise CommandError(ERR_NOT_SUPPORTED, "Templates are not available in this build") from None
+    from orge.template import TemplateError
 
-    def send(text: str) -> None:
-        conn.send(
-            dumps(
-                {"id": msg_id, "type": "event", "event": {"result": text, "listeners": listeners}}
-            )
-        )
-
-    async def rerender() -> None:
-        nonlocal last
-        try:
-            text = await rest.render(conn.orge, template, variables)
-        except web.HTTPBadRequest as err:
-            conn.send(dumps({"id": msg_id, "type": "event", "event": {"error": err.text}}))
-            return
-        if text != last:
-            last = text
-            send(text)
-
-    def fire() -> None:
-        nonlocal pending
-        pending = None
-        task = asyncio.get_running_loop().create_task(rerender())
-        conn.tasks.add(task)
-        task.add_done_callback(conn.tasks.discard)
-
-    @callback
-    def changed(_event: Event) -> None:
-        nonlocal pending
-        if pending is None:
-            pending = asyncio.get_running_loop().call_later(RENDER_DELAY, fire)
-
-    remove_listener = conn.orge.bus.async_listen("state_changed", changed)
-
-    @callback
-    def remove() -> None:
-        remove_listener()
-        if pending is not None:
-            pending.cancel()
-
-    conn.subscriptions[msg_id] = remove
-    conn.send_result(msg_id)
-    send(first)
+    try:
+        first = subscription.render()
+    except TemplateError as err:
+        subscription.remove()
+        raise CommandError(ERR_TEMPLATE, f"Error rendering template: {err}") from None
+    conn.subscriptions[msg_id] = subscription.remove
+    conn.send_result(msg_id)  # the result comes before the first event
+    if first is not None:
+        conn.send(first)
 
 
 def cmd_entity_registry_list(conn: Connection, msg_id: int, message: dict) -> None:

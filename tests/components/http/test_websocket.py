@@ -177,11 +177,20 @@ async def test_render_template_follows_states(station: Station) -> None:
     assert (await receive(ws, 1))["success"] is True
     first = await receive(ws, 1)
     assert first["event"]["result"] == "0 W"
+    assert first["event"]["listeners"] == {
+        "all": False,
+        "entities": ["sensor.charger_power"],
+        "domains": [],
+        "time": False,
+    }
+    station.hub.states.async_set("sensor.unrelated", "1")  # not read by the template
     station.hub.states.async_set("sensor.charger_power", "7400")
     update = await receive(ws, 1)
     assert update["event"]["result"] == "7400 W"
-    await ws.send_json({"id": 2, "type": "render_template", "template": "{{ 1 + }}"})
-    assert (await receive(ws, 2))["error"]["code"] == "template_error"
+    await ws.send_json({"id": 2, "type": "ping"})
+    assert (await receive(ws))["id"] == 2  # nothing else was sent in between
+    await ws.send_json({"id": 3, "type": "render_template", "template": "{{ 1 + }}"})
+    assert (await receive(ws, 3))["error"]["code"] == "template_error"
 
 
 async def test_entity_registry_list(station: Station) -> None:
