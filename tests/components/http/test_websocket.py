@@ -184,11 +184,12 @@ async def test_render_template_follows_states(station: Station) -> None:
         "time": False,
     }
     station.hub.states.async_set("sensor.unrelated", "1")  # not read by the template
+    await asyncio.sleep(0.3)  # past the re-render delay
+    await ws.send_json({"id": 2, "type": "ping"})
+    assert (await receive(ws))["id"] == 2  # nothing was sent for the unrelated change
     station.hub.states.async_set("sensor.charger_power", "7400")
     update = await receive(ws, 1)
     assert update["event"]["result"] == "7400 W"
-    await ws.send_json({"id": 2, "type": "ping"})
-    assert (await receive(ws))["id"] == 2  # nothing else was sent in between
     await ws.send_json({"id": 3, "type": "render_template", "template": "{{ 1 + }}"})
     assert (await receive(ws, 3))["error"]["code"] == "template_error"
 
