@@ -646,12 +646,16 @@ class Ocpp16Station(Orders):
             await self._forget_tx_id(entry.tx_id)
 
     async def _forget_tx_id(self, local_id: str) -> None:
-        def forget() -> None:
+        """The transaction is closed at the CSMS: its id mapping is no longer needed."""
+        key = TX_ID_PREFIX + local_id
+        if hasattr(journal_mod.Journal, "delete_setting"):
+            await self.journal.delete_setting(key)
+            return
+
+        def forget() -> None:  # until the library has delete_setting
             journal = self.journal.journal
             with journal._lock:
-                journal._db.execute(
-                    "DELETE FROM settings WHERE key = ?", (TX_ID_PREFIX + local_id,)
-                )
+                journal._db.execute("DELETE FROM settings WHERE key = ?", (key,))
 
         await self.journal._run(forget)
 
