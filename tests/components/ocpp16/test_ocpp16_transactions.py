@@ -93,6 +93,9 @@ async def test_whole_transaction(config_dir, start_station) -> None:
         ]
         await wait_state(hub, "sensor.ocpp16_queue", "0")
         assert not csms.errors_sent()
+        journal = hub.data["ocpp16"].journal
+        assert await journal.settings("txid16:") == {}  # id mapping gone with the stop
+        assert await journal.transactions() == []
         # a stop for a transaction the station does not run is refused
         assert await csms.remote_stop(STATION, tx_id) == {"status": "Rejected"}
 
