@@ -1,7 +1,10 @@
 """`orge once` for 1.6J: boot, one StatusNotification per connector, one Heartbeat.
 
 Called by `ocpp_station.cli` through the loader with the validated `ocpp16:` block. It
-opens its own short connection (no hub, no journal) and reports what happened.
+opens its own short connection (no hub, no journal) and reports what happened. Without a
+running station it cannot know the connector's real state, so the status it reports is
+`Unavailable` (never a claim that the connector is free); the running station sends the
+real status right after its own boot.
 """
 
 from __future__ import annotations
@@ -74,7 +77,8 @@ async def _exchange(link: Link, config: dict[str, Any], result: OnceResult) -> N
         status = {
             "connectorId": evse["id"],
             "errorCode": "NoError",
-            "status": "Available",
+            "status": "Unavailable",
+            "info": "orge once smoke test",
             "timestamp": timestamp,
         }
         result.record(
