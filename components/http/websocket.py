@@ -28,6 +28,7 @@ from .server import KEY_CLIENT, HttpData
 
 _LOGGER = logging.getLogger(__name__)
 AUTH_TIMEOUT = 10.0
+COALESCE_MAX = 256  # messages in one array frame
 MAX_AUTHENTICATING = 32  # connections at once that have not sent their token yet
 RENDER_DELAY = 0.1  # seconds: many state changes at once re-render a template once
 
@@ -115,6 +116,7 @@ class Connection:
         self.wakeup = asyncio.Event()
         self.closing = False
         self.sending = False  # the writer task is inside send_str
+        self.coalesce = False  # supported_features: {coalesce_messages: 1}
         self.last_id = 0
         self.subscriptions: dict[int, Callable[[], None]] = {}
         self.tasks: set[asyncio.Task[Any]] = set()
@@ -170,9 +172,15 @@ class Connection:
                 await self.wakeup.wait()
                 self.wakeup.clear()
                 while queue and not self.closing:
+                    if self.coalesce and len(queue) > 1:
+                        # A client that asked for it gets a backlog as one JSON array.
+                        count = min(len(queue), COALESCE_MAX)
+                        text = "[" + ",".join(queue.popleft() for _ in range(count)) + "]"
+                    else:
+                        text = queue.popleft()
                     self.sending = True
                     try:
-                        await ws.send_str(queue.popleft())
+                        await ws.send_str(text)
                     finally:
                         self.sending = False
         except (ConnectionError, RuntimeError) as err:

@@ -59,7 +59,9 @@ def cmd_get_services(conn: Connection, msg_id: int, message: dict) -> None:
 
 
 def cmd_supported_features(conn: Connection, msg_id: int, message: dict) -> None:
-    conn.send_result(msg_id)  # no optional features (messages are never coalesced)
+    features = _require(message, "features", dict, {})
+    conn.coalesce = bool(features.get("coalesce_messages"))
+    conn.send_result(msg_id)
 
 
 def cmd_current_user(conn: Connection, msg_id: int, message: dict) -> None:

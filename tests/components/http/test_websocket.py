@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 
 import aiohttp
@@ -358,3 +359,26 @@ async def test_connections_waiting_for_auth_are_capped(station: Station) -> None
     assert (await receive(ws, 1))["type"] == "pong"
     for ws in idle:
         await ws.close()
+
+
+async def test_coalesced_messages_when_asked(station: Station) -> None:
+    ws = await station.ws()
+    await ws.send_json(
+        {"id": 1, "type": "supported_features", "features": {"coalesce_messages": 1}}
+    )
+    assert (await receive(ws, 1))["success"] is True
+    await ws.send_json({"id": 2, "type": "subscribe_events", "event_type": "burst"})
+    await receive(ws, 2)
+    blob = "x" * 20000  # large enough that the socket buffer fills and messages queue up
+    for n in range(200):
+        station.hub.bus.async_fire("burst", {"n": n, "blob": blob})
+    seen: list[int] = []
+    arrays = 0
+    while len(seen) < 200:
+        data = json.loads(await asyncio.wait_for(ws.receive_str(), 5))
+        if isinstance(data, list):
+            arrays += 1
+        for item in data if isinstance(data, list) else [data]:
+            seen.append(item["event"]["data"]["n"])
+    assert seen == list(range(200))  # all of them, in order
+    assert arrays > 0
