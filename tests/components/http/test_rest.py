@@ -243,10 +243,15 @@ async def test_error_log_is_text_and_redacted(station: Station) -> None:
     from orge.log import RECENT
 
     root = logging.getLogger()
-    if RECENT not in root.handlers:
+    added = RECENT not in root.handlers
+    if added:
         root.addHandler(RECENT)
-    logging.getLogger("tests").warning("something odd happened")
-    response = await station.get("/api/error_log")
+    try:
+        logging.getLogger("tests").warning("something odd happened")
+        response = await station.get("/api/error_log")
+    finally:
+        if added:
+            root.removeHandler(RECENT)
     assert response.content_type == "text/plain"
     text = await response.text()
     assert "something odd happened" in text
