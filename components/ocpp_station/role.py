@@ -119,7 +119,10 @@ class LinkRole:
             self._check_primary_present()
         else:
             self._unsubs.append(
-                bus.async_listen_once(EVENT_ORGE_STARTED, lambda _e: self._check_primary_present())
+                # @callback: runs on the loop (a plain lambda would go to the executor)
+                bus.async_listen_once(
+                    EVENT_ORGE_STARTED, callback(lambda _e: self._check_primary_present())
+                )
             )
 
     def stop(self) -> None:
