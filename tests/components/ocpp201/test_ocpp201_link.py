@@ -36,8 +36,8 @@ async def test_boot_status_heartbeat(config_dir, start_station) -> None:
         assert hub.states.get("sensor.ocpp201_queue").state == "0"
         beats = await csms.wait_for("Heartbeat", 2, timeout=4)
         boot_at = csms.received("BootNotification")[0].mono
-        assert 0.9 <= beats[0].mono - boot_at < 1.6
-        assert 0.9 <= beats[1].mono - beats[0].mono < 1.6
+        assert 0.9 <= beats[0].mono - boot_at < 2.0
+        assert 0.9 <= beats[1].mono - beats[0].mono < 2.0
         assert not csms.errors_sent()
         # the station's clock now runs on the CSMS's time
         assert hub.data["ocpp201"].clock.synced
@@ -82,7 +82,7 @@ async def test_boot_pending_rejected_then_accepted_not_resent(config_dir, start_
         await wait_state(hub, "sensor.ocpp201_connection", "rejected")
         assert not csms.received("StatusNotification")
         boots = csms.received("BootNotification")
-        assert all(0.15 < b.mono - a.mono < 0.6 for a, b in itertools.pairwise(boots))
+        assert all(0.15 < b.mono - a.mono < 1.0 for a, b in itertools.pairwise(boots))
         csms.boot_status = "Accepted"
         csms.boot_interval = 60
         await csms.wait_for("StatusNotification")

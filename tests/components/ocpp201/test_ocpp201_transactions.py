@@ -147,8 +147,8 @@ async def test_callerror_retried_then_moved_aside(config_dir, start_station) -> 
         started = [m for m in csms.received("TransactionEvent") if m.payload["seqNo"] == 0]
         assert len(started) == 3  # MessageAttempts = 3 transmissions, then aside
         gaps = [b.mono - a.mono for a, b in itertools.pairwise(started)]
-        assert 0.18 <= gaps[0] < 0.5  # interval x 1
-        assert 0.38 <= gaps[1] < 0.8  # interval x 2
+        assert 0.18 <= gaps[0] < 0.9  # interval x 1 (upper bound generous for a loaded CI)
+        assert 0.38 <= gaps[1] < 1.3  # interval x 2
         journal = hub.data["ocpp201"].journal
         aside = await journal.aside()
         assert [a["payload"]["seqNo"] for a in aside] == [0] and aside[0]["attempts"] == 3
@@ -172,7 +172,7 @@ async def test_unanswered_transaction_event_retried(config_dir, start_station) -
         await csms.wait_for("TransactionEvent", 2)
         first, second = csms.received("TransactionEvent")[:2]
         assert first.payload == second.payload
-        assert 0.45 <= second.mono - first.mono < 0.9  # timeout 0.3 + interval 0.2
+        assert 0.45 <= second.mono - first.mono < 1.5  # timeout 0.3 + interval 0.2
         await wait_until(lambda: hub.data["ocpp201"].journal.count_cached == 0, what="aside")
         assert len(await hub.data["ocpp201"].journal.aside()) == 1
         assert len(csms.received("TransactionEvent")) == 2
