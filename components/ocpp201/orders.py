@@ -175,11 +175,25 @@ class Orders:
         remote = self.station.remote_starts.pop(evse_id, None)
         if remote is not None and evse_id not in self.station.transactions:
             _LOGGER.info(
-                "Remote start %d on EVSE %d expired: no EV within EVConnectionTimeOut",
+                "Start %s on EVSE %d expired: no EV within EVConnectionTimeOut",
                 remote.remote_start_id,
                 evse_id,
             )
-            self.station.evses[evse_id].session.remote_start_pending = False
+            binding = self.station.evses[evse_id]
+            binding.session.remote_start_pending = False
+            if remote.authorized:
+                # The controller keeps an authorisation until a stop (protocol doc, 6.2):
+                # clear it, or the next EV would start without anyone's consent.
+                self.station.orge.async_create_task(self._clear_authorization(binding))
+
+    async def _clear_authorization(self, binding: EvseBinding) -> None:
+        try:
+            await binding.async_run_action("stop_action")
+        except Exception as err:
+            _LOGGER.error(
+                "Could not clear the stale authorisation of EVSE %d: %s", binding.evse_id, err
+            )
+        binding.session.stop_requested = None
 
     async def _authorize_if_ready(self, binding: EvseBinding) -> None:
         remote = self.station.remote_starts.get(binding.evse_id)

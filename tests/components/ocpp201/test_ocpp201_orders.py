@@ -379,3 +379,23 @@ async def test_remote_start_with_tx_profile(config_dir, start_station) -> None:
         controller.state("idle", cp=0)
         # The TxProfile lived for that session only.
         await wait_until(lambda: float(hub.states.get("number.fake_limit").state) == 32)
+
+
+async def test_remote_start_expires_and_clears_the_authorisation(config_dir, start_station):
+    async with OcppCsms(passwords={STATION: PASSWORD}) as csms:
+        hub, controller = await connected_station(
+            csms, config_dir, start_station, ev_connection_timeout=1
+        )
+        controller.ev_charges = False
+        hub.services.async_remove("fake", "authorize")  # this controller: AUTH, no state change
+
+        async def authorize(call) -> None:
+            controller.calls.append(("authorize", {}))
+
+        hub.services.async_register("fake", "authorize", authorize)
+        controller.state("cable_detect", cp=0)  # pre-authorisation with only the cable in
+        assert (await csms.request_start(STATION, "T"))["status"] == "Accepted"
+        await wait_until(lambda: ("authorize", {}) in controller.calls)
+        controller.state("idle", cp=0)  # the cable is taken out again, no EV came
+        await wait_until(lambda: ("stop_charging", {}) in controller.calls, 3)
+        assert not csms.received("TransactionEvent")
