@@ -30,6 +30,7 @@ if sys.path and os.path.abspath(sys.path[0]) == os.path.dirname(os.path.abspath(
 
 import argparse
 import asyncio
+import base64
 import json
 import re
 import socket
@@ -266,30 +267,88 @@ async def states_rps(
     return done / elapsed, entities
 
 
+class RawWebSocket:
+    """A minimal WebSocket client on raw streams (RFC 6455): the handshake, masked text
+    frames out, unmasked frames in. With 50 subscribers in one process, a full client
+    library's per-message work would be most of the latency measured."""
+
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.reader = reader
+        self.writer = writer
+
+    @classmethod
+    async def connect(cls, port: int) -> RawWebSocket:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        key = base64.b64encode(os.urandom(16)).decode()
+        writer.write(
+            f"GET /api/websocket HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n"
+            "Upgrade: websocket\r\nConnection: Upgrade\r\n"
+            f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n".encode()
+        )
+        head = await reader.readuntil(b"\r\n\r\n")
+        if b" 101 " not in head.split(b"\r\n", 1)[0]:
+            raise RuntimeError(f"WebSocket upgrade refused: {head[:100]!r}")
+        return cls(reader, writer)
+
+    def send(self, value: Any) -> None:
+        payload = json.dumps(value).encode()
+        mask = os.urandom(4)
+        length = len(payload)
+        if length < 126:
+            header = bytes((0x81, 0x80 | length))
+        elif length < 65536:
+            header = bytes((0x81, 0x80 | 126)) + length.to_bytes(2, "big")
+        else:
+            header = bytes((0x81, 0x80 | 127)) + length.to_bytes(8, "big")
+        key = int.from_bytes((mask * (length // 4 + 1))[:length], "big") if length else 0
+        masked = (int.from_bytes(payload, "big") ^ key).to_bytes(length, "big")
+        self.writer.write(header + mask + masked)
+
+    async def receive(self) -> str:
+        """The next text (or close) frame's payload; pings are ignored."""
+        while True:
+            first, second = await self.reader.readexactly(2)
+            length = second & 0x7F
+            if length == 126:
+                length = int.from_bytes(await self.reader.readexactly(2), "big")
+            elif length == 127:
+                length = int.from_bytes(await self.reader.readexactly(8), "big")
+            payload = await self.reader.readexactly(length)
+            opcode = first & 0x0F
+            if opcode == 0x8:
+                raise ConnectionError("closed by the server")
+            if opcode in (0x1, 0x0):
+                return payload.decode()
+
+    async def receive_json(self) -> Any:
+        return json.loads(await self.receive())
+
+    def close(self) -> None:
+        self.writer.close()
+
+
 async def ws_latency(server: Server, clients: int, events: int) -> list[float]:
     """Milliseconds from fire_event to arrival, for every subscriber and event."""
-    url = server.url + "/api/websocket"
     latencies: list[float] = []
-    session = aiohttp.ClientSession()
-    sockets: list[aiohttp.ClientWebSocketResponse] = []
+    sockets: list[RawWebSocket] = []
     sent_at: dict[int, float] = {}
     arrived: dict[int, int] = {}
     all_arrived: dict[int, asyncio.Event] = {}
 
-    async def connect() -> aiohttp.ClientWebSocketResponse:
-        ws = await session.ws_connect(url, max_msg_size=0)
+    async def connect() -> RawWebSocket:
+        ws = await RawWebSocket.connect(server.port)
         assert (await ws.receive_json())["type"] == "auth_required"
-        await ws.send_json({"type": "auth", "access_token": server.token})
+        ws.send({"type": "auth", "access_token": server.token})
         answer = await ws.receive_json()
         assert answer["type"] == "auth_ok", answer
         return ws
 
-    async def subscriber(ws: aiohttp.ClientWebSocketResponse) -> None:
-        async for msg in ws:
+    async def subscriber(ws: RawWebSocket) -> None:
+        while True:
+            text = await ws.receive()
             now = time.perf_counter()
-            # Find the sequence number without decoding the whole message: the client's
-            # own work for 50 sockets would otherwise dominate what is measured.
-            for match in SEQ.finditer(msg.data):
+            # Only the sequence number is looked for: no JSON decoding per message.
+            for match in SEQ.finditer(text):
                 seq = int(match.group(1))
                 latencies.append((now - sent_at[seq]) * 1000)
                 arrived[seq] = arrived.get(seq, 0) + 1
@@ -299,16 +358,17 @@ async def ws_latency(server: Server, clients: int, events: int) -> list[float]:
     try:
         for _ in range(clients):
             ws = await connect()
-            await ws.send_json({"id": 1, "type": "subscribe_events", "event_type": "bench_event"})
+            ws.send({"id": 1, "type": "subscribe_events", "event_type": "bench_event"})
             assert (await ws.receive_json())["success"] is True
             sockets.append(ws)
         readers = [asyncio.create_task(subscriber(ws)) for ws in sockets]
         control = await connect()
+        sockets.append(control)
         payload = {"entity_id": "sensor.bench_1", "state": "1234", "unit": "W", "note": "x" * 200}
         for seq in range(events):
             all_arrived[seq] = asyncio.Event()
             sent_at[seq] = time.perf_counter()
-            await control.send_json(
+            control.send(
                 {
                     "id": seq + 1,
                     "type": "fire_event",
@@ -317,14 +377,13 @@ async def ws_latency(server: Server, clients: int, events: int) -> list[float]:
                 }
             )
             await asyncio.wait_for(all_arrived[seq].wait(), 10)
+            await control.receive()  # the fire_event result
             await asyncio.sleep(0.01)
-        await control.close()
         for task in readers:
             task.cancel()
     finally:
         for ws in sockets:
-            await ws.close()
-        await session.close()
+            ws.close()
     return latencies
 
 
