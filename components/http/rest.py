@@ -20,6 +20,7 @@ from orge import __version__
 from orge.core import EVENT_STATE_CHANGED, Context, Event, Orge, callback, valid_entity_id
 from orge.exceptions import OrgeError, ServiceNotFound, ServiceValidationError
 
+from .jsonutil import dumps
 from .server import HttpData, json_message, token_of
 
 _LOGGER = logging.getLogger(__name__)
@@ -42,9 +43,7 @@ PROTECTED_EVENTS = frozenset(
 
 
 def json_response(data: Any, status: int = 200) -> web.Response:
-    return web.Response(
-        body=json.dumps(data).encode(), status=status, content_type="application/json"
-    )
+    return web.Response(body=dumps(data).encode(), status=status, content_type="application/json")
 
 
 def _orge(request: web.Request) -> Orge:
@@ -171,7 +170,7 @@ class StatesCache:
 
     def get(self) -> bytes:
         if self.body is None:
-            self.body = json.dumps([s.as_dict() for s in self.orge.states.async_all()]).encode()
+            self.body = dumps([s.as_dict() for s in self.orge.states.async_all()]).encode()
         return self.body
 
     def get_gzipped(self) -> bytes:

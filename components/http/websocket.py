@@ -13,17 +13,17 @@ import json
 import logging
 from collections import deque
 from collections.abc import Callable
-from datetime import date, datetime, timedelta
 from typing import Any
 
 import voluptuous as vol
 from aiohttp import WSMsgType, web
 
 from orge import __version__
-from orge.core import Context, Event, Orge, State, callback
+from orge.core import Context, Event, Orge, callback
 from orge.exceptions import OrgeError, ServiceNotFound, ServiceValidationError
 
 from .auth import TokenEntry
+from .jsonutil import dumps
 from .server import KEY_CLIENT, HttpData
 
 _LOGGER = logging.getLogger(__name__)
@@ -43,21 +43,6 @@ ERR_UNKNOWN = "unknown_error"
 ERR_NOT_SUPPORTED = "not_supported"
 
 
-def _default(value: Any) -> Any:
-    """JSON for what event data may hold besides plain values."""
-    if isinstance(value, (State, Event, Context)):
-        return value.as_dict()
-    if isinstance(value, (datetime, date)):
-        return value.isoformat()
-    if isinstance(value, timedelta):
-        return value.total_seconds()
-    if isinstance(value, (set, frozenset, tuple)):
-        return list(value)
-    if hasattr(value, "as_dict"):
-        return value.as_dict()
-    return str(value)
-
-
 DIRECT_WRITE_LIMIT = 64 * 1024  # bytes buffered in the socket before messages queue up
 
 
@@ -71,10 +56,6 @@ def text_frame(message: str) -> bytes:
     if length < 65536:
         return bytes((0x81, 126)) + length.to_bytes(2, "big") + payload
     return bytes((0x81, 127)) + length.to_bytes(8, "big") + payload
-
-
-def dumps(value: Any) -> str:
-    return json.dumps(value, default=_default)
 
 
 # One event is sent to every subscriber in a row: cache its JSON for the next caller.

@@ -15,6 +15,7 @@ import voluptuous as vol
 from orge.core import MATCH_ALL, Context, Event, callback
 
 from . import rest
+from .jsonutil import dumps
 from .websocket import (
     ERR_INVALID_FORMAT,
     ERR_NOT_FOUND,
@@ -24,7 +25,6 @@ from .websocket import (
     RENDER_DELAY,
     CommandError,
     Connection,
-    dumps,
     event_json,
 )
 

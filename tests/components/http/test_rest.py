@@ -391,3 +391,25 @@ async def test_config_has_home_assistant_keys(station: Station) -> None:
     await ws.send_json({"id": 1, "type": "get_config"})
     answer = await ws.receive_json()
     assert answer["result"]["unit_system"]["length"] == "km"
+
+
+async def test_values_json_does_not_know_are_still_answered(station: Station) -> None:
+    from datetime import UTC, datetime
+
+    from orge.core import SupportsResponse
+
+    when = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
+    station.hub.states.async_set("sensor.odd", "1", {"since": when, "tags": {"a"}})
+    states = await (await station.get("/api/states")).json()
+    odd = next(s for s in states if s["entity_id"] == "sensor.odd")
+    assert odd["attributes"] == {"since": when.isoformat(), "tags": ["a"]}
+    assert (await station.get("/api/states/sensor.odd")).status == 200
+
+    async def when_service(call):
+        return {"at": when}
+
+    station.hub.services.async_register(
+        "charger_demo", "when", when_service, supports_response=SupportsResponse.ONLY
+    )
+    response = await station.post("/api/services/charger_demo/when?return_response", json={})
+    assert (await response.json())["service_response"] == {"at": when.isoformat()}
