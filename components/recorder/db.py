@@ -108,8 +108,18 @@ def open_database(path: str) -> sqlite3.Connection:
         return _connect(path)
 
 
+def _default(value: Any) -> Any:
+    if hasattr(value, "isoformat"):  # datetime, date, time: as the API shows them
+        return value.isoformat()
+    if isinstance(value, (set, frozenset, tuple)):
+        return sorted(value, key=str) if isinstance(value, (set, frozenset)) else list(value)
+    if hasattr(value, "as_dict"):
+        return value.as_dict()
+    return str(value)
+
+
 def _json(value: Any) -> str:
-    return json.dumps(value, separators=(",", ":"), sort_keys=True, default=str)
+    return json.dumps(value, separators=(",", ":"), sort_keys=True, default=_default)
 
 
 class Writer:
