@@ -91,7 +91,13 @@ class JournalSender:
             self.in_flight = entry
             try:
                 response = await send(entry, payload)
+            except LinkDown:
+                raise
             except (CallRejected, NoAnswer) as err:
+                await self._failed(entry, err)
+                continue
+            except Exception as err:  # a bug or a payload the schema refuses: never block
+                _LOGGER.exception("Sending %s %d failed unexpectedly", entry.action, entry.id)
                 await self._failed(entry, err)
                 continue
             finally:

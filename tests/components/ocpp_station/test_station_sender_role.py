@@ -167,3 +167,24 @@ def test_once_result_shape() -> None:
     assert data["ok"] and data["url"] == "ws://h/ocpp/CP1" and "error" not in data
     result.boot_status = "Rejected"
     assert result.as_dict()["error"] == "boot Rejected"
+
+
+async def test_unexpected_error_counts_as_an_attempt(tmp_path: Path) -> None:
+    journal = await open_journal(tmp_path)
+    await journal.append("TransactionEvent", {"n": 0}, KIND_START)
+    await journal.append("TransactionEvent", {"n": 1}, KIND_END)
+    sent: list[int] = []
+
+    async def send(entry: Entry, payload: dict[str, Any]) -> dict[str, Any]:
+        sent.append(payload["n"])
+        if payload["n"] == 0:
+            raise ValueError("a payload the schema refuses")
+        return {}
+
+    sender = JournalSender(journal, lambda e: RetryPolicy(attempts=2, interval=0.01))
+    task = asyncio.create_task(sender.run(send))
+    while await journal.count():
+        await asyncio.sleep(0.01)
+    task.cancel()
+    assert sent == [0, 0, 1]  # the queue is not blocked behind a bad message
+    await journal.close()
