@@ -16,6 +16,7 @@ const view = {
   cards: new Map(),     // entity_id -> {root, update}
   retry: 1000,
   signedOut: false,
+  ready: false,         // the first snapshot is rendered
 };
 
 function el(tag, attrs, ...children) {
@@ -141,6 +142,7 @@ async function callService(domain, service, data) {
 }
 
 async function start() {
+  view.ready = false;
   $("signin").hidden = true;
   $("app").hidden = false;
   $("signout").hidden = false;
@@ -159,6 +161,7 @@ async function start() {
   view.platforms = new Map(registry.map((e) => [e.entity_id, e.platform || "other"]));
   view.states = new Map(states.map((s) => [s.entity_id, s]));
   render();
+  view.ready = true;
 }
 
 // --- entities ---------------------------------------------------------------------------
@@ -227,6 +230,7 @@ function stateChanged(entityId, newState) {
   }
   const known = view.states.has(entityId);
   view.states.set(entityId, newState);
+  if (!view.ready) return; // the snapshot being loaded is newer; render() follows
   const card = view.cards.get(entityId);
   if (card) {
     card.update(newState);
