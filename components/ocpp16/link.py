@@ -23,6 +23,7 @@ import uuid
 from typing import TYPE_CHECKING, Any
 
 import aiohttp
+from ocpp.exceptions import OCPPError, ValidationError
 from ocpp.messages import Call, MessageType, validate_payload
 from ocpp.routing import after, on
 from ocpp.v16 import ChargePoint
@@ -181,7 +182,14 @@ class Link(ChargePoint):
     ) -> dict[str, Any]:
         """One CALL with a camelCase payload; returns the answer's payload."""
         call = Call(unique_id=str(uuid.uuid4()), action=action, payload=payload)
-        await validate_payload(call, self._ocpp_version)
+        try:
+            await validate_payload(call, self._ocpp_version)
+        except (OCPPError, ValidationError) as err:
+            # Our own message breaks the 1.6 schema: it will never be accepted, so it is
+            # treated like a refusal (counted, then moved aside), never left to wedge the
+            # queue or kill the session.
+            _LOGGER.error("Not sending an invalid %s: %s", action, err)
+            raise CallRejected("LocalValidation", str(err)[:200]) from None
         loop = asyncio.get_running_loop()
         async with self._call_lock:
             if self.closed.done():

@@ -199,6 +199,11 @@ class Orders:
             return "NotImplemented"
         if connector_id not in (None, 0) and connector_id not in self.bindings:
             return "Rejected"
+        if message == "MeterValues":
+            connectors = [connector_id] if connector_id else list(self.bindings)
+            measurands = self.keys.list("MeterValuesSampledData")
+            if not any(self._samples(self.bindings[c], measurands, "Trigger") for c in connectors):
+                return "Rejected"  # no meter reading to report
         return "Accepted"
 
     async def trigger_run(self, message: str, connector_id: int | None) -> None:

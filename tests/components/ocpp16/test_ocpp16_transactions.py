@@ -300,3 +300,32 @@ async def test_clock_aligned_meter_values(config_dir, start_station) -> None:
             assert "transactionId" not in meter.payload  # no transaction running
             stamp = parse_time(sample["timestamp"]).timestamp()
             assert min(stamp % 0.5, 0.5 - stamp % 0.5) < 0.1  # on the boundary
+
+
+async def test_a_message_breaking_the_schema_is_moved_aside_not_wedging(
+    config_dir, start_station
+) -> None:
+    async with OcppCsms(passwords={STATION: PASSWORD}) as csms:
+        hub, _ = await start_station(config_dir(station_yaml(csms.url())))
+        controller = FakeController(hub)
+        controller.state("idle")
+        await csms.wait_for("StatusNotification", 2)
+        station = hub.data["ocpp16"]
+        # a journaled message the 1.6 schema refuses (idTag longer than 20 characters)
+        await station.journal.append(
+            "StartTransaction",
+            {
+                "connectorId": 1,
+                "idTag": "X" * 40,
+                "meterStart": 0,
+                "timestamp": "2026-01-01T00:00:00Z",
+            },
+            "start",
+            tx_id="broken",
+        )
+        station.sender.wake()
+        await wait_state(hub, "sensor.ocpp16_queue", "0")
+        assert "StartTransaction moved aside" in hub.states.get("sensor.ocpp16_last_error").state
+        assert csms.received("StartTransaction") == []  # never sent
+        assert len(csms.attempts) == 1  # the session survived
+        await _session_started(csms, controller)  # and the next transaction goes through
