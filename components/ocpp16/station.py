@@ -381,6 +381,8 @@ class Ocpp16Station(Orders):
             self.clock.set_from_csms(answer["currentTime"])
         except (NoAnswer, CallRejected) as err:
             self._set_error(f"Heartbeat: {err}")
+        except (KeyError, TypeError, ValueError) as err:  # a bad currentTime: keep the clock
+            self._set_error(f"Heartbeat: unusable currentTime: {err}")
 
     # --- status -------------------------------------------------------------------------------
 
