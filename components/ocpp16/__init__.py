@@ -86,6 +86,7 @@ CONFIG_SCHEMA = vol.Schema(
             cv.string, vol.Length(min=1, max=20)
         ),
         vol.Optional("reset_action", default={"action": "orge.stop"}): _action,
+        vol.Optional("ready_grace", default=10): _seconds(0),
         vol.Optional("log_messages", default=False): cv.boolean,
         vol.Optional("evse", default=None): _evse_list,
     }

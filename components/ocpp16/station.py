@@ -123,7 +123,9 @@ class Ocpp16Station(Orders):
         )
         self.bindings: dict[int, EvseBinding] = {}
         for evse in config["evse"]:
-            binding = EvseBinding(orge, evse, self._evse_changed)
+            binding = EvseBinding(
+                orge, evse, self._evse_changed, ready_grace=float(config["ready_grace"])
+            )
             self.bindings[binding.evse_id] = binding
         self.keys = ConfigKeys(defaults(config, len(self.bindings)), {})
         self.profiles = Profiles()
