@@ -505,10 +505,12 @@ class Station201:
             await asyncio.sleep(self.heartbeat_interval())
             try:
                 await self._heartbeat(link)
-            except (NoAnswer, CallRejected) as err:
-                _LOGGER.warning("Heartbeat not answered: %s", err)
             except LinkDown:
                 return
+            except (NoAnswer, CallRejected) as err:
+                _LOGGER.warning("Heartbeat not answered: %s", err)
+            except Exception:
+                _LOGGER.exception("Heartbeat failed")
 
     async def _deliver(self, link: Link) -> None:
         async def send(entry: Entry, payload: dict[str, Any]) -> Any:
@@ -540,11 +542,14 @@ class Station201:
             key, payload = await self._status_queue.get()
             try:
                 await link.call("StatusNotification", payload)
+            except LinkDown:
+                return
             except (NoAnswer, CallRejected) as err:
                 _LOGGER.warning("StatusNotification not accepted: %s", err)
                 continue
-            except LinkDown:
-                return
+            except Exception:  # never let one bad message stop the status updates
+                _LOGGER.exception("StatusNotification %s could not be sent", payload)
+                continue
             self.last_status[key] = payload["connectorStatus"]
 
     def _send_statuses(self, all_connectors: bool) -> None:
