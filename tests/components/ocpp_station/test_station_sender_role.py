@@ -55,7 +55,7 @@ async def test_sender_delivers_in_order_and_retries(tmp_path: Path) -> None:
         on_confirmed=lambda e, r: confirmed.append(e.payload["n"]),
     )
     task = asyncio.create_task(sender.run(send))
-    while len(confirmed) < 3:
+    while len(confirmed) < 3 or await journal.count():
         await asyncio.sleep(0.01)
     task.cancel()
     assert [n for n, _ in sent] == [0, 1, 1, 1, 2] and confirmed == [0, 1, 2]
