@@ -42,8 +42,15 @@ PROTECTED_EVENTS = frozenset(
 )
 
 
-def json_response(data: Any, status: int = 200) -> web.Response:
-    return web.Response(body=dumps(data).encode(), status=status, content_type="application/json")
+def json_response(data: Any, status: int = 200, compress: bool = False) -> web.Response:
+    """JSON answer; `compress` gzips it for clients that accept that (history can be MBs,
+    and a station's uplink is a tunnel)."""
+    response = web.Response(
+        body=dumps(data).encode(), status=status, content_type="application/json"
+    )
+    if compress:
+        response.enable_compression()
+    return response
 
 
 def _orge(request: web.Request) -> Orge:
@@ -452,7 +459,7 @@ async def api_history(request: web.Request) -> web.Response:
         },
     )
     history = response.get("history", {}) if isinstance(response, dict) else {}
-    return json_response([rows for rows in history.values() if rows])
+    return json_response([rows for rows in history.values() if rows], compress=True)
 
 
 async def api_logbook(request: web.Request) -> web.Response:
@@ -467,7 +474,8 @@ async def api_logbook(request: web.Request) -> web.Response:
             "entity_ids": entity_ids or [],
         },
     )
-    return json_response(response.get("entries", []) if isinstance(response, dict) else [])
+    entries = response.get("entries", []) if isinstance(response, dict) else []
+    return json_response(entries, compress=True)
 
 
 def add_routes(app: web.Application) -> None:

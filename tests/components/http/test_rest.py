@@ -413,3 +413,15 @@ async def test_values_json_does_not_know_are_still_answered(station: Station) ->
     )
     response = await station.post("/api/services/charger_demo/when?return_response", json={})
     assert (await response.json())["service_response"] == {"at": when.isoformat()}
+
+
+async def test_history_is_gzipped_for_clients_that_accept_it(make_station) -> None:
+    station = await make_station(extra="recorder:\n  commit_interval: 0.05\n")
+    for value in range(50):
+        station.hub.states.async_set("sensor.amps", str(value), {"unit_of_measurement": "A"})
+    headers = {**station.auth, "Accept-Encoding": "gzip"}
+    response = await station.get(
+        "/api/history/period?filter_entity_id=sensor.amps", headers=headers
+    )
+    assert response.headers["Content-Encoding"] == "gzip"
+    assert len((await response.json())[0]) == 50
