@@ -308,6 +308,7 @@ class Station201:
             if not self.role.active:
                 self.sensors.set_connection("standby")
                 await self.role.wait_active()
+                self._adopt_sessions()
             self.sensors.set_connection("connecting")
             attempted = time.monotonic()
             failure: ConnectFailed | None = None
@@ -419,9 +420,36 @@ class Station201:
 
     @callback
     def _step_down(self) -> None:
-        """The primary is back (we are the fallback): close our link."""
-        if self.link is not None:
-            self.orge.async_create_task(self.link.close())
+        """The primary is back (we are the fallback): end our transactions, deliver what
+        the link can take within a few seconds, then close it."""
+        mono = time.monotonic()
+        for evse_id in list(self.transactions):
+            binding = self.evses[evse_id]
+            event = SessionEvent(
+                "ended", "AbnormalCondition", binding.session.charging_state, "Other"
+            )
+            self._tx_queue.put_nowait(("session", binding, event, mono))
+        self.orge.async_create_task(self._close_after_flush())
+
+    async def _close_after_flush(self, grace: float = 5.0) -> None:
+        link = self.link
+        deadline = time.monotonic() + grace
+        await asyncio.wait_for(self._tx_queue.join(), grace)
+        while link is not None and link.is_open and self.journal.count_cached:
+            if time.monotonic() > deadline:
+                break
+            await asyncio.sleep(0.05)
+        if link is not None:
+            await link.close()
+
+    def _adopt_sessions(self) -> None:
+        """Taking over as the fallback: a session already running becomes a transaction
+        of ours (while on standby nothing was journaled, so nothing stale piles up)."""
+        mono = time.monotonic()
+        for binding in self.evses.values():
+            if binding.session.active and binding.evse_id not in self.transactions:
+                event = SessionEvent("started", "Authorized", binding.session.charging_state)
+                self._tx_queue.put_nowait(("session", binding, event, mono))
 
     def boot_payload(self) -> dict[str, Any]:
         station: dict[str, Any] = {
@@ -568,7 +596,12 @@ class Station201:
             self.queue_status(binding)
         mono = time.monotonic()
         for event in events:
-            self._tx_queue.put_nowait(("session", binding, event, mono))
+            # On standby (a fallback) no new transaction is journaled; one of ours that
+            # is still open (from before a restart or a step-down) is followed to its end.
+            if self.role.active or (
+                event.kind != "started" and binding.evse_id in self.transactions
+            ):
+                self._tx_queue.put_nowait(("session", binding, event, mono))
         if not events and binding.session.active and binding.evse_id in self.transactions:
             tx = self.transactions[binding.evse_id]
             tx.charging_state = view.charging_state.value

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import socket
 
-from ocpp201_helpers import PASSWORD, STATION, station_yaml, wait_state, wait_until
+from ocpp201_helpers import PASSWORD, STATION, FakeController, station_yaml, wait_state, wait_until
 
 from tests.ocpp_csms import OCPP16, OCPP201, OcppCsms, self_signed_tls
 
@@ -110,3 +110,41 @@ async def test_ocpp_primary_16_swaps_roles(config_dir, start_station, monkeypatc
         await csms16.wait_connected(STATION, OCPP16, timeout=5)
         await wait_state(hub, "sensor.ocpp201_connection", "standby")
         assert not csms201.attempts
+
+
+async def test_fallback_journals_only_while_it_holds_the_link(
+    config_dir, start_station, monkeypatch
+) -> None:
+    monkeypatch.setenv("OCPP_PRIMARY", "16")
+    async with (
+        OcppCsms(passwords={STATION: PASSWORD}, protocols=(OCPP16,)) as csms16,
+        OcppCsms(passwords={STATION: PASSWORD}, protocols=(OCPP201,)) as csms201,
+    ):
+        yaml = station_yaml(csms201.url()) + ocpp16_yaml(csms16.url(), fallback_after=1)
+        hub, _ = await start_station(config_dir(yaml))
+        controller = FakeController(hub)
+        controller.state("idle", cp=0)
+        await wait_state(hub, "sensor.ocpp16_connection", "connected")
+        station = hub.data["ocpp201"]
+        # A whole session while ocpp201 is on standby: nothing piles up in its journal.
+        controller.state("charging", cp=2)
+        controller.state("stopped", cp=0)
+        controller.state("idle", cp=0)
+        await asyncio.sleep(0.2)
+        assert station.journal.count_cached == 0 and not station.transactions
+        # A session runs when the 1.6 CSMS goes away: ocpp201 takes over and adopts it.
+        controller.state("charging", cp=2)
+        await csms16.stop()
+        started = (await csms201.wait_for("TransactionEvent", timeout=8))[0].payload
+        assert started["eventType"] == "Started" and started["triggerReason"] == "Authorized"
+        assert started["transactionInfo"]["chargingState"] == "Charging"
+        # 1.6 is back: ocpp201 ends its transaction, delivers it, then steps down.
+        await csms16.start()
+        ended = (
+            await csms201.wait_for(
+                "TransactionEvent", where=lambda p: p["eventType"] == "Ended", timeout=8
+            )
+        )[0].payload
+        assert ended["transactionInfo"]["stoppedReason"] == "Other"
+        await wait_state(hub, "sensor.ocpp201_connection", "standby", timeout=8)
+        assert station.journal.count_cached == 0
