@@ -21,7 +21,7 @@ from orge.core import EVENT_STATE_CHANGED, Context, Event, Orge, callback, valid
 from orge.exceptions import OrgeError, ServiceNotFound, ServiceValidationError
 
 from .jsonutil import dumps
-from .server import HttpData, json_message, token_of
+from .server import APP_DATA, HttpData, json_message, token_of
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -54,7 +54,7 @@ def json_response(data: Any, status: int = 200, compress: bool = False) -> web.R
 
 
 def _orge(request: web.Request) -> Orge:
-    data: HttpData = request.app["orge_http"]
+    data: HttpData = request.app[APP_DATA]
     return data.orge
 
 
@@ -186,8 +186,11 @@ class StatesCache:
         return self.gzipped
 
 
+APP_STATES_CACHE: web.AppKey[StatesCache] = web.AppKey("orge_states_cache", StatesCache)
+
+
 async def api_states(request: web.Request) -> web.Response:
-    cache: StatesCache = request.app["orge_states_cache"]
+    cache: StatesCache = request.app[APP_STATES_CACHE]
     if "gzip" in request.headers.get("Accept-Encoding", ""):
         response = web.Response(body=cache.get_gzipped(), content_type="application/json")
         response.headers["Content-Encoding"] = "gzip"
@@ -479,8 +482,8 @@ async def api_logbook(request: web.Request) -> web.Response:
 
 
 def add_routes(app: web.Application) -> None:
-    data: HttpData = app["orge_http"]
-    app["orge_states_cache"] = StatesCache(data.orge)
+    data: HttpData = app[APP_DATA]
+    app[APP_STATES_CACHE] = StatesCache(data.orge)
     routes = app.router
     routes.add_get("/api/", api_status)
     routes.add_get("/api/config", api_config)

@@ -46,8 +46,8 @@ SECURITY_HEADERS = {
 HSTS = "max-age=31536000"
 _CORS_METHODS = "GET, POST, DELETE, OPTIONS"
 _CORS_HEADERS = "Authorization, Content-Type"
-KEY_CLIENT = "orge_client_ip"
-KEY_TOKEN = "orge_token"
+KEY_CLIENT: web.RequestKey[str] = web.RequestKey("orge_client_ip", str)
+KEY_TOKEN: web.RequestKey[Any] = web.RequestKey("orge_token", object)
 
 Network = IPv4Network | IPv6Network
 Address = IPv4Address | IPv6Address
@@ -119,6 +119,9 @@ class HttpData:
             await self.orge.async_add_executor_job(self.bans.save)
 
 
+APP_DATA: web.AppKey[HttpData] = web.AppKey("orge_http", HttpData)
+
+
 @functools.lru_cache(maxsize=256)
 def _peer_address(host: str) -> Address | None:
     # Parsing an address costs more than the rest of the guard; peers repeat.
@@ -171,7 +174,7 @@ def _add_headers(data: HttpData, request: web.Request, response: web.StreamRespo
 
 @web.middleware
 async def guard(request: web.Request, handler: Any) -> web.StreamResponse:
-    data: HttpData = request.app["orge_http"]
+    data: HttpData = request.app[APP_DATA]
     address = data.client_address(request)
     request[KEY_CLIENT] = address
     try:
@@ -232,7 +235,7 @@ def build_app(data: HttpData) -> web.Application:
     from . import rest, websocket
 
     app = web.Application(middlewares=[guard], client_max_size=data.max_body)
-    app["orge_http"] = data
+    app[APP_DATA] = data
     app.router.add_get("/", _index)
     app.router.add_static("/www/", WWW_DIR, append_version=False)
     rest.add_routes(app)

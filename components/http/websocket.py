@@ -24,7 +24,7 @@ from orge.exceptions import OrgeError, ServiceNotFound, ServiceValidationError
 
 from .auth import TokenEntry
 from .jsonutil import dumps
-from .server import KEY_CLIENT, HttpData
+from .server import APP_DATA, KEY_CLIENT, HttpData
 
 _LOGGER = logging.getLogger(__name__)
 AUTH_TIMEOUT = 10.0
@@ -307,7 +307,7 @@ async def _authenticate(data: HttpData, ws: web.WebSocketResponse, request: web.
 
 
 async def handle(request: web.Request) -> web.StreamResponse:
-    data: HttpData = request.app["orge_http"]
+    data: HttpData = request.app[APP_DATA]
     if data.websockets_authenticating >= MAX_AUTHENTICATING:
         # Each waits up to AUTH_TIMEOUT for its token: cap them so a flood of idle
         # sockets from the internet cannot pile up.

@@ -45,7 +45,7 @@ def cmd_ping(conn: Connection, msg_id: int, message: dict) -> None:
 
 
 def cmd_get_states(conn: Connection, msg_id: int, message: dict) -> None:
-    cache: rest.StatesCache = conn.request.app["orge_states_cache"]
+    cache: rest.StatesCache = conn.request.app[rest.APP_STATES_CACHE]
     body = cache.get().decode()
     conn.send(f'{{"id":{msg_id},"type":"result","success":true,"result":{body}}}')
 
