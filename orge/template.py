@@ -118,7 +118,8 @@ class _AllStates:
         return _UNKNOWN if state is None else state.state
 
     def __getattr__(self, name: str) -> _DomainStates:
-        if name.startswith("_"):
+        # jinja2's sandbox probes callables for these two flags; they are not domains.
+        if name.startswith("_") or name in ("alters_data", "unsafe_callable"):
             raise AttributeError(name)
         return _DomainStates(self._orge, name)
 

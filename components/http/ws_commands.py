@@ -163,9 +163,6 @@ def cmd_fire_event(conn: Connection, msg_id: int, message: dict) -> None:
     conn.send_result(msg_id, {"context": context.as_dict()})
 
 
-_SANDBOX_PROBES = frozenset({"alters_data", "unsafe_callable"})
-
-
 class _TemplateSubscription:
     """A rendered template that follows what it read: the entities, domains or all states
     it looked at (re-rendered at most every RENDER_DELAY s) and, if it used the clock, the
@@ -190,9 +187,7 @@ class _TemplateSubscription:
         self.listeners = {
             "all": info.all_states,
             "entities": sorted(info.entities),
-            # Jinja's sandbox probes callables for these attributes; the template module
-            # records the probe on `states` as a domain read. They are not domains.
-            "domains": sorted(info.domains - _SANDBOX_PROBES),
+            "domains": sorted(info.domains),
             "time": info.has_time,
         }
         if info.has_time and self.remove_timer is None:

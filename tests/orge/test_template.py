@@ -147,3 +147,14 @@ async def test_runaway_templates_are_stopped(hub: Orge) -> None:
         render(hub, "{{ range(3) | list }} {{ 'ab' * 2 }} {{ 2 ** 10 }} {{ 3 * 4 }}")
         == "[0, 1, 2] abab 1024 12"
     )
+
+
+async def test_calling_states_records_no_phantom_domains(orge) -> None:  # type: ignore[no-untyped-def]
+    """The sandbox's safety probes on `states` are not domain reads."""
+    from orge.template import Template
+
+    orge.states.async_set("sensor.x", "1")
+    result, info = Template("{{ states('sensor.x') }}", orge).async_render_with_info()
+    assert result == 1
+    assert info.entities == {"sensor.x"}
+    assert info.domains == set()
