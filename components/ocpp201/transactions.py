@@ -1,0 +1,319 @@
+"""The transaction side of the OCPP 2.0.1 station: session events and meter values turned
+into TransactionEvent messages in the journal, strictly in order, before they are sent.
+
+Mixed into `Station201`. One writer task takes captured events from a queue (the moment
+of the change is captured on the loop, the fsync happens on the journal thread), so
+seqNo, timestamps and order are those of the changes themselves.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+import uuid
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from components.ocpp_station.evse import EvseBinding, SessionEvent
+from components.ocpp_station.journal import (
+    KIND_END,
+    KIND_METER,
+    KIND_START,
+    KIND_UPDATE,
+    Entry,
+)
+from components.ocpp_station.sender import CallRejected, LinkDown, NoAnswer
+
+if TYPE_CHECKING:
+    from components.ocpp_station.clock import StationClock
+    from components.ocpp_station.journal import AsyncJournal
+    from components.ocpp_station.sender import JournalSender
+
+    from .device_model import DeviceModel
+    from .link import Link
+    from .orders import Orders
+
+_LOGGER = logging.getLogger("components.ocpp201.station")
+ENERGY = "Energy.Active.Import.Register"
+POWER = "Power.Active.Import"
+
+
+@dataclass
+class Transaction:
+    """A transaction this station opened (mirrors the journal's record)."""
+
+    tx_id: str
+    evse_id: int
+    connector_id: int
+    id_token: dict[str, Any] | None = None
+    remote_start_id: int | None = None
+    charging_state: str = "EVConnected"
+    timer: asyncio.TimerHandle | None = field(default=None, repr=False)
+
+    def data(self) -> dict[str, Any]:
+        return {
+            "connector_id": self.connector_id,
+            "id_token": self.id_token,
+            "remote_start_id": self.remote_start_id,
+            "charging_state": self.charging_state,
+        }
+
+
+@dataclass
+class RemoteStart:
+    """A start the CSMS ordered (remote_start_id) or authorised (ocpp201.authorize)."""
+
+    id_token: dict[str, Any]
+    remote_start_id: int | None
+    deadline: float
+    authorized: bool = False
+
+
+class TransactionLog:
+    """TransactionEvent journaling, sampled and clock-aligned meter values."""
+
+    orge: Any
+    clock: StationClock
+    journal: AsyncJournal
+    sender: JournalSender
+    model: DeviceModel
+    orders: Orders
+    link: Link | None
+    boot_accepted: bool
+    evses: dict[int, EvseBinding]
+    transactions: dict[int, Transaction]
+    remote_starts: dict[int, RemoteStart]
+    _tx_queue: asyncio.Queue[tuple[Any, ...]]
+    _time_known: asyncio.Event
+
+    async def _tx_writer(self) -> None:
+        """Turns captured events into journal entries, strictly in order."""
+        while True:
+            item = await self._tx_queue.get()
+            try:
+                if item[0] == "session":
+                    await self._session_event(item[1], item[2], item[3])
+                elif item[0] == "meter":
+                    await self._meter_event(item[1], item[2], item[3])
+            except Exception:
+                _LOGGER.exception("Could not journal %s", item[0])
+            finally:
+                self._tx_queue.task_done()
+
+    def meter_value(
+        self, binding: EvseBinding, context: str, mono: float, measurands: list[str] | None = None
+    ) -> dict[str, Any] | None:
+        measurands = measurands or [ENERGY, POWER]
+        sampled: list[dict[str, Any]] = []
+        energy = binding.energy_wh() if ENERGY in measurands else None
+        if energy is not None:
+            sampled.append(
+                {
+                    "value": round(energy, 3),
+                    "context": context,
+                    "measurand": ENERGY,
+                    "unitOfMeasure": {"unit": "Wh"},
+                }
+            )
+        power = binding.power_w() if POWER in measurands else None
+        if power is not None:
+            sampled.append(
+                {
+                    "value": round(power, 3),
+                    "context": context,
+                    "measurand": POWER,
+                    "unitOfMeasure": {"unit": "W"},
+                }
+            )
+        if not sampled:
+            return None
+        return {"timestamp": self.clock.iso(mono), "sampledValue": sampled}
+
+    def _measurands(self, component: str, variable: str) -> list[str]:
+        return list(self.model.value(component, variable))
+
+    async def _append_tx(
+        self,
+        tx: Transaction,
+        event_type: str,
+        trigger: str,
+        kind: str,
+        mono: float,
+        *,
+        meter: dict[str, Any] | None = None,
+        stopped_reason: str | None = None,
+        with_evse: bool = False,
+        with_token: bool = False,
+    ) -> Entry:
+        info: dict[str, Any] = {"transactionId": tx.tx_id, "chargingState": tx.charging_state}
+        if stopped_reason:
+            info["stoppedReason"] = stopped_reason
+        if tx.remote_start_id is not None and (with_evse or trigger == "RemoteStart"):
+            info["remoteStartId"] = tx.remote_start_id
+        payload: dict[str, Any] = {
+            "eventType": event_type,
+            "timestamp": self.clock.iso(mono),
+            "triggerReason": trigger,
+            "seqNo": -1,  # the journal assigns it atomically with the write
+            "transactionInfo": info,
+        }
+        offline = self.link is None or not self.boot_accepted
+        if offline:
+            payload["offline"] = True
+        if with_evse:
+            payload["evse"] = {"id": tx.evse_id, "connectorId": tx.connector_id}
+        if with_token and tx.id_token:
+            payload["idToken"] = tx.id_token
+        if meter:
+            payload["meterValue"] = [meter]
+        entry = await self.journal.append(
+            "TransactionEvent",
+            payload,
+            kind,
+            tx_id=tx.tx_id,
+            offline=offline,
+            time_synced=self.clock.synced,
+            created_wall=self.clock.timestamp(mono) if self.clock.synced else None,
+            created_mono=mono,
+            seq_key="seqNo",
+            open_tx=(tx.evse_id, tx.data()) if event_type == "Started" else None,
+        )
+        self.sender.wake()
+        return entry
+
+    async def _session_event(self, binding: EvseBinding, event: SessionEvent, mono: float) -> None:
+        evse_id = binding.evse_id
+        if event.kind == "started":
+            remote = self.remote_starts.pop(evse_id, None)
+            tx = Transaction(
+                str(uuid.uuid4()),
+                evse_id,
+                binding.connector_id,
+                charging_state=event.charging_state.value,
+            )
+            trigger = event.trigger
+            if remote is not None:
+                tx.id_token = remote.id_token
+                tx.remote_start_id = remote.remote_start_id
+                trigger = "RemoteStart" if remote.remote_start_id is not None else "Authorized"
+            self.transactions[evse_id] = tx  # its record is written with the Started event
+            meter = self.meter_value(
+                binding,
+                "Transaction.Begin",
+                mono,
+                self._measurands("SampledDataCtrlr", "TxStartedMeasurands"),
+            )
+            await self._append_tx(
+                tx,
+                "Started",
+                trigger,
+                KIND_START,
+                mono,
+                meter=meter,
+                with_evse=True,
+                with_token=True,
+            )
+            self._start_sampling(tx)
+            _LOGGER.info("Transaction %s started on EVSE %d (%s)", tx.tx_id, evse_id, trigger)
+            return
+        tx = self.transactions.get(evse_id)
+        if tx is None:
+            _LOGGER.warning("Session %s on EVSE %d without a transaction", event.kind, evse_id)
+            return
+        tx.charging_state = event.charging_state.value
+        if event.kind == "updated":
+            await self.journal.update_transaction(tx.tx_id, tx.data())
+            await self._append_tx(tx, "Updated", event.trigger, KIND_UPDATE, mono)
+            return
+        # ended
+        self._stop_sampling(tx)
+        meter = self.meter_value(
+            binding,
+            "Transaction.End",
+            mono,
+            self._measurands("SampledDataCtrlr", "TxEndedMeasurands"),
+        )
+        await self._append_tx(
+            tx, "Ended", event.trigger, KIND_END, mono, meter=meter, stopped_reason=event.reason
+        )
+        await self.journal.close_transaction(tx.tx_id)
+        del self.transactions[evse_id]
+        _LOGGER.info("Transaction %s ended on EVSE %d (%s)", tx.tx_id, evse_id, event.reason)
+        await self.orders.transaction_ended(binding)
+
+    async def _meter_event(self, binding: EvseBinding, trigger: str, mono: float) -> None:
+        tx = self.transactions.get(binding.evse_id)
+        if tx is None:
+            return
+        if trigger == "MeterValueClock":
+            context = "Sample.Clock"
+            measurands = self._measurands("AlignedDataCtrlr", "Measurands")
+        elif trigger == "Trigger":
+            context = "Trigger"
+            measurands = self._measurands("SampledDataCtrlr", "TxUpdatedMeasurands")
+        else:
+            context = "Sample.Periodic"
+            measurands = self._measurands("SampledDataCtrlr", "TxUpdatedMeasurands")
+        meter = self.meter_value(binding, context, mono, measurands)
+        if meter is None and trigger != "Trigger":
+            return
+        kind = KIND_UPDATE if trigger == "Trigger" else KIND_METER
+        await self._append_tx(tx, "Updated", trigger, kind, mono, meter=meter)
+
+    def queue_meter(self, binding: EvseBinding, trigger: str) -> None:
+        self._tx_queue.put_nowait(("meter", binding, trigger, time.monotonic()))
+
+    def _start_sampling(self, tx: Transaction) -> None:
+        interval = int(self.model.value("SampledDataCtrlr", "TxUpdatedInterval"))
+        if interval <= 0 or not self.model.value("SampledDataCtrlr", "Enabled"):
+            return
+        loop = self.orge.loop
+        binding = self.evses[tx.evse_id]
+
+        def tick() -> None:
+            if self.transactions.get(tx.evse_id) is not tx:
+                return
+            self.queue_meter(binding, "MeterValuePeriodic")
+            current = int(self.model.value("SampledDataCtrlr", "TxUpdatedInterval"))
+            if current > 0:
+                tx.timer = loop.call_later(current, tick)
+
+        tx.timer = loop.call_later(interval, tick)
+
+    def _stop_sampling(self, tx: Transaction) -> None:
+        if tx.timer is not None:
+            tx.timer.cancel()
+            tx.timer = None
+
+    async def _aligned_loop(self) -> None:
+        """Clock-aligned meter values, on the boundary of the CSMS-given time."""
+        while True:
+            interval = int(self.model.value("AlignedDataCtrlr", "Interval"))
+            if interval <= 0:
+                await asyncio.sleep(5)  # AlignedDataCtrlr.Interval may be set later
+                continue
+            if not self.clock.synced:
+                await self._time_known.wait()  # boundaries mean nothing before that
+                continue
+            await asyncio.sleep(self.clock.seconds_to_boundary(interval))
+            if not self.model.value("AlignedDataCtrlr", "Enabled"):
+                continue
+            for binding in self.evses.values():
+                if binding.evse_id in self.transactions:
+                    self.queue_meter(binding, "MeterValueClock")
+                else:
+                    self.orge.async_create_task(self._send_meter_values(binding))
+            await asyncio.sleep(0.01)  # past the boundary before computing the next
+
+    async def _send_meter_values(self, binding: EvseBinding, context: str = "Sample.Clock") -> None:
+        """A MeterValues message outside a transaction (not journaled: not a tx message)."""
+        link = self.link
+        meter = self.meter_value(
+            binding, context, time.monotonic(), self._measurands("AlignedDataCtrlr", "Measurands")
+        )
+        if link is None or meter is None or not self.boot_accepted:
+            return
+        with contextlib.suppress(NoAnswer, CallRejected, LinkDown):
+            await link.call("MeterValues", {"evseId": binding.evse_id, "meterValue": [meter]})
