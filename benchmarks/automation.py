@@ -11,18 +11,19 @@ memory: Python allocations (tracemalloc) held after that setup.
 
 from __future__ import annotations
 
+import _repo_path  # noqa: F401  (first: puts the repo on sys.path, drops this folder)
+
+# isort: split
+
 import argparse
 import asyncio
 import gc
 import logging
 import os
 import statistics
-import sys
 import tempfile
 import time
 import tracemalloc
-
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from orge import config as conf_util
 from orge.core import Orge, ServiceCall, callback

@@ -10,6 +10,10 @@ The same workload code drives both: both hubs expose the same core API names.
 
 from __future__ import annotations
 
+import _repo_path  # noqa: F401  (first: puts the repo on sys.path, drops this folder)
+
+# isort: split
+
 import argparse
 import asyncio
 import json
@@ -40,7 +44,6 @@ def _engine(name: str) -> tuple[Callable[[], Any], Callable[..., Any], Callable[
             return hub
 
         return make, callback, async_track_state_change_event
-    sys.path.insert(0, REPO)
     from orge.core import Orge, callback
     from orge.helpers.event import async_track_state_change_event
 

@@ -13,17 +13,18 @@ For scale: a ~100-byte STAT line takes ~8.7 ms on the wire at 115200 baud 8N1.
 
 from __future__ import annotations
 
+import _repo_path  # noqa: F401  (first: puts the repo on sys.path, drops this folder)
+
+# isort: split
+
 import argparse
 import asyncio
 import os
 import statistics
-import sys
 import tempfile
 import time
 import tty
 from pathlib import Path
-
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from components.esp32 import protocol as p
 from orge.core import Event, Orge, callback

@@ -20,22 +20,20 @@ own auth API in that process. Without that virtualenv the HA rows print "HA not 
 
 from __future__ import annotations
 
-import os
-import sys
+import _repo_path  # noqa: F401  (first: puts the repo on sys.path, drops this folder)
 
-# Run as a script, this file's folder comes first on sys.path and its name would hide the
-# standard library's `http` package (which aiohttp imports): drop that entry.
-if sys.path and os.path.abspath(sys.path[0]) == os.path.dirname(os.path.abspath(__file__)):
-    del sys.path[0]
+# isort: split
 
 import argparse
 import asyncio
 import base64
 import json
+import os
 import re
 import socket
 import statistics
 import subprocess
+import sys
 import tempfile
 import textwrap
 import time
@@ -45,7 +43,6 @@ from typing import Any
 import aiohttp
 
 REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO))
 
 HA_RUNNER = textwrap.dedent(
     """

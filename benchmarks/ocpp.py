@@ -13,6 +13,10 @@ Prints p50 / p90 / p99 / max latency and the station's resident memory (VmRSS, V
 
 from __future__ import annotations
 
+import _repo_path  # noqa: F401  (first: puts the repo on sys.path, drops this folder)
+
+# isort: split
+
 import argparse
 import asyncio
 import json
@@ -27,10 +31,6 @@ from pathlib import Path
 from typing import Any
 
 REPO = Path(__file__).resolve().parent.parent
-# Run as a script, this file's folder comes first on sys.path and this file would shadow
-# the `ocpp` package: drop the folder, put the repository in.
-sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
-sys.path.insert(0, str(REPO))
 
 DRIVER = """
 import asyncio

@@ -12,20 +12,19 @@ Prints p50 / p90 / p99 / max and the process's resident memory (station + CSMS).
 
 from __future__ import annotations
 
+import _repo_path  # noqa: F401  (first: puts the repo on sys.path, drops this folder)
+
+# isort: split
+
 import argparse
 import asyncio
 import logging
 import statistics
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
-# Run as a script, this folder would come first on sys.path (and `ocpp.py` here would
-# shadow the `ocpp` package): use the repository instead.
-sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
-sys.path.insert(0, str(REPO))
 
 
 def _rss_mib() -> float:
