@@ -50,6 +50,7 @@ from .smart import Profiles
 
 _LOGGER = logging.getLogger(__name__)
 TX_ID_PREFIX = "txid16:"
+STEP_DOWN_GRACE = 5.0  # seconds the old link may carry our last StopTransactions (as ocpp201)
 
 
 def station_url(url: str, station_id: str, append: Any = "auto") -> str:
@@ -254,6 +255,9 @@ class Ocpp16Station(Orders):
                 if not self.role.active:
                     self._set_connection("standby", role="fallback")
                     await self.role.wait_active()
+                # Taking over (or back after a step-down): a session that began while
+                # on standby becomes a transaction of ours now. Idempotent while active.
+                self._adopt_sessions()
                 self._set_connection("connecting")
                 try:
                     ws = await connect(
@@ -272,6 +276,9 @@ class Ocpp16Station(Orders):
                     await self._wait_retry()
                     continue
                 self.backoff.reset()
+                if not self.role.active:  # the primary came back while we were dialling
+                    await ws.close()
+                    continue
                 try:
                     await self._session(ws)
                 except Exception as err:  # keep the link alive whatever happened
@@ -294,9 +301,41 @@ class Ocpp16Station(Orders):
             await asyncio.wait_for(self._wake_loop.wait(), delay)
 
     def _deactivate(self) -> None:
-        """The primary is back: close this link; the loop then waits in standby."""
-        if self.link is not None:
-            self.spawn(self.link.ws.close())
+        """The primary is back (standby rule): end our open transactions (reason Other),
+        deliver them over the still-open link for a few seconds, then close it; the loop
+        then waits in standby. The sessions themselves run on; the primary reports them."""
+        ends = []
+        for connector, tx in list(self.txs.items()):
+            tx.stop_reason = "Other"
+            ends.append(self.spawn(self._end_tx(self.bindings[connector], None)))
+        self.spawn(self._close_after_flush(ends))
+
+    async def _close_after_flush(self, ends: list[asyncio.Task[Any]]) -> None:
+        grace = STEP_DOWN_GRACE
+        link = self.link
+        deadline = time.monotonic() + grace
+        if ends:
+            await asyncio.wait(ends, timeout=grace)
+        while (
+            link is not None
+            and self.link is link
+            and self.accepted  # the sender only runs on a booted link
+            and not link.ws.closed
+            and self.journal.count_cached
+            and time.monotonic() < deadline
+        ):
+            await asyncio.sleep(0.05)
+        if link is not None and self.link is link:
+            await link.ws.close()
+
+    def _adopt_sessions(self) -> None:
+        """Sessions running with no transaction of ours (they began while this component
+        was on standby, or outlived a step-down) get a StartTransaction now, with the meter
+        as it is now: what happened before was the other protocol's to report."""
+        for connector, binding in self.bindings.items():
+            if binding.session.active and connector not in self.txs:
+                _LOGGER.info("Taking over a running session on connector %s", connector)
+                self.spawn(self._start_tx(binding))
 
     async def _session(self, ws: aiohttp.ClientWebSocketResponse) -> None:
         link = self.link = Link(self, ws)
@@ -440,8 +479,14 @@ class Ocpp16Station(Orders):
         connector = binding.evse_id
         for event in events:
             if event.kind == "started":
-                self.spawn(self._start_tx(binding))
+                # Standby rule: a fallback on standby journals no new transaction (it would
+                # never be delivered, pile up, and be replayed as stale sessions the day it
+                # takes over); it adopts a running session when it takes over instead.
+                if self.role.active:
+                    self.spawn(self._start_tx(binding))
             elif event.kind == "ended":
+                # A transaction of ours still open (from before a restart) is followed to
+                # its end even on standby; without one this only does the after-session work.
                 self.spawn(self._end_tx(binding, event))
         self.spawn(self._send_status(connector))
         if (
@@ -501,38 +546,43 @@ class Ocpp16Station(Orders):
             await self._journal("StartTransaction", payload, KIND_START, tx.local_id)
             tx.meter_task = self.spawn(self._meter_loop(tx))
 
-    async def _end_tx(self, binding: EvseBinding, event: SessionEvent) -> None:
+    async def _end_tx(self, binding: EvseBinding, event: SessionEvent | None) -> None:
+        """End the connector's transaction. `event` is the session's end; None when the
+        transaction ends while the session runs on (step-down: `tx.stop_reason` is set)."""
         connector = binding.evse_id
         async with self._tx_lock:
             tx = self.txs.pop(connector, None)
-            if tx is None:
-                return
-            if tx.meter_task is not None:
-                tx.meter_task.cancel()
-            meter_stop = self._meter_now(binding) or tx.meter_start
-            timestamp = self.clock.iso()
-            payload: dict[str, Any] = {
-                "transactionId": -1,  # the CSMS's id is filled in when sent (_prepare)
-                "meterStop": meter_stop,
-                "timestamp": timestamp,
-                "reason": tx.stop_reason or self._stop_reason(binding, event),
-                "idTag": tx.id_tag,
-            }
-            samples = self._samples(
-                binding, self.keys.list("StopTxnSampledData"), "Transaction.End"
-            )
-            if samples:
-                payload["transactionData"] = [{"timestamp": timestamp, "sampledValue": samples}]
-            await self._journal("StopTransaction", payload, KIND_END, tx.local_id)
-            await self.journal.close_transaction(tx.local_id)
-        if self.profiles.drop_transaction_profiles():
+            if tx is not None:
+                await self._journal_stop(binding, tx, event)
+        if tx is not None and self.profiles.drop_transaction_profiles():
             self.limit_pending.add(connector)
             await self.journal.set_setting(PROFILES_KEY, self.profiles.as_stored())
+        if event is None:
+            return  # the session still runs: availability and limits wait for its end
         scheduled = self.scheduled_availability.pop(connector, None)
         if scheduled is not None:
             binding.set_inoperative(scheduled == "Inoperative")
         if connector in self.limit_pending:
             await self._apply_limit(binding)
+
+    async def _journal_stop(self, binding: EvseBinding, tx: Tx, event: SessionEvent | None) -> None:
+        if tx.meter_task is not None:
+            tx.meter_task.cancel()
+        meter_stop = self._meter_now(binding) or tx.meter_start
+        timestamp = self.clock.iso()
+        reason = tx.stop_reason or (self._stop_reason(binding, event) if event else "Other")
+        payload: dict[str, Any] = {
+            "transactionId": -1,  # the CSMS's id is filled in when sent (_prepare)
+            "meterStop": meter_stop,
+            "timestamp": timestamp,
+            "reason": reason,
+            "idTag": tx.id_tag,
+        }
+        samples = self._samples(binding, self.keys.list("StopTxnSampledData"), "Transaction.End")
+        if samples:
+            payload["transactionData"] = [{"timestamp": timestamp, "sampledValue": samples}]
+        await self._journal("StopTransaction", payload, KIND_END, tx.local_id)
+        await self.journal.close_transaction(tx.local_id)
 
     @staticmethod
     def _stop_reason(binding: EvseBinding, event: SessionEvent) -> str:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import sqlite3
+from pathlib import Path
 
 import pytest
 from ocpp16_helpers import PASSWORD, STATION, FakeController, wait_state
@@ -21,6 +23,7 @@ def _yaml(url201: str, url16: str, fallback: bool = True, password16: str = PASS
         "  offline_threshold: 0\n"
         "  evse:\n"
         "    - id: 1\n"
+        "      energy_entity: sensor.meter_energy\n"
         "      authorize_action: {action: fake.authorize}\n"
         "      stop_action: {action: fake.stop_charging}\n"
         "      current_limit_entity: number.fake_limit\n"
@@ -119,3 +122,105 @@ async def test_shared_url_csms_picks_16(config_dir, start_station, monkeypatch) 
         await wait_state(hub, "sensor.ocpp_active_protocol", "ocpp1.6", timeout=8)
         assert csms.stations[STATION].protocol == OCPP16
         await csms.wait_for("BootNotification", where=lambda p: "chargePointVendor" in p)
+
+
+def _journal_rows(config: Path) -> dict[str, int]:
+    """What ocpp16's journal file holds, read from the SQLite file itself."""
+    db = sqlite3.connect(config / ".storage" / "ocpp16.db")
+    try:
+        return {
+            "messages": db.execute("SELECT COUNT(*) FROM messages").fetchone()[0],
+            "aside": db.execute("SELECT COUNT(*) FROM aside").fetchone()[0],
+            "transactions": db.execute("SELECT COUNT(*) FROM transactions").fetchone()[0],
+            "txid16": db.execute(
+                "SELECT COUNT(*) FROM settings WHERE key LIKE 'txid16:%'"
+            ).fetchone()[0],
+        }
+    finally:
+        db.close()
+
+
+async def _settled(station) -> None:
+    """On standby ocpp16 has no link, so every task it spawned (status, start/end of a
+    transaction, a meter loop) is short-lived: wait until none is left."""
+    deadline = asyncio.get_running_loop().time() + 5
+    while station._tasks:
+        assert asyncio.get_running_loop().time() < deadline, station._tasks
+        await asyncio.sleep(0.02)
+    await station.journal.count()  # and the journal thread has done what it was given
+
+
+async def test_standby_rule_nothing_journaled_adopt_on_take_over_end_on_step_down(
+    config_dir, start_station, monkeypatch
+) -> None:
+    monkeypatch.delenv("OCPP_PRIMARY", raising=False)
+    async with (
+        OcppCsms(protocols=(OCPP201,), passwords=PASSWORD) as csms201,
+        OcppCsms(protocols=(OCPP16,), passwords=PASSWORD) as csms16,
+    ):
+        config = config_dir(_yaml(csms201.url(), csms16.url()))
+        hub, _ = await start_station(config)
+        station = hub.data["ocpp16"]
+        controller = FakeController(hub)
+        controller.state("idle")
+        await csms201.wait_connected(STATION, OCPP201, timeout=8)
+        await wait_state(hub, "sensor.ocpp_active_protocol", "ocpp2.0.1", timeout=8)
+        await wait_state(hub, "sensor.ocpp16_connection", "standby")
+
+        # 1. A whole session while 2.0.1 holds the link: ocpp16 (standby) records nothing.
+        controller.state("ev_connected")
+        controller.energy(1000)
+        controller.state("charging")
+        await csms201.wait_for("TransactionEvent", where=lambda p: p["eventType"] == "Started")
+        controller.energy(4000)
+        controller.state("stopped")
+        controller.state("idle")
+        await csms201.wait_for("TransactionEvent", where=lambda p: p["eventType"] == "Ended")
+        await _settled(station)
+        assert not station.txs
+        assert _journal_rows(config) == {"messages": 0, "aside": 0, "transactions": 0, "txid16": 0}
+        assert csms16.attempts == [] and csms16.messages == []
+
+        # 2. 2.0.1 goes away during a running session: ocpp16 takes over and starts a 1.6
+        # transaction for it, with the meter as it is then.
+        controller.state("ev_connected")
+        controller.state("charging")
+        await csms201.wait_for(
+            "TransactionEvent", count=2, where=lambda p: p["eventType"] == "Started"
+        )
+        controller.energy(5500)
+        await csms201.stop()
+        start_call = (await csms16.wait_for("StartTransaction", timeout=10))[0]
+        start = start_call.payload
+        assert start["connectorId"] == 1 and start["meterStart"] == 5500
+        assert start["idTag"] == "ORGE-LOCAL"
+        answer = await csms16.wait_until(
+            lambda: next(
+                (
+                    m
+                    for m in csms16.messages
+                    if m.direction == "out" and m.unique_id == start_call.unique_id
+                ),
+                None,
+            )
+        )
+        tx_id = answer.payload["transactionId"]
+        await wait_state(hub, "sensor.ocpp_active_protocol", "ocpp1.6")
+
+        # 3. 2.0.1 is back: ocpp16 ends its transaction (reason Other), delivers the
+        # StopTransaction over the still-open link, then steps down.
+        controller.energy(6000)
+        await csms201.start()
+        stop = (await csms16.wait_for("StopTransaction", timeout=10))[0].payload
+        assert stop["transactionId"] == tx_id and stop["reason"] == "Other"
+        assert stop["meterStop"] == 6000
+        await wait_state(hub, "sensor.ocpp16_connection", "standby", timeout=8)
+        await wait_state(hub, "sensor.ocpp_active_protocol", "ocpp2.0.1", timeout=8)
+        # The session itself ends later, under 2.0.1: nothing more for 1.6.
+        controller.state("stopped")
+        controller.state("idle")
+        await _settled(station)
+        assert _journal_rows(config) == {"messages": 0, "aside": 0, "transactions": 0, "txid16": 0}
+        assert len(csms16.payloads("StartTransaction")) == 1
+        assert len(csms16.payloads("StopTransaction")) == 1
+        assert not csms16.errors_sent()
