@@ -69,24 +69,6 @@ def station_url(url: str, station_id: str, append: Any = "auto") -> str:
     return urlunsplit((parts.scheme, netloc, path, parts.query, ""))
 
 
-class _ConfirmShield:
-    """The journal as the sender sees it, with `confirm` shielded from cancellation.
-
-    The sender task is cancelled when a connection ends. If that happens after the CSMS
-    answered but before the journal deleted the message, an unshielded executor job can
-    be dropped and the message would be sent again on the next connection.
-    """
-
-    def __init__(self, journal: AsyncJournal) -> None:
-        self._journal = journal
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._journal, name)
-
-    async def confirm(self, entry_id: int) -> None:
-        await asyncio.shield(self._journal.confirm(entry_id))
-
-
 @dataclass
 class Tx:
     """A transaction this station runs on one connector."""
@@ -147,7 +129,7 @@ class Ocpp16Station(Orders):
             config["retry_backoff_repeat_times"],
         )
         self.sender = JournalSender(
-            _ConfirmShield(self.journal),  # type: ignore[arg-type]
+            self.journal,
             self._policy,
             prepare=self._prepare,
             on_confirmed=self._confirmed,
@@ -690,8 +672,8 @@ class Ocpp16Station(Orders):
         if entry.action == "StartTransaction" and entry.tx_id:
             csms_id = int(response["transactionId"])
             self.csms_ids[entry.tx_id] = csms_id
-            # shielded: the id must be persisted even if the link drops right now
-            await asyncio.shield(self.journal.set_setting(TX_ID_PREFIX + entry.tx_id, csms_id))
+            # the sender runs this hook shielded: the id is stored even if the link drops now
+            await self.journal.set_setting(TX_ID_PREFIX + entry.tx_id, csms_id)
             status = (response.get("idTagInfo") or {}).get("status")
             if status != "Accepted" and self.keys.flag("StopTransactionOnInvalidId"):
                 self.spawn(self._stop_invalid(entry.tx_id, status))
@@ -701,17 +683,7 @@ class Ocpp16Station(Orders):
 
     async def _forget_tx_id(self, local_id: str) -> None:
         """The transaction is closed at the CSMS: its id mapping is no longer needed."""
-        key = TX_ID_PREFIX + local_id
-        if hasattr(journal_mod.Journal, "delete_setting"):
-            await self.journal.delete_setting(key)
-            return
-
-        def forget() -> None:  # until the library has delete_setting
-            journal = self.journal.journal
-            with journal._lock:
-                journal._db.execute("DELETE FROM settings WHERE key = ?", (key,))
-
-        await self.journal._run(forget)
+        await self.journal.delete_setting(TX_ID_PREFIX + local_id)
 
     def _aside(self, entry: Entry, reason: str) -> None:
         self._set_error(f"{entry.action} moved aside after failed attempts: {reason}")

@@ -409,6 +409,11 @@ class Journal:
                 (key, json.dumps(value)),
             )
 
+    def delete_setting(self, key: str) -> None:
+        """Forget a setting (nothing happens if it is not there)."""
+        with self._lock:
+            self._db.execute("DELETE FROM settings WHERE key = ?", (key,))
+
     def settings(self, prefix: str = "") -> dict[str, Any]:
         with self._lock:
             rows = self._db.execute(
@@ -476,6 +481,9 @@ class AsyncJournal:
 
     async def move_aside(self, entry_id: int, reason: str) -> None:
         await self._counted(self.journal.move_aside, entry_id, reason)
+
+    async def delete_setting(self, key: str) -> None:
+        await self._run(self.journal.delete_setting, key)
 
     def __getattr__(self, name: str) -> Callable[..., asyncio.Future[Any]]:
         method = getattr(Journal, name, None)

@@ -12,6 +12,7 @@ the message stays first in line for the next connection.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -51,6 +52,17 @@ class RetryPolicy:
 SendFunc = Callable[[Entry, dict[str, Any]], Awaitable[Any]]
 
 
+def _log_failure(entry: Entry) -> Callable[[asyncio.Future[None]], None]:
+    """A failed confirmation is logged even when nobody awaits it any more (its `run`
+    was cancelled by a dropped link)."""
+
+    def done(future: asyncio.Future[None]) -> None:
+        if not future.cancelled() and future.exception() is not None:
+            _LOGGER.error("Confirming %s %d failed: %r", entry.action, entry.id, future.exception())
+
+    return done
+
+
 class JournalSender:
     """Drains an `AsyncJournal` over whatever connection the caller provides."""
 
@@ -70,6 +82,10 @@ class JournalSender:
         self.on_aside = on_aside
         self._wake = asyncio.Event()
         self.in_flight: Entry | None = None
+        # The confirmation of an answered message (on_confirmed + delete), shielded: it
+        # finishes even if the session cancels `run` meanwhile, and the next `run` waits
+        # for it before reading the journal.
+        self._confirming: asyncio.Future[None] | None = None
 
     def wake(self) -> None:
         """A new message was journaled."""
@@ -77,6 +93,10 @@ class JournalSender:
 
     async def run(self, send: SendFunc) -> None:
         """Deliver until cancelled or the link drops (then `LinkDown` propagates)."""
+        if self._confirming is not None and not self._confirming.done():
+            # the previous connection was cut while a confirmation was being stored
+            with contextlib.suppress(Exception):  # logged by its done callback
+                await asyncio.shield(self._confirming)
         while True:
             self._wake.clear()
             entry = await self.journal.first()
@@ -102,11 +122,20 @@ class JournalSender:
                 continue
             finally:
                 self.in_flight = None
-            if self.on_confirmed is not None:
-                result = self.on_confirmed(entry, response)
-                if asyncio.iscoroutine(result):
-                    await result
-            await self.journal.confirm(entry.id)
+            # The CSMS has the message now. If the session cancelled this task while the
+            # journal still had to delete it (an executor job that had not started), the
+            # delete would be dropped and the message sent again on the next connection:
+            # a duplicate at the CSMS. So the confirmation runs shielded, to its end.
+            self._confirming = asyncio.ensure_future(self._confirm(entry, response))
+            self._confirming.add_done_callback(_log_failure(entry))
+            await asyncio.shield(self._confirming)
+
+    async def _confirm(self, entry: Entry, response: Any) -> None:
+        if self.on_confirmed is not None:
+            result = self.on_confirmed(entry, response)
+            if asyncio.iscoroutine(result):
+                await result
+        await self.journal.confirm(entry.id)
 
     async def _failed(self, entry: Entry, err: Exception) -> None:
         policy = self.policy(entry)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import threading
 
 import pytest
 from ocpp16_helpers import PASSWORD, STATION, FakeController, station_yaml, wait_state
@@ -150,6 +151,48 @@ async def test_csms_drop_mid_transaction_delivers_everything_once_in_order(
 
         assert delivery - parse_time(first_stamp).timestamp() > 0.2
         await wait_state(hub, "sensor.ocpp16_queue", "0")
+
+
+async def test_link_cut_while_the_answer_is_stored_sends_nothing_twice(
+    config_dir, start_station
+) -> None:
+    """The CSMS answers StartTransaction and the link drops before the station's journal
+    has stored that answer (its thread is busy, so the write and the delete are still
+    queued when the session ends): the answer is stored all the same, and the next
+    connection neither re-sends the StartTransaction nor loses the CSMS's transactionId."""
+    async with OcppCsms(passwords={STATION: PASSWORD}) as csms:
+        hub, _ = await start_station(config_dir(station_yaml(csms.url())))
+        station = hub.data["ocpp16"]
+        controller = FakeController(hub)
+        controller.state("idle")
+        await csms.wait_for("StatusNotification", 2)
+        gate = threading.Event()
+        drops: list[asyncio.Task] = []
+        loop = asyncio.get_running_loop()
+
+        def answer_then_cut(payload: dict) -> dict:
+            station.journal._run(gate.wait, 5)  # the journal thread is busy for now
+            loop.call_later(0.05, lambda: drops.append(loop.create_task(csms.drop(False))))
+            return {"transactionId": 4242, "idTagInfo": {"status": "Accepted"}}
+
+        csms.answer("StartTransaction", answer_then_cut, times=1)
+        try:
+            controller.state("ev_connected")
+            controller.state("charging")
+            await csms.wait_for("StartTransaction")
+            await csms.wait_until(lambda: len(csms.attempts) >= 2)  # cut and reconnected
+        finally:
+            gate.set()
+        await asyncio.gather(*drops)
+        await wait_state(hub, "sensor.ocpp16_queue", "0")
+        local_id = station.txs[1].local_id
+        assert await station.journal.get_setting("txid16:" + local_id) == 4242
+        controller.state("stopped")
+        stop = (await csms.wait_for("StopTransaction"))[0].payload
+        assert stop["transactionId"] == 4242
+        assert len(csms.payloads("StartTransaction")) == 1
+        await wait_state(hub, "sensor.ocpp16_queue", "0")
+        assert await station.journal.settings("txid16:") == {}  # forgotten once stopped
 
 
 async def test_unconfirmed_start_gives_transaction_id_minus_one(config_dir, start_station) -> None:

@@ -113,6 +113,19 @@ def test_settings(tmp_path: Path) -> None:
     assert journal.get_setting("availability/1") == "Inoperative"
 
 
+async def test_delete_setting_is_durable(tmp_path: Path) -> None:
+    path = str(tmp_path / "j.db")
+    journal = AsyncJournal(path)
+    await journal.open()
+    await journal.set_setting("txid16:a", 7)
+    await journal.set_setting("txid16:b", 8)
+    await journal.delete_setting("txid16:a")
+    await journal.delete_setting("txid16:missing")  # nothing there: no error
+    assert await journal.settings("txid16:") == {"txid16:b": 8}
+    await journal.close()
+    assert Journal(path).settings("txid16:") == {"txid16:b": 8}  # from the file itself
+
+
 def test_unknown_kind_refused(tmp_path: Path) -> None:
     with pytest.raises(ValueError):
         Journal(str(tmp_path / "j.db")).append("X", {}, "whatever")

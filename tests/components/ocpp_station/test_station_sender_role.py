@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -104,6 +105,49 @@ async def test_link_down_keeps_the_message(tmp_path: Path) -> None:
         await sender.run(send)
     head = await journal.first()
     assert head is not None and head.attempts == 0
+    await journal.close()
+
+
+async def test_cancelled_while_confirming_sends_nothing_twice(tmp_path: Path) -> None:
+    """The link drops (the session cancels `run`) after the CSMS answered but before the
+    journal stored the confirmation: the hook's write and the delete still happen, and
+    the next connection does not send the message again."""
+    journal = await open_journal(tmp_path)
+    await journal.append("StartTransaction", {"n": 0}, KIND_START)
+    await journal.append("StopTransaction", {"n": 1}, KIND_END)
+    gate = threading.Event()
+    answered = asyncio.Event()
+    sent: list[int] = []
+
+    async def send(entry: Entry, payload: dict[str, Any]) -> dict[str, Any]:
+        sent.append(payload["n"])
+        if payload["n"] == 0 and not answered.is_set():
+            # Hold the journal's one thread: the confirmation's jobs queue behind this,
+            # not started, when the cancel lands (the window of the race, made certain).
+            journal._run(gate.wait, 5)
+            answered.set()
+        return {"transactionId": 70 + payload["n"]}
+
+    async def on_confirmed(entry: Entry, response: dict[str, Any]) -> None:
+        await journal.set_setting(f"id:{entry.payload['n']}", response["transactionId"])
+
+    sender = JournalSender(journal, lambda e: RetryPolicy(), on_confirmed=on_confirmed)
+    try:
+        first = asyncio.create_task(sender.run(send))
+        await answered.wait()
+        first.cancel()  # the connection ended
+        with pytest.raises(asyncio.CancelledError):
+            await first
+    finally:
+        gate.set()
+    second = asyncio.create_task(sender.run(send))  # the next connection
+    deadline = time.monotonic() + 5
+    while await journal.count():
+        assert time.monotonic() < deadline
+        await asyncio.sleep(0.01)
+    second.cancel()
+    assert sent == [0, 1]  # StartTransaction once
+    assert await journal.get_setting("id:0") == 70 and await journal.get_setting("id:1") == 71
     await journal.close()
 
 
