@@ -8,7 +8,6 @@ recorder through its services, so this component never imports it.
 from __future__ import annotations
 
 import gzip
-import json
 import logging
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -20,6 +19,7 @@ from orge import __version__
 from orge.core import EVENT_STATE_CHANGED, Context, Event, Orge, callback, valid_entity_id
 from orge.exceptions import OrgeError, ServiceNotFound, ServiceValidationError
 
+from . import jsonutil
 from .jsonutil import dumps
 from .server import APP_DATA, HttpData, json_message, token_of
 
@@ -69,7 +69,7 @@ async def read_json(request: web.Request, default: Any = None) -> Any:
     if not body.strip():
         return default
     try:
-        return json.loads(body)
+        return jsonutil.loads(body)
     except (ValueError, UnicodeDecodeError):
         raise web.HTTPBadRequest(text="Invalid JSON specified.") from None
 

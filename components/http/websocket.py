@@ -9,7 +9,6 @@ connection is dropped. An event's JSON is built once however many clients subscr
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 from collections import deque
 from collections.abc import Callable
@@ -23,7 +22,7 @@ from orge.core import Context, Event, Orge, callback
 from orge.exceptions import OrgeError, ServiceNotFound, ServiceValidationError
 
 from .auth import TokenEntry
-from .jsonutil import dumps
+from .jsonutil import dumps, loads
 from .server import APP_DATA, KEY_CLIENT, HttpData
 
 _LOGGER = logging.getLogger(__name__)
@@ -200,7 +199,7 @@ class Connection:
 
     def handle_text(self, text: str) -> None:
         try:
-            message = json.loads(text)
+            message = loads(text)
         except ValueError:
             self.send_error(None, ERR_INVALID_FORMAT, "Message incorrectly formatted: bad JSON")
             return
@@ -287,7 +286,7 @@ async def _authenticate(data: HttpData, ws: web.WebSocketResponse, request: web.
     token = None
     if msg.type == WSMsgType.TEXT:
         try:
-            payload = json.loads(msg.data)
+            payload = loads(msg.data)
         except ValueError:
             payload = None
         if isinstance(payload, dict) and payload.get("type") == "auth":

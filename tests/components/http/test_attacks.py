@@ -1,0 +1,230 @@
+"""A hostile internet client against a running station: raw bytes on a real socket, so
+no client library tidies the path before it reaches the server."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from .conftest import Station
+
+
+async def raw_request(port: int, request: bytes, timeout: float = 5.0) -> bytes:
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    try:
+        writer.write(request)
+        await writer.drain()
+        chunks = []
+        while True:
+            chunk = await asyncio.wait_for(reader.read(65536), timeout)
+            if not chunk:
+                break
+            chunks.append(chunk)
+        return b"".join(chunks)
+    finally:
+        writer.close()
+
+
+async def raw_get(port: int, target: str, method: str = "GET", headers: str = "") -> bytes:
+    request = f"{method} {target} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n{headers}\r\n"
+    return await raw_request(port, request.encode("latin-1"))
+
+
+def status_of(answer: bytes) -> int:
+    return int(answer.split(b" ", 2)[1])
+
+
+TRICKS = [
+    "/api/states",
+    "/api/../api/states",
+    "/www/../api/states",
+    "/www/%2e%2e/api/states",
+    "/www/..%2fapi/states",
+    "//api/states",
+    "///api/states",
+    "/API/states",
+    "/Api/States",
+    "/api%2fstates",
+    "/api%2Fstates",
+    "/%61pi/states",
+    "/api/states/",
+    "/api/./states",
+    "/api/states?x=/www/",
+    "/api/states#/www/",
+    "/./api/states",
+    "/api/states%00",
+    "/api/states;.js",
+    "http://x/api/states",
+    "/api/config",
+    "/api/error_log",
+    "/api/services",
+    "/api/openapi.json",
+    "/api/",
+    "/api",
+    "/www/../api/config",
+    "/www/%2e%2e%2fapi%2fconfig",
+]
+
+
+@pytest.mark.parametrize("method", ["GET", "HEAD", "POST", "OPTIONS", "DELETE", "PUT", "PATCH"])
+async def test_path_tricks_never_reach_data(station: Station, method: str) -> None:
+    for target in TRICKS:
+        answer = await raw_get(station.port, target, method)
+        status = status_of(answer)
+        # 401 (no token), or the request is refused before any handler: never a 2xx/3xx.
+        assert status >= 400, (method, target, answer[:300])
+        assert b"charger" not in answer.lower(), (method, target, answer[:300])
+        assert b"Test station" not in answer, (method, target)
+
+
+async def test_options_preflight_from_hostile_origin(station: Station) -> None:
+    answer = await raw_get(
+        station.port,
+        "/api/states",
+        "OPTIONS",
+        "Origin: https://evil.example\r\nAccess-Control-Request-Method: GET\r\n",
+    )
+    assert status_of(answer) == 403
+    assert b"access-control-allow-origin" not in answer.lower()
+    # A hostile Origin with a valid token (a CSRF-style read) gets no CORS grant either.
+    response = await station.get(
+        "/api/states", headers={**station.auth, "Origin": "https://evil.example"}
+    )
+    assert response.status == 200
+    assert "Access-Control-Allow-Origin" not in response.headers
+
+
+@pytest.mark.parametrize(
+    "target",
+    [
+        "/www/../../../../etc/passwd",
+        "/www/%2e%2e/%2e%2e/%2e%2e/%2e%2e/etc/passwd",
+        "/www/..%2f..%2f..%2f..%2fetc%2fpasswd",
+        "/www/%252e%252e/%252e%252e/etc/passwd",
+        "/www//etc/passwd",
+        "/www/../configuration.yaml",
+        "/www/../../configuration.yaml",
+        "/www/..%2f..%2fconfiguration.yaml",
+        "/www/../../../secrets.yaml",
+        "/www/../.storage/auth_tokens.json",
+        "/www/%2e%2e/%2e%2e/%2e%2e/.storage/auth_tokens.json",
+        "/www/../server.py",
+        "/www/..\\server.py",
+        "/www/..%5cserver.py",
+        "/www/%c0%ae%c0%ae/server.py",
+    ],
+)
+async def test_static_route_never_leaves_its_folder(station: Station, target: str) -> None:
+    (station.path / "secrets.yaml").write_text("db_password: s3cr3t-never-served\n")
+    answer = await raw_get(station.port, target)
+    assert status_of(answer) >= 400, (target, answer[:300])
+    assert b"root:" not in answer
+    assert b"s3cr3t-never-served" not in answer
+    assert b"http:" not in answer.split(b"\r\n\r\n", 1)[-1]
+    assert b'"salt"' not in answer
+    assert b"import" not in answer
+
+
+async def test_static_symlink_out_of_the_folder_is_not_followed(station: Station) -> None:
+    # add_static would follow a symlink only with follow_symlinks=True; prove it stays off.
+    import os
+
+    from components.http.server import WWW_DIR
+
+    link = os.path.join(WWW_DIR, "zz-test-link")
+    if os.path.lexists(link):
+        os.unlink(link)
+    os.symlink("/etc", link)
+    try:
+        answer = await raw_get(station.port, "/www/zz-test-link/passwd")
+        assert status_of(answer) >= 400
+        assert b"root:" not in answer
+    finally:
+        os.unlink(link)
+
+
+async def test_websocket_commands_before_auth_are_refused(station: Station) -> None:
+    ws = await station.ws(authenticate=False)
+    assert (await ws.receive_json())["type"] == "auth_required"
+    await ws.send_json({"id": 1, "type": "get_states"})
+    answer = await ws.receive_json()
+    assert answer["type"] == "auth_invalid"
+    closing = await ws.receive()
+    assert ws.closed or closing.type.name in ("CLOSE", "CLOSED", "CLOSING")
+    text = str(answer)
+    assert "charger" not in text
+
+
+async def test_websocket_batched_auth_and_command_is_refused(station: Station) -> None:
+    ws = await station.ws(authenticate=False)
+    await ws.receive_json()
+    await ws.send_json(
+        [{"type": "auth", "access_token": station.token}, {"id": 1, "type": "get_states"}]
+    )
+    answer = await ws.receive_json()
+    assert answer["type"] == "auth_invalid"
+
+
+@pytest.mark.parametrize(
+    "token_message",
+    [
+        {"type": "auth", "access_token": ["x"]},
+        {"type": "auth", "access_token": {"$ne": ""}},
+        {"type": "auth", "access_token": True},
+        {"type": "auth", "access_token": ""},
+        {"type": "auth", "api_password": "x"},
+        {"type": "auth"},
+    ],
+)
+async def test_websocket_odd_auth_values_are_refused(station: Station, token_message) -> None:
+    ws = await station.ws(authenticate=False)
+    await ws.receive_json()
+    await ws.send_json(token_message)
+    assert (await ws.receive_json())["type"] == "auth_invalid"
+
+
+@pytest.mark.parametrize(
+    "header",
+    [
+        "Authorization: Bearer",
+        "Authorization: Bearer ",
+        "Authorization: Basic dGVzdHM6dGVzdHM=",
+        "Authorization: bearer x",
+        "Authorization: Bearer {token}x",
+        "Authorization: Bearer {short}",
+    ],
+)
+async def test_malformed_credentials_are_refused(station: Station, header: str) -> None:
+    header = header.format(token=station.token, short=station.token[:-1])
+    answer = await raw_get(station.port, "/api/states", headers=header + "\r\n")
+    assert status_of(answer) == 401, answer[:200]
+
+
+async def test_access_token_in_query_string_is_not_accepted(station: Station) -> None:
+    answer = await raw_get(station.port, f"/api/states?access_token={station.token}")
+    assert status_of(answer) == 401
+
+
+async def test_deeply_nested_json_is_a_clear_400(station: Station) -> None:
+    bomb = "[" * 200_000 + "]" * 200_000
+    response = await station.post(
+        "/api/template", data=bomb, headers={**station.auth, "Content-Type": "application/json"}
+    )
+    assert response.status == 400
+    response = await station.post("/api/events/x", data='{"a":' * 100_000 + "1" + "}" * 100_000)
+    assert response.status == 400
+    assert (await station.get("/api/")).status == 200
+
+
+async def test_deeply_nested_json_on_the_websocket(station: Station) -> None:
+    ws = await station.ws(authenticate=False)
+    await ws.receive_json()
+    await ws.send_str("[" * 200_000 + "]" * 200_000)  # before auth
+    assert (await ws.receive_json())["type"] == "auth_invalid"
+    ws = await station.ws()
+    await ws.send_str('{"id": 1, "type": "ping", "x": ' + "[" * 200_000 + "]" * 200_000 + "}")
+    answer = await ws.receive_json()
+    assert answer["success"] is False and answer["error"]["code"] == "invalid_format"
+    await ws.send_json({"id": 2, "type": "ping"})
+    assert (await ws.receive_json())["type"] == "pong"
