@@ -16,6 +16,8 @@ import orge.validation as cv
 DOMAIN = "http"
 DEFAULT_PORT = 8000
 DEFAULT_MAX_BODY = 1024 * 1024
+DEFAULT_IDLE_TIMEOUT = 30.0
+DEFAULT_MAX_CONNECTIONS = 256
 
 
 def _network(value: Any) -> ipaddress.IPv4Network | ipaddress.IPv6Network:
@@ -55,6 +57,15 @@ CONFIG_SCHEMA = vol.Schema(
         ),
         vol.Optional("websocket_max_pending", default=2048): vol.All(
             vol.Coerce(int), vol.Range(min=8)
+        ),
+        # Seconds a connection may go without a complete request head (slow headers or an
+        # idle keep-alive) before it is closed, so a slow client cannot hold sockets.
+        vol.Optional("idle_timeout", default=DEFAULT_IDLE_TIMEOUT): vol.All(
+            vol.Coerce(float), vol.Range(min=0.1, max=3600)
+        ),
+        # Open connections at once (all clients; through ngrok every one is 127.0.0.1).
+        vol.Optional("max_connections", default=DEFAULT_MAX_CONNECTIONS): vol.All(
+            vol.Coerce(int), vol.Range(min=4)
         ),
         vol.Optional("access_tokens", default=[]): vol.All(cv.ensure_list, [ACCESS_TOKEN_SCHEMA]),
     }

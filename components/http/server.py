@@ -243,6 +243,28 @@ def build_app(data: HttpData) -> web.Application:
     return app
 
 
+def _limit_connections(runner: web.AppRunner, limit: int) -> None:
+    """Close connections beyond `limit` as soon as they open, so a flood of sockets cannot
+    use up the process's file descriptors (the serial port and OCPP need some too)."""
+    server = runner.server
+    assert server is not None
+    original = server.connection_made
+    refused = 0
+
+    def connection_made(handler: Any, transport: asyncio.Transport) -> None:
+        nonlocal refused
+        original(handler, transport)
+        if len(server.connections) > limit:
+            refused += 1
+            if refused % 1000 == 1:
+                _LOGGER.warning(
+                    "Over %d open HTTP connections: refusing new ones (%d so far)", limit, refused
+                )
+            transport.abort()
+
+    server.connection_made = connection_made  # type: ignore[method-assign]
+
+
 def _ssl_context(config_dir: str, cert: str, key: str) -> ssl.SSLContext:
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     context.minimum_version = ssl.TLSVersion.TLSv1_2
@@ -280,8 +302,18 @@ async def async_start_server(orge: Orge, config: dict[str, Any]) -> HttpData:
         )
     orge.data[DATA_HTTP] = data
     app = build_app(data)
-    runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=1.0)
+    # keepalive_timeout also bounds the time to send a request head: aiohttp arms it when
+    # a connection opens and after each answer, and closes a connection still waiting for a
+    # complete head when it fires (its own default is an hour, a gift to slow-header floods).
+    runner = web.AppRunner(
+        app,
+        access_log=None,
+        handle_signals=False,
+        shutdown_timeout=1.0,
+        keepalive_timeout=config["idle_timeout"],
+    )
     await runner.setup()
+    _limit_connections(runner, config["max_connections"])
     data.runner = runner
     for host in config["server_host"]:
         site = web.TCPSite(

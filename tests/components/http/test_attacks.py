@@ -228,3 +228,52 @@ async def test_deeply_nested_json_on_the_websocket(station: Station) -> None:
     assert answer["success"] is False and answer["error"]["code"] == "invalid_format"
     await ws.send_json({"id": 2, "type": "ping"})
     assert (await ws.receive_json())["type"] == "pong"
+
+
+async def test_slow_request_head_is_cut_off(make_station) -> None:
+    station = await make_station(http_extra="  idle_timeout: 0.5\n")
+    reader, writer = await asyncio.open_connection("127.0.0.1", station.port)
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    writer.write(b"GET /api/ HTTP/1.1\r\nHost: x\r\n")
+    closed_after = None
+    try:
+        for _ in range(40):  # a header line every 0.1 s, never the blank line
+            await asyncio.sleep(0.1)
+            writer.write(b"X-Slow: 1\r\n")
+            await writer.drain()
+            if reader.at_eof() or writer.is_closing():
+                break
+            try:
+                if await asyncio.wait_for(reader.read(100), 0.01) == b"":
+                    break
+            except TimeoutError:
+                continue
+        closed_after = loop.time() - started
+    except ConnectionError:
+        closed_after = loop.time() - started
+    finally:
+        writer.close()
+    assert closed_after is not None and closed_after < 2.0, closed_after
+    assert (await station.get("/api/")).status == 200
+
+
+async def test_connection_flood_is_capped(make_station) -> None:
+    station = await make_station(http_extra="  max_connections: 8\n")
+    sockets = [await asyncio.open_connection("127.0.0.1", station.port) for _ in range(20)]
+    await asyncio.sleep(0.2)
+    open_count = 0
+    for reader, _writer in sockets:
+        try:
+            data = await asyncio.wait_for(reader.read(1), 0.05)
+            if data:
+                open_count += 1
+        except TimeoutError:
+            open_count += 1  # still open, waiting
+        except ConnectionError:
+            pass
+    assert open_count <= 8
+    for _, writer in sockets:
+        writer.close()
+    await asyncio.sleep(0.1)
+    assert (await station.get("/api/")).status == 200  # room again once they are gone
