@@ -9,6 +9,8 @@ from pathlib import Path
 import pytest
 from ocpp16_helpers import PASSWORD, STATION, FakeController, wait_state
 
+from orge.core import Orge, callback
+from orge.setup import async_from_config_dir
 from tests.ocpp_csms import OCPP16, OCPP201, OcppCsms
 
 
@@ -79,22 +81,30 @@ async def test_fallback_disabled_stays_down(config_dir, start_station, monkeypat
         assert hub.states.get("sensor.ocpp16_connection").state == "standby"
 
 
-async def test_primary_16_hands_over_to_201_when_refused(
-    config_dir, start_station, monkeypatch
-) -> None:
+async def test_primary_16_hands_over_to_201_when_refused(config_dir, monkeypatch) -> None:
     monkeypatch.setenv("OCPP_PRIMARY", "16")
     async with (
         OcppCsms(protocols=(OCPP201,), passwords=PASSWORD) as csms201,
         OcppCsms(protocols=(OCPP16,), passwords=PASSWORD) as csms16,
     ):
-        hub, _ = await start_station(
-            config_dir(_yaml(csms201.url(), csms16.url(), password16="not-it"))
-        )
-        await csms201.wait_connected(STATION, OCPP201, timeout=8)
-        assert csms16.attempts[0].outcome == "unauthorized"  # 1.6 was tried first
-        assert csms16.attempts[0].mono < csms201.attempts[0].mono
-        assert "HTTP 401" in hub.states.get("sensor.ocpp16_last_error").state
-        await wait_state(hub, "sensor.ocpp_active_protocol", "ocpp2.0.1", timeout=5)
+        path = config_dir(_yaml(csms201.url(), csms16.url(), password16="not-it"))
+        # The 401 can come while the station is still starting: listen before set-up
+        # (on the loop, a @callback), or the hand-over event may fire unseen.
+        hub = Orge(str(path))
+        failed: list[dict] = []
+        hub.bus.async_listen("ocpp_primary_failed", callback(lambda e: failed.append(e.data)))
+        try:
+            await async_from_config_dir(hub, str(path))
+            await hub.async_start()
+            await csms201.wait_connected(STATION, OCPP201, timeout=8)
+            assert csms16.attempts[0].outcome == "unauthorized"  # 1.6 was tried first
+            assert csms16.attempts[0].mono < csms201.attempts[0].mono
+            assert len(failed) == 1 and failed[0]["domain"] == "ocpp16"  # refused: at once
+            assert "HTTP 401" in failed[0]["reason"]
+            assert "HTTP 401" in hub.states.get("sensor.ocpp16_last_error").state
+            await wait_state(hub, "sensor.ocpp_active_protocol", "ocpp2.0.1", timeout=5)
+        finally:
+            await hub.async_stop()
 
 
 @pytest.mark.parametrize("primary", ["16", "201"])
