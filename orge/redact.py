@@ -7,6 +7,7 @@ and when a component handles a credential it learned elsewhere (`register_secret
 from __future__ import annotations
 
 import logging
+import re
 from typing import Any
 
 MASK = "***"
@@ -22,10 +23,19 @@ def register_secret(value: str | None) -> None:
         _ordered[:] = sorted(_secrets, key=len, reverse=True)
 
 
+# The password of a URL's user info (`ws://user:password@host`), whether or not it was
+# registered: a URL often comes from a setting whose name does not look secret, and an
+# error that quotes it (check-config) may come before any component could register it.
+# The password runs to the last `@` before the host part ends, as urlsplit reads it.
+_URL_PASSWORD = re.compile(r"([a-zA-Z][a-zA-Z0-9+.\-]*://[^\s/?#@:'\"]*:)[^\s/?#'\"]*@")
+
+
 def redact(text: str) -> str:
     for secret in _ordered:
         if secret in text:
             text = text.replace(secret, MASK)
+    if "://" in text and "@" in text:
+        text = _URL_PASSWORD.sub(rf"\g<1>{MASK}@", text)
     return text
 
 
@@ -44,8 +54,6 @@ class RedactingFilter(logging.Filter):
     """A logging filter that masks secrets in the formatted message and traceback."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        if not _ordered:
-            return True
         message = record.getMessage()
         masked = redact(message)
         if masked != message:
