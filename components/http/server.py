@@ -115,6 +115,15 @@ class HttpData:
         return address
 
     async def async_auth_failed(self, address: Address | None, reason: str) -> None:
+        if address is not None and self.use_x_forwarded_for and self.is_trusted_proxy(address):
+            # The proxy itself (no X-Forwarded-For): banning it would lock out every client
+            # behind it, the owner too, on the word of whoever failed. Log, never ban.
+            _LOGGER.warning(
+                "Login attempt failed from trusted proxy %s (no client address): %s",
+                address,
+                reason,
+            )
+            return
         if self.bans.record_failure(address, reason):
             await self.orge.async_add_executor_job(self.bans.save)
 

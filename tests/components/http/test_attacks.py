@@ -277,3 +277,33 @@ async def test_connection_flood_is_capped(make_station) -> None:
         writer.close()
     await asyncio.sleep(0.1)
     assert (await station.get("/api/")).status == 200  # room again once they are gone
+
+
+async def test_a_client_cannot_get_the_trusted_proxy_banned(make_station) -> None:
+    # Behind ngrok every client arrives from 127.0.0.1. A request that reaches us from the
+    # proxy without X-Forwarded-For (a tunnel that adds none, a local process) must not get
+    # 127.0.0.1 banned: that would lock every client out, the owner too.
+    station = await make_station(
+        http_extra=(
+            "  use_x_forwarded_for: true\n  trusted_proxies: [127.0.0.1, '::1']\n"
+            "  login_attempts_threshold: 2\n"
+        )
+    )
+    bad = {"Authorization": "Bearer wrong"}
+    for _ in range(4):
+        assert (await station.get("/api/", headers=bad)).status == 401
+    ws = await station.ws(authenticate=False)
+    await ws.receive_json()
+    await ws.send_json({"type": "auth", "access_token": "wrong"})
+    assert (await ws.receive_json())["type"] == "auth_invalid"
+    assert (await station.get("/api/")).status == 200
+    assert (
+        await station.get("/api/", headers={"X-Forwarded-For": "198.51.100.1", **station.auth})
+    ).status == 200
+    # A client named by the proxy is still banned.
+    forwarded = {"X-Forwarded-For": "203.0.113.7", "Authorization": "Bearer wrong"}
+    for _ in range(2):
+        assert (await station.get("/api/", headers=forwarded)).status == 401
+    assert (
+        await station.get("/api/", headers={"X-Forwarded-For": "203.0.113.7", **station.auth})
+    ).status == 403
