@@ -76,6 +76,7 @@ class HttpData:
     ssl: bool
     websockets: set[Any] = field(default_factory=set)
     websockets_authenticating: int = 0
+    authenticating_by_client: dict[Any, int] = field(default_factory=dict)
     runner: web.AppRunner | None = None
     port: int = 0
     _warned_xff: bool = False

@@ -29,6 +29,7 @@ _LOGGER = logging.getLogger(__name__)
 AUTH_TIMEOUT = 10.0
 COALESCE_MAX = 256  # messages in one array frame
 MAX_AUTHENTICATING = 32  # connections at once that have not sent their token yet
+MAX_AUTHENTICATING_PER_CLIENT = 4  # of those, from one client address
 RENDER_DELAY = 0.1  # seconds: many state changes at once re-render a template once
 
 ERR_INVALID_FORMAT = "invalid_format"
@@ -311,15 +312,25 @@ async def handle(request: web.Request) -> web.StreamResponse:
         # Each waits up to AUTH_TIMEOUT for its token: cap them so a flood of idle
         # sockets from the internet cannot pile up.
         raise web.HTTPServiceUnavailable(text="Too many connections waiting to authenticate")
+    address = request.get(KEY_CLIENT)
+    pending = data.authenticating_by_client
+    if pending.get(address, 0) >= MAX_AUTHENTICATING_PER_CLIENT:
+        # One client could otherwise hold every slot, renewing them each AUTH_TIMEOUT.
+        raise web.HTTPServiceUnavailable(text="Too many connections waiting to authenticate")
     # No permessage-deflate: an event's JSON is built once for every client, compressing
     # it again per client would cost more than the bytes saved; and text_frame relies on it.
     ws = web.WebSocketResponse(heartbeat=55, max_msg_size=data.max_body, compress=False)
     data.websockets_authenticating += 1
+    pending[address] = pending.get(address, 0) + 1
     try:
         await ws.prepare(request)
         entry = await _authenticate(data, ws, request)
     finally:
         data.websockets_authenticating -= 1
+        if pending[address] <= 1:
+            del pending[address]
+        else:
+            pending[address] -= 1
     if entry is None:
         return ws
     conn = Connection(data, ws, request, entry)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 
+import aiohttp
 import pytest
 
 from .conftest import Station
@@ -307,3 +308,30 @@ async def test_a_client_cannot_get_the_trusted_proxy_banned(make_station) -> Non
     assert (
         await station.get("/api/", headers={"X-Forwarded-For": "203.0.113.7", **station.auth})
     ).status == 403
+
+
+async def test_one_client_cannot_take_every_authentication_slot(make_station) -> None:
+    # Sockets that never send their token each hold a slot for AUTH_TIMEOUT: one address
+    # gets a few, so the web view of everyone else can still connect.
+    from components.http.websocket import MAX_AUTHENTICATING_PER_CLIENT
+
+    station = await make_station(
+        http_extra="  use_x_forwarded_for: true\n  trusted_proxies: [127.0.0.1]\n"
+    )
+    hostile = {"X-Forwarded-For": "203.0.113.66"}
+    idle = []
+    for _ in range(MAX_AUTHENTICATING_PER_CLIENT):
+        ws = await station.session.ws_connect(station.url + "/api/websocket", headers=hostile)
+        await ws.receive_json()
+        idle.append(ws)
+    with pytest.raises(aiohttp.WSServerHandshakeError) as refused:
+        await station.session.ws_connect(station.url + "/api/websocket", headers=hostile)
+    assert refused.value.status == 503
+    ws = await station.session.ws_connect(
+        station.url + "/api/websocket", headers={"X-Forwarded-For": "198.51.100.1"}
+    )
+    assert (await ws.receive_json())["type"] == "auth_required"
+    await ws.send_json({"type": "auth", "access_token": station.token})
+    assert (await ws.receive_json())["type"] == "auth_ok"
+    for socket in idle:
+        await socket.close()

@@ -338,16 +338,24 @@ async def test_trace_list_from_real_automations(make_station) -> None:
     assert number.context.parent_id == hub.states.get("switch.charging_enabled").context.id
 
 
-async def test_connections_waiting_for_auth_are_capped(station: Station) -> None:
+async def test_connections_waiting_for_auth_are_capped(make_station) -> None:
     from components.http.websocket import MAX_AUTHENTICATING
 
+    # Many clients behind a proxy (one address holds only a few slots; test_attacks.py).
+    station = await make_station(
+        http_extra="  use_x_forwarded_for: true\n  trusted_proxies: [127.0.0.1]\n"
+    )
     idle = []
-    for _ in range(MAX_AUTHENTICATING):
-        ws = await station.session.ws_connect(station.url + "/api/websocket")
+    for number in range(MAX_AUTHENTICATING):
+        ws = await station.session.ws_connect(
+            station.url + "/api/websocket", headers={"X-Forwarded-For": f"198.51.100.{number}"}
+        )
         await ws.receive_json()  # auth_required, then say nothing
         idle.append(ws)
     with pytest.raises(aiohttp.WSServerHandshakeError) as err:
-        await station.session.ws_connect(station.url + "/api/websocket")
+        await station.session.ws_connect(
+            station.url + "/api/websocket", headers={"X-Forwarded-For": "203.0.113.1"}
+        )
     assert err.value.status == 503
     await idle.pop().close()
     for _ in range(50):
