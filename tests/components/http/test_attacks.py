@@ -335,3 +335,19 @@ async def test_one_client_cannot_take_every_authentication_slot(make_station) ->
     assert (await ws.receive_json())["type"] == "auth_ok"
     for socket in idle:
         await socket.close()
+
+
+async def test_oversized_websocket_message_closes_only_that_socket(station: Station) -> None:
+    for authenticate in (False, True):
+        ws = await station.ws(authenticate=authenticate)
+        if not authenticate:
+            await ws.receive_json()
+        await ws.send_str('{"id": 1, "type": "ping", "pad": "' + "x" * 2_000_000 + '"}')
+        message = await ws.receive()
+        while message.type == aiohttp.WSMsgType.TEXT:  # auth_invalid first, pre-auth
+            message = await ws.receive()
+        assert message.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED)
+        assert ws.close_code in (1009, 4001, 1006), ws.close_code
+    ws = await station.ws()
+    await ws.send_json({"id": 1, "type": "ping"})
+    assert (await ws.receive_json())["type"] == "pong"
