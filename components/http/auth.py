@@ -176,7 +176,11 @@ class TokenValidator:
             return None
         if time.monotonic() - self._checked > _RELOAD_EVERY:
             self.reload()
-        key = hashlib.sha256(token.encode()).hexdigest()
+        try:
+            key = hashlib.sha256(token.encode()).hexdigest()
+        except UnicodeEncodeError:
+            # Header bytes that are not UTF-8 arrive as lone surrogates: no token is like that.
+            return None
         entry = self._cache.get(key)
         if entry is not None:
             return entry

@@ -351,3 +351,18 @@ async def test_oversized_websocket_message_closes_only_that_socket(station: Stat
     ws = await station.ws()
     await ws.send_json({"id": 1, "type": "ping"})
     assert (await ws.receive_json())["type"] == "pong"
+
+
+async def test_token_that_is_not_valid_utf8_is_a_plain_401(station: Station, caplog) -> None:
+    # Header bytes that are not UTF-8 reach the token check as lone surrogates.
+    answer = await raw_request(
+        station.port,
+        b"GET /api/states HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
+        b"Authorization: Bearer \xff\xfe\xc3\x28token\r\n\r\n",
+    )
+    assert status_of(answer) == 401, answer[:300]
+    ws = await station.ws(authenticate=False)
+    await ws.receive_json()
+    await ws.send_str('{"type": "auth", "access_token": "\\ud800abc"}')
+    assert (await ws.receive_json())["type"] == "auth_invalid"
+    assert "Traceback" not in caplog.text and "Error handling" not in caplog.text
