@@ -325,6 +325,14 @@ async def handle(request: web.Request) -> web.StreamResponse:
     try:
         await ws.prepare(request)
         entry = await _authenticate(data, ws, request)
+    except Exception:
+        if not ws.prepared:
+            raise  # not a WebSocket request: the guard answers it over HTTP
+        # The connection is a WebSocket now: an HTTP error written into it would be garbage.
+        _LOGGER.exception("Error authenticating a WebSocket from %s", address)
+        entry = None
+        if not ws.closed:
+            await ws.close(code=1011, message=b"internal error")
     finally:
         data.websockets_authenticating -= 1
         if pending[address] <= 1:

@@ -366,3 +366,24 @@ async def test_token_that_is_not_valid_utf8_is_a_plain_401(station: Station, cap
     await ws.send_str('{"type": "auth", "access_token": "\\ud800abc"}')
     assert (await ws.receive_json())["type"] == "auth_invalid"
     assert "Traceback" not in caplog.text and "Error handling" not in caplog.text
+
+
+async def test_an_error_during_websocket_auth_closes_it_cleanly(
+    station: Station, monkeypatch
+) -> None:
+    # Whatever goes wrong after the upgrade, the client gets a WebSocket close, not an HTTP
+    # 500 written into the WebSocket stream.
+    def broken(token):
+        raise RuntimeError("injected")
+
+    monkeypatch.setattr(station.hub.data["http"].tokens, "validate", broken)
+    ws = await station.ws(authenticate=False)
+    await ws.receive_json()
+    await ws.send_json({"type": "auth", "access_token": "x"})
+    message = await ws.receive()
+    assert message.type == aiohttp.WSMsgType.CLOSE and ws.close_code == 1011, message
+    monkeypatch.undo()
+    assert (await station.get("/api/")).status == 200
+    assert (
+        await station.session.get(station.url + "/api/websocket", headers=station.auth)
+    ).status == 400
