@@ -65,6 +65,10 @@ TRICKS = [
     "/api",
     "/www/../api/config",
     "/www/%2e%2e%2fapi%2fconfig",
+    "/api/websocket/../states",
+    "/api/websocket/%2e%2e/states",
+    "/api/websocket%2f..%2fstates",
+    "/api/websocket/../config",
 ]
 
 
