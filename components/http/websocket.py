@@ -28,6 +28,7 @@ from .server import APP_DATA, KEY_CLIENT, HttpData
 _LOGGER = logging.getLogger(__name__)
 AUTH_TIMEOUT = 10.0
 COALESCE_MAX = 256  # messages in one array frame
+COALESCE_MAX_BYTES = 256 * 1024
 MAX_AUTHENTICATING = 32  # connections at once that have not sent their token yet
 MAX_AUTHENTICATING_PER_CLIENT = 4  # of those, from one client address
 RENDER_DELAY = 0.1  # seconds: many state changes at once re-render a template once
@@ -154,9 +155,19 @@ class Connection:
                 self.wakeup.clear()
                 while queue and not self.closing:
                     if self.coalesce and len(queue) > 1:
-                        # A client that asked for it gets a backlog as one JSON array.
-                        count = min(len(queue), COALESCE_MAX)
-                        text = "[" + ",".join(queue.popleft() for _ in range(count)) + "]"
+                        # A client that asked for it gets a backlog as one JSON array, kept
+                        # under COALESCE_MAX_BYTES: clients limit a frame's size (aiohttp's
+                        # default is 4 MiB) and would drop the connection on a bigger one.
+                        parts = [queue.popleft()]
+                        size = len(parts[0])
+                        while (
+                            queue
+                            and len(parts) < COALESCE_MAX
+                            and size + len(queue[0]) < COALESCE_MAX_BYTES
+                        ):
+                            size += len(queue[0]) + 1
+                            parts.append(queue.popleft())
+                        text = "[" + ",".join(parts) + "]"
                     else:
                         text = queue.popleft()
                     self.sending = True

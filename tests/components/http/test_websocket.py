@@ -377,7 +377,9 @@ async def test_coalesced_messages_when_asked(station: Station) -> None:
     assert (await receive(ws, 1))["success"] is True
     await ws.send_json({"id": 2, "type": "subscribe_events", "event_type": "burst"})
     await receive(ws, 2)
-    blob = "x" * 20000  # large enough that the socket buffer fills and messages queue up
+    # 20 MB in all: more than the kernel's loopback socket buffers can take (they grow to
+    # several MB), so messages must queue up in the server while the client is not reading.
+    blob = "x" * 100_000
     for n in range(200):
         station.hub.bus.async_fire("burst", {"n": n, "blob": blob})
     seen: list[int] = []
