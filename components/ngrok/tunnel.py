@@ -22,6 +22,17 @@ EVENT_TUNNEL_CHANGED = "ngrok_tunnel_changed"
 MAX_RESTART_DELAY = 300.0
 
 
+# The agent needs its token, a PATH and a home for its config; nothing else of the
+# station's environment (which holds OCPP_STATION_PASSWORD) is its business.
+_AGENT_ENV_KEYS = ("PATH", "HOME", "LANG", "TZ", "XDG_CONFIG_HOME", "SSL_CERT_FILE", "SSL_CERT_DIR")
+
+
+def agent_environment(authtoken: str) -> dict[str, str]:
+    env = {key: os.environ[key] for key in _AGENT_ENV_KEYS if key in os.environ}
+    env["NGROK_AUTHTOKEN"] = authtoken
+    return env
+
+
 def pick_tunnel(answer: Any) -> dict[str, Any] | None:
     """The https tunnel (or the first one) of an /api/tunnels answer; None if none."""
     if not isinstance(answer, dict) or not isinstance(answer.get("tunnels"), list):
@@ -146,7 +157,7 @@ class TunnelWatcher:
             args = [self.agent["command"], "http", str(self.agent["port"]), "--log", "stdout"]
             if self.agent.get("domain"):
                 args += ["--domain", self.agent["domain"]]
-            env = {**os.environ, "NGROK_AUTHTOKEN": self.agent["authtoken"]}
+            env = agent_environment(self.agent["authtoken"])
             started = self.orge.loop.time()
             try:
                 self._process = await asyncio.create_subprocess_exec(

@@ -110,7 +110,7 @@ async def test_agent_api_unreachable(
 FAKE_NGROK = """#!/bin/sh
 # Records how it was started, then exits like an agent refused by the service.
 echo "$@" >> "$(dirname "$0")/args"
-echo "token=$NGROK_AUTHTOKEN" >> "$(dirname "$0")/env"
+echo "token=$NGROK_AUTHTOKEN password=$OCPP_STATION_PASSWORD" >> "$(dirname "$0")/env"
 exit 1
 """
 
@@ -121,7 +121,9 @@ async def test_managed_agent_restarts_with_backoff_and_hides_token(
     config_dir: Callable[..., Path],
     start_station: Callable[..., Any],
     caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    monkeypatch.setenv("OCPP_STATION_PASSWORD", "station-secret-pw")
     _api, url = agent_api
     tool = tmp_path / "bin" / "ngrok"
     tool.parent.mkdir()
@@ -144,7 +146,8 @@ async def test_managed_agent_restarts_with_backoff_and_hides_token(
     args = (tool.parent / "args").read_text().splitlines()
     assert args[0] == "http 8000 --log stdout --domain station7.ngrok.app"
     assert "2abcSECRETtoken" not in "".join(args)  # never on the command line
-    assert (tool.parent / "env").read_text().splitlines()[0] == "token=2abcSECRETtoken"
+    # The agent gets its token and nothing of the station's other secrets.
+    assert (tool.parent / "env").read_text().splitlines()[0] == "token=2abcSECRETtoken password="
     state = orge.states.get("binary_sensor.ngrok_tunnel")
     assert state.attributes["agent_restarts"] >= 2 and state.attributes["managed"] is True
     assert "exited with code 1" in caplog.text
