@@ -250,3 +250,23 @@ async def test_port_in_use_is_a_clear_setup_error(make_station, config_dir, star
     reason = hub.config.setup_errors["http"]
     assert f"port {first.port}" in reason and "in use" in reason
     assert (await first.get("/api/")).status == 200  # the first station is unharmed
+
+
+async def test_ipv6_client_is_banned_by_its_64(make_station) -> None:
+    """A host holds a whole /64: new addresses in it must not buy new guesses."""
+    station = await make_station(
+        http_extra=(
+            "  use_x_forwarded_for: true\n  trusted_proxies: [127.0.0.1]\n"
+            "  login_attempts_threshold: 3\n"
+        )
+    )
+    for host in ("2001:db8:1:2::a", "2001:db8:1:2::b", "2001:db8:1:2:ffff::c"):
+        bad = {"X-Forwarded-For": host, "Authorization": "Bearer wrong"}
+        assert (await station.get("/api/", headers=bad)).status == 401
+    fresh = {"X-Forwarded-For": "2001:db8:1:2::1234", **station.auth}
+    assert (await station.get("/api/", headers=fresh)).status == 403
+    neighbour = {"X-Forwarded-For": "2001:db8:1:3::1", **station.auth}
+    assert (await station.get("/api/", headers=neighbour)).status == 200
+    await station.hub.async_block_till_done()
+    saved = (station.path / ".storage" / "ip_bans.yaml").read_text()
+    assert "2001:db8:1:2::/64" in saved
