@@ -336,8 +336,11 @@ class Ocpp16Station(Orders):
             self.role.report_connected(SUBPROTOCOL)
             workers.append(self.spawn(self.sender.run(self._send_entry)))
             workers.append(self.spawn(self._heartbeat_loop(link)))
-            resend_all = first or offline_for > self.config["offline_threshold"]
-            self.spawn(self._send_statuses(all_connectors=resend_all))
+            if first or offline_for > self.config["offline_threshold"]:
+                # Every connector is (re)sent once: forget what was sent, so a status change
+                # racing with this loop is not sent twice.
+                self.last_sent_status.clear()
+            self.spawn(self._send_statuses(all_connectors=False))
             await asyncio.wait([receiver, *workers], return_when=asyncio.FIRST_COMPLETED)
         except LinkDown:
             pass
