@@ -402,7 +402,7 @@ MAX_INT_BITS = 10_000  # size of an integer computed with *, **, /, //, %
 MAX_EXPONENT = 1_000  # kept for callers; powers are now bounded by their result size
 MAX_RENDER_SECONDS = 1.0  # wall clock per render: the backstop for whatever slips through
 MAX_WORDWRAP_INPUT = 20_000  # textwrap is slow per chunk (wordwrap(1) on 300,000 chars: 2.3 s)
-MAX_REGEX_INPUT = 500  # characters a regex test looks at
+MAX_REGEX_INPUT = 255  # characters a regex test looks at (a state is at most 255)
 MAX_REGEX_PATTERN = 200  # characters of a regex pattern
 MAX_REGEX_REPEATS = 3  # quantifiers in one pattern (each multiplies the backtracking)
 
@@ -564,7 +564,7 @@ def _regex_pattern(pattern: Any) -> Any:
                 repeats += 1
                 if inside_repeat:  # (a+)+, (a*)*, (a+b?)*: exponential backtracking
                     raise OverflowError(f"nested quantifiers in regex {pattern!r}")
-                walk(av[2], True)
+                walk(av[2], av[1] > 1)  # (\.\d+)? is fine: it matches at most once
             elif op is sre_c.BRANCH:
                 if inside_repeat:  # (a|aa)+
                     raise OverflowError(f"alternation inside a quantifier in regex {pattern!r}")
@@ -669,14 +669,15 @@ def _bounded_filters(filters: dict[str, Any]) -> dict[str, Any]:
         _charge(len(text) + (text.count("\n") + 1) * max(step, 0), "indent() result")
         return original["indent"](value, width, first, blank)
 
-    def wordwrap(value: Any, width: int = 79, *args: Any, **kwargs: Any) -> str:
+    @pass_environment
+    def wordwrap(env: Any, value: Any, width: int = 79, *args: Any, **kwargs: Any) -> str:
         text = str(value)
         if len(text) > MAX_WORDWRAP_INPUT:
             raise OverflowError(f"wordwrap of more than {MAX_WORDWRAP_INPUT} characters")
         wrap = kwargs.get("wrapstring") or (args[1] if len(args) > 1 else None) or "\n"
         lines = len(text) // max(int(width), 1) + text.count("\n") + 1
         _charge(len(text) + lines * len(str(wrap)), "wordwrap() result")
-        return original["wordwrap"](value, width, *args, **kwargs)
+        return original["wordwrap"](env, value, width, *args, **kwargs)
 
     @pass_eval_context
     def replace(ctx: Any, value: Any, old: Any, new: Any, count: Any = None) -> str:
@@ -698,9 +699,10 @@ def _bounded_filters(filters: dict[str, Any]) -> dict[str, Any]:
         _charge(int(linecount), "batch")
         return original["batch"](value, linecount, fill_with)
 
-    def slice_(value: Any, slices: int, fill_with: Any = None) -> Any:
+    @pass_eval_context
+    def slice_(ctx: Any, value: Any, slices: int, fill_with: Any = None) -> Any:
         _charge(int(slices), "slice")
-        return original["slice"](value, slices, fill_with)
+        return original["slice"](ctx, value, slices, fill_with)
 
     @pass_eval_context
     def tojson(ctx: Any, value: Any, indent: Any = None) -> str:
