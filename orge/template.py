@@ -17,6 +17,7 @@ import time
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 from datetime import time as dt_time
+from itertools import chain
 from typing import TYPE_CHECKING, Any
 
 import voluptuous as vol
@@ -395,6 +396,7 @@ _FILTERS: dict[str, Any] = {
 # budget far above what any automation needs, and every operation that can build a large
 # value is checked *before* it allocates: a breach is an OverflowError/TimeoutError, which the
 # render turns into a TemplateError.
+MAX_TEMPLATE_LENGTH = 50_000  # characters: compiling costs ~7 µs a character, on the loop
 MAX_ITERATIONS = 100_000  # range() items per render, nested loops included
 MAX_SEQUENCE = 1_000_000  # characters/items of any one string, list or output built in a template
 MAX_ALLOCATED = 50_000_000  # characters/items built in total by one render (freed ones included)
@@ -462,7 +464,7 @@ def _estimate(value: Any, limit: int = MAX_SEQUENCE) -> int:
             total += item.bit_length() * 3 // 10 + 1
         elif isinstance(item, dict):
             total += 2
-            stack.append(iter([part for pair in item.items() for part in pair]))
+            stack.append(chain.from_iterable(item.items()))
         elif isinstance(item, (list, tuple, set, frozenset)):
             total += 2 + len(item)
             stack.append(iter(item))
@@ -760,6 +762,7 @@ def _sandbox_class() -> Any:
     from jinja2.compiler import CodeGenerator
     from jinja2.nodes import Call, EnvironmentAttribute
     from jinja2.sandbox import ImmutableSandboxedEnvironment, SandboxedFormatter
+    from markupsafe import EscapeFormatter, Markup
 
     class BoundedFormatter(SandboxedFormatter):  # type: ignore[misc]
         """str.format / format_map: a field's width or precision is sized before use."""
@@ -770,6 +773,9 @@ def _sandbox_class() -> Any:
             result = super().format_field(value, format_spec)
             _charge_result(result)
             return result
+
+    class BoundedEscapeFormatter(BoundedFormatter, EscapeFormatter):  # type: ignore[misc]
+        pass
 
     class BoundedCodeGenerator(CodeGenerator):  # type: ignore[misc]
         def visit_Concat(self, node: Any, frame: Any) -> None:
@@ -851,16 +857,19 @@ def _sandbox_class() -> Any:
             return left / right if operator == "/" else left // right
 
         def wrap_str_format(self, value: Any) -> Any:
-            wrapped = super().wrap_str_format(value)
-            if wrapped is None or type(value.__self__) is not str:
-                return wrapped
+            if super().wrap_str_format(value) is None:  # not a str's format/format_map
+                return None
             owner, is_map = value.__self__, value.__name__ == "format_map"
-            formatter = BoundedFormatter(self)
+            formatter: Any
+            if isinstance(owner, Markup):  # `|safe` makes a Markup, which escapes fields
+                formatter = BoundedEscapeFormatter(self, escape=owner.escape)
+            else:
+                formatter = BoundedFormatter(self)
 
             def bounded(*args: Any, **kwargs: Any) -> str:
                 if is_map:
-                    return str(formatter.vformat(owner, (), args[0] if args else {}))
-                return str(formatter.vformat(owner, args, kwargs))
+                    return type(owner)(formatter.vformat(owner, (), args[0] if args else {}))
+                return type(owner)(formatter.vformat(owner, args, kwargs))
 
             return bounded
 
@@ -921,9 +930,17 @@ def _check_names(env: Any, parsed: Any) -> None:
             raise UnknownNameError(f"No {kind} named '{node.name}' (line {node.lineno})")
 
 
+def _check_length(text: str) -> None:
+    if len(text) > MAX_TEMPLATE_LENGTH:
+        raise OverflowError(
+            f"the template is {len(text)} characters long (limit {MAX_TEMPLATE_LENGTH})"
+        )
+
+
 def _compile(text: str) -> Any:
     compiled = _COMPILED.get(text)
     if compiled is None:
+        _check_length(text)
         compiled = _environment().from_string(text)
         if len(_COMPILED) >= _COMPILED_MAX:
             _COMPILED.clear()
@@ -1025,6 +1042,7 @@ class Template:
             return
         env = _environment()
         try:
+            _check_length(self.text)
             parsed = env.parse(self.text)
             if _STRICT:
                 _check_names(env, parsed)

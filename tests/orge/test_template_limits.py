@@ -210,3 +210,21 @@ async def test_bounded_filters_keep_their_behaviour(orge: Orge) -> None:
     assert render("{{ [{'n': 'x'}, {'n': 'y'}] | join(',', attribute='n') }}") == "x,y"
     assert render("{{ [{'v': 1}, {'v': 2}] | sum(attribute='v') }}") == "3"
     assert render("{{ 'aXbX' | replace('X', '-', 1) }}") == "a-bX"
+
+
+def test_safe_strings_are_bounded_too(short_deadline: None) -> None:
+    for text in (
+        "{{ ('{:>500000000}' | safe).format(1) }}",
+        "{{ ('{x:>500000000}' | safe).format_map({'x': 1}) }}",
+        "{{ ('x' | safe).center(500000000) }}",
+    ):
+        outcome = render_in_thread(text)
+        assert isinstance(outcome, TemplateError) and "too large" in str(outcome), text
+    assert render_text(None, "{{ ('<{}>' | safe).format('&') }}", None) == "<&amp;>"  # type: ignore[arg-type]
+
+
+def test_overlong_template_is_refused_before_compiling() -> None:
+    outcome = render_in_thread("{{ 1 }}" * 100_000)  # compiling it would take seconds
+    assert isinstance(outcome, TemplateError) and "characters long" in str(outcome)
+    with pytest.raises(TemplateError, match="characters long"):
+        Template("{{ 1 }}" * 100_000).check_syntax()
