@@ -17,6 +17,7 @@ import time
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 from datetime import time as dt_time
+from functools import lru_cache
 from itertools import chain
 from typing import TYPE_CHECKING, Any
 
@@ -548,6 +549,11 @@ def _check_replace(text: Any, old: Any, new: Any, count: Any = -1) -> None:
     _charge(len(text) + hits * max(len(new) - len(old), 0), "replace() result")
 
 
+@lru_cache(maxsize=256)
+def _checked_regex(pattern: str) -> Any:
+    return _regex_pattern(pattern)
+
+
 def _regex_pattern(pattern: Any) -> Any:
     """A compiled pattern, refusing what can backtrack for ages (ReDoS)."""
     import re._constants as sre_c
@@ -596,7 +602,7 @@ def _regex_input(value: Any) -> str:
 
 def _match(value: Any, pattern: Any) -> bool:
     """The `match` test: like re.match, bounded (see _regex_pattern)."""
-    return _regex_pattern(pattern).match(_regex_input(value)) is not None
+    return _checked_regex(str(pattern)).match(_regex_input(value)) is not None
 
 
 class _BudgetRange:
