@@ -656,6 +656,21 @@ def _timed(iterable: Any, info: RenderInfo) -> Iterator[Any]:
         yield item
 
 
+class _Sliceable:
+    """`value[i:j]` in a template: the copy is sized (and budgeted) before it is made."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: Any) -> None:
+        self._value = value
+
+    def __getitem__(self, key: slice) -> Any:
+        value = self._value
+        if isinstance(value, (str, bytes, list, tuple)):
+            _charge(len(range(*key.indices(len(value)))), "slice")
+        return value[key]
+
+
 def _bounded_filters(filters: dict[str, Any]) -> dict[str, Any]:
     """Jinja's built-in filters that can build large values, with a size check first."""
     from functools import update_wrapper
@@ -766,7 +781,7 @@ def _charged(func: Any) -> Any:
 
 def _sandbox_class() -> Any:
     from jinja2.compiler import CodeGenerator
-    from jinja2.nodes import Call, EnvironmentAttribute
+    from jinja2.nodes import Call, EnvironmentAttribute, Slice
     from jinja2.sandbox import ImmutableSandboxedEnvironment, SandboxedFormatter
     from markupsafe import EscapeFormatter, Markup
 
@@ -792,6 +807,18 @@ def _sandbox_class() -> Any:
                 self.write(", ")
             self.write("))")
 
+        def visit_Getitem(self, node: Any, frame: Any) -> None:
+            # jinja compiles a[i:j] as a bare Python slice; each one copies (4,000 slices of
+            # a 1 MB string are 4 GB), so it is sized through _Sliceable first
+            if not isinstance(node.arg, Slice):
+                super().visit_Getitem(node, frame)
+                return
+            self.write("environment.orge_sliceable(")
+            self.visit(node.node, frame)
+            self.write(")[")
+            self.visit(node.arg, frame)
+            self.write("]")
+
         def visit_For(self, node: Any, frame: Any) -> None:
             # every loop runs on the render's clock (loops over strings/lists are not range)
             if not isinstance(node.iter, Call) or not isinstance(
@@ -812,6 +839,7 @@ def _sandbox_class() -> Any:
         intercepted_binops = frozenset(["*", "**", "+", "%", "/", "//"])
 
         orge_loop = staticmethod(_loop_iter)
+        orge_sliceable = _Sliceable
 
         @staticmethod
         def orge_concat(values: tuple) -> str:

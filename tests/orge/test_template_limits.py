@@ -228,3 +228,13 @@ def test_overlong_template_is_refused_before_compiling() -> None:
     assert isinstance(outcome, TemplateError) and "characters long" in str(outcome)
     with pytest.raises(TemplateError, match="characters long"):
         Template("{{ 1 }}" * 100_000).check_syntax()
+
+
+def test_slices_count_towards_the_budget() -> None:
+    text = (
+        f"{{% set a = {MB} %}}{{% set ns = namespace(l=[]) %}}"
+        "{% for i in range(5000) %}{% set ns.l = ns.l + [a[i:]] %}{% endfor %}"
+    )
+    outcome = render_in_thread(text)
+    assert isinstance(outcome, TemplateError) and "in all" in str(outcome)
+    assert render_text(None, "{{ 'abcdef'[1:3] }} {{ [1, 2, 3][-1] }}", None) == "bc 3"  # type: ignore[arg-type]
