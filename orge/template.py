@@ -763,15 +763,51 @@ def _bounded_filters(filters: dict[str, Any]) -> dict[str, Any]:
         "pprint": text_of("pprint"),
         "to_json": text_of("to_json"),
     }
+    # Filters that run Python code per item (a key, a test, a filter): at most MAX_ITERATIONS
+    # items, like loops (sorting 1,000,000 characters took 1.8 s).
+    for name in (
+        "sort",
+        "unique",
+        "groupby",
+        "map",
+        "select",
+        "reject",
+        "selectattr",
+        "rejectattr",
+        "dictsort",
+    ):
+        if name in original:
+            bounded[name] = _items_capped(name, original[name])
     result = {**original, **bounded}
     # Every filter's result also counts towards the render's allocation budget.
     return {name: _charged(func) for name, func in result.items()}
+
+
+def _items_capped(name: str, func: Any) -> Any:
+    from functools import update_wrapper
+
+    from jinja2.utils import _PassArg
+
+    position = 0 if _PassArg.from_obj(func) is None else 1  # after context/environment
+
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        if len(args) > position:
+            value = args[position]
+            items = list(value.items() if isinstance(value, dict) and name == "dictsort" else value)
+            if len(items) > MAX_ITERATIONS:
+                raise OverflowError(f"{name} of more than {MAX_ITERATIONS} items")
+            if name != "dictsort":
+                args = (*args[:position], items, *args[position + 1 :])
+        return func(*args, **kwargs)
+
+    return update_wrapper(wrapper, func)
 
 
 def _charged(func: Any) -> Any:
     from functools import update_wrapper
 
     def wrapper(*args: Any, **kwargs: Any) -> Any:
+        _check_deadline()
         result = func(*args, **kwargs)
         _charge_result(result)
         return result

@@ -238,3 +238,18 @@ def test_slices_count_towards_the_budget() -> None:
     outcome = render_in_thread(text)
     assert isinstance(outcome, TemplateError) and "in all" in str(outcome)
     assert render_text(None, "{{ 'abcdef'[1:3] }} {{ [1, 2, 3][-1] }}", None) == "bc 3"  # type: ignore[arg-type]
+
+
+def test_per_item_filters_take_at_most_max_iterations_items() -> None:
+    outcome = render_in_thread(f"{{{{ ({MB}) | list | sort | length }}}}")
+    assert isinstance(outcome, TemplateError) and "sort of more than" in str(outcome)
+    outcome = render_in_thread(f"{{{{ ({MB}) | map('upper') | list | length }}}}")
+    assert isinstance(outcome, TemplateError) and "map of more than" in str(outcome)
+    text = (
+        "{{ [3, 1, 2] | sort | list }} {{ [1, 1, 2] | unique | list }} "
+        "{{ [1, 2, 3, 4] | select('odd') | list }} {{ ['a'] | map('upper') | list }} "
+        "{{ {'b': 1, 'a': 2} | dictsort }} {{ [{'k': 1}, {'k': 1}] | groupby('k') | length }}"
+    )
+    assert render_text(None, text, None) == (  # type: ignore[arg-type]
+        "[1, 2, 3] [1, 2] [1, 3] ['A'] [('a', 2), ('b', 1)] 1"
+    )
