@@ -18,8 +18,8 @@ import aiohttp
 
 from ..ocpp_station.once import OnceResult
 from ..ocpp_station.sender import CallRejected, LinkDown, NoAnswer
+from ..ocpp_station.urls import station_url
 from .link import SUBPROTOCOL, ConnectError, Link, connect
-from .station import station_url
 
 
 def _summary(payload: dict[str, Any], keys: tuple[str, ...]) -> dict[str, Any]:

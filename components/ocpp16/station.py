@@ -17,7 +17,6 @@ import time
 import uuid
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 import aiohttp
 import voluptuous as vol
@@ -41,6 +40,7 @@ from ..ocpp_station.evse import (
 from ..ocpp_station.journal import KIND_END, KIND_METER, KIND_START, AsyncJournal, Entry
 from ..ocpp_station.role import LinkRole
 from ..ocpp_station.sender import CallRejected, JournalSender, LinkDown, NoAnswer, RetryPolicy
+from ..ocpp_station.urls import station_url
 from . import DOMAIN
 from .config_keys import SETTING_PREFIX, ConfigKeys, defaults
 from .entities import make_sensors
@@ -51,22 +51,6 @@ from .smart import Profiles
 _LOGGER = logging.getLogger(__name__)
 TX_ID_PREFIX = "txid16:"
 STEP_DOWN_GRACE = 5.0  # seconds the old link may carry our last StopTransactions (as ocpp201)
-
-
-def station_url(url: str, station_id: str, append: Any = "auto") -> str:
-    """The URL to dial: credentials removed (they go in the Authorization header);
-    OCPP-J wants the station id as the last path segment: appended when `append` is
-    True, or `auto` and the path does not already end with it."""
-    parts = urlsplit(url)
-    host = parts.hostname or ""
-    if ":" in host:
-        host = f"[{host}]"
-    netloc = f"{host}:{parts.port}" if parts.port else host
-    path = parts.path
-    segments = [segment for segment in path.split("/") if segment]
-    if append is True or (append == "auto" and (not segments or segments[-1] != station_id)):
-        path = path.rstrip("/") + "/" + station_id
-    return urlunsplit((parts.scheme, netloc, path, parts.query, ""))
 
 
 @dataclass

@@ -12,7 +12,6 @@ import logging
 import ssl
 import uuid
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 from ocpp.charge_point import ChargePoint
 from ocpp.messages import Call, MessageType, _validate_payload, validate_payload
@@ -25,7 +24,6 @@ from websockets.exceptions import (
 )
 
 from components.ocpp_station.sender import CallRejected, LinkDown, NoAnswer
-from orge.redact import register_secret
 
 _LOGGER = logging.getLogger(__name__)
 OCPP201 = "ocpp2.0.1"
@@ -40,29 +38,6 @@ class ConnectFailed(Exception):
         self.message = message
         self.refused = refused
         self.shared_url = False  # refused because the CSMS picked ocpp1.6 on a shared URL
-
-
-def station_url(url: str, station_id: str, append: Any = "auto") -> str:
-    """The URL to dial: credentials removed; `/<station_id>` appended if asked (or `auto`
-    and the path does not already end with it)."""
-    parts = urlsplit(url)
-    host = parts.hostname or ""
-    if ":" in host:
-        host = f"[{host}]"
-    netloc = f"{host}:{parts.port}" if parts.port else host
-    path = parts.path
-    segments = [s for s in path.split("/") if s]
-    if append is True or (append == "auto" and (not segments or segments[-1] != station_id)):
-        path = path.rstrip("/") + "/" + station_id
-    return urlunsplit((parts.scheme, netloc, path, parts.query, ""))
-
-
-def url_password(url: str) -> str | None:
-    """A password given as `ws://station:password@host/...` (the station id is the user)."""
-    password = urlsplit(url).password
-    if password:
-        register_secret(password)
-    return password or None
 
 
 def ssl_context(url: str, ca_file: str | None, verify: bool) -> ssl.SSLContext | None:

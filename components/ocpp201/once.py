@@ -20,9 +20,11 @@ _LOGGER = logging.getLogger(__name__)
 
 
 async def async_once(config: dict[str, Any], config_dir: str, timeout: float) -> OnceResult:
+    from components.ocpp_station.urls import station_url, url_password
+
     from . import station_id as configured_station_id
     from .charge_point import StationChargePoint
-    from .link import OCPP201, ConnectFailed, Link, open_connection, station_url, url_password
+    from .link import OCPP201, ConnectFailed, Link, open_connection
 
     station_id = configured_station_id(config, _core_station_id(config_dir))
     password = config.get("password") or url_password(config["url"])

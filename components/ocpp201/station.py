@@ -33,6 +33,7 @@ from components.ocpp_station.sender import (
     NoAnswer,
     RetryPolicy,
 )
+from components.ocpp_station.urls import station_url, url_password
 from orge import __version__
 from orge.core import EVENT_ORGE_FINAL_WRITE, EVENT_ORGE_STOP, callback
 from orge.redact import register_secret
@@ -46,8 +47,6 @@ from .link import (
     ConnectFailed,
     Link,
     open_connection,
-    station_url,
-    url_password,
 )
 from .orders import Orders
 from .transactions import RemoteStart, Transaction, TransactionLog
