@@ -236,3 +236,14 @@ class RestoreEntity(Entity):
         assert self.orge is not None and self.entity_id is not None
         stored = (await async_get_store(self.orge)).last.get(self.entity_id)
         return stored.extra if stored else None
+
+
+class HelperEntity(RestoreEntity):
+    """An entity an operator declares as `domain: {key: {name, icon, ...}}` (input_*,
+    timer): its id is the key, its name `name` or the key in words."""
+
+    def __init__(self, key: str, conf: dict[str, Any]) -> None:
+        self.conf = conf
+        self._attr_object_id = key
+        self._attr_name = conf.get("name") or key.replace("_", " ").capitalize()
+        self._attr_icon = conf.get("icon")

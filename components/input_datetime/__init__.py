@@ -53,21 +53,18 @@ CONFIG_SCHEMA = vol.Schema(vol.Any(None, {cv.slug: ITEM}))
 async def async_setup(orge: Orge, config: dict[str, Any] | None) -> bool:
     from orge.entity import ENTITY_SERVICE_SCHEMA
     from orge.exceptions import ServiceValidationError
-    from orge.restore_state import RestoreEntity
+    from orge.restore_state import HelperEntity
     from orge.script.reload import async_replace_entities, register_reload
     from orge.template import time_zone
 
     tz = time_zone(orge)
 
-    class InputDatetime(RestoreEntity):
+    class InputDatetime(HelperEntity):
         domain = DOMAIN
 
         def __init__(self, key: str, conf: dict[str, Any]) -> None:
-            self.conf = conf
+            super().__init__(key, conf)
             self.has_date, self.has_time = conf["has_date"], conf["has_time"]
-            self._attr_object_id = key
-            self._attr_name = conf.get("name") or key.replace("_", " ").capitalize()
-            self._attr_icon = conf.get("icon")
             self.value: datetime | None = (
                 _parse(conf["initial"], self.has_date, self.has_time) if "initial" in conf else None
             )

@@ -35,17 +35,14 @@ CONFIG_SCHEMA = vol.Schema(vol.Any(None, {cv.slug: ITEM}))
 async def async_setup(orge: Orge, config: dict[str, Any] | None) -> bool:
     from orge.entity import ENTITY_SERVICE_SCHEMA
     from orge.exceptions import ServiceValidationError
-    from orge.restore_state import RestoreEntity
+    from orge.restore_state import HelperEntity
     from orge.script.reload import async_replace_entities, register_reload
 
-    class InputSelect(RestoreEntity):
+    class InputSelect(HelperEntity):
         domain = DOMAIN
 
         def __init__(self, key: str, conf: dict[str, Any]) -> None:
-            self.conf = conf
-            self._attr_object_id = key
-            self._attr_name = conf.get("name") or key.replace("_", " ").capitalize()
-            self._attr_icon = conf.get("icon")
+            super().__init__(key, conf)
             self.options: list[str] = list(conf["options"])
             self.current: str = conf.get("initial", self.options[0])
 

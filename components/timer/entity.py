@@ -14,19 +14,16 @@ from orge.core import Orge, ServiceCall, callback
 from orge.entity import ENTITY_SERVICE_SCHEMA
 from orge.exceptions import ServiceValidationError
 from orge.helpers.event import async_call_later
-from orge.restore_state import RestoreEntity
+from orge.restore_state import HelperEntity
 
 from . import ACTIVE, DOMAIN, IDLE, PAUSED, _hms
 
 
-class Timer(RestoreEntity):
+class Timer(HelperEntity):
     domain = DOMAIN
 
     def __init__(self, key: str, conf: dict[str, Any]) -> None:
-        self.conf = conf
-        self._attr_object_id = key
-        self._attr_name = conf.get("name") or key.replace("_", " ").capitalize()
-        self._attr_icon = conf.get("icon")
+        super().__init__(key, conf)
         self.status = IDLE
         self.duration: timedelta = conf["duration"]
         self.remaining: timedelta | None = None
