@@ -7,6 +7,7 @@ Kinds: state, numeric_state, template, time, trigger, and/or/not, and the shorth
 from __future__ import annotations
 
 import logging
+import re
 import time
 from collections.abc import Callable
 from datetime import datetime
@@ -16,7 +17,7 @@ from typing import Any
 import voluptuous as vol
 
 import orge.validation as cv
-from orge.core import Orge, State
+from orge.core import STATE_UNAVAILABLE, STATE_UNKNOWN, Orge, State
 from orge.script.helpers import (
     each,
     has_at_least_one,
@@ -53,16 +54,40 @@ def _conditions(value: Any) -> list[dict[str, Any]]:
     return CONDITIONS_SCHEMA(value)
 
 
-_STATE = vol.Schema(
-    {
-        **_BASE,
-        vol.Required("entity_id"): cv.entity_ids,
-        vol.Required("state"): state_values,
-        vol.Optional("attribute"): cv.string,
-        vol.Optional("for"): period,
-        vol.Optional("match", default="all"): vol.In(["all", "any"]),
-    }
-)
+def attribute_values(value: Any) -> list[Any] | None:
+    """One attribute value or a list of them, kept typed (None means any).
+
+    Home Assistant validates these with `cv.match_all`: `16` matches the number 16.0 and
+    `true` the boolean true (helpers/condition.py, components/homeassistant/triggers/state.py).
+    """
+    if value is None:
+        return None
+    return list(value) if isinstance(value, list) else [value]
+
+
+def _state_condition_schema(values: Callable[[Any], Any]) -> vol.Schema:
+    return vol.Schema(
+        {
+            **_BASE,
+            vol.Required("entity_id"): cv.entity_ids,
+            vol.Required("state"): values,
+            vol.Optional("attribute"): cv.string,
+            vol.Optional("for"): period,
+            vol.Optional("match", default="all"): vol.All(vol.Lower, vol.In(["all", "any"])),
+        }
+    )
+
+
+_STATE_OF_STATE = _state_condition_schema(state_values)
+_STATE_OF_ATTRIBUTE = _state_condition_schema(attribute_values)
+
+
+def _STATE(value: Any) -> dict[str, Any]:
+    """States are strings; an `attribute:` condition's values keep their type."""
+    by_attribute = isinstance(value, dict) and "attribute" in value
+    return (_STATE_OF_ATTRIBUTE if by_attribute else _STATE_OF_STATE)(value)
+
+
 _NUMERIC = vol.All(
     vol.Schema(
         {
@@ -125,17 +150,31 @@ CONDITIONS_SCHEMA = each(one_condition)
 # --- checking ----------------------------------------------------------------------
 
 
-def _resolve_limit(orge: Orge, limit: Any) -> float | None:
-    if limit is None or isinstance(limit, float):
+class NumericStateError(Exception):
+    """The value (or a limit entity) cannot be compared: HA's ConditionErrorMessage."""
+
+
+def _limit(orge: Orge, limit: Any) -> float | None:
+    """A number, or the state of an entity as one; None when that entity is unknown/unavailable.
+
+    Raises NumericStateError for an entity that does not exist or whose state is not a number.
+    """
+    if limit is None or isinstance(limit, (int, float)):
         return limit
     state = orge.states.get(limit)
-    try:
-        return float(state.state) if state is not None else None
-    except ValueError:
+    if state is None:
+        raise NumericStateError(f"unknown limit entity {limit}")
+    if state.state in (STATE_UNAVAILABLE, STATE_UNKNOWN):
         return None
+    try:
+        return float(state.state)
+    except ValueError:
+        raise NumericStateError(
+            f"the state of limit entity {limit} ('{state.state}') is not a number"
+        ) from None
 
 
-def numeric_value_matches(
+def numeric_state_matches(
     orge: Orge,
     state: State | None,
     above: Any,
@@ -143,52 +182,101 @@ def numeric_value_matches(
     attribute: str | None,
     value_template: Template | None,
     variables: dict[str, Any],
-    name: str,
 ) -> bool:
-    """True when the entity's number is above `above` and below `below` (both exclusive)."""
+    """True when the entity's number is above `above` and below `below` (both exclusive).
+
+    As Home Assistant's `async_numeric_state` (helpers/condition.py): a missing attribute and
+    the values None/unknown/unavailable are False; an entity that does not exist, a template
+    error or a value that is not a number raise NumericStateError.
+    """
     if state is None:
+        raise NumericStateError("unknown entity")
+    if attribute is not None and attribute not in state.attributes:
+        return False
+    if value_template is not None:
+        try:
+            value = value_template.async_render({**variables, "state": state})
+        except TemplateError as err:
+            raise NumericStateError(f"template error: {err}") from err
+    else:
+        value = state.attributes.get(attribute) if attribute else state.state
+    if value is None or value in (STATE_UNAVAILABLE, STATE_UNKNOWN):
         return False
     try:
-        if value_template is not None:
-            raw = value_template.async_render({**variables, "state": state})
-        else:
-            raw = state.attributes.get(attribute) if attribute else state.state
-        value = float(raw)
-    except TemplateError as err:
-        _LOGGER.error("%s: %s", name, err)
-        return False
+        number = float(value)
     except (TypeError, ValueError):
-        return False
-    low, high = _resolve_limit(orge, above), _resolve_limit(orge, below)
-    if above is not None and (low is None or value <= low):
-        return False
-    return not (below is not None and (high is None or value >= high))
+        raise NumericStateError(
+            f"entity {state.entity_id} state '{value}' cannot be processed as a number"
+        ) from None
+    if below is not None:
+        high = _limit(orge, below)
+        if high is None or number >= high:
+            return False
+    if above is not None:
+        low = _limit(orge, above)
+        if low is None or number <= low:
+            return False
+    return True
 
 
-def _entity_moment(orge: Orge, value: Any) -> dt_time | None:
+def _time_limit(orge: Orge, value: Any, default: dt_time) -> dt_time | None:
+    """A time condition's limit: a time, or what an entity says (None: the check is False).
+
+    Home Assistant (helpers/condition.py `time`): an input_datetime gives its hour, minute
+    and second (23:59:59 where missing), a timestamp sensor its local time of day; any other
+    entity, or unknown/unavailable, makes the condition false. Raises
+    TimeConditionError for an entity that does not exist.
+    """
+    from orge.template import as_datetime, time_zone
+
+    if value is None:
+        return default
     if isinstance(value, dt_time):
         return value
-    from orge.script.trigger_time import entity_moment
-    from orge.template import time_zone
+    state = orge.states.get(value)
+    if state is None:
+        raise TimeConditionError(f"unknown entity {value}")
+    attrs = state.attributes
+    if state.domain == "input_datetime":
+        return dt_time(
+            int(attrs.get("hour", 23)), int(attrs.get("minute", 59)), int(attrs.get("second", 59))
+        )
+    if attrs.get("device_class") == "timestamp" and state.state not in (
+        STATE_UNAVAILABLE,
+        STATE_UNKNOWN,
+    ):
+        moment = as_datetime(state.state, None)
+        if moment is None:
+            return None
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=time_zone(orge))
+        return moment.astimezone(time_zone(orge)).time()
+    return None
 
-    moment = entity_moment(orge.states.get(value), time_zone(orge))
-    return moment.timetz().replace(tzinfo=None) if isinstance(moment, datetime) else moment
+
+class TimeConditionError(Exception):
+    """A time condition names an entity that does not exist."""
 
 
 def time_matches(orge: Orge, config: dict[str, Any], now: datetime | None = None) -> bool:
+    """Home Assistant's time condition: local wall-clock time, `after` <= now < `before`.
+
+    With `before` not later than `after` the window crosses midnight (HA tests the
+    opposite, `not before <= now < after`, so equal limits hold all day). On the day the
+    clocks go back, a wall time inside the repeated hour matches on both passes.
+    """
     from orge.template import time_zone
 
     now = now or datetime.now(time_zone(orge))
-    after = _entity_moment(orge, config["after"]) if "after" in config else None
-    before = _entity_moment(orge, config["before"]) if "before" in config else None
-    if ("after" in config and after is None) or ("before" in config and before is None):
+    after = _time_limit(orge, config.get("after"), dt_time(0))
+    before = _time_limit(orge, config.get("before"), dt_time(23, 59, 59, 999999))
+    if after is None or before is None:
         return False
     current = now.time().replace(tzinfo=None)
-    if after is not None and before is not None and before < after:
-        in_window = current >= after or current < before  # a window across midnight
-    else:
-        in_window = (after is None or current >= after) and (before is None or current < before)
-    if not in_window:
+    if after < before:
+        if not after <= current < before:
+            return False
+    elif before <= current < after:
         return False
     return "weekday" not in config or WEEKDAYS[now.weekday()] in config["weekday"]
 
@@ -221,14 +309,22 @@ def build(orge: Orge, config: dict[str, Any], name: str) -> Check:
         ids = config["id"]
         return lambda variables: str((variables.get("trigger") or {}).get("id")) in ids
     if kind == "time":
-        return lambda variables: time_matches(orge, config)
+
+        def check_time(variables: dict[str, Any]) -> bool:
+            try:
+                return time_matches(orge, config)
+            except TimeConditionError as err:
+                _LOGGER.warning("%s: time condition: %s", name, err)
+                return False
+
+        return check_time
     if kind == "numeric_state":
         if config.get("value_template") is not None:
             config["value_template"].orge = orge
 
-        def check_numeric(variables: dict[str, Any]) -> bool:
-            return all(
-                numeric_value_matches(
+        def one_numeric(entity_id: str, variables: dict[str, Any]) -> bool:
+            try:
+                return numeric_state_matches(
                     orge,
                     orge.states.get(entity_id),
                     config.get("above"),
@@ -236,27 +332,50 @@ def build(orge: Orge, config: dict[str, Any], name: str) -> Check:
                     config.get("attribute"),
                     config.get("value_template"),
                     variables,
-                    name,
                 )
-                for entity_id in config["entity_id"]
-            )
+            except NumericStateError as err:
+                _LOGGER.warning("%s: numeric_state condition on %s: %s", name, entity_id, err)
+                return False
 
-        return check_numeric
+        return lambda variables: all(one_numeric(eid, variables) for eid in config["entity_id"])
     return _build_state(orge, config, name)
 
 
+_INPUT_ENTITY_ID = re.compile(
+    r"^input_(?:select|text|number|boolean|datetime)\.(?!.+__)(?:[\da-z_]+)$"
+)
+
+
 def _build_state(orge: Orge, config: dict[str, Any], name: str) -> Check:
-    wanted = config["state"] or []
+    """Home Assistant's state condition (helpers/condition.py `state`).
+
+    Equality with the wanted values (typed for an attribute); a wanted value that is an
+    input_* entity id stands for that entity's state; a missing attribute is False; `for`
+    counts from the entity's last state change (`last_changed`), also for an attribute.
+    """
+    wanted = config["state"]
+    wanted = [None] if wanted is None else wanted
     attribute = config.get("attribute")
     duration = config.get("for")
 
     def one(entity_id: str, variables: dict[str, Any]) -> bool:
         state = orge.states.get(entity_id)
         if state is None:
+            _LOGGER.warning("%s: state condition: unknown entity %s", name, entity_id)
+            return False
+        if attribute is not None and attribute not in state.attributes:
             return False
         value = state.attributes.get(attribute) if attribute else state.state
-        targets = [_resolve_state(orge, item) for item in wanted]
-        if str(value) not in targets and value not in targets:
+        for item in wanted:
+            if isinstance(item, str) and _INPUT_ENTITY_ID.match(item):
+                other = orge.states.get(item)
+                if other is None:
+                    _LOGGER.warning("%s: the 'state' entity %s is unavailable", name, item)
+                    return False
+                item = other.state
+            if value == item:
+                break
+        else:
             return False
         if duration is None:
             return True
@@ -265,20 +384,11 @@ def _build_state(orge: Orge, config: dict[str, Any], name: str) -> Check:
         except Exception as err:
             _LOGGER.error("%s: invalid 'for': %s", name, err)
             return False
-        return time.time() - state.last_changed_timestamp >= needed
+        return time.time() - state.last_changed_timestamp > needed
 
     if config["match"] == "any":
         return lambda variables: any(one(eid, variables) for eid in config["entity_id"])
     return lambda variables: all(one(eid, variables) for eid in config["entity_id"])
-
-
-def _resolve_state(orge: Orge, value: str) -> str:
-    """A state condition may compare with another entity (`state: input_select.mode`)."""
-    if "." in value and value.split(".", 1)[0] in ("input_select", "input_text", "input_number"):
-        other = orge.states.get(value)
-        if other is not None:
-            return other.state
-    return value
 
 
 def build_all(orge: Orge, configs: list[dict[str, Any]], name: str) -> list[Check]:

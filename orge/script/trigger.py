@@ -16,6 +16,7 @@ import voluptuous as vol
 
 import orge.validation as cv
 from orge.core import Context, Orge, callback, job_type_of
+from orge.script.condition import attribute_values
 from orge.script.helpers import (
     each,
     has_at_least_one,
@@ -37,18 +38,35 @@ _BASE = {
     vol.Optional("variables"): vol.All(dict, template_complex),
 }
 
-_STATE = vol.Schema(
-    {
-        **_BASE,
-        vol.Required("entity_id"): cv.entity_ids,
-        vol.Optional("from"): state_values,
-        vol.Optional("to"): state_values,
-        vol.Optional("not_from"): state_values,
-        vol.Optional("not_to"): state_values,
-        vol.Optional("attribute"): cv.string,
-        vol.Optional("for"): period,
-    }
-)
+
+def _state_schema(values: Callable[[Any], Any]) -> vol.Schema:
+    return vol.Schema(
+        {
+            **_BASE,
+            vol.Required("entity_id"): cv.entity_ids,
+            vol.Optional("from"): values,
+            vol.Optional("to"): values,
+            vol.Optional("not_from"): values,
+            vol.Optional("not_to"): values,
+            vol.Optional("attribute"): cv.string,
+            vol.Optional("for"): period,
+        }
+    )
+
+
+_STATE_OF_STATE = _state_schema(state_values)
+_STATE_OF_ATTRIBUTE = _state_schema(attribute_values)
+
+
+def _STATE(value: Any) -> dict[str, Any]:
+    """A state trigger: states are strings, an `attribute:` trigger's values keep their type."""
+    by_attribute = isinstance(value, dict) and "attribute" in value
+    config: dict[str, Any] = (_STATE_OF_ATTRIBUTE if by_attribute else _STATE_OF_STATE)(value)
+    for key, negated in (("from", "not_from"), ("to", "not_to")):
+        if key in config and negated in config:
+            raise vol.Invalid(f"use '{key}' or '{negated}', not both", path=[negated])
+    return config
+
 
 _NUMERIC_STATE = vol.All(
     vol.Schema(

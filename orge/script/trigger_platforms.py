@@ -22,7 +22,7 @@ from orge.core import (
     callback,
 )
 from orge.helpers.event import async_call_later, async_track_state_change_event
-from orge.script.condition import numeric_value_matches
+from orge.script.condition import NumericStateError, numeric_state_matches
 from orge.script.helpers import render_period
 from orge.script.tracking import TemplateWatcher
 from orge.template import result_as_boolean
@@ -83,43 +83,61 @@ def _value(state: State | None, attribute: str | None) -> Any:
     return state.attributes.get(attribute) if attribute else state.state
 
 
+def _matcher(values: list[Any] | None, invert: bool = False) -> Callable[[Any], bool]:
+    """Home Assistant's `process_state_match`: None matches anything; equality, not text."""
+    if values is None:
+        return lambda _value: not invert
+    return lambda value: (value in values) is not invert
+
+
 def attach_state(
     orge: Orge, config: dict[str, Any], fire: Fire, name: str, variables: dict[str, Any]
 ) -> Callable[[], None]:
-    from_ = config.get("from")
-    to = config.get("to")
-    not_from = config.get("not_from")
-    not_to = config.get("not_to")
+    """Home Assistant's state trigger (homeassistant/components/homeassistant/triggers/state.py).
+
+    - No `from`/`to`/`not_from`/`not_to`: every change fires, attribute-only ones too (and the
+      removal of the entity, with `to_state` None). With any of them (even `to: ~`), only a
+      change of the value fires.
+    - `attribute:` compares that attribute's typed value; other attribute changes are ignored.
+    - `for:` holds the run until the value has stayed: while it equals the new value, or with
+      `from` and no `to`, while it is not back at the old value.
+    """
     attribute = config.get("attribute")
     duration = config.get("for")
-    # With from/to set (or `to: null`), an attribute-only change is not a change.
-    state_only = attribute is None and ("from" in config or "to" in config)
+    if "from" in config:
+        match_from = _matcher(config["from"])
+    else:
+        match_from = _matcher(config.get("not_from"), invert="not_from" in config)
+    if "to" in config:
+        match_to = _matcher(config["to"])
+    else:
+        match_to = _matcher(config.get("not_to"), invert="not_to" in config)
+    match_all = not any(key in config for key in ("from", "to", "not_from", "not_to"))
+    held_while_not_old = "from" in config and "to" not in config
     pending = _Pending(orge, name)
+    # What the pending run of each entity waits on: (old value, new value) at its change.
+    waiting: dict[str, tuple[Any, Any]] = {}
 
-    def matches_to(value: Any) -> bool:
-        if to is not None and str(value) not in to and value not in to:
+    def still_holds(entity_id: str, new: State | None) -> bool:
+        if new is None:
             return False
-        return not (not_to is not None and str(value) in not_to)
+        old_value, new_value = waiting[entity_id]
+        current = _value(new, attribute)
+        return current != old_value if held_while_not_old else current == new_value
 
     @callback
     def changed(event: Event) -> None:
         entity_id = event.data["entity_id"]
         old: State | None = event.data["old_state"]
         new: State | None = event.data["new_state"]
-        old_value, new_value = _value(old, attribute), _value(new, attribute)
-        if entity_id in pending.cancels and (new is None or not matches_to(new_value)):
+        if entity_id in pending.cancels and not still_holds(entity_id, new):
             pending.cancel(entity_id)
-        if new is None:
-            return
+        old_value, new_value = _value(old, attribute), _value(new, attribute)
         if attribute is not None and old_value == new_value:
             return
-        if state_only and old is not None and old.state == new.state:
+        if not match_from(old_value) or not match_to(new_value):
             return
-        if from_ is not None and (old is None or str(old_value) not in from_):
-            return
-        if not_from is not None and old is not None and str(old_value) in not_from:
-            return
-        if not matches_to(new_value):
+        if not match_all and old_value == new_value:
             return
         data = {
             "entity_id": entity_id,
@@ -132,6 +150,7 @@ def attach_state(
         if duration is None:
             fire(data, event.context)
         else:
+            waiting[entity_id] = (old_value, new_value)
             pending.start(entity_id, duration, variables, fire, data, event.context)
 
     remove = async_track_state_change_event(orge, config["entity_id"], changed)
@@ -147,12 +166,20 @@ def attach_state(
 def attach_numeric_state(
     orge: Orge, config: dict[str, Any], fire: Fire, name: str, variables: dict[str, Any]
 ) -> Callable[[], None]:
+    """Home Assistant's numeric_state trigger (.../triggers/numeric_state.py).
+
+    Fires when the value enters the range (above < value < below), once until it leaves
+    again. An entity in range at attach time must leave it first. A value that cannot be
+    read as a number (or a template error) is logged and leaves the entity as it was,
+    except that a pending `for:` run is cancelled; `unknown`/`unavailable` count as out of
+    range.
+    """
     duration = config.get("for")
     pending = _Pending(orge, name)
-    armed: dict[str, bool] = {}
+    armed: set[str] = set()
 
     def check(state: State | None) -> bool:
-        return numeric_value_matches(
+        return numeric_state_matches(
             orge,
             state,
             config.get("above"),
@@ -160,25 +187,38 @@ def attach_numeric_state(
             config.get("attribute"),
             config.get("value_template"),
             variables,
-            name,
         )
+
+    def check_quietly(state: State | None) -> bool | None:
+        try:
+            return check(state)
+        except NumericStateError:
+            return None
 
     for entity_id in config["entity_id"]:
         # Already in range at attach: fire only after it leaves the range and comes back.
-        armed[entity_id] = not check(orge.states.get(entity_id))
+        if not check_quietly(orge.states.get(entity_id)):
+            armed.add(entity_id)
 
     @callback
     def changed(event: Event) -> None:
         entity_id = event.data["entity_id"]
         new: State | None = event.data["new_state"]
-        matched = new is not None and check(new)
-        if not matched:
-            armed[entity_id] = True
+        if entity_id in pending.cancels and not check_quietly(new):
             pending.cancel(entity_id)
+        if new is None:
             return
-        if not armed.get(entity_id, True):
+        try:
+            matched = check(new)
+        except NumericStateError as err:
+            _LOGGER.warning("Error in '%s' trigger: %s", name, err)
             return
-        armed[entity_id] = False
+        if not matched:
+            armed.add(entity_id)
+            return
+        if entity_id not in armed:
+            return
+        armed.discard(entity_id)
         data = {
             "entity_id": entity_id,
             "from_state": event.data["old_state"],
