@@ -8,8 +8,9 @@ wall clock so a clock set by NTP or the CSMS after boot is honoured.
 from __future__ import annotations
 
 import logging
+from bisect import bisect_left
 from collections.abc import Callable
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from datetime import time as dt_time
 from typing import Any
 
@@ -21,14 +22,10 @@ _LOGGER = logging.getLogger(__name__)
 
 
 def next_time_of_day(now: datetime, moment: dt_time) -> datetime:
-    candidate = now.replace(
-        hour=moment.hour, minute=moment.minute, second=moment.second, microsecond=0
-    )
-    if candidate <= now:
-        candidate = (candidate + timedelta(days=1)).replace(
-            hour=moment.hour, minute=moment.minute, second=moment.second
-        )
-    return candidate
+    """The next time the wall clock shows `moment` (see `next_pattern_time` for DST)."""
+    when = next_pattern_time(now, ([moment.hour], [moment.minute], [moment.second]))
+    assert when is not None  # one allowed value in each unit always matches
+    return when
 
 
 def entity_moment(state: State | None, tz: Any) -> dt_time | datetime | None:
@@ -91,8 +88,7 @@ def attach_time(
             if isinstance(at, dt_time) or isinstance(
                 entity_moment(orge.states.get(at), tz), dt_time
             ):
-                # Wait past the second that fired so the next one is tomorrow's.
-                orge.loop.call_later(1.0, schedule, index, at)
+                schedule(index, at)  # from the next second on: the next match
 
         cancels[index] = async_track_point_in_time(orge, due, when)
 
@@ -140,24 +136,69 @@ def pattern_sets(config: dict[str, Any]) -> tuple[list[int], list[int], list[int
     return _allowed(hours, 24), _allowed(minutes, 60), _allowed(seconds, 60)
 
 
+def _next_wall_time(start: datetime, sets: tuple[list[int], list[int], list[int]]) -> datetime:
+    """The first naive wall-clock time at or after `start` (whole seconds) that matches."""
+    hours, minutes, seconds = sets
+    day = start.replace(hour=0, minute=0, second=0, microsecond=0)
+    for days in range(2):
+        base = day + timedelta(days=days)
+        first_day = days == 0
+        for hour in hours[bisect_left(hours, start.hour) :] if first_day else hours:
+            this_hour = first_day and hour == start.hour
+            for minute in minutes[bisect_left(minutes, start.minute) :] if this_hour else minutes:
+                this_minute = this_hour and minute == start.minute
+                index = bisect_left(seconds, start.second) if this_minute else 0
+                if index < len(seconds):
+                    return base.replace(hour=hour, minute=minute, second=seconds[index])
+    raise AssertionError("a pattern with a value in each unit matches within a day")
+
+
+def _next_offset_change(start: datetime, tz: Any, horizon: timedelta) -> datetime | None:
+    """The first whole UTC second after `start` (UTC) at which `tz`'s offset differs, if any
+    within `horizon` (daylight-saving changes are months apart, so one search suffices)."""
+    offset = start.astimezone(tz).utcoffset()
+    low, high = int(start.timestamp()), int((start + horizon).timestamp())
+    if datetime.fromtimestamp(high, tz).utcoffset() == offset:
+        return None
+    while high - low > 1:  # the offset at `low` is the start's, at `high` the new one
+        middle = (low + high) // 2
+        if datetime.fromtimestamp(middle, tz).utcoffset() == offset:
+            low = middle
+        else:
+            high = middle
+    return datetime.fromtimestamp(high, UTC)
+
+
 def next_pattern_time(
     now: datetime, sets: tuple[list[int], list[int], list[int]]
 ) -> datetime | None:
-    """The first time strictly after `now` whose h/m/s are all allowed."""
-    hours, minutes, seconds = sets
-    if not (hours and minutes and seconds):
+    """The first moment after `now` (from the next whole second) whose wall clock matches.
+
+    As Home Assistant's `find_next_time_expression_time` (homeassistant/util/dt.py) as used
+    by `async_track_utc_time_change`: every real moment whose local wall-clock reading has
+    allowed hour, minute and second matches. So on the day clocks go forward a wall time
+    that does not exist is skipped (02:30 on 31 March 2024 in Europe/Berlin: next 02:30 the
+    day after; `/15` minutes goes 01:45 -> 03:00, 15 real minutes), and on the day they go
+    back a wall time that occurs twice matches twice (02:00-02:45 on 27 October 2024 runs
+    in both passes, every 15 real minutes). A naive `now` is read as a clock without DST.
+    Returns an aware datetime in `now`'s time zone (naive for a naive `now`); None when the
+    pattern never matches.
+    """
+    if not all(sets):
         return None
-    start = now.replace(microsecond=0) + timedelta(seconds=1)
-    for day in range(2):
-        base = (start + timedelta(days=day)).replace(hour=0, minute=0, second=0)
-        for hour in hours:
-            for minute in minutes:
-                if day == 0 and (hour, minute) < (start.hour, start.minute):
-                    continue
-                for second in seconds:
-                    candidate = base.replace(hour=hour, minute=minute, second=second)
-                    if candidate >= start:
-                        return candidate
+    if now.tzinfo is None:
+        return _next_wall_time((now + timedelta(seconds=1)).replace(microsecond=0), sets)
+    tz = now.tzinfo
+    start = (now.astimezone(UTC) + timedelta(seconds=1)).replace(microsecond=0)
+    # Walk the stretches of constant UTC offset: within one, wall time = UTC + offset.
+    for _stretch in range(3):
+        offset = start.astimezone(tz).utcoffset() or timedelta(0)
+        change = _next_offset_change(start, tz, timedelta(days=2))
+        wall = _next_wall_time(start.replace(tzinfo=None) + offset, sets)
+        candidate = (wall - offset).replace(tzinfo=UTC)
+        if change is None or candidate < change:
+            return candidate.astimezone(tz)
+        start = change
     return None
 
 
