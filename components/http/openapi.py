@@ -90,15 +90,26 @@ def _query(name: str, description: str, kind: str = "string") -> dict[str, Any]:
 _BAD = {"400": "Bad JSON or data", "413": "Body too large"}
 _ENTITY = _path_param("entity_id", "An entity id such as sensor.power")
 _HISTORY_PARAMS = [
-    _query("filter_entity_id", "Comma-separated entity ids"),
+    _query("filter_entity_id", "Comma-separated entity ids (required)"),
     _query("end_time", "ISO 8601 end of the period (default: start + 1 day)"),
-    _query("minimal_response", "Only state and last_changed after the first row", "boolean"),
-    _query("no_attributes", "Leave attributes out", "boolean"),
-    _query("significant_changes_only", "Only state changes, not attribute changes", "boolean"),
+    _query(
+        "minimal_response",
+        "When present: state and last_changed only, after the first row",
+        "boolean",
+    ),
+    _query("no_attributes", "When present: attributes are {}", "boolean"),
+    _query("skip_initial_state", "When present: no state at the start time", "boolean"),
+    _query(
+        "significant_changes_only",
+        "Only state changes, not attribute changes (default; off only with =0)",
+        "boolean",
+    ),
 ]
 _LOGBOOK_PARAMS = [
     _query("entity", "Comma-separated entity ids"),
     _query("end_time", "ISO 8601 end of the period"),
+    _query("period", "Days (default 1), when end_time is not given", "integer"),
+    _query("context_id", "Only entries of this context (not with entity)"),
 ]
 _NO_RECORDER = {"404": "The recorder is not running", "400": "Invalid time or entity id"}
 
@@ -269,7 +280,7 @@ def document(version: str) -> dict[str, Any]:
         },
         "/api/logbook": {
             "get": _op(
-                "Logbook of the last day",
+                "Logbook since the start of the local day",
                 _json({"type": "array", "items": {"type": "object"}}, "Entries"),
                 errors=_NO_RECORDER,
                 params=_LOGBOOK_PARAMS,

@@ -420,11 +420,16 @@ def _entity_list(text: str | None) -> list[str] | None:
     return ids
 
 
-async def recorder_query(orge: Orge, service: str, data: dict[str, Any]) -> Any:
+def require_recorder(orge: Orge, service: str) -> None:
+    """404 unless the recorder answers `service` (HA registers these views with it)."""
     if not orge.services.has_service("recorder", service):
         raise web.HTTPNotFound(
             text="The recorder is not running: add `recorder:` to configuration.yaml"
         )
+
+
+async def recorder_query(orge: Orge, service: str, data: dict[str, Any]) -> Any:
+    require_recorder(orge, service)
     try:
         return await orge.services.async_call(
             "recorder", service, data, blocking=True, return_response=True
@@ -433,32 +438,54 @@ async def recorder_query(orge: Orge, service: str, data: dict[str, Any]) -> Any:
         raise web.HTTPBadRequest(text=str(err)) from None
 
 
-def _period(request: web.Request, default_hours: float = 24) -> tuple[datetime, datetime]:
-    orge = _orge(request)
-    start = parse_time(orge, request.match_info.get("timestamp"), "start time")
-    end = parse_time(orge, request.query.get("end_time"), "end_time")
-    if start is None:
-        start = (end or datetime.now(UTC)) - timedelta(hours=default_hours)
-    if end is None:
-        end = start + timedelta(days=1)
-    if end < start:
-        raise web.HTTPBadRequest(text="end_time is before the start time")
-    return start, end
+def _start(request: web.Request) -> datetime | None:
+    """The `{timestamp}` of the path (HA: 400 "Invalid datetime" when it does not parse)."""
+    try:
+        return parse_time(_orge(request), request.match_info.get("timestamp"), "datetime")
+    except web.HTTPBadRequest:
+        raise web.HTTPBadRequest(text="Invalid datetime") from None
+
+
+def _end(request: web.Request) -> datetime | None:
+    try:
+        return parse_time(_orge(request), request.query.get("end_time"), "end_time")
+    except web.HTTPBadRequest:
+        raise web.HTTPBadRequest(text="Invalid end_time") from None
 
 
 async def api_history(request: web.Request) -> web.Response:
-    start, end = _period(request)
-    entity_ids = _entity_list(request.query.get("filter_entity_id"))
+    """GET /api/history/period[/{timestamp}], as Home Assistant's HistoryPeriodView.
+
+    `filter_entity_id` is required (400 "filter_entity_id is missing"); the start defaults
+    to one day ago, `end_time` to start + 1 day; a start in the future answers [].
+    `significant_changes_only` is on unless it is exactly "0"; `minimal_response`,
+    `no_attributes` and `skip_initial_state` are on when present, whatever their value
+    (homeassistant/components/history/__init__.py).
+    """
+    orge = _orge(request)
+    require_recorder(orge, "get_history")
+    query = request.query
+    start = _start(request)
+    if not (text := query.get("filter_entity_id")) or not (entity_ids := _entity_list(text)):
+        raise web.HTTPBadRequest(text="filter_entity_id is missing")
+    now = datetime.now(UTC)
+    start = start or now - timedelta(days=1)
+    if start > now:
+        return json_response([])
+    end = _end(request) or start + timedelta(days=1)
+    if end <= start:
+        return json_response([])
     response = await recorder_query(
-        _orge(request),
+        orge,
         "get_history",
         {
             "start_time": start.isoformat(),
             "end_time": end.isoformat(),
-            "entity_ids": entity_ids or [],
-            "minimal_response": "minimal_response" in request.query,
-            "no_attributes": "no_attributes" in request.query,
-            "significant_changes_only": "significant_changes_only" in request.query,
+            "entity_ids": entity_ids,
+            "minimal_response": "minimal_response" in query,
+            "no_attributes": "no_attributes" in query,
+            "significant_changes_only": query.get("significant_changes_only", "1") != "0",
+            "include_start_time_state": "skip_initial_state" not in query,
         },
     )
     history = response.get("history", {}) if isinstance(response, dict) else {}
@@ -466,17 +493,42 @@ async def api_history(request: web.Request) -> web.Response:
 
 
 async def api_logbook(request: web.Request) -> web.Response:
-    start, end = _period(request)
-    entity_ids = _entity_list(request.query.get("entity"))
-    response = await recorder_query(
-        _orge(request),
-        "get_logbook",
-        {
-            "start_time": start.isoformat(),
-            "end_time": end.isoformat(),
-            "entity_ids": entity_ids or [],
-        },
-    )
+    """GET /api/logbook[/{timestamp}], as Home Assistant's LogbookView.
+
+    The start defaults to the start of the local day; without `end_time` the period is
+    `period` days (default 1) ending `period` days after start - (period - 1) days;
+    `entity` is a comma-separated list, `context_id` keeps one context (not with `entity`)
+    (homeassistant/components/logbook/rest_api.py).
+    """
+    orge = _orge(request)
+    require_recorder(orge, "get_logbook")
+    query = request.query
+    start = _start(request)
+    if start is None:
+        local_now = datetime.now(ZoneInfo(orge.config.time_zone))
+        start = local_now.replace(hour=0, minute=0, second=0, microsecond=0).astimezone(UTC)
+    try:
+        period = int(query.get("period", "1"))
+    except ValueError:
+        raise web.HTTPBadRequest(text="Invalid period") from None
+    entity_ids = _entity_list(query.get("entity"))
+    end = _end(request)
+    if end is None:
+        start = start - timedelta(days=period - 1)
+        end = start + timedelta(days=period)
+    context_id = query.get("context_id")
+    if entity_ids and context_id:
+        raise web.HTTPBadRequest(text="Can't combine entity with context_id")
+    if end <= start:
+        return json_response([])
+    data: dict[str, Any] = {
+        "start_time": start.isoformat(),
+        "end_time": end.isoformat(),
+        "entity_ids": entity_ids or [],
+    }
+    if context_id:
+        data["context_id"] = context_id
+    response = await recorder_query(orge, "get_logbook", data)
     entries = response.get("entries", []) if isinstance(response, dict) else []
     return json_response(entries, compress=True)
 

@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any
 
 import voluptuous as vol
+from aiohttp import web
 
 from orge.core import MATCH_ALL, Context, Event, callback
 
@@ -301,6 +303,88 @@ async def cmd_check_config(conn: Connection, msg_id: int, message: dict) -> None
     conn.send_result(msg_id, await rest.check_config(conn.orge))
 
 
+def _ws_time(conn: Connection, message: dict, key: str) -> datetime | None:
+    """An ISO 8601 time of the message as UTC; HA's `invalid_<key>` error when it is bad."""
+    value = message.get(key)
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise CommandError(ERR_INVALID_FORMAT, f"Message incorrectly formatted: bad {key}")
+    try:
+        return rest.parse_time(conn.orge, value, key)
+    except web.HTTPBadRequest:
+        raise CommandError(f"invalid_{key}", f"Invalid {key}") from None
+
+
+def _flag(message: dict, key: str, default: bool) -> bool:
+    return bool(_require(message, key, bool, default))
+
+
+async def cmd_history_during_period(conn: Connection, msg_id: int, message: dict) -> None:
+    """`history/history_during_period`: `{entity_id: [{s, a, lu[, lc]}, ...]}`.
+
+    As Home Assistant's components/history/websocket_api.py: `start_time` and `entity_ids`
+    required; `include_start_time_state` and `significant_changes_only` default true,
+    `minimal_response` and `no_attributes` false; a start in the future answers {};
+    without `end_time` the history runs to now.
+    """
+    start = _ws_time(conn, message, "start_time")
+    if start is None:
+        raise CommandError(ERR_INVALID_FORMAT, "Message incorrectly formatted: start_time missing")
+    entity_ids = _require(message, "entity_ids", list)
+    if not all(isinstance(item, str) for item in entity_ids):
+        raise CommandError(ERR_INVALID_FORMAT, "Message incorrectly formatted: bad entity_ids")
+    data: dict[str, Any] = {
+        "include_start_time_state": _flag(message, "include_start_time_state", True),
+        "significant_changes_only": _flag(message, "significant_changes_only", True),
+        "minimal_response": _flag(message, "minimal_response", False),
+        "no_attributes": _flag(message, "no_attributes", False),
+        "compressed_state_format": True,
+    }
+    end = _ws_time(conn, message, "end_time")
+    now = datetime.now(UTC)
+    if start > now:
+        conn.send_result(msg_id, {})
+        return
+    end = end or now
+    if end <= start or not entity_ids:
+        conn.send_result(msg_id, {})
+        return
+    data.update(start_time=start.isoformat(), end_time=end.isoformat(), entity_ids=entity_ids)
+    response = await rest.recorder_query(conn.orge, "get_history", data)
+    history = response.get("history", {}) if isinstance(response, dict) else {}
+    conn.send_result(msg_id, history)
+
+
+async def cmd_logbook_get_events(conn: Connection, msg_id: int, message: dict) -> None:
+    """`logbook/get_events`: the entries, `when` in UTC epoch seconds.
+
+    As Home Assistant's components/logbook/websocket_api.py: `start_time` required,
+    `end_time` defaults to now, `entity_ids` and `context_id` optional; a start in the
+    future answers [].
+    """
+    start = _ws_time(conn, message, "start_time")
+    if start is None:
+        raise CommandError(ERR_INVALID_FORMAT, "Message incorrectly formatted: start_time missing")
+    entity_ids = _require(message, "entity_ids", list, None)
+    context_id = _require(message, "context_id", str, None)
+    now = datetime.now(UTC)
+    end = _ws_time(conn, message, "end_time") or now
+    if start > now or end <= start:
+        conn.send_result(msg_id, [])
+        return
+    data: dict[str, Any] = {
+        "start_time": start.isoformat(),
+        "end_time": end.isoformat(),
+        "entity_ids": entity_ids or [],
+        "timestamp": True,
+    }
+    if context_id is not None:
+        data["context_id"] = context_id
+    response = await rest.recorder_query(conn.orge, "get_logbook", data)
+    conn.send_result(msg_id, response.get("entries", []) if isinstance(response, dict) else [])
+
+
 COMMANDS: dict[str, Callable[..., Any]] = {
     "ping": cmd_ping,
     "get_states": cmd_get_states,
@@ -318,4 +402,6 @@ COMMANDS: dict[str, Callable[..., Any]] = {
     "config/entity_registry/list": cmd_entity_registry_list,
     "trace/list": cmd_trace_list,
     "orge/check_config": cmd_check_config,
+    "history/history_during_period": cmd_history_during_period,
+    "logbook/get_events": cmd_logbook_get_events,
 }

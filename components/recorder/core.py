@@ -192,6 +192,17 @@ QUERY_SCHEMA = vol.Schema(
         vol.Optional("minimal_response", default=False): cv.boolean,
         vol.Optional("no_attributes", default=False): cv.boolean,
         vol.Optional("significant_changes_only", default=False): cv.boolean,
+        vol.Optional("include_start_time_state", default=True): cv.boolean,
+        vol.Optional("compressed_state_format", default=False): cv.boolean,
+    }
+)
+LOGBOOK_SCHEMA = vol.Schema(
+    {
+        vol.Optional("start_time"): _time,
+        vol.Optional("end_time"): _time,
+        vol.Optional("entity_ids", default=[]): vol.Any(cv.entity_ids, []),
+        vol.Optional("context_id"): cv.string,
+        vol.Optional("timestamp", default=False): cv.boolean,
     }
 )
 PURGE_SCHEMA = vol.Schema(
@@ -223,14 +234,21 @@ def _register_services(orge: Orge, recorder: Recorder) -> None:
                 data["minimal_response"],
                 data["no_attributes"],
                 data["significant_changes_only"],
+                data["include_start_time_state"],
+                data["compressed_state_format"],
             )
         )
         return {"history": result}
 
     async def get_logbook(call: ServiceCall) -> dict[str, Any]:
         start, end = _period(call.data)
-        entity_ids = list(call.data["entity_ids"])
-        entries = await recorder.submit(lambda conn: queries.logbook(conn, start, end, entity_ids))
+        data = call.data
+        entity_ids = list(data["entity_ids"])
+        entries = await recorder.submit(
+            lambda conn: queries.logbook(
+                conn, start, end, entity_ids, data.get("context_id"), data["timestamp"]
+            )
+        )
         return {"entries": entries}
 
     async def purge(call: ServiceCall) -> None:
@@ -256,7 +274,7 @@ def _register_services(orge: Orge, recorder: Recorder) -> None:
         DOMAIN,
         "get_logbook",
         get_logbook,
-        QUERY_SCHEMA,
+        LOGBOOK_SCHEMA,
         SupportsResponse.ONLY,
         {"name": "Get logbook", "description": "State changes and notable events over a period."},
     )

@@ -31,6 +31,12 @@ def _in(column: str, values: list[str]) -> tuple[str, list[str]]:
     return f" AND {column} IN ({','.join('?' * len(values))})", list(values)
 
 
+# Home Assistant's recorder/history constants: domains whose attribute changes are
+# significant, and domains whose minimal response still needs attributes.
+SIGNIFICANT_DOMAINS = ("climate", "device_tracker", "humidifier", "thermostat", "water_heater")
+NEED_ATTRIBUTE_DOMAINS = {"climate", "humidifier", "input_datetime", "thermostat", "water_heater"}
+
+
 def history(
     conn: sqlite3.Connection,
     start: float,
@@ -39,22 +45,44 @@ def history(
     minimal_response: bool = False,
     no_attributes: bool = False,
     significant_changes_only: bool = False,
+    include_start_time_state: bool = True,
+    compressed: bool = False,
 ) -> dict[str, list[dict[str, Any]]]:
-    """`{entity_id: [state, ...]}`: the state at `start` (timed at start), then changes."""
+    """`{entity_id: [state, ...]}`, as Home Assistant's recorder history answers it.
+
+    - `include_start_time_state`: first the state each entity had at `start`, timed at start.
+    - `significant_changes_only`: only rows where the state changed (last_changed ==
+      last_updated), but every row of SIGNIFICANT_DOMAINS.
+    - `minimal_response`: the first state whole, then only `{state, last_changed}` (the
+      time of the row) for rows whose state differs from the one before (not for
+      NEED_ATTRIBUTE_DOMAINS).
+    - `no_attributes`: `attributes` is `{}`.
+    - `compressed`: WebSocket shape: `{s, a, lu[, lc]}` with float timestamps; minimal rows
+      `{s, lu}` (recorder/models/state.py row_to_compressed_state).
+    Times are UTC epoch seconds.
+    """
     where, args = _in("entity_id", entity_ids)
     columns = (
         "s.entity_id, s.state, a.shared_attrs, s.last_changed_ts, s.last_updated_ts, "
         "s.context_id, s.context_user_id, s.context_parent_id"
     )
-    initial = conn.execute(
-        f"SELECT {columns} FROM states s "
-        "JOIN (SELECT entity_id, MAX(last_updated_ts) AS ts FROM states "
-        f"WHERE last_updated_ts < ?{where} GROUP BY entity_id) t "
-        "ON s.entity_id = t.entity_id AND s.last_updated_ts = t.ts "
-        "LEFT JOIN state_attributes a ON s.attributes_id = a.attributes_id",
-        [start, *args],
-    ).fetchall()
-    significant = " AND s.last_changed_ts = s.last_updated_ts" if significant_changes_only else ""
+    initial = []
+    if include_start_time_state:
+        initial = conn.execute(
+            f"SELECT {columns} FROM states s "
+            "JOIN (SELECT entity_id, MAX(last_updated_ts) AS ts FROM states "
+            f"WHERE last_updated_ts < ?{where} GROUP BY entity_id) t "
+            "ON s.entity_id = t.entity_id AND s.last_updated_ts = t.ts "
+            "LEFT JOIN state_attributes a ON s.attributes_id = a.attributes_id",
+            [start, *args],
+        ).fetchall()
+    significant = ""
+    if significant_changes_only:
+        domains = ",".join(f"'{domain}'" for domain in SIGNIFICANT_DOMAINS)
+        significant = (
+            " AND (s.last_changed_ts = s.last_updated_ts OR s.last_changed_ts IS NULL"
+            f" OR substr(s.entity_id, 1, instr(s.entity_id, '.') - 1) IN ({domains}))"
+        )
     rows = conn.execute(
         f"SELECT {columns} FROM states s "
         "LEFT JOIN state_attributes a ON s.attributes_id = a.attributes_id "
@@ -62,19 +90,31 @@ def history(
         f"{significant} ORDER BY s.entity_id, s.last_updated_ts, s.state_id",
         [start, end, *args],
     ).fetchall()
+    full = _compressed if compressed else _state
     result: dict[str, list[dict[str, Any]]] = {}
     seen_initial: set[str] = set()
     for row in initial:
         if row[0] in seen_initial:
             continue  # two rows with the same timestamp: keep one
         seen_initial.add(row[0])
-        result[row[0]] = [_state(row, no_attributes, at=start)]
+        result[row[0]] = [full(row, no_attributes, at=start)]
+    previous: dict[str, Any] = {}
     for row in rows:
-        entries = result.setdefault(row[0], [])
-        if minimal_response and entries:
-            entries.append({"state": row[1], "last_changed": _iso(row[3])})
-        else:
-            entries.append(_state(row, no_attributes))
+        entity_id, state = row[0], row[1]
+        entries = result.setdefault(entity_id, [])
+        minimal = (
+            minimal_response
+            and entries
+            and entity_id.partition(".")[0] not in NEED_ATTRIBUTE_DOMAINS
+        )
+        if not minimal:
+            entries.append(full(row, no_attributes))
+        elif state != previous.get(entity_id, entries[-1].get("s" if compressed else "state")):
+            if compressed:
+                entries.append({"s": state, "lu": row[4]})
+            else:
+                entries.append({"state": state, "last_changed": _iso(row[4])})
+        previous[entity_id] = state
     if entity_ids:
         return {eid: result[eid] for eid in entity_ids if eid in result}
     return dict(sorted(result.items()))
@@ -84,20 +124,50 @@ def _state(row: tuple[Any, ...], no_attributes: bool, at: float | None = None) -
     entity_id, state, attrs, changed, updated, ctx_id, ctx_user, ctx_parent = row
     if at is not None:
         changed = updated = at
-    item: dict[str, Any] = {"entity_id": entity_id, "state": state}
-    if not no_attributes:
-        item["attributes"] = json.loads(attrs) if attrs else {}
-    item["last_changed"] = _iso(changed)
-    item["last_updated"] = _iso(updated)
-    item["context"] = {"id": ctx_id, "parent_id": ctx_parent, "user_id": ctx_user}
+    return {
+        "entity_id": entity_id,
+        "state": state,
+        "attributes": json.loads(attrs) if attrs and not no_attributes else {},
+        "last_changed": _iso(changed),
+        "last_updated": _iso(updated),
+        "context": {"id": ctx_id, "parent_id": ctx_parent, "user_id": ctx_user},
+    }
+
+
+def _compressed(
+    row: tuple[Any, ...], no_attributes: bool, at: float | None = None
+) -> dict[str, Any]:
+    _entity_id, state, attrs, changed, updated = row[:5]
+    item: dict[str, Any] = {
+        "s": state,
+        "a": json.loads(attrs) if attrs and not no_attributes else {},
+    }
+    if at is not None:
+        item["lu"] = at
+    else:
+        item["lu"] = updated
+        if changed and changed != updated:
+            item["lc"] = changed
     return item
 
 
 def logbook(
-    conn: sqlite3.Connection, start: float, end: float, entity_ids: list[str]
+    conn: sqlite3.Connection,
+    start: float,
+    end: float,
+    entity_ids: list[str],
+    context_id: str | None = None,
+    timestamp: bool = False,
 ) -> list[dict[str, Any]]:
-    """State changes (not attribute-only updates, not measuring sensors) and notable events."""
+    """State changes (not attribute-only updates, not measuring sensors) and notable events.
+
+    `context_id` keeps only what happened in that context (HA's logbook `context_id`);
+    `timestamp` gives `when` as UTC epoch seconds (the WebSocket form) instead of ISO 8601.
+    """
     where, args = _in("s.entity_id", entity_ids)
+    if context_id is not None:
+        where += " AND s.context_id = ?"
+        args.append(context_id)
     entries: list[tuple[float, dict[str, Any]]] = []
     for entity_id, state, attrs, changed, ctx_id, ctx_user in conn.execute(
         "SELECT s.entity_id, s.state, a.shared_attrs, s.last_changed_ts, s.context_id, "
@@ -114,7 +184,7 @@ def logbook(
             (
                 changed,
                 {
-                    "when": _iso(changed),
+                    "when": changed if timestamp else _iso(changed),
                     "name": attributes.get("friendly_name")
                     or entity_id.partition(".")[2].replace("_", " "),
                     "state": state,
@@ -136,7 +206,11 @@ def logbook(
         entry = _event_entry(event_type, payload)
         if entity_ids and entry.get("entity_id") not in entity_ids:
             continue
-        entry.update(when=_iso(fired), context_id=ctx_id, context_user_id=ctx_user)
+        if context_id is not None and ctx_id != context_id:
+            continue
+        entry.update(
+            when=fired if timestamp else _iso(fired), context_id=ctx_id, context_user_id=ctx_user
+        )
         entries.append((fired, entry))
     entries.sort(key=lambda item: item[0])
     return [entry for _ts, entry in entries]

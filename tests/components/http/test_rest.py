@@ -296,6 +296,7 @@ async def test_history_and_logbook_from_recorder(make_station) -> None:
     assert set(history[0][1]) == {"state", "last_changed"}
     response = await station.get(
         "/api/history/period/2020-01-01T00:00:00+00:00?end_time=2020-01-02T00:00:00Z"
+        "&filter_entity_id=sensor.amps"
     )
     assert await response.json() == []
     response = await station.get("/api/history/period/yesterday")

@@ -58,7 +58,7 @@ async def test_records_states_and_events(config_dir, start_station) -> None:
     result = await history(hub, entity_ids=["sensor.power"], significant_changes_only=True)
     assert [r["state"] for r in result["sensor.power"]] == ["10", "11"]
     result = await history(hub, entity_ids=["sensor.power"], no_attributes=True)
-    assert "attributes" not in result["sensor.power"][0]
+    assert result["sensor.power"][0]["attributes"] == {}  # HA: present and empty
 
 
 async def test_history_starts_with_the_state_at_start(config_dir, start_station) -> None:
