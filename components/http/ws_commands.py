@@ -7,6 +7,8 @@ Each gets the connection, the message id and the message; it answers with
 from __future__ import annotations
 
 import asyncio
+import logging
+import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
@@ -29,6 +31,8 @@ from .websocket import (
     Connection,
     event_json,
 )
+
+_LOGGER = logging.getLogger(__name__)
 
 
 def _require(message: dict, key: str, kind: type | tuple[type, ...], default: Any = ...) -> Any:
@@ -165,18 +169,47 @@ def cmd_fire_event(conn: Connection, msg_id: int, message: dict) -> None:
     conn.send_result(msg_id, {"context": context.as_dict()})
 
 
+def _undefined_names(orge: Any, text: str, variables: dict[str, Any] | None) -> list[str]:
+    """The top-level names a template reads that are neither variables nor template globals
+    (what Home Assistant's `strict` rendering refuses with "'x' is undefined")."""
+    from jinja2 import Environment, meta
+
+    from orge.template import Template
+
+    try:
+        names = meta.find_undeclared_variables(Environment().parse(text))
+    except Exception:  # a syntax error: the render reports it
+        return []
+    return sorted(
+        name
+        for name in names
+        if not Template(f"{{{{ {name} is defined }}}}", orge).async_render(variables)
+    )
+
+
 class _TemplateSubscription:
     """A rendered template that follows what it read: the entities, domains or all states
     it looked at (re-rendered at most every RENDER_DELAY s) and, if it used the clock, the
-    minute."""
+    minute. With `report_errors` a failed render is sent as an event `{error, level}`;
+    without, it is only logged (Home Assistant's render_template)."""
 
-    def __init__(self, conn: Connection, msg_id: int, text: str, variables: Any) -> None:
+    def __init__(
+        self,
+        conn: Connection,
+        msg_id: int,
+        text: str,
+        variables: Any,
+        strict: bool = False,
+        report_errors: bool = False,
+    ) -> None:
         from orge.template import Template
 
         self.conn = conn
         self.msg_id = msg_id
         self.template = Template(text, conn.orge)
         self.variables = variables
+        self.strict = strict
+        self.report_errors = report_errors
         self.last: str | None = None
         self.listeners: dict[str, Any] = {}
         self.pending: asyncio.TimerHandle | None = None
@@ -185,6 +218,8 @@ class _TemplateSubscription:
 
     def render(self) -> str | None:
         """Render; the event message to send if the text changed. Raises TemplateError."""
+        from orge.template import TemplateError
+
         text, info = self.template.async_render_with_info(self.variables, parse_result=False)
         self.listeners = {
             "all": info.all_states,
@@ -198,11 +233,19 @@ class _TemplateSubscription:
             self.remove_timer = async_track_time_interval(
                 self.conn.orge, lambda _now: self.rerender(), 60
             )
+        if self.strict and (
+            missing := _undefined_names(self.conn.orge, self.template.text, self.variables)
+        ):
+            raise TemplateError(f"UndefinedError: '{missing[0]}' is undefined")
         if text == self.last:
             return None
         self.last = text
         event = {"result": text, "listeners": self.listeners}
         return dumps({"id": self.msg_id, "type": "event", "event": event})
+
+    def send_error(self, err: Exception) -> None:
+        event = {"error": str(err), "level": "ERROR"}
+        self.conn.send(dumps({"id": self.msg_id, "type": "event", "event": event}))
 
     def rerender(self) -> None:
         self.pending = None
@@ -210,9 +253,11 @@ class _TemplateSubscription:
             message = self.render()
             if message is not None:
                 self.conn.send(message)
-        except Exception as err:  # a state the template did not expect: report, keep going
-            message = {"id": self.msg_id, "type": "event", "event": {"error": str(err)}}
-            self.conn.send(dumps(message))
+        except Exception as err:  # a state the template did not expect: keep going
+            if self.report_errors:
+                self.send_error(err)
+            else:
+                _LOGGER.warning("Template of WebSocket subscription %s: %s", self.msg_id, err)
 
     @callback
     def changed(self, event: Event) -> None:
@@ -238,23 +283,50 @@ class _TemplateSubscription:
 
 
 def cmd_render_template(conn: Connection, msg_id: int, message: dict) -> None:
-    """Render now (the result, then an event), then again whenever what it read changes."""
+    """Render now (the result, then an event), then again whenever what it read changes.
+
+    Home Assistant's parameters (components/websocket_api/commands.py): `variables`;
+    `timeout` (seconds: a first render that takes longer is refused with "Exceeded maximum
+    execution time of {timeout}s"); `strict` (a name that is not defined is an error);
+    `report_errors` (errors come as `{error, level}` events after a successful result,
+    instead of an error result); `entity_ids` is accepted and, as in HA, unused.
+    """
     text = _require(message, "template", str)
     variables = _require(message, "variables", dict, None)
+    strict = _require(message, "strict", bool, False)
+    report_errors = _require(message, "report_errors", bool, False)
+    timeout = message.get("timeout")
+    if timeout is not None:
+        try:
+            timeout = float(timeout)
+        except (TypeError, ValueError):
+            raise CommandError(
+                ERR_INVALID_FORMAT, "Message incorrectly formatted: bad timeout"
+            ) from None
+    _require(message, "entity_ids", (str, list), None)
     try:
-        subscription = _TemplateSubscription(conn, msg_id, text, variables)
+        subscription = _TemplateSubscription(conn, msg_id, text, variables, strict, report_errors)
     except ImportError:
         raise CommandError(ERR_NOT_SUPPORTED, "Templates are not available in this build") from None
     from orge.template import TemplateError
 
+    started = time.monotonic()
     try:
         first = subscription.render()
+        error: TemplateError | None = None
     except TemplateError as err:
+        first, error = None, err
+    if timeout is not None and time.monotonic() - started > timeout:
         subscription.remove()
-        raise CommandError(ERR_TEMPLATE, f"Error rendering template: {err}") from None
+        raise CommandError(ERR_TEMPLATE, f"Exceeded maximum execution time of {timeout}s")
+    if error is not None and not report_errors:
+        subscription.remove()
+        raise CommandError(ERR_TEMPLATE, f"Error rendering template: {error}") from None
     conn.subscriptions[msg_id] = subscription.remove
     conn.send_result(msg_id)  # the result comes before the first event
-    if first is not None:
+    if error is not None:
+        subscription.send_error(error)
+    elif first is not None:
         conn.send(first)
 
 

@@ -217,3 +217,66 @@ async def test_ws_logbook_get_events(make_station: Any) -> None:
     assert answer["result"] == []
     answer = await _ws_call(station, {**message, "start_time": "x"})
     assert answer["error"]["code"] == "invalid_start_time"
+
+
+async def test_ws_render_template_parameters(station: Station) -> None:
+    ws = await station.ws()
+
+    async def answer(msg_id: int) -> dict[str, Any]:
+        while True:
+            message = await ws.receive_json()
+            if message["id"] == msg_id:
+                return message
+
+    base = {"type": "render_template"}
+    await ws.send_json(
+        {**base, "id": 1, "template": "{{ limit * 2 }} A", "variables": {"limit": 8}}
+    )
+    assert (await answer(1))["success"] is True
+    assert (await answer(1))["event"]["result"] == "16 A"
+    # strict: a name that is not defined is an error (without strict, HA renders it empty
+    # with a warning: that is the template engine's rule, tested with it).
+    await ws.send_json({**base, "id": 3, "template": "[{{ nothing }}]", "strict": True})
+    error = (await answer(3))["error"]
+    assert error["code"] == "template_error" and "'nothing' is undefined" in error["message"]
+    await ws.send_json(
+        {**base, "id": 4, "template": "{{ x }}", "strict": True, "variables": {"x": 1}}
+    )
+    assert (await answer(4))["success"] is True
+    assert (await answer(4))["event"]["result"] == "1"
+    # report_errors: a successful result, then the error as an event with its level.
+    await ws.send_json(
+        {**base, "id": 5, "template": "{{ nothing }}", "strict": True, "report_errors": True}
+    )
+    assert (await answer(5))["success"] is True
+    event = (await answer(5))["event"]
+    assert event["level"] == "ERROR" and "'nothing' is undefined" in event["error"]
+    # timeout: a first render that takes longer is refused with HA's message.
+    slow = "{% for i in range(300000) %}{% endfor %}done"
+    await ws.send_json({**base, "id": 6, "template": slow, "timeout": 0.000001})
+    error = (await answer(6))["error"]
+    assert error == {
+        "code": "template_error",
+        "message": "Exceeded maximum execution time of 1e-06s",
+    }
+    await ws.send_json({**base, "id": 7, "template": "ok", "timeout": 3, "entity_ids": []})
+    assert (await answer(7))["success"] is True
+    # strict knows the template globals and functions: they are defined.
+    template = "{{ states('sensor.none') }} {{ now().year > 2000 }} {{ float(x) }}"
+    await ws.send_json(
+        {**base, "id": 9, "template": template, "strict": True, "variables": {"x": 1}}
+    )
+    assert (await answer(9))["success"] is True
+    assert (await answer(9))["event"]["result"] == "unknown True 1.0"
+    await ws.send_json({**base, "id": 10, "template": "ok", "strict": "yes"})
+    assert (await answer(10))["error"]["code"] == "invalid_format"
+    await ws.close()
+
+
+async def test_rest_template_variables(station: Station) -> None:
+    response = await station.post(
+        "/api/template", json={"template": "{{ a + b }}", "variables": {"a": 1, "b": 2}}
+    )
+    assert (response.status, await response.text()) == (200, "3")
+    response = await station.post("/api/template", json={"template": "{{ 1 + }}"})
+    assert response.status == 400
