@@ -83,11 +83,12 @@ def _value(state: State | None, attribute: str | None) -> Any:
     return state.attributes.get(attribute) if attribute else state.state
 
 
-def _matcher(values: list[Any] | None, invert: bool = False) -> Callable[[Any], bool]:
-    """Home Assistant's `process_state_match`: None matches anything; equality, not text."""
-    if values is None:
-        return lambda _value: not invert
-    return lambda value: (value in values) is not invert
+def _match_rule(config: dict[str, Any], key: str) -> tuple[list[Any] | None, bool]:
+    """Home Assistant's `process_state_match` for `key` or `not_<key>`, as (values, negated):
+    None values match anything; otherwise equality, not text."""
+    if key in config:
+        return config[key], False
+    return config.get(f"not_{key}"), True
 
 
 def attach_state(
@@ -104,14 +105,8 @@ def attach_state(
     """
     attribute = config.get("attribute")
     duration = config.get("for")
-    if "from" in config:
-        match_from = _matcher(config["from"])
-    else:
-        match_from = _matcher(config.get("not_from"), invert="not_from" in config)
-    if "to" in config:
-        match_to = _matcher(config["to"])
-    else:
-        match_to = _matcher(config.get("not_to"), invert="not_to" in config)
+    from_values, from_negated = _match_rule(config, "from")
+    to_values, to_negated = _match_rule(config, "to")
     match_all = not any(key in config for key in ("from", "to", "not_from", "not_to"))
     held_while_not_old = "from" in config and "to" not in config
     pending = _Pending(orge, name)
@@ -130,12 +125,19 @@ def attach_state(
         entity_id = event.data["entity_id"]
         old: State | None = event.data["old_state"]
         new: State | None = event.data["new_state"]
-        if entity_id in pending.cancels and not still_holds(entity_id, new):
+        if pending.cancels and entity_id in pending.cancels and not still_holds(entity_id, new):
             pending.cancel(entity_id)
-        old_value, new_value = _value(old, attribute), _value(new, attribute)
-        if attribute is not None and old_value == new_value:
+        if attribute is None:
+            old_value = old.state if old is not None else None
+            new_value = new.state if new is not None else None
+        else:
+            old_value, new_value = _value(old, attribute), _value(new, attribute)
+            if old_value == new_value:
+                return
+        # A value list matches when the value is in it, a `not_` list when it is not.
+        if to_values is not None and (new_value in to_values) is to_negated:
             return
-        if not match_from(old_value) or not match_to(new_value):
+        if from_values is not None and (old_value in from_values) is from_negated:
             return
         if not match_all and old_value == new_value:
             return
