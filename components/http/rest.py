@@ -466,7 +466,13 @@ async def api_history(request: web.Request) -> web.Response:
     require_recorder(orge, "get_history")
     query = request.query
     start = _start(request)
-    if not (text := query.get("filter_entity_id")) or not (entity_ids := _entity_list(text)):
+    if not (text := query.get("filter_entity_id")):
+        raise web.HTTPBadRequest(text="filter_entity_id is missing")
+    try:
+        entity_ids = _entity_list(text)
+    except web.HTTPBadRequest:
+        raise web.HTTPBadRequest(text="Invalid filter_entity_id") from None
+    if not entity_ids:
         raise web.HTTPBadRequest(text="filter_entity_id is missing")
     now = datetime.now(UTC)
     start = start or now - timedelta(days=1)

@@ -86,6 +86,11 @@ async def test_history_period_errors_and_empty_answers(make_station: Any) -> Non
     assert (await response.json())["message"] == "filter_entity_id is missing"
     response = await station.get("/api/history/period?filter_entity_id=")
     assert response.status == 400
+    response = await station.get("/api/history/period?filter_entity_id=not%20an%20id")
+    assert (response.status, (await response.json())["message"]) == (
+        400,
+        "Invalid filter_entity_id",
+    )
     response = await station.get("/api/history/period/not-a-time?filter_entity_id=sensor.a")
     assert (response.status, (await response.json())["message"]) == (400, "Invalid datetime")
     response = await station.get("/api/history/period?filter_entity_id=sensor.a&end_time=x")
