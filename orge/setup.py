@@ -19,6 +19,7 @@ from orge import config as conf_util
 from orge.core import EVENT_COMPONENT_LOADED, Orge
 from orge.exceptions import ConfigError
 from orge.loader import Component, ComponentIndex
+from orge.service_descriptions import describe_component
 from orge.yaml import NodeDict, display_path
 
 _LOGGER = logging.getLogger(__name__)
@@ -148,6 +149,7 @@ async def async_setup_component(
     """Set one component up; False (and reported) on an exception, False or a timeout."""
     domain = component.domain
     start = time.monotonic()
+    describe_component(orge.services, domain, component.path)
     try:
         module = component.import_module()
         setup = getattr(module, "async_setup", None)
