@@ -15,6 +15,7 @@ import traceback
 from dataclasses import dataclass, field
 from typing import Any
 
+from orge import check_names
 from orge import config as conf_util
 from orge.core import EVENT_COMPONENT_LOADED, Orge
 from orge.exceptions import ConfigError
@@ -215,6 +216,7 @@ async def async_setup_components(orge: Orge, result: CheckResult) -> None:
         done[domain].set_result(ok)
 
     await asyncio.gather(*(run(component) for component in result.order))
+    check_names.async_check_started(orge, result)
 
 
 async def async_from_config_dir(orge: Orge, config_dir: str) -> CheckResult:
