@@ -25,7 +25,6 @@ warnings: they change check-config's exit code only with `--strict`.
 
 from __future__ import annotations
 
-import difflib
 import logging
 import re
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -34,6 +33,7 @@ from typing import TYPE_CHECKING, Any
 
 from orge import service_descriptions
 from orge.core import EVENT_ORGE_STARTED, Event, Orge, callback, valid_entity_id
+from orge.suggest import did_you_mean
 from orge.yaml import NodeDict, display_path, where
 
 if TYPE_CHECKING:
@@ -64,20 +64,6 @@ _TEMPLATE_CALL = re.compile(
 _TEMPLATE_STATES = re.compile(r"\bstates\.([a-z0-9_]+)\.([a-z0-9_]+)\b")
 # Blocks that hold no names: the engine's own sections.
 _SKIPPED_BLOCKS = frozenset({"orge", "logger"})
-# Home Assistant's nearest-name cut-off for "did you mean" (difflib ratio).
-SUGGEST_CUTOFF = 0.6
-
-
-def suggest(name: str, candidates: Iterable[str]) -> str | None:
-    """The candidate closest to `name` (difflib ratio >= SUGGEST_CUTOFF), or None."""
-    matches = difflib.get_close_matches(name, list(candidates), n=1, cutoff=SUGGEST_CUTOFF)
-    return matches[0] if matches else None
-
-
-def did_you_mean(name: str, candidates: Iterable[str]) -> str:
-    """`; did you mean `x`?` or an empty string: the tail of a problem line."""
-    found = suggest(name, candidates)
-    return f"; did you mean `{found}`?" if found else ""
 
 
 @dataclass(frozen=True)
