@@ -325,12 +325,11 @@ def unknown_at_run_time(orge: Orge, references: Iterable[Reference]) -> list[tup
     missing: list[tuple[Reference, str]] = []
     for reference in references:
         domain, _, service = reference.name.partition(".")
-        if reference.kind == "input":
+        kind = reference.kind
+        if kind == "input":
             if orge.services.has_service(domain, service) or orge.states.get(reference.name):
                 continue
             kind = "service" if domain in orge.services.async_services() else "entity"
-        else:
-            kind = reference.kind
         if kind == "service":
             if not orge.services.has_service(domain, service):
                 missing.append((reference, _problem(reference, kind, services, config_dir)))
@@ -340,12 +339,30 @@ def unknown_at_run_time(orge: Orge, references: Iterable[Reference]) -> list[tup
     return missing
 
 
+def undecided(result: CheckResult) -> list[Reference]:
+    """The names check-config could not settle from the files: the run-time check's work.
+    (An id a component promises from its config is not checked again: some appear only
+    once a link reports, e.g. sensor.ocpp_active_protocol.)"""
+    known = known_names(result)
+    left = []
+    for reference in configuration_references(result):
+        kind = _classify(reference, known)
+        if kind == "service":
+            if _is_service(reference.name, known) is None:
+                left.append(reference)
+        elif valid_entity_id(reference.name) and _is_entity(reference.name, known) is None:
+            left.append(reference)
+    return left
+
+
 def async_check_started(orge: Orge, result: CheckResult) -> None:
     """Once the station has started: a warning and a persistent notification per name that
     the configuration uses and the running station does not have."""
     if not result.raw:
         return
-    references = configuration_references(result)
+    references = undecided(result)
+    if not references:
+        return
 
     @callback
     def check(_event: Event) -> None:
