@@ -99,9 +99,9 @@ def cmd_check_config(args: argparse.Namespace) -> int:
     start = time.perf_counter()
     config_dir = find_config_dir(args.config)
     result = check_configuration(config_dir)
+    warnings = [redact(line) for line in find_unknown_names(result)]
     elapsed_ms = (time.perf_counter() - start) * 1000
     problems = [redact(line) for line in result.problems]
-    warnings = [redact(line) for line in find_unknown_names(result)]
     if args.json:
         print(
             json.dumps(
