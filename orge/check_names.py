@@ -229,7 +229,7 @@ def known_names(result: CheckResult) -> Known:
         try:
             ids = set(hook(block))
         except Exception:
-            _LOGGER.debug("%s.%s failed", domain, ENTITY_IDS_HOOK, exc_info=True)
+            _LOGGER.warning("%s.%s failed", domain, ENTITY_IDS_HOOK, exc_info=True)
             known.complete = False
             continue
         for entity_id in ids:
@@ -357,17 +357,15 @@ def undecided(result: CheckResult) -> list[Reference]:
 
 def async_check_started(orge: Orge, result: CheckResult) -> None:
     """Once the station has started: a warning and a persistent notification per name that
-    the configuration uses and the running station does not have."""
+    the configuration uses and the running station does not have. The configuration is
+    read then, not during set-up, so starting the components waits for nothing."""
     if not result.raw:
-        return
-    references = undecided(result)
-    if not references:
         return
 
     @callback
     def check(_event: Event) -> None:
         seen: set[str] = set()
-        for reference, message in unknown_at_run_time(orge, references):
+        for reference, message in unknown_at_run_time(orge, undecided(result)):
             if reference.name in seen:
                 continue
             seen.add(reference.name)
