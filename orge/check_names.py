@@ -278,10 +278,14 @@ def _classify(reference: Reference, known: Known) -> str:
 
 def _problem(reference: Reference, kind: str, candidates: Iterable[str], config_dir: str) -> str:
     what = "service" if kind == "service" else "entity"
-    return (
-        f"{reference.place(config_dir)}: {what} `{reference.name}` does not exist"
-        f"{did_you_mean(reference.name, candidates)}"
-    )
+    # The nearest name in the same domain first (a typo is rarely in the domain), and it
+    # keeps the comparisons few on a station with many names.
+    prefix = reference.name.partition(".")[0] + "."
+    names = list(candidates)
+    hint = did_you_mean(reference.name, [n for n in names if n.startswith(prefix)])
+    if not hint:
+        hint = did_you_mean(reference.name, names)
+    return f"{reference.place(config_dir)}: {what} `{reference.name}` does not exist{hint}"
 
 
 def find_unknown_names(result: CheckResult) -> list[str]:
