@@ -164,7 +164,7 @@ def format_invalid(
             path[-1] = path[-1].schema
         if error.error_message == "extra keys not allowed":
             detail = f"'{'->'.join(map(str, path))}' is an invalid option for '{domain}'"
-            detail += option_hint(schema, list(error.path))
+            detail += option_hint(schema, list(error.path), errors)
         elif path:
             detail = f"{message} for dictionary value '{'->'.join(map(str, path))}'"
             if found and "required key not provided" not in message:

@@ -71,6 +71,10 @@ def option_names(schema: Any, path: Sequence[Any]) -> list[str]:
             (value for key, value in mapping.items() if _key_name(key) == str(step)), None
         )
         if schema is None:
+            # `{cv.slug: ITEM}`: keys the operator names (input_number: {limit: ...})
+            free = [value for key, value in mapping.items() if _key_name(key) is None]
+            schema = free[0] if len(free) == 1 else None
+        if schema is None:
             return []
     mapping = _mapping_of(schema)
     if mapping is None:
@@ -84,11 +88,19 @@ def _key_name(key: Any) -> str | None:
     return key if isinstance(key, str) else None
 
 
-def option_hint(schema: Any, path: Sequence[Any]) -> str:
-    """For voluptuous's "extra keys not allowed" at `path`: the nearest valid option."""
+def option_hint(schema: Any, path: Sequence[Any], errors: Sequence[vol.Invalid] = ()) -> str:
+    """For voluptuous's "extra keys not allowed" at `path`: the nearest valid option, from
+    the schema when given, and from the required keys the same validation found missing
+    beside it (`trigers:` given, `triggers` missing) when the schema cannot tell."""
     if not path:
         return ""
     bad = path[-1]
     if isinstance(bad, vol.Marker):
         bad = bad.schema
-    return did_you_mean(str(bad), option_names(schema, list(path[:-1])))
+    parent = list(path[:-1])
+    candidates = option_names(schema, parent) if schema is not None else []
+    for error in errors:
+        where = list(error.path)
+        if where[:-1] == parent and where and "required key not provided" in str(error.msg):
+            candidates.append(str(_key_name(where[-1]) or where[-1]))
+    return did_you_mean(str(bad), candidates)
