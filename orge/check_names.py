@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING, Any
 
 from orge import service_descriptions
 from orge.core import EVENT_ORGE_STARTED, Event, Orge, callback, valid_entity_id
+from orge.exceptions import ConfigError
 from orge.suggest import did_you_mean
 from orge.yaml import NodeDict, display_path, where
 
@@ -91,6 +92,7 @@ class Known:
     entities: set[str] = field(default_factory=set)
     open_domains: set[str] = field(default_factory=set)
     complete: bool = True
+    problems: list[str] = field(default_factory=list)  # a services.yaml that cannot be read
 
 
 # --- finding the names ---------------------------------------------------------------
@@ -210,7 +212,8 @@ def known_names(result: CheckResult) -> Known:
         known.service_domains.add(domain)
         try:
             described = service_descriptions.component_descriptions(component.path)
-        except Exception:  # a broken services.yaml is reported on its own
+        except ConfigError as err:
+            known.problems.append(str(err))
             described = {}
         if not described and component.is_custom:
             known.open_service_domains.add(domain)
@@ -289,7 +292,8 @@ def _problem(reference: Reference, kind: str, candidates: Iterable[str], config_
 
 
 def find_unknown_names(result: CheckResult) -> list[str]:
-    """One warning line per service or entity id that no configured component provides.
+    """One warning line per service or entity id that no configured component provides
+    (and per configured component's services.yaml that cannot be read).
 
     Names only the running station can know (custom components, ids made at run time)
     are not reported here; `async_check_started` checks them.
@@ -297,7 +301,7 @@ def find_unknown_names(result: CheckResult) -> list[str]:
     if not result.raw:
         return []
     known = known_names(result)
-    warnings: list[str] = []
+    warnings: list[str] = list(known.problems)
     for reference in configuration_references(result):
         kind = _classify(reference, known)
         if kind == "service":

@@ -159,6 +159,18 @@ automation:
 """
 
 
+def test_broken_services_yaml_is_a_warning_with_its_line(config_dir: Callable[..., Path]) -> None:
+    files = dict(CUSTOM)
+    files["custom_components/maker/services.yaml"] = "make:\n  description: ok\n   fields: {}\n"
+    path = config_dir("maker:\n", files=files)
+    result = orge_cmd("check-config", "-c", str(path), "--json")
+    data = json.loads(result.stdout)
+    assert result.returncode == 0 and data["errors"] == {}
+    services_yaml = path / "custom_components" / "maker" / "services.yaml"
+    assert len(data["warnings"]) == 1
+    assert data["warnings"][0].startswith(f"{services_yaml}, line 3: ")
+
+
 def test_unknown_ids_wait_for_the_running_station(config_dir: Callable[..., Path]) -> None:
     """A custom component may create any id: check-config cannot tell, so it says nothing."""
     path = config_dir(LATE, files=CUSTOM)
