@@ -35,7 +35,7 @@ from orge import service_descriptions
 from orge.core import EVENT_ORGE_STARTED, Event, Orge, callback, valid_entity_id
 from orge.exceptions import ConfigError
 from orge.suggest import did_you_mean
-from orge.yaml import NodeDict, display_path, where
+from orge.yaml import NodeDict, Secret, display_path, where
 
 if TYPE_CHECKING:
     from orge.setup import CheckResult
@@ -55,7 +55,7 @@ ENTITY_MATCH = frozenset({"all", "none"})
 # The keys of use_blueprint whose values are inputs (HA's blueprint schema).
 BLUEPRINT_KEY = "use_blueprint"
 # Service and entity names as written: `domain.object_id`, lower case.
-_DOTTED = re.compile(r"^[a-z0-9_]+\.[a-z0-9_]+$")
+_DOTTED = re.compile(r"^[a-z_][a-z0-9_]*\.[a-z0-9_]+$")
 # Entity ids inside templates: the functions of HA's template docs that take one, and
 # `states.domain.object_id`.
 _TEMPLATE_CALL = re.compile(
@@ -63,6 +63,8 @@ _TEMPLATE_CALL = re.compile(
     r"|state_with_unit)\(\s*['\"]([a-z0-9_]+\.[a-z0-9_]+)['\"]"
 )
 _TEMPLATE_STATES = re.compile(r"\bstates\.([a-z0-9_]+)\.([a-z0-9_]+)\b")
+# The entity domains of the engine (orge/entity.py): an id there is an entity, not a service.
+ENTITY_DOMAINS = frozenset({"sensor", "binary_sensor", "switch", "number", "button", "select"})
 # Blocks that hold no names: the engine's own sections.
 _SKIPPED_BLOCKS = frozenset({"orge", "logger"})
 
@@ -105,8 +107,8 @@ def _at(node: Any, fallback: tuple[str, int]) -> tuple[str, int]:
 def _entity_names(value: Any, place: tuple[str, int]) -> Iterator[tuple[str, tuple[str, int]]]:
     """Entity ids in an `entity_id` value: a string (comma separated) or a list."""
     if isinstance(value, str):
-        if "{" in value:
-            return  # a template: read by _template_names
+        if "{" in value or isinstance(value, Secret):
+            return  # a template (read by _template_names); a secret is never echoed
         for part in value.split(","):
             part = part.strip()
             if part and part not in ENTITY_MATCH:
@@ -145,7 +147,7 @@ def find_references(
                 key_at = _at(item, key_at)
                 name = str(key)
                 if name in SERVICE_KEYS and isinstance(item, str):
-                    if _DOTTED.match(item):
+                    if _DOTTED.match(item) and not isinstance(item, Secret):
                         add("service", item, key_at)
                     continue
                 if name in ENTITY_KEYS or name.endswith(ENTITY_KEY_SUFFIXES):
@@ -174,6 +176,8 @@ def find_references(
             lines = getattr(item, "_item_lines", [])
             for index, value in enumerate(values):
                 value_at = lines[index] if index < len(lines) else _at(value, key_at)
+                if isinstance(value, Secret):
+                    continue
                 if isinstance(value, str) and _DOTTED.match(value):
                     add("input", value, value_at)
                 elif isinstance(value, (Mapping, list)):
@@ -263,9 +267,9 @@ def _is_entity(name: str, known: Known) -> bool | None:
     return False
 
 
-def _classify(reference: Reference, known: Known) -> str:
-    """A blueprint input value: a service if it names a service domain's name, else an
-    entity id."""
+def _classify(reference: Reference, known: Known) -> str | None:
+    """A blueprint input value: a service if it names a service domain's name, an entity
+    id if its domain holds entities, else None (any other text: a host name, a version)."""
     if reference.kind != "input":
         return reference.kind
     if reference.name in known.services:
@@ -273,10 +277,14 @@ def _classify(reference: Reference, known: Known) -> str:
     if reference.name in known.entities:
         return "entity"
     domain = reference.name.partition(".")[0]
-    entity_domains = {e.partition(".")[0] for e in known.entities} | known.open_domains
-    if domain in known.service_domains and domain not in entity_domains:
+    entity_domains = (
+        {e.partition(".")[0] for e in known.entities} | known.open_domains | ENTITY_DOMAINS
+    )
+    if domain in entity_domains:
+        return "entity"
+    if domain in known.service_domains:
         return "service"
-    return "entity"
+    return None
 
 
 def _problem(reference: Reference, kind: str, candidates: Iterable[str], config_dir: str) -> str:
@@ -307,6 +315,8 @@ def find_unknown_names(result: CheckResult) -> list[str]:
         if kind == "service":
             if _is_service(reference.name, known) is False:
                 warnings.append(_problem(reference, kind, known.services, result.config_dir))
+        elif kind is None:
+            continue  # a blueprint input that names neither a service nor an entity
         elif valid_entity_id(reference.name):
             if _is_entity(reference.name, known) is False:
                 warnings.append(_problem(reference, kind, known.entities, result.config_dir))
@@ -358,8 +368,9 @@ def undecided(result: CheckResult) -> list[Reference]:
         if kind == "service":
             if _is_service(reference.name, known) is None:
                 left.append(reference)
-        elif valid_entity_id(reference.name) and _is_entity(reference.name, known) is None:
-            left.append(reference)
+        elif kind == "entity" and valid_entity_id(reference.name):
+            if _is_entity(reference.name, known) is None:
+                left.append(reference)
     return left
 
 
