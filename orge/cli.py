@@ -49,6 +49,9 @@ def build_parser(wanted: str | None = None) -> argparse.ArgumentParser:
     )
     _add_config_arg(check)
     check.add_argument("--json", action="store_true", help="print the result as JSON")
+    check.add_argument(
+        "--strict", action="store_true", help="exit 1 on warnings (unknown names) too"
+    )
     check.set_defaults(func=cmd_check_config)
 
     _add_component_commands(sub, wanted)
@@ -87,6 +90,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def cmd_check_config(args: argparse.Namespace) -> int:
+    from orge.check_names import find_unknown_names
     from orge.config import find_config_dir
     from orge.redact import redact
     from orge.setup import check_configuration
@@ -95,6 +99,7 @@ def cmd_check_config(args: argparse.Namespace) -> int:
     start = time.perf_counter()
     config_dir = find_config_dir(args.config)
     result = check_configuration(config_dir)
+    warnings = [redact(line) for line in find_unknown_names(result)]
     elapsed_ms = (time.perf_counter() - start) * 1000
     problems = [redact(line) for line in result.problems]
     if args.json:
@@ -105,6 +110,7 @@ def cmd_check_config(args: argparse.Namespace) -> int:
                     "config_dir": config_dir,
                     "components": [c.domain for c in result.order],
                     "errors": {d: [redact(p) for p in lines] for d, lines in result.errors.items()},
+                    "warnings": warnings,
                     "elapsed_ms": round(elapsed_ms, 1),
                 },
                 indent=2,
@@ -119,7 +125,11 @@ def cmd_check_config(args: argparse.Namespace) -> int:
             f"Configuration in {config_dir} is valid "
             f"({len(result.order)} components, {elapsed_ms:.0f} ms)."
         )
-    return 1 if problems else 0
+    if warnings and not args.json:
+        print(f"{len(warnings)} warning(s):")
+        for line in warnings:
+            print(f"  {line}")
+    return 1 if problems or (args.strict and warnings) else 0
 
 
 # --- run -----------------------------------------------------------------------------

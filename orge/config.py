@@ -12,6 +12,7 @@ import voluptuous as vol
 import orge.validation as cv
 from orge.core import Orge
 from orge.exceptions import ConfigError
+from orge.suggest import option_hint
 from orge.yaml import NodeDict, NodeList, Secret, display_path, load_yaml, where
 
 CONFIG_FILE = "configuration.yaml"
@@ -145,10 +146,13 @@ def _show(value: Any) -> str:
     return text if len(text) <= 80 else text[:77] + "..."
 
 
-def format_invalid(domain: str, err: vol.Invalid, config: Any, config_dir: str | None) -> list[str]:
+def format_invalid(
+    domain: str, err: vol.Invalid, config: Any, config_dir: str | None, schema: Any = None
+) -> list[str]:
     """One line per problem:
     `Invalid config for 'esp32' at configuration.yaml, line 12: expected int for
-    dictionary value 'baudrate', got 'fast'`. `config` is the domain's own block."""
+    dictionary value 'baudrate', got 'fast'`. `config` is the domain's own block; with its
+    `schema`, an unknown option gets the nearest valid one ("did you mean `baudrate`?")."""
     errors = err.errors if isinstance(err, vol.MultipleInvalid) else [err]
     lines = []
     for error in errors:
@@ -160,6 +164,7 @@ def format_invalid(domain: str, err: vol.Invalid, config: Any, config_dir: str |
             path[-1] = path[-1].schema
         if error.error_message == "extra keys not allowed":
             detail = f"'{'->'.join(map(str, path))}' is an invalid option for '{domain}'"
+            detail += option_hint(schema, list(error.path), errors)
         elif path:
             detail = f"{message} for dictionary value '{'->'.join(map(str, path))}'"
             if found and "required key not provided" not in message:
@@ -177,7 +182,7 @@ def validate_block(
     try:
         return schema(block), []
     except vol.Invalid as err:
-        return None, format_invalid(domain, err, block, config_dir)
+        return None, format_invalid(domain, err, block, config_dir, schema)
     except ConfigError as err:
         return None, list(err.problems)
     except Exception as err:

@@ -24,7 +24,7 @@ from typing import Any, TypeVar
 
 import voluptuous as vol
 
-from orge import __version__
+from orge import __version__, service_descriptions
 from orge.exceptions import ServiceNotFound, ServiceValidationError
 
 _LOGGER = logging.getLogger(__name__)
@@ -503,9 +503,13 @@ class SupportsResponse(enum.Enum):
 
 
 class ServiceCall:
-    """One call of a service, as its handler sees it."""
+    """One call of a service, as its handler sees it.
 
-    __slots__ = ("context", "data", "domain", "return_response", "service")
+    The context is made when first read: most handlers never look at it, and a call that
+    arrives with one (from an automation, the API) keeps it.
+    """
+
+    __slots__ = ("_context", "data", "domain", "return_response", "service")
 
     def __init__(
         self,
@@ -518,11 +522,37 @@ class ServiceCall:
         self.domain = domain
         self.service = service
         self.data = MappingProxyType(dict(data) if data else {})
-        self.context = context if context is not None else Context()
+        self._context = context
         self.return_response = return_response
+
+    @property
+    def context(self) -> Context:
+        if self._context is None:
+            self._context = Context()
+        return self._context
 
     def __repr__(self) -> str:
         return f"<ServiceCall {self.domain}.{self.service}: {dict(self.data)}>"
+
+
+def _service_call(
+    domain: str,
+    service: str,
+    data: dict[str, Any],
+    context: Context | None,
+    return_response: bool,
+) -> ServiceCall:
+    """A ServiceCall over a dict the registry already copied (the hot path copies once)."""
+    call = _new_object(ServiceCall)
+    call.domain = domain
+    call.service = service
+    call.data = MappingProxyType(data)
+    call._context = context
+    call.return_response = return_response
+    return call
+
+
+_new_object = object.__new__
 
 
 ServiceHandler = Callable[[ServiceCall], Any]
@@ -546,11 +576,20 @@ class Service:
 
 
 class ServiceRegistry:
-    """domain.service -> handler, with a voluptuous schema for the call data."""
+    """domain.service -> handler, with a voluptuous schema for the call data.
+
+    Descriptions (name, description, fields, target; Home Assistant's `services.yaml`
+    format) come from the engine's `orge/services.yaml` and each component's
+    `services.yaml` (`async_set_descriptions`, called by setup before the component starts);
+    a `description` given to `async_register` only fills what the file lacks.
+    """
 
     def __init__(self, orge: Orge) -> None:
         self._orge = orge
         self._services: dict[str, dict[str, Service]] = {}
+        self._descriptions: dict[str, Mapping[str, Mapping[str, Any]]] = dict(
+            service_descriptions.engine_descriptions()
+        )
 
     @property
     def services(self) -> dict[str, dict[str, Service]]:
@@ -562,6 +601,22 @@ class ServiceRegistry:
     def has_service(self, domain: str, service: str) -> bool:
         return service.lower() in self._services.get(domain.lower(), {})
 
+    def async_set_descriptions(
+        self, domain: str, descriptions: Mapping[str, Mapping[str, Any]]
+    ) -> None:
+        """Describe a domain's services (`{service: description}`), registered or to come."""
+        domain = domain.lower()
+        self._descriptions[domain] = descriptions
+        for name, service in self._services.get(domain, {}).items():
+            if name in descriptions:
+                service.description = service_descriptions.merge(
+                    descriptions[name], service.description
+                )
+
+    def async_described(self, domain: str) -> Mapping[str, Mapping[str, Any]]:
+        """The descriptions known for a domain (from YAML), registered or not."""
+        return self._descriptions.get(domain.lower(), {})
+
     def async_register(
         self,
         domain: str,
@@ -571,10 +626,11 @@ class ServiceRegistry:
         supports_response: SupportsResponse = SupportsResponse.NONE,
         description: Mapping[str, Any] | None = None,
     ) -> None:
-        """Register a handler. `description` may carry `fields` for the API and web view."""
+        """Register a handler. Its description comes from `services.yaml` (see the class)."""
         domain, service = domain.lower(), service.lower()
+        described = self._descriptions.get(domain, {}).get(service)
         self._services.setdefault(domain, {})[service] = Service(
-            handler, schema, supports_response, description
+            handler, schema, supports_response, service_descriptions.merge(described, description)
         )
         self._orge.bus.async_fire(EVENT_SERVICE_REGISTERED, {"domain": domain, "service": service})
 
@@ -601,39 +657,48 @@ class ServiceRegistry:
         Raises ServiceNotFound for an unknown service and ServiceValidationError when the
         data does not match the schema; both messages are fit to show an operator.
         """
-        domain, service = domain.lower(), service.lower()
         try:
             handler = self._services[domain][service]
         except KeyError:
-            raise ServiceNotFound(domain, service) from None
+            # Registered names are lower case: only a miss pays for lower().
+            domain, service = domain.lower(), service.lower()
+            try:
+                handler = self._services[domain][service]
+            except KeyError:
+                raise ServiceNotFound(domain, service) from None
+        supports_response = handler.supports_response
         if return_response:
             if not blocking:
                 raise ServiceValidationError("A non-blocking service call cannot return a response")
-            if handler.supports_response is SupportsResponse.NONE:
+            if supports_response is SupportsResponse.NONE:
                 raise ServiceValidationError(
                     f"Service {domain}.{service} does not return a response"
                 )
-        elif handler.supports_response is SupportsResponse.ONLY:
+        elif supports_response is SupportsResponse.ONLY:
             raise ServiceValidationError(
                 f"Service {domain}.{service} only works with a response requested"
             )
         data: dict[str, Any] = dict(service_data) if service_data else {}
         if target:
             data.update(target)
-        if handler.schema is not None:
+        schema = handler.schema
+        if schema is not None:
             try:
-                data = handler.schema(data)
+                data = schema(data)
             except vol.Invalid as err:
                 raise ServiceValidationError(
                     f"Invalid data for {domain}.{service}: {humanize_invalid(err)}"
                 ) from None
-        call = ServiceCall(domain, service, data, context, return_response)
-        if handler.job_type is JobType.CALLBACK:
+            if type(data) is not dict:
+                data = dict(data)
+        call = _service_call(domain, service, data, context, return_response)
+        job_type = handler.job_type
+        if job_type is JobType.CALLBACK:
             result = handler.handler(call)
         elif not blocking:
-            self._orge.async_run_job(handler.handler, handler.job_type, call)
+            self._orge.async_run_job(handler.handler, job_type, call)
             return None
-        elif handler.job_type is JobType.COROUTINE:
+        elif job_type is JobType.COROUTINE:
             result = await handler.handler(call)
         else:
             result = await self._orge.async_add_executor_job(handler.handler, call)

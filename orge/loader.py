@@ -22,6 +22,7 @@ import yaml
 
 import components as _builtin_package
 from orge.exceptions import ConfigError
+from orge.suggest import did_you_mean
 
 _LOGGER = logging.getLogger(__name__)
 MANIFEST = "manifest.yaml"
@@ -193,7 +194,8 @@ class ComponentIndex:
                 return False
             component = self.components.get(domain)
             if component is None:
-                errors[domain] = f"Component '{domain}' not found"
+                hint = did_you_mean(domain, self.components)
+                errors[domain] = f"Component '{domain}' not found{hint}"
                 return False
             ok = True
             for dep in component.dependencies:

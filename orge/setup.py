@@ -15,10 +15,12 @@ import traceback
 from dataclasses import dataclass, field
 from typing import Any
 
+from orge import check_names
 from orge import config as conf_util
 from orge.core import EVENT_COMPONENT_LOADED, Orge
 from orge.exceptions import ConfigError
 from orge.loader import Component, ComponentIndex
+from orge.service_descriptions import describe_component
 from orge.yaml import NodeDict, display_path
 
 _LOGGER = logging.getLogger(__name__)
@@ -148,6 +150,7 @@ async def async_setup_component(
     """Set one component up; False (and reported) on an exception, False or a timeout."""
     domain = component.domain
     start = time.monotonic()
+    describe_component(orge.services, domain, component.path)
     try:
         module = component.import_module()
         setup = getattr(module, "async_setup", None)
@@ -213,6 +216,7 @@ async def async_setup_components(orge: Orge, result: CheckResult) -> None:
         done[domain].set_result(ok)
 
     await asyncio.gather(*(run(component) for component in result.order))
+    check_names.async_check_started(orge, result)
 
 
 async def async_from_config_dir(orge: Orge, config_dir: str) -> CheckResult:

@@ -13,7 +13,13 @@ from orge.core import Orge
 
 from .config import CONFIG_SCHEMA, DOMAIN, validate_all
 
-__all__ = ["CONFIG_SCHEMA", "DOMAIN", "async_setup", "validate_config"]
+__all__ = [
+    "CONFIG_SCHEMA",
+    "DOMAIN",
+    "async_setup",
+    "configured_entity_ids",
+    "validate_config",
+]
 
 
 def validate_config(config_dir: str, block: Any) -> list[str]:
@@ -30,3 +36,17 @@ async def async_setup(orge: Orge, config: list[Any]) -> bool:
 
     await async_setup_manager(orge, config)
     return True
+
+
+def configured_entity_ids(config: list[Any] | None) -> set[str]:
+    """`automation.<slug of id, alias or automation_N>`, as the manager names them
+    (docs/components.md)."""
+    import orge.validation as cv
+
+    ids = set()
+    for index, item in enumerate(config or [], 1):
+        item = item if isinstance(item, dict) else {}
+        ids.add(
+            f"{DOMAIN}.{cv.slugify(item.get('id') or item.get('alias') or f'{DOMAIN}_{index}')}"
+        )
+    return ids

@@ -33,3 +33,9 @@ async def async_setup(orge: Any, config: dict[str, Any]) -> bool:
     orge.data[DOMAIN] = meter
     await meter.async_start()
     return True
+
+
+def configured_entity_ids(config: dict[str, Any]) -> set[str]:
+    """The meter's two sensors, named "Meter power" and "Meter energy" in meter.py
+    (docs/components.md)."""
+    return {"sensor.meter_power", "sensor.meter_energy"}

@@ -43,3 +43,13 @@ async def async_setup(orge: Orge, config: dict[str, Any]) -> bool:
     from .server import async_setup_demo_csms
 
     return await async_setup_demo_csms(orge, config)
+
+
+def configured_entity_ids(config: dict[str, Any]) -> set[str]:
+    """The demo CSMS's sensors (sensor.demo_csms_last_message...; docs/components.md)."""
+    from orge.check_names import entity_ids_of
+
+    from .server import DemoCsms
+
+    csms = DemoCsms(config)
+    return entity_ids_of([csms.last_message, csms.transactions, csms.station_sensor], DOMAIN)

@@ -135,3 +135,17 @@ async def async_setup(orge: Orge, config: dict[str, Any]) -> bool:
     from .runtime import async_setup_esp32
 
     return await async_setup_esp32(orge, config)
+
+
+def configured_entity_ids(config: dict[str, Any]) -> set[str]:
+    """`<domain>.<slug of name>_<suffix>`: the entities `entities.build_entities` makes,
+    built over a stand-in charger that only carries the names (docs/components.md)."""
+    from types import SimpleNamespace
+
+    from orge.check_names import entity_ids_of
+
+    from .entities import build_entities
+
+    name = config["name"]
+    charger = SimpleNamespace(settings=SimpleNamespace(name=cv.slugify(name), friendly=name))
+    return entity_ids_of(build_entities(charger), DOMAIN)  # type: ignore[arg-type]

@@ -95,3 +95,8 @@ async def async_setup(orge: Any, config: dict[str, Any]) -> bool:
 
     await async_start_server(orge, config)
     return True
+
+
+def configured_entity_ids(config: Any) -> set[str]:
+    """None: states written through POST /api/states are not configuration."""
+    return set()

@@ -83,3 +83,8 @@ async def async_setup(orge: Orge, config: dict[str, Any] | None) -> bool:
     for service, value in (("turn_on", True), ("turn_off", False), ("toggle", None)):
         orge.services.async_register(DOMAIN, service, handler(value), ENTITY_SERVICE_SCHEMA)
     return True
+
+
+def configured_entity_ids(config: dict[str, Any] | None) -> set[str]:
+    """`<domain>.<key>` for each helper declared in the block (docs/components.md)."""
+    return {f"{DOMAIN}.{key}" for key in config or {}}

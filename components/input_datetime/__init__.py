@@ -168,3 +168,8 @@ async def async_setup(orge: Orge, config: dict[str, Any] | None) -> bool:
     )
     orge.services.async_register(DOMAIN, "set_datetime", set_datetime, schema)
     return True
+
+
+def configured_entity_ids(config: dict[str, Any] | None) -> set[str]:
+    """`<domain>.<key>` for each helper declared in the block (docs/components.md)."""
+    return {f"{DOMAIN}.{key}" for key in config or {}}

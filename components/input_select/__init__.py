@@ -132,3 +132,8 @@ async def async_setup(orge: Orge, config: dict[str, Any] | None) -> bool:
     for service, change, schema in services:
         orge.services.async_register(DOMAIN, service, handler(change), schema)
     return True
+
+
+def configured_entity_ids(config: dict[str, Any] | None) -> set[str]:
+    """`<domain>.<key>` for each helper declared in the block (docs/components.md)."""
+    return {f"{DOMAIN}.{key}" for key in config or {}}

@@ -48,3 +48,10 @@ async def async_setup(orge: Any, config: dict[str, Any]) -> bool:
     orge.data[DOMAIN] = watcher
     await watcher.async_start()
     return True
+
+
+def configured_entity_ids(config: dict[str, Any]) -> set[str]:
+    """binary_sensor.ngrok_tunnel and sensor.ngrok_public_url (docs/components.md)."""
+    from .tunnel import PublicUrl, TunnelUp
+
+    return {f"{cls.domain}.{cls._attr_object_id}" for cls in (TunnelUp, PublicUrl)}

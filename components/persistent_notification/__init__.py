@@ -60,3 +60,8 @@ async def async_setup(orge: Any, config: Any) -> bool:
     ):
         orge.services.async_register(DOMAIN, name, handler, schema, description=descriptions[name])
     return True
+
+
+def configured_entity_ids(config: Any) -> set[str]:
+    """None from the configuration: notifications appear at run time (docs/components.md)."""
+    return {f"{DOMAIN}.*"}

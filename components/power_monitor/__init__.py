@@ -37,3 +37,16 @@ async def async_setup(orge: Any, config: dict[str, Any]) -> bool:
     orge.data[DOMAIN] = monitor
     await monitor.async_start()
     return True
+
+
+def configured_entity_ids(config: dict[str, Any]) -> set[str]:
+    """binary_sensor.<name>_<flag> per throttling flag and the three value sensors of
+    monitor.py, `sensor.<name>_throttled_flags` / `_cpu_temperature` / `_core_voltage`
+    (docs/components.md)."""
+    from .monitor import FLAGS
+
+    name = config["name"]
+    values = ("throttled_flags", "cpu_temperature", "core_voltage")
+    return {f"binary_sensor.{name}_{flag}" for flag in FLAGS} | {
+        f"sensor.{name}_{value}" for value in values
+    }

@@ -65,3 +65,8 @@ async def async_setup(orge: Any, config: dict[str, Any]) -> bool:
 
     await async_setup_recorder(orge, config)
     return True
+
+
+def configured_entity_ids(config: Any) -> set[str]:
+    """None: the recorder keeps states, it makes no entity (docs/components.md)."""
+    return set()

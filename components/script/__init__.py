@@ -82,3 +82,8 @@ async def async_setup(orge: Orge, config: dict[str, Any]) -> bool:
 
     await async_setup_scripts(orge, config)
     return True
+
+
+def configured_entity_ids(config: dict[str, Any] | None) -> set[str]:
+    """`script.<key>` for each script (also the service of that name; docs/components.md)."""
+    return {f"{DOMAIN}.{key}" for key in config or {}}

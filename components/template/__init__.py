@@ -106,3 +106,17 @@ async def async_setup(orge: Orge, config: list[Any]) -> bool:
 
     await async_setup_entities(orge, config)
     return True
+
+
+def configured_entity_ids(config: list[Any] | None) -> set[str]:
+    """`sensor.<slug of name>` / `binary_sensor.<slug of name>` of each block's items
+    (docs/components.md)."""
+    ids = set()
+    for block in config or []:
+        if not isinstance(block, dict):
+            continue
+        for domain in ("sensor", "binary_sensor"):
+            for item in cv.ensure_list(block.get(domain)):
+                if isinstance(item, dict) and item.get("name"):
+                    ids.add(f"{domain}.{cv.slugify(str(item['name']))}")
+    return ids

@@ -42,3 +42,8 @@ async def async_setup(orge: Orge, config: dict[str, Any] | None) -> bool:
 
     await async_setup_timers(orge, {key: conf or ITEM({}) for key, conf in (config or {}).items()})
     return True
+
+
+def configured_entity_ids(config: dict[str, Any] | None) -> set[str]:
+    """`<domain>.<key>` for each helper declared in the block (docs/components.md)."""
+    return {f"{DOMAIN}.{key}" for key in config or {}}
