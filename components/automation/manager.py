@@ -154,7 +154,6 @@ def _register_services(orge: Orge, manager: AutomationManager) -> None:
             ids = sorted(set(manager.entities) | set(manager.traces.items()))
         return {"traces": manager.traces.as_dict(ids)}
 
-    descriptions = _descriptions()
     for name, handler, schema, response in (
         (
             "trigger",
@@ -173,19 +172,5 @@ def _register_services(orge: Orge, manager: AutomationManager) -> None:
         ("reload", reload, None, SupportsResponse.NONE),
         ("get_traces", get_traces, _TARGET, SupportsResponse.ONLY),
     ):
-        orge.services.async_register(
-            DOMAIN, name, handler, schema, response, descriptions.get(name)
-        )
+        orge.services.async_register(DOMAIN, name, handler, schema, response)
 
-
-def _descriptions() -> dict[str, Any]:
-    import os
-
-    import yaml
-
-    path = os.path.join(os.path.dirname(__file__), "services.yaml")
-    try:
-        with open(path, encoding="utf-8") as handle:
-            return yaml.safe_load(handle) or {}
-    except (OSError, yaml.YAMLError):
-        return {}

@@ -8,7 +8,6 @@ import tempfile
 from typing import Any
 
 import voluptuous as vol
-import yaml
 
 import orge.validation as cv
 from orge.core import EVENT_ORGE_STOP, Event, Orge, ServiceCall
@@ -19,16 +18,6 @@ from .charger import Esp32Charger, Settings
 from .entities import build_entities
 
 _LOGGER = logging.getLogger(__name__)
-SERVICES_FILE = os.path.join(os.path.dirname(__file__), "services.yaml")
-
-
-def _descriptions() -> dict[str, Any]:
-    try:
-        with open(SERVICES_FILE, encoding="utf-8") as handle:
-            return yaml.safe_load(handle) or {}
-    except (OSError, yaml.YAMLError) as err:  # descriptions are optional
-        _LOGGER.warning("Cannot read %s: %s", SERVICES_FILE, err)
-        return {}
 
 
 async def async_setup_esp32(orge: Orge, config: dict[str, Any]) -> bool:
@@ -86,16 +75,9 @@ async def async_setup_esp32(orge: Orge, config: dict[str, Any]) -> bool:
 
 
 def _register_services(orge: Orge, charger: Esp32Charger, simulator: Any) -> None:
-    descriptions = _descriptions()
-
+    # Descriptions come from services.yaml, attached by the engine (orge/service_descriptions.py).
     def register(service: str, handler: Any, schema: Any = None) -> None:
-        orge.services.async_register(
-            DOMAIN,
-            service,
-            handler,
-            schema or vol.Schema({}),
-            description=descriptions.get(service),
-        )
+        orge.services.async_register(DOMAIN, service, handler, schema or vol.Schema({}))
 
     async def authorize(call: ServiceCall) -> None:
         await charger.authorize()
