@@ -133,10 +133,13 @@ def _relative(config_dir: str, path: str) -> str | None:
     return rel
 
 
-def _contents(files: dict[str, str | None]) -> dict[str, bytes]:
-    out = {}
+def _contents(files: dict[str, str | None]) -> dict[str, bytes | None]:
+    """{path: bytes to copy}; None for a folder (a key ending in os.sep)."""
+    out: dict[str, bytes | None] = {}
     for path, text in files.items():
-        if text is None:
+        if path.endswith(os.sep):
+            out[path] = None
+        elif text is None:
             with open(path, "rb") as handle:
                 out[path] = handle.read()
         else:
@@ -144,7 +147,7 @@ def _contents(files: dict[str, str | None]) -> dict[str, bytes]:
     return out
 
 
-def _same_as_saved(directory: str, contents: dict[str, bytes], config_dir: str) -> bool:
+def _same_as_saved(directory: str, contents: dict[str, bytes | None], config_dir: str) -> bool:
     try:
         with open(os.path.join(directory, SAVED_FILE), encoding="utf-8") as handle:
             saved = set(json.load(handle)["files"])
@@ -154,6 +157,10 @@ def _same_as_saved(directory: str, contents: dict[str, bytes], config_dir: str) 
     if set(wanted) != saved:
         return False
     for rel, data in wanted.items():
+        if data is None:
+            if not os.path.isdir(os.path.join(directory, str(rel))):
+                return False
+            continue
         try:
             with open(os.path.join(directory, str(rel)), "rb") as handle:
                 if handle.read() != data:
@@ -192,6 +199,9 @@ def save_last_good(config_dir: str, files: dict[str, str | None]) -> float | Non
     for path, data in contents.items():
         rel = str(_relative(top, path))
         target = os.path.join(new, rel)
+        if data is None:
+            os.makedirs(target, mode=0o700, exist_ok=True)
+            continue
         os.makedirs(os.path.dirname(target), mode=0o700, exist_ok=True)
         mode = stat.S_IMODE(os.stat(path).st_mode)
         # Created with its final mode, so a secrets file is never readable by others.

@@ -30,8 +30,9 @@ _tracking = threading.local()
 @contextmanager
 def track_files() -> Iterator[dict[str, str | None]]:
     """Every file the loader reads in this thread inside the block, as
-    {absolute path: text as parsed} (None for a secrets file: read it again to copy it).
-    The last good configuration is a copy of exactly these files."""
+    {absolute path: text as parsed} (None for a secrets file: read it again to copy it),
+    and every `!include_dir_*` folder as {absolute path + os.sep: None} (it may be empty).
+    The last good configuration is a copy of exactly these."""
     files: dict[str, str | None] = {}
     previous = getattr(_tracking, "files", None)
     _tracking.files = files
@@ -210,6 +211,7 @@ def _yaml_files(loader: _Loader, node: yaml.Node) -> Iterator[str]:
             f"{_rel(loader)}, line {node.start_mark.line + 1}: "
             f"{node.tag} directory not found: {display_path(directory, loader.config_dir)}"
         )
+    _note_read(os.path.join(os.path.abspath(directory), ""), None)
     for root, dirs, files in os.walk(directory):
         dirs[:] = sorted(d for d in dirs if not d.startswith("."))
         for name in sorted(fnmatch.filter(files, "*.yaml")):

@@ -26,6 +26,7 @@ from typing import Any
 
 import pytest
 
+from orge.config import load_configuration
 from orge.lock import AlreadyRunning, InstanceLock, running_pid
 from orge.recovery import find_last_good, last_good_saved_at, save_last_good
 from orge.yaml import load_yaml, track_files
@@ -481,12 +482,16 @@ def test_track_files_records_includes_and_secrets(config_dir) -> None:  # type: 
     assert set(files) == {
         str(path / name)
         for name in ("configuration.yaml", "a.yaml", "secrets.yaml", "parts/one.yaml")
-    }
+    } | {str(path / "parts") + os.sep}
     assert files[str(path / "a.yaml")] == "x: !secret s\n"
 
 
 def test_save_last_good_is_atomic_and_skips_unchanged(config_dir, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
-    path = config_dir("a: !include sub/a.yaml\n", files={"sub/a.yaml": "x: 1\n"})
+    path = config_dir(
+        "a: !include sub/a.yaml\nb: !include_dir_merge_list empty\n",
+        files={"sub/a.yaml": "x: 1\n"},
+    )
+    (path / "empty").mkdir()
     os.chmod(path / "sub/a.yaml", 0o640)
     with track_files() as files:
         load_yaml(str(path / "configuration.yaml"), str(path))
@@ -495,6 +500,8 @@ def test_save_last_good_is_atomic_and_skips_unchanged(config_dir, tmp_path: Path
     copy = path / ".storage/last_good"
     assert (copy / "sub/a.yaml").read_text() == "x: 1\n"
     assert stat.S_IMODE((copy / "sub/a.yaml").stat().st_mode) == 0o640
+    # The copy loads on its own, the empty include folder too.
+    assert load_configuration(str(path), find_last_good(str(path))) == {"a": {"x": 1}, "b": []}
     assert save_last_good(str(path), files) == first  # same files: not written again
     files[str(path / "sub/a.yaml")] = "x: 2\n"
     second = save_last_good(str(path), files)
