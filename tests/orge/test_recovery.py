@@ -20,7 +20,7 @@ import sys
 import threading
 import time
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -513,3 +513,23 @@ def test_save_last_good_is_atomic_and_skips_unchanged(config_dir, tmp_path: Path
     files[str(tmp_path.parent / "elsewhere.yaml")] = "y: 1\n"
     assert save_last_good(str(path), files) is None
     assert (copy / "sub/a.yaml").read_text() == "x: 2\n"
+
+
+def test_recovery_mode_http_block_broken_uses_defaults_and_port_variable(
+    config_dir: Callable[..., Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from orge.setup import check_configuration, recovery_mode_result
+
+    path = config_dir(
+        "http:\n  server_port: not_a_port\n  access_tokens: []\nesp32:\n  port: /dev/ttyUSB0\n"
+    )
+    broken = check_configuration(str(path))
+    assert any("'http'" in line and "line 2" in line for line in broken.problems)
+    monkeypatch.setenv("ORGE_HTTP_PORT", "18555")
+    result = recovery_mode_result(broken)
+    assert [c.domain for c in result.order] == ["http", "persistent_notification"]
+    assert result.blocks["http"]["server_port"] == 18555
+    assert result.blocks["http"]["server_host"] == ["0.0.0.0"]
+    assert not result.problems
+    monkeypatch.delenv("ORGE_HTTP_PORT")
+    assert recovery_mode_result(broken).blocks["http"]["server_port"] == 8000
