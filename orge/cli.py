@@ -202,8 +202,7 @@ async def async_run(config_dir: str) -> int:
     """Run a station until SIGTERM/SIGINT or `orge.stop`; speaks systemd's notify protocol."""
     from orge import systemd
     from orge.core import Orge
-    from orge.recovery import async_save_last_good
-    from orge.setup import async_from_config_dir
+    from orge.setup import async_from_config_dir, async_keep_last_good
 
     orge = Orge(config_dir)
     loop = asyncio.get_running_loop()
@@ -222,7 +221,7 @@ async def async_run(config_dir: str) -> int:
     _LOGGER.info("Starting ORGE %s with %s", __version__, config_dir)
     await async_from_config_dir(orge, config_dir)
     await orge.async_start()
-    await async_save_last_good(orge)
+    await async_keep_last_good(orge)
     systemd.notify("READY=1")
     _LOGGER.info("ORGE started: %s", ", ".join(sorted(orge.config.components)) or "no components")
     interval = systemd.watchdog_interval()

@@ -227,18 +227,24 @@ def save_last_good(config_dir: str, files: dict[str, str | None]) -> float | Non
     return saved_at
 
 
+def is_good_start(orge: Orge) -> bool:
+    """The hub started on its own configuration, which loaded without a problem, and every
+    component set up."""
+    status = recovery_status(orge)
+    return (
+        status.mode == MODE_NORMAL
+        and not status.problems
+        and not orge.config.setup_errors
+        and bool(status.files)
+    )
+
+
 async def async_save_last_good(orge: Orge) -> float | None:
-    """After a start: keep the configuration as the last good one if it loaded without a
-    problem and every component set up. Returns the copy's save time, or None."""
+    """Keep the files this start read as the last good copy, if it was a good start
+    (`orge.setup.async_keep_last_good` checks the rest). Returns the copy's save time."""
     status = recovery_status(orge)
     config_dir = orge.config.config_dir
-    if (
-        config_dir is None
-        or status.mode != MODE_NORMAL
-        or status.problems
-        or orge.config.setup_errors
-        or not status.files
-    ):
+    if config_dir is None or not is_good_start(orge):
         return None
     try:
         saved_at = await orge.async_add_executor_job(save_last_good, config_dir, status.files)

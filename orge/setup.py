@@ -237,11 +237,15 @@ async def async_setup_components(orge: Orge, result: CheckResult) -> None:
     await asyncio.gather(*(run(component) for component in result.order))
 
 
-def _checked(config_dir: str, source_dir: str | None = None) -> CheckResult:
+def _checked(config_dir: str, source_dir: str | None = None, deep: bool = False) -> CheckResult:
     """`check_configuration` that never raises: an unexpected error is one more problem
-    (a station must start even when a checker has a bug)."""
+    (a station must start even when a checker has a bug).
+
+    Not deep to start: what only `validate_config` finds (one automation whose template
+    does not compile) is the component's to handle at setup, as in Home Assistant: that
+    automation is skipped with an error naming file and line, the others run."""
     try:
-        return check_configuration(config_dir, True, source_dir)
+        return check_configuration(config_dir, deep, source_dir)
     except Exception as err:
         _LOGGER.exception("Checking the configuration failed")
         result = CheckResult(config_dir=config_dir)
@@ -249,10 +253,33 @@ def _checked(config_dir: str, source_dir: str | None = None) -> CheckResult:
         return result
 
 
-def _checked_tracked(config_dir: str) -> tuple[CheckResult, dict[str, str | None]]:
+def _checked_tracked(
+    config_dir: str, deep: bool = False
+) -> tuple[CheckResult, dict[str, str | None]]:
     with track_files() as files:
-        result = _checked(config_dir)
+        result = _checked(config_dir, None, deep)
     return result, dict(files)
+
+
+async def async_keep_last_good(orge: Orge) -> float | None:
+    """After a start: keep its configuration as the last good copy when it loaded without
+    a problem, every component set up, `orge check-config` (deep) finds nothing either, and
+    the files are still the ones this start read. Returns the copy's time, or None."""
+    status = recovery.recovery_status(orge)
+    config_dir = orge.config.config_dir
+    if config_dir is None or not recovery.is_good_start(orge):
+        return None
+    deep, files = await orge.loop.run_in_executor(None, _checked_tracked, config_dir, True)
+    if deep.problems:
+        _LOGGER.warning(
+            "Configuration not kept as the last good one: orge check-config finds %d problem(s)",
+            len(deep.problems),
+        )
+        return None
+    if files != status.files:
+        _LOGGER.info("Configuration changed since this start: not kept as the last good one")
+        return None
+    return await recovery.async_save_last_good(orge)
 
 
 def recovery_mode_result(broken: CheckResult) -> CheckResult:

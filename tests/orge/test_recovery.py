@@ -533,3 +533,32 @@ def test_recovery_mode_http_block_broken_uses_defaults_and_port_variable(
     assert not result.problems
     monkeypatch.delenv("ORGE_HTTP_PORT")
     assert recovery_mode_result(broken).blocks["http"]["server_port"] == 8000
+
+
+async def test_last_good_copy_only_after_a_clean_deep_check(
+    config_dir: Callable[..., Path], start_station: Callable[..., Any]
+) -> None:
+    """As in Home Assistant an invalid automation is skipped and the others run, but such a
+    configuration is not kept as the last good one; nor is one edited since the start."""
+    from orge.setup import async_keep_last_good
+
+    good = "automation:\n  - id: fine\n    triggers: {trigger: event, event_type: go}\n    actions: [{delay: 1}]\n"
+    bad = (
+        good
+        + "  - id: bad\n    triggers: {trigger: state, entity_id: sensor.x, for: soon}\n    actions: [{delay: 1}]\n"
+    )
+    path = config_dir(bad)
+    hub, result = await start_station(path)
+    assert not result.problems and hub.states.get("automation.fine").state == "on"
+    assert await async_keep_last_good(hub) is None
+    assert find_last_good(str(path)) is None
+
+    path.joinpath("configuration.yaml").write_text(good)
+    hub, _result = await start_station(path)
+    path.joinpath("configuration.yaml").write_text(good + "# edited\n")
+    assert await async_keep_last_good(hub) is None  # not the files this start read
+    path.joinpath("configuration.yaml").write_text(good)
+    saved = await async_keep_last_good(hub)
+    assert saved is not None and last_good_saved_at(str(path)) == saved
+    sensor = hub.states.get("binary_sensor.configuration_problem")
+    assert sensor.state == "off" and sensor.attributes["last_good_saved_at"] is not None
