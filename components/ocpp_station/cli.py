@@ -56,7 +56,9 @@ def cmd_once(args: argparse.Namespace) -> int:
             "(sudo systemctl stop orge), run orge once, then start it (sudo systemctl start orge)."
         )
         print(f"orge once: {message}", file=sys.stderr)
-        sys.stdout.write(json.dumps({"ok": False, "error": message}) + "\n")
+        answer = {"ok": False, "protocol": None, "station_id": None, "url": None}
+        answer.update({"messages": [], "elapsed_ms": 0.0, "error": message})
+        sys.stdout.write(json.dumps(answer) + "\n")
         return 1
     except OSError:
         pass  # no writable .storage/: nothing can be running from it either
