@@ -19,6 +19,7 @@ import asyncio
 import importlib
 import json
 import logging
+import os
 import signal
 import sys
 import time
@@ -139,6 +140,13 @@ def cmd_check_config(args: argparse.Namespace) -> int:
     return 1 if problems else 0
 
 
+def _say_error(message: str) -> None:
+    """One line on stderr before logging is set up; under journald with priority err, so
+    `journalctl -u orge -p err` shows it."""
+    journal = os.environ.get("JOURNAL_STREAM") and not sys.stderr.isatty()
+    print(f"{'<3>' if journal else ''}orge: {message}", file=sys.stderr)
+
+
 # --- status --------------------------------------------------------------------------
 
 
@@ -172,20 +180,19 @@ def cmd_run(args: argparse.Namespace) -> int:
     # One line on stderr and no traceback: systemd puts it in the journal as it is.
     problem = config_dir_problem(config_dir)
     if problem:
-        print(f"orge: {problem}", file=sys.stderr)
+        _say_error(problem)
         return EX_CONFIG
     lock = InstanceLock(config_dir)
     try:
         lock.acquire()
     except AlreadyRunning as err:
-        print(
-            f"orge: already running (pid {err.pid or 'unknown'}) on {config_dir}; "
-            "stop it first (systemctl stop orge)",
-            file=sys.stderr,
+        _say_error(
+            f"already running (pid {err.pid or 'unknown'}) on {config_dir}; "
+            "stop it first (systemctl stop orge)"
         )
         return EX_TEMPFAIL
     except OSError as err:
-        print(f"orge: cannot lock {lock.path}: {err.strerror or err}", file=sys.stderr)
+        _say_error(f"cannot lock {lock.path}: {err.strerror or err}")
         return EX_CONFIG
     try:
         setup_logging(logging.DEBUG if args.verbose else logging.INFO, sys.stdout)

@@ -341,6 +341,9 @@ def test_nothing_to_run_is_one_line_and_exit_78(case: str, tmp_path: Path) -> No
     assert len(result.stderr.strip().splitlines()) == 1, result.stderr
     assert result.stderr.startswith("orge: ") and str(target) in result.stderr
     assert "Traceback" not in result.stderr
+    # Under systemd the line carries priority err, so `journalctl -p err` shows it.
+    journal = orge_cmd("run", "-c", str(target), env={"JOURNAL_STREAM": "8:1234"})
+    assert journal.returncode == 78 and journal.stderr.startswith("<3>orge: ")
 
 
 def test_shipped_unit_does_not_restart_on_exit_78(tmp_path: Path) -> None:
