@@ -342,7 +342,9 @@ async def _async_choose(orge: Orge, config_dir: str) -> tuple[CheckResult, recov
                 display_path(copy, config_dir),
             )
             return last_good, status
-        _LOGGER.error("The last good copy does not load either: %s", "; ".join(last_good.problems))
+        for line in last_good.problems:
+            _LOGGER.error("The last good copy does not load either: %s", line)
+            status.problems.append(f"The last good copy does not load either: {line}")
     status.mode = recovery.MODE_RECOVERY
     _LOGGER.warning(
         "The configuration has %d problem(s) and there is no usable last good copy: "

@@ -565,3 +565,29 @@ async def test_last_good_copy_only_after_a_clean_deep_check(
     assert saved is not None and last_good_saved_at(str(path)) == saved
     sensor = hub.states.get("binary_sensor.configuration_problem")
     assert sensor.state == "off" and sensor.attributes["last_good_saved_at"] is not None
+
+
+async def test_unloadable_last_good_copy_falls_back_to_recovery_mode(
+    config_dir: Callable[..., Path],
+    start_station: Callable[..., Any],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from orge.recovery import recovery_status
+
+    path = config_dir("probe:\n  value: before\n", files=PROBE)
+    with track_files() as files:
+        load_yaml(str(path / "configuration.yaml"), str(path))
+    assert save_last_good(str(path), files) is not None
+    (path / ".storage/last_good/configuration.yaml").write_text("probe: [\n")
+    (path / "configuration.yaml").write_text("probe:\n  value: 1\n")
+    monkeypatch.setenv("ORGE_HTTP_PORT", str(free_port()))
+    hub, _result = await start_station(path)
+    status = recovery_status(hub)
+    assert status.mode == "recovery"
+    assert sorted(hub.config.components) == ["http", "persistent_notification"]
+    assert status.problems[0].startswith("Invalid config for 'probe' at configuration.yaml, line 2")
+    assert status.problems[1] == (
+        "The last good copy does not load either: configuration.yaml, line 2: invalid YAML: "
+        "did not find expected node content"
+    )
+    assert hub.states.get("persistent_notification.config_problem_2") is not None
