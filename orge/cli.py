@@ -1,4 +1,11 @@
-"""The `orge` command: run, check-config, and the commands components add (once, auth).
+"""The `orge` command: run, check-config, status, and the commands components add (once,
+auth).
+
+Exit codes of `orge run`: 0 stopped on request; 78 (EX_CONFIG) nothing to run (no config
+dir, no `configuration.yaml`, unreadable), which the shipped systemd unit does not restart
+on; 75 (EX_TEMPFAIL) another `orge run` holds this config dir; 1 an unexpected error.
+A configuration with problems is never an exit: the station starts on the last good copy
+or in recovery mode (docs/recovery.md).
 
 A component adds commands by listing them under `cli:` in its manifest and providing
 `cli.py` with `add_commands(subparsers)`; each added parser sets `func(args) -> int`.
@@ -12,6 +19,7 @@ import asyncio
 import importlib
 import json
 import logging
+import os
 import signal
 import sys
 import time
@@ -20,6 +28,9 @@ from typing import Any
 from orge import __version__
 
 _LOGGER = logging.getLogger(__name__)
+EX_CONFIG = 78  # sysexits.h: a configuration error no restart can fix
+EX_TEMPFAIL = 75  # sysexits.h: try again later (another station holds the config dir)
+STATUS_NOT_RUNNING = 3  # LSB: "program is not running"
 
 
 def _add_config_arg(parser: argparse.ArgumentParser) -> None:
@@ -53,6 +64,13 @@ def build_parser(wanted: str | None = None) -> argparse.ArgumentParser:
         "--strict", action="store_true", help="exit 1 on warnings (unknown names) too"
     )
     check.set_defaults(func=cmd_check_config)
+
+    status = sub.add_parser(
+        "status",
+        help="is a station running on this config dir? exits 0 (running, prints the pid) or 3",
+    )
+    _add_config_arg(status)
+    status.set_defaults(func=cmd_status)
 
     _add_component_commands(sub, wanted)
     return parser
@@ -132,22 +150,76 @@ def cmd_check_config(args: argparse.Namespace) -> int:
     return 1 if problems or (args.strict and warnings) else 0
 
 
+def _say_error(message: str) -> None:
+    """One line on stderr before logging is set up; under journald with priority err, so
+    `journalctl -u orge -p err` shows it."""
+    journal = os.environ.get("JOURNAL_STREAM") and not sys.stderr.isatty()
+    print(f"{'<3>' if journal else ''}orge: {message}", file=sys.stderr)
+
+
+# --- status --------------------------------------------------------------------------
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    """`orge status`: scripts/run asks it before it touches any token."""
+    from orge.config import find_config_dir
+    from orge.lock import running_pid
+
+    config_dir = find_config_dir(args.config)
+    try:
+        pid = running_pid(config_dir)
+    except OSError as err:
+        print(f"orge: cannot read the lock of {config_dir}: {err}", file=sys.stderr)
+        return 1
+    if pid is None:
+        print(f"ORGE is not running on {config_dir}")
+        return STATUS_NOT_RUNNING
+    print(f"ORGE is already running (pid {pid or 'unknown'}) on {config_dir}")
+    return 0
+
+
 # --- run -----------------------------------------------------------------------------
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from orge.config import find_config_dir
+    from orge.config import config_dir_problem, find_config_dir
+    from orge.lock import AlreadyRunning, InstanceLock
     from orge.log import setup_logging
 
-    setup_logging(logging.DEBUG if args.verbose else logging.INFO, sys.stdout)
-    return asyncio.run(async_run(find_config_dir(args.config)))
+    config_dir = find_config_dir(args.config)
+    # One line on stderr and no traceback: systemd puts it in the journal as it is.
+    problem = config_dir_problem(config_dir)
+    if problem:
+        _say_error(problem)
+        return EX_CONFIG
+    lock = InstanceLock(config_dir)
+    try:
+        lock.acquire()
+    except AlreadyRunning as err:
+        _say_error(
+            f"already running (pid {err.pid or 'unknown'}) on {config_dir}; "
+            "stop it first (systemctl stop orge)"
+        )
+        return EX_TEMPFAIL
+    except OSError as err:
+        _say_error(f"cannot lock {lock.path}: {err.strerror or err}")
+        return EX_CONFIG
+    try:
+        setup_logging(logging.DEBUG if args.verbose else logging.INFO, sys.stdout)
+        try:
+            return asyncio.run(async_run(config_dir))
+        except Exception as err:  # a bug, not a configuration problem: say so and exit
+            _LOGGER.critical("ORGE stopped on an unexpected error: %r", err, exc_info=True)
+            return 1
+    finally:
+        lock.release()
 
 
 async def async_run(config_dir: str) -> int:
     """Run a station until SIGTERM/SIGINT or `orge.stop`; speaks systemd's notify protocol."""
     from orge import systemd
     from orge.core import Orge
-    from orge.setup import async_from_config_dir
+    from orge.setup import async_from_config_dir, async_keep_last_good
 
     orge = Orge(config_dir)
     loop = asyncio.get_running_loop()
@@ -166,6 +238,7 @@ async def async_run(config_dir: str) -> int:
     _LOGGER.info("Starting ORGE %s with %s", __version__, config_dir)
     await async_from_config_dir(orge, config_dir)
     await orge.async_start()
+    await async_keep_last_good(orge)
     systemd.notify("READY=1")
     _LOGGER.info("ORGE started: %s", ", ".join(sorted(orge.config.components)) or "no components")
     interval = systemd.watchdog_interval()

@@ -50,12 +50,39 @@ def find_config_dir(path: str | None) -> str:
     return os.path.abspath(path or "config")
 
 
-def load_configuration(config_dir: str) -> dict[str, Any]:
-    """Load `configuration.yaml` with its includes and packages merged in."""
+def config_dir_problem(config_dir: str) -> str | None:
+    """Why nothing can run from `config_dir` (one line), or None if it can be read.
+
+    A missing or unreadable directory or `configuration.yaml` is not something the last
+    good copy or recovery mode can stand in for: `orge run` exits with EX_CONFIG (78),
+    which the shipped unit does not restart on."""
+    if not os.path.isdir(config_dir):
+        return f"{config_dir}: no such configuration directory (-c DIR names it)"
+    if not os.access(config_dir, os.R_OK | os.X_OK):
+        return f"{config_dir}: cannot read the configuration directory (permission denied)"
     path = os.path.join(config_dir, CONFIG_FILE)
     if not os.path.isfile(path):
+        return f"{path}: not found (start from configuration.yaml.example)"
+    try:
+        with open(path, "rb"):
+            pass
+    except OSError as err:
+        return f"{path}: cannot read: {err.strerror or err}"
+    return None
+
+
+def load_configuration(config_dir: str, source_dir: str | None = None) -> dict[str, Any]:
+    """Load `configuration.yaml` with its includes and packages merged in.
+
+    `source_dir` is where the YAML is read from when it is not the config dir itself (the
+    last good copy under `.storage/`): includes and `secrets.yaml` resolve inside it, while
+    everything else (storage, custom components, blueprints) stays in `config_dir`.
+    Raises `ConfigError` naming the file (and line) to fix."""
+    source = source_dir or config_dir
+    path = os.path.join(source, CONFIG_FILE)
+    if not os.path.isfile(path):
         raise ConfigError(f"{path}: file not found (is -c pointing at the config directory?)")
-    data = load_yaml(path, config_dir)
+    data = load_yaml(path, source)
     if data is None:
         data = NodeDict()
     if not isinstance(data, dict):

@@ -4,27 +4,37 @@ traceback, a notification entity, `orge.config.setup_errors`) and the others sti
 
 `check_configuration` runs the same loading and validation without any I/O and returns
 every problem; `orge check-config` prints them.
+
+A start whose configuration has problems runs on the last good copy or, without one, in
+recovery mode (`orge.recovery`, docs/recovery.md); it never raises.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import time
 import traceback
 from dataclasses import dataclass, field
 from typing import Any
 
-from orge import check_names
+from orge import check_names, recovery
 from orge import config as conf_util
 from orge.core import EVENT_COMPONENT_LOADED, Orge
-from orge.exceptions import ConfigError
+from orge.exceptions import ConfigError, OrgeError
 from orge.loader import Component, ComponentIndex
 from orge.service_descriptions import describe_component
-from orge.yaml import NodeDict, display_path
+from orge.yaml import NodeDict, display_path, track_files
 
 _LOGGER = logging.getLogger(__name__)
 NOTIFICATION_DOMAIN = "persistent_notification"
+# What recovery mode starts, as in Home Assistant: the API and web view (with their tokens
+# and bans) and notifications; nothing that touches the charger or the CSMS.
+RECOVERY_MODE_COMPONENTS = ("http", NOTIFICATION_DOMAIN)
+# The shipped configuration reads the HTTP port from this variable; recovery mode uses it
+# too when http's own block cannot be read, so the port stays where the operator expects.
+HTTP_PORT_VARIABLE = "ORGE_HTTP_PORT"
 
 
 @dataclass
@@ -34,8 +44,10 @@ class CheckResult:
     config_dir: str
     raw: dict[str, Any] = field(default_factory=dict)
     blocks: dict[str, Any] = field(default_factory=dict)
-    core: dict[str, Any] = field(default_factory=dict)
-    logger: dict[str, Any] = field(default_factory=dict)
+    # The defaults until the sections validate: a configuration that does not load still
+    # has a name, a time zone and log levels to start recovery mode with.
+    core: dict[str, Any] = field(default_factory=lambda: conf_util.CORE_SCHEMA({}))
+    logger: dict[str, Any] = field(default_factory=lambda: conf_util.LOGGER_SCHEMA({}))
     order: list[Component] = field(default_factory=list)
     errors: dict[str, list[str]] = field(default_factory=dict)
     index: ComponentIndex | None = None
@@ -74,15 +86,19 @@ def _validate_component(result: CheckResult, component: Component, block: Any) -
     return validated
 
 
-def check_configuration(config_dir: str, deep: bool = True) -> CheckResult:
+def check_configuration(
+    config_dir: str, deep: bool = True, source_dir: str | None = None
+) -> CheckResult:
     """Load and validate everything; no port, device or connection is opened.
 
     With `deep`, each component's `validate_config(config_dir, block) -> list[str]` is run
     too (automations compile their templates, blueprints resolve their inputs).
+    `source_dir` reads the YAML from elsewhere (the last good copy), see
+    `orge.config.load_configuration`.
     """
     result = CheckResult(config_dir=config_dir)
     try:
-        raw = conf_util.load_configuration(config_dir)
+        raw = conf_util.load_configuration(config_dir, source_dir)
     except ConfigError as err:
         result.add("configuration", err.problems)
         return result
@@ -161,6 +177,11 @@ async def async_setup_component(
     except TimeoutError:
         report_setup_failure(orge, domain, f"setup took longer than {timeout:.0f} s")
         return False
+    except OrgeError as err:
+        # An explained failure (a port in use, a device refused): its message says what to
+        # do, a traceback would only hide it.
+        report_setup_failure(orge, domain, str(err))
+        return False
     except Exception as err:
         _LOGGER.error("Setup of %s failed:\n%s", domain, traceback.format_exc())
         report_setup_failure(orge, domain, f"{type(err).__name__}: {err}")
@@ -219,14 +240,134 @@ async def async_setup_components(orge: Orge, result: CheckResult) -> None:
     check_names.async_check_started(orge, result)
 
 
-async def async_from_config_dir(orge: Orge, config_dir: str) -> CheckResult:
-    """Load the config into a hub and set its components up. Returns what was found."""
-    result = await orge.loop.run_in_executor(None, check_configuration, config_dir, False)
-    for line in result.problems:
+def _checked(config_dir: str, source_dir: str | None = None, deep: bool = False) -> CheckResult:
+    """`check_configuration` that never raises: an unexpected error is one more problem
+    (a station must start even when a checker has a bug).
+
+    Not deep to start: what only `validate_config` finds (one automation whose template
+    does not compile) is the component's to handle at setup, as in Home Assistant: that
+    automation is skipped with an error naming file and line, the others run."""
+    try:
+        return check_configuration(config_dir, deep, source_dir)
+    except Exception as err:
+        _LOGGER.exception("Checking the configuration failed")
+        result = CheckResult(config_dir=config_dir)
+        result.add("configuration", [f"checking the configuration failed: {err!r}"])
+        return result
+
+
+def _checked_tracked(
+    config_dir: str, deep: bool = False
+) -> tuple[CheckResult, dict[str, str | None]]:
+    with track_files() as files:
+        result = _checked(config_dir, None, deep)
+    return result, dict(files)
+
+
+async def async_keep_last_good(orge: Orge) -> float | None:
+    """After a start: keep its configuration as the last good copy when it loaded without
+    a problem, every component set up, `orge check-config` (deep) finds nothing either, and
+    the files are still the ones this start read. Returns the copy's time, or None."""
+    status = recovery.recovery_status(orge)
+    config_dir = orge.config.config_dir
+    if config_dir is None or not recovery.is_good_start(orge):
+        return None
+    deep, files = await orge.loop.run_in_executor(None, _checked_tracked, config_dir, True)
+    if deep.problems:
+        _LOGGER.warning(
+            "Configuration not kept as the last good one: orge check-config finds %d problem(s)",
+            len(deep.problems),
+        )
+        return None
+    if files != status.files:
+        _LOGGER.info("Configuration changed since this start: not kept as the last good one")
+        return None
+    return await recovery.async_save_last_good(orge)
+
+
+def recovery_mode_result(broken: CheckResult) -> CheckResult:
+    """What recovery mode starts: `RECOVERY_MODE_COMPONENTS` and their dependencies, each
+    with its own block when that block is valid, else with its defaults (http: port 8000,
+    or `$ORGE_HTTP_PORT`; tokens and bans from `.storage/`)."""
+    config_dir = broken.config_dir
+    result = CheckResult(config_dir=config_dir, core=broken.core, logger=broken.logger)
+    try:
+        index = broken.index or ComponentIndex(config_dir)
+    except Exception as err:  # a broken custom_components folder: built-ins only
+        _LOGGER.error("Reading custom components failed: %s", err)
+        index = ComponentIndex(None)
+    result.index = index
+    order, load_errors = index.resolve(list(RECOVERY_MODE_COMPONENTS))
+    for domain, message in load_errors.items():
+        result.add(domain, [message])
+    result.order = order
+    for component in order:
+        domain = component.domain
+        if domain in broken.blocks and domain not in broken.errors:
+            result.blocks[domain] = broken.blocks[domain]
+            continue
+        defaults: dict[str, Any] = {}
+        port = os.environ.get(HTTP_PORT_VARIABLE, "")
+        if domain == "http" and port.isdigit():
+            defaults["server_port"] = int(port)
+        validated = _validate_component(result, component, defaults)
+        if validated is not None:
+            result.blocks[domain] = validated
+    return result
+
+
+async def _async_choose(orge: Orge, config_dir: str) -> tuple[CheckResult, recovery.RecoveryStatus]:
+    """The configuration to start: its own, else the last good copy, else recovery mode."""
+    run = orge.loop.run_in_executor
+    result, files = await run(None, _checked_tracked, config_dir)
+    saved_at = await run(None, recovery.last_good_saved_at, config_dir)
+    status = recovery.RecoveryStatus(
+        problems=list(result.problems), last_good_saved_at=saved_at, files=files
+    )
+    for line in status.problems:
         _LOGGER.error("%s", line)
+    if not status.problems:
+        return result, status
+    status.files = {}
+    copy = await run(None, recovery.find_last_good, config_dir)
+    if copy is not None:
+        last_good = await run(None, _checked, config_dir, copy)
+        if "configuration" not in last_good.errors:
+            status.mode = recovery.MODE_LAST_GOOD
+            for line in last_good.problems:
+                _LOGGER.error("In the last good copy: %s", line)
+                status.problems.append(f"In the last good copy: {line}")
+            _LOGGER.warning(
+                "The configuration has %d problem(s): starting on the last good "
+                "configuration, saved %s (%s)",
+                len(result.problems),
+                recovery.iso_time(saved_at),
+                display_path(copy, config_dir),
+            )
+            return last_good, status
+        for line in last_good.problems:
+            _LOGGER.error("The last good copy does not load either: %s", line)
+            status.problems.append(f"The last good copy does not load either: {line}")
+    status.mode = recovery.MODE_RECOVERY
+    _LOGGER.warning(
+        "The configuration has %d problem(s) and there is no usable last good copy: "
+        "starting in recovery mode (%s only)",
+        len(result.problems),
+        ", ".join(RECOVERY_MODE_COMPONENTS),
+    )
+    return recovery_mode_result(result), status
+
+
+async def async_from_config_dir(orge: Orge, config_dir: str) -> CheckResult:
+    """Load the config into a hub and set its components up. Returns what was started.
+
+    Never raises for a configuration problem: with problems it starts on the last good
+    copy or in recovery mode, and says so (`orge.recovery.async_publish`)."""
+    result, status = await _async_choose(orge, config_dir)
     conf_util.async_apply_core_config(orge, result.core)
     conf_util.apply_logger_config(result.logger)
     orge.data["config_check"] = result
+    recovery.async_publish(orge, status)
     for domain, problems in result.errors.items():
         if domain in (conf_util.CORE_DOMAIN, conf_util.LOGGER_DOMAIN, "configuration"):
             orge.config.setup_errors[domain] = "; ".join(problems)

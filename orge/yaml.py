@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import fnmatch
 import os
+import threading
 from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import yaml
@@ -20,6 +22,30 @@ from orge.redact import register_secret
 
 SECRET_YAML = "secrets.yaml"
 _SECRET_ENV_WORDS = ("PASSWORD", "TOKEN", "SECRET", "KEY", "PASS")
+
+
+_tracking = threading.local()
+
+
+@contextmanager
+def track_files() -> Iterator[dict[str, str | None]]:
+    """Every file the loader reads in this thread inside the block, as
+    {absolute path: text as parsed} (None for a secrets file: read it again to copy it),
+    and every `!include_dir_*` folder as {absolute path + os.sep: None} (it may be empty).
+    The last good configuration is a copy of exactly these."""
+    files: dict[str, str | None] = {}
+    previous = getattr(_tracking, "files", None)
+    _tracking.files = files
+    try:
+        yield files
+    finally:
+        _tracking.files = previous
+
+
+def _note_read(path: str, text: str | None) -> None:
+    files = getattr(_tracking, "files", None)
+    if files is not None:
+        files[path] = text
 
 
 class _Node:
@@ -185,6 +211,7 @@ def _yaml_files(loader: _Loader, node: yaml.Node) -> Iterator[str]:
             f"{_rel(loader)}, line {node.start_mark.line + 1}: "
             f"{node.tag} directory not found: {display_path(directory, loader.config_dir)}"
         )
+    _note_read(os.path.join(os.path.abspath(directory), ""), None)
     for root, dirs, files in os.walk(directory):
         dirs[:] = sorted(d for d in dirs if not d.startswith("."))
         for name in sorted(fnmatch.filter(files, "*.yaml")):
@@ -290,6 +317,7 @@ class _Secrets:
         if path not in self._cache:
             data: Any = {}
             if os.path.isfile(path):
+                _note_read(path, None)
                 with open(path, encoding="utf-8") as handle:
                     try:
                         data = yaml.safe_load(handle) or {}
@@ -326,6 +354,7 @@ def load_yaml(path: str, config_dir: str | None = None, secrets: _Secrets | None
         raise ConfigError(f"{display_path(path, config_dir)}: file not found") from None
     except (OSError, UnicodeDecodeError) as err:
         raise ConfigError(f"{display_path(path, config_dir)}: cannot read: {err}") from None
+    _note_read(path, text)
     loader = _Loader(text, path, config_dir, secrets or _Secrets())
     try:
         return loader.get_single_data()

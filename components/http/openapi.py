@@ -123,6 +123,25 @@ def document(version: str) -> dict[str, Any]:
         "/api/config": {
             "get": _op("The station's core configuration", _json({"type": "object"}, "Config"))
         },
+        "/api/config/problems": {
+            "get": _op(
+                "Configuration problems, and whether the station runs on the last good "
+                "copy or in recovery mode",
+                _json(
+                    {
+                        "type": "object",
+                        "properties": {
+                            "mode": {"enum": ["normal", "last_good", "recovery"]},
+                            "recovery_mode": {"type": "boolean"},
+                            "using_last_good": {"type": "boolean"},
+                            "problems": {"type": "array", "items": {"type": "string"}},
+                            "last_good_saved_at": {"type": ["string", "null"]},
+                        },
+                    },
+                    "Problems (file and line each) and mode",
+                ),
+            )
+        },
         "/api/components": {
             "get": _op(
                 "Loaded components",

@@ -18,6 +18,7 @@ from aiohttp import web
 from orge import __version__
 from orge.core import EVENT_STATE_CHANGED, Context, Event, Orge, callback, valid_entity_id
 from orge.exceptions import OrgeError, ServiceNotFound, ServiceValidationError
+from orge.recovery import recovery_status
 
 from . import jsonutil
 from .jsonutil import dumps
@@ -128,14 +129,24 @@ def config_answer(orge: Orge) -> dict[str, Any]:
         ("language", "en"),
         ("external_url", None),
         ("internal_url", None),
-        ("recovery_mode", False),
     ):
         config.setdefault(key, value)
+    # Home Assistant's `recovery_mode`, and what ORGE adds: whether it runs on the last
+    # good copy and which problems made it (docs/recovery.md).
+    status = recovery_status(orge)
+    config["recovery_mode"] = status.recovery_mode
+    config["using_last_good"] = status.using_last_good
+    config["config_problems"] = status.as_dict()["problems"]
     return config
 
 
 async def api_config(request: web.Request) -> web.Response:
     return json_response(config_answer(_orge(request)))
+
+
+async def api_config_problems(request: web.Request) -> web.Response:
+    """`{"mode", "recovery_mode", "using_last_good", "problems", "last_good_saved_at"}`."""
+    return json_response(recovery_status(_orge(request)).as_dict())
 
 
 async def api_components(request: web.Request) -> web.Response:
@@ -545,6 +556,7 @@ def add_routes(app: web.Application) -> None:
     routes = app.router
     routes.add_get("/api/", api_status)
     routes.add_get("/api/config", api_config)
+    routes.add_get("/api/config/problems", api_config_problems)
     routes.add_get("/api/components", api_components)
     routes.add_get("/api/error_log", api_error_log)
     routes.add_get("/api/openapi.json", api_openapi)

@@ -10,6 +10,7 @@ per-request overhead low on a Raspberry Pi.
 from __future__ import annotations
 
 import asyncio
+import errno
 import functools
 import json
 import logging
@@ -282,6 +283,22 @@ def _ssl_context(config_dir: str, cert: str, key: str) -> ssl.SSLContext:
     return context
 
 
+def listen_error(host: str, port: int, err: OSError) -> str:
+    """One line saying which port could not be opened, why, and how to move it."""
+    move = (
+        "move it with `http: server_port` in configuration.yaml (the shipped configuration "
+        "reads it from the ORGE_HTTP_PORT variable)"
+    )
+    if err.errno == errno.EADDRINUSE:
+        cause = f"port {port} on {host} is in use by another program"
+    elif err.errno == errno.EACCES:
+        cause = f"port {port} on {host} needs privileges ORGE does not have"
+    else:
+        cause = f"cannot listen on {host} port {port}: {err.strerror or err}"
+        move = "check `http: server_host` and `http: server_port` in configuration.yaml"
+    return f"HTTP API and web view off: {cause}; {move}. The rest of the station runs."
+
+
 async def async_start_server(orge: Orge, config: dict[str, Any]) -> HttpData:
     config_dir = orge.config.config_dir or os.getcwd()
     tokens = await orge.async_add_executor_job(
@@ -333,10 +350,7 @@ async def async_start_server(orge: Orge, config: dict[str, Any]) -> HttpData:
             await site.start()
         except OSError as err:
             await runner.cleanup()
-            raise OrgeError(
-                f"cannot listen on {host} port {config['server_port']}: {err.strerror or err} "
-                "(is another ORGE or program using it? set http: server_port)"
-            ) from None
+            raise OrgeError(listen_error(host, config["server_port"], err)) from None
     sockets = [s for site in runner.sites for s in (site._server.sockets or [])]  # type: ignore[union-attr]
     data.port = sockets[0].getsockname()[1] if sockets else config["server_port"]
     _LOGGER.info(

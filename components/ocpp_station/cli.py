@@ -3,6 +3,10 @@
 Tries the configured primary (`OCPP_PRIMARY`, default 2.0.1), then the fallback; prints
 exactly one JSON object on stdout and exits 0 only when BootNotification was Accepted and
 StatusNotification and Heartbeat were answered. Logs go to stderr; no secret is printed.
+
+It refuses while a station runs on the same config dir (it would connect with the same
+identity and tell the CSMS the connector is unavailable), and holds the station's lock
+while it runs so that `orge run` cannot start beside it.
 """
 
 from __future__ import annotations
@@ -36,10 +40,32 @@ def add_commands(subparsers: Any) -> None:
 
 
 def cmd_once(args: argparse.Namespace) -> int:
+    from orge.config import find_config_dir
+    from orge.lock import AlreadyRunning, InstanceLock
     from orge.log import setup_logging
 
     setup_logging(logging.DEBUG if args.verbose else logging.WARNING, sys.stderr)
-    result = asyncio.run(async_once(args.config, args.timeout))
+    config_dir = find_config_dir(args.config)
+    lock = InstanceLock(config_dir)
+    try:
+        lock.acquire()
+    except AlreadyRunning as err:
+        message = (
+            f"ORGE is already running (pid {err.pid or 'unknown'}) on {config_dir}: it holds "
+            "the CSMS link with this station's identity. Stop the service first "
+            "(sudo systemctl stop orge), run orge once, then start it (sudo systemctl start orge)."
+        )
+        print(f"orge once: {message}", file=sys.stderr)
+        answer = {"ok": False, "protocol": None, "station_id": None, "url": None}
+        answer.update({"messages": [], "elapsed_ms": 0.0, "error": message})
+        sys.stdout.write(json.dumps(answer) + "\n")
+        return 1
+    except OSError:
+        pass  # no writable .storage/: nothing can be running from it either
+    try:
+        result = asyncio.run(async_once(args.config, args.timeout))
+    finally:
+        lock.release()
     sys.stdout.write(json.dumps(result) + "\n")
     sys.stdout.flush()
     return 0 if result.get("ok") else 1

@@ -157,6 +157,11 @@ async function start() {
   $("title").textContent = config.location_name || "ORGE station";
   document.title = $("title").textContent;
   showConfig(config);
+  const problemState = states.find((s) => s.entity_id === PROBLEM_ENTITY);
+  showProblems(problemState ? problemState.attributes : {
+    mode: config.recovery_mode ? "recovery" : config.using_last_good ? "last_good" : "normal",
+    problems: config.config_problems || [],
+  });
   view.services = services;
   view.platforms = new Map(registry.map((e) => [e.entity_id, e.platform || "other"]));
   view.states = new Map(states.map((s) => [s.entity_id, s]));
@@ -220,7 +225,27 @@ function render() {
   applyFilter();
 }
 
+// --- configuration problems (docs/recovery.md) -----------------------------------------
+
+const PROBLEM_ENTITY = "binary_sensor.configuration_problem";
+
+function showProblems(status) {
+  const banner = $("config-banner");
+  const problems = status.problems || [];
+  if (status.mode === "normal" && !problems.length) { banner.hidden = true; return; }
+  const saved = status.last_good_saved_at ? ` saved ${status.last_good_saved_at}` : "";
+  $("config-banner-title").textContent =
+    status.mode === "recovery"
+      ? "Recovery mode: the configuration has problems and there is no last good copy. Only the API and this view run; nothing charges."
+      : status.mode === "last_good"
+        ? `The configuration has problems: the station runs on the last good configuration${saved}.`
+        : "The configuration has problems.";
+  $("config-banner-problems").replaceChildren(...problems.map((line) => el("li", {}, line)));
+  banner.hidden = false;
+}
+
 function stateChanged(entityId, newState) {
+  if (entityId === PROBLEM_ENTITY && newState) showProblems(newState.attributes || {});
   if (!newState) {
     view.states.delete(entityId);
     const card = view.cards.get(entityId);
