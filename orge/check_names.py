@@ -34,6 +34,7 @@ from typing import TYPE_CHECKING, Any
 from orge import service_descriptions
 from orge.core import EVENT_ORGE_STARTED, Event, Orge, callback, valid_entity_id
 from orge.exceptions import ConfigError
+from orge.recovery import PROBLEM_ENTITY
 from orge.suggest import did_you_mean
 from orge.yaml import NodeDict, Secret, display_path, where
 
@@ -211,6 +212,8 @@ def known_names(result: CheckResult) -> Known:
     for domain, services in service_descriptions.engine_descriptions().items():
         known.service_domains.add(domain)
         known.services.update(f"{domain}.{service}" for service in services)
+    # The engine's own entities (orge/recovery.py), present on every station.
+    known.entities.add(PROBLEM_ENTITY)
     for component in result.order:
         domain = component.domain
         known.service_domains.add(domain)
