@@ -9,6 +9,7 @@ error (schema, template, blueprint input) can name the place an operator must ed
 from __future__ import annotations
 
 import fnmatch
+import logging
 import os
 from collections.abc import Iterator
 from typing import Any
@@ -17,8 +18,11 @@ import yaml
 
 from orge.exceptions import ConfigError
 from orge.redact import register_secret
+from orge.yaml_errors import explain as explain_yaml_error
 
 SECRET_YAML = "secrets.yaml"
+_LOGGER = logging.getLogger(__name__)
+_MISSING = object()
 _SECRET_ENV_WORDS = ("PASSWORD", "TOKEN", "SECRET", "KEY", "PASS")
 
 
@@ -60,6 +64,43 @@ class Secret(NodeStr):
 
     def __repr__(self) -> str:
         return "'***'"
+
+
+class SecretList(NodeList):
+    """A list from `!secret` (trusted proxies, allowed ids): a list, shown as ***."""
+
+    def __repr__(self) -> str:
+        return "'***'"
+
+
+class SecretDict(NodeDict):
+    """A mapping from `!secret`: a dict, shown as ***."""
+
+    def __repr__(self) -> str:
+        return "'***'"
+
+
+def _as_secret(value: Any, path: str, line: int) -> Any:
+    """A secret value of any YAML type, as Home Assistant gives it, with every string in it
+    masked: strings become Secret, lists SecretList, mappings SecretDict. Numbers, booleans
+    and null stay as they are (masking every "8080" in the logs would hide too much)."""
+    result: Any
+    if isinstance(value, str):
+        register_secret(value)
+        result = Secret(value)
+    elif isinstance(value, list):
+        result = SecretList(_as_secret(item, path, line) for item in value)
+        result._item_lines = [(path, line)] * len(value)
+    elif isinstance(value, dict):
+        result = SecretDict()
+        for key, item in value.items():
+            result[key] = _as_secret(item, path, line)
+            result._key_lines[key] = (path, line)
+    else:
+        return value
+    result.__config_file__ = path
+    result.__line__ = line
+    return result
 
 
 class Input:
@@ -109,10 +150,20 @@ class _Loader(_BaseLoader):  # type: ignore[misc, valid-type]
         return value
 
 
+_MERGE_TAG = "tag:yaml.org,2002:merge"
+
+
 def _construct_mapping(loader: _Loader, node: yaml.MappingNode) -> NodeDict:
+    # A key written here may override one merged in with `<<: *anchor` or `<<: [*a, *b]`
+    # (YAML merge key type; Home Assistant's loader keeps the local value); only a key
+    # written twice here is a duplicate. flatten_mapping puts the merged pairs first (from
+    # a list of maps, the earlier map's pairs last, so it wins), so assigning in order
+    # leaves the right value.
+    written_here = {id(key_node) for key_node, _ in node.value if key_node.tag != _MERGE_TAG}
     loader.flatten_mapping(node)
     result = NodeDict()
     loader._mark(node, result)
+    local_keys: set[Any] = set()
     for key_node, value_node in node.value:
         key = loader.construct_object(key_node, deep=True)
         try:
@@ -124,10 +175,12 @@ def _construct_mapping(loader: _Loader, node: yaml.MappingNode) -> NodeDict:
                 "found an unhashable key",
                 key_node.start_mark,
             ) from None
-        if key in result:
-            raise ConfigError(
-                f"{_rel(loader)}, line {key_node.start_mark.line + 1}: duplicate key '{key}'"
-            )
+        if id(key_node) in written_here:
+            if key in local_keys:
+                raise ConfigError(
+                    f"{_rel(loader)}, line {key_node.start_mark.line + 1}: duplicate key '{key}'"
+                )
+            local_keys.add(key)
         result[key] = loader.construct_object(value_node, deep=True)
         result._key_lines[key] = (loader.path, value_node.start_mark.line + 1)
     return result
@@ -175,16 +228,26 @@ def _include(loader: _Loader, node: yaml.Node) -> Any:
             f"{_rel(loader)}, line {node.start_mark.line + 1}: "
             f"!include file not found: {display_path(path, loader.config_dir)}"
         )
-    return load_yaml(path, loader.config_dir, loader.secrets)
+    loaded = load_yaml(path, loader.config_dir, loader.secrets)
+    if loaded is None:  # an empty file is an empty mapping, as in Home Assistant
+        loaded = NodeDict()
+        loaded.__config_file__, loaded.__line__ = path, 1
+    return loaded
 
 
 def _yaml_files(loader: _Loader, node: yaml.Node) -> Iterator[str]:
     directory = _include_path(loader, node)
     if not os.path.isdir(directory):
-        raise ConfigError(
-            f"{_rel(loader)}, line {node.start_mark.line + 1}: "
-            f"{node.tag} directory not found: {display_path(directory, loader.config_dir)}"
+        # Home Assistant reads a missing directory as an empty one; say so, since it is
+        # more often a typo than an intent.
+        _LOGGER.warning(
+            "%s, line %d: %s directory not found, read as empty: %s",
+            _rel(loader),
+            node.start_mark.line + 1,
+            node.tag,
+            display_path(directory, loader.config_dir),
         )
+        return
     for root, dirs, files in os.walk(directory):
         dirs[:] = sorted(d for d in dirs if not d.startswith("."))
         for name in sorted(fnmatch.filter(files, "*.yaml")):
@@ -195,9 +258,11 @@ def _yaml_files(loader: _Loader, node: yaml.Node) -> Iterator[str]:
 def _include_dir_named(loader: _Loader, node: yaml.Node) -> NodeDict:
     result = loader._mark(node, NodeDict())
     for path in _yaml_files(loader, node):
-        result[os.path.splitext(os.path.basename(path))[0]] = load_yaml(
-            path, loader.config_dir, loader.secrets
-        )
+        loaded = load_yaml(path, loader.config_dir, loader.secrets)
+        if loaded is None:  # an empty file is an empty mapping, as in Home Assistant
+            loaded = NodeDict()
+            loaded.__config_file__, loaded.__line__ = path, 1
+        result[os.path.splitext(os.path.basename(path))[0]] = loaded
     return result
 
 
@@ -216,6 +281,8 @@ def _include_dir_list(loader: _Loader, node: yaml.Node) -> NodeList:
     result = loader._mark(node, NodeList())
     for path in _yaml_files(loader, node):
         loaded = load_yaml(path, loader.config_dir, loader.secrets)
+        if loaded is None:  # an empty file adds no item, as in Home Assistant
+            continue
         result.append(loaded)
         result._item_lines.append((path, 1))
     return result
@@ -254,15 +321,14 @@ def _env_var(loader: _Loader, node: yaml.Node) -> Any:
     return loader._mark(node, result)
 
 
-def _secret(loader: _Loader, node: yaml.Node) -> Secret:
+def _secret(loader: _Loader, node: yaml.Node) -> Any:
+    """The secret's value with its own YAML type (a list stays a list), masked."""
     name = loader.construct_scalar(node)
+    line = node.start_mark.line + 1
     value = loader.secrets.get(str(name), loader.path, loader.config_dir)
-    if value is None:
-        raise ConfigError(
-            f"{_rel(loader)}, line {node.start_mark.line + 1}: Secret {name} not defined"
-        )
-    register_secret(str(value))
-    return loader._mark(node, Secret(str(value)))
+    if value is _MISSING:
+        raise ConfigError(f"{_rel(loader)}, line {line}: Secret {name} not defined")
+    return _as_secret(value, loader.path, line)
 
 
 def _input(loader: _Loader, node: yaml.Node) -> Input:
@@ -283,7 +349,7 @@ class _Secrets:
             if name in secrets:
                 return secrets[name]
             if directory == top or not directory.startswith(top) or directory == "/":
-                return None
+                return _MISSING
             directory = os.path.dirname(directory)
 
     def _load(self, path: str) -> dict[str, Any]:
@@ -291,11 +357,14 @@ class _Secrets:
             data: Any = {}
             if os.path.isfile(path):
                 with open(path, encoding="utf-8") as handle:
-                    try:
-                        data = yaml.safe_load(handle) or {}
-                    except yaml.YAMLError as err:
-                        raise ConfigError(f"{path}: invalid YAML in secrets file: {err}") from None
-            self._cache[path] = data if isinstance(data, dict) else {}
+                    text = handle.read()
+                try:
+                    data = yaml.load(text, Loader=_BaseLoader) or {}
+                except yaml.YAMLError as err:
+                    raise ConfigError(_syntax_problem(path, err, text)) from None
+            if not isinstance(data, dict):
+                raise ConfigError(f"{path}: a secrets file must map names to values")
+            self._cache[path] = data
         return self._cache[path]
 
 
@@ -329,17 +398,18 @@ def load_yaml(path: str, config_dir: str | None = None, secrets: _Secrets | None
     loader = _Loader(text, path, config_dir, secrets or _Secrets())
     try:
         return loader.get_single_data()
-    except yaml.MarkedYAMLError as err:
-        mark = err.problem_mark or err.context_mark
-        line = f", line {mark.line + 1}" if mark else ""
-        problem = err.problem or err.context or "invalid YAML"
-        raise ConfigError(
-            f"{display_path(path, config_dir)}{line}: invalid YAML: {problem}"
-        ) from None
     except yaml.YAMLError as err:
-        raise ConfigError(f"{display_path(path, config_dir)}: invalid YAML: {err}") from None
+        raise ConfigError(_syntax_problem(display_path(path, config_dir), err, text)) from None
     finally:
         loader.dispose()
+
+
+def _syntax_problem(name: str, err: yaml.YAMLError, text: str | None) -> str:
+    """'file, line N: invalid YAML: what to fix (the parser says: ...)'."""
+    if not isinstance(err, yaml.MarkedYAMLError):
+        return f"{name}: invalid YAML: {err}"
+    line, message = explain_yaml_error(err, text)
+    return f"{name}{f', line {line}' if line else ''}: invalid YAML: {message}"
 
 
 def parse_yaml(text: str, name: str = "<string>") -> Any:
@@ -347,10 +417,8 @@ def parse_yaml(text: str, name: str = "<string>") -> Any:
     loader = _Loader(text, name, os.getcwd(), _Secrets())
     try:
         return loader.get_single_data()
-    except yaml.MarkedYAMLError as err:
-        mark = err.problem_mark or err.context_mark
-        line = f", line {mark.line + 1}" if mark else ""
-        raise ConfigError(f"{name}{line}: invalid YAML: {err.problem}") from None
+    except yaml.YAMLError as err:
+        raise ConfigError(_syntax_problem(name, err, text)) from None
     finally:
         loader.dispose()
 
@@ -363,6 +431,8 @@ _Dumper.add_representer(NodeDict, lambda d, v: d.represent_dict(dict(v)))
 _Dumper.add_representer(NodeList, lambda d, v: d.represent_list(list(v)))
 _Dumper.add_representer(NodeStr, lambda d, v: d.represent_str(str(v)))
 _Dumper.add_representer(Secret, lambda d, v: d.represent_str("***"))
+_Dumper.add_representer(SecretList, lambda d, v: d.represent_str("***"))
+_Dumper.add_representer(SecretDict, lambda d, v: d.represent_str("***"))
 _Dumper.add_representer(Input, lambda d, v: d.represent_scalar("!input", v.name))
 
 
