@@ -43,7 +43,15 @@ _STRICT = False  # compile fully while validating (check-config)
 
 
 class TemplateError(OrgeError):
-    """A template that cannot be compiled or rendered; the message says where."""
+    """A template that cannot be compiled or rendered; the message says where.
+
+    `render_info` is what the failed render had read before it failed (None for a syntax
+    error): a watcher keeps listening to those entities, as Home Assistant's
+    async_track_template_result does, so a template that fails because an entity does not
+    exist yet renders again when it appears.
+    """
+
+    render_info: RenderInfo | None = None
 
 
 class RenderInfo:
@@ -57,9 +65,11 @@ class RenderInfo:
         "entities",
         "has_time",
         "iterations",
+        "text",
     )
 
-    def __init__(self) -> None:
+    def __init__(self, text: str = "") -> None:
+        self.text = text  # the template being rendered (named in undefined-variable warnings)
         self.entities: set[str] = set()
         self.domains: set[str] = set()
         self.all_states = False
@@ -470,7 +480,9 @@ def _estimate(value: Any, limit: int = MAX_SEQUENCE) -> int:
             total += 2 + len(item)
             stack.append(iter(item))
         else:
-            attrs = getattr(item, "_Namespace__attrs", None)  # jinja's namespace()
+            # jinja's namespace(); read through __dict__, since an Undefined raises on any
+            # other attribute
+            attrs = (getattr(item, "__dict__", None) or {}).get("_Namespace__attrs")
             if isinstance(attrs, dict) and id(item) not in seen:
                 seen.add(id(item))
                 stack.append(iter([attrs]))
@@ -965,7 +977,9 @@ def _environment() -> Any:
     """The shared sandbox; built on first use so importing this module stays cheap."""
     global _ENV
     if _ENV is None:
-        env = _sandbox_class()(autoescape=False, keep_trailing_newline=False)
+        env = _sandbox_class()(
+            autoescape=False, keep_trailing_newline=False, undefined=_logging_undefined()
+        )
         env.globals.update(_FUNCTIONS)
         env.globals["range"] = _BudgetRange
         env.globals.pop("lipsum", None)  # lipsum(100000000) would build gigabytes of text
@@ -976,6 +990,39 @@ def _environment() -> Any:
         env.finalize = _finalize
         _ENV = env
     return _ENV
+
+
+def _logging_undefined() -> type:
+    """Home Assistant's undefined (helpers/template.py make_logging_undefined, not strict):
+    printing, testing or iterating an undefined name gives "", False or nothing and logs
+    a warning naming the template; arithmetic, comparison, `float`/`int` conversion,
+    calling or indexing it still fails (jinja2.Undefined's rules), as in Home Assistant."""
+    from jinja2 import Undefined
+
+    class LoggingUndefined(Undefined):  # type: ignore[misc]
+        __slots__ = ()
+
+        def _log_message(self) -> None:
+            info = _current()
+            _LOGGER.warning(
+                "Template variable warning: %s when rendering '%s'",
+                self._undefined_message,
+                info.text if info is not None else "",
+            )
+
+        def __str__(self) -> str:
+            self._log_message()
+            return super().__str__()
+
+        def __iter__(self) -> Iterator[Any]:
+            self._log_message()
+            return super().__iter__()
+
+        def __bool__(self) -> bool:
+            self._log_message()
+            return super().__bool__()
+
+    return LoggingUndefined
 
 
 def _finalize(value: Any) -> Any:
@@ -1144,7 +1191,7 @@ class Template:
     def async_render_with_info(
         self, variables: dict[str, Any] | None = None, parse_result: bool = True
     ) -> tuple[Any, RenderInfo]:
-        info = RenderInfo()
+        info = RenderInfo(self.text)
         if self.is_static:
             if not parse_result:
                 return self.text, info
@@ -1159,10 +1206,14 @@ class Template:
         _INFO_STACK.append(info)
         try:
             text = self._compiled.render(context)
-        except TemplateError:
+        except TemplateError as err:
+            if err.render_info is None:
+                err.render_info = info
             raise
         except Exception as err:
-            raise TemplateError(self._message(err)) from None
+            error = TemplateError(self._message(err))
+            error.render_info = info
+            raise error from None
         finally:
             _INFO_STACK.pop()
             self.entities = info.entities
