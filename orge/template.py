@@ -10,11 +10,16 @@ message names the template's file and line; callers log it and carry on.
 from __future__ import annotations
 
 import ast
+import base64
+import json
 import logging
 import math
 import re
+import statistics
+import struct
 import time
-from collections.abc import Iterator
+import unicodedata
+from collections.abc import Iterable, Iterator
 from datetime import UTC, date, datetime, timedelta
 from datetime import time as dt_time
 from functools import lru_cache
@@ -65,11 +70,13 @@ class RenderInfo:
         "entities",
         "has_time",
         "iterations",
+        "orge",
         "text",
     )
 
     def __init__(self, text: str = "") -> None:
         self.text = text  # the template being rendered (named in undefined-variable warnings)
+        self.orge: Orge | None = None  # whose time zone the time filters use
         self.entities: set[str] = set()
         self.domains: set[str] = set()
         self.all_states = False
@@ -113,16 +120,18 @@ class _DomainStates:
         self._orge = orge
         self._domain = domain
 
-    def __getattr__(self, name: str) -> State | None:
+    def __getattr__(self, name: str) -> TemplateState | None:
         if name.startswith("_"):
             raise AttributeError(name)
         entity_id = f"{self._domain}.{name}"
         _track_entity(entity_id)
-        return self._orge.states.get(entity_id)
+        state = self._orge.states.get(entity_id)
+        return None if state is None else TemplateState(state)
 
-    def __iter__(self) -> Iterator[State]:
+    def __iter__(self) -> Iterator[TemplateState]:
         _track_domain(self._domain)
-        return iter(sorted(self._orge.states.async_all(self._domain), key=lambda s: s.entity_id))
+        states = sorted(self._orge.states.async_all(self._domain), key=lambda s: s.entity_id)
+        return map(TemplateState, states)
 
     def __len__(self) -> int:
         _track_domain(self._domain)
@@ -139,7 +148,14 @@ class _AllStates:
 
     def __call__(self, entity_id: str, rounded: bool = False, with_unit: bool = False) -> str:
         state = _get_state(self._orge, entity_id)
-        return _UNKNOWN if state is None else state.state
+        if state is None:
+            return _UNKNOWN
+        return _with_unit(state) if with_unit else state.state
+
+    def __len__(self) -> int:
+        if _INFO_STACK:
+            _INFO_STACK[-1].all_states = True
+        return len(self._orge.states.async_entity_ids())
 
     def __getattr__(self, name: str) -> _DomainStates:
         # jinja2's sandbox probes callables for these two flags; they are not domains.
@@ -147,10 +163,46 @@ class _AllStates:
             raise AttributeError(name)
         return _DomainStates(self._orge, name)
 
-    def __iter__(self) -> Iterator[State]:
+    def __iter__(self) -> Iterator[TemplateState]:
         if _INFO_STACK:
             _INFO_STACK[-1].all_states = True
-        return iter(sorted(self._orge.states.async_all(), key=lambda s: s.entity_id))
+        return map(TemplateState, sorted(self._orge.states.async_all(), key=lambda s: s.entity_id))
+
+
+def _with_unit(state: State) -> str:
+    """'7200 W': the state and its unit_of_measurement (HA's state_with_unit)."""
+    unit = state.attributes.get("unit_of_measurement")
+    return f"{state.state} {unit}" if unit else state.state
+
+
+class TemplateState:
+    """A state as `states.sensor.x` gives it in a template: the State's attributes plus
+    `state_with_unit` (Home Assistant's TemplateState). Equal to the State it wraps."""
+
+    __slots__ = ("_state",)
+
+    def __init__(self, state: State) -> None:
+        self._state = state
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("_"):
+            raise AttributeError(name)
+        return getattr(self._state, name)
+
+    @property
+    def state_with_unit(self) -> str:
+        return _with_unit(self._state)
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, TemplateState):
+            other = other._state
+        return self._state == other
+
+    def __hash__(self) -> int:
+        return hash(self._state)
+
+    def __repr__(self) -> str:
+        return repr(self._state)
 
 
 def _get_state(orge: Orge, entity_id: Any) -> State | None:
@@ -180,6 +232,36 @@ def _globals_for(orge: Orge) -> dict[str, Any]:
         state = _get_state(orge, entity_id)
         return state is not None and state.state not in _NO_VALUE
 
+    def expand(*args: Any) -> list[Any]:
+        """States of the given entities (ids or states, lists of them), groups replaced by
+        their members' states, each once, sorted by entity id."""
+        found: dict[str, Any] = {}
+        pending = list(args)
+        seen: set[str] = set()
+        while pending:
+            item = pending.pop()
+            if isinstance(item, (list, tuple, set)):
+                pending.extend(item)
+                continue
+            state = item if hasattr(item, "entity_id") and hasattr(item, "state") else None
+            if state is None:
+                state = _get_state(orge, item)
+                if state is None:
+                    continue
+            entity_id = state.entity_id
+            if entity_id in seen:
+                continue
+            seen.add(entity_id)
+            members = state.attributes.get("entity_id")
+            if entity_id.startswith("group.") and isinstance(members, (list, tuple)):
+                pending.extend(members)
+            else:
+                found[entity_id] = state
+        return [
+            state if isinstance(state, TemplateState) else TemplateState(state)
+            for state in (found[key] for key in sorted(found))
+        ]
+
     def now() -> datetime:
         _track_time()
         return datetime.now(time_zone(orge))
@@ -197,7 +279,8 @@ def _globals_for(orge: Orge) -> dict[str, Any]:
         "now": now,
         "utcnow": lambda: (_track_time(), datetime.now(UTC))[1],
         "relative_time": relative_time,
-        "today_at": lambda value="00:00": _today_at(orge, value),
+        "today_at": lambda value="": _today_at(orge, value),
+        "expand": expand,
     }
 
 
@@ -301,33 +384,45 @@ def _many(name: str, func: Any) -> Any:
 
 
 def as_datetime(value: Any, default: Any = _SENTINEL) -> Any:
+    """Home Assistant's as_datetime: a datetime as is; a date at midnight (naive); a UNIX
+    timestamp (number or numeric text) in UTC; ISO 8601 text (naive when it names no
+    zone). Other text gives None (HA keeps that for pre-2024.2 templates); any other value
+    raises unless a default is given."""
+    if type(value) is datetime:
+        return value
+    if type(value) is date:
+        return datetime.combine(value, dt_time(0, 0, 0))
     try:
-        if isinstance(value, datetime):
-            return value
-        if isinstance(value, date):
-            return datetime(value.year, value.month, value.day, tzinfo=UTC)
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
-            return datetime.fromtimestamp(value, UTC)
-        text = str(value).strip()
-        try:
-            return datetime.fromtimestamp(float(text), UTC)
-        except ValueError:
-            pass
-        parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
-        return parsed
-    except (TypeError, ValueError, OverflowError):
+        return datetime.fromtimestamp(float(value), UTC)
+    except (TypeError, ValueError, OverflowError, OSError):
+        pass
+    try:
+        return _parse_datetime(value)
+    except (TypeError, ValueError):
         if default is _SENTINEL:
+            if isinstance(value, str):
+                return None
             _fail("as_datetime", value)
         return default
 
 
+def _parse_datetime(value: Any) -> datetime:
+    if not isinstance(value, str):
+        raise TypeError(f"cannot parse {type(value).__name__} as a date and time")
+    return datetime.fromisoformat(value.strip())
+
+
 def as_timestamp(value: Any, default: Any = _SENTINEL) -> Any:
+    """Seconds since the epoch of a datetime or ISO 8601 text (naive ones are read in the
+    station's time zone); a number passes through."""
     try:
         if isinstance(value, (int, float)) and not isinstance(value, bool):
             return float(value)
-        parsed = as_datetime(value)
+        parsed = _parse_datetime(value) if isinstance(value, str) else value
+        if not isinstance(parsed, datetime):
+            raise TypeError(f"not a date and time: {value!r}")
         if parsed.tzinfo is None:
-            parsed = parsed.replace(tzinfo=UTC)
+            parsed = parsed.replace(tzinfo=_local_tz())
         return parsed.timestamp()
     except (TypeError, ValueError, OverflowError):
         if default is _SENTINEL:
@@ -335,37 +430,106 @@ def as_timestamp(value: Any, default: Any = _SENTINEL) -> Any:
         return default
 
 
+def _local_tz() -> Any:
+    """The time zone of the station whose template is rendering (UTC without one)."""
+    info = _current()
+    return time_zone(info.orge if info is not None else None)
+
+
+def as_local(value: Any) -> Any:
+    """A datetime in the station's time zone; a naive one is taken to be local already
+    (dt_util.as_local)."""
+    zone = _local_tz()
+    if not isinstance(value, datetime):
+        raise TypeError(f"as_local needs a datetime, got {type(value).__name__}")
+    if value.tzinfo is None:
+        return value.replace(tzinfo=zone)
+    return value.astimezone(zone)
+
+
+def _from_timestamp(value: Any, local: bool) -> datetime:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise TypeError(f"a timestamp must be a number, got {type(value).__name__}")
+    moment = datetime.fromtimestamp(value, UTC)
+    return moment.astimezone(_local_tz()) if local else moment
+
+
+def timestamp_custom(
+    value: Any, date_format: str = "%Y-%m-%d %H:%M:%S", local: bool = True, default: Any = _SENTINEL
+) -> Any:
+    """A UNIX timestamp formatted with strftime, in the station's time zone or UTC."""
+    try:
+        _charge(len(str(date_format)) * 16, "formatted date")  # '%c' (2) gives 24 characters
+        return _from_timestamp(value, local).strftime(str(date_format))
+    except (TypeError, ValueError, OverflowError, OSError):
+        if default is _SENTINEL:
+            _fail("timestamp_custom", value)
+        return default
+
+
+def timestamp_local(value: Any, default: Any = _SENTINEL) -> Any:
+    """A UNIX timestamp as ISO 8601 text in the station's time zone."""
+    try:
+        return _from_timestamp(value, True).isoformat()
+    except (TypeError, ValueError, OverflowError, OSError):
+        if default is _SENTINEL:
+            _fail("timestamp_local", value)
+        return default
+
+
+def timestamp_utc(value: Any, default: Any = _SENTINEL) -> Any:
+    """A UNIX timestamp as ISO 8601 text in UTC."""
+    try:
+        return _from_timestamp(value, False).isoformat()
+    except (TypeError, ValueError, OverflowError, OSError):
+        if default is _SENTINEL:
+            _fail("timestamp_utc", value)
+        return default
+
+
+def strptime(string: Any, fmt: Any, default: Any = _SENTINEL) -> Any:
+    """datetime.strptime, with an optional default instead of the error."""
+    try:
+        return datetime.strptime(string, fmt)
+    except (ValueError, AttributeError, TypeError):
+        if default is _SENTINEL:
+            _fail("strptime", string)
+        return default
+
+
 def _relative_time(value: Any) -> Any:
+    """How long ago a datetime was, as Home Assistant words it (dt_util.get_age): the
+    largest unit, rounded ('1 hour', '2 minutes'); a naive datetime is local time; a
+    future datetime or anything else is returned unchanged."""
     if not isinstance(value, datetime):
         return value
     if value.tzinfo is None:
-        value = value.replace(tzinfo=UTC)
-    seconds = (datetime.now(UTC) - value).total_seconds()
-    if seconds < 0:
+        value = value.replace(tzinfo=_local_tz())
+    delta = (datetime.now(UTC) - value).total_seconds()
+    if delta < 0:
         return value
-    for unit, size in (("year", 31536000), ("month", 2592000), ("day", 86400), ("hour", 3600)):
-        if seconds >= size:
-            count = int(seconds // size)
-            return f"{count} {unit}{'s' if count != 1 else ''}"
-    for unit, size in (("minute", 60), ("second", 1)):
-        if seconds >= size or unit == "second":
-            count = int(seconds // size)
-            return f"{count} {unit}{'s' if count != 1 else ''}"
-    return value  # pragma: no cover
+    rounded = round(delta)
+    unit = "year"
+    for name, factor in (("second", 60), ("minute", 60), ("hour", 24), ("day", 30), ("month", 12)):
+        if rounded < factor:
+            unit = name
+            break
+        delta /= factor
+        rounded = round(delta)
+    return f"1 {unit}" if rounded == 1 else f"{rounded:d} {unit}s"
 
 
-def _today_at(orge: Orge, value: str) -> datetime:
+def _today_at(orge: Orge, value: str = "") -> datetime:
+    """Today (in the station's time zone) at 'HH:MM[:SS]'; midnight without one."""
     _track_time()
-    moment = datetime.strptime(str(value), "%H:%M:%S" if value.count(":") == 2 else "%H:%M").time()
-    return datetime.combine(datetime.now(time_zone(orge)).date(), moment, time_zone(orge))
-
-
-def _timestamp_custom(value: Any, fmt: str = "%Y-%m-%d %H:%M:%S", local: bool = True) -> Any:
-    try:
-        moment = datetime.fromtimestamp(float(value), None if local else UTC)
-    except (TypeError, ValueError, OverflowError):
-        return value
-    return moment.strftime(fmt)
+    zone = time_zone(orge)
+    today = datetime.now(zone).replace(hour=0, minute=0, second=0, microsecond=0)
+    if not value:
+        return today
+    moment = time_value(value)
+    if moment is None:
+        raise ValueError(f"could not convert {type(value).__name__} to datetime: '{value}'")
+    return datetime.combine(today.date(), moment, zone)
 
 
 def _is_number(value: Any) -> bool:
@@ -374,6 +538,182 @@ def _is_number(value: Any) -> bool:
     except (TypeError, ValueError):
         return False
     return not (math.isnan(number) or math.isinf(number)) and not isinstance(value, bool)
+
+
+def _statistic(name: str, func: Any) -> Any:
+    """average/median/statistical_mode as Home Assistant takes them: a list (a second
+    argument is then the default) or several values; `default=` instead of the error."""
+
+    def apply(*args: Any, default: Any = _SENTINEL) -> Any:
+        if not args:
+            raise TypeError(f"{name} expected at least 1 argument, got 0")
+        if isinstance(args[0], Iterable):
+            values = args[0]
+            if len(args) > 1 and default is _SENTINEL:
+                default = args[1]
+        elif len(args) == 1:
+            raise TypeError(f"'{type(args[0]).__name__}' object is not iterable")
+        else:
+            values = args
+        values = list(values)
+        if len(values) > MAX_ITERATIONS:  # median sorts: bounded like the sort filter
+            raise OverflowError(f"{name} of more than {MAX_ITERATIONS} items")
+        try:
+            return func(values)
+        except (TypeError, statistics.StatisticsError):
+            if default is _SENTINEL:
+                _fail(name, args)
+            return default
+
+    return apply
+
+
+def _math(name: str, func: Any) -> Any:
+    """A one-argument math function taking anything float() takes, with a default."""
+
+    def apply(value: Any, default: Any = _SENTINEL) -> Any:
+        try:
+            return func(float(value))
+        except (ValueError, TypeError):
+            if default is _SENTINEL:
+                _fail(name, value)
+            return default
+
+    return apply
+
+
+def logarithm(value: Any, base: Any = math.e, default: Any = _SENTINEL) -> Any:
+    """log(value, base=e); a bad base or value gives the default or an error."""
+    try:
+        base_float = float(base)
+    except (ValueError, TypeError):
+        if default is _SENTINEL:
+            _fail("log", base)
+        return default
+    try:
+        return math.log(float(value), base_float)
+    except (ValueError, TypeError, ZeroDivisionError):
+        if default is _SENTINEL:
+            _fail("log", value)
+        return default
+
+
+def arc_tangent2(*args: Any, default: Any = _SENTINEL) -> Any:
+    """atan2(y, x), or `(y, x) | atan2`."""
+    if len(args) == 1 and isinstance(args[0], (list, tuple)):
+        args = tuple(args[0])
+    elif len(args) == 3 and default is _SENTINEL:
+        default = args[2]
+    try:
+        return math.atan2(float(args[0]), float(args[1]))
+    except (ValueError, TypeError, IndexError):
+        if default is _SENTINEL:
+            _fail("atan2", args)
+        return default
+
+
+def _arith(name: str, func: Any) -> Any:
+    """multiply/add: float(value) op amount, with a default."""
+
+    def apply(value: Any, amount: Any, default: Any = _SENTINEL) -> Any:
+        try:
+            return func(float(value), amount)
+        except (ValueError, TypeError):
+            if default is _SENTINEL:
+                _fail(name, value)
+            return default
+
+    return apply
+
+
+# Letters that do not decompose into an ASCII letter and an accent
+_TRANSLITERATE = str.maketrans(
+    {
+        "ß": "ss",
+        "æ": "ae",
+        "Æ": "AE",
+        "ø": "o",
+        "Ø": "O",
+        "œ": "oe",
+        "Œ": "OE",
+        "đ": "d",
+        "Đ": "D",
+        "ł": "l",
+        "Ł": "L",
+        "þ": "th",
+        "Þ": "TH",
+        "ı": "i",
+    }
+)
+
+
+def slugify(value: Any, separator: str = "_") -> str:
+    """Home Assistant's slugify: accents dropped, lower case, runs of anything but letters
+    and digits become one separator; text with nothing left is 'unknown'."""
+    if value is None or value == "":
+        return ""
+    text = str(value).translate(_TRANSLITERATE)
+    text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
+    text = re.sub(r"['\u2019]", "", text.lower())  # "it's" -> "its", as python-slugify does
+    slug = re.sub(r"[^a-z0-9]+", separator, text).strip(separator)
+    return slug or "unknown"
+
+
+def base64_encode(value: Any) -> str:
+    return base64.b64encode(str(value).encode("utf-8")).decode("utf-8")
+
+
+def base64_decode(value: Any, encoding: str | None = "utf-8") -> Any:
+    """Text from base64 (`encoding=None` gives the bytes)."""
+    decoded = base64.b64decode(value)
+    return decoded if encoding is None else decoded.decode(encoding)
+
+
+def from_json(value: Any, default: Any = _SENTINEL) -> Any:
+    try:
+        return json.loads(value)
+    except (ValueError, TypeError):
+        if default is _SENTINEL:
+            _fail("from_json", value)
+        return default
+
+
+def to_json(
+    value: Any, ensure_ascii: bool = False, pretty_print: bool = False, sort_keys: bool = False
+) -> str:
+    """JSON text as Home Assistant writes it: compact ('{"a":1}', orjson's form) unless
+    pretty_print (indented by 2) or ensure_ascii (then json.dumps' ', ' and ': ')."""
+    compact = not ensure_ascii and not pretty_print
+    return json.dumps(
+        value,
+        ensure_ascii=ensure_ascii,
+        indent=2 if pretty_print else None,
+        separators=(",", ":") if compact else None,
+        sort_keys=sort_keys,
+        default=str,
+    )
+
+
+def _pack(value: Any, format_string: str) -> bytes | None:
+    """struct.pack of one value; None when it cannot be packed."""
+    try:
+        _charge(struct.calcsize(format_string), "pack() result")
+        return struct.pack(format_string, value)
+    except struct.error:
+        return None
+
+
+def _unpack(value: Any, format_string: str, offset: int = 0) -> Any:
+    """The first value struct.unpack_from finds; None when it cannot."""
+    try:
+        _charge(struct.calcsize(format_string), "unpack() result")
+        return struct.unpack_from(format_string, value, offset)[0]
+    except struct.error:
+        return None
+
+
+def _contains(seq: Any, value: Any) -> bool:
+    return value in seq
 
 
 _FUNCTIONS: dict[str, Any] = {
@@ -386,19 +726,53 @@ _FUNCTIONS: dict[str, Any] = {
     "max": _many("max", max),
     "as_datetime": as_datetime,
     "as_timestamp": as_timestamp,
-    "is_number": _is_number,
+    "as_local": as_local,
+    "strptime": strptime,
     "timedelta": timedelta,
+    "is_number": _is_number,
+    "average": _statistic("average", statistics.fmean),
+    "median": _statistic("median", statistics.median),
+    "statistical_mode": _statistic("statistical_mode", statistics.mode),
+    "log": logarithm,
+    "sin": _math("sin", math.sin),
+    "cos": _math("cos", math.cos),
+    "tan": _math("tan", math.tan),
+    "asin": _math("asin", math.asin),
+    "acos": _math("acos", math.acos),
+    "atan": _math("atan", math.atan),
+    "atan2": arc_tangent2,
+    "sqrt": _math("sqrt", math.sqrt),
+    "pack": _pack,
+    "unpack": _unpack,
+    "e": math.e,
+    "pi": math.pi,
+    "tau": math.tau,
+    "inf": math.inf,
 }
 
 _FILTERS: dict[str, Any] = {
-    **_FUNCTIONS,
+    **{name: func for name, func in _FUNCTIONS.items() if callable(func)},
     "min": min,
     "max": max,
     "relative_time": _relative_time,
-    "timestamp_custom": _timestamp_custom,
-    "from_json": lambda text: __import__("json").loads(text),
-    "to_json": lambda value: __import__("json").dumps(value, default=str),
+    "timestamp_custom": timestamp_custom,
+    "timestamp_local": timestamp_local,
+    "timestamp_utc": timestamp_utc,
+    "slugify": slugify,
+    "base64_encode": base64_encode,
+    "base64_decode": base64_decode,
+    "ord": ord,
+    "from_json": from_json,
+    "to_json": to_json,
+    "bitwise_and": lambda first, second: first & second,
+    "bitwise_or": lambda first, second: first | second,
+    "bitwise_xor": lambda first, second: first ^ second,
+    "multiply": _arith("multiply", lambda value, amount: value * amount),
+    "add": _arith("add", lambda value, amount: value + amount),
+    "contains": _contains,
 }
+_FILTERS.pop("timedelta")
+_FILTERS.pop("strptime")
 
 
 # A template runs inline on the loop: one that loops or allocates without bound would stall
@@ -562,11 +936,11 @@ def _check_replace(text: Any, old: Any, new: Any, count: Any = -1) -> None:
 
 
 @lru_cache(maxsize=256)
-def _checked_regex(pattern: str) -> Any:
-    return _regex_pattern(pattern)
+def _checked_regex(pattern: str, flags: int = 0) -> Any:
+    return _regex_pattern(pattern, flags)
 
 
-def _regex_pattern(pattern: Any) -> Any:
+def _regex_pattern(pattern: Any, flags: int = 0) -> Any:
     """A compiled pattern, refusing what can backtrack for ages (ReDoS)."""
     import re._constants as sre_c
     import re._parser as sre_p
@@ -602,7 +976,7 @@ def _regex_pattern(pattern: Any) -> Any:
     walk(sre_p.parse(pattern), False)
     if repeats > MAX_REGEX_REPEATS:
         raise OverflowError(f"more than {MAX_REGEX_REPEATS} quantifiers in regex {pattern!r}")
-    return re.compile(pattern)
+    return re.compile(pattern, flags)
 
 
 def _regex_input(value: Any) -> str:
@@ -612,9 +986,48 @@ def _regex_input(value: Any) -> str:
     return text
 
 
-def _match(value: Any, pattern: Any) -> bool:
-    """The `match` test: like re.match, bounded (see _regex_pattern)."""
-    return _checked_regex(str(pattern)).match(_regex_input(value)) is not None
+def _match(value: Any, pattern: Any, ignorecase: bool = False) -> bool:
+    """The `match` test and `regex_match` filter: re.match, bounded (see _regex_pattern)."""
+    regex = _checked_regex(str(pattern), re.IGNORECASE if ignorecase else 0)
+    return regex.match(_regex_input(value)) is not None
+
+
+def _search(value: Any, pattern: Any = "", ignorecase: bool = False) -> bool:
+    """The `search` test and `regex_search` filter: re.search, bounded."""
+    regex = _checked_regex(str(pattern), re.IGNORECASE if ignorecase else 0)
+    return regex.search(_regex_input(value)) is not None
+
+
+def regex_replace(
+    value: Any = "", find: Any = "", replace: Any = "", ignorecase: bool = False
+) -> str:
+    """re.sub of `find` by `replace` in str(value); the result is sized before it is built."""
+    text = _regex_input(value)
+    regex = _checked_regex(str(find), re.IGNORECASE if ignorecase else 0)
+    _charge(len(text) + (len(text) + 1) * len(str(replace)), "regex_replace() result")
+    return str(regex.sub(str(replace), text))
+
+
+def regex_findall(value: Any, find: Any = "", ignorecase: bool = False) -> list[Any]:
+    """Every match of `find` in str(value) (groups as re.findall gives them)."""
+    regex = _checked_regex(str(find), re.IGNORECASE if ignorecase else 0)
+    return list(regex.findall(_regex_input(value)))
+
+
+def regex_findall_index(
+    value: Any, find: Any = "", index: int = 0, ignorecase: bool = False
+) -> Any:
+    """The `index`-th match of regex_findall (IndexError when there is none, as in HA)."""
+    return regex_findall(value, find, ignorecase)[index]
+
+
+_REGEX_FILTERS: dict[str, Any] = {
+    "regex_match": _match,
+    "regex_search": _search,
+    "regex_replace": regex_replace,
+    "regex_findall": regex_findall,
+    "regex_findall_index": regex_findall_index,
+}
 
 
 class _BudgetRange:
@@ -984,12 +1397,33 @@ def _environment() -> Any:
         env.globals["range"] = _BudgetRange
         env.globals.pop("lipsum", None)  # lipsum(100000000) would build gigabytes of text
         env.filters.update(_FILTERS)
+        env.filters.update(_REGEX_FILTERS)
+        for name in _CLOCK_FILTERS:
+            env.filters[name] = _not_constant(env.filters[name])
         env.filters = _bounded_filters(env.filters)
         env.tests["is_number"] = _is_number
         env.tests["match"] = _match
+        env.tests["search"] = _search
+        env.tests["contains"] = _contains
         env.finalize = _finalize
         _ENV = env
     return _ENV
+
+
+# Filters whose result depends on the station's time zone or clock: jinja folds a filter
+# on a constant (`0 | timestamp_local`) at compile time, when no station is rendering.
+_CLOCK_FILTERS = ("timestamp_custom", "timestamp_local", "as_local", "relative_time")
+
+
+def _not_constant(func: Any) -> Any:
+    """`func` as a filter that jinja will not evaluate at compile time."""
+    from jinja2 import pass_context
+
+    @pass_context
+    def filter_(_context: Any, *args: Any, **kwargs: Any) -> Any:
+        return func(*args, **kwargs)
+
+    return filter_
 
 
 def _logging_undefined() -> type:
@@ -1202,6 +1636,7 @@ class Template:
         context = dict(_cached_globals(self.orge)) if self.orge is not None else {}
         if variables:
             context.update(variables)
+        info.orge = self.orge
         info.deadline = time.monotonic() + MAX_RENDER_SECONDS
         _INFO_STACK.append(info)
         try:
