@@ -284,10 +284,17 @@ def _globals_for(orge: Orge) -> dict[str, Any]:
     }
 
 
-def _cached_globals(orge: Orge) -> dict[str, Any]:
+def _cached_globals(orge: Orge | None) -> dict[str, Any]:
+    """Every name a render starts with (the environment's globals and the station's), as
+    one plain dict: jinja would otherwise copy its globals ChainMap key by key each render."""
+    if orge is None:
+        return _environment().globals_flat  # type: ignore[no-any-return]
     cached = orge.data.get("_template_globals")
     if cached is None:
-        cached = orge.data["_template_globals"] = _globals_for(orge)
+        cached = orge.data["_template_globals"] = {
+            **_environment().globals_flat,
+            **_globals_for(orge),
+        }
     return cached
 
 
@@ -1406,6 +1413,7 @@ def _environment() -> Any:
         env.tests["search"] = _search
         env.tests["contains"] = _contains
         env.finalize = _finalize
+        env.globals_flat = dict(env.globals)  # see _cached_globals
         _ENV = env
     return _ENV
 
@@ -1633,14 +1641,17 @@ class Template:
                 self._static_result = globals()["parse_result"](self.text)
             return self._static_result, info
         self.ensure_valid()
-        context = dict(_cached_globals(self.orge)) if self.orge is not None else {}
+        context = dict(_cached_globals(self.orge))
         if variables:
             context.update(variables)
         info.orge = self.orge
         info.deadline = time.monotonic() + MAX_RENDER_SECONDS
         _INFO_STACK.append(info)
         try:
-            text = self._compiled.render(context)
+            # what jinja's Template.render does, with the globals already in `context`
+            compiled = self._compiled
+            frame = compiled.new_context(context, shared=True)
+            text = compiled.environment.concat(compiled.root_render_func(frame))
         except TemplateError as err:
             if err.render_info is None:
                 err.render_info = info
