@@ -150,21 +150,20 @@ class _Loader(_BaseLoader):  # type: ignore[misc, valid-type]
         return value
 
 
-_MERGE_TAG = "tag:yaml.org,2002:merge"
-
-
 def _construct_mapping(loader: _Loader, node: yaml.MappingNode) -> NodeDict:
     # A key written here may override one merged in with `<<: *anchor` or `<<: [*a, *b]`
     # (YAML merge key type; Home Assistant's loader keeps the local value); only a key
-    # written twice here is a duplicate. flatten_mapping puts the merged pairs first (from
-    # a list of maps, the earlier map's pairs last, so it wins), so assigning in order
-    # leaves the right value.
-    written_here = {id(key_node) for key_node, _ in node.value if key_node.tag != _MERGE_TAG}
+    # written twice here is a duplicate. flatten_mapping removes the `<<` pairs from
+    # node.value in place and, if it merged anything, makes a new list with the merged
+    # pairs first (from a list of maps, the earlier map's last, so it wins): the local
+    # pairs are the tail, and assigning in order leaves the right value.
+    local_pairs = node.value
     loader.flatten_mapping(node)
+    merged = len(node.value) - len(local_pairs) if node.value is not local_pairs else 0
     result = NodeDict()
     loader._mark(node, result)
-    local_keys: set[Any] = set()
-    for key_node, value_node in node.value:
+    local_keys: set[Any] | None = set() if merged else None
+    for index, (key_node, value_node) in enumerate(node.value):
         key = loader.construct_object(key_node, deep=True)
         try:
             hash(key)
@@ -175,12 +174,17 @@ def _construct_mapping(loader: _Loader, node: yaml.MappingNode) -> NodeDict:
                 "found an unhashable key",
                 key_node.start_mark,
             ) from None
-        if id(key_node) in written_here:
-            if key in local_keys:
-                raise ConfigError(
-                    f"{_rel(loader)}, line {key_node.start_mark.line + 1}: duplicate key '{key}'"
-                )
+        if local_keys is None:
+            duplicate = key in result
+        elif index >= merged:
+            duplicate = key in local_keys
             local_keys.add(key)
+        else:
+            duplicate = False
+        if duplicate:
+            raise ConfigError(
+                f"{_rel(loader)}, line {key_node.start_mark.line + 1}: duplicate key '{key}'"
+            )
         result[key] = loader.construct_object(value_node, deep=True)
         result._key_lines[key] = (loader.path, value_node.start_mark.line + 1)
     return result
