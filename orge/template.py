@@ -198,8 +198,7 @@ class TemplateState:
             other = other._state
         return self._state == other
 
-    def __hash__(self) -> int:
-        return hash(self._state)
+    __hash__ = None  # type: ignore[assignment]  # as State: mutable attributes
 
     def __repr__(self) -> str:
         return repr(self._state)
