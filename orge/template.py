@@ -493,6 +493,45 @@ def timestamp_utc(value: Any, default: Any = _SENTINEL) -> Any:
         return default
 
 
+# '[D day[s], ][[HH:]MM:]SS[.ffffff]' and ISO 8601 'P1DT2H3M4.5S': the forms Home
+# Assistant's dt_util.parse_duration reads (after Django's parse_duration)
+_DURATION = re.compile(
+    r"^(?:(?P<days>-?\d+) (?:days?, )?)?(?P<sign>-?)(?:(?P<hours>\d+):(?=\d+:\d+))?"
+    r"(?:(?P<minutes>\d+):)?(?P<seconds>\d+)(?:[.,](?P<micro>\d{1,6})\d{0,6})?$"
+)
+_ISO_DURATION = re.compile(
+    r"^(?P<sign>[-+]?)P(?:(?P<days>\d+(?:[.,]\d+)?)D)?(?:T(?:(?P<hours>\d+(?:[.,]\d+)?)H)?"
+    r"(?:(?P<minutes>\d+(?:[.,]\d+)?)M)?(?:(?P<seconds>\d+(?:[.,]\d+)?)S)?)?$"
+)
+
+
+def as_timedelta(value: Any) -> timedelta | None:
+    """A duration from text ('01:30:00', '2 days, 0:10:00', 'PT15M'); None if it is not one."""
+    text = str(value).strip()
+    if len(text) > 64:
+        return None
+    match = _DURATION.match(text)
+    if match:
+        parts = match.groupdict()
+        sign = -1 if parts.pop("sign") == "-" else 1
+        days = timedelta(days=float(parts.pop("days") or 0))
+        micro = (parts.pop("micro") or "").ljust(6, "0")
+        rest = timedelta(
+            hours=float(parts["hours"] or 0),
+            minutes=float(parts["minutes"] or 0),
+            seconds=float(parts["seconds"]),
+            microseconds=int(micro),
+        )
+        return days + sign * rest
+    match = _ISO_DURATION.match(text)
+    if match and text not in ("P", "-P", "+P") and not text.endswith("T"):
+        parts = match.groupdict()
+        sign = -1 if parts.pop("sign") == "-" else 1
+        amounts = {k: float(v.replace(",", ".")) for k, v in parts.items() if v}
+        return sign * timedelta(**amounts)
+    return None
+
+
 def strptime(string: Any, fmt: Any, default: Any = _SENTINEL) -> Any:
     """datetime.strptime, with an optional default instead of the error."""
     try:
@@ -735,6 +774,7 @@ _FUNCTIONS: dict[str, Any] = {
     "as_local": as_local,
     "strptime": strptime,
     "timedelta": timedelta,
+    "as_timedelta": as_timedelta,
     "is_number": _is_number,
     "average": _statistic("average", statistics.fmean),
     "median": _statistic("median", statistics.median),

@@ -81,6 +81,11 @@ def render(orge: Orge, text: str, **variables: object) -> Any:
         ("{{ timedelta(minutes=90).total_seconds() }}", 5400.0),
         ("{{ strptime('2024-01-02 10:30', '%Y-%m-%d %H:%M').minute }}", 30),
         ("{{ strptime('x', '%Y', 'bad') }}", "bad"),
+        ("{{ as_timedelta('01:30:00').total_seconds() }}", 5400.0),
+        ("{{ ('2 days, 0:10:00' | as_timedelta).total_seconds() }}", 173400.0),
+        ("{{ as_timedelta('PT15M').total_seconds() }}", 900.0),
+        ("{{ as_timedelta('5:30').total_seconds() }}", 330.0),  # MM:SS, as HA reads it
+        ("{{ as_timedelta('soon') }}", None),
     ],
 )
 async def test_math_statistics_and_conversions(hub: Orge, text: str, expected: Any) -> None:
