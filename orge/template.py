@@ -224,8 +224,8 @@ def _globals_for(orge: Orge) -> dict[str, Any]:
         return None if state is None else state.attributes.get(name)
 
     def is_state_attr(entity_id: str, name: str, value: Any) -> bool:
-        state = _get_state(orge, entity_id)
-        return state is not None and name in state.attributes and state.attributes[name] == value
+        attribute = state_attr(entity_id, name)
+        return attribute is not None and attribute == value
 
     def has_value(entity_id: str) -> bool:
         state = _get_state(orge, entity_id)
@@ -336,13 +336,18 @@ def forgiving_int(value: Any, default: Any = _SENTINEL, base: int = 10) -> Any:
 
 
 def forgiving_bool(value: Any, default: Any = _SENTINEL) -> Any:
+    """Home Assistant's bool (cv.boolean): true/yes/on/enable/1 and false/no/off/disable/0
+    in any case, a number is true unless 0; anything else raises or gives the default."""
     if isinstance(value, bool):
         return value
-    text = str(value).strip().lower()
-    if text in ("1", "true", "yes", "on", "enable"):
-        return True
-    if text in ("0", "false", "no", "off", "disable", "none"):
-        return False
+    if isinstance(value, str):
+        text = value.strip().lower()
+        if text in ("1", "true", "yes", "on", "enable"):
+            return True
+        if text in ("0", "false", "no", "off", "disable"):
+            return False
+    elif isinstance(value, (int, float)):
+        return value != 0
     if default is _SENTINEL:
         _fail("bool", value)
     return default
@@ -378,13 +383,20 @@ def iif(value: Any, if_true: Any = True, if_false: Any = False, if_none: Any = _
     return if_true if value else if_false
 
 
-def _many(name: str, func: Any) -> Any:
+def _many(name: str) -> Any:
+    """min()/max() as functions, as Home Assistant makes them from jinja's filters (so
+    text compares case-insensitively, and `attribute=` works): one iterable, or several
+    values."""
+
     def apply(*args: Any, **kwargs: Any) -> Any:
-        if len(args) == 1 and isinstance(args[0], (list, tuple, set, dict, Iterator)):
-            return func(args[0], **kwargs)
+        env = _environment()
         if not args:
-            raise ValueError(f"{name} needs at least one value")
-        return func(args, **kwargs)
+            raise TypeError(f"{name} expected at least 1 argument, got 0")
+        if len(args) == 1:
+            if not isinstance(args[0], Iterable):
+                raise TypeError(f"'{type(args[0]).__name__}' object is not iterable")
+            return env.filters[name](env, args[0], **kwargs)
+        return env.filters[name](env, args, **kwargs)
 
     return apply
 
@@ -767,8 +779,8 @@ _FUNCTIONS: dict[str, Any] = {
     "bool": forgiving_bool,
     "round": forgiving_round,
     "iif": iif,
-    "min": _many("min", min),
-    "max": _many("max", max),
+    "min": _many("min"),
+    "max": _many("max"),
     "as_datetime": as_datetime,
     "as_timestamp": as_timestamp,
     "as_local": as_local,
@@ -797,9 +809,8 @@ _FUNCTIONS: dict[str, Any] = {
 }
 
 _FILTERS: dict[str, Any] = {
-    **{name: func for name, func in _FUNCTIONS.items() if callable(func)},
-    "min": min,
-    "max": max,
+    # min and max stay jinja's own filters (Home Assistant's globals wrap them)
+    **{k: f for k, f in _FUNCTIONS.items() if callable(f) and k not in ("min", "max")},
     "relative_time": _relative_time,
     "timestamp_custom": timestamp_custom,
     "timestamp_local": timestamp_local,

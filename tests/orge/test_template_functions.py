@@ -62,6 +62,11 @@ def render(orge: Orge, text: str, **variables: object) -> Any:
         ("{{ iif(none, 'a', 'b', 'c') }}", "c"),
         ("{{ iif(1 > 0, 'yes', 'no') }}", "yes"),
         ("{{ min(3, 1, 2) }} {{ max([4, 9]) }}", "1 9"),
+        ("{{ min(['b', 'A']) }} {{ ['a', 'B'] | min }}", "A a"),  # jinja's: case-insensitive
+        ("{{ max([{'v': 1}, {'v': 3}], attribute='v') }}", {"v": 3}),
+        ("{{ bool(2) }} {{ bool(0.0) }} {{ 'On' | bool }}", "True False True"),
+        ("{{ bool('none', 'x') }}", "x"),  # 'none' is not a boolean in cv.boolean
+        ("{{ is_state_attr('switch.relay', 'missing', none) }}", False),
         ("{{ 'hello' | base64_encode }}", "aGVsbG8="),
         ("{{ 'aGVsbG8=' | base64_decode }}", "hello"),
         ("{{ 'A' | ord }}", 65),
