@@ -410,6 +410,13 @@ def load_yaml(path: str, config_dir: str | None = None, secrets: _Secrets | None
 
 def _syntax_problem(name: str, err: yaml.YAMLError, text: str | None) -> str:
     """'file, line N: invalid YAML: what to fix (the parser says: ...)'."""
+    if isinstance(err, yaml.reader.ReaderError) and text is not None:
+        # a character YAML does not allow (a control character pasted from a terminal)
+        line = text.count("\n", 0, err.position) + 1
+        return (
+            f"{name}, line {line}: invalid YAML: a character YAML does not allow "
+            f"(#x{err.character:04x}): delete it (the parser says: {err.reason})"
+        )
     if not isinstance(err, yaml.MarkedYAMLError):
         return f"{name}: invalid YAML: {err}"
     line, message = explain_yaml_error(err, text)

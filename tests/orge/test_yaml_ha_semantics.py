@@ -216,6 +216,15 @@ def test_syntax_error_says_what_to_fix(tmp_path: Path, text: str, line: int, hin
     assert "(the parser says: " in message  # the parser's own words stay beside the hint
 
 
+def test_control_character_names_its_line(tmp_path: Path) -> None:
+    main = write(tmp_path / "configuration.yaml", "a: 1\nb: x\x07y\n")
+    with pytest.raises(ConfigError) as err:
+        load_yaml(str(main))
+    assert str(err.value).startswith(
+        "configuration.yaml, line 2: invalid YAML: a character YAML does not allow (#x0007)"
+    )
+
+
 def test_syntax_error_does_not_quote_the_value(tmp_path: Path) -> None:
     main = write(tmp_path / "configuration.yaml", "auth:\n  password:hunter2secret\n  x: 1\n")
     with pytest.raises(ConfigError) as err:
