@@ -9,6 +9,7 @@ error (schema, template, blueprint input) can name the place an operator must ed
 from __future__ import annotations
 
 import fnmatch
+import logging
 import os
 import threading
 from collections.abc import Iterator
@@ -19,8 +20,11 @@ import yaml
 
 from orge.exceptions import ConfigError
 from orge.redact import register_secret
+from orge.yaml_errors import explain as explain_yaml_error
 
 SECRET_YAML = "secrets.yaml"
+_LOGGER = logging.getLogger(__name__)
+_MISSING = object()
 _SECRET_ENV_WORDS = ("PASSWORD", "TOKEN", "SECRET", "KEY", "PASS")
 
 
@@ -88,6 +92,43 @@ class Secret(NodeStr):
         return "'***'"
 
 
+class SecretList(NodeList):
+    """A list from `!secret` (trusted proxies, allowed ids): a list, shown as ***."""
+
+    def __repr__(self) -> str:
+        return "'***'"
+
+
+class SecretDict(NodeDict):
+    """A mapping from `!secret`: a dict, shown as ***."""
+
+    def __repr__(self) -> str:
+        return "'***'"
+
+
+def _as_secret(value: Any, path: str, line: int) -> Any:
+    """A secret value of any YAML type, as Home Assistant gives it, with every string in it
+    masked: strings become Secret, lists SecretList, mappings SecretDict. Numbers, booleans
+    and null stay as they are (masking every "8080" in the logs would hide too much)."""
+    result: Any
+    if isinstance(value, str):
+        register_secret(value)
+        result = Secret(value)
+    elif isinstance(value, list):
+        result = SecretList(_as_secret(item, path, line) for item in value)
+        result._item_lines = [(path, line)] * len(value)
+    elif isinstance(value, dict):
+        result = SecretDict()
+        for key, item in value.items():
+            result[key] = _as_secret(item, path, line)
+            result._key_lines[key] = (path, line)
+    else:
+        return value
+    result.__config_file__ = path
+    result.__line__ = line
+    return result
+
+
 class Input:
     """`!input name` in a blueprint; replaced by the automation's value on use."""
 
@@ -136,10 +177,19 @@ class _Loader(_BaseLoader):  # type: ignore[misc, valid-type]
 
 
 def _construct_mapping(loader: _Loader, node: yaml.MappingNode) -> NodeDict:
+    # A key written here may override one merged in with `<<: *anchor` or `<<: [*a, *b]`
+    # (YAML merge key type; Home Assistant's loader keeps the local value); only a key
+    # written twice here is a duplicate. flatten_mapping removes the `<<` pairs from
+    # node.value in place and, if it merged anything, makes a new list with the merged
+    # pairs first (from a list of maps, the earlier map's last, so it wins): the local
+    # pairs are the tail, and assigning in order leaves the right value.
+    local_pairs = node.value
     loader.flatten_mapping(node)
+    merged = len(node.value) - len(local_pairs) if node.value is not local_pairs else 0
     result = NodeDict()
     loader._mark(node, result)
-    for key_node, value_node in node.value:
+    local_keys: set[Any] | None = set() if merged else None
+    for index, (key_node, value_node) in enumerate(node.value):
         key = loader.construct_object(key_node, deep=True)
         try:
             hash(key)
@@ -150,7 +200,14 @@ def _construct_mapping(loader: _Loader, node: yaml.MappingNode) -> NodeDict:
                 "found an unhashable key",
                 key_node.start_mark,
             ) from None
-        if key in result:
+        if local_keys is None:
+            duplicate = key in result
+        elif index >= merged:
+            duplicate = key in local_keys
+            local_keys.add(key)
+        else:
+            duplicate = False
+        if duplicate:
             raise ConfigError(
                 f"{_rel(loader)}, line {key_node.start_mark.line + 1}: duplicate key '{key}'"
             )
@@ -201,16 +258,26 @@ def _include(loader: _Loader, node: yaml.Node) -> Any:
             f"{_rel(loader)}, line {node.start_mark.line + 1}: "
             f"!include file not found: {display_path(path, loader.config_dir)}"
         )
-    return load_yaml(path, loader.config_dir, loader.secrets)
+    loaded = load_yaml(path, loader.config_dir, loader.secrets)
+    if loaded is None:  # an empty file is an empty mapping, as in Home Assistant
+        loaded = NodeDict()
+        loaded.__config_file__, loaded.__line__ = path, 1
+    return loaded
 
 
 def _yaml_files(loader: _Loader, node: yaml.Node) -> Iterator[str]:
     directory = _include_path(loader, node)
     if not os.path.isdir(directory):
-        raise ConfigError(
-            f"{_rel(loader)}, line {node.start_mark.line + 1}: "
-            f"{node.tag} directory not found: {display_path(directory, loader.config_dir)}"
+        # Home Assistant reads a missing directory as an empty one; say so, since it is
+        # more often a typo than an intent.
+        _LOGGER.warning(
+            "%s, line %d: %s directory not found, read as empty: %s",
+            _rel(loader),
+            node.start_mark.line + 1,
+            node.tag,
+            display_path(directory, loader.config_dir),
         )
+        return
     _note_read(os.path.join(os.path.abspath(directory), ""), None)
     for root, dirs, files in os.walk(directory):
         dirs[:] = sorted(d for d in dirs if not d.startswith("."))
@@ -222,9 +289,11 @@ def _yaml_files(loader: _Loader, node: yaml.Node) -> Iterator[str]:
 def _include_dir_named(loader: _Loader, node: yaml.Node) -> NodeDict:
     result = loader._mark(node, NodeDict())
     for path in _yaml_files(loader, node):
-        result[os.path.splitext(os.path.basename(path))[0]] = load_yaml(
-            path, loader.config_dir, loader.secrets
-        )
+        loaded = load_yaml(path, loader.config_dir, loader.secrets)
+        if loaded is None:  # an empty file is an empty mapping, as in Home Assistant
+            loaded = NodeDict()
+            loaded.__config_file__, loaded.__line__ = path, 1
+        result[os.path.splitext(os.path.basename(path))[0]] = loaded
     return result
 
 
@@ -243,6 +312,8 @@ def _include_dir_list(loader: _Loader, node: yaml.Node) -> NodeList:
     result = loader._mark(node, NodeList())
     for path in _yaml_files(loader, node):
         loaded = load_yaml(path, loader.config_dir, loader.secrets)
+        if loaded is None:  # an empty file adds no item, as in Home Assistant
+            continue
         result.append(loaded)
         result._item_lines.append((path, 1))
     return result
@@ -281,15 +352,14 @@ def _env_var(loader: _Loader, node: yaml.Node) -> Any:
     return loader._mark(node, result)
 
 
-def _secret(loader: _Loader, node: yaml.Node) -> Secret:
+def _secret(loader: _Loader, node: yaml.Node) -> Any:
+    """The secret's value with its own YAML type (a list stays a list), masked."""
     name = loader.construct_scalar(node)
+    line = node.start_mark.line + 1
     value = loader.secrets.get(str(name), loader.path, loader.config_dir)
-    if value is None:
-        raise ConfigError(
-            f"{_rel(loader)}, line {node.start_mark.line + 1}: Secret {name} not defined"
-        )
-    register_secret(str(value))
-    return loader._mark(node, Secret(str(value)))
+    if value is _MISSING:
+        raise ConfigError(f"{_rel(loader)}, line {line}: Secret {name} not defined")
+    return _as_secret(value, loader.path, line)
 
 
 def _input(loader: _Loader, node: yaml.Node) -> Input:
@@ -310,7 +380,7 @@ class _Secrets:
             if name in secrets:
                 return secrets[name]
             if directory == top or not directory.startswith(top) or directory == "/":
-                return None
+                return _MISSING
             directory = os.path.dirname(directory)
 
     def _load(self, path: str) -> dict[str, Any]:
@@ -319,11 +389,14 @@ class _Secrets:
             if os.path.isfile(path):
                 _note_read(path, None)
                 with open(path, encoding="utf-8") as handle:
-                    try:
-                        data = yaml.safe_load(handle) or {}
-                    except yaml.YAMLError as err:
-                        raise ConfigError(f"{path}: invalid YAML in secrets file: {err}") from None
-            self._cache[path] = data if isinstance(data, dict) else {}
+                    text = handle.read()
+                try:
+                    data = yaml.load(text, Loader=_BaseLoader) or {}
+                except yaml.YAMLError as err:
+                    raise ConfigError(_syntax_problem(path, err, text)) from None
+            if not isinstance(data, dict):
+                raise ConfigError(f"{path}: a secrets file must map names to values")
+            self._cache[path] = data
         return self._cache[path]
 
 
@@ -358,17 +431,25 @@ def load_yaml(path: str, config_dir: str | None = None, secrets: _Secrets | None
     loader = _Loader(text, path, config_dir, secrets or _Secrets())
     try:
         return loader.get_single_data()
-    except yaml.MarkedYAMLError as err:
-        mark = err.problem_mark or err.context_mark
-        line = f", line {mark.line + 1}" if mark else ""
-        problem = err.problem or err.context or "invalid YAML"
-        raise ConfigError(
-            f"{display_path(path, config_dir)}{line}: invalid YAML: {problem}"
-        ) from None
     except yaml.YAMLError as err:
-        raise ConfigError(f"{display_path(path, config_dir)}: invalid YAML: {err}") from None
+        raise ConfigError(_syntax_problem(display_path(path, config_dir), err, text)) from None
     finally:
         loader.dispose()
+
+
+def _syntax_problem(name: str, err: yaml.YAMLError, text: str | None) -> str:
+    """'file, line N: invalid YAML: what to fix (the parser says: ...)'."""
+    if isinstance(err, yaml.reader.ReaderError) and text is not None:
+        # a character YAML does not allow (a control character pasted from a terminal)
+        line = text.count("\n", 0, err.position) + 1
+        return (
+            f"{name}, line {line}: invalid YAML: a character YAML does not allow "
+            f"(#x{err.character:04x}): delete it (the parser says: {err.reason})"
+        )
+    if not isinstance(err, yaml.MarkedYAMLError):
+        return f"{name}: invalid YAML: {err}"
+    line, message = explain_yaml_error(err, text)
+    return f"{name}{f', line {line}' if line else ''}: invalid YAML: {message}"
 
 
 def parse_yaml(text: str, name: str = "<string>") -> Any:
@@ -376,10 +457,8 @@ def parse_yaml(text: str, name: str = "<string>") -> Any:
     loader = _Loader(text, name, os.getcwd(), _Secrets())
     try:
         return loader.get_single_data()
-    except yaml.MarkedYAMLError as err:
-        mark = err.problem_mark or err.context_mark
-        line = f", line {mark.line + 1}" if mark else ""
-        raise ConfigError(f"{name}{line}: invalid YAML: {err.problem}") from None
+    except yaml.YAMLError as err:
+        raise ConfigError(_syntax_problem(name, err, text)) from None
     finally:
         loader.dispose()
 
@@ -392,6 +471,8 @@ _Dumper.add_representer(NodeDict, lambda d, v: d.represent_dict(dict(v)))
 _Dumper.add_representer(NodeList, lambda d, v: d.represent_list(list(v)))
 _Dumper.add_representer(NodeStr, lambda d, v: d.represent_str(str(v)))
 _Dumper.add_representer(Secret, lambda d, v: d.represent_str("***"))
+_Dumper.add_representer(SecretList, lambda d, v: d.represent_str("***"))
+_Dumper.add_representer(SecretDict, lambda d, v: d.represent_str("***"))
 _Dumper.add_representer(Input, lambda d, v: d.represent_scalar("!input", v.name))
 
 

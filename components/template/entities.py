@@ -20,6 +20,7 @@ from orge.template import TemplateError, attach, render_complex, result_as_boole
 from . import DOMAIN, validate_blocks
 
 _LOGGER = logging.getLogger(__name__)
+_FAILED = object()  # a template that raised while rendering
 
 
 class _TemplateEntity(RestoreEntity):
@@ -35,6 +36,9 @@ class _TemplateEntity(RestoreEntity):
         self._attr_extra_state_attributes = {}
         self._watchers: list[TemplateWatcher] = []
         self._variables: dict[str, Any] = {}
+        # templates whose last render failed: an error is logged when one starts failing
+        # (as async_track_template_result reports error -> error as no change)
+        self._failing: set[str] = set()
 
     def _templates(self) -> list[Any]:
         found = [self.conf["state"]]
@@ -55,7 +59,9 @@ class _TemplateEntity(RestoreEntity):
         for tpl in self._templates():
             if tpl.is_static:
                 continue
-            watcher = TemplateWatcher(self.orge, tpl, self._variables, self._changed, self.label)
+            watcher = TemplateWatcher(
+                self.orge, tpl, self._variables, self._changed, self.label, on_error=self._changed
+            )
             self._watchers.append(watcher)
             watcher.start()
         self.refresh({})
@@ -76,30 +82,45 @@ class _TemplateEntity(RestoreEntity):
         self.async_write_state()
 
     def refresh(self, variables: dict[str, Any]) -> None:
-        """Render everything; an error makes the entity unavailable and is logged."""
+        """Render everything, with Home Assistant's rules for a template that fails
+        (helpers/template_entity.py): a failing `availability` counts as available; a
+        failing `state` makes the entity unavailable unless `availability` is set (then
+        the state is unknown); a failing attribute is None. An error is logged when a
+        template starts failing, not again until it has rendered."""
         assert self.orge is not None
         self._variables["this"] = self.orge.states.get(self.entity_id or "")
         scope = {**self._variables, **variables}
-        try:
-            if "availability" in self.conf and not result_as_boolean(
-                self.conf["availability"].async_render(scope)
-            ):
+        availability = self.conf.get("availability")
+        if availability is not None:
+            available = self._render("availability", availability, scope)
+            if available is not _FAILED and not result_as_boolean(available):
                 self._attr_available = False
                 return
-            value = self.conf["state"].async_render(scope)
-            attributes = render_complex(self.conf["attributes"], scope)
-        except TemplateError as err:
-            _LOGGER.error("%s: %s", self.label, err)
-            self._attr_available = False
-            return
-        self._attr_available = True
+        value = self._render("state", self.conf["state"], scope)
+        attributes = {}
+        for key, tpl in self.conf["attributes"].items():
+            result = self._render(f"attribute {key}", tpl, scope)
+            attributes[key] = None if result is _FAILED else result
+        self._attr_available = availability is not None or value is not _FAILED
         self._attr_extra_state_attributes = attributes
-        self.apply(value)
+        self.apply(None if value is _FAILED else value, failed=value is _FAILED)
+
+    def _render(self, what: str, tpl: Any, scope: dict[str, Any]) -> Any:
+        """One template's result, or _FAILED (logged when its error is new)."""
+        try:
+            result = render_complex(tpl, scope)
+        except TemplateError as err:
+            if what not in self._failing:
+                _LOGGER.error("%s: %s: %s", self.label, what, err)
+            self._failing.add(what)
+            return _FAILED
+        self._failing.discard(what)
+        return result
 
     def restore(self, state: str, attributes: dict[str, Any]) -> None:
         raise NotImplementedError
 
-    def apply(self, value: Any) -> None:
+    def apply(self, value: Any, failed: bool = False) -> None:
         raise NotImplementedError
 
 
@@ -114,7 +135,7 @@ class TemplateSensor(_TemplateEntity, SensorEntity):
         keys = self.conf["attributes"]
         self._attr_extra_state_attributes = {k: v for k, v in attributes.items() if k in keys}
 
-    def apply(self, value: Any) -> None:
+    def apply(self, value: Any, failed: bool = False) -> None:
         self._attr_state = value
 
 
@@ -133,8 +154,14 @@ class TemplateBinarySensor(_TemplateEntity, BinarySensorEntity):
             self._pending = None
         await super().async_will_remove_from_orge()
 
-    def apply(self, value: Any) -> None:
+    def apply(self, value: Any, failed: bool = False) -> None:
         assert self.orge is not None
+        if failed:  # Home Assistant: unknown at once, no delay_on/delay_off
+            if self._pending is not None:
+                self._pending()
+                self._pending = None
+            self._attr_is_on = None
+            return
         wanted = result_as_boolean(value)
         if self._pending is not None:
             if wanted == self._pending_value:

@@ -8,7 +8,7 @@ from typing import Any
 
 from orge.core import EVENT_STATE_CHANGED, Event, Orge, callback
 from orge.helpers.event import async_track_time_interval
-from orge.template import Template, TemplateError
+from orge.template import RenderInfo, Template, TemplateError
 
 _LOGGER = logging.getLogger(__name__)
 TIME_RERENDER_SECONDS = 60.0  # templates reading now() are re-rendered this often
@@ -18,7 +18,13 @@ class TemplateWatcher:
     """Calls `on_result(result, event)` after each re-render; errors are logged, not raised.
 
     Tracks exactly the entities (or domains, or all states) the last render read, so a
-    template reading `sensor.x` costs nothing when `sensor.y` changes.
+    template reading `sensor.x` costs nothing when `sensor.y` changes. A render that fails
+    keeps tracking what it read before failing (Home Assistant's
+    async_track_template_result does too): `states('sensor.late') | float > 5` fails while
+    sensor.late does not exist, and renders again once it appears.
+
+    With `on_error`, a failed render calls `on_error(error, event)` instead of logging it
+    and calling `on_result(None, event)` (the template trigger logs it its own way).
     """
 
     def __init__(
@@ -28,12 +34,15 @@ class TemplateWatcher:
         variables: dict[str, Any],
         on_result: Callable[[Any, Event | None], None],
         name: str,
+        on_error: Callable[[TemplateError, Event | None], None] | None = None,
     ) -> None:
         self.orge = orge
         self.template = template
         self.variables = variables
         self.on_result = on_result
+        self.on_error = on_error
         self.name = name
+        self.last_error: TemplateError | None = None
         self.entities: frozenset[str] = frozenset()
         self.domains: frozenset[str] = frozenset()
         self.all_states = False
@@ -61,8 +70,17 @@ class TemplateWatcher:
         try:
             result, info = self.template.async_render_with_info(self.variables)
         except TemplateError as err:
-            _LOGGER.error("%s: %s", self.name, err)
+            self.last_error = err
+            if self.on_error is None:
+                _LOGGER.error("%s: %s", self.name, err)
+            if err.render_info is not None:
+                self._track(err.render_info)
             return None
+        self.last_error = None
+        self._track(info)
+        return result
+
+    def _track(self, info: RenderInfo) -> None:
         self.entities = frozenset(info.entities)
         self.domains = frozenset(info.domains)
         self.all_states = info.all_states
@@ -70,7 +88,6 @@ class TemplateWatcher:
             self._remove_timer = async_track_time_interval(
                 self.orge, self._tick, TIME_RERENDER_SECONDS
             )
-        return result
 
     @callback
     def _filter(self, data: Any) -> bool:
@@ -81,12 +98,17 @@ class TemplateWatcher:
             or (bool(self.domains) and entity_id.partition(".")[0] in self.domains)
         )
 
+    def _deliver(self, event: Event | None) -> None:
+        self.last_result = self._render()
+        if self.last_error is not None and self.on_error is not None:
+            self.on_error(self.last_error, event)
+        else:
+            self.on_result(self.last_result, event)
+
     @callback
     def _changed(self, event: Event) -> None:
-        self.last_result = self._render()
-        self.on_result(self.last_result, event)
+        self._deliver(event)
 
     @callback
     def _tick(self, _now: float) -> None:
-        self.last_result = self._render()
-        self.on_result(self.last_result, None)
+        self._deliver(None)

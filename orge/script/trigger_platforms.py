@@ -25,10 +25,11 @@ from orge.helpers.event import async_call_later, async_track_state_change_event
 from orge.script.condition import NumericStateError, numeric_state_matches
 from orge.script.helpers import render_period
 from orge.script.tracking import TemplateWatcher
-from orge.template import result_as_boolean
+from orge.template import TemplateError, result_as_boolean
 
 _LOGGER = logging.getLogger(__name__)
 Fire = Callable[[dict[str, Any], Context | None], None]
+_NOTHING = object()  # no template result delivered yet
 
 
 class _Pending:
@@ -283,26 +284,49 @@ def attach_event(
 def attach_template(
     orge: Orge, config: dict[str, Any], fire: Fire, name: str, variables: dict[str, Any]
 ) -> Callable[[], None]:
+    """Fire when the template's result *becomes* true (Home Assistant's template trigger,
+    components/template/trigger.py): the trigger is armed while the result is false and
+    fires on the first true result after that. True at attach time does not fire. A
+    render that fails logs a warning and changes nothing (neither arms, disarms nor
+    cancels a pending `for:`); a first render that fails leaves the trigger unarmed, so
+    the template must be seen false before it can fire. Every other change of the
+    result cancels a pending `for:`. The watcher keeps tracking what a failed render read.
+    """
     duration = config.get("for")
     pending = _Pending(orge, name)
-    last = {"value": None}
+    armed = False
+    # The last result delivered (or error); like async_track_template_result, a
+    # re-render with the same result, or a second error in a row, is no update.
+    last: dict[str, Any] = {"result": _NOTHING, "error": False}
+
+    @callback
+    def on_error(err: TemplateError, _event: Event | None) -> None:
+        if not last["error"]:
+            _LOGGER.warning("Error evaluating 'template' trigger for '%s': %s", name, err)
+        last["error"] = True
 
     @callback
     def on_result(result: Any, event: Event | None) -> None:
-        now_true = result is not None and result_as_boolean(result)
-        was_true = last["value"]
-        last["value"] = now_true
-        if not now_true:
-            pending.cancel("template")
+        nonlocal armed
+        if not last["error"] and last["result"] is not _NOTHING and result == last["result"]:
             return
-        if was_true:
+        last["result"], last["error"] = result, False
+        pending.cancel("template")
+        if not result_as_boolean(result):
+            armed = True
             return
+        if not armed:
+            return
+        armed = False
+        entity_id = event.data["entity_id"] if event else None
         data = {
-            "entity_id": event.data["entity_id"] if event else None,
+            "entity_id": entity_id,
             "from_state": event.data["old_state"] if event else None,
             "to_state": event.data["new_state"] if event else None,
             "for": None,
-            "description": "template",
+            "description": f"{entity_id} via template"
+            if entity_id is not None
+            else "time change or manual update via template",
         }
         context = event.context if event else None
         if duration is None:
@@ -310,10 +334,16 @@ def attach_template(
         else:
             pending.start("template", duration, variables, fire, data, context)
 
-    watcher = TemplateWatcher(orge, config["value_template"], variables, on_result, name)
+    watcher = TemplateWatcher(
+        orge, config["value_template"], variables, on_result, name, on_error=on_error
+    )
     first = watcher.start()
-    # True at attach time does not fire: it must become true.
-    last["value"] = first is not None and result_as_boolean(first)
+    if watcher.last_error is not None:
+        _LOGGER.warning(
+            "Error initializing 'template' trigger for '%s': %s", name, watcher.last_error
+        )
+    elif not result_as_boolean(first):
+        armed = True  # arm at attach if the template is already false
 
     @callback
     def detach() -> None:
