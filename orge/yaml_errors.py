@@ -66,6 +66,28 @@ def _python_error(text: str, err: yaml.MarkedYAMLError) -> yaml.MarkedYAMLError:
     return err
 
 
+def _unclosed_bracket(lines: list[str]) -> tuple[int, str] | None:
+    """(1-based line, bracket) of the last '[' or '{' never closed, outside quotes and
+    comments; None when every bracket closes."""
+    stack: list[tuple[int, str]] = []
+    pairs = {"]": "[", "}": "{"}
+    for number, line in enumerate(lines, start=1):
+        quote = ""
+        for index, char in enumerate(line):
+            if quote:
+                if char == quote:
+                    quote = ""
+            elif char in "'\"":
+                quote = char
+            elif char == "#" and (index == 0 or line[index - 1] in " \t"):
+                break
+            elif char in "[{":
+                stack.append((number, char))
+            elif char in pairs and stack and stack[-1][1] == pairs[char]:
+                stack.pop()
+    return stack[-1] if stack else None
+
+
 def explain(err: yaml.MarkedYAMLError, text: str | None) -> tuple[int | None, str]:
     """(1-based line to edit or None, message) for a YAML error in `text`."""
     if text is not None:
@@ -108,10 +130,15 @@ def explain(err: yaml.MarkedYAMLError, text: str | None) -> tuple[int | None, st
             "a backslash in a double-quoted string: use single quotes, or write '\\\\' "
             "for one backslash"
         )
-    elif "flow sequence" in (err.context or ""):
-        hint = f"a '[' opened on line {context_line} is never closed (or a ',' is missing)"
-    elif "flow mapping" in (err.context or ""):
-        hint = f"a '{{' opened on line {context_line} is never closed (or a ',' is missing)"
+    elif "flow sequence" in (err.context or "") or "flow mapping" in (err.context or ""):
+        bracket = "[" if "sequence" in (err.context or "") else "{"
+        hint = f"a '{bracket}' opened on line {context_line} is never closed (or a ',' is missing)"
+        if "<stream end>" in problem:
+            line = context_line  # nothing after it to blame: the fix is where it opened
+    elif "<stream end>" in problem and (opener := _unclosed_bracket(lines)) is not None:
+        # the parser points at the end of the file; the fix is where the bracket opened
+        hint = f"a '{opener[1]}' opened on line {opener[0]} is never closed"
+        line = opener[0]
     elif "expected <block end>" in problem or "did not find expected key" in problem:
         above = _previous(lines, at)
         if above is not None and _indent(here) < _indent(lines[above]):

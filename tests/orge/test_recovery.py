@@ -175,7 +175,7 @@ def test_clean_start_keeps_last_good_copy_with_includes_and_permissions(
 BREAKS = {
     "yaml_syntax_in_include": (
         {"probe.yaml": "value: [after\n"},
-        "probe.yaml, line 2: invalid YAML",
+        "probe.yaml, line 1: invalid YAML: a '[' opened on line 1 is never closed",
     ),
     "missing_secret": (
         {"probe.yaml": "value: !secret probe_valeu\n"},
@@ -267,7 +267,7 @@ RECOVERY_CASES = {
     # Nothing loads: http starts with its defaults, on $ORGE_HTTP_PORT, tokens from .storage.
     "yaml_error_http_defaults": (
         "orge:\n  name: Broken\nprobe: !include probe.yaml\nhttp:\n  server_port: 1\n",
-        "probe.yaml, line 2: invalid YAML",
+        "probe.yaml, line 1: invalid YAML: a '[' opened on line 1 is never closed",
         True,
     ),
     # The YAML loads: http keeps its own valid block (its port, its YAML token).
@@ -587,7 +587,8 @@ async def test_unloadable_last_good_copy_falls_back_to_recovery_mode(
     assert sorted(hub.config.components) == ["http", "persistent_notification"]
     assert status.problems[0].startswith("Invalid config for 'probe' at configuration.yaml, line 2")
     assert status.problems[1] == (
-        "The last good copy does not load either: configuration.yaml, line 2: invalid YAML: "
-        "did not find expected node content"
+        "The last good copy does not load either: configuration.yaml, line 1: invalid YAML: "
+        "a '[' opened on line 1 is never closed (the parser says: while parsing a flow node: "
+        "expected the node content, but found '<stream end>')"
     )
     assert hub.states.get("persistent_notification.config_problem_2") is not None

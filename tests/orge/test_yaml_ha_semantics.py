@@ -195,6 +195,8 @@ def test_include_dirs_empty_files_and_empty_or_missing_dirs(
         ("a: 'abc\nb: 1\n", 1, "a quote opened on line 1 is never closed"),
         ("a: [1, 2\nb: 1\n", 2, "a '[' opened on line 1 is never closed"),
         ("a: {x: 1\nb: 1\n", 2, "a '{' opened on line 1 is never closed"),
+        ("a: 1\nb: [\n", 2, "a '[' opened on line 2 is never closed"),
+        ("a:\n  b: {x: [1, 2]\n", 2, "a '{' opened on line 2 is never closed"),
         (
             "a:\n    b: 1\n  c: 2\n",
             3,
