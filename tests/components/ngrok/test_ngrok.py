@@ -224,6 +224,16 @@ async def test_start_and_stop_tunnel_through_the_agent(
         config_dir(f"ngrok:\n  api_url: {agent.url}\n  scan_interval: 3600\n")
     )
     changes = watch(orge)
+    described = orge.services.async_services()["ngrok"]
+    assert set(described["start_tunnel"].description["fields"]) == {
+        "name",
+        "addr",
+        "proto",
+        "domain",
+        "remote_addr",
+    }
+    assert described["stop_tunnel"].description["fields"]["name"]["required"] is True
+    assert described["refresh"].description["fields"] == {}
     answer = await orge.services.async_call(
         "ngrok",
         "start_tunnel",
