@@ -180,22 +180,28 @@ class PowerMonitor:
         self.vcgencmd = Command(config["vcgencmd"], timeout)
         self.sysfs_throttled = os.path.join(root, SYSFS_THROTTLED)
         self.thermal_zone = os.path.join(root, THERMAL_ZONE)
-        self.hwmon_alarm = find_hwmon_alarm(root)
+        self.sysfs_root = root
+        self.hwmon_alarm: str | None = None
         self.kernel_log = KernelLog(config["kernel_log"], timeout)
         self.sources: list[str] = []
-        if os.path.exists(self.sysfs_throttled):
-            self.sources.append("sysfs")
-        if self.vcgencmd.present():
-            self.sources.append("vcgencmd")
-        if self.hwmon_alarm is not None:
-            self.sources.append("hwmon")
         self.reading = Reading()
         self.failures = 0
         self._last_now_bits = 0
         self._entities: list[Any] = []
         self._busy = False
 
+    def _detect_sources(self) -> None:
+        """Which sources this machine has (blocking file checks: run in the executor)."""
+        self.hwmon_alarm = find_hwmon_alarm(self.sysfs_root)
+        if os.path.exists(self.sysfs_throttled):
+            self.sources.append("sysfs")
+        if self.vcgencmd.present():
+            self.sources.append("vcgencmd")
+        if self.hwmon_alarm is not None:
+            self.sources.append("hwmon")
+
     async def async_start(self) -> None:
+        await self.orge.async_add_executor_job(self._detect_sources)
         self._entities = [
             *(FlagSensor(self, key) for key in FLAGS),
             ThrottledSensor(self),
@@ -248,6 +254,7 @@ class PowerMonitor:
                 if source == "vcgencmd":
                     text = await self.vcgencmd.run("get_throttled")
                     return Throttled(parse_throttled(text), ALL_BITS, source)
+                assert self.hwmon_alarm is not None  # "hwmon" is a source only if found
                 text = (await self._executor(read_text, self.hwmon_alarm)).strip()
                 if text not in ("0", "1"):
                     raise SourceError(f"unexpected in0_lcrit_alarm value {text[:20]!r}")
