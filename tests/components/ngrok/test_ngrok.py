@@ -7,17 +7,22 @@ from __future__ import annotations
 import asyncio
 import copy
 import logging
+import signal
+import socket
 import stat
+import sys
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import pytest
 from aiohttp import web
 
 from orge.core import callback
 from orge.exceptions import OrgeError
 from orge.setup import check_configuration
+from tests.conftest import REPO
 
 HTTPS_URL = "https://5d3b-88-1-2-3.ngrok-free.app"
 TCP_URL = "tcp://4.tcp.eu.ngrok.io:15723"
@@ -417,3 +422,67 @@ def test_check_config_names_file_and_line(config_dir: Callable[..., Path]) -> No
     problems = check_configuration(str(path)).problems
     assert any("line 2" in p and "timeout" in p for p in problems), problems
     assert any("line 4" in p and "expected_tunnels" in p for p in problems), problems
+
+
+async def test_orge_run_publishes_tunnels_over_http(agent: FakeAgent, tmp_path: Path) -> None:
+    """A real `orge run`: the tunnels reach the HTTP API, a service call reaches the agent,
+    and the agent going away turns the entities unavailable without stopping the station."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    (tmp_path / "configuration.yaml").write_text(
+        "http:\n  server_host: 127.0.0.1\n"
+        f"  server_port: {port}\n"
+        "  access_tokens:\n    - name: fleet\n      token: fleet-token-0123456789\n"
+        f"ngrok:\n  api_url: {agent.url}\n  scan_interval: 1\n"
+    )
+    log = tmp_path / "run.log"
+    with log.open("wb") as out:
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "orge", "run", "-c", str(tmp_path),
+            cwd=REPO, stdout=out, stderr=asyncio.subprocess.STDOUT,
+        )  # fmt: skip
+    headers = {"Authorization": "Bearer fleet-token-0123456789"}
+    base = f"http://127.0.0.1:{port}/api"
+    try:
+        async with aiohttp.ClientSession(headers=headers) as session:
+
+            async def entity(entity_id: str) -> dict[str, Any] | None:
+                try:
+                    async with session.get(f"{base}/states/{entity_id}") as answer:
+                        return await answer.json() if answer.status == 200 else None
+                except aiohttp.ClientConnectionError:
+                    return None
+
+            async def until(entity_id: str, state: str) -> dict[str, Any]:
+                for _ in range(300):
+                    found = await entity(entity_id)
+                    if found is not None and found["state"] == state:
+                        return found
+                    assert proc.returncode is None, log.read_text()
+                    await asyncio.sleep(0.05)
+                raise AssertionError(f"{entity_id} never {state}: {log.read_text()[-2000:]}")
+
+            ssh = await until("sensor.ngrok_ssh", TCP_URL)
+            assert ssh["attributes"]["proto"] == "tcp"
+            assert (await until("sensor.ngrok_https", HTTPS_URL))["attributes"]["addr"] == (
+                "http://localhost:8000"
+            )
+            async with session.post(
+                f"{base}/services/ngrok/stop_tunnel", json={"name": "ssh"}
+            ) as answer:
+                assert answer.status == 200, await answer.text()
+            assert "ssh" not in agent.tunnels
+            await until("sensor.ngrok_ssh", "unavailable")
+
+            await agent.go_away()
+            await until("binary_sensor.ngrok_agent", "off")
+            await until("sensor.ngrok_https", "unavailable")
+    finally:
+        if proc.returncode is None:
+            proc.send_signal(signal.SIGTERM)
+            await asyncio.wait_for(proc.wait(), 20)
+    text = log.read_text()
+    assert proc.returncode == 0, text[-2000:]
+    assert "Traceback" not in text, text[-2000:]
+    assert text.count("ngrok: agent API") == 1, text[-2000:]  # one line while it stays away
