@@ -94,6 +94,7 @@ class Known:
     open_service_domains: set[str] = field(default_factory=set)
     entities: set[str] = field(default_factory=set)
     open_domains: set[str] = field(default_factory=set)
+    open_prefixes: set[str] = field(default_factory=set)  # `sensor.ngrok_*`: ids at run time
     complete: bool = True
     problems: list[str] = field(default_factory=list)  # a services.yaml that cannot be read
 
@@ -245,6 +246,8 @@ def known_names(result: CheckResult) -> Known:
         for entity_id in ids:
             if entity_id.endswith(".*"):
                 known.open_domains.add(entity_id[:-2])
+            elif entity_id.endswith("*"):
+                known.open_prefixes.add(entity_id[:-1])
             else:
                 known.entities.add(entity_id)
     # Each script is also a service (`script.<key>`), as in Home Assistant.
@@ -267,6 +270,8 @@ def _is_entity(name: str, known: Known) -> bool | None:
         return True
     if name.partition(".")[0] in known.open_domains or not known.complete:
         return None
+    if any(name.startswith(prefix) for prefix in known.open_prefixes):
+        return None
     return False
 
 
@@ -281,7 +286,9 @@ def _classify(reference: Reference, known: Known) -> str | None:
         return "entity"
     domain = reference.name.partition(".")[0]
     entity_domains = (
-        {e.partition(".")[0] for e in known.entities} | known.open_domains | ENTITY_DOMAINS
+        {e.partition(".")[0] for e in known.entities | known.open_prefixes}
+        | known.open_domains
+        | ENTITY_DOMAINS
     )
     if domain in entity_domains:
         return "entity"

@@ -1,9 +1,10 @@
-"""The ngrok tunnel that publishes the station's port 8000 to operators.
+"""ngrok: every tunnel the station's agent publishes (HTTPS for the API and web view, TCP
+for SSH), the agent's health, and starting and stopping tunnels through its API.
 
-ORGE reads the agent's local API (`GET /api/tunnels` on 127.0.0.1:4040) to show whether the
-tunnel is up and its public URL. With `agent:` it also runs the agent itself and restarts
-it with back-off when it exits; the authtoken is handed over in the environment
-(NGROK_AUTHTOKEN), never on the command line where `ps` would show it.
+ORGE reads the agent's local API (`GET /api/tunnels` on 127.0.0.1:4040). With `agent:` it
+also runs the agent itself and restarts it with back-off when it exits; the authtoken is
+handed over in the environment (NGROK_AUTHTOKEN), never on the command line where `ps`
+would show it. Entities, event and services: see `components/ngrok/tunnel.py`.
 """
 
 from __future__ import annotations
@@ -36,22 +37,27 @@ CONFIG_SCHEMA = vol.Schema(
         vol.Optional("scan_interval", default=timedelta(seconds=30)): vol.All(
             cv.time_period, vol.Range(min=timedelta(seconds=1))
         ),
+        # an agent slower than this counts as not answering
+        vol.Optional("timeout", default=timedelta(seconds=5)): vol.All(
+            cv.time_period, vol.Range(min=timedelta(milliseconds=100))
+        ),
+        # tunnel name -> where it must be: a public URL (tcp://host:port, https://...)
+        # or only the address (host:port, a reserved domain)
+        vol.Optional("expected_tunnels", default=dict): {cv.strict_string: cv.strict_string},
         vol.Optional("agent"): AGENT_SCHEMA,
     }
 )
 
 
 async def async_setup(orge: Any, config: dict[str, Any]) -> bool:
-    from components.ngrok.tunnel import TunnelWatcher
+    from components.ngrok.tunnel import async_setup_ngrok
 
-    watcher = TunnelWatcher(orge, config)
-    orge.data[DOMAIN] = watcher
-    await watcher.async_start()
-    return True
+    return await async_setup_ngrok(orge, config)
 
 
 def configured_entity_ids(config: dict[str, Any]) -> set[str]:
-    """binary_sensor.ngrok_tunnel and sensor.ngrok_public_url (docs/components.md)."""
-    from .tunnel import PublicUrl, TunnelUp
+    """The agent's sensor, the problem sensor with `expected_tunnels`, the expected tunnels'
+    sensors; any other tunnel's `sensor.ngrok_<name>` appears at run time (docs/components.md)."""
+    from .tunnel import tunnel_entity_ids
 
-    return {f"{cls.domain}.{cls._attr_object_id}" for cls in (TunnelUp, PublicUrl)}
+    return tunnel_entity_ids(config)
