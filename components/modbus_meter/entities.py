@@ -38,8 +38,11 @@ class RegisterSensor(_MeterEntity, SensorEntity):
         return self.reader.available and self.key in self.reader.values
 
     @property
-    def native_value(self) -> float | None:
-        return self.reader.values.get(self.key)
+    def native_value(self) -> str | None:
+        # str(): every digit of a meter reading (the engine's float format keeps only 6
+        # significant ones, too few for a register above 999999).
+        value = self.reader.values.get(self.key)
+        return None if value is None else str(value)
 
 
 class LinkSensor(_MeterEntity, BinarySensorEntity):

@@ -61,8 +61,9 @@ class PollFailed(Exception):
         self.exception_code = exception_code
 
 
-def decode(register: Register, words: list[int]) -> float:
-    """The register's value from its words (pymodbus's converter), scaled and rounded.
+def decode(register: Register, words: list[int]) -> float | int:
+    """The register's value from its words (pymodbus's converter), scaled and rounded to
+    `precision`; an integer register with a whole scale stays an exact int.
 
     Raises ValueError when the words are not a number (a float32 NaN or infinity)."""
     data_type = AsyncModbusTcpClient.DATATYPE[register.data_type.upper()]
@@ -71,13 +72,15 @@ def decode(register: Register, words: list[int]) -> float:
         data_type,
         word_order=register.word_order,  # type: ignore[arg-type]
     )
+    if isinstance(raw, int) and float(register.scale).is_integer():
+        return raw * int(register.scale)
     value = float(raw) * register.scale  # type: ignore[arg-type]
     if value != value or value in (float("inf"), float("-inf")):
         raise ValueError(f"{register.key} is not a number ({raw})")
     if register.precision is not None:
         value = round(value, register.precision)
         if register.precision == 0:
-            return float(int(value))
+            return int(value)
     return value
 
 
@@ -94,7 +97,7 @@ class MeterReader:
         self.registers: tuple[Register, ...] = tuple(config["registers"])
         self.blocks: tuple[Block, ...] = plan_reads(self.registers)
         self.on_update = on_update
-        self.values: dict[str, float] = {}
+        self.values: dict[str, float | int] = {}
         self.available = False
         self.failures = 0
         self.errors: dict[str, int] = dict.fromkeys(ERROR_KINDS, 0)
@@ -253,7 +256,7 @@ class MeterReader:
             _LOGGER.debug("Meter on %s: read failed (%s)", self.where, err)
         self.on_update()
 
-    def _accept(self, values: dict[str, float]) -> None:
+    def _accept(self, values: dict[str, float | int]) -> None:
         now = time.monotonic()
         for register in self.registers:
             if register.is_energy_counter and not self._plausible(register, values, now):
@@ -266,7 +269,9 @@ class MeterReader:
         self.values = {key: value for key, value in values.items() if value is not None}
         self.on_update()
 
-    def _plausible(self, register: Register, values: dict[str, float], now: float) -> bool:
+    def _plausible(
+        self, register: Register, values: dict[str, float | int], now: float
+    ) -> bool:
         """False (and logged, counted) for a reading below the last accepted one or above it
         by more than max_power over the time since: a swapped or reset meter, or a corrupt
         answer, must not reach the CSMS as a negative or impossible session."""
