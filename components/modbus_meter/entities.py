@@ -6,7 +6,7 @@ sensor.meter_energy, sensor.meter_power, binary_sensor.meter_link, sensor.meter_
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from orge.entity import BinarySensorEntity, Entity, SensorEntity
@@ -62,7 +62,7 @@ class LinkSensor(_MeterEntity, BinarySensorEntity):
         reader = self.reader
         config = reader.config
         last_read = (
-            datetime.fromtimestamp(reader.last_read, timezone.utc).isoformat()
+            datetime.fromtimestamp(reader.last_read, UTC).isoformat()
             if reader.last_read is not None
             else None
         )

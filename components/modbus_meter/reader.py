@@ -218,7 +218,9 @@ class MeterReader:
         except ModbusIOException:
             if self._received:
                 raise PollFailed(CRC_ERRORS, f"{what}: no valid frame in the answer") from None
-            raise PollFailed(TIMEOUTS, f"{what}: no answer within {self.config['timeout']} s") from None
+            raise PollFailed(
+                TIMEOUTS, f"{what}: no answer within {self.config['timeout']} s"
+            ) from None
         except ConnectionException as err:
             self.client.close()
             raise PollFailed(CONNECTION_ERRORS, f"{what}: {err}") from None
@@ -230,9 +232,7 @@ class MeterReader:
             raise PollFailed(EXCEPTION_ANSWERS, f"{what}: exception {code} ({name})", code)
         registers = list(getattr(answer, "registers", []) or [])
         if len(registers) != block.count:
-            raise PollFailed(
-                INVALID_ANSWERS, f"{what}: {len(registers)} registers in the answer"
-            )
+            raise PollFailed(INVALID_ANSWERS, f"{what}: {len(registers)} registers in the answer")
         return registers
 
     def _failed(self, err: PollFailed) -> None:
@@ -262,16 +262,16 @@ class MeterReader:
             if register.is_energy_counter and not self._plausible(register, values, now):
                 values[register.key] = self.values.get(register.key)  # type: ignore[assignment]
         if self.failures >= self.config["max_failures"]:
-            _LOGGER.info("Meter on %s answers again after %d failed reads", self.where, self.failures)
+            _LOGGER.info(
+                "Meter on %s answers again after %d failed reads", self.where, self.failures
+            )
         self.failures = 0
         self.available = True
         self.last_read = time.time()
         self.values = {key: value for key, value in values.items() if value is not None}
         self.on_update()
 
-    def _plausible(
-        self, register: Register, values: dict[str, float | int], now: float
-    ) -> bool:
+    def _plausible(self, register: Register, values: dict[str, float | int], now: float) -> bool:
         """False (and logged, counted) for a reading below the last accepted one or above it
         by more than max_power over the time since: a swapped or reset meter, or a corrupt
         answer, must not reach the CSMS as a negative or impossible session."""

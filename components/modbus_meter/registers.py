@@ -80,21 +80,48 @@ class Register:
         )
 
 
-def _energy(key: str, name: str, address: int, input_type: str, data_type: str, scale: float):
+def _energy(
+    key: str, name: str, address: int, input_type: str, data_type: str, scale: float
+) -> Register:
     return Register(
-        key, name, address, input_type, data_type, "big", scale, 3, "kWh", "energy",
+        key,
+        name,
+        address,
+        input_type,
+        data_type,
+        "big",
+        scale,
+        3,
+        "kWh",
+        "energy",
         "total_increasing",
-    )  # fmt: skip
+    )
 
 
 def _measure(
-    key: str, name: str, address: int, input_type: str, data_type: str, scale: float,
-    precision: int, unit: str, device_class: str,
-) -> Register:  # fmt: skip
+    key: str,
+    name: str,
+    address: int,
+    input_type: str,
+    data_type: str,
+    scale: float,
+    precision: int,
+    unit: str,
+    device_class: str,
+) -> Register:
     return Register(
-        key, name, address, input_type, data_type, "big", scale, precision, unit, device_class,
+        key,
+        name,
+        address,
+        input_type,
+        data_type,
+        "big",
+        scale,
+        precision,
+        unit,
+        device_class,
         "measurement",
-    )  # fmt: skip
+    )
 
 
 def _eastron(phases: int) -> tuple[Register, ...]:
@@ -112,15 +139,25 @@ def _eastron(phases: int) -> tuple[Register, ...]:
         offset = 2 * (phase - 1)
         registers.append(
             _measure(
-                f"voltage_l{phase}", f"voltage L{phase}", 0x0000 + offset, *float_, 1, "V",
+                f"voltage_l{phase}",
+                f"voltage L{phase}",
+                0x0000 + offset,
+                *float_,
+                1,
+                "V",
                 "voltage",
-            )  # fmt: skip
+            )
         )
         registers.append(
             _measure(
-                f"current_l{phase}", f"current L{phase}", 0x0006 + offset, *float_, 2, "A",
+                f"current_l{phase}",
+                f"current L{phase}",
+                0x0006 + offset,
+                *float_,
+                2,
+                "A",
                 "current",
-            )  # fmt: skip
+            )
         )
     return tuple(registers)
 
@@ -136,15 +173,29 @@ def _abb_b23() -> tuple[Register, ...]:
         offset = 2 * (phase - 1)
         registers.append(
             _measure(
-                f"voltage_l{phase}", f"voltage L{phase}", 0x5B00 + offset, "holding", "uint32",
-                0.1, 1, "V", "voltage",
-            )  # fmt: skip
+                f"voltage_l{phase}",
+                f"voltage L{phase}",
+                0x5B00 + offset,
+                "holding",
+                "uint32",
+                0.1,
+                1,
+                "V",
+                "voltage",
+            )
         )
         registers.append(
             _measure(
-                f"current_l{phase}", f"current L{phase}", 0x5B0C + offset, "holding", "uint32",
-                0.01, 2, "A", "current",
-            )  # fmt: skip
+                f"current_l{phase}",
+                f"current L{phase}",
+                0x5B0C + offset,
+                "holding",
+                "uint32",
+                0.01,
+                2,
+                "A",
+                "current",
+            )
         )
     return tuple(registers)
 

@@ -19,9 +19,7 @@ THREE_PHASE = {
     **{f"current_l{p}": ("A", "current", "measurement") for p in (1, 2, 3)},
 }
 SINGLE_PHASE = {
-    key: value
-    for key, value in THREE_PHASE.items()
-    if not key.endswith(("_l2", "_l3"))
+    key: value for key, value in THREE_PHASE.items() if not key.endswith(("_l2", "_l3"))
 }
 ENTITIES = {"abb_b23": THREE_PHASE, "eastron_sdm630": THREE_PHASE, "eastron_sdm120": SINGLE_PHASE}
 
@@ -94,9 +92,9 @@ async def test_model_over_rtu(config_dir, start_station, rtu_line, model: str) -
 
 
 async def test_user_register_map(config_dir, start_station, tcp_meter) -> None:
-    """A map of one's own: the ABB energy register as uint64 and power with the words
-    swapped read as little-endian word order against the same server."""
-    meter, port = await tcp_meter("eastron_sdm630")
+    """A map of one's own: the SDM630's import register scaled to Wh, and its frequency
+    float read as a plain uint32 (the raw IEEE 754 bits)."""
+    _meter, port = await tcp_meter("eastron_sdm630")
     path = config_dir(
         f"""
         modbus_meter:
