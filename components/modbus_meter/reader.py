@@ -164,7 +164,11 @@ class MeterReader:
         next_at = loop.time()
         try:
             while True:
-                await self.poll()
+                try:
+                    await self.poll()
+                except Exception as err:  # a bug must not stop the readings
+                    _LOGGER.exception("Meter on %s: unexpected error while reading", self.where)
+                    self._failed(PollFailed(INVALID_ANSWERS, f"unexpected error: {err!r}"))
                 next_at = max(next_at + self.next_delay(), loop.time())
                 await asyncio.sleep(next_at - loop.time())
         finally:

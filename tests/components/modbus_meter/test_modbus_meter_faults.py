@@ -11,7 +11,7 @@ from pymodbus.constants import ExcCodes
 from components.modbus_meter import CONFIG_SCHEMA
 from components.modbus_meter.reader import MeterReader
 
-from .conftest import wait_state
+from .conftest import wait_state, wait_until
 from .fake_meter import READING, FakeMeter
 
 
@@ -70,6 +70,24 @@ async def test_meter_disappears_and_returns(config_dir, start_station, caplog) -
         lines = [r.getMessage() for r in caplog.records if r.name.startswith("components.")]
         assert sum("unavailable after 2 failed reads" in line for line in lines) == 1, lines
         assert sum("answers again" in line for line in lines) == 1, lines
+    finally:
+        await meter.stop()
+
+
+async def test_meter_absent_at_start(config_dir, start_station) -> None:
+    """Setup succeeds without the meter; its values appear when it starts answering."""
+    from .fake_meter import free_port
+
+    port = free_port()
+    hub, result = await start_station(config_dir(station_yaml(tcp(port))))
+    assert not result.problems
+    await wait_until(lambda: errors(hub)["connection_errors"] >= 2)
+    assert hub.states.get("binary_sensor.meter_link").state == "off"
+    assert hub.states.get("sensor.meter_energy").state == "unavailable"
+    meter = FakeMeter("eastron_sdm630")
+    await meter.serve_tcp(port)
+    try:
+        await wait_state(hub, "sensor.meter_energy", str(READING["energy"]))
     finally:
         await meter.stop()
 
