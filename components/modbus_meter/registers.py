@@ -10,9 +10,9 @@ Built-in maps, from the manufacturers' published register tables:
   big-endian words. Active import/export energy total at 0x5000/0x5004, uint64, 0.01 kWh;
   voltage L1-N..L3-N at 0x5B00/02/04, uint32, 0.1 V; current L1..L3 at 0x5B0C/0E/10, uint32,
   0.01 A; total active power at 0x5B14, int32, 0.01 W; frequency at 0x5B2C, uint16, 0.01 Hz.
-  Addresses, types and resolutions of energy, power and frequency were checked against
-  independent open-source readers of the same table; those of voltage and current are as
-  the manual's table gives them (not cross-checked).
+  Addresses, types and resolutions of energy, power, frequency and current were checked
+  against independent open-source readers of the same table; those of voltage are as the
+  manual's table gives them (not cross-checked).
 - `eastron_sdm630`: Eastron "SDM630 Modbus Protocol" v1.x (SDM630-Modbus V2): input registers
   (function 04), every value an IEEE 754 float32, high word first. 30001/03/05 phase 1..3
   line-to-neutral volts (0x0000/02/04), 30007/09/11 phase currents (0x0006/08/0A), 30053
