@@ -25,6 +25,7 @@ import voluptuous as vol
 import orge.validation as cv
 from orge.core import Orge
 
+from .naming import ERRORS_KEY, entity_ids
 from .registers import DATA_TYPES, INPUT_TYPES, MODELS, WORD_ORDERS, Register
 
 DOMAIN = "modbus_meter"
@@ -130,6 +131,10 @@ def _registers(value: Any) -> tuple[Register, ...]:
             ) from None
         except vol.Invalid as err:
             raise vol.Invalid(err.msg, path=[index, *err.path]) from None
+        if register.key == ERRORS_KEY:
+            raise vol.Invalid(
+                f"key {ERRORS_KEY!r} is taken by sensor.<name>_{ERRORS_KEY}", path=[index, "key"]
+            )
         if register.key in seen:
             raise vol.Invalid(f"key {register.key!r} is used twice", path=[index, "key"])
         seen.add(register.key)
@@ -192,3 +197,9 @@ async def async_setup(orge: Orge, config: dict[str, Any]) -> bool:
     from .runtime import async_setup_meter
 
     return await async_setup_meter(orge, config)
+
+
+def configured_entity_ids(config: dict[str, Any]) -> set[str]:
+    """The ids this block creates (docs/components.md): `sensor.<name>_<key>` per register,
+    `binary_sensor.<name>_link`, `sensor.<name>_errors`."""
+    return entity_ids(config["name"], config["registers"])

@@ -11,6 +11,7 @@ from typing import Any
 
 from orge.entity import BinarySensorEntity, Entity, SensorEntity
 
+from .naming import ERRORS_KEY, LINK_KEY, object_id
 from .reader import MeterReader
 from .registers import Register
 
@@ -18,7 +19,7 @@ from .registers import Register
 class _MeterEntity(Entity):
     def __init__(self, reader: MeterReader, name: str, key: str, label: str) -> None:
         self.reader = reader
-        self._attr_object_id = f"{name}_{key}"
+        self._attr_object_id = object_id(name, key)
         self._attr_name = f"{name.replace('_', ' ').capitalize()} {label}"
         self._attr_unique_id = f"modbus_meter_{name}_{key}"
 
@@ -51,7 +52,7 @@ class LinkSensor(_MeterEntity, BinarySensorEntity):
     _attr_device_class = "connectivity"
 
     def __init__(self, reader: MeterReader, name: str) -> None:
-        super().__init__(reader, name, "link", "link")
+        super().__init__(reader, name, LINK_KEY, "link")
 
     @property
     def is_on(self) -> bool:
@@ -83,7 +84,7 @@ class ErrorsSensor(_MeterEntity, SensorEntity):
     _attr_state_class = "total_increasing"
 
     def __init__(self, reader: MeterReader, name: str) -> None:
-        super().__init__(reader, name, "errors", "errors")
+        super().__init__(reader, name, ERRORS_KEY, "errors")
 
     @property
     def native_value(self) -> int:

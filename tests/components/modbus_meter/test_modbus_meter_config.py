@@ -85,6 +85,12 @@ def test_bad_register_map_names_file_and_line(
             5,
             ["key 'a' is used twice"],
         ),
+        (
+            "modbus_meter:\n  port: x\n  registers:\n    - {key: errors, address: 1, "
+            "data_type: int16}\n",
+            4,
+            ["key 'errors' is taken"],
+        ),
     ],
 )
 def test_bad_block(config_dir, block: str, line: int, words: list[str]) -> None:

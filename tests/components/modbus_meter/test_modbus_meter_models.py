@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import pytest
 
+from components.modbus_meter import CONFIG_SCHEMA, configured_entity_ids
+
 from .conftest import wait_state
 from .fake_meter import READING
 
@@ -62,6 +64,12 @@ async def test_model_over_tcp(config_dir, start_station, tcp_meter, model: str) 
     await wait_state(hub, "binary_sensor.meter_link", "on")
     check_entities(hub, model, f"127.0.0.1:{port}", 7)
     assert meter.requests > 0
+    # check-config's hook names exactly the entities the station made.
+    made = {
+        s.entity_id for s in hub.states.async_all() if s.entity_id.split(".")[1][:6] == "meter_"
+    }
+    config = CONFIG_SCHEMA({"host": "127.0.0.1", "model": model})
+    assert configured_entity_ids(config) == made
 
 
 @pytest.mark.parametrize("model", ["abb_b23", "eastron_sdm630", "eastron_sdm120"])
