@@ -149,6 +149,15 @@ class MeterReader:
             **common,
         )
 
+    def accept_next_reading(self) -> None:
+        """Forget the energy baselines: the next readings are accepted as they are (a meter
+        swapped or reset on purpose)."""
+        _LOGGER.warning(
+            "Meter on %s: energy baselines cleared; the next reading is accepted as it is",
+            self.where,
+        )
+        self._accepted.clear()
+
     def next_delay(self) -> float:
         """Seconds until the next poll: scan_interval, doubling (up to max_backoff) for
         each failed poll beyond max_failures."""

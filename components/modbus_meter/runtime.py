@@ -5,7 +5,9 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from orge.core import Orge
+import voluptuous as vol
+
+from orge.core import Orge, ServiceCall
 from orge.entity import Entity, async_add_entities
 
 from .entities import build_entities
@@ -32,5 +34,10 @@ async def async_setup_meter(orge: Orge, config: dict[str, Any]) -> bool:
     entities.extend(build_entities(reader, config["name"]))
     orge.data[DOMAIN] = reader
     await async_add_entities(orge, DOMAIN, entities)
+
+    async def accept_reading(_call: ServiceCall) -> None:
+        reader.accept_next_reading()
+
+    orge.services.async_register(DOMAIN, "accept_reading", accept_reading, vol.Schema({}))
     orge.async_create_background_task(reader.run(), f"modbus_meter {reader.where}")
     return True

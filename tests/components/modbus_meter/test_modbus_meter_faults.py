@@ -167,6 +167,14 @@ async def test_backwards_and_impossible_readings_refused(
     assert hub.states.get("binary_sensor.meter_link").state == "on"
     values = [float(s) for s in seen if s not in ("unavailable", "unknown")]
     assert values == sorted(values) and start - 10.0 not in values and start + 50.0 not in values
+    # The meter really was swapped: the operator accepts its reading, between sessions.
+    meter.reading["energy"] = 3.5
+    await wait_until(lambda: errors(hub)["last_refused"]["value"] == 3.5)
+    await hub.services.async_call("modbus_meter", "accept_reading", {}, blocking=True)
+    await wait_state(hub, "sensor.meter_energy", "3.5")
+    meter.reading["energy"] = 3.49  # and from there on the check holds again
+    await wait_until(lambda: errors(hub)["last_refused"]["value"] == 3.49)
+    assert hub.states.get("sensor.meter_energy").state == "3.5"
 
 
 async def test_back_off_doubles_up_to_the_maximum() -> None:
