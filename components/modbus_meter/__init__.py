@@ -1,0 +1,205 @@
+"""A DIN-rail energy meter on Modbus RTU (RS485) or Modbus TCP, read through pymodbus.
+
+    modbus_meter:
+      port: /dev/serial/by-id/usb-FTDI_...   # RTU; or host: + tcp_port: for a TCP gateway
+      baudrate: 9600
+      parity: E                              # N, E or O
+      stopbits: 1
+      slave: 1                               # the meter's unit id
+      model: abb_b23                         # or eastron_sdm630, eastron_sdm120, or registers:
+      name: meter                            # sensor.meter_energy, sensor.meter_power...
+      scan_interval: 5                       # s between reads, down to 1
+      max_failures: 3                        # failed reads in a row before `unavailable`
+      max_power: 22080                       # W: 32 A x 3 x 230 V, the largest credible draw
+
+Nothing heavy is imported here: pymodbus is loaded by async_setup.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import voluptuous as vol
+
+import orge.validation as cv
+from orge.core import Orge
+
+from .naming import ERRORS_KEY, entity_ids
+from .registers import DATA_TYPES, INPUT_TYPES, MODELS, WORD_ORDERS, Register
+
+DOMAIN = "modbus_meter"
+DEFAULT_NAME = "meter"
+PARITIES = {"N": "N", "E": "E", "O": "O", "NONE": "N", "EVEN": "E", "ODD": "O"}
+BAUDRATES = (1200, 2400, 4800, 9600, 19200, 38400, 57600, 115200)
+# 32 A x 3 phases x 230 V: the most an AC station of the fleet can draw (issue 11).
+DEFAULT_MAX_POWER = 32 * 3 * 230
+_KEY = re.compile(r"^[a-z0-9_]+$")
+
+
+def _seconds(minimum: float) -> Any:
+    def validate(value: Any) -> float:
+        seconds = cv.time_period(value).total_seconds()
+        if seconds < minimum:
+            raise vol.Invalid(f"must be at least {minimum:g} s")
+        return seconds
+
+    return validate
+
+
+def _parity(value: Any) -> str:
+    text = str(value).upper()
+    if text not in PARITIES:
+        raise vol.Invalid(f"parity must be N, E or O, got {value!r}")
+    return PARITIES[text]
+
+
+def _baudrate(value: Any) -> int:
+    try:
+        rate = int(value)
+    except (TypeError, ValueError):
+        raise vol.Invalid(f"baudrate must be a number, got {value!r}") from None
+    if isinstance(value, bool) or rate not in BAUDRATES:
+        raise vol.Invalid(f"baudrate {value} is not one of {', '.join(map(str, BAUDRATES))}")
+    return rate
+
+
+def _key(value: Any) -> str:
+    if not isinstance(value, str) or not _KEY.match(value):
+        raise vol.Invalid(
+            f"key must be lower-case letters, digits and _ (it ends the entity id), got {value!r}"
+        )
+    return value
+
+
+REGISTER_SCHEMA = vol.Schema(
+    {
+        vol.Required("key"): _key,
+        vol.Optional("name"): cv.string,
+        vol.Required("address"): vol.All(vol.Coerce(int), vol.Range(0, 0xFFFF)),
+        vol.Optional("input_type", default="holding"): vol.In(INPUT_TYPES),
+        vol.Required("data_type"): vol.In(list(DATA_TYPES)),
+        vol.Optional("count"): vol.All(vol.Coerce(int), vol.Range(1, 4)),
+        vol.Optional("word_order", default="big"): vol.In(WORD_ORDERS),
+        vol.Optional("scale", default=1.0): vol.Coerce(float),
+        vol.Optional("precision"): vol.All(vol.Coerce(int), vol.Range(0, 6)),
+        vol.Optional("unit_of_measurement"): cv.string,
+        vol.Optional("device_class"): cv.string,
+        vol.Optional("state_class"): vol.In(["measurement", "total", "total_increasing"]),
+    }
+)
+
+
+def _register(value: Any) -> Register:
+    """A validated `registers:` entry -> Register; `count` must agree with `data_type`."""
+    config = REGISTER_SCHEMA(value)
+    span = DATA_TYPES[config["data_type"]]
+    if "count" in config and config["count"] != span:
+        raise vol.Invalid(
+            f"count {config['count']} does not fit data_type {config['data_type']} "
+            f"({span} register{'s' if span > 1 else ''})",
+            path=["count"],
+        )
+    if config["address"] + span - 1 > 0xFFFF:
+        raise vol.Invalid("address + count runs past register 65535", path=["address"])
+    return Register(
+        key=config["key"],
+        name=config.get("name", config["key"].replace("_", " ")),
+        address=config["address"],
+        input_type=config["input_type"],
+        data_type=config["data_type"],
+        word_order=config["word_order"],
+        scale=config["scale"],
+        precision=config.get("precision"),
+        unit_of_measurement=config.get("unit_of_measurement"),
+        device_class=config.get("device_class"),
+        state_class=config.get("state_class"),
+    )
+
+
+def _registers(value: Any) -> tuple[Register, ...]:
+    if not isinstance(value, list) or not value:
+        raise vol.Invalid("registers must be a non-empty list of register entries")
+    registers: list[Register] = []
+    seen: set[str] = set()
+    for index, item in enumerate(value):
+        try:
+            register = _register(item)
+        except vol.MultipleInvalid as err:
+            raise vol.MultipleInvalid(
+                [vol.Invalid(e.msg, path=[index, *e.path]) for e in err.errors]
+            ) from None
+        except vol.Invalid as err:
+            raise vol.Invalid(err.msg, path=[index, *err.path]) from None
+        if register.key == ERRORS_KEY:
+            raise vol.Invalid(
+                f"key {ERRORS_KEY!r} is taken by sensor.<name>_{ERRORS_KEY}", path=[index, "key"]
+            )
+        if register.key in seen:
+            raise vol.Invalid(f"key {register.key!r} is used twice", path=[index, "key"])
+        seen.add(register.key)
+        registers.append(register)
+    return tuple(registers)
+
+
+def _check(config: dict[str, Any]) -> dict[str, Any]:
+    if ("port" in config) == ("host" in config):
+        raise vol.Invalid("give either port (Modbus RTU) or host (Modbus TCP), not both or neither")
+    if "host" in config:
+        for option in ("baudrate", "parity", "stopbits", "bytesize"):
+            if option in config:
+                raise vol.Invalid(f"{option} is a serial option; it needs port:", path=[option])
+        config.setdefault("tcp_port", 502)
+    else:
+        if "tcp_port" in config:
+            raise vol.Invalid("tcp_port needs host:", path=["tcp_port"])
+        config.setdefault("baudrate", 9600)
+        config.setdefault("parity", "N")
+        config.setdefault("stopbits", 1)
+        config.setdefault("bytesize", 8)
+    if ("model" in config) == ("registers" in config):
+        raise vol.Invalid(
+            f"give either model ({', '.join(MODELS)}) or registers:, not both or neither"
+        )
+    if "model" in config:
+        config["registers"] = MODELS[config["model"]]
+    return config
+
+
+CONFIG_SCHEMA = vol.All(
+    vol.Schema(
+        {
+            vol.Optional("port"): cv.string,
+            vol.Optional("baudrate"): _baudrate,
+            vol.Optional("parity"): _parity,
+            vol.Optional("stopbits"): vol.In([1, 2]),
+            vol.Optional("bytesize"): vol.In([7, 8]),
+            vol.Optional("host"): cv.string,
+            vol.Optional("tcp_port"): vol.All(vol.Coerce(int), vol.Range(1, 65535)),
+            vol.Optional("slave", default=1): vol.All(vol.Coerce(int), vol.Range(0, 247)),
+            vol.Optional("model"): vol.In(list(MODELS)),
+            vol.Optional("registers"): _registers,
+            vol.Optional("name", default=DEFAULT_NAME): _key,
+            vol.Optional("scan_interval", default=5): _seconds(1),
+            vol.Optional("timeout", default=1): _seconds(0.05),
+            vol.Optional("max_failures", default=3): vol.All(vol.Coerce(int), vol.Range(1, 100)),
+            vol.Optional("max_backoff", default=60): _seconds(1),
+            vol.Optional("max_power", default=DEFAULT_MAX_POWER): vol.All(
+                vol.Coerce(float), vol.Range(min=1)
+            ),
+        }
+    ),
+    _check,
+)
+
+
+async def async_setup(orge: Orge, config: dict[str, Any]) -> bool:
+    from .runtime import async_setup_meter
+
+    return await async_setup_meter(orge, config)
+
+
+def configured_entity_ids(config: dict[str, Any]) -> set[str]:
+    """The ids this block creates (docs/components.md): `sensor.<name>_<key>` per register,
+    `binary_sensor.<name>_link`, `sensor.<name>_errors`."""
+    return entity_ids(config["name"], config["registers"])
