@@ -10,6 +10,8 @@ routes to the entity objects named in the call's `entity_id`.
 from __future__ import annotations
 
 import logging
+import math
+import sys
 import time
 from collections.abc import Callable, Iterable
 from datetime import timedelta
@@ -39,6 +41,9 @@ ATTR_FRIENDLY_NAME = "friendly_name"
 ATTR_UNIT = "unit_of_measurement"
 ATTR_DEVICE_CLASS = "device_class"
 ATTR_ICON = "icon"
+
+# digits a float state keeps: those below float epsilon are noise (0.1 + 0.2 -> "0.3")
+FLOAT_PRECISION = abs(math.floor(math.log10(abs(sys.float_info.epsilon)))) - 1
 
 
 class Entity:
@@ -146,7 +151,9 @@ class Entity:
         if customize:
             attributes.update(customize)
         if isinstance(state, float):
-            state = f"{state:.6g}" if abs(state) < 1e15 else str(state)
+            # Home Assistant's rule (helpers/entity.py): 15 significant digits, the machine
+            # epsilon's, so 8.0 stays "8.0" and 1234567.8 kWh is not cut to "1.23457e+06".
+            state = f"{state:.{FLOAT_PRECISION}}"
         context, self._context = self._context, None
         self.orge.states.async_set(self.entity_id, state, attributes, context=context)
 

@@ -101,7 +101,7 @@ class DemoMeter:
             if value
         ]
         amps = min(offered) if offered else 0.0
-        return self.config["voltage"] * amps * self.config["phases"]
+        return float(self.config["voltage"] * amps * self.config["phases"])
 
     def _tick(self, _now: float) -> None:
         now = self.orge.loop.time()

@@ -28,6 +28,11 @@ esp32:
   port: simulator
   name: Charger
 demo:
+modbus_meter:
+  host: 127.0.0.1
+  tcp_port: 9
+  model: eastron_sdm630
+  name: grid_meter
 http:
   server_host: 127.0.0.1
   server_port: {http_port}

@@ -20,16 +20,16 @@ async def test_power_follows_state_and_energy_integrates(
     orge.states.async_set("sensor.charger_cable_current", "20")
     orge.states.async_set("number.charger_max_current", "16")
     await asyncio.sleep(0.12)
-    assert orge.states.get("sensor.meter_power").state == "0"
+    assert orge.states.get("sensor.meter_power").state == "0.0"
     orge.states.async_set("sensor.charger_state", "charging")
     await asyncio.sleep(0.5)
-    assert orge.states.get("sensor.meter_power").state == "11040"  # 230 V x 16 A x 3
+    assert orge.states.get("sensor.meter_power").state == "11040.0"  # 230 V x 16 A x 3
     energy = float(orge.states.get("sensor.meter_energy").state)
     assert 0.0005 < energy < 0.003  # about 11 kW for ~0.45 s
     assert orge.states.get("sensor.meter_energy").attributes["state_class"] == "total_increasing"
     orge.states.async_set("sensor.charger_state", "stopped")
     await asyncio.sleep(0.15)
-    assert orge.states.get("sensor.meter_power").state == "0"
+    assert orge.states.get("sensor.meter_power").state == "0.0"
     await orge.async_stop()
 
     again, _ = await start_station(path)
@@ -42,5 +42,5 @@ async def test_corrupt_register_starts_at_zero_with_error(
 ) -> None:
     path = config_dir(CONFIG, files={".storage/demo_meter.json": "{not json"})
     orge, _ = await start_station(path)
-    assert orge.states.get("sensor.meter_energy").state == "0"
+    assert orge.states.get("sensor.meter_energy").state == "0.0"
     assert "unreadable" in caplog.text

@@ -63,11 +63,11 @@ async def test_reload_keeps_value_and_refuses_a_broken_file(
     await hub.services.async_call("input_number", "reload", {}, blocking=True)
     state = hub.states.get("input_number.current_limit")
     assert state.state == "20" and state.attributes["max"] == 40  # value kept, options new
-    assert hub.states.get("input_number.price").state == "0"
+    assert hub.states.get("input_number.price").state == "0.0"  # a float, as in HA
     (path / "configuration.yaml").write_text("input_number:\n  current_limit: {min: 6}\n")
     with pytest.raises(OrgeError, match="configuration.yaml, line 2"):
         await hub.services.async_call("input_number", "reload", {}, blocking=True)
-    assert hub.states.get("input_number.price").state == "0"  # kept as it was
+    assert hub.states.get("input_number.price").state == "0.0"  # kept as it was
     await hub.services.async_call(
         "input_number", "increment", {"entity_id": "input_number.current_limit"}, blocking=True
     )

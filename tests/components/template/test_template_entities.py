@@ -83,7 +83,7 @@ async def test_reload(config_dir: Any, start_station: Any) -> None:
     await hub.services.async_call("template", "reload", {}, blocking=True)
     assert hub.states.get("sensor.charger_power") is None
     hub.states.async_set("sensor.current", "8")
-    assert hub.states.get("sensor.doubled").state == "16"
+    assert hub.states.get("sensor.doubled").state == "16.0"  # float * 2, as HA shows it
     hub.states.async_set("sensor.charger_state", "charging")  # old trigger detached
     assert hub.states.get("sensor.charge_starts") is None
     (path / "configuration.yaml").write_text(
@@ -91,4 +91,4 @@ async def test_reload(config_dir: Any, start_station: Any) -> None:
     )
     with pytest.raises(OrgeError, match="line 4"):
         await hub.services.async_call("template", "reload", {}, blocking=True)
-    assert hub.states.get("sensor.doubled").state == "16"
+    assert hub.states.get("sensor.doubled").state == "16.0"  # float * 2, as HA shows it
