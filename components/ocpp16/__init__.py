@@ -58,6 +58,7 @@ CONFIG_SCHEMA = vol.Schema(
         vol.Optional("station_id"): _station_id,
         vol.Optional("password"): cv.string,
         vol.Optional("ca_file"): cv.string,
+        vol.Optional("verify_tls", default=True): cv.boolean,
         vol.Optional("fallback", default=True): cv.boolean,
         vol.Optional("append_station_id", default="auto"): _append_id,
         vol.Optional("fallback_after", default=3): vol.All(vol.Coerce(int), vol.Range(min=1)),

@@ -18,7 +18,6 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
-import aiohttp
 import voluptuous as vol
 
 from orge.core import EVENT_ORGE_STOP, Event, Orge, ServiceCall, SupportsResponse
@@ -29,6 +28,7 @@ from orge.redact import register_secret
 from ..ocpp_station import journal as journal_mod
 from ..ocpp_station.backoff import ReconnectBackoff
 from ..ocpp_station.clock import StationClock
+from ..ocpp_station.connection import ConnectFailed, Connection, open_connection
 from ..ocpp_station.evse import (
     ConnectorView,
     ControllerState,
@@ -44,7 +44,7 @@ from ..ocpp_station.urls import station_url
 from . import DOMAIN
 from .config_keys import SETTING_PREFIX, ConfigKeys, defaults
 from .entities import make_sensors
-from .link import SUBPROTOCOL, ConnectError, Link, connect
+from .link import SUBPROTOCOL, Link
 from .orders import AVAILABILITY_KEY, PROFILES_KEY, Orders
 from .smart import Profiles
 
@@ -181,7 +181,7 @@ class Ocpp16Station(Orders):
         for task in list(self._tasks):
             task.cancel()
         if self.link is not None:
-            await self.link.ws.close()
+            await self.link.connection.close()
         await self.journal.close()
 
     def spawn(self, coro: Any) -> asyncio.Task[Any]:
@@ -216,48 +216,55 @@ class Ocpp16Station(Orders):
     # --- the connection loop --------------------------------------------------------------
 
     async def _run(self) -> None:
-        async with aiohttp.ClientSession() as session:
-            while True:
-                if not self.role.active:
-                    self._set_connection("standby", role="fallback")
-                    await self.role.wait_active()
-                # Taking over (or back after a step-down): a session that began while
-                # on standby becomes a transaction of ours now. Idempotent while active.
-                self._adopt_sessions()
-                self._set_connection("connecting")
+        while True:
+            if not self.role.active:
+                self._set_connection("standby", role="fallback")
+                await self.role.wait_active()
+            # Taking over (or back after a step-down): a session that began while
+            # on standby becomes a transaction of ours now. Idempotent while active.
+            self._adopt_sessions()
+            self._set_connection("connecting")
+            # On a URL shared with ocpp201 the CSMS may already have agreed on ocpp1.6
+            # with it: that socket is ours, no second dial.
+            connection = self.role.take_handover(self.url, SUBPROTOCOL)
+            if connection is None:
                 try:
-                    ws = await connect(
-                        session,
+                    connection = await open_connection(
                         self.url,
                         self.station_id,
                         self.password,
-                        self.config.get("ca_file"),
-                        self.response_timeout,
-                        self.keys.number("WebSocketPingInterval"),
+                        [SUBPROTOCOL],
+                        ca_file=self.config.get("ca_file"),
+                        verify_tls=self.config["verify_tls"],
+                        ping_interval=self.keys.number("WebSocketPingInterval"),
+                        open_timeout=self.response_timeout,
+                        wire_logger=self.wire_logger,
                     )
-                except ConnectError as err:
+                except ConnectFailed as err:
                     _LOGGER.warning("OCPP 1.6: %s", err)
                     self._set_error(str(err))
                     self.role.report_failure(str(err), refused=err.refused)
                     await self._wait_retry()
                     continue
-                self.backoff.reset()
-                if not self.role.active:  # the primary came back while we were dialling
-                    await ws.close()
-                    continue
-                try:
-                    await self._session(ws)
-                except Exception as err:  # keep the link alive whatever happened
-                    _LOGGER.exception("OCPP 1.6 session failed")
-                    self._set_error(f"{type(err).__name__}: {err}")
-                finally:
-                    await ws.close()
-                    self.link = None
-                    self.accepted = False
-                    self.offline_since = time.monotonic()
-                    self.sensors["protocol"].set("none")
-                    self.role.report_disconnected()
-                await self._wait_retry()
+            else:
+                _LOGGER.info("OCPP 1.6: taking over the socket the CSMS agreed on with ocpp201")
+            self.backoff.reset()
+            if not self.role.active:  # the primary came back while we were dialling
+                await connection.close()
+                continue
+            try:
+                await self._session(connection)
+            except Exception as err:  # keep the link alive whatever happened
+                _LOGGER.exception("OCPP 1.6 session failed")
+                self._set_error(f"{type(err).__name__}: {err}")
+            finally:
+                await connection.close()
+                self.link = None
+                self.accepted = False
+                self.offline_since = time.monotonic()
+                self.sensors["protocol"].set("none")
+                self.role.report_disconnected()
+            await self._wait_retry()
 
     async def _wait_retry(self) -> None:
         delay = self.backoff.next_delay()
@@ -286,13 +293,13 @@ class Ocpp16Station(Orders):
             link is not None
             and self.link is link
             and self.accepted  # the sender only runs on a booted link
-            and not link.ws.closed
+            and link.connection.is_open
             and self.journal.count_cached
             and time.monotonic() < deadline
         ):
             await asyncio.sleep(0.05)
         if link is not None and self.link is link:
-            await link.ws.close()
+            await link.connection.close()
 
     def _adopt_sessions(self) -> None:
         """Sessions running with no transaction of ours (they began while this component
@@ -303,8 +310,8 @@ class Ocpp16Station(Orders):
                 _LOGGER.info("Taking over a running session on connector %s", connector)
                 self.spawn(self._start_tx(binding))
 
-    async def _session(self, ws: aiohttp.ClientWebSocketResponse) -> None:
-        link = self.link = Link(self, ws)
+    async def _session(self, connection: Connection) -> None:
+        link = self.link = Link(self, connection)
         receiver = self.spawn(link.run())
         self._set_connection("booting")
         self.sensors["protocol"].set(SUBPROTOCOL)
@@ -332,7 +339,7 @@ class Ocpp16Station(Orders):
             for task in workers:
                 task.cancel()
             if not receiver.done():
-                await ws.close()
+                await connection.close()
                 with contextlib.suppress(asyncio.CancelledError):
                     await receiver
 

@@ -20,11 +20,11 @@ _LOGGER = logging.getLogger(__name__)
 
 
 async def async_once(config: dict[str, Any], config_dir: str, timeout: float) -> OnceResult:
+    from components.ocpp_station.connection import OCPP201, ConnectFailed, open_connection
     from components.ocpp_station.urls import station_url, url_password
 
     from . import station_id as configured_station_id
     from .charge_point import StationChargePoint
-    from .link import OCPP201, ConnectFailed, Link, open_connection
 
     station_id = configured_station_id(config, _core_station_id(config_dir))
     password = config.get("password") or url_password(config["url"])
@@ -46,11 +46,6 @@ async def async_once(config: dict[str, Any], config_dir: str, timeout: float) ->
         result.error = err.message
         result.finish()
         return result
-    if connection.subprotocol != OCPP201:
-        result.error = f"the CSMS agreed on {connection.subprotocol or 'no subprotocol'}"
-        await connection.close()
-        result.finish()
-        return result
     cp = StationChargePoint(
         station_id,
         connection,
@@ -58,7 +53,8 @@ async def async_once(config: dict[str, Any], config_dir: str, timeout: float) ->
         min(timeout, 30),
         logging.getLogger("components.ocpp201.wire"),
     )
-    link = Link(cp, connection)
+    connection.attach(cp, station_id, min(timeout, 30))
+    link = connection
     try:
         boot = {
             "chargingStation": {

@@ -19,6 +19,13 @@ from typing import Any
 
 from components.ocpp_station.backoff import ReconnectBackoff
 from components.ocpp_station.clock import StationClock
+from components.ocpp_station.connection import (
+    OCPP16,
+    OCPP201,
+    ConnectFailed,
+    open_connection,
+)
+from components.ocpp_station.connection import Connection as Link
 from components.ocpp_station.evse import ConnectorView, EvseBinding, SessionEvent
 from components.ocpp_station.journal import (
     AsyncJournal,
@@ -41,13 +48,6 @@ from orge.redact import register_secret
 from .charge_point import StationChargePoint
 from .device_model import DeviceModel
 from .entities import LinkSensors
-from .link import (
-    OCPP16,
-    OCPP201,
-    ConnectFailed,
-    Link,
-    open_connection,
-)
 from .orders import Orders
 from .transactions import RemoteStart, Transaction, TransactionLog
 
@@ -285,6 +285,7 @@ class Station201(TransactionLog):
                     verify_tls=self.config["verify_tls"],
                     ping_interval=self.model.value("OCPPCommCtrlr", "WebSocketPingInterval"),
                     open_timeout=max(5.0, self.config["response_timeout"]),
+                    wire_logger=self.wire_logger,
                 )
             except ConnectFailed as err:
                 failure = err
@@ -321,16 +322,15 @@ class Station201(TransactionLog):
     async def _session(self, connection: Any) -> ConnectFailed | None:
         """Run one connection until it closes; a ConnectFailed if it was refused."""
         negotiated = connection.subprotocol
-        if negotiated != OCPP201:
-            with contextlib.suppress(Exception):
-                await connection.close(1002 if negotiated is None else 1000)
-            if negotiated == OCPP16:
-                failed = ConnectFailed(
-                    "the CSMS chose ocpp1.6 on this URL; handing over to ocpp16", refused=True
-                )
-                failed.shared_url = True
-                return failed
-            return ConnectFailed("the CSMS agreed on no OCPP subprotocol", refused=True)
+        if negotiated == OCPP16:
+            # The CSMS picked 1.6 on the URL shared with ocpp16: the socket is left open
+            # for ocpp16 (a CSMS must not see a second socket for one station).
+            self.role.hand_over(self.url, connection)
+            failed = ConnectFailed(
+                "the CSMS chose ocpp1.6 on this URL; handing over to ocpp16", refused=True
+            )
+            failed.shared_url = True
+            return failed
         cp = StationChargePoint(
             self.station_id,
             connection,
@@ -338,7 +338,8 @@ class Station201(TransactionLog):
             self.config["response_timeout"],
             self.wire_logger,
         )
-        link = self.link = Link(cp, connection)
+        link = self.link = connection
+        connection.attach(cp, self.station_id, self.config["response_timeout"])
         self.sensors.set_protocol(OCPP201)
         result: ConnectFailed | None = None
         try:

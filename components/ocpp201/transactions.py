@@ -28,11 +28,11 @@ from components.ocpp_station.sender import CallRejected, LinkDown, NoAnswer
 
 if TYPE_CHECKING:
     from components.ocpp_station.clock import StationClock
+    from components.ocpp_station.connection import Connection as Link
     from components.ocpp_station.journal import AsyncJournal
     from components.ocpp_station.sender import JournalSender
 
     from .device_model import DeviceModel
-    from .link import Link
     from .orders import Orders
 
 _LOGGER = logging.getLogger("components.ocpp201.station")
