@@ -23,11 +23,11 @@ import voluptuous as vol
 from orge.core import EVENT_ORGE_STOP, Event, Orge, ServiceCall, SupportsResponse
 from orge.entity import async_add_entities
 from orge.exceptions import ServiceValidationError
-from orge.redact import register_secret
 
 from ..ocpp_station import journal as journal_mod
 from ..ocpp_station.backoff import ReconnectBackoff
 from ..ocpp_station.clock import StationClock
+from ..ocpp_station.config import StationIdentity, resolve_station
 from ..ocpp_station.connection import ConnectFailed, Connection, open_connection
 from ..ocpp_station.evse import (
     ConnectorView,
@@ -40,7 +40,6 @@ from ..ocpp_station.evse import (
 from ..ocpp_station.journal import KIND_END, KIND_METER, KIND_START, AsyncJournal, Entry
 from ..ocpp_station.role import LinkRole
 from ..ocpp_station.sender import CallRejected, JournalSender, LinkDown, NoAnswer, RetryPolicy
-from ..ocpp_station.urls import station_url
 from . import DOMAIN
 from .config_keys import SETTING_PREFIX, ConfigKeys, defaults
 from .entities import make_sensors
@@ -69,15 +68,13 @@ class Tx:
 class Ocpp16Station(Orders):
     """Everything the 1.6 component does for one station."""
 
-    def __init__(self, orge: Orge, config: dict[str, Any]) -> None:
+    def __init__(self, orge: Orge, config: dict[str, Any], identity: StationIdentity) -> None:
         self.orge = orge
-        self.config = config
-        self.station_id: str = config.get("station_id") or orge.config.station_id or ""
-        if not self.station_id:
-            raise ValueError("ocpp16 needs station_id (or orge: station_id)")
-        self.url = station_url(config["url"], self.station_id, config["append_station_id"])
-        self.password: str | None = config.get("password")
-        register_secret(self.password)
+        self.config = {**config, "station_id": identity.station_id}
+        config = self.config
+        self.station_id = identity.station_id
+        self.url = identity.url
+        self.password = identity.password
         self.response_timeout = float(config["response_timeout"])
         self.clock = StationClock()
         self.journal = AsyncJournal(orge.config.path(".storage", "ocpp16.db"), config["queue_size"])
@@ -715,7 +712,13 @@ class Ocpp16Station(Orders):
 
 
 async def async_setup_station(orge: Orge, config: dict[str, Any]) -> bool:
-    station = Ocpp16Station(orge, config)
+    from orge.exceptions import OrgeError
+
+    try:
+        identity = resolve_station(config, orge.config.station_id)
+    except ValueError as err:
+        raise OrgeError(f"ocpp16: {err}") from None
+    station = Ocpp16Station(orge, config, identity)
     orge.data[DOMAIN] = station
     await station.async_start()
     orge.services.async_register(

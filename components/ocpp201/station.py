@@ -19,6 +19,7 @@ from typing import Any
 
 from components.ocpp_station.backoff import ReconnectBackoff
 from components.ocpp_station.clock import StationClock
+from components.ocpp_station.config import StationIdentity
 from components.ocpp_station.connection import (
     OCPP16,
     OCPP201,
@@ -40,10 +41,9 @@ from components.ocpp_station.sender import (
     NoAnswer,
     RetryPolicy,
 )
-from components.ocpp_station.urls import station_url, url_password
+from components.ocpp_station.urls import station_url
 from orge import __version__
 from orge.core import EVENT_ORGE_FINAL_WRITE, EVENT_ORGE_STOP, callback
-from orge.redact import register_secret
 
 from .charge_point import StationChargePoint
 from .device_model import DeviceModel
@@ -60,13 +60,13 @@ POWER = "Power.Active.Import"
 class Station201(TransactionLog):
     """One OCPP 2.0.1 charging station (one connection, several EVSEs)."""
 
-    def __init__(self, orge: Any, config: dict[str, Any]) -> None:
+    def __init__(self, orge: Any, config: dict[str, Any], identity: StationIdentity) -> None:
         self.orge = orge
-        self.config = config
-        self.station_id: str = config["station_id"]
-        self.password: str | None = config.get("password") or url_password(config["url"])
-        register_secret(self.password)
-        self.url = station_url(config["url"], self.station_id, config["append_station_id"])
+        self.config = {**config, "station_id": identity.station_id}
+        config = self.config
+        self.station_id = identity.station_id
+        self.password = identity.password
+        self.url = identity.url
         self.clock = StationClock()
         self.journal = AsyncJournal(
             orge.config.path(".storage", "ocpp201.db"), config["queue_size"]
