@@ -68,6 +68,16 @@ class Link(ChargePoint):
     async def on_remote_stop(self, transaction_id: int) -> Any:
         return result.RemoteStopTransaction(status=await self.station.remote_stop(transaction_id))
 
+    @after("RemoteStopTransaction")
+    def after_remote_stop(self, transaction_id: int) -> Any:
+        # the controller is stopped after the answer went out: a CSMS that handles one
+        # call per station at a time must not wait for the charger (issue 10 point 2)
+        return self.station.spawn(self.station.remote_stop_run(transaction_id))
+
+    @on("ClearCache")
+    def on_clear_cache(self) -> Any:
+        return result.ClearCache(status=self.station.clear_cache())
+
     @on("Reset")
     def on_reset(self, type: str) -> Any:
         return result.Reset(status="Accepted")

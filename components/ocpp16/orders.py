@@ -98,6 +98,8 @@ class Orders:
         return str((answer.get("idTagInfo") or {}).get("status", "Invalid"))
 
     async def remote_stop(self, transaction_id: int) -> str:
+        """The answer to RemoteStopTransaction: Accepted when the id is a running
+        transaction's (1.6 §5.12); the stop itself is `remote_stop_run`, after the answer."""
         # The CSMS may order the stop right after answering StartTransaction, before the
         # sender has taken the id from that answer: let it finish first.
         deadline = time.monotonic() + self.response_timeout
@@ -108,15 +110,29 @@ class Orders:
             and time.monotonic() < deadline
         ):
             await asyncio.sleep(0.005)
+        return "Accepted" if self._tx_of(transaction_id) is not None else "Rejected"
+
+    def _tx_of(self, transaction_id: int) -> Any:
+        """The running transaction the CSMS knows as `transaction_id`, or None."""
         for tx in self.txs.values():
             if self.csms_ids.get(tx.local_id) == transaction_id:
-                try:
-                    await self._run_stop(self.bindings[tx.connector], "Remote")
-                except Exception as err:
-                    self._set_error(f"RemoteStopTransaction: stop action failed: {err}")
-                    return "Rejected"
-                return "Accepted"
-        return "Rejected"
+                return tx
+        return None
+
+    async def remote_stop_run(self, transaction_id: int) -> None:
+        """The stop of an accepted RemoteStopTransaction (after the answer)."""
+        tx = self._tx_of(transaction_id)
+        if tx is None:
+            return  # it ended meanwhile
+        try:
+            await self._run_stop(self.bindings[tx.connector], "Remote")
+        except Exception as err:
+            self._set_error(f"RemoteStopTransaction: stop action failed: {err}")
+
+    def clear_cache(self) -> str:
+        """ClearCache (1.6 Core, §5.4): ORGE keeps no authorization cache (every id tag
+        is asked of the CSMS), so there is nothing to clear and the answer is Accepted."""
+        return "Accepted"
 
     async def _run_stop(self, binding: EvseBinding, reason: str) -> None:
         await asyncio.wait_for(

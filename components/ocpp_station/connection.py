@@ -302,6 +302,17 @@ class Connection:
             await self._error(unique_id, "FormatViolation", "The payload of a CALL is an object")
             return
         action = frame[2]
+        handlers = getattr(self._charge_point, "route_map", {}).get(action)
+        if not handlers or "_on_action" not in handlers:
+            if _known_action(action, self.version):
+                await self._error(
+                    unique_id, "NotSupported", f"{action} is not supported by this station"
+                )
+            else:
+                await self._error(
+                    unique_id, "NotImplemented", f"{action} is not an OCPP {self.version} action"
+                )
+            return
         self._calls.put_nowait((unique_id, action, raw))
 
     async def _serve_calls(self) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from ocpp.exceptions import NotImplementedError as OcppNotImplemented
+from ocpp.exceptions import NotSupportedError as OcppNotSupported
 from ocpp16_helpers import PASSWORD, STATION, FakeController, station_yaml, wait_state
 
 from orge.core import Orge
@@ -195,7 +195,8 @@ async def test_unlock_trigger_datatransfer_unsupported(linked) -> None:
     answer = await csms.call(STATION, "DataTransfer", {"vendorId": "Other"})
     assert answer == {"status": "UnknownVendorId"}
 
-    with pytest.raises(OcppNotImplemented):
+    # a 1.6 action the station does not support: NotSupported (OCPP-J 1.6 §4.2.3)
+    with pytest.raises(OcppNotSupported):
         await csms.call(
             STATION,
             "ReserveNow",
@@ -211,7 +212,7 @@ async def test_unlock_trigger_datatransfer_unsupported(linked) -> None:
     assert answer is not None and answer.kind == "error"
     assert answer.payload["code"] == "FormationViolation"  # the 1.6 name of the error
     answer = await csms.send_raw(STATION, '[2,"m2","NoSuchAction",{}]')
-    assert answer is not None and answer.payload["code"] == "NotSupported"
+    assert answer is not None and answer.payload["code"] == "NotImplemented"  # not a 1.6 action
     answer = await csms.send_raw(
         STATION, '[2,"m3","ChangeConfiguration",{"key":"HeartbeatInterval"}]'
     )
