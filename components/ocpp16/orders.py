@@ -263,6 +263,7 @@ class Orders:
         status, normalised = self.keys.change(key, value)
         if normalised is not None:
             self.spawn(self.journal.set_setting(SETTING_PREFIX + key, normalised))
+            self.settings.notify()  # timers driven by this key re-read it now
             if key.startswith("RetryBackOff"):
                 self.backoff.configure(
                     self.keys.number("RetryBackOffWaitMinimum"),
@@ -273,6 +274,7 @@ class Orders:
 
     async def _store_key(self, key: str, value: str) -> None:
         self.keys.values[key] = value
+        self.settings.notify()
         await self.journal.set_setting(SETTING_PREFIX + key, value)
 
     # --- smart charging ------------------------------------------------------------------------

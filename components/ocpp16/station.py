@@ -40,6 +40,7 @@ from ..ocpp_station.evse import (
 from ..ocpp_station.journal import KIND_END, KIND_METER, KIND_START, AsyncJournal, Entry
 from ..ocpp_station.role import LinkRole
 from ..ocpp_station.sender import CallRejected, JournalSender, LinkDown, NoAnswer, RetryPolicy
+from ..ocpp_station.timers import aligned, every
 from . import DOMAIN
 from .config_keys import SETTING_PREFIX, ConfigKeys, defaults
 from .entities import make_sensors
@@ -116,6 +117,8 @@ class Ocpp16Station(Orders):
             on_confirmed=self._confirmed,
             on_aside=self._aside,
         )
+        # ChangeConfiguration of a timer's key applies at once (issue 10 point 3)
+        self.settings = self.sender.settings
         self._tx_lock = asyncio.Lock()
         self._status_lock = asyncio.Lock()
         self._wake_loop = asyncio.Event()
@@ -384,9 +387,17 @@ class Ocpp16Station(Orders):
                 return False
 
     async def _heartbeat_loop(self, link: Link) -> None:
+        last = time.monotonic()
         while True:
-            interval = self.keys.number("HeartbeatInterval") or self.config["heartbeat_interval"]
-            await asyncio.sleep(interval)
+            await self.settings.sleep_until(
+                every(
+                    last,
+                    lambda: (
+                        self.keys.number("HeartbeatInterval") or self.config["heartbeat_interval"]
+                    ),
+                )
+            )
+            last = time.monotonic()
             await self.send_heartbeat(link)
 
     async def send_heartbeat(self, link: Link) -> None:
@@ -592,14 +603,15 @@ class Ocpp16Station(Orders):
         return samples
 
     async def _meter_loop(self, tx: Tx) -> None:
-        """Sampled meter values of one transaction, on the monotonic clock."""
+        """Sampled meter values of one transaction, on the monotonic clock; a new
+        MeterValueSampleInterval applies at once (0 = off)."""
         binding = self.bindings[tx.connector]
+        last = time.monotonic()
         while True:
-            interval = self.keys.number("MeterValueSampleInterval")
-            if interval <= 0:
-                await asyncio.sleep(5)
-                continue
-            await asyncio.sleep(interval)
+            await self.settings.sleep_until(
+                every(last, lambda: self.keys.number("MeterValueSampleInterval"))
+            )
+            last = time.monotonic()
             samples = self._samples(
                 binding, self.keys.list("MeterValuesSampledData"), "Sample.Periodic"
             )
@@ -615,13 +627,15 @@ class Ocpp16Station(Orders):
                     await self._journal("MeterValues", payload, KIND_METER, tx.local_id)
 
     async def _aligned_loop(self) -> None:
-        """Clock-aligned meter values (ClockAlignedDataInterval), on the clock boundary."""
+        """Clock-aligned meter values (ClockAlignedDataInterval), on the clock boundary;
+        a new interval applies at once (0 = off)."""
         while True:
-            interval = self.keys.number("ClockAlignedDataInterval")
-            if interval <= 0:
-                await asyncio.sleep(10)
-                continue
-            await asyncio.sleep(self.clock.seconds_to_boundary(interval))
+            await self.settings.sleep_until(
+                aligned(
+                    lambda: self.keys.number("ClockAlignedDataInterval"),
+                    self.clock.seconds_to_boundary,
+                )
+            )
             for connector, binding in self.bindings.items():
                 samples = self._samples(
                     binding, self.keys.list("MeterValuesAlignedData"), "Sample.Clock"

@@ -437,6 +437,8 @@ class Orders(SmartCharging):
             await station.journal.set_setting(f"dm/{var.key}", var.value)
             if var.component == "OCPPCommCtrlr" and var.name.startswith("RetryBackOff"):
                 station._apply_backoff_settings()
+        if changed:
+            station.settings.notify()  # timers driven by these variables re-read them now
         return call_result.SetVariables(set_variable_result=results)
 
     def get_base_report(self, request_id: int, report_base: str) -> Any:

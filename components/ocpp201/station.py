@@ -41,6 +41,7 @@ from components.ocpp_station.sender import (
     NoAnswer,
     RetryPolicy,
 )
+from components.ocpp_station.timers import every
 from components.ocpp_station.urls import station_url
 from orge import __version__
 from orge.core import EVENT_ORGE_FINAL_WRITE, EVENT_ORGE_STOP, callback
@@ -111,7 +112,8 @@ class Station201(TransactionLog):
         if not config["log_messages"]:
             self.wire_logger.setLevel(logging.WARNING)
         self.stopping = False
-        self._time_known = asyncio.Event()
+        # SetVariables of a timer's variable applies at once (issue 10 point 3)
+        self.settings = self.sender.settings
 
     # --- lifecycle ---------------------------------------------------------------------
 
@@ -484,7 +486,6 @@ class Station201(TransactionLog):
             return
         try:
             self.clock.set_from_csms(current_time)
-            self._time_known.set()
         except ValueError:
             _LOGGER.warning("CSMS sent an unreadable currentTime %r", current_time)
 
@@ -493,8 +494,10 @@ class Station201(TransactionLog):
         self._sync_time(answer.get("currentTime"))
 
     async def _heartbeat_loop(self, link: Link) -> None:
+        last = time.monotonic()
         while link.is_open:
-            await asyncio.sleep(self.heartbeat_interval())
+            await self.settings.sleep_until(every(last, self.heartbeat_interval))
+            last = time.monotonic()
             try:
                 await self._heartbeat(link)
             except LinkDown:
