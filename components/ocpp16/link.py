@@ -64,6 +64,12 @@ class Link(ChargePoint):
         status = await self.station.remote_start(id_tag, connector_id, charging_profile)
         return result.RemoteStartTransaction(status=status)
 
+    @after("RemoteStartTransaction")
+    def after_remote_start(
+        self, id_tag: str, connector_id: int | None = None, charging_profile: dict | None = None
+    ) -> Any:
+        return self.station.spawn(self.station.remote_start_run(connector_id))
+
     @on("RemoteStopTransaction")
     async def on_remote_stop(self, transaction_id: int) -> Any:
         return result.RemoteStopTransaction(status=await self.station.remote_stop(transaction_id))

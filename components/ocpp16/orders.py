@@ -65,26 +65,26 @@ class Orders:
                 _LOGGER.warning("RemoteStart with a profile that cannot apply: %s", verdict.reason)
                 return "Rejected"
             await self._set_limit(binding, min(verdict.limit or 0, binding.config["max_current"]))
-        self.pending_id_tag[connector] = id_tag
-        binding.session.remote_start_pending = True
-        if self.keys.flag("AuthorizeRemoteTxRequests"):
-            self.spawn(self._authorize_then_start(binding, id_tag))
-            return "Accepted"
-        try:
-            await asyncio.wait_for(binding.async_authorize(), ACTION_TIMEOUT)
-        except Exception as err:
-            self.pending_id_tag.pop(connector, None)
-            binding.session.remote_start_pending = False
-            self._set_error(f"RemoteStartTransaction: authorize action failed: {err}")
-            return "Rejected"
+        # held until the vehicle is plugged in, within ConnectionTimeOut (shared policy;
+        # the controller is authorized after the answer, by remote_start_run)
+        self.arming.arm(binding, id_tag)
         return "Accepted"
 
-    async def _authorize_then_start(self, binding: EvseBinding, id_tag: str) -> None:
-        if await self.authorize_id_tag(id_tag) == "Accepted":
-            try:
-                await binding.async_authorize()
-            except Exception as err:
-                self._set_error(f"authorize action failed: {err}")
+    async def remote_start_run(self, connector_id: int | None) -> None:
+        """After an accepted RemoteStartTransaction: with AuthorizeRemoteTxRequests the id
+        tag is authorized at the CSMS first (1.6 §5.11), then the held start is released."""
+        connector = self._connector_for(connector_id)
+        binding = self.bindings.get(connector) if connector is not None else None
+        held = self.arming.held.get(connector) if connector is not None else None
+        if binding is None or held is None or held.released:
+            return
+        if self.keys.flag("AuthorizeRemoteTxRequests"):
+            status = await self.authorize_id_tag(held.id_token)
+            if status != "Accepted":
+                _LOGGER.warning("RemoteStartTransaction id tag %s: %s", held.id_token, status)
+                self.arming.cancel(binding)
+                return
+        self.arming.release(binding)
 
     async def authorize_id_tag(self, id_tag: str) -> str:
         link = self.link

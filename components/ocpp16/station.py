@@ -25,6 +25,7 @@ from orge.entity import async_add_entities
 from orge.exceptions import ServiceValidationError
 
 from ..ocpp_station import journal as journal_mod
+from ..ocpp_station.arming import StartArming
 from ..ocpp_station.backoff import ReconnectBackoff
 from ..ocpp_station.clock import StationClock
 from ..ocpp_station.config import StationIdentity, resolve_station
@@ -99,7 +100,10 @@ class Ocpp16Station(Orders):
         self.limit_pending: set[int] = set()  # connectors whose profile limit waits for idle
         self.txs: dict[int, Tx] = {}  # connector -> running transaction
         self.csms_ids: dict[str, int] = {}  # local transaction id -> CSMS transactionId
-        self.pending_id_tag: dict[int, str] = {}
+        # accepted starts held until the vehicle is plugged in (shared with ocpp201)
+        self.arming = StartArming(
+            lambda: self.keys.number("ConnectionTimeOut"), lambda m: self._set_error(m)
+        )
         self.link: Link | None = None
         self.accepted = False  # BootNotification accepted on the current connection
         self.boot_content: dict[str, Any] | None = None  # accepted in this process
@@ -176,6 +180,7 @@ class Ocpp16Station(Orders):
 
     async def _stop(self, _event: Event) -> None:
         self.role.stop()
+        self.arming.stop()
         for binding in self.bindings.values():
             binding.stop()
         for task in list(self._tasks):
@@ -473,6 +478,7 @@ class Ocpp16Station(Orders):
                 # its end even on standby; without one this only does the after-session work.
                 self.spawn(self._end_tx(binding, event))
         self.spawn(self._send_status(connector))
+        self.arming.state_changed(binding)
         if (
             view.status is Status.AVAILABLE
             and connector not in self.txs
@@ -513,7 +519,8 @@ class Ocpp16Station(Orders):
         async with self._tx_lock:
             if connector in self.txs:
                 return
-            id_tag = self.pending_id_tag.pop(connector, None) or self.config["local_id_tag"]
+            held = self.arming.take(connector)
+            id_tag = str(held.id_token) if held is not None else self.config["local_id_tag"]
             tx = Tx(uuid.uuid4().hex, connector, id_tag, self._meter_now(binding))
             self.txs[connector] = tx
             await self.journal.open_transaction(
@@ -720,8 +727,10 @@ class Ocpp16Station(Orders):
         if status == "NotConnected":
             raise ServiceValidationError("ocpp16 is not connected to the CSMS; cannot authorize")
         if status == "Accepted":
-            self.pending_id_tag[connector] = id_tag
-            await self.bindings[connector].async_authorize()
+            # identification first: held until the vehicle is plugged in (ConnectionTimeOut)
+            binding = self.bindings[connector]
+            self.arming.arm(binding, id_tag, remote=False)
+            await self.arming.async_release(binding)
         return {"status": status}
 
 

@@ -17,6 +17,7 @@ import math
 import time
 from typing import Any
 
+from components.ocpp_station.arming import StartArming
 from components.ocpp_station.backoff import ReconnectBackoff
 from components.ocpp_station.clock import StationClock
 from components.ocpp_station.config import StationIdentity
@@ -50,7 +51,7 @@ from .charge_point import StationChargePoint
 from .device_model import DeviceModel
 from .entities import LinkSensors
 from .orders import Orders
-from .transactions import RemoteStart, Transaction, TransactionLog
+from .transactions import Transaction, TransactionLog
 
 _LOGGER = logging.getLogger(__name__)
 DOMAIN = "ocpp201"
@@ -89,7 +90,11 @@ class Station201(TransactionLog):
         self.orders = Orders(self)
         self.evses: dict[int, EvseBinding] = {}
         self.transactions: dict[int, Transaction] = {}
-        self.remote_starts: dict[int, RemoteStart] = {}
+        # accepted starts held until the vehicle is plugged in (shared with ocpp16)
+        self.arming = StartArming(
+            lambda: float(self.model.value("TxCtrlr", "EVConnectionTimeOut")),
+            self.sensors.set_error,
+        )
         self.link: Link | None = None
         self.boot_accepted = False
         self.boot_hash: str | None = None
@@ -223,6 +228,7 @@ class Station201(TransactionLog):
             await asyncio.wait_for(self._tx_queue.join(), 1.0)
         for task in self._tasks:
             task.cancel()
+        self.arming.stop()
         for binding in self.evses.values():
             binding.stop()
         await self.journal.close()

@@ -16,6 +16,7 @@ import uuid
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from components.ocpp_station.arming import StartArming
 from components.ocpp_station.evse import EvseBinding, SessionEvent
 from components.ocpp_station.journal import (
     KIND_END,
@@ -62,16 +63,6 @@ class Transaction:
         }
 
 
-@dataclass
-class RemoteStart:
-    """A start the CSMS ordered (remote_start_id) or authorised (ocpp201.authorize)."""
-
-    id_token: dict[str, Any]
-    remote_start_id: int | None
-    deadline: float
-    authorized: bool = False
-
-
 class TransactionLog:
     """TransactionEvent journaling, sampled and clock-aligned meter values."""
 
@@ -85,7 +76,7 @@ class TransactionLog:
     boot_accepted: bool
     evses: dict[int, EvseBinding]
     transactions: dict[int, Transaction]
-    remote_starts: dict[int, RemoteStart]
+    arming: StartArming
     _tx_queue: asyncio.Queue[tuple[Any, ...]]
     settings: SettingsWake
 
@@ -187,7 +178,7 @@ class TransactionLog:
     async def _session_event(self, binding: EvseBinding, event: SessionEvent, mono: float) -> None:
         evse_id = binding.evse_id
         if event.kind == "started":
-            remote = self.remote_starts.pop(evse_id, None)
+            remote = self.arming.take(evse_id)
             tx = Transaction(
                 str(uuid.uuid4()),
                 evse_id,
