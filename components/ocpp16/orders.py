@@ -82,9 +82,9 @@ class Orders:
             status = await self.authorize_id_tag(held.id_token)
             if status != "Accepted":
                 _LOGGER.warning("RemoteStartTransaction id tag %s: %s", held.id_token, status)
-                self.arming.cancel(binding)
+                self.arming.cancel(binding, only=held)
                 return
-        self.arming.release(binding)
+        self.arming.release(binding, only=held)
 
     async def authorize_id_tag(self, id_tag: str) -> str:
         link = self.link

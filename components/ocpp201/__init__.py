@@ -1,6 +1,6 @@
 """ocpp201: the station's link to the CSMS over OCPP 2.0.1.
 
-Nothing heavy here: `ocpp` and `aiohttp` are imported by `station` inside
+Nothing heavy here: `ocpp` and `websockets` are imported by `station` inside
 `async_setup`. The EVSE model, journal and fallback coordination come from the shared
 library `components.ocpp_station`.
 """

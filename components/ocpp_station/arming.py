@@ -86,9 +86,13 @@ class StartArming:
             self._spawn(self._authorize_if_ready(binding, held))
         return held
 
-    def release(self, binding: EvseBinding) -> None:
-        """The answer is out: authorize the controller as soon as the vehicle is there."""
+    def release(self, binding: EvseBinding, only: HeldStart | None = None) -> None:
+        """The answer is out: authorize the controller as soon as the vehicle is there.
+        With `only`, nothing happens unless that start is still the one held (a newer
+        request may have replaced it meanwhile)."""
         held = self.held.get(binding.evse_id)
+        if only is not None and held is not only:
+            return
         if held is not None and not held.released:
             held.released = True
             binding.set_start_held(True)
@@ -119,9 +123,11 @@ class StartArming:
             binding.start_held = False  # the session's own view takes over (no refresh)
         return held
 
-    def cancel(self, binding: EvseBinding) -> HeldStart | None:
+    def cancel(self, binding: EvseBinding, only: HeldStart | None = None) -> HeldStart | None:
         """Drop a held start that was never authorized at the controller (e.g. the CSMS
-        refused its id tag)."""
+        refused its id tag); with `only`, only if that start is still the one held."""
+        if only is not None and self.held.get(binding.evse_id) is not only:
+            return None
         held = self.take(binding.evse_id)
         if held is not None:
             binding.session.remote_start_pending = False

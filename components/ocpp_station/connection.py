@@ -1,4 +1,4 @@
-"""The one OCPP-J WebSocket client of both protocols (aiohttp).
+"""The one OCPP-J WebSocket client of both protocols (`websockets`).
 
 `open_connection()` dials the CSMS: HTTP Basic auth (security profiles 1/2: user = station
 id), TLS for wss:// with an optional CA file and `verify_tls`, the subprotocols offered in
@@ -35,7 +35,8 @@ import ssl
 import uuid
 from typing import Any
 
-import aiohttp
+from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus, InvalidURI
 
 from .sender import CallRejected, LinkDown, NoAnswer
 
@@ -109,39 +110,38 @@ async def open_connection(
         context = ssl_context(url, ca_file, verify_tls)
     except (OSError, ssl.SSLError) as err:
         raise ConnectFailed(f"cannot load CA file {ca_file}: {err}", refused=True) from None
-    session = aiohttp.ClientSession()
     try:
-        async with asyncio.timeout(open_timeout):
-            ws = await session.ws_connect(
-                url,
-                protocols=tuple(subprotocols),
-                headers=basic_auth(station_id, password),
-                ssl=context if context is not None else False,
-                heartbeat=ping_interval or None,
-                autoping=True,
-                max_msg_size=_MAX_MESSAGE,
-                proxy=None,
-            )
-    except BaseException as err:
-        await session.close()
-        if isinstance(err, Exception):
-            raise _connect_failed(err, url, station_id, subprotocols, open_timeout) from None
-        raise
-    if ws.protocol not in subprotocols:
-        await ws.close(code=1002)
-        await session.close()
+        ws = await connect(
+            url,
+            subprotocols=subprotocols,  # type: ignore[arg-type]
+            additional_headers=basic_auth(station_id, password),
+            ssl=context,
+            open_timeout=open_timeout,
+            ping_interval=ping_interval or None,
+            # a pong later than half the interval means a dead link (the CSMS answers a
+            # ping at once); a dead link's closing handshake is not waited for long
+            ping_timeout=(ping_interval / 2) if ping_interval else None,
+            close_timeout=1,
+            proxy=None,
+            max_size=_MAX_MESSAGE,
+        )
+    except Exception as err:
+        raise _connect_failed(err, url, station_id, subprotocols, open_timeout) from None
+    if ws.subprotocol not in subprotocols:
+        with contextlib.suppress(Exception):
+            await ws.close(code=1002)
         raise ConnectFailed(
             f"the CSMS agreed on no OCPP subprotocol (offered {', '.join(subprotocols)})",
             refused=True,
         )
-    return Connection(session, ws, wire_logger or _LOGGER)
+    return Connection(ws, wire_logger or _LOGGER)
 
 
 def _connect_failed(
     err: Exception, url: str, station_id: str, subprotocols: list[str], timeout: float
 ) -> ConnectFailed:
-    if isinstance(err, aiohttp.WSServerHandshakeError):
-        code = err.status
+    if isinstance(err, InvalidStatus):
+        code = err.response.status_code
         if code in (401, 403):
             return ConnectFailed(
                 f"HTTP {code}: the CSMS did not accept station id {station_id!r} with the "
@@ -164,19 +164,19 @@ def _connect_failed(
                 status=code,
             )
         return ConnectFailed(f"HTTP {code} from the CSMS during the handshake", status=code)
-    if isinstance(err, aiohttp.ClientConnectorCertificateError):
-        return ConnectFailed(f"TLS certificate not trusted: {err.certificate_error}")
-    if isinstance(err, aiohttp.ClientSSLError | ssl.SSLError):
-        return ConnectFailed(f"TLS error: {err}")
-    if isinstance(err, aiohttp.InvalidURL | ValueError):
+    if isinstance(err, InvalidURI):
         return ConnectFailed(f"invalid URL: {err}", refused=True)
+    if isinstance(err, ssl.SSLCertVerificationError):
+        return ConnectFailed(f"TLS certificate not trusted: {err.verify_message}")
+    if isinstance(err, ssl.SSLError):
+        return ConnectFailed(f"TLS error: {err}")
+    if isinstance(err, InvalidHandshake):
+        return ConnectFailed(f"WebSocket handshake failed: {err}")
     if isinstance(err, TimeoutError):
         return ConnectFailed(f"no answer from the CSMS within {timeout:g} s")
-    if isinstance(err, aiohttp.ClientConnectorError):
-        reason = err.os_error.strerror or str(err.os_error) or type(err.os_error).__name__
+    if isinstance(err, OSError):
+        reason = err.strerror or str(err) or type(err).__name__
         return ConnectFailed(f"cannot connect: {reason}")
-    if isinstance(err, aiohttp.ClientError | OSError):
-        return ConnectFailed(f"cannot connect: {type(err).__name__}: {err}")
     return ConnectFailed(f"cannot connect: {type(err).__name__}: {err}")
 
 
@@ -197,15 +197,9 @@ class Connection:
     `is_open`. Handed from one component to the other as is (fallback on a shared URL).
     """
 
-    def __init__(
-        self,
-        session: aiohttp.ClientSession,
-        ws: aiohttp.ClientWebSocketResponse,
-        wire_logger: logging.Logger,
-    ) -> None:
-        self._session = session
+    def __init__(self, ws: ClientConnection, wire_logger: logging.Logger) -> None:
         self._ws = ws
-        self.subprotocol: str = ws.protocol or ""
+        self.subprotocol: str = ws.subprotocol or ""
         self.version = _VERSIONS.get(self.subprotocol, "2.0.1")
         self.wire_logger = wire_logger
         self.station_id = ""
@@ -241,18 +235,14 @@ class Connection:
     async def _read(self) -> None:
         try:
             while True:
-                msg = await self._ws.receive()
-                if msg.type == aiohttp.WSMsgType.TEXT:
-                    self.wire_logger.info("%s: receive message %s", self.station_id, msg.data)
-                    await self._dispatch(msg.data)
-                elif msg.type == aiohttp.WSMsgType.BINARY:
-                    continue
-                else:
-                    _LOGGER.info(
-                        "OCPP connection closed (%s, code %s)", msg.type.name, self._ws.close_code
-                    )
-                    return
-        except (ConnectionError, aiohttp.ClientError, LinkDown) as err:
+                message = await self._ws.recv()
+                if isinstance(message, bytes):
+                    continue  # OCPP-J frames are text
+                self.wire_logger.info("%s: receive message %s", self.station_id, message)
+                await self._dispatch(message)
+        except ConnectionClosed as err:
+            _LOGGER.info("OCPP connection closed (code %s)", err.rcvd.code if err.rcvd else None)
+        except (ConnectionError, LinkDown) as err:
             _LOGGER.info("OCPP connection lost: %s", err)
         finally:
             self._gone()
@@ -344,11 +334,11 @@ class Connection:
             if name is not None:
                 frame[2] = name
                 text = json.dumps(frame, separators=(",", ":"))
-        if self._ws.closed or self.closed.done():
+        if self.closed.done():
             raise LinkDown("connection closed")
         try:
-            await self._ws.send_str(text)
-        except (ConnectionError, aiohttp.ClientError, RuntimeError) as err:
+            await self._ws.send(text)
+        except (ConnectionClosed, ConnectionError, RuntimeError) as err:
             raise LinkDown(str(err)) from None
 
     async def recv(self) -> str:
@@ -400,7 +390,6 @@ class Connection:
         with contextlib.suppress(Exception):
             await asyncio.wait_for(self._ws.close(code=code), 3)
         self._gone()
-        await self._session.close()
 
 
 def _known_action(action: str, version: str) -> bool:
