@@ -109,6 +109,26 @@ class StationChargePoint(ChargePoint):
     async def after_get_base_report(self, request_id: int, report_base: str, **_: Any) -> None:
         await self.orders.after_get_base_report(request_id, report_base)
 
+    @on("GetReport")
+    def on_get_report(
+        self,
+        request_id: int,
+        component_variable: list[dict[str, Any]] | None = None,
+        component_criteria: list[str] | None = None,
+        **_: Any,
+    ) -> Any:
+        return self.orders.get_report(request_id, component_variable, component_criteria)
+
+    @after("GetReport")
+    async def after_get_report(
+        self,
+        request_id: int,
+        component_variable: list[dict[str, Any]] | None = None,
+        component_criteria: list[str] | None = None,
+        **_: Any,
+    ) -> None:
+        await self.orders.after_get_report(request_id, component_variable, component_criteria)
+
     # --- smart charging --------------------------------------------------------------
 
     @on("SetChargingProfile")
@@ -135,6 +155,26 @@ class StationChargePoint(ChargePoint):
     @after("ClearChargingProfile")
     async def after_clear_charging_profile(self, **_: Any) -> None:
         await self.orders.apply_limits()
+
+    @on("GetChargingProfiles")
+    def on_get_charging_profiles(
+        self,
+        request_id: int,
+        charging_profile: dict[str, Any],
+        evse_id: int | None = None,
+        **_: Any,
+    ) -> Any:
+        return self.orders.get_charging_profiles(request_id, evse_id, charging_profile)
+
+    @after("GetChargingProfiles")
+    async def after_get_charging_profiles(
+        self,
+        request_id: int,
+        charging_profile: dict[str, Any],
+        evse_id: int | None = None,
+        **_: Any,
+    ) -> None:
+        await self.orders.after_get_charging_profiles(request_id, evse_id, charging_profile)
 
     @on("GetCompositeSchedule")
     def on_get_composite_schedule(

@@ -382,13 +382,81 @@ class Orders(SmartCharging):
         return call_result.GetBaseReport(status="NotSupported")
 
     async def after_get_base_report(self, request_id: int, report_base: str) -> None:
-        station = self.station
-        link = station.link
-        if link is None or report_base not in ("FullInventory", "ConfigurationInventory"):
+        if report_base not in ("FullInventory", "ConfigurationInventory"):
             return
-        variables = list(station.model.variables.values())
+        variables = list(self.station.model.variables.values())
         if report_base == "ConfigurationInventory":
             variables = [v for v in variables if v.mutability == "ReadWrite"]
+        await self._notify_report(request_id, variables)
+
+    def get_report(
+        self,
+        request_id: int,
+        component_variable: list[dict[str, Any]] | None,
+        component_criteria: list[str] | None,
+    ) -> Any:
+        """GetReport (2.0.1 B08): Accepted when some variable matches both filters (an
+        absent filter matches all), else EmptyResultSet (B08.FR.04 / B08.FR.05)."""
+        if self._report_selection(component_variable, component_criteria):
+            return call_result.GetReport(status="Accepted")
+        return call_result.GetReport(status="EmptyResultSet")
+
+    async def after_get_report(
+        self,
+        request_id: int,
+        component_variable: list[dict[str, Any]] | None,
+        component_criteria: list[str] | None,
+    ) -> None:
+        selected = self._report_selection(component_variable, component_criteria)
+        if selected:
+            await self._notify_report(request_id, selected)
+
+    def _report_selection(
+        self,
+        component_variable: list[dict[str, Any]] | None,
+        component_criteria: list[str] | None,
+    ) -> list[Any]:
+        """The variables a GetReport asks for. componentVariable: a component (and
+        instance) and, when given, one variable (and instance) of it. componentCriteria:
+        components whose variable of that name (Active, Available, Enabled, Problem) is
+        true; a component without such a variable does not match (B08.FR.07)."""
+        model = self.station.model
+        variables = list(model.variables.values())
+        if component_variable:
+
+            def wanted(var: Any) -> bool:
+                for item in component_variable:
+                    component = item.get("component") or {}
+                    if component.get("name") != var.component:
+                        continue
+                    if component.get("instance") is not None:
+                        continue  # ORGE's components have no instances
+                    variable = item.get("variable")
+                    if variable is None:
+                        return True
+                    if variable.get("name") == var.name and variable.get("instance") in (
+                        None,
+                        var.instance,
+                    ):
+                        return True
+                return False
+
+            variables = [v for v in variables if wanted(v)]
+        if component_criteria:
+            flagged = {
+                var.component
+                for var in model.variables.values()
+                if var.name in component_criteria and var.current() is True
+            }
+            variables = [v for v in variables if v.component in flagged]
+        return variables
+
+    async def _notify_report(self, request_id: int, variables: list[Any]) -> None:
+        """NotifyReport messages of ItemsPerMessage variables each (seqNo 0.., tbc)."""
+        station = self.station
+        link = station.link
+        if link is None:
+            return
         per_message = int(station.model.value("DeviceDataCtrlr", "ItemsPerMessage", "GetReport"))
         chunks = [variables[i : i + per_message] for i in range(0, len(variables), per_message)]
         for seq, chunk in enumerate(chunks):
