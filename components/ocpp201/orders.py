@@ -324,13 +324,13 @@ class Orders(SmartCharging):
             if requested_message == "BootNotification" and not station.boot_accepted:
                 station.boot_reason = "Triggered"
             elif requested_message == "Heartbeat":
-                await station._heartbeat(link)
+                await station.heartbeat(link)
             elif requested_message == "StatusNotification":
                 for binding in targets:
                     station.queue_status(binding)
             elif requested_message == "MeterValues":
                 for binding in targets:
-                    await station._send_meter_values(binding, "Trigger")
+                    await station.send_meter_values(binding, "Trigger")
             elif requested_message == "TransactionEvent":
                 for binding in targets:
                     if binding.evse_id in station.transactions:
@@ -371,7 +371,7 @@ class Orders(SmartCharging):
         for var in changed:
             await station.journal.set_setting(f"dm/{var.key}", var.value)
             if var.component == "OCPPCommCtrlr" and var.name.startswith("RetryBackOff"):
-                station._apply_backoff_settings()
+                station.apply_backoff_settings()
         if changed:
             station.settings.notify()  # timers driven by these variables re-read them now
         return call_result.SetVariables(set_variable_result=results)

@@ -126,7 +126,7 @@ class Station201(TransactionLog):
         await self.journal.open()
         self.journal.on_count = self.sensors.set_queue
         self.model.load(await self.journal.settings(DeviceModel.SETTING_PREFIX))
-        self._apply_backoff_settings()
+        self.apply_backoff_settings()
         self.boot_reason = await self.journal.get_setting("boot_reason", "PowerUp")
         await self.orders.load()
         self.model.variables[
@@ -233,7 +233,8 @@ class Station201(TransactionLog):
             binding.stop()
         await self.journal.close()
 
-    def _apply_backoff_settings(self) -> None:
+    def apply_backoff_settings(self) -> None:
+        """Take OCPPCommCtrlr.RetryBackOff* into the reconnect back-off (after SetVariables)."""
         self.backoff.configure(
             self.model.value("OCPPCommCtrlr", "RetryBackOffWaitMinimum"),
             self.model.value("OCPPCommCtrlr", "RetryBackOffRandomRange"),
@@ -441,7 +442,7 @@ class Station201(TransactionLog):
         if self.boot_accepted and content == self.boot_hash:
             # A reconnect with unchanged content: no new BootNotification (a heartbeat
             # re-reads the CSMS time).
-            await self._heartbeat(link)
+            await self.heartbeat(link)
             return True
         while True:
             try:
@@ -495,7 +496,9 @@ class Station201(TransactionLog):
         except ValueError:
             _LOGGER.warning("CSMS sent an unreadable currentTime %r", current_time)
 
-    async def _heartbeat(self, link: Link) -> None:
+    async def heartbeat(self, link: Link) -> None:
+        """One Heartbeat; the answer's currentTime sets the station clock.
+        Raises LinkDown / NoAnswer / CallRejected."""
         answer = await link.call("Heartbeat", {})
         self._sync_time(answer.get("currentTime"))
 
@@ -505,7 +508,7 @@ class Station201(TransactionLog):
             await self.settings.sleep_until(every(last, self.heartbeat_interval))
             last = time.monotonic()
             try:
-                await self._heartbeat(link)
+                await self.heartbeat(link)
             except LinkDown:
                 return
             except (NoAnswer, CallRejected) as err:

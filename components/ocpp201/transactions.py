@@ -301,10 +301,10 @@ class TransactionLog:
                     if binding.evse_id in self.transactions:
                         self.queue_meter(binding, "MeterValueClock")
                     else:
-                        self.orge.async_create_task(self._send_meter_values(binding))
+                        self.orge.async_create_task(self.send_meter_values(binding))
             await asyncio.sleep(0.01)  # past the boundary before computing the next
 
-    async def _send_meter_values(self, binding: EvseBinding, context: str = "Sample.Clock") -> None:
+    async def send_meter_values(self, binding: EvseBinding, context: str = "Sample.Clock") -> None:
         """A MeterValues message outside a transaction (not journaled: not a tx message)."""
         link = self.link
         meter = self.meter_value(
