@@ -29,7 +29,7 @@ from ..ocpp_station.arming import StartArming
 from ..ocpp_station.backoff import ReconnectBackoff
 from ..ocpp_station.clock import StationClock
 from ..ocpp_station.config import StationIdentity, resolve_station
-from ..ocpp_station.connection import ConnectFailed, Connection, open_connection
+from ..ocpp_station.connection import ConnectFailed, Connection
 from ..ocpp_station.evse import (
     ConnectorView,
     ControllerState,
@@ -39,6 +39,7 @@ from ..ocpp_station.evse import (
     stop_reason_16,
 )
 from ..ocpp_station.journal import KIND_END, KIND_METER, KIND_START, AsyncJournal, Entry
+from ..ocpp_station.lifecycle import StationLifecycle
 from ..ocpp_station.role import LinkRole
 from ..ocpp_station.sender import CallRejected, JournalSender, LinkDown, NoAnswer, RetryPolicy
 from ..ocpp_station.timers import aligned, every
@@ -67,8 +68,11 @@ class Tx:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
-class Ocpp16Station(Orders):
+class Ocpp16Station(StationLifecycle, Orders):
     """Everything the 1.6 component does for one station."""
+
+    protocol_label = "OCPP 1.6"
+    refused_link_state = "disconnected"
 
     def __init__(self, orge: Orge, config: dict[str, Any], identity: StationIdentity) -> None:
         self.orge = orge
@@ -125,7 +129,6 @@ class Ocpp16Station(Orders):
         self.settings = self.sender.settings
         self._tx_lock = asyncio.Lock()
         self._status_lock = asyncio.Lock()
-        self._wake_loop = asyncio.Event()
         self._tasks: set[asyncio.Task[Any]] = set()
         self._boot_id = journal_mod.boot_id()
         self.wire_logger = logging.getLogger(f"components.{DOMAIN}.wire")
@@ -174,7 +177,7 @@ class Ocpp16Station(Orders):
                 binding.refresh()  # ends a resumed session if the controller says so
         self.role.on_deactivate = self._deactivate
         self.role.start()
-        self.orge.async_create_background_task(self._run(), "ocpp16 link")
+        self.orge.async_create_background_task(self.run_lifecycle(), "ocpp16 link")
         self.orge.async_create_background_task(self._aligned_loop(), "ocpp16 aligned meter")
         self.orge.bus.async_listen_once(EVENT_ORGE_STOP, self._stop)
 
@@ -220,63 +223,38 @@ class Ocpp16Station(Orders):
 
     # --- the connection loop --------------------------------------------------------------
 
-    async def _run(self) -> None:
-        while True:
-            if not self.role.active:
-                self._set_connection("standby", role="fallback")
-                await self.role.wait_active()
-            # Taking over (or back after a step-down): a session that began while
-            # on standby becomes a transaction of ours now. Idempotent while active.
-            self._adopt_sessions()
-            self._set_connection("connecting")
-            # On a URL shared with ocpp201 the CSMS may already have agreed on ocpp1.6
-            # with it: that socket is ours, no second dial.
-            connection = self.role.take_handover(self.url, SUBPROTOCOL)
-            if connection is None:
-                try:
-                    connection = await open_connection(
-                        self.url,
-                        self.station_id,
-                        self.password,
-                        [SUBPROTOCOL],
-                        ca_file=self.config.get("ca_file"),
-                        verify_tls=self.config["verify_tls"],
-                        ping_interval=self.keys.number("WebSocketPingInterval"),
-                        open_timeout=self.response_timeout,
-                        wire_logger=self.wire_logger,
-                    )
-                except ConnectFailed as err:
-                    _LOGGER.warning("OCPP 1.6: %s", err)
-                    self._set_error(str(err))
-                    self.role.report_failure(str(err), refused=err.refused)
-                    await self._wait_retry()
-                    continue
-            else:
-                _LOGGER.info("OCPP 1.6: taking over the socket the CSMS agreed on with ocpp201")
-            self.backoff.reset()
-            if not self.role.active:  # the primary came back while we were dialling
-                await connection.close()
-                continue
-            try:
-                await self._session(connection)
-            except Exception as err:  # keep the link alive whatever happened
-                _LOGGER.exception("OCPP 1.6 session failed")
-                self._set_error(f"{type(err).__name__}: {err}")
-            finally:
-                await connection.close()
-                self.link = None
-                self.accepted = False
-                self.offline_since = time.monotonic()
-                self.sensors["protocol"].set("none")
-                self.role.report_disconnected()
-            await self._wait_retry()
+    # --- lifecycle hooks (the loop is ocpp_station.lifecycle's) ---------------------------
 
-    async def _wait_retry(self) -> None:
-        delay = self.backoff.next_delay()
-        self._set_connection("disconnected", retry_in=round(delay, 1))
-        self._wake_loop.clear()
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._wake_loop.wait(), delay)
+    def subprotocols(self) -> list[str]:
+        return [SUBPROTOCOL]
+
+    def ping_interval(self) -> float:
+        return self.keys.number("WebSocketPingInterval")
+
+    def open_timeout(self) -> float:
+        return self.response_timeout
+
+    def set_link_state(self, state: str, **attributes: Any) -> None:
+        if state == "standby":
+            attributes["role"] = "fallback"
+        self._set_connection(state, **attributes)
+
+    def report_error(self, message: str) -> None:
+        self._set_error(message)
+
+    async def run_session(self, connection: Connection) -> ConnectFailed | None:
+        self.backoff.reset()
+        await self._session(connection)
+        return None  # a 1.6 boot Rejected is retried on the same socket (see _boot)
+
+    def session_ended(self) -> None:
+        self.link = None
+        self.accepted = False
+        self.offline_since = time.monotonic()
+        self.sensors["protocol"].set("none")
+
+    async def pause_before_retry(self, delay: float, failure: ConnectFailed | None) -> None:
+        await asyncio.sleep(delay)
 
     def _deactivate(self) -> None:
         """The primary is back (standby rule): end our open transactions (reason Other),
@@ -306,7 +284,7 @@ class Ocpp16Station(Orders):
         if link is not None and self.link is link:
             await link.connection.close()
 
-    def _adopt_sessions(self) -> None:
+    def adopt_sessions(self) -> None:
         """Sessions running with no transaction of ours (they began while this component
         was on standby, or outlived a step-down) get a StartTransaction now, with the meter
         as it is now: what happened before was the other protocol's to report."""

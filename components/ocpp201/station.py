@@ -25,7 +25,6 @@ from components.ocpp_station.connection import (
     OCPP16,
     OCPP201,
     ConnectFailed,
-    open_connection,
 )
 from components.ocpp_station.connection import Connection as Link
 from components.ocpp_station.evse import ConnectorView, EvseBinding, SessionEvent
@@ -34,6 +33,7 @@ from components.ocpp_station.journal import (
     Entry,
     boot_id,
 )
+from components.ocpp_station.lifecycle import StationLifecycle
 from components.ocpp_station.role import LinkRole
 from components.ocpp_station.sender import (
     CallRejected,
@@ -59,8 +59,10 @@ ENERGY = "Energy.Active.Import.Register"
 POWER = "Power.Active.Import"
 
 
-class Station201(TransactionLog):
+class Station201(StationLifecycle, TransactionLog):
     """One OCPP 2.0.1 charging station (one connection, several EVSEs)."""
+
+    protocol_label = "OCPP 2.0.1"
 
     def __init__(self, orge: Any, config: dict[str, Any], identity: StationIdentity) -> None:
         self.orge = orge
@@ -117,6 +119,7 @@ class Station201(TransactionLog):
         if not config["log_messages"]:
             self.wire_logger.setLevel(logging.WARNING)
         self.stopping = False
+        self._attempted = 0.0  # when the current connection was made (shared-URL retry)
         # SetVariables of a timer's variable applies at once (issue 10 point 3)
         self.settings = self.sender.settings
 
@@ -174,7 +177,7 @@ class Station201(TransactionLog):
             self.orge.async_create_background_task(self._aligned_loop(), f"{DOMAIN} aligned data")
         )
         self._tasks.append(
-            self.orge.async_create_background_task(self._run(), f"{DOMAIN} connection")
+            self.orge.async_create_background_task(self.run_lifecycle(), f"{DOMAIN} connection")
         )
 
     def _register_services(self) -> None:
@@ -275,46 +278,28 @@ class Station201(TransactionLog):
                 return [OCPP201, OCPP16]
         return [OCPP201]
 
-    async def _run(self) -> None:
-        while not self.stopping:
-            if not self.role.active:
-                self.sensors.set_connection("standby")
-                await self.role.wait_active()
-                self._adopt_sessions()
-            self.sensors.set_connection("connecting")
-            attempted = time.monotonic()
-            failure: ConnectFailed | None = None
-            try:
-                connection = await open_connection(
-                    self.url,
-                    self.station_id,
-                    self.password,
-                    self.subprotocols(),
-                    ca_file=self.config.get("ca_file"),
-                    verify_tls=self.config["verify_tls"],
-                    ping_interval=self.model.value("OCPPCommCtrlr", "WebSocketPingInterval"),
-                    open_timeout=max(5.0, self.config["response_timeout"]),
-                    wire_logger=self.wire_logger,
-                )
-            except ConnectFailed as err:
-                failure = err
-            else:
-                failure = await self._session(connection)
-            if self.stopping:
-                break
-            if failure is not None:
-                _LOGGER.warning("OCPP 2.0.1 link to %s: %s", self.url, failure.message)
-                self.sensors.set_error(failure.message)
-                self.role.report_failure(failure.message, refused=failure.refused)
-                if failure.refused:
-                    self.sensors.set_connection("rejected")
-            delay = self.backoff.next_delay()
-            if failure is None or not failure.refused:
-                self.sensors.set_connection("disconnected")
-            _LOGGER.info("Reconnecting to the CSMS in %.1f s", delay)
-            await asyncio.sleep(delay)
-            if failure is not None and failure.shared_url:
-                await self._wait_while_fallback_holds_link(attempted)
+    # --- lifecycle hooks (the loop is ocpp_station.lifecycle's) ---------------------------
+
+    def ping_interval(self) -> float:
+        return float(self.model.value("OCPPCommCtrlr", "WebSocketPingInterval"))
+
+    def open_timeout(self) -> float:
+        return max(5.0, self.config["response_timeout"])
+
+    def set_link_state(self, state: str, **attributes: Any) -> None:
+        self.sensors.set_connection(state)
+
+    def report_error(self, message: str) -> None:
+        self.sensors.set_error(message)
+
+    async def run_session(self, connection: Link) -> ConnectFailed | None:
+        self._attempted = time.monotonic()
+        return await self._session(connection)
+
+    async def pause_before_retry(self, delay: float, failure: ConnectFailed | None) -> None:
+        await asyncio.sleep(delay)
+        if failure is not None and failure.shared_url:
+            await self._wait_while_fallback_holds_link(self._attempted)
 
     async def _wait_while_fallback_holds_link(self, attempted: float) -> None:
         """The CSMS chose ocpp1.6 on the shared URL and ocpp16 holds the link there: retry
@@ -415,7 +400,7 @@ class Station201(TransactionLog):
         if link is not None:
             await link.close()
 
-    def _adopt_sessions(self) -> None:
+    def adopt_sessions(self) -> None:
         """Taking over as the fallback: a session already running becomes a transaction
         of ours (while on standby nothing was journaled, so nothing stale piles up)."""
         mono = time.monotonic()
