@@ -4,9 +4,9 @@ It runs as the fallback of `ocpp201` (`fallback: true`: it connects only once th
 link failed or was refused, and steps down when 2.0.1 is back; coordination over the bus,
 see `ocpp_station.role`), or as the primary with `OCPP_PRIMARY=16`, or alone.
 
-Modules: `link` (WebSocket + the 1.6 message handlers), `station` (the runtime:
-connection loop, boot, heartbeat, status, transactions), `config_keys`
-(GetConfiguration/ChangeConfiguration), `smart` (charging profiles), `entities`,
+Modules: `link` (the 1.6 message handlers), `station` (the runtime:
+boot, heartbeat, status, transactions; the loop is `ocpp_station.lifecycle`), `config_keys`
+(GetConfiguration/ChangeConfiguration), `smart` (charging profiles),
 `once` (`orge once`). None is imported before `async_setup`.
 """
 

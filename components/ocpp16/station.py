@@ -21,7 +21,6 @@ from typing import Any
 import voluptuous as vol
 
 from orge.core import EVENT_ORGE_STOP, Event, Orge, ServiceCall, SupportsResponse
-from orge.entity import async_add_entities
 from orge.exceptions import ServiceValidationError
 
 from ..ocpp_station import journal as journal_mod
@@ -30,6 +29,7 @@ from ..ocpp_station.backoff import ReconnectBackoff
 from ..ocpp_station.clock import StationClock
 from ..ocpp_station.config import StationIdentity, resolve_station
 from ..ocpp_station.connection import ConnectFailed, Connection
+from ..ocpp_station.entities import LinkSensors
 from ..ocpp_station.evse import (
     ConnectorView,
     ControllerState,
@@ -45,7 +45,6 @@ from ..ocpp_station.sender import CallRejected, JournalSender, LinkDown, NoAnswe
 from ..ocpp_station.timers import aligned, every
 from . import DOMAIN
 from .config_keys import SETTING_PREFIX, ConfigKeys, defaults
-from .entities import make_sensors
 from .link import SUBPROTOCOL, Link
 from .orders import AVAILABILITY_KEY, PROFILES_KEY, Orders
 from .smart import Profiles
@@ -84,7 +83,7 @@ class Ocpp16Station(StationLifecycle, Orders):
         self.response_timeout = float(config["response_timeout"])
         self.clock = StationClock()
         self.journal = AsyncJournal(orge.config.path(".storage", "ocpp16.db"), config["queue_size"])
-        self.sensors = make_sensors()
+        self.sensors = LinkSensors(orge, DOMAIN, "OCPP 1.6")
         self.role = LinkRole(
             orge,
             DOMAIN,
@@ -138,7 +137,7 @@ class Ocpp16Station(StationLifecycle, Orders):
 
     async def async_start(self) -> None:
         await self.journal.open()
-        self.journal.on_count = lambda n: self.sensors["queue"].set(n)
+        self.journal.on_count = self.sensors.set_queue
         stored = await self.journal.settings(SETTING_PREFIX)
         self.keys = ConfigKeys(
             defaults(self.config, len(self.bindings)),
@@ -153,8 +152,8 @@ class Ocpp16Station(StationLifecycle, Orders):
             self.keys.number("RetryBackOffRandomRange"),
             int(self.keys.number("RetryBackOffRepeatTimes")),
         )
-        await async_add_entities(self.orge, DOMAIN, list(self.sensors.values()))
-        self.sensors["queue"].set(self.journal.count_cached)
+        await self.sensors.async_add()
+        self.sensors.set_queue(self.journal.count_cached)
         # Transactions open before a restart continue (or end, if the EV left meanwhile).
         for record in await self.journal.transactions():
             connector = int(record.data.get("connector", record.evse_id))
@@ -216,10 +215,10 @@ class Ocpp16Station(StationLifecycle, Orders):
     # --- entities -------------------------------------------------------------------------
 
     def _set_connection(self, state: str, **attributes: Any) -> None:
-        self.sensors["connection"].set(state, url=self.url, **attributes)
+        self.sensors.set_connection(state, url=self.url, **attributes)
 
     def _set_error(self, message: str) -> None:
-        self.sensors["last_error"].set(message[:250], time=self.clock.iso())
+        self.sensors.set_error(message, time=self.clock.iso())
 
     # --- the connection loop --------------------------------------------------------------
 
@@ -251,7 +250,7 @@ class Ocpp16Station(StationLifecycle, Orders):
         self.link = None
         self.accepted = False
         self.offline_since = time.monotonic()
-        self.sensors["protocol"].set("none")
+        self.sensors.set_protocol("none")
 
     async def pause_before_retry(self, delay: float, failure: ConnectFailed | None) -> None:
         await asyncio.sleep(delay)
@@ -297,7 +296,7 @@ class Ocpp16Station(StationLifecycle, Orders):
         link = self.link = Link(self, connection)
         receiver = self.spawn(link.run())
         self._set_connection("booting")
-        self.sensors["protocol"].set(SUBPROTOCOL)
+        self.sensors.set_protocol(SUBPROTOCOL)
         workers: list[asyncio.Task[Any]] = []
         try:
             if not await self._boot(link):

@@ -27,6 +27,7 @@ from components.ocpp_station.connection import (
     ConnectFailed,
 )
 from components.ocpp_station.connection import Connection as Link
+from components.ocpp_station.entities import LinkSensors
 from components.ocpp_station.evse import ConnectorView, EvseBinding, SessionEvent
 from components.ocpp_station.journal import (
     AsyncJournal,
@@ -49,7 +50,6 @@ from orge.core import EVENT_ORGE_FINAL_WRITE, EVENT_ORGE_STOP, callback
 
 from .charge_point import StationChargePoint
 from .device_model import DeviceModel
-from .entities import LinkSensors
 from .orders import Orders
 from .transactions import Transaction, TransactionLog
 
@@ -88,7 +88,7 @@ class Station201(StationLifecycle, TransactionLog):
             self.clock.iso,
         )
         self.backoff = ReconnectBackoff()
-        self.sensors = LinkSensors(orge, DOMAIN)
+        self.sensors = LinkSensors(orge, DOMAIN, "OCPP 2.0.1")
         self.orders = Orders(self)
         self.evses: dict[int, EvseBinding] = {}
         self.transactions: dict[int, Transaction] = {}
@@ -287,7 +287,7 @@ class Station201(StationLifecycle, TransactionLog):
         return max(5.0, self.config["response_timeout"])
 
     def set_link_state(self, state: str, **attributes: Any) -> None:
-        self.sensors.set_connection(state)
+        self.sensors.set_connection(state, url=self.url, **attributes)
 
     def report_error(self, message: str) -> None:
         self.sensors.set_error(message)
