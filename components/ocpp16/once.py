@@ -9,17 +9,14 @@ real status right after its own boot.
 
 from __future__ import annotations
 
-import asyncio
-import os
 from types import SimpleNamespace
 from typing import Any
 
-import aiohttp
-
+from ..ocpp_station.config import core_station_id, resolve_station
+from ..ocpp_station.connection import ConnectFailed, open_connection
 from ..ocpp_station.once import OnceResult
 from ..ocpp_station.sender import CallRejected, LinkDown, NoAnswer
-from ..ocpp_station.urls import station_url
-from .link import SUBPROTOCOL, ConnectError, Link, connect
+from .link import SUBPROTOCOL, Link
 
 
 def _summary(payload: dict[str, Any], keys: tuple[str, ...]) -> dict[str, Any]:
@@ -27,29 +24,35 @@ def _summary(payload: dict[str, Any], keys: tuple[str, ...]) -> dict[str, Any]:
 
 
 async def async_once(config: dict[str, Any], config_dir: str, timeout: float) -> OnceResult:
-    station_id = config.get("station_id") or os.environ.get("OCPP_STATION_NAME", "")
-    result = OnceResult(SUBPROTOCOL, station_id, config["url"])
-    if not station_id:
-        result.error = "no station_id configured"
+    try:
+        identity = resolve_station(config, core_station_id(config_dir))
+    except ValueError as err:
+        result = OnceResult(SUBPROTOCOL, "", config["url"])
+        result.error = str(err)
         result.finish()
         return result
-    url = result.url = station_url(config["url"], station_id, config["append_station_id"])
+    station_id, url = identity.station_id, identity.url
+    result = OnceResult(SUBPROTOCOL, station_id, url)
     station = SimpleNamespace(
         station_id=station_id, response_timeout=min(timeout, config["response_timeout"])
     )
     try:
-        async with aiohttp.ClientSession() as session:
-            ws = await connect(
-                session, url, station_id, config.get("password"), config.get("ca_file"), timeout, 0
-            )
-            link = Link(station, ws)  # type: ignore[arg-type]
-            receiver = asyncio.ensure_future(link.run())
-            try:
-                await _exchange(link, config, result)
-            finally:
-                await ws.close()
-                receiver.cancel()
-    except ConnectError as err:
+        connection = await open_connection(
+            url,
+            station_id,
+            identity.password,
+            [SUBPROTOCOL],
+            ca_file=config.get("ca_file"),
+            verify_tls=config["verify_tls"],
+            ping_interval=None,
+            open_timeout=timeout,
+        )
+        link = Link(station, connection)  # type: ignore[arg-type]
+        try:
+            await _exchange(link, config, result)
+        finally:
+            await connection.close()
+    except ConnectFailed as err:
         result.error = str(err)
     except (NoAnswer, CallRejected, LinkDown) as err:
         result.error = f"{type(err).__name__}: {err}"

@@ -65,26 +65,26 @@ class Orders:
                 _LOGGER.warning("RemoteStart with a profile that cannot apply: %s", verdict.reason)
                 return "Rejected"
             await self._set_limit(binding, min(verdict.limit or 0, binding.config["max_current"]))
-        self.pending_id_tag[connector] = id_tag
-        binding.session.remote_start_pending = True
-        if self.keys.flag("AuthorizeRemoteTxRequests"):
-            self.spawn(self._authorize_then_start(binding, id_tag))
-            return "Accepted"
-        try:
-            await asyncio.wait_for(binding.async_authorize(), ACTION_TIMEOUT)
-        except Exception as err:
-            self.pending_id_tag.pop(connector, None)
-            binding.session.remote_start_pending = False
-            self._set_error(f"RemoteStartTransaction: authorize action failed: {err}")
-            return "Rejected"
+        # held until the vehicle is plugged in, within ConnectionTimeOut (shared policy;
+        # the controller is authorized after the answer, by remote_start_run)
+        self.arming.arm(binding, id_tag)
         return "Accepted"
 
-    async def _authorize_then_start(self, binding: EvseBinding, id_tag: str) -> None:
-        if await self.authorize_id_tag(id_tag) == "Accepted":
-            try:
-                await binding.async_authorize()
-            except Exception as err:
-                self._set_error(f"authorize action failed: {err}")
+    async def remote_start_run(self, connector_id: int | None) -> None:
+        """After an accepted RemoteStartTransaction: with AuthorizeRemoteTxRequests the id
+        tag is authorized at the CSMS first (1.6 §5.11), then the held start is released."""
+        connector = self._connector_for(connector_id)
+        binding = self.bindings.get(connector) if connector is not None else None
+        held = self.arming.held.get(connector) if connector is not None else None
+        if binding is None or held is None or held.released:
+            return
+        if self.keys.flag("AuthorizeRemoteTxRequests"):
+            status = await self.authorize_id_tag(held.id_token)
+            if status != "Accepted":
+                _LOGGER.warning("RemoteStartTransaction id tag %s: %s", held.id_token, status)
+                self.arming.cancel(binding, only=held)
+                return
+        self.arming.release(binding, only=held)
 
     async def authorize_id_tag(self, id_tag: str) -> str:
         link = self.link
@@ -98,6 +98,8 @@ class Orders:
         return str((answer.get("idTagInfo") or {}).get("status", "Invalid"))
 
     async def remote_stop(self, transaction_id: int) -> str:
+        """The answer to RemoteStopTransaction: Accepted when the id is a running
+        transaction's (1.6 §5.12); the stop itself is `remote_stop_run`, after the answer."""
         # The CSMS may order the stop right after answering StartTransaction, before the
         # sender has taken the id from that answer: let it finish first.
         deadline = time.monotonic() + self.response_timeout
@@ -108,15 +110,29 @@ class Orders:
             and time.monotonic() < deadline
         ):
             await asyncio.sleep(0.005)
+        return "Accepted" if self._tx_of(transaction_id) is not None else "Rejected"
+
+    def _tx_of(self, transaction_id: int) -> Any:
+        """The running transaction the CSMS knows as `transaction_id`, or None."""
         for tx in self.txs.values():
             if self.csms_ids.get(tx.local_id) == transaction_id:
-                try:
-                    await self._run_stop(self.bindings[tx.connector], "Remote")
-                except Exception as err:
-                    self._set_error(f"RemoteStopTransaction: stop action failed: {err}")
-                    return "Rejected"
-                return "Accepted"
-        return "Rejected"
+                return tx
+        return None
+
+    async def remote_stop_run(self, transaction_id: int) -> None:
+        """The stop of an accepted RemoteStopTransaction (after the answer)."""
+        tx = self._tx_of(transaction_id)
+        if tx is None:
+            return  # it ended meanwhile
+        try:
+            await self._run_stop(self.bindings[tx.connector], "Remote")
+        except Exception as err:
+            self._set_error(f"RemoteStopTransaction: stop action failed: {err}")
+
+    def clear_cache(self) -> str:
+        """ClearCache (1.6 Core, §5.4): ORGE keeps no authorization cache (every id tag
+        is asked of the CSMS), so there is nothing to clear and the answer is Accepted."""
+        return "Accepted"
 
     async def _run_stop(self, binding: EvseBinding, reason: str) -> None:
         await asyncio.wait_for(
@@ -247,6 +263,7 @@ class Orders:
         status, normalised = self.keys.change(key, value)
         if normalised is not None:
             self.spawn(self.journal.set_setting(SETTING_PREFIX + key, normalised))
+            self.settings.notify()  # timers driven by this key re-read it now
             if key.startswith("RetryBackOff"):
                 self.backoff.configure(
                     self.keys.number("RetryBackOffWaitMinimum"),
@@ -257,6 +274,7 @@ class Orders:
 
     async def _store_key(self, key: str, value: str) -> None:
         self.keys.values[key] = value
+        self.settings.notify()
         await self.journal.set_setting(SETTING_PREFIX + key, value)
 
     # --- smart charging ------------------------------------------------------------------------

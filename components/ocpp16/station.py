@@ -18,17 +18,18 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
-import aiohttp
 import voluptuous as vol
 
 from orge.core import EVENT_ORGE_STOP, Event, Orge, ServiceCall, SupportsResponse
-from orge.entity import async_add_entities
 from orge.exceptions import ServiceValidationError
-from orge.redact import register_secret
 
 from ..ocpp_station import journal as journal_mod
+from ..ocpp_station.arming import StartArming
 from ..ocpp_station.backoff import ReconnectBackoff
 from ..ocpp_station.clock import StationClock
+from ..ocpp_station.config import StationIdentity, resolve_station
+from ..ocpp_station.connection import ConnectFailed, Connection
+from ..ocpp_station.entities import LinkSensors
 from ..ocpp_station.evse import (
     ConnectorView,
     ControllerState,
@@ -38,13 +39,13 @@ from ..ocpp_station.evse import (
     stop_reason_16,
 )
 from ..ocpp_station.journal import KIND_END, KIND_METER, KIND_START, AsyncJournal, Entry
+from ..ocpp_station.lifecycle import StationLifecycle
 from ..ocpp_station.role import LinkRole
 from ..ocpp_station.sender import CallRejected, JournalSender, LinkDown, NoAnswer, RetryPolicy
-from ..ocpp_station.urls import station_url
+from ..ocpp_station.timers import aligned, every
 from . import DOMAIN
 from .config_keys import SETTING_PREFIX, ConfigKeys, defaults
-from .entities import make_sensors
-from .link import SUBPROTOCOL, ConnectError, Link, connect
+from .link import SUBPROTOCOL, Link
 from .orders import AVAILABILITY_KEY, PROFILES_KEY, Orders
 from .smart import Profiles
 
@@ -66,22 +67,23 @@ class Tx:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
-class Ocpp16Station(Orders):
+class Ocpp16Station(StationLifecycle, Orders):
     """Everything the 1.6 component does for one station."""
 
-    def __init__(self, orge: Orge, config: dict[str, Any]) -> None:
+    protocol_label = "OCPP 1.6"
+    refused_link_state = "disconnected"
+
+    def __init__(self, orge: Orge, config: dict[str, Any], identity: StationIdentity) -> None:
         self.orge = orge
-        self.config = config
-        self.station_id: str = config.get("station_id") or orge.config.station_id or ""
-        if not self.station_id:
-            raise ValueError("ocpp16 needs station_id (or orge: station_id)")
-        self.url = station_url(config["url"], self.station_id, config["append_station_id"])
-        self.password: str | None = config.get("password")
-        register_secret(self.password)
+        self.config = {**config, "station_id": identity.station_id}
+        config = self.config
+        self.station_id = identity.station_id
+        self.url = identity.url
+        self.password = identity.password
         self.response_timeout = float(config["response_timeout"])
         self.clock = StationClock()
         self.journal = AsyncJournal(orge.config.path(".storage", "ocpp16.db"), config["queue_size"])
-        self.sensors = make_sensors()
+        self.sensors = LinkSensors(orge, DOMAIN, "OCPP 1.6")
         self.role = LinkRole(
             orge,
             DOMAIN,
@@ -101,7 +103,10 @@ class Ocpp16Station(Orders):
         self.limit_pending: set[int] = set()  # connectors whose profile limit waits for idle
         self.txs: dict[int, Tx] = {}  # connector -> running transaction
         self.csms_ids: dict[str, int] = {}  # local transaction id -> CSMS transactionId
-        self.pending_id_tag: dict[int, str] = {}
+        # accepted starts held until the vehicle is plugged in (shared with ocpp201)
+        self.arming = StartArming(
+            lambda: self.keys.number("ConnectionTimeOut"), lambda m: self._set_error(m)
+        )
         self.link: Link | None = None
         self.accepted = False  # BootNotification accepted on the current connection
         self.boot_content: dict[str, Any] | None = None  # accepted in this process
@@ -119,9 +124,10 @@ class Ocpp16Station(Orders):
             on_confirmed=self._confirmed,
             on_aside=self._aside,
         )
+        # ChangeConfiguration of a timer's key applies at once (issue 10 point 3)
+        self.settings = self.sender.settings
         self._tx_lock = asyncio.Lock()
         self._status_lock = asyncio.Lock()
-        self._wake_loop = asyncio.Event()
         self._tasks: set[asyncio.Task[Any]] = set()
         self._boot_id = journal_mod.boot_id()
         self.wire_logger = logging.getLogger(f"components.{DOMAIN}.wire")
@@ -131,7 +137,7 @@ class Ocpp16Station(Orders):
 
     async def async_start(self) -> None:
         await self.journal.open()
-        self.journal.on_count = lambda n: self.sensors["queue"].set(n)
+        self.journal.on_count = self.sensors.set_queue
         stored = await self.journal.settings(SETTING_PREFIX)
         self.keys = ConfigKeys(
             defaults(self.config, len(self.bindings)),
@@ -146,8 +152,8 @@ class Ocpp16Station(Orders):
             self.keys.number("RetryBackOffRandomRange"),
             int(self.keys.number("RetryBackOffRepeatTimes")),
         )
-        await async_add_entities(self.orge, DOMAIN, list(self.sensors.values()))
-        self.sensors["queue"].set(self.journal.count_cached)
+        await self.sensors.async_add()
+        self.sensors.set_queue(self.journal.count_cached)
         # Transactions open before a restart continue (or end, if the EV left meanwhile).
         for record in await self.journal.transactions():
             connector = int(record.data.get("connector", record.evse_id))
@@ -170,18 +176,19 @@ class Ocpp16Station(Orders):
                 binding.refresh()  # ends a resumed session if the controller says so
         self.role.on_deactivate = self._deactivate
         self.role.start()
-        self.orge.async_create_background_task(self._run(), "ocpp16 link")
+        self.orge.async_create_background_task(self.run_lifecycle(), "ocpp16 link")
         self.orge.async_create_background_task(self._aligned_loop(), "ocpp16 aligned meter")
         self.orge.bus.async_listen_once(EVENT_ORGE_STOP, self._stop)
 
     async def _stop(self, _event: Event) -> None:
         self.role.stop()
+        self.arming.stop()
         for binding in self.bindings.values():
             binding.stop()
         for task in list(self._tasks):
             task.cancel()
         if self.link is not None:
-            await self.link.ws.close()
+            await self.link.connection.close()
         await self.journal.close()
 
     def spawn(self, coro: Any) -> asyncio.Task[Any]:
@@ -208,63 +215,45 @@ class Ocpp16Station(Orders):
     # --- entities -------------------------------------------------------------------------
 
     def _set_connection(self, state: str, **attributes: Any) -> None:
-        self.sensors["connection"].set(state, url=self.url, **attributes)
+        self.sensors.set_connection(state, url=self.url, **attributes)
 
     def _set_error(self, message: str) -> None:
-        self.sensors["last_error"].set(message[:250], time=self.clock.iso())
+        self.sensors.set_error(message, time=self.clock.iso())
 
     # --- the connection loop --------------------------------------------------------------
 
-    async def _run(self) -> None:
-        async with aiohttp.ClientSession() as session:
-            while True:
-                if not self.role.active:
-                    self._set_connection("standby", role="fallback")
-                    await self.role.wait_active()
-                # Taking over (or back after a step-down): a session that began while
-                # on standby becomes a transaction of ours now. Idempotent while active.
-                self._adopt_sessions()
-                self._set_connection("connecting")
-                try:
-                    ws = await connect(
-                        session,
-                        self.url,
-                        self.station_id,
-                        self.password,
-                        self.config.get("ca_file"),
-                        self.response_timeout,
-                        self.keys.number("WebSocketPingInterval"),
-                    )
-                except ConnectError as err:
-                    _LOGGER.warning("OCPP 1.6: %s", err)
-                    self._set_error(str(err))
-                    self.role.report_failure(str(err), refused=err.refused)
-                    await self._wait_retry()
-                    continue
-                self.backoff.reset()
-                if not self.role.active:  # the primary came back while we were dialling
-                    await ws.close()
-                    continue
-                try:
-                    await self._session(ws)
-                except Exception as err:  # keep the link alive whatever happened
-                    _LOGGER.exception("OCPP 1.6 session failed")
-                    self._set_error(f"{type(err).__name__}: {err}")
-                finally:
-                    await ws.close()
-                    self.link = None
-                    self.accepted = False
-                    self.offline_since = time.monotonic()
-                    self.sensors["protocol"].set("none")
-                    self.role.report_disconnected()
-                await self._wait_retry()
+    # --- lifecycle hooks (the loop is ocpp_station.lifecycle's) ---------------------------
 
-    async def _wait_retry(self) -> None:
-        delay = self.backoff.next_delay()
-        self._set_connection("disconnected", retry_in=round(delay, 1))
-        self._wake_loop.clear()
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._wake_loop.wait(), delay)
+    def subprotocols(self) -> list[str]:
+        return [SUBPROTOCOL]
+
+    def ping_interval(self) -> float:
+        return self.keys.number("WebSocketPingInterval")
+
+    def open_timeout(self) -> float:
+        return self.response_timeout
+
+    def set_link_state(self, state: str, **attributes: Any) -> None:
+        if state == "standby":
+            attributes["role"] = "fallback"
+        self._set_connection(state, **attributes)
+
+    def report_error(self, message: str) -> None:
+        self._set_error(message)
+
+    async def run_session(self, connection: Connection) -> ConnectFailed | None:
+        self.backoff.reset()
+        await self._session(connection)
+        return None  # a 1.6 boot Rejected is retried on the same socket (see _boot)
+
+    def session_ended(self) -> None:
+        self.link = None
+        self.accepted = False
+        self.offline_since = time.monotonic()
+        self.sensors.set_protocol("none")
+
+    async def pause_before_retry(self, delay: float, failure: ConnectFailed | None) -> None:
+        await asyncio.sleep(delay)
 
     def _deactivate(self) -> None:
         """The primary is back (standby rule): end our open transactions (reason Other),
@@ -286,15 +275,15 @@ class Ocpp16Station(Orders):
             link is not None
             and self.link is link
             and self.accepted  # the sender only runs on a booted link
-            and not link.ws.closed
+            and link.connection.is_open
             and self.journal.count_cached
             and time.monotonic() < deadline
         ):
             await asyncio.sleep(0.05)
         if link is not None and self.link is link:
-            await link.ws.close()
+            await link.connection.close()
 
-    def _adopt_sessions(self) -> None:
+    def adopt_sessions(self) -> None:
         """Sessions running with no transaction of ours (they began while this component
         was on standby, or outlived a step-down) get a StartTransaction now, with the meter
         as it is now: what happened before was the other protocol's to report."""
@@ -303,11 +292,11 @@ class Ocpp16Station(Orders):
                 _LOGGER.info("Taking over a running session on connector %s", connector)
                 self.spawn(self._start_tx(binding))
 
-    async def _session(self, ws: aiohttp.ClientWebSocketResponse) -> None:
-        link = self.link = Link(self, ws)
+    async def _session(self, connection: Connection) -> None:
+        link = self.link = Link(self, connection)
         receiver = self.spawn(link.run())
         self._set_connection("booting")
-        self.sensors["protocol"].set(SUBPROTOCOL)
+        self.sensors.set_protocol(SUBPROTOCOL)
         workers: list[asyncio.Task[Any]] = []
         try:
             if not await self._boot(link):
@@ -332,7 +321,7 @@ class Ocpp16Station(Orders):
             for task in workers:
                 task.cancel()
             if not receiver.done():
-                await ws.close()
+                await connection.close()
                 with contextlib.suppress(asyncio.CancelledError):
                     await receiver
 
@@ -380,9 +369,17 @@ class Ocpp16Station(Orders):
                 return False
 
     async def _heartbeat_loop(self, link: Link) -> None:
+        last = time.monotonic()
         while True:
-            interval = self.keys.number("HeartbeatInterval") or self.config["heartbeat_interval"]
-            await asyncio.sleep(interval)
+            await self.settings.sleep_until(
+                every(
+                    last,
+                    lambda: (
+                        self.keys.number("HeartbeatInterval") or self.config["heartbeat_interval"]
+                    ),
+                )
+            )
+            last = time.monotonic()
             await self.send_heartbeat(link)
 
     async def send_heartbeat(self, link: Link) -> None:
@@ -458,6 +455,7 @@ class Ocpp16Station(Orders):
                 # its end even on standby; without one this only does the after-session work.
                 self.spawn(self._end_tx(binding, event))
         self.spawn(self._send_status(connector))
+        self.arming.state_changed(binding)
         if (
             view.status is Status.AVAILABLE
             and connector not in self.txs
@@ -498,7 +496,8 @@ class Ocpp16Station(Orders):
         async with self._tx_lock:
             if connector in self.txs:
                 return
-            id_tag = self.pending_id_tag.pop(connector, None) or self.config["local_id_tag"]
+            held = self.arming.take(connector)
+            id_tag = str(held.id_token) if held is not None else self.config["local_id_tag"]
             tx = Tx(uuid.uuid4().hex, connector, id_tag, self._meter_now(binding))
             self.txs[connector] = tx
             await self.journal.open_transaction(
@@ -588,14 +587,15 @@ class Ocpp16Station(Orders):
         return samples
 
     async def _meter_loop(self, tx: Tx) -> None:
-        """Sampled meter values of one transaction, on the monotonic clock."""
+        """Sampled meter values of one transaction, on the monotonic clock; a new
+        MeterValueSampleInterval applies at once (0 = off)."""
         binding = self.bindings[tx.connector]
+        last = time.monotonic()
         while True:
-            interval = self.keys.number("MeterValueSampleInterval")
-            if interval <= 0:
-                await asyncio.sleep(5)
-                continue
-            await asyncio.sleep(interval)
+            await self.settings.sleep_until(
+                every(last, lambda: self.keys.number("MeterValueSampleInterval"))
+            )
+            last = time.monotonic()
             samples = self._samples(
                 binding, self.keys.list("MeterValuesSampledData"), "Sample.Periodic"
             )
@@ -611,13 +611,15 @@ class Ocpp16Station(Orders):
                     await self._journal("MeterValues", payload, KIND_METER, tx.local_id)
 
     async def _aligned_loop(self) -> None:
-        """Clock-aligned meter values (ClockAlignedDataInterval), on the clock boundary."""
+        """Clock-aligned meter values (ClockAlignedDataInterval), on the clock boundary;
+        a new interval applies at once (0 = off)."""
         while True:
-            interval = self.keys.number("ClockAlignedDataInterval")
-            if interval <= 0:
-                await asyncio.sleep(10)
-                continue
-            await asyncio.sleep(self.clock.seconds_to_boundary(interval))
+            await self.settings.sleep_until(
+                aligned(
+                    lambda: self.keys.number("ClockAlignedDataInterval"),
+                    self.clock.seconds_to_boundary,
+                )
+            )
             for connector, binding in self.bindings.items():
                 samples = self._samples(
                     binding, self.keys.list("MeterValuesAlignedData"), "Sample.Clock"
@@ -702,13 +704,21 @@ class Ocpp16Station(Orders):
         if status == "NotConnected":
             raise ServiceValidationError("ocpp16 is not connected to the CSMS; cannot authorize")
         if status == "Accepted":
-            self.pending_id_tag[connector] = id_tag
-            await self.bindings[connector].async_authorize()
+            # identification first: held until the vehicle is plugged in (ConnectionTimeOut)
+            binding = self.bindings[connector]
+            self.arming.arm(binding, id_tag, remote=False)
+            await self.arming.async_release(binding)
         return {"status": status}
 
 
 async def async_setup_station(orge: Orge, config: dict[str, Any]) -> bool:
-    station = Ocpp16Station(orge, config)
+    from orge.exceptions import OrgeError
+
+    try:
+        identity = resolve_station(config, orge.config.station_id)
+    except ValueError as err:
+        raise OrgeError(f"ocpp16: {err}") from None
+    station = Ocpp16Station(orge, config, identity)
     orge.data[DOMAIN] = station
     await station.async_start()
     orge.services.async_register(

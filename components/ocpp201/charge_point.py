@@ -1,19 +1,16 @@
-"""The OCPP 2.0.1 ChargePoint: CSMS orders routed to the station, malformed frames
-answered with the right CALLERROR (the connection is kept).
+"""The OCPP 2.0.1 ChargePoint: CSMS orders routed to the station's blocks.
 
-The ocpp library handles one incoming message at a time, so no handler awaits a call of
-its own: anything to send because of an order goes out from an `@after` hook (the library
-runs it as a task after the reply) or a task the station creates.
+The shared connection (`ocpp_station.connection`) answers malformed frames and unknown
+actions itself and hands this class one CALL at a time, so no handler awaits a call of
+its own: anything to send because of an order goes out from an `@after` hook (run as a
+task after the reply) or a task the station creates.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 from typing import TYPE_CHECKING, Any
 
-from ocpp.exceptions import OCPPError
-from ocpp.messages import MessageType, unpack
 from ocpp.routing import after, on
 from ocpp.v201 import ChargePoint
 
@@ -21,12 +18,6 @@ if TYPE_CHECKING:
     from .orders import Orders
 
 _LOGGER = logging.getLogger(__name__)
-
-
-def _call_error(unique_id: str, code: str, description: str) -> str:
-    return json.dumps(
-        [MessageType.CallError, unique_id, code, description, {}], separators=(",", ":")
-    )
 
 
 class StationChargePoint(ChargePoint):
@@ -43,49 +34,6 @@ class StationChargePoint(ChargePoint):
     ) -> None:
         super().__init__(station_id, connection, response_timeout, logger=logger)
         self.orders = orders
-
-    async def route_message(self, raw_msg: str) -> None:  # type: ignore[override]
-        """Like the library's, but a frame it cannot parse gets a CALLERROR instead of
-        only a log line (OCPP-J 2.0.1: RpcFrameworkError / MessageTypeNotSupported)."""
-        try:
-            decoded = json.loads(raw_msg)
-        except (ValueError, TypeError):
-            _LOGGER.warning("CSMS sent a frame that is not JSON; answered RpcFrameworkError")
-            await self._send(_call_error("-1", "RpcFrameworkError", "Message is not valid JSON"))
-            return
-        if not isinstance(decoded, list) or len(decoded) < 3 or not isinstance(decoded[1], str):
-            _LOGGER.warning("CSMS sent a frame without a message id; answered RpcFrameworkError")
-            unique_id = decoded[1] if isinstance(decoded, list) and len(decoded) > 1 else "-1"
-            await self._send(
-                _call_error(str(unique_id)[:36], "RpcFrameworkError", "Not an OCPP-J message")
-            )
-            return
-        if decoded[0] not in (MessageType.Call, MessageType.CallResult, MessageType.CallError):
-            await self._send(
-                _call_error(
-                    decoded[1],
-                    "MessageTypeNotSupported",
-                    f"MessageTypeId {decoded[0]!r} is not supported",
-                )
-            )
-            return
-        if decoded[0] == MessageType.Call:
-            if len(decoded) != 4 or not isinstance(decoded[2], str):
-                await self._send(
-                    _call_error(decoded[1], "RpcFrameworkError", "A CALL has 4 elements")
-                )
-                return
-            if not isinstance(decoded[3], dict):
-                await self._send(
-                    _call_error(decoded[1], "FormatViolation", "The payload of a CALL is an object")
-                )
-                return
-        try:
-            unpack(raw_msg)
-        except OCPPError as err:
-            await self._send(_call_error(decoded[1], err.code, err.description))
-            return
-        await super().route_message(raw_msg)
 
     # --- transactions -------------------------------------------------------------
 
@@ -161,6 +109,26 @@ class StationChargePoint(ChargePoint):
     async def after_get_base_report(self, request_id: int, report_base: str, **_: Any) -> None:
         await self.orders.after_get_base_report(request_id, report_base)
 
+    @on("GetReport")
+    def on_get_report(
+        self,
+        request_id: int,
+        component_variable: list[dict[str, Any]] | None = None,
+        component_criteria: list[str] | None = None,
+        **_: Any,
+    ) -> Any:
+        return self.orders.get_report(request_id, component_variable, component_criteria)
+
+    @after("GetReport")
+    async def after_get_report(
+        self,
+        request_id: int,
+        component_variable: list[dict[str, Any]] | None = None,
+        component_criteria: list[str] | None = None,
+        **_: Any,
+    ) -> None:
+        await self.orders.after_get_report(request_id, component_variable, component_criteria)
+
     # --- smart charging --------------------------------------------------------------
 
     @on("SetChargingProfile")
@@ -187,6 +155,26 @@ class StationChargePoint(ChargePoint):
     @after("ClearChargingProfile")
     async def after_clear_charging_profile(self, **_: Any) -> None:
         await self.orders.apply_limits()
+
+    @on("GetChargingProfiles")
+    def on_get_charging_profiles(
+        self,
+        request_id: int,
+        charging_profile: dict[str, Any],
+        evse_id: int | None = None,
+        **_: Any,
+    ) -> Any:
+        return self.orders.get_charging_profiles(request_id, evse_id, charging_profile)
+
+    @after("GetChargingProfiles")
+    async def after_get_charging_profiles(
+        self,
+        request_id: int,
+        charging_profile: dict[str, Any],
+        evse_id: int | None = None,
+        **_: Any,
+    ) -> None:
+        await self.orders.after_get_charging_profiles(request_id, evse_id, charging_profile)
 
     @on("GetCompositeSchedule")
     def on_get_composite_schedule(

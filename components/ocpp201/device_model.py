@@ -44,6 +44,8 @@ class Variable:
             return "true" if value else "false"
         if isinstance(value, (list, tuple)):
             return ",".join(str(v) for v in value)
+        if self.data_type == "integer" and isinstance(value, float) and value.is_integer():
+            return str(int(value))  # YAML durations are floats; an integer variable shows 60
         return str(value)
 
     def parse(self, text: str) -> Any:

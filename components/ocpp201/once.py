@@ -14,22 +14,24 @@ from typing import Any
 from components.ocpp_station.once import OnceResult
 from components.ocpp_station.sender import CallRejected, LinkDown, NoAnswer
 from orge import __version__
-from orge.redact import register_secret
 
 _LOGGER = logging.getLogger(__name__)
 
 
 async def async_once(config: dict[str, Any], config_dir: str, timeout: float) -> OnceResult:
-    from components.ocpp_station.urls import station_url, url_password
+    from components.ocpp_station.config import core_station_id, resolve_station
+    from components.ocpp_station.connection import OCPP201, ConnectFailed, open_connection
 
-    from . import station_id as configured_station_id
     from .charge_point import StationChargePoint
-    from .link import OCPP201, ConnectFailed, Link, open_connection
 
-    station_id = configured_station_id(config, _core_station_id(config_dir))
-    password = config.get("password") or url_password(config["url"])
-    register_secret(password)
-    url = station_url(config["url"], station_id, config["append_station_id"])
+    try:
+        identity = resolve_station(config, core_station_id(config_dir))
+    except ValueError as err:
+        result = OnceResult(OCPP201, "", config["url"])
+        result.error = str(err)
+        result.finish()
+        return result
+    station_id, password, url = identity.station_id, identity.password, identity.url
     result = OnceResult(OCPP201, station_id, url)
     try:
         connection = await open_connection(
@@ -46,11 +48,6 @@ async def async_once(config: dict[str, Any], config_dir: str, timeout: float) ->
         result.error = err.message
         result.finish()
         return result
-    if connection.subprotocol != OCPP201:
-        result.error = f"the CSMS agreed on {connection.subprotocol or 'no subprotocol'}"
-        await connection.close()
-        result.finish()
-        return result
     cp = StationChargePoint(
         station_id,
         connection,
@@ -58,7 +55,8 @@ async def async_once(config: dict[str, Any], config_dir: str, timeout: float) ->
         min(timeout, 30),
         logging.getLogger("components.ocpp201.wire"),
     )
-    link = Link(cp, connection)
+    connection.attach(cp, station_id, min(timeout, 30))
+    link = connection
     try:
         boot = {
             "chargingStation": {
@@ -97,17 +95,6 @@ async def async_once(config: dict[str, Any], config_dir: str, timeout: float) ->
         await link.close()
         result.finish()
     return result
-
-
-def _core_station_id(config_dir: str) -> str:
-    """`orge: station_id` of the config dir (validated the way the engine does)."""
-    from orge.config import CORE_SCHEMA, load_configuration
-
-    try:
-        core = load_configuration(config_dir).get("orge") or {}
-        return str(CORE_SCHEMA(core).get("station_id") or "")
-    except Exception:  # the engine has already reported config problems
-        return ""
 
 
 class _NoOrders:

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 from ocpp.charge_point import snake_to_camel_case
 from ocpp.v201 import call_result
 
-from components.ocpp_station.evse import ControllerState, EvseBinding
+from components.ocpp_station.evse import EvseBinding
 from components.ocpp_station.sender import CallRejected, LinkDown, NoAnswer
 
 from .smart_charging import IDLE_STATES, SmartCharging, _info
@@ -41,7 +41,6 @@ class Orders(SmartCharging):
         self.reset_pending: str | None = None
         self.limit_dirty = False  # profiles changed: some EVSE may still need its new limit
         self._expiry: asyncio.TimerHandle | None = None
-        self._remote_timers: dict[int, asyncio.TimerHandle] = {}
         self._accepted_start: set[int] = set()
 
     async def load(self) -> None:
@@ -100,43 +99,23 @@ class Orders(SmartCharging):
             if problem:
                 return call_result.RequestStartTransaction(status="Rejected", status_info=problem)
             self._store_profile(binding.evse_id, charging_profile)
-        from .transactions import RemoteStart
-
-        timeout = float(station.model.value("TxCtrlr", "EVConnectionTimeOut"))
-        station.remote_starts[binding.evse_id] = RemoteStart(
-            snake_to_camel_case(id_token), remote_start_id, station.orge.loop.time() + timeout
-        )
-        binding.session.remote_start_pending = True
+        # held until the vehicle is plugged in, within EVConnectionTimeOut (shared policy)
+        station.arming.arm(binding, snake_to_camel_case(id_token), remote_start_id)
         self._accepted_start.add(binding.evse_id)
         return call_result.RequestStartTransaction(status="Accepted")
 
     async def after_request_start(self, evse_id: int | None = None, **_: Any) -> None:
         for evse in list(self._accepted_start):
             self._accepted_start.discard(evse)
-            await self._arm_start(self.station.evses[evse])
-
-    async def _arm_start(self, binding: EvseBinding) -> None:
-        """A start is pending: expire it after EVConnectionTimeOut, authorise when ready."""
-        station = self.station
-        evse = binding.evse_id
-        old = self._remote_timers.pop(evse, None)
-        if old:
-            old.cancel()
-        timeout = float(station.model.value("TxCtrlr", "EVConnectionTimeOut"))
-        self._remote_timers[evse] = station.orge.loop.call_later(
-            timeout, self._remote_start_expired, evse
-        )
-        if self.limit_dirty:
-            await self.apply_limits()
-        await self._authorize_if_ready(binding)
+            if self.limit_dirty:
+                await self.apply_limits()
+            self.station.arming.release(self.station.evses[evse])
 
     async def local_authorize(
         self, id_token: str, token_type: str, evse_id: int | None
     ) -> dict[str, Any]:
         """`ocpp201.authorize`: Authorize at the CSMS, then start like a remote start."""
         from orge.exceptions import ServiceValidationError
-
-        from .transactions import RemoteStart
 
         station = self.station
         free = [b for b in station.evses.values() if b.evse_id not in station.transactions]
@@ -153,59 +132,15 @@ class Orders(SmartCharging):
             raise ServiceValidationError(f"Authorize failed: {err}") from None
         status = str((answer.get("idTokenInfo") or {}).get("status", "Invalid"))
         if status == "Accepted":
-            timeout = float(station.model.value("TxCtrlr", "EVConnectionTimeOut"))
-            station.remote_starts[binding.evse_id] = RemoteStart(
-                token, None, station.orge.loop.time() + timeout
-            )
-            await self._arm_start(binding)
+            if self.limit_dirty:
+                await self.apply_limits()
+            station.arming.arm(binding, token, None, remote=False)
+            await station.arming.async_release(binding)
         return {"status": status, "evse_id": binding.evse_id}
-
-    def _remote_start_expired(self, evse_id: int) -> None:
-        self._remote_timers.pop(evse_id, None)
-        remote = self.station.remote_starts.pop(evse_id, None)
-        if remote is not None and evse_id not in self.station.transactions:
-            _LOGGER.info(
-                "Start %s on EVSE %d expired: no EV within EVConnectionTimeOut",
-                remote.remote_start_id,
-                evse_id,
-            )
-            binding = self.station.evses[evse_id]
-            binding.session.remote_start_pending = False
-            if remote.authorized:
-                # The controller keeps an authorisation until a stop (protocol doc, 6.2):
-                # clear it, or the next EV would start without anyone's consent.
-                self.station.orge.async_create_task(self._clear_authorization(binding))
-
-    async def _clear_authorization(self, binding: EvseBinding) -> None:
-        try:
-            await binding.async_run_action("stop_action")
-        except Exception as err:
-            _LOGGER.error(
-                "Could not clear the stale authorisation of EVSE %d: %s", binding.evse_id, err
-            )
-        binding.session.stop_requested = None
-
-    async def _authorize_if_ready(self, binding: EvseBinding) -> None:
-        remote = self.station.remote_starts.get(binding.evse_id)
-        if remote is None or remote.authorized:
-            return
-        # The controller takes AUTH only in CABLE_DETECT / EV_CONNECTED (not in IDLE).
-        if binding.reading.state not in (
-            ControllerState.CABLE_DETECT,
-            ControllerState.EV_CONNECTED,
-        ):
-            return
-        remote.authorized = True
-        try:
-            await binding.async_authorize()
-        except Exception as err:
-            remote.authorized = False
-            _LOGGER.error("Authorize action for EVSE %d failed: %s", binding.evse_id, err)
 
     def state_changed(self, binding: EvseBinding) -> None:
         """Called inline on every EVSE change: pending remote start, pending limits."""
-        if binding.evse_id in self.station.remote_starts:
-            self.station.orge.async_create_task(self._authorize_if_ready(binding))
+        self.station.arming.state_changed(binding)
         if (
             self.limit_dirty
             and binding.reading.state in IDLE_STATES
@@ -389,13 +324,13 @@ class Orders(SmartCharging):
             if requested_message == "BootNotification" and not station.boot_accepted:
                 station.boot_reason = "Triggered"
             elif requested_message == "Heartbeat":
-                await station._heartbeat(link)
+                await station.heartbeat(link)
             elif requested_message == "StatusNotification":
                 for binding in targets:
                     station.queue_status(binding)
             elif requested_message == "MeterValues":
                 for binding in targets:
-                    await station._send_meter_values(binding, "Trigger")
+                    await station.send_meter_values(binding, "Trigger")
             elif requested_message == "TransactionEvent":
                 for binding in targets:
                     if binding.evse_id in station.transactions:
@@ -436,7 +371,9 @@ class Orders(SmartCharging):
         for var in changed:
             await station.journal.set_setting(f"dm/{var.key}", var.value)
             if var.component == "OCPPCommCtrlr" and var.name.startswith("RetryBackOff"):
-                station._apply_backoff_settings()
+                station.apply_backoff_settings()
+        if changed:
+            station.settings.notify()  # timers driven by these variables re-read them now
         return call_result.SetVariables(set_variable_result=results)
 
     def get_base_report(self, request_id: int, report_base: str) -> Any:
@@ -445,13 +382,81 @@ class Orders(SmartCharging):
         return call_result.GetBaseReport(status="NotSupported")
 
     async def after_get_base_report(self, request_id: int, report_base: str) -> None:
-        station = self.station
-        link = station.link
-        if link is None or report_base not in ("FullInventory", "ConfigurationInventory"):
+        if report_base not in ("FullInventory", "ConfigurationInventory"):
             return
-        variables = list(station.model.variables.values())
+        variables = list(self.station.model.variables.values())
         if report_base == "ConfigurationInventory":
             variables = [v for v in variables if v.mutability == "ReadWrite"]
+        await self._notify_report(request_id, variables)
+
+    def get_report(
+        self,
+        request_id: int,
+        component_variable: list[dict[str, Any]] | None,
+        component_criteria: list[str] | None,
+    ) -> Any:
+        """GetReport (2.0.1 B08): Accepted when some variable matches both filters (an
+        absent filter matches all), else EmptyResultSet (B08.FR.04 / B08.FR.05)."""
+        if self._report_selection(component_variable, component_criteria):
+            return call_result.GetReport(status="Accepted")
+        return call_result.GetReport(status="EmptyResultSet")
+
+    async def after_get_report(
+        self,
+        request_id: int,
+        component_variable: list[dict[str, Any]] | None,
+        component_criteria: list[str] | None,
+    ) -> None:
+        selected = self._report_selection(component_variable, component_criteria)
+        if selected:
+            await self._notify_report(request_id, selected)
+
+    def _report_selection(
+        self,
+        component_variable: list[dict[str, Any]] | None,
+        component_criteria: list[str] | None,
+    ) -> list[Any]:
+        """The variables a GetReport asks for. componentVariable: a component (and
+        instance) and, when given, one variable (and instance) of it. componentCriteria:
+        components whose variable of that name (Active, Available, Enabled, Problem) is
+        true; a component without such a variable does not match (B08.FR.07)."""
+        model = self.station.model
+        variables = list(model.variables.values())
+        if component_variable:
+
+            def wanted(var: Any) -> bool:
+                for item in component_variable:
+                    component = item.get("component") or {}
+                    if component.get("name") != var.component:
+                        continue
+                    if component.get("instance") is not None:
+                        continue  # ORGE's components have no instances
+                    variable = item.get("variable")
+                    if variable is None:
+                        return True
+                    if variable.get("name") == var.name and variable.get("instance") in (
+                        None,
+                        var.instance,
+                    ):
+                        return True
+                return False
+
+            variables = [v for v in variables if wanted(v)]
+        if component_criteria:
+            flagged = {
+                var.component
+                for var in model.variables.values()
+                if var.name in component_criteria and var.current() is True
+            }
+            variables = [v for v in variables if v.component in flagged]
+        return variables
+
+    async def _notify_report(self, request_id: int, variables: list[Any]) -> None:
+        """NotifyReport messages of ItemsPerMessage variables each (seqNo 0.., tbc)."""
+        station = self.station
+        link = station.link
+        if link is None:
+            return
         per_message = int(station.model.value("DeviceDataCtrlr", "ItemsPerMessage", "GetReport"))
         chunks = [variables[i : i + per_message] for i in range(0, len(variables), per_message)]
         for seq, chunk in enumerate(chunks):

@@ -17,6 +17,7 @@ import logging
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from ocpp.charge_point import snake_to_camel_case
 from ocpp.v201 import call_result
 
 from components.ocpp_station.clock import parse_time
@@ -263,6 +264,61 @@ class SmartCharging:
                 pending = True
         self.limit_dirty = pending
 
+    def get_charging_profiles(
+        self, request_id: int, evse_id: int | None, criterion: dict[str, Any]
+    ) -> Any:
+        """GetChargingProfiles (2.0.1 K09): Accepted when an installed profile matches
+        (then reported by `after_get_charging_profiles`), else NoProfiles (K09.FR.03)."""
+        if self._matching_profiles(evse_id, criterion):
+            return call_result.GetChargingProfiles(status="Accepted")
+        return call_result.GetChargingProfiles(status="NoProfiles")
+
+    async def after_get_charging_profiles(
+        self, request_id: int, evse_id: int | None, criterion: dict[str, Any]
+    ) -> None:
+        """One ReportChargingProfiles per EVSE (K09.FR.02: profiles of one EVSE and one
+        source per message; all of ORGE's come from the CSMS: source CSO)."""
+        from components.ocpp_station.sender import CallRejected, LinkDown, NoAnswer
+
+        by_evse: dict[int, list[dict[str, Any]]] = {}
+        for record in self._matching_profiles(evse_id, criterion):
+            by_evse.setdefault(record["evse_id"], []).append(_as_reported(record))
+        link = self.station.link
+        if link is None:
+            return
+        evses = sorted(by_evse)
+        for index, evse in enumerate(evses):
+            payload = {
+                "requestId": request_id,
+                "chargingLimitSource": "CSO",
+                "evseId": evse,
+                "chargingProfile": by_evse[evse],
+                "tbc": index < len(evses) - 1,
+            }
+            try:
+                await link.call("ReportChargingProfiles", payload)
+            except (NoAnswer, CallRejected, LinkDown) as err:
+                _LOGGER.warning("ReportChargingProfiles %d not delivered: %s", request_id, err)
+                return
+
+    def _matching_profiles(
+        self, evse_id: int | None, criterion: dict[str, Any]
+    ) -> list[dict[str, Any]]:
+        """Installed profiles matching GetChargingProfiles' evseId and criterion
+        (purpose, stackLevel, chargingProfileId list, chargingLimitSource list)."""
+        ids = criterion.get("charging_profile_id")
+        sources = criterion.get("charging_limit_source")
+        if sources and "CSO" not in sources:
+            return []
+        return [
+            p
+            for p in self.profiles
+            if (evse_id is None or p["evse_id"] == evse_id)
+            and criterion.get("charging_profile_purpose") in (None, p["purpose"])
+            and criterion.get("stack_level") in (None, p["stack_level"])
+            and (not ids or p["id"] in ids)
+        ]
+
     def get_composite_schedule(
         self, duration: int, evse_id: int, charging_rate_unit: str | None
     ) -> Any:
@@ -302,7 +358,32 @@ def _record(evse_id: int, profile: dict[str, Any]) -> dict[str, Any]:
         "stack_level": profile.get("stack_level", 0),
         "limit": float(schedule["charging_schedule_period"][0]["limit"]),
         "valid_to": profile.get("valid_to"),
+        # as the CSMS sent it (camelCase), for GetChargingProfiles
+        "profile": snake_to_camel_case(profile),
     }
+
+
+def _as_reported(record: dict[str, Any]) -> dict[str, Any]:
+    """A ChargingProfileType for ReportChargingProfiles: as installed, or rebuilt from an
+    older stored record (one Absolute schedule with its one limit, in A)."""
+    if record.get("profile"):
+        return record["profile"]
+    profile: dict[str, Any] = {
+        "id": record["id"],
+        "stackLevel": record["stack_level"],
+        "chargingProfilePurpose": record["purpose"],
+        "chargingProfileKind": "Absolute",
+        "chargingSchedule": [
+            {
+                "id": record["id"],
+                "chargingRateUnit": "A",
+                "chargingSchedulePeriod": [{"startPeriod": 0, "limit": record["limit"]}],
+            }
+        ],
+    }
+    if record.get("valid_to"):
+        profile["validTo"] = record["valid_to"]
+    return profile
 
 
 def _after(text: str, now: datetime) -> bool:

@@ -17,14 +17,24 @@ import math
 import time
 from typing import Any
 
+from components.ocpp_station.arming import StartArming
 from components.ocpp_station.backoff import ReconnectBackoff
 from components.ocpp_station.clock import StationClock
+from components.ocpp_station.config import StationIdentity
+from components.ocpp_station.connection import (
+    OCPP16,
+    OCPP201,
+    ConnectFailed,
+)
+from components.ocpp_station.connection import Connection as Link
+from components.ocpp_station.entities import LinkSensors
 from components.ocpp_station.evse import ConnectorView, EvseBinding, SessionEvent
 from components.ocpp_station.journal import (
     AsyncJournal,
     Entry,
     boot_id,
 )
+from components.ocpp_station.lifecycle import StationLifecycle
 from components.ocpp_station.role import LinkRole
 from components.ocpp_station.sender import (
     CallRejected,
@@ -33,23 +43,15 @@ from components.ocpp_station.sender import (
     NoAnswer,
     RetryPolicy,
 )
-from components.ocpp_station.urls import station_url, url_password
+from components.ocpp_station.timers import every
+from components.ocpp_station.urls import station_url
 from orge import __version__
 from orge.core import EVENT_ORGE_FINAL_WRITE, EVENT_ORGE_STOP, callback
-from orge.redact import register_secret
 
 from .charge_point import StationChargePoint
 from .device_model import DeviceModel
-from .entities import LinkSensors
-from .link import (
-    OCPP16,
-    OCPP201,
-    ConnectFailed,
-    Link,
-    open_connection,
-)
 from .orders import Orders
-from .transactions import RemoteStart, Transaction, TransactionLog
+from .transactions import Transaction, TransactionLog
 
 _LOGGER = logging.getLogger(__name__)
 DOMAIN = "ocpp201"
@@ -57,16 +59,18 @@ ENERGY = "Energy.Active.Import.Register"
 POWER = "Power.Active.Import"
 
 
-class Station201(TransactionLog):
+class Station201(StationLifecycle, TransactionLog):
     """One OCPP 2.0.1 charging station (one connection, several EVSEs)."""
 
-    def __init__(self, orge: Any, config: dict[str, Any]) -> None:
+    protocol_label = "OCPP 2.0.1"
+
+    def __init__(self, orge: Any, config: dict[str, Any], identity: StationIdentity) -> None:
         self.orge = orge
-        self.config = config
-        self.station_id: str = config["station_id"]
-        self.password: str | None = config.get("password") or url_password(config["url"])
-        register_secret(self.password)
-        self.url = station_url(config["url"], self.station_id, config["append_station_id"])
+        self.config = {**config, "station_id": identity.station_id}
+        config = self.config
+        self.station_id = identity.station_id
+        self.password = identity.password
+        self.url = identity.url
         self.clock = StationClock()
         self.journal = AsyncJournal(
             orge.config.path(".storage", "ocpp201.db"), config["queue_size"]
@@ -84,11 +88,15 @@ class Station201(TransactionLog):
             self.clock.iso,
         )
         self.backoff = ReconnectBackoff()
-        self.sensors = LinkSensors(orge, DOMAIN)
+        self.sensors = LinkSensors(orge, DOMAIN, "OCPP 2.0.1")
         self.orders = Orders(self)
         self.evses: dict[int, EvseBinding] = {}
         self.transactions: dict[int, Transaction] = {}
-        self.remote_starts: dict[int, RemoteStart] = {}
+        # accepted starts held until the vehicle is plugged in (shared with ocpp16)
+        self.arming = StartArming(
+            lambda: float(self.model.value("TxCtrlr", "EVConnectionTimeOut")),
+            self.sensors.set_error,
+        )
         self.link: Link | None = None
         self.boot_accepted = False
         self.boot_hash: str | None = None
@@ -111,7 +119,9 @@ class Station201(TransactionLog):
         if not config["log_messages"]:
             self.wire_logger.setLevel(logging.WARNING)
         self.stopping = False
-        self._time_known = asyncio.Event()
+        self._attempted = 0.0  # when the current connection was made (shared-URL retry)
+        # SetVariables of a timer's variable applies at once (issue 10 point 3)
+        self.settings = self.sender.settings
 
     # --- lifecycle ---------------------------------------------------------------------
 
@@ -119,7 +129,7 @@ class Station201(TransactionLog):
         await self.journal.open()
         self.journal.on_count = self.sensors.set_queue
         self.model.load(await self.journal.settings(DeviceModel.SETTING_PREFIX))
-        self._apply_backoff_settings()
+        self.apply_backoff_settings()
         self.boot_reason = await self.journal.get_setting("boot_reason", "PowerUp")
         await self.orders.load()
         self.model.variables[
@@ -167,7 +177,7 @@ class Station201(TransactionLog):
             self.orge.async_create_background_task(self._aligned_loop(), f"{DOMAIN} aligned data")
         )
         self._tasks.append(
-            self.orge.async_create_background_task(self._run(), f"{DOMAIN} connection")
+            self.orge.async_create_background_task(self.run_lifecycle(), f"{DOMAIN} connection")
         )
 
     def _register_services(self) -> None:
@@ -221,11 +231,13 @@ class Station201(TransactionLog):
             await asyncio.wait_for(self._tx_queue.join(), 1.0)
         for task in self._tasks:
             task.cancel()
+        self.arming.stop()
         for binding in self.evses.values():
             binding.stop()
         await self.journal.close()
 
-    def _apply_backoff_settings(self) -> None:
+    def apply_backoff_settings(self) -> None:
+        """Take OCPPCommCtrlr.RetryBackOff* into the reconnect back-off (after SetVariables)."""
         self.backoff.configure(
             self.model.value("OCPPCommCtrlr", "RetryBackOffWaitMinimum"),
             self.model.value("OCPPCommCtrlr", "RetryBackOffRandomRange"),
@@ -266,45 +278,28 @@ class Station201(TransactionLog):
                 return [OCPP201, OCPP16]
         return [OCPP201]
 
-    async def _run(self) -> None:
-        while not self.stopping:
-            if not self.role.active:
-                self.sensors.set_connection("standby")
-                await self.role.wait_active()
-                self._adopt_sessions()
-            self.sensors.set_connection("connecting")
-            attempted = time.monotonic()
-            failure: ConnectFailed | None = None
-            try:
-                connection = await open_connection(
-                    self.url,
-                    self.station_id,
-                    self.password,
-                    self.subprotocols(),
-                    ca_file=self.config.get("ca_file"),
-                    verify_tls=self.config["verify_tls"],
-                    ping_interval=self.model.value("OCPPCommCtrlr", "WebSocketPingInterval"),
-                    open_timeout=max(5.0, self.config["response_timeout"]),
-                )
-            except ConnectFailed as err:
-                failure = err
-            else:
-                failure = await self._session(connection)
-            if self.stopping:
-                break
-            if failure is not None:
-                _LOGGER.warning("OCPP 2.0.1 link to %s: %s", self.url, failure.message)
-                self.sensors.set_error(failure.message)
-                self.role.report_failure(failure.message, refused=failure.refused)
-                if failure.refused:
-                    self.sensors.set_connection("rejected")
-            delay = self.backoff.next_delay()
-            if failure is None or not failure.refused:
-                self.sensors.set_connection("disconnected")
-            _LOGGER.info("Reconnecting to the CSMS in %.1f s", delay)
-            await asyncio.sleep(delay)
-            if failure is not None and failure.shared_url:
-                await self._wait_while_fallback_holds_link(attempted)
+    # --- lifecycle hooks (the loop is ocpp_station.lifecycle's) ---------------------------
+
+    def ping_interval(self) -> float:
+        return float(self.model.value("OCPPCommCtrlr", "WebSocketPingInterval"))
+
+    def open_timeout(self) -> float:
+        return max(5.0, self.config["response_timeout"])
+
+    def set_link_state(self, state: str, **attributes: Any) -> None:
+        self.sensors.set_connection(state, url=self.url, **attributes)
+
+    def report_error(self, message: str) -> None:
+        self.sensors.set_error(message)
+
+    async def run_session(self, connection: Link) -> ConnectFailed | None:
+        self._attempted = time.monotonic()
+        return await self._session(connection)
+
+    async def pause_before_retry(self, delay: float, failure: ConnectFailed | None) -> None:
+        await asyncio.sleep(delay)
+        if failure is not None and failure.shared_url:
+            await self._wait_while_fallback_holds_link(self._attempted)
 
     async def _wait_while_fallback_holds_link(self, attempted: float) -> None:
         """The CSMS chose ocpp1.6 on the shared URL and ocpp16 holds the link there: retry
@@ -321,16 +316,15 @@ class Station201(TransactionLog):
     async def _session(self, connection: Any) -> ConnectFailed | None:
         """Run one connection until it closes; a ConnectFailed if it was refused."""
         negotiated = connection.subprotocol
-        if negotiated != OCPP201:
-            with contextlib.suppress(Exception):
-                await connection.close(1002 if negotiated is None else 1000)
-            if negotiated == OCPP16:
-                failed = ConnectFailed(
-                    "the CSMS chose ocpp1.6 on this URL; handing over to ocpp16", refused=True
-                )
-                failed.shared_url = True
-                return failed
-            return ConnectFailed("the CSMS agreed on no OCPP subprotocol", refused=True)
+        if negotiated == OCPP16:
+            # The CSMS picked 1.6 on the URL shared with ocpp16: the socket is left open
+            # for ocpp16 (a CSMS must not see a second socket for one station).
+            self.role.hand_over(self.url, connection)
+            failed = ConnectFailed(
+                "the CSMS chose ocpp1.6 on this URL; handing over to ocpp16", refused=True
+            )
+            failed.shared_url = True
+            return failed
         cp = StationChargePoint(
             self.station_id,
             connection,
@@ -338,7 +332,8 @@ class Station201(TransactionLog):
             self.config["response_timeout"],
             self.wire_logger,
         )
-        link = self.link = Link(cp, connection)
+        link = self.link = connection
+        connection.attach(cp, self.station_id, self.config["response_timeout"])
         self.sensors.set_protocol(OCPP201)
         result: ConnectFailed | None = None
         try:
@@ -405,7 +400,7 @@ class Station201(TransactionLog):
         if link is not None:
             await link.close()
 
-    def _adopt_sessions(self) -> None:
+    def adopt_sessions(self) -> None:
         """Taking over as the fallback: a session already running becomes a transaction
         of ours (while on standby nothing was journaled, so nothing stale piles up)."""
         mono = time.monotonic()
@@ -432,7 +427,7 @@ class Station201(TransactionLog):
         if self.boot_accepted and content == self.boot_hash:
             # A reconnect with unchanged content: no new BootNotification (a heartbeat
             # re-reads the CSMS time).
-            await self._heartbeat(link)
+            await self.heartbeat(link)
             return True
         while True:
             try:
@@ -483,19 +478,22 @@ class Station201(TransactionLog):
             return
         try:
             self.clock.set_from_csms(current_time)
-            self._time_known.set()
         except ValueError:
             _LOGGER.warning("CSMS sent an unreadable currentTime %r", current_time)
 
-    async def _heartbeat(self, link: Link) -> None:
+    async def heartbeat(self, link: Link) -> None:
+        """One Heartbeat; the answer's currentTime sets the station clock.
+        Raises LinkDown / NoAnswer / CallRejected."""
         answer = await link.call("Heartbeat", {})
         self._sync_time(answer.get("currentTime"))
 
     async def _heartbeat_loop(self, link: Link) -> None:
+        last = time.monotonic()
         while link.is_open:
-            await asyncio.sleep(self.heartbeat_interval())
+            await self.settings.sleep_until(every(last, self.heartbeat_interval))
+            last = time.monotonic()
             try:
-                await self._heartbeat(link)
+                await self.heartbeat(link)
             except LinkDown:
                 return
             except (NoAnswer, CallRejected) as err:

@@ -16,6 +16,7 @@ import uuid
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from components.ocpp_station.arming import StartArming
 from components.ocpp_station.evse import EvseBinding, SessionEvent
 from components.ocpp_station.journal import (
     KIND_END,
@@ -25,14 +26,15 @@ from components.ocpp_station.journal import (
     Entry,
 )
 from components.ocpp_station.sender import CallRejected, LinkDown, NoAnswer
+from components.ocpp_station.timers import SettingsWake, aligned, every
 
 if TYPE_CHECKING:
     from components.ocpp_station.clock import StationClock
+    from components.ocpp_station.connection import Connection as Link
     from components.ocpp_station.journal import AsyncJournal
     from components.ocpp_station.sender import JournalSender
 
     from .device_model import DeviceModel
-    from .link import Link
     from .orders import Orders
 
 _LOGGER = logging.getLogger("components.ocpp201.station")
@@ -50,7 +52,7 @@ class Transaction:
     id_token: dict[str, Any] | None = None
     remote_start_id: int | None = None
     charging_state: str = "EVConnected"
-    timer: asyncio.TimerHandle | None = field(default=None, repr=False)
+    timer: asyncio.Task[None] | None = field(default=None, repr=False)  # sampling
 
     def data(self) -> dict[str, Any]:
         return {
@@ -59,16 +61,6 @@ class Transaction:
             "remote_start_id": self.remote_start_id,
             "charging_state": self.charging_state,
         }
-
-
-@dataclass
-class RemoteStart:
-    """A start the CSMS ordered (remote_start_id) or authorised (ocpp201.authorize)."""
-
-    id_token: dict[str, Any]
-    remote_start_id: int | None
-    deadline: float
-    authorized: bool = False
 
 
 class TransactionLog:
@@ -84,9 +76,9 @@ class TransactionLog:
     boot_accepted: bool
     evses: dict[int, EvseBinding]
     transactions: dict[int, Transaction]
-    remote_starts: dict[int, RemoteStart]
+    arming: StartArming
     _tx_queue: asyncio.Queue[tuple[Any, ...]]
-    _time_known: asyncio.Event
+    settings: SettingsWake
 
     async def _tx_writer(self) -> None:
         """Turns captured events into journal entries, strictly in order."""
@@ -186,7 +178,7 @@ class TransactionLog:
     async def _session_event(self, binding: EvseBinding, event: SessionEvent, mono: float) -> None:
         evse_id = binding.evse_id
         if event.kind == "started":
-            remote = self.remote_starts.pop(evse_id, None)
+            remote = self.arming.take(evse_id)
             tx = Transaction(
                 str(uuid.uuid4()),
                 evse_id,
@@ -266,21 +258,26 @@ class TransactionLog:
         self._tx_queue.put_nowait(("meter", binding, trigger, time.monotonic()))
 
     def _start_sampling(self, tx: Transaction) -> None:
-        interval = int(self.model.value("SampledDataCtrlr", "TxUpdatedInterval"))
-        if interval <= 0 or not self.model.value("SampledDataCtrlr", "Enabled"):
-            return
-        loop = self.orge.loop
+        """Periodic meter values of a transaction (SampledDataCtrlr.TxUpdatedInterval);
+        a new interval, or Enabled, applies at once (0 = off)."""
         binding = self.evses[tx.evse_id]
 
-        def tick() -> None:
-            if self.transactions.get(tx.evse_id) is not tx:
-                return
-            self.queue_meter(binding, "MeterValuePeriodic")
-            current = int(self.model.value("SampledDataCtrlr", "TxUpdatedInterval"))
-            if current > 0:
-                tx.timer = loop.call_later(current, tick)
+        async def sample() -> None:
+            last = time.monotonic()
+            while self.transactions.get(tx.evse_id) is tx:
+                await self.settings.sleep_until(
+                    every(
+                        last,
+                        lambda: int(self.model.value("SampledDataCtrlr", "TxUpdatedInterval")),
+                        lambda: bool(self.model.value("SampledDataCtrlr", "Enabled")),
+                    )
+                )
+                if self.transactions.get(tx.evse_id) is not tx:
+                    return
+                last = time.monotonic()
+                self.queue_meter(binding, "MeterValuePeriodic")
 
-        tx.timer = loop.call_later(interval, tick)
+        tx.timer = self.orge.async_create_background_task(sample(), f"ocpp201 sampling {tx.tx_id}")
 
     def _stop_sampling(self, tx: Transaction) -> None:
         if tx.timer is not None:
@@ -288,26 +285,26 @@ class TransactionLog:
             tx.timer = None
 
     async def _aligned_loop(self) -> None:
-        """Clock-aligned meter values, on the boundary of the CSMS-given time."""
+        """Clock-aligned meter values on the boundaries of the station clock (the best
+        time known: corrected once the CSMS's time arrives, and messages made before that
+        are re-stamped when sent), as under 1.6; a new AlignedDataCtrlr.Interval applies
+        at once (0 = off)."""
         while True:
-            interval = int(self.model.value("AlignedDataCtrlr", "Interval"))
-            if interval <= 0:
-                await asyncio.sleep(5)  # AlignedDataCtrlr.Interval may be set later
-                continue
-            if not self.clock.synced:
-                await self._time_known.wait()  # boundaries mean nothing before that
-                continue
-            await asyncio.sleep(self.clock.seconds_to_boundary(interval))
-            if not self.model.value("AlignedDataCtrlr", "Enabled"):
-                continue
-            for binding in self.evses.values():
-                if binding.evse_id in self.transactions:
-                    self.queue_meter(binding, "MeterValueClock")
-                else:
-                    self.orge.async_create_task(self._send_meter_values(binding))
+            await self.settings.sleep_until(
+                aligned(
+                    lambda: int(self.model.value("AlignedDataCtrlr", "Interval")),
+                    self.clock.seconds_to_boundary,
+                )
+            )
+            if self.model.value("AlignedDataCtrlr", "Enabled"):
+                for binding in self.evses.values():
+                    if binding.evse_id in self.transactions:
+                        self.queue_meter(binding, "MeterValueClock")
+                    else:
+                        self.orge.async_create_task(self.send_meter_values(binding))
             await asyncio.sleep(0.01)  # past the boundary before computing the next
 
-    async def _send_meter_values(self, binding: EvseBinding, context: str = "Sample.Clock") -> None:
+    async def send_meter_values(self, binding: EvseBinding, context: str = "Sample.Clock") -> None:
         """A MeterValues message outside a transaction (not journaled: not a tx message)."""
         link = self.link
         meter = self.meter_value(

@@ -192,14 +192,20 @@ def map_reading(
     holding_transaction: bool = False,
     inoperative: bool = False,
     in_transaction: bool = False,
+    start_held: bool = False,
 ) -> ConnectorView:
     """The status table of the protocol document, section 10.
 
     `ready_long`: READY has lasted beyond the grace period (the EV stays in B).
     `holding_transaction`: the host keeps a transaction open across a fault.
     `inoperative`: the CSMS set the connector Inoperative (shown once no session runs).
+    `start_held`: an accepted start waits for the vehicle (`arming`): the 1.6 status is
+    Preparing, "no longer available for a new user" (1.6 §7.7; OCA TC_011_1_CS step 7);
+    the 2.0.1 connector status stays what the connector is (Available).
     """
     view = _map(reading, ready_long, holding_transaction)
+    if start_held and view.status is Status.AVAILABLE:
+        view = replace(view, status=Status.PREPARING)
     if inoperative and not in_transaction and view.status in (Status.AVAILABLE, Status.PREPARING):
         view = replace(view, status=Status.UNAVAILABLE, charging_state=ChargingState.IDLE)
     return view
@@ -469,6 +475,7 @@ class EvseBinding:
     ready_grace: float = 10.0
     inoperative: bool = False
     holding_transaction: bool = False
+    start_held: bool = False  # an accepted start waits for the vehicle (arming)
     session: SessionTracker = field(default_factory=SessionTracker)
     view: ConnectorView | None = None
     reading: Reading = field(default_factory=lambda: Reading(None))
@@ -514,6 +521,7 @@ class EvseBinding:
             holding_transaction=self.holding_transaction,
             inoperative=self.inoperative,
             in_transaction=self.session.active,
+            start_held=self.start_held,
         )
 
     def _track_ready(self) -> None:
@@ -612,3 +620,8 @@ class EvseBinding:
     def set_inoperative(self, inoperative: bool) -> None:
         self.inoperative = inoperative
         self.refresh()
+
+    def set_start_held(self, held: bool) -> None:
+        if held != self.start_held:
+            self.start_held = held
+            self.refresh()

@@ -44,6 +44,9 @@ _PRIMARY_NAMES = {
 }
 _DATA_KEY = "ocpp_station_links"
 _FAILED_KEY = "ocpp_station_failed"  # domain -> reason, while a primary has handed over
+_HANDOVER_KEY = "ocpp_station_handover"  # url -> an open connection for the other domain
+# A connection handed over and not taken within this time is closed (no fallback took it).
+HANDOVER_TIMEOUT = 15.0
 
 
 def primary_domain(env: Mapping[str, str] | None = None) -> str:
@@ -194,6 +197,33 @@ class LinkRole:
         retry at its slower `primary_retry_interval`, not compete every few seconds)."""
         links: dict[str, str | None] = self.orge.data.get(_DATA_KEY, {})
         return any(p for d, p in links.items() if d != self.domain)
+
+    def hand_over(self, url: str, connection: Any) -> None:
+        """The CSMS agreed on the other protocol on this (shared) URL: leave the open
+        socket for the other component instead of closing it and dialling again, so the
+        CSMS never sees two sockets for one station. Call before `report_failure`.
+        Closed if nobody takes it within HANDOVER_TIMEOUT seconds."""
+        slots: dict[str, Any] = self.orge.data.setdefault(_HANDOVER_KEY, {})
+        old = slots.pop(url, None)
+        if old is not None and old is not connection:
+            self.orge.async_create_task(old.close())
+        slots[url] = connection
+
+        def expire() -> None:
+            if slots.get(url) is connection:
+                del slots[url]
+                self.orge.async_create_task(connection.close())
+
+        asyncio.get_running_loop().call_later(HANDOVER_TIMEOUT, expire)
+
+    def take_handover(self, url: str, subprotocol: str) -> Any:
+        """An open connection left for this component on `url` with `subprotocol`, or None."""
+        slots: dict[str, Any] = self.orge.data.get(_HANDOVER_KEY, {})
+        connection = slots.get(url)
+        if connection is None or connection.subprotocol != subprotocol:
+            return None
+        del slots[url]
+        return connection if connection.is_open else None
 
     def report_disconnected(self) -> None:
         self.set_link(None)

@@ -14,11 +14,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
 from .journal import AsyncJournal, Entry
+from .timers import SettingsWake
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -77,6 +79,8 @@ class JournalSender:
     ) -> None:
         self.journal = journal
         self.policy = policy
+        # notified when a setting changes (shared with the station's other timers)
+        self.settings = SettingsWake()
         self.prepare = prepare
         self.on_confirmed = on_confirmed
         self.on_aside = on_aside
@@ -164,4 +168,6 @@ class JournalSender:
             policy.attempts,
             delay,
         )
-        await asyncio.sleep(delay)
+        failed_at = time.monotonic()
+        # the spacing follows the setting as it is now (a new retry interval applies at once)
+        await self.settings.sleep_until(lambda: failed_at + self.policy(entry).delay(failures))

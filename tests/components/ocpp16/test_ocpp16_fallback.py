@@ -134,6 +134,26 @@ async def test_shared_url_csms_picks_16(config_dir, start_station, monkeypatch) 
         await csms.wait_for("BootNotification", where=lambda p: "chargePointVendor" in p)
 
 
+async def test_shared_url_handover_reuses_the_socket(
+    config_dir, start_station, monkeypatch
+) -> None:
+    """Issue 10 point 1: on a shared URL the CSMS agrees on ocpp1.6 with ocpp201's
+    handshake; ocpp16 boots on that very socket. The CSMS sees one handshake and no
+    disconnect (a CSMS under load must not see two sockets for one station)."""
+    monkeypatch.delenv("OCPP_PRIMARY", raising=False)
+    async with OcppCsms(protocols=(OCPP16,), passwords=PASSWORD) as csms:
+        hub, _ = await start_station(config_dir(_yaml(csms.url(), csms.url())))
+        FakeController(hub).state("idle")
+        await csms.wait_for("BootNotification", where=lambda p: "chargePointVendor" in p)
+        await csms.wait_for("StatusNotification")
+        await wait_state(hub, "sensor.ocpp16_connection", "connected")
+        assert [(a.outcome, a.offered, a.protocol) for a in csms.attempts] == [
+            ("accepted", (OCPP201, OCPP16), OCPP16)
+        ]
+        assert csms.disconnects == []
+        assert hub.states.get("sensor.ocpp_active_protocol").state == "ocpp1.6"
+
+
 def _journal_rows(config: Path) -> dict[str, int]:
     """What ocpp16's journal file holds, read from the SQLite file itself."""
     db = sqlite3.connect(config / ".storage" / "ocpp16.db")

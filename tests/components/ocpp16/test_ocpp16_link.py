@@ -214,3 +214,37 @@ async def test_dead_link_detected_by_ping(config_dir, start_station) -> None:
         csms.freeze()  # no FIN, no RST: only the missing pongs tell
         await csms.wait_until(lambda: len(csms.attempts) >= 2, timeout=5)
         assert asyncio.get_running_loop().time() - frozen_at < 2.0
+
+
+async def test_verify_tls_false_accepts_an_untrusted_certificate(
+    config_dir, start_station, tmp_path
+) -> None:
+    """Issue 10 point 1 (one config schema): `verify_tls: false` means for 1.6 what it
+    means for 2.0.1 — a wss:// CSMS with a certificate no CA vouches for is accepted."""
+    context, _ = self_signed_tls(str(tmp_path))
+    async with OcppCsms(passwords={STATION: PASSWORD}, ssl_context=context) as csms:
+        hub, result = await start_station(config_dir(station_yaml(csms.url(), verify_tls=False)))
+        assert not result.problems
+        FakeController(hub).state("idle")
+        await csms.wait_connected(STATION, OCPP16)
+        await csms.wait_for("BootNotification")
+
+
+async def test_station_name_from_the_environment(config_dir, start_station, monkeypatch) -> None:
+    """The fleet env file's OCPP_STATION_NAME names the 1.6 station at run time when neither
+    the block nor `orge:` has a station_id (as for 2.0.1); a password given in the URL is
+    used for Basic auth and never shown."""
+    monkeypatch.setenv("OCPP_STATION_NAME", "FLEET-16-007")
+    async with OcppCsms(passwords={"FLEET-16-007": PASSWORD}) as csms:
+        url = csms.url().replace("ws://", f"ws://FLEET-16-007:{PASSWORD}@")
+        yaml = station_yaml(url, password=None).replace(f"orge:\n  station_id: {STATION}\n", "")
+        hub, result = await start_station(config_dir(yaml))
+        assert not result.problems
+        FakeController(hub).state("idle")
+        await csms.wait_connected("FLEET-16-007", OCPP16)
+        attempt = next(a for a in csms.attempts if a.outcome == "accepted")
+        assert attempt.user == "FLEET-16-007"
+        assert attempt.path.endswith("/FLEET-16-007")
+        assert PASSWORD not in hub.data["ocpp16"].url
+        await wait_state(hub, "sensor.ocpp16_connection", "connected")
+        assert PASSWORD not in str(hub.states.get("sensor.ocpp16_connection").attributes)

@@ -7,7 +7,7 @@ import json
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from ocpp.exceptions import NotImplementedError as OcppNotImplemented
+from ocpp.exceptions import NotSupportedError as OcppNotSupported
 from ocpp.exceptions import OccurrenceConstraintViolationError
 from ocpp201_helpers import PASSWORD, STATION, FakeController, station_yaml, wait_until
 
@@ -207,7 +207,8 @@ async def test_reset_availability_unlock_trigger(config_dir, start_station) -> N
 async def test_unsupported_and_malformed_calls(config_dir, start_station) -> None:
     async with OcppCsms(passwords={STATION: PASSWORD}) as csms:
         await connected_station(csms, config_dir, start_station)
-        with pytest.raises(OcppNotImplemented):
+        # a 2.0.1 action the station does not support: NotSupported (OCPP-J 2.0.1 §4.3)
+        with pytest.raises(OcppNotSupported):
             await csms.call(STATION, "CancelReservation", {"reservationId": 1})
         cases = [
             ("not json at all", "-1", "RpcFrameworkError"),
@@ -217,7 +218,7 @@ async def test_unsupported_and_malformed_calls(config_dir, start_station) -> Non
             (json.dumps([2, "m4", "Reset", {"type": "Sideways"}]), "m4", "FormatViolation"),
             (json.dumps([2, "m5", "Reset", {"typo": "OnIdle"}]), "m5", None),
             (json.dumps([2, "m6", "Reset", {"type": 5}]), "m6", "TypeConstraintViolation"),
-            (json.dumps([2, "m7", "FlyToTheMoon", {}]), "m7", "NotSupported"),
+            (json.dumps([2, "m7", "FlyToTheMoon", {}]), "m7", "NotImplemented"),
         ]
         for text, unique_id, code in cases:
             answer = await csms.send_raw(STATION, text)

@@ -232,3 +232,33 @@ async def test_unexpected_error_counts_as_an_attempt(tmp_path: Path) -> None:
     task.cancel()
     assert sent == [0, 0, 1]  # the queue is not blocked behind a bad message
     await journal.close()
+
+
+async def test_sender_retry_spacing_follows_a_new_interval_at_once(tmp_path: Path) -> None:
+    """Issue 10 point 3: the retry interval (1.6 TransactionMessageRetryInterval, 2.0.1
+    MessageAttemptInterval) lowered while a message waits for its retry applies now."""
+    journal = await open_journal(tmp_path)
+    await journal.append("TransactionEvent", {"n": 0}, KIND_START)
+    sent: list[float] = []
+
+    async def send(entry: Entry, payload: dict[str, Any]) -> dict[str, Any]:
+        sent.append(time.monotonic())
+        if len(sent) == 1:
+            raise CallRejected("InternalError")
+        return {}
+
+    interval = {"value": 60.0}
+    sender = JournalSender(journal, lambda e: RetryPolicy(attempts=3, interval=interval["value"]))
+    task = asyncio.create_task(sender.run(send))
+    while not sent:
+        await asyncio.sleep(0.01)
+    await asyncio.sleep(0.2)  # waiting for the retry, 60 s away
+    changed = time.monotonic()
+    interval["value"] = 0.5
+    sender.settings.notify()
+    while len(sent) < 2:
+        assert time.monotonic() - changed < 3, "the retry still waits for the old 60 s"
+        await asyncio.sleep(0.01)
+    task.cancel()
+    assert 0.5 <= sent[1] - sent[0] < 1.5  # interval x failures (1) from the failure
+    await journal.close()

@@ -1,0 +1,423 @@
+"""The one OCPP-J WebSocket client of both protocols (`websockets`).
+
+`open_connection()` dials the CSMS: HTTP Basic auth (security profiles 1/2: user = station
+id), TLS for wss:// with an optional CA file and `verify_tls`, the subprotocols offered in
+order, WebSocket ping/pong to detect a dead link. It raises one `ConnectFailed` whose
+message an operator can act on (never the password).
+
+`Connection` is one open socket. `attach(charge_point)` starts its reader: CALLRESULT /
+CALLERROR frames resolve the matching `call()` at once, CALL frames go to the `ocpp`
+library's `ChargePoint.route_message` one at a time (OCPP-J: a CSMS sends one CALL at a
+time and waits), after the frame checks and the error table of OCPP-J (1.6J §4.2.3, 2.0.1
+OCPP-J §4.3): an action the station does not know -> `NotImplemented`, one of the
+protocol's actions without a handler -> `NotSupported`, a malformed frame ->
+`RpcFrameworkError` / `MessageTypeNotSupported` (2.0.1) or `FormationViolation` /
+`ProtocolError` (1.6), a malformed payload -> `FormatViolation` (2.0.1) /
+`FormationViolation` (1.6). The ChargePoint sends its answers through `send()`, which
+also maps the library's 2.0.1 error names to 1.6's on an ocpp1.6 socket.
+
+`call(action, payload)` is the one CALL path: our own payload is held to the schema
+strictly (a message that breaks it is never sent: `CallRejected("LocalValidation")`);
+the answer is taken leniently (fields the schema does not define, e.g. vendor extensions,
+are accepted). It ends in the answer payload, `CallRejected` (CALLERROR or an answer that
+breaks its schema otherwise), `NoAnswer` (timeout) or `LinkDown` (the socket went away,
+at once, not after the timeout).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import json
+import logging
+import ssl
+import uuid
+from typing import Any
+
+from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus, InvalidURI
+
+from .sender import CallRejected, LinkDown, NoAnswer
+
+_LOGGER = logging.getLogger(__name__)
+OCPP201 = "ocpp2.0.1"
+OCPP16 = "ocpp1.6"
+_VERSIONS = {OCPP201: "2.0.1", OCPP16: "1.6"}
+_CALL, _RESULT, _ERROR = 2, 3, 4
+_MAX_MESSAGE = 4 * 1024 * 1024
+# Schema checks of small messages (a StatusNotification: ~0.1 ms) run inline: a hop to a
+# worker thread costs more than that and adds latency; bigger ones go to the executor.
+_INLINE_VALIDATION_BYTES = 600
+
+
+class ConnectFailed(Exception):
+    """The CSMS could not be reached, or refused the station.
+
+    `refused` is True when it answered but said no (HTTP 401/403/404, no agreed
+    subprotocol, a bad URL or CA file): retrying soon will not help, a fallback may.
+    `status` is the HTTP status when there was one; `shared_url` is True when the CSMS
+    agreed on the other protocol of a URL both components share (handed over).
+    """
+
+    def __init__(self, message: str, refused: bool = False, status: int | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.refused = refused
+        self.status = status
+        self.shared_url = False  # the CSMS agreed on the other protocol on a shared URL
+
+
+def ssl_context(url: str, ca_file: str | None, verify: bool = True) -> ssl.SSLContext | None:
+    """The TLS context for wss:// (None for ws://). With `verify` the certificate and the
+    host name are checked (security profile 2); `ca_file` adds a trusted CA.
+    Raises OSError / ssl.SSLError for an unreadable CA file."""
+    if not url.startswith("wss://"):
+        return None
+    context = (
+        ssl.create_default_context(cafile=ca_file) if ca_file else ssl.create_default_context()
+    )
+    if not verify:
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+    return context
+
+
+def basic_auth(station_id: str, password: str | None) -> dict[str, str]:
+    """The Authorization header of security profiles 1/2 (user = station id), or none."""
+    if not password:
+        return {}
+    token = base64.b64encode(f"{station_id}:{password}".encode()).decode("ascii")
+    return {"Authorization": f"Basic {token}"}
+
+
+async def open_connection(
+    url: str,
+    station_id: str,
+    password: str | None,
+    subprotocols: list[str],
+    *,
+    ca_file: str | None = None,
+    verify_tls: bool = True,
+    ping_interval: float | None = 30,
+    open_timeout: float = 15,
+    wire_logger: logging.Logger | None = None,
+) -> Connection:
+    """Open the WebSocket offering `subprotocols` in order; a `Connection` whose
+    `subprotocol` is one of them. Raises `ConnectFailed` (also when the CSMS agreed on
+    none of them: `refused`)."""
+    try:
+        context = ssl_context(url, ca_file, verify_tls)
+    except (OSError, ssl.SSLError) as err:
+        raise ConnectFailed(f"cannot load CA file {ca_file}: {err}", refused=True) from None
+    try:
+        ws = await connect(
+            url,
+            subprotocols=subprotocols,  # type: ignore[arg-type]
+            additional_headers=basic_auth(station_id, password),
+            ssl=context,
+            open_timeout=open_timeout,
+            ping_interval=ping_interval or None,
+            # a pong later than half the interval means a dead link (the CSMS answers a
+            # ping at once); a dead link's closing handshake is not waited for long
+            ping_timeout=(ping_interval / 2) if ping_interval else None,
+            close_timeout=1,
+            proxy=None,
+            max_size=_MAX_MESSAGE,
+        )
+    except Exception as err:
+        raise _connect_failed(err, url, station_id, subprotocols, open_timeout) from None
+    if ws.subprotocol not in subprotocols:
+        with contextlib.suppress(Exception):
+            await ws.close(code=1002)
+        raise ConnectFailed(
+            f"the CSMS agreed on no OCPP subprotocol (offered {', '.join(subprotocols)})",
+            refused=True,
+        )
+    return Connection(ws, wire_logger or _LOGGER)
+
+
+def _connect_failed(
+    err: Exception, url: str, station_id: str, subprotocols: list[str], timeout: float
+) -> ConnectFailed:
+    if isinstance(err, InvalidStatus):
+        code = err.response.status_code
+        if code in (401, 403):
+            return ConnectFailed(
+                f"HTTP {code}: the CSMS did not accept station id {station_id!r} with the "
+                "configured password (check station_id and password)",
+                refused=True,
+                status=code,
+            )
+        if code == 404:
+            return ConnectFailed(
+                f"HTTP 404: the CSMS does not know {url} (check the URL and station id)",
+                refused=True,
+                status=code,
+            )
+        if code == 400:
+            # a server answers 400 when none of the offered subprotocols is acceptable
+            return ConnectFailed(
+                "HTTP 400: the CSMS refused the handshake (no agreed subprotocol among "
+                f"{', '.join(subprotocols)}?)",
+                refused=True,
+                status=code,
+            )
+        return ConnectFailed(f"HTTP {code} from the CSMS during the handshake", status=code)
+    if isinstance(err, InvalidURI):
+        return ConnectFailed(f"invalid URL: {err}", refused=True)
+    if isinstance(err, ssl.SSLCertVerificationError):
+        return ConnectFailed(f"TLS certificate not trusted: {err.verify_message}")
+    if isinstance(err, ssl.SSLError):
+        return ConnectFailed(f"TLS error: {err}")
+    if isinstance(err, InvalidHandshake):
+        return ConnectFailed(f"WebSocket handshake failed: {err}")
+    if isinstance(err, TimeoutError):
+        return ConnectFailed(f"no answer from the CSMS within {timeout:g} s")
+    if isinstance(err, OSError):
+        reason = err.strerror or str(err) or type(err).__name__
+        return ConnectFailed(f"cannot connect: {reason}")
+    return ConnectFailed(f"cannot connect: {type(err).__name__}: {err}")
+
+
+# OCPP-J error names differ between the versions; the library speaks 2.0.1's.
+_ERROR_NAMES_16 = {
+    "FormatViolation": "FormationViolation",
+    "OccurrenceConstraintViolation": "OccurenceConstraintViolation",
+    "RpcFrameworkError": "ProtocolError",
+    "MessageTypeNotSupported": "ProtocolError",
+}
+_ERROR_NAMES_201 = {"OccurenceConstraintViolation": "OccurrenceConstraintViolation"}
+
+
+class Connection:
+    """One open OCPP-J socket: the reader, the CALL path, the answers of a ChargePoint.
+
+    `subprotocol` is the agreed one; `closed` a future done when the socket is gone;
+    `is_open`. Handed from one component to the other as is (fallback on a shared URL).
+    """
+
+    def __init__(self, ws: ClientConnection, wire_logger: logging.Logger) -> None:
+        self._ws = ws
+        self.subprotocol: str = ws.subprotocol or ""
+        self.version = _VERSIONS.get(self.subprotocol, "2.0.1")
+        self.wire_logger = wire_logger
+        self.station_id = ""
+        self.response_timeout = 30.0
+        self.closed: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._pending: dict[str, asyncio.Future[Any]] = {}
+        self._call_lock = asyncio.Lock()
+        self._calls: asyncio.Queue[tuple[str, str, Any]] = asyncio.Queue()
+        self._charge_point: Any = None
+        self._tasks: list[asyncio.Task[Any]] = []
+        self._error_names = _ERROR_NAMES_16 if self.subprotocol == OCPP16 else _ERROR_NAMES_201
+
+    @property
+    def is_open(self) -> bool:
+        return not self.closed.done()
+
+    def attach(self, charge_point: Any, station_id: str, response_timeout: float) -> None:
+        """Start reading; CSMS CALLs go to `charge_point` (an `ocpp` ChargePoint built
+        with this connection). Call once per connection (again after a hand-over is fine
+        only when the previous owner has detached: `detach()`)."""
+        self._charge_point = charge_point
+        self.station_id = station_id
+        self.response_timeout = response_timeout
+        self.wire_logger = getattr(charge_point, "logger", self.wire_logger)
+        if not self._tasks:
+            self._tasks = [
+                asyncio.ensure_future(self._read()),
+                asyncio.ensure_future(self._serve_calls()),
+            ]
+
+    # --- receiving ---------------------------------------------------------------------
+
+    async def _read(self) -> None:
+        try:
+            while True:
+                message = await self._ws.recv()
+                if isinstance(message, bytes):
+                    continue  # OCPP-J frames are text
+                self.wire_logger.info("%s: receive message %s", self.station_id, message)
+                await self._dispatch(message)
+        except ConnectionClosed as err:
+            _LOGGER.info("OCPP connection closed (code %s)", err.rcvd.code if err.rcvd else None)
+        except (ConnectionError, LinkDown) as err:
+            _LOGGER.info("OCPP connection lost: %s", err)
+        finally:
+            self._gone()
+
+    def _gone(self) -> None:
+        if not self.closed.done():
+            self.closed.set_result(None)
+        for future in self._pending.values():
+            if not future.done():
+                future.set_exception(LinkDown("connection closed while waiting for the answer"))
+        self._pending.clear()
+        for task in self._tasks:
+            if task is not asyncio.current_task():
+                task.cancel()
+
+    async def _dispatch(self, raw: str) -> None:
+        try:
+            frame = json.loads(raw)
+        except ValueError:
+            await self._error("-1", "RpcFrameworkError", "Message is not valid JSON")
+            return
+        if not isinstance(frame, list) or len(frame) < 3 or not isinstance(frame[1], str):
+            unique_id = frame[1] if isinstance(frame, list) and len(frame) > 1 else "-1"
+            await self._error(str(unique_id)[:36], "RpcFrameworkError", "Not an OCPP-J message")
+            return
+        kind, unique_id = frame[0], frame[1]
+        if kind in (_RESULT, _ERROR):
+            future = self._pending.pop(unique_id, None)
+            if future is None or future.done():
+                _LOGGER.debug("Ignoring an answer to no pending call: %s", raw[:200])
+            elif kind == _RESULT:
+                future.set_result(frame[2] if isinstance(frame[2], dict) else {})
+            else:
+                code = frame[2] if isinstance(frame[2], str) else "GenericError"
+                text = frame[3] if len(frame) > 3 and isinstance(frame[3], str) else ""
+                future.set_exception(CallRejected(code, text))
+            return
+        if kind != _CALL:
+            await self._error(
+                unique_id, "MessageTypeNotSupported", f"MessageTypeId {kind!r} is not supported"
+            )
+            return
+        if len(frame) != 4 or not isinstance(frame[2], str):
+            await self._error(unique_id, "RpcFrameworkError", "A CALL has 4 elements")
+            return
+        if not isinstance(frame[3], dict):
+            await self._error(unique_id, "FormatViolation", "The payload of a CALL is an object")
+            return
+        action = frame[2]
+        handlers = getattr(self._charge_point, "route_map", {}).get(action)
+        if not handlers or "_on_action" not in handlers:
+            if _known_action(action, self.version):
+                await self._error(
+                    unique_id, "NotSupported", f"{action} is not supported by this station"
+                )
+            else:
+                await self._error(
+                    unique_id, "NotImplemented", f"{action} is not an OCPP {self.version} action"
+                )
+            return
+        self._calls.put_nowait((unique_id, action, raw))
+
+    async def _serve_calls(self) -> None:
+        """CSMS CALLs, one at a time and in order (answers are read meanwhile)."""
+        while True:
+            unique_id, action, raw = await self._calls.get()
+            try:
+                await self._charge_point.route_message(raw)
+            except LinkDown:
+                return
+            except Exception:  # never let one order end the connection
+                _LOGGER.exception("Handling %s from the CSMS failed", action)
+                with contextlib.suppress(LinkDown):
+                    await self._error(unique_id, "InternalError", f"{action} failed")
+
+    async def _error(self, unique_id: str, code: str, description: str) -> None:
+        frame = [_ERROR, unique_id, code, description, {}]
+        _LOGGER.warning("Answering a CSMS frame with CALLERROR %s: %s", code, description)
+        await self.send(json.dumps(frame, separators=(",", ":")))
+
+    # --- sending -----------------------------------------------------------------------
+
+    async def send(self, text: str) -> None:
+        """Send one frame (the ChargePoint's answers come through here). A CALLERROR
+        carries this protocol's name of the error. Raises LinkDown."""
+        if text.startswith("[4,"):
+            frame = json.loads(text)
+            name = self._error_names.get(frame[2])
+            if name is not None:
+                frame[2] = name
+                text = json.dumps(frame, separators=(",", ":"))
+        if self.closed.done():
+            raise LinkDown("connection closed")
+        try:
+            await self._ws.send(text)
+        except (ConnectionClosed, ConnectionError, RuntimeError) as err:
+            raise LinkDown(str(err)) from None
+
+    async def recv(self) -> str:
+        """Not used: the reader routes every frame (kept for the ChargePoint's interface)."""
+        raise LinkDown("the connection's reader receives the frames")
+
+    async def call(
+        self, action: str, payload: dict[str, Any], timeout: float | None = None
+    ) -> dict[str, Any]:
+        """Send one CALL (camelCase payload) and return the CALLRESULT payload.
+
+        Raises CallRejected (CALLERROR, or our payload / the answer breaks the schema),
+        NoAnswer (no answer within `timeout`, default the response timeout), LinkDown.
+        """
+        if not self.is_open:
+            raise LinkDown("connection closed")
+        unique_id = str(uuid.uuid4())
+        text = json.dumps([_CALL, unique_id, action, payload], separators=(",", ":"))
+        errors = await _schema_errors(_CALL, action, self.version, payload, len(text))
+        if errors:
+            # Our own message breaks the schema: it will never be accepted, so it is
+            # treated like a refusal (counted, then moved aside), never left to wedge
+            # the queue or end the session.
+            _LOGGER.error("Not sending an invalid %s: %s", action, errors[0])
+            raise CallRejected("LocalValidation", errors[0][:200])
+        wait = timeout or self.response_timeout
+        async with self._call_lock:  # OCPP-J: one CALL of ours outstanding at a time
+            future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+            self._pending[unique_id] = future
+            try:
+                self.wire_logger.info("%s: send %s", self.station_id, text)
+                await self.send(text)
+                done, _ = await asyncio.wait({future}, timeout=wait)
+            finally:
+                self._pending.pop(unique_id, None)
+            if not done:
+                future.cancel()
+                raise NoAnswer(f"no answer to {action} within {wait:g} s")
+            answer = future.result()
+        errors = await _schema_errors(_RESULT, action, self.version, answer, len(str(answer)))
+        # lenient: what the station receives may carry fields its schema does not define
+        errors = [error for error in errors if not error.startswith("additionalProperties")]
+        if errors:
+            raise CallRejected("FormatViolation", f"invalid {action} answer: {errors[0]}")
+        return answer
+
+    async def close(self, code: int = 1000) -> None:
+        """Close the socket (idempotent); pending calls end with LinkDown."""
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(self._ws.close(code=code), 3)
+        self._gone()
+
+
+def _known_action(action: str, version: str) -> bool:
+    if version == "1.6":
+        from ocpp.v16.enums import Action
+    else:
+        from ocpp.v201.enums import Action
+    try:
+        Action(action)
+    except ValueError:
+        return False
+    return True
+
+
+async def _schema_errors(
+    kind: int, action: str, version: str, payload: dict[str, Any], size: int
+) -> list[str]:
+    """The schema violations of a payload ("<validator>: <message>"), none if it holds;
+    an action without a schema has none."""
+    from ocpp.messages import get_validator
+
+    def check() -> list[str]:
+        try:
+            validator = get_validator(kind, action, version)
+        except (OSError, ValueError):
+            return []
+        return [f"{error.validator}: {error.message}" for error in validator.iter_errors(payload)]
+
+    if size <= _INLINE_VALIDATION_BYTES:
+        return check()
+    return await asyncio.get_running_loop().run_in_executor(None, check)

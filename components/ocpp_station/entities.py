@@ -1,0 +1,66 @@
+"""The link's entities, the same for both protocols: sensor.<domain>_connection (state
+and, as attributes, the URL and the next retry), _protocol (the agreed subprotocol or
+`none`), _last_error (with the time it happened) and _queue (journal length, messages)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from orge.entity import SensorEntity, async_add_entities
+
+
+class LinkSensor(SensorEntity):
+    """A sensor the station writes; `update()` writes only on a change."""
+
+    def __init__(self, domain: str, key: str, name: str, icon: str, initial: Any) -> None:
+        self._attr_object_id = f"{domain}_{key}"
+        self._attr_name = name
+        self._attr_icon = icon
+        self._attr_state = initial
+        self._attr_extra_state_attributes = {}
+
+    def update(self, value: Any, **attributes: Any) -> None:
+        if value == self._attr_state and attributes == self._attr_extra_state_attributes:
+            return
+        self._attr_state = value
+        self._attr_extra_state_attributes = attributes
+        if self.orge is not None and self.entity_id is not None:
+            self.async_write_state()
+
+
+class LinkSensors:
+    """The four link sensors of one OCPP component (`label`: "OCPP 2.0.1", "OCPP 1.6")."""
+
+    def __init__(self, orge: Any, domain: str, label: str) -> None:
+        self.orge = orge
+        self.domain = domain
+        self.connection = LinkSensor(
+            domain, "connection", f"{label} connection", "mdi:lan-connect", "disconnected"
+        )
+        self.protocol = LinkSensor(
+            domain, "protocol", f"{label} protocol", "mdi:swap-horizontal", "none"
+        )
+        self.error = LinkSensor(
+            domain, "last_error", f"{label} last error", "mdi:alert-circle-outline", "none"
+        )
+        self.queue = LinkSensor(domain, "queue", f"{label} queue length", "mdi:tray-full", 0)
+        self.queue._attr_unit_of_measurement = "messages"
+        self.queue._attr_state_class = "measurement"
+
+    async def async_add(self) -> None:
+        await async_add_entities(
+            self.orge, self.domain, [self.connection, self.protocol, self.error, self.queue]
+        )
+
+    def set_connection(self, value: str, **attributes: Any) -> None:
+        self.connection.update(value, **attributes)
+
+    def set_protocol(self, value: str) -> None:
+        self.protocol.update(value)
+
+    def set_error(self, value: str, **attributes: Any) -> None:
+        """At most 250 characters (a state); `none` once the link is fine again."""
+        self.error.update(value[:250], **attributes)
+
+    def set_queue(self, value: int) -> None:
+        self.queue.update(value)

@@ -1,0 +1,143 @@
+"""One station lifecycle for both protocols: standby, adopt, connect, session, back-off.
+
+`StationLifecycle.run_lifecycle()` is the loop both components run (as a background task):
+
+1. standby: while the role is not active (a fallback whose primary is up), wait;
+2. adopt: sessions that began while on standby become transactions now (`adopt_sessions`);
+3. connect: take a socket the other component left on this URL (shared-URL hand-over),
+   else dial (`connection.open_connection`) offering `subprotocols()`;
+4. session: the protocol's boot and session run on the socket (`run_session`) until it
+   closes; it returns a `ConnectFailed` when the CSMS refused the station (boot Rejected,
+   the other protocol agreed on a shared URL);
+5. back-off: a refusal or failure is reported to the role (hand-over to the fallback),
+   then the loop waits `ReconnectBackoff.next_delay()` (`pause_before_retry`) and starts
+   again. Step-down (the primary is back) is the role's `on_deactivate` hook.
+
+The protocol components provide the hooks below; everything else is shared.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from .connection import ConnectFailed, Connection, open_connection
+
+_LOGGER = logging.getLogger(__name__)
+
+
+class StationLifecycle:
+    """Mixin of a protocol's station. Needs `role`, `backoff`, `url`, `station_id`,
+    `password`, `config`, `wire_logger` and the hooks; `stopping` ends the loop."""
+
+    role: Any
+    backoff: Any
+    url: str
+    station_id: str
+    password: str | None
+    config: dict[str, Any]
+    wire_logger: logging.Logger
+    stopping: bool = False
+    protocol_label = "OCPP"
+    # the link state shown while waiting after a refusal (2.0.1 shows "rejected"; 1.6's
+    # sensor has always shown "disconnected" and its users rely on that)
+    refused_link_state = "rejected"
+
+    # --- hooks ---------------------------------------------------------------------
+
+    def subprotocols(self) -> list[str]:
+        raise NotImplementedError
+
+    def ping_interval(self) -> float:
+        raise NotImplementedError
+
+    def open_timeout(self) -> float:
+        return float(self.config["response_timeout"])
+
+    def set_link_state(self, state: str, **attributes: Any) -> None:
+        raise NotImplementedError
+
+    def report_error(self, message: str) -> None:
+        raise NotImplementedError
+
+    def adopt_sessions(self) -> None:
+        """Sessions running with no transaction of ours become transactions (take-over)."""
+
+    async def run_session(self, connection: Connection) -> ConnectFailed | None:
+        """Boot and serve the connection until it closes; a ConnectFailed if refused."""
+        raise NotImplementedError
+
+    def session_ended(self) -> None:
+        """The socket is gone: forget per-connection state."""
+
+    async def pause_before_retry(self, delay: float, failure: ConnectFailed | None) -> None:
+        raise NotImplementedError
+
+    # --- the loop --------------------------------------------------------------------
+
+    async def run_lifecycle(self) -> None:
+        while not self.stopping:
+            if not self.role.active:
+                self.set_link_state("standby")
+                await self.role.wait_active()
+            # Taking over (or back after a step-down): idempotent while active.
+            self.adopt_sessions()
+            self.set_link_state("connecting")
+            offered = self.subprotocols()
+            failure: ConnectFailed | None = None
+            connection = self.role.take_handover(self.url, offered[0])
+            if connection is not None:
+                _LOGGER.info(
+                    "%s: taking over the socket the CSMS agreed on with the other component",
+                    self.protocol_label,
+                )
+            else:
+                try:
+                    connection = await open_connection(
+                        self.url,
+                        self.station_id,
+                        self.password,
+                        offered,
+                        ca_file=self.config.get("ca_file"),
+                        verify_tls=self.config["verify_tls"],
+                        ping_interval=self.ping_interval(),
+                        open_timeout=self.open_timeout(),
+                        wire_logger=self.wire_logger,
+                    )
+                except ConnectFailed as err:
+                    failure = err
+            if connection is not None:
+                if not self.role.active:  # the primary came back while we were dialling
+                    await connection.close()
+                    continue
+                _LOGGER.info(
+                    "%s: connected to %s (%s)",
+                    self.protocol_label,
+                    self.url,
+                    connection.subprotocol,
+                )
+                try:
+                    failure = await self.run_session(connection)
+                except Exception as err:  # keep the link alive whatever happened
+                    _LOGGER.exception("%s session failed", self.protocol_label)
+                    self.report_error(f"{type(err).__name__}: {err}")
+                finally:
+                    if failure is None or not failure.shared_url:
+                        await connection.close()  # (a handed-over socket stays open)
+                    self.session_ended()
+                    self.role.report_disconnected()
+            if self.stopping:
+                break
+            if failure is not None:
+                _LOGGER.warning("%s link to %s: %s", self.protocol_label, self.url, failure)
+                self.report_error(failure.message)
+                self.role.report_failure(failure.message, refused=failure.refused)
+            delay = self.backoff.next_delay()
+            self.set_link_state(
+                self.refused_link_state
+                if failure is not None and failure.refused
+                else "disconnected",
+                retry_in=round(delay, 1),
+            )
+            _LOGGER.info("%s: reconnecting in %.1f s", self.protocol_label, delay)
+            await self.pause_before_retry(delay, failure)
