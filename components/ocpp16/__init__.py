@@ -55,11 +55,8 @@ async def async_setup(orge: Orge, config: dict[str, Any]) -> bool:
 
 
 def configured_entity_ids(config: dict[str, Any]) -> set[str]:
-    """The link sensors (sensor.ocpp16_connection...) and the protocol both OCPP
+    """The link sensors (sensor.<domain>_connection...) and the protocol both OCPP
     components share (docs/components.md)."""
-    from components.ocpp_station.role import ACTIVE_PROTOCOL_ENTITY
-    from orge.check_names import entity_ids_of
+    from components.ocpp_station.entities import link_entity_ids
 
-    from .entities import make_sensors
-
-    return entity_ids_of(make_sensors().values(), DOMAIN) | {ACTIVE_PROTOCOL_ENTITY}
+    return link_entity_ids(DOMAIN)

@@ -50,13 +50,8 @@ async def async_setup(orge: Any, config: dict[str, Any]) -> bool:
 
 
 def configured_entity_ids(config: dict[str, Any]) -> set[str]:
-    """The link sensors (sensor.ocpp201_connection...) and the protocol both OCPP
+    """The link sensors (sensor.<domain>_connection...) and the protocol both OCPP
     components share (docs/components.md)."""
-    from components.ocpp_station.role import ACTIVE_PROTOCOL_ENTITY
-    from orge.check_names import entity_ids_of
+    from components.ocpp_station.entities import link_entity_ids
 
-    from .entities import LinkSensors
-
-    sensors = LinkSensors(None, DOMAIN)
-    entities = [sensors.connection, sensors.protocol, sensors.error, sensors.queue]
-    return entity_ids_of(entities, DOMAIN) | {ACTIVE_PROTOCOL_ENTITY}
+    return link_entity_ids(DOMAIN)

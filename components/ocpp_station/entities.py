@@ -47,10 +47,12 @@ class LinkSensors:
         self.queue._attr_unit_of_measurement = "messages"
         self.queue._attr_state_class = "measurement"
 
+    @property
+    def entities(self) -> list[LinkSensor]:
+        return [self.connection, self.protocol, self.error, self.queue]
+
     async def async_add(self) -> None:
-        await async_add_entities(
-            self.orge, self.domain, [self.connection, self.protocol, self.error, self.queue]
-        )
+        await async_add_entities(self.orge, self.domain, self.entities)
 
     def set_connection(self, value: str, **attributes: Any) -> None:
         self.connection.update(value, **attributes)
@@ -64,3 +66,13 @@ class LinkSensors:
 
     def set_queue(self, value: int) -> None:
         self.queue.update(value)
+
+
+def link_entity_ids(domain: str) -> set[str]:
+    """The ids `configured_entity_ids` of an OCPP component names: its four link sensors
+    (`sensor.<domain>_connection`, ...) and the active protocol both components share."""
+    from orge.check_names import entity_ids_of
+
+    from .role import ACTIVE_PROTOCOL_ENTITY
+
+    return entity_ids_of(LinkSensors(None, domain, "").entities, domain) | {ACTIVE_PROTOCOL_ENTITY}
