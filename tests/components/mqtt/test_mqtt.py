@@ -12,6 +12,9 @@ from typing import Any
 
 import pytest
 
+import orge
+from tests.conftest import REPO
+
 from .conftest import PASSWORD, USER, Broker, Watcher
 
 STATION = "ST_TEST_1"
@@ -157,3 +160,113 @@ async def test_states_attributes_and_commands(
 
     assert hub.states.get("binary_sensor.mqtt_connected").state == "on"
     assert PASSWORD not in caplog.text
+
+
+HA_PYTHON = REPO / ".venv-ha" / "bin" / "python"
+
+# Runs inside Home Assistant 2024.3.3's venv (benchmarks/ha_venv.sh): every discovery
+# message goes through what HA's mqtt discovery does with it - the topic matcher, the
+# abbreviations, then the component's DISCOVERY_SCHEMA - and what HA kept is printed.
+HA_VALIDATE = """
+import importlib, json, sys
+from homeassistant.components.mqtt import discovery
+from homeassistant.components.mqtt.abbreviations import ABBREVIATIONS, DEVICE_ABBREVIATIONS
+out = []
+for topic, payload in json.load(open(sys.argv[1])):
+    match = discovery.TOPIC_MATCHER.match(topic.replace("homeassistant/", "", 1))
+    assert match, topic
+    component = match.group("component")
+    assert component in discovery.SUPPORTED_COMPONENTS, component
+    payload = {ABBREVIATIONS.get(k, k): v for k, v in payload.items()}
+    payload["device"] = {DEVICE_ABBREVIATIONS.get(k, k): v for k, v in payload["device"].items()}
+    platform = importlib.import_module("homeassistant.components.mqtt." + component)
+    try:
+        valid = platform.DISCOVERY_SCHEMA(payload)
+    except Exception as err:
+        out.append({"topic": topic, "error": str(err)})
+        continue
+    kept = {k: (v if isinstance(v, (str, int, float, bool, list, dict)) or v is None else str(v))
+            for k, v in valid.items()}
+    out.append({"topic": topic, "node_id": match.group("node_id"),
+                "object_id": match.group("object_id"), "kept": sorted(kept), "valid": kept})
+print(json.dumps(out))
+"""
+
+
+@pytest.mark.skipif(
+    not HA_PYTHON.exists(),
+    reason="Home Assistant's venv (.venv-ha, made by benchmarks/ha_venv.sh) is absent: "
+    "the discovery payloads cannot be run through HA's own schemas",
+)
+async def test_discovery_accepted_by_home_assistant(
+    broker: Broker,
+    watcher: Watcher,
+    config_dir: Callable[..., Path],
+    start_station: Any,
+    tmp_path: Path,
+) -> None:
+    hub = await start(broker, config_dir, start_station)
+    await watcher.until(f"homeassistant/button/{STATION}/action_stop_charging/config")
+    await watcher.until(f"homeassistant/number/{STATION}/charger_max_current/config")
+    await watcher.until(f"homeassistant/sensor/{STATION}/mqtt_rejected_commands/config")
+    configs = {
+        topic: json.loads(payload)
+        for topic, payload in watcher.last.items()
+        if topic.startswith("homeassistant/") and payload
+    }
+    assert len(configs) > 10
+    source = tmp_path / "discovery.json"
+    source.write_text(json.dumps(list(configs.items())))
+    done = await asyncio.create_subprocess_exec(
+        str(HA_PYTHON), "-c", HA_VALIDATE, str(source),
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    out, err = await asyncio.wait_for(done.communicate(), 120)
+    assert done.returncode == 0, err.decode()[-3000:]
+    results = {found["topic"]: found for found in json.loads(out)}
+    assert set(results) == set(configs)
+    for topic, found in results.items():
+        assert "error" not in found, found
+        assert found["node_id"] == STATION
+        # HA drops keys it does not know (REMOVE_EXTRA): every key we sent must be kept.
+        assert set(configs[topic]) <= set(found["kept"]), (topic, configs[topic])
+        assert found["valid"]["availability_topic"] == f"{BASE}/availability"
+        assert configs[topic]["device"] == {
+            "identifiers": [STATION],
+            "name": "Test station",
+            "model": "ORGE AC charging station",
+            "manufacturer": "ORGE",
+            "sw_version": orge.__version__,
+        }
+
+    number = configs[f"homeassistant/number/{STATION}/charger_max_current/config"]
+    limit = hub.states.get("number.charger_max_current").attributes
+    assert number["command_topic"] == f"{BASE}/number/charger_max_current/set"
+    assert number["state_topic"] == f"{BASE}/number/charger_max_current/state"
+    assert (number["min"], number["max"], number["step"]) == (limit["min"], limit["max"], 1)
+    assert number["unit_of_measurement"] == "A" and number["device_class"] == "current"
+    assert number["unique_id"] == f"{STATION}_charger_max_current"
+    start_button = configs[f"homeassistant/button/{STATION}/action_start_charging/config"]
+    assert start_button["command_topic"] == f"{BASE}/action/start_charging"
+    assert start_button["name"] == "Start charging"
+    rejected = configs[f"homeassistant/sensor/{STATION}/mqtt_rejected_commands/config"]
+    assert rejected["state_class"] == "total_increasing"
+    link = configs[f"homeassistant/binary_sensor/{STATION}/mqtt_connected/config"]
+    assert link["device_class"] == "connectivity"
+    assert (link["payload_on"], link["payload_off"]) == ("on", "off")
+    measured = [c for c in configs.values() if c.get("device_class") == "voltage"]
+    assert measured and all(c["unit_of_measurement"] == "V" for c in measured)
+    # An excluded entity is not announced; a flag has no HA control (not allowed): none.
+    assert not any("hidden_flag" in topic or "input_boolean" in topic for topic in configs)
+
+    # Home Assistant pressing "Stop charging" reaches the allowed service.
+    stopped: list[Any] = []
+    original = hub.services.async_services()["esp32"]["stop_charging"].handler
+
+    async def spy(call: Any) -> Any:
+        stopped.append(call)
+        return await original(call) if asyncio.iscoroutinefunction(original) else original(call)
+
+    hub.services.async_services()["esp32"]["stop_charging"].handler = spy
+    await watcher.publish(start_button["command_topic"].replace("start", "stop"), b"PRESS")
+    await until(lambda: stopped)
