@@ -6,6 +6,8 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import signal
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -270,3 +272,207 @@ async def test_discovery_accepted_by_home_assistant(
     hub.services.async_services()["esp32"]["stop_charging"].handler = spy
     await watcher.publish(start_button["command_topic"].replace("start", "stop"), b"PRESS")
     await until(lambda: stopped)
+
+
+async def test_tls_with_client_certificate_and_mqtt5(
+    broker: Broker, watcher: Watcher, config_dir: Callable[..., Path], start_station: Any
+) -> None:
+    """The TLS listener wants a certificate from the fleet's CA; the station gives one."""
+    certs = broker.certs
+    path = config_dir(
+        f"""\
+orge:
+  station_id: {STATION}
+input_boolean:
+  test_flag:
+mqtt:
+  broker: 127.0.0.1
+  port: {broker.tls_port}
+  protocol: 5
+  username: {USER}
+  password: {PASSWORD}
+  certificate: {certs["ca"]}
+  client_cert: {certs["client"]}
+  client_key: {certs["client_key"]}
+"""
+    )
+    hub, result = await start_station(path)
+    assert not result.problems
+    assert await watcher.until(f"{BASE}/availability", b"online")
+    assert await watcher.until(f"{BASE}/input_boolean/test_flag/state", b"off")
+    assert hub.states.get("binary_sensor.mqtt_connected").state == "on"
+
+
+async def test_tls_refuses_a_broker_of_another_ca(
+    broker: Broker,
+    config_dir: Callable[..., Path],
+    start_station: Any,
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A broker whose certificate the CA file does not vouch for is not talked to; the
+    station runs on, says so once, and keeps trying."""
+    from .conftest import make_certificates
+
+    (tmp_path / "other").mkdir()
+    other = make_certificates(tmp_path / "other")
+    certs = broker.certs
+    path = config_dir(
+        f"""\
+orge:
+  station_id: {STATION}
+mqtt:
+  broker: 127.0.0.1
+  port: {broker.tls_port}
+  username: {USER}
+  password: {PASSWORD}
+  certificate: {other["ca"]}
+  client_cert: {certs["client"]}
+  client_key: {certs["client_key"]}
+  reconnect_min: 0.05
+  reconnect_max: 0.1
+"""
+    )
+    hub, _result = await start_station(path)
+    await until(lambda: "MQTT broker 127.0.0.1" in caplog.text)
+    await asyncio.sleep(0.5)  # several attempts
+    assert hub.states.get("binary_sensor.mqtt_connected").state == "off"
+    assert caplog.text.count("MQTT broker 127.0.0.1") == 1
+    assert PASSWORD not in caplog.text
+
+
+async def test_rate_limit_sends_the_latest_value_when_the_interval_ends(
+    broker: Broker, watcher: Watcher, config_dir: Callable[..., Path], start_station: Any
+) -> None:
+    hub = await start(
+        broker, config_dir, start_station,
+        mqtt_extra="  entity_min_interval:\n    input_boolean.test_flag: 0.6\n",
+    )  # fmt: skip
+    topic = f"{BASE}/input_boolean/test_flag/state"
+    await watcher.until(topic, b"off")
+    await asyncio.sleep(0.7)  # the first publication's interval is over
+    before = len(watcher.messages)
+    for service in ("turn_on", "turn_off", "turn_on", "turn_off", "turn_on"):
+        await hub.services.async_call(
+            "input_boolean", service, {"entity_id": "input_boolean.test_flag"}, blocking=True
+        )
+    await asyncio.sleep(0.3)
+    sent = [p for t, p, _r in watcher.messages[before:] if t == topic]
+    assert sent == [b"on"]  # the first change went at once; the rest wait
+    await asyncio.sleep(0.6)
+    sent = [p for t, p, _r in watcher.messages[before:] if t == topic]
+    assert sent == [b"on"]  # the latest value equals the last sent: nothing to send
+    await hub.services.async_call(
+        "input_boolean", "turn_off", {"entity_id": "input_boolean.test_flag"}, blocking=True
+    )
+    await hub.services.async_call(
+        "input_boolean", "turn_on", {"entity_id": "input_boolean.test_flag"}, blocking=True
+    )
+    await hub.services.async_call(
+        "input_boolean", "turn_off", {"entity_id": "input_boolean.test_flag"}, blocking=True
+    )
+    await until(lambda: [p for t, p, _r in watcher.messages[before:] if t == topic] != [b"on"])
+    await asyncio.sleep(0.8)
+    sent = [p for t, p, _r in watcher.messages[before:] if t == topic]
+    assert sent == [b"on", b"off"]  # only the latest of the three
+
+
+async def test_events_out(
+    broker: Broker, watcher: Watcher, config_dir: Callable[..., Path], start_station: Any
+) -> None:
+    hub = await start(broker, config_dir, start_station)
+    await watcher.until(f"{BASE}/availability", b"online")
+    hub.bus.async_fire("power_monitor_problem", {"problem": "under_voltage", "source": "hwmon"})
+    hub.bus.async_fire("not_for_the_fleet", {"x": 1})
+    hub.bus.async_fire("ngrok_tunnel_changed", {"name": "ssh", "public_url": "tcp://a:1"})
+    found = json.loads(await watcher.until(f"{BASE}/event/ngrok_tunnel_changed"))
+    assert found["data"] == {"name": "ssh", "public_url": "tcp://a:1"}
+    found = json.loads(await watcher.until(f"{BASE}/event/power_monitor_problem"))
+    assert found["event_type"] == "power_monitor_problem"
+    assert found["data"] == {"problem": "under_voltage", "source": "hwmon"}
+    assert found["time_fired"].endswith("+00:00")
+    assert f"{BASE}/event/not_for_the_fleet" not in watcher.last
+    retained = {t: r for t, _p, r in watcher.messages}
+    assert retained[f"{BASE}/event/power_monitor_problem"] is False
+
+
+async def test_broker_restart_loses_only_intermediate_values(
+    broker: Broker, watcher: Watcher, config_dir: Callable[..., Path], start_station: Any
+) -> None:
+    """The broker goes away (and forgets its retained messages: no persistence); the
+    station keeps the latest value of each entity and sends it when the broker returns."""
+    hub = await start(broker, config_dir, start_station)
+    await watcher.until(f"{BASE}/input_boolean/test_flag/state", b"off")
+    await watcher.stop()
+    broker.stop()
+    await until(lambda: hub.states.get("binary_sensor.mqtt_connected").state == "off")
+    for service in ("turn_on", "turn_off", "turn_on"):
+        await hub.services.async_call(
+            "input_boolean", service, {"entity_id": "input_boolean.test_flag"}, blocking=True
+        )
+    hub.states.async_set("sensor.meter_energy", "10.5", {"unit_of_measurement": "kWh"})
+    hub.states.async_set("sensor.meter_energy", "10.7", {"unit_of_measurement": "kWh"})
+    await asyncio.sleep(0.3)
+    broker.start()
+    after = Watcher(broker)
+    await after.start("orge/#")
+    try:
+        assert await after.until(f"{BASE}/availability", b"online")
+        assert await after.until(f"{BASE}/input_boolean/test_flag/state", b"on")
+        assert await after.until(f"{BASE}/sensor/meter_energy/state", b"10.7")
+        await asyncio.sleep(0.3)
+        # Every entity's current value is there again, and no intermediate one.
+        for state in hub.states.async_all():
+            if state.entity_id == "input_boolean.hidden_flag":
+                continue
+            domain, _, object_id = state.entity_id.partition(".")
+            topic = f"{BASE}/{domain}/{object_id}/state"
+            assert after.last.get(topic) == str(state.state).encode(), topic
+        energy = [p for t, p, _r in after.messages if t == f"{BASE}/sensor/meter_energy/state"]
+        assert energy == [b"10.7"]
+        flag = [p for t, p, _r in after.messages if t.endswith("input_boolean/test_flag/state")]
+        assert flag == [b"on"]
+        assert hub.states.get("binary_sensor.mqtt_connected").attributes["connects"] == 2
+    finally:
+        await after.stop()
+
+
+async def test_last_will_fires_when_orge_run_is_killed(broker: Broker, tmp_path: Path) -> None:
+    """A real `orge run` killed with SIGKILL: the broker publishes its will `offline`."""
+    (tmp_path / "secrets.yaml").write_text(f"mqtt_password: {PASSWORD}\n")
+    (tmp_path / "configuration.yaml").write_text(
+        f"orge:\n  station_id: {STATION}\ninput_boolean:\n  test_flag:\n"
+        f"mqtt:\n  broker: 127.0.0.1\n  port: {broker.port}\n  username: {USER}\n"
+        "  password: !secret mqtt_password\n  keepalive: 60\n"
+    )
+    seen = Watcher(broker)
+    await seen.start("orge/#")
+    log = tmp_path / "run.log"
+    with log.open("wb") as out:
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "orge", "run", "-c", str(tmp_path),
+            cwd=REPO, stdout=out, stderr=asyncio.subprocess.STDOUT,
+        )  # fmt: skip
+    try:
+        assert await seen.until(f"{BASE}/availability", b"online", timeout=30)
+        assert await seen.until(f"{BASE}/input_boolean/test_flag/state", b"off")
+        proc.send_signal(signal.SIGKILL)
+        await asyncio.wait_for(proc.wait(), 20)
+        # Not after the keepalive (60 s): the broker sees the socket close and sends the will.
+        assert await seen.until(f"{BASE}/availability", b"offline", timeout=5)
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
+        await seen.stop()
+    # Retained: a Home Assistant that connects later sees the station offline too.
+    later = Watcher(broker)
+    await later.start(f"{BASE}/availability")
+    try:
+        assert await later.until(f"{BASE}/availability", b"offline")
+        assert later.messages[0][2] is True
+    finally:
+        await later.stop()
+    text = log.read_text()
+    assert PASSWORD not in text
+    assert "Traceback" not in text, text[-2000:]
