@@ -67,3 +67,20 @@ def test_backoff_is_spread_and_bounded() -> None:
     assert 7 < statistics.pstdev(fifth) < 11.5
     # 150 draws over 1000 ms: about 11 share a millisecond by chance (birthday bound).
     assert len({round(d, 3) for d in first}) > 130
+
+
+def test_check_config_names_file_and_line(config_dir) -> None:  # type: ignore[no-untyped-def]
+    from orge.setup import check_configuration
+
+    path = config_dir(
+        "mqtt:\n  broker: 127.0.0.1\n  base_topic: orge/#\n  protocol: 4.0\n"
+        "  allowed_services: [not a service]\n  client_key: /k.pem\n"
+    )
+    problems = check_configuration(str(path)).problems
+    text = "\n".join(problems)
+    assert "line 3" in text and "base_topic" in text, text
+    path = config_dir("mqtt:\n  broker: 127.0.0.1\n  client_key: /k.pem\n")
+    problems = check_configuration(str(path)).problems
+    assert any("client_key is set without client_cert" in p and "line" in p for p in problems), (
+        problems
+    )
