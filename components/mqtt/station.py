@@ -98,7 +98,8 @@ async def async_setup_mqtt(hub: Any, config: dict[str, Any]) -> bool:
             config["discovery_prefix"], station_id, base, availability_topic, device, allowed,
             buttons,
         )  # fmt: skip
-    announced: dict[str, bytes] = {}  # entity id -> discovery payload last handed out
+    # entity id -> (discovery topic, payload) last handed out
+    announced: dict[str, tuple[str, bytes]] = {}
 
     def announce(entity_id: str, attributes: Any) -> None:
         if discovery is None or not entity_filter.entity(entity_id):
@@ -106,10 +107,10 @@ async def async_setup_mqtt(hub: Any, config: dict[str, Any]) -> bool:
         found = discovery.entity_config(entity_id, dict(attributes))
         if found is None:
             return
-        payload = to_json(found[1])
-        if announced.get(entity_id) != payload:
-            announced[entity_id] = payload
-            outbox.put_latest(found[0], payload)
+        topic, payload = found[0], to_json(found[1])
+        if announced.get(entity_id) != (topic, payload):
+            announced[entity_id] = (topic, payload)
+            outbox.put_latest(topic, payload)
 
     @callback
     def on_state_changed(event: Event) -> None:
@@ -117,6 +118,8 @@ async def async_setup_mqtt(hub: Any, config: dict[str, Any]) -> bool:
         old = event.data.get("old_state")
         if new is not None and (old is None or old.attributes != new.attributes):
             announce(new.entity_id, new.attributes)
+        elif new is None and (gone := announced.pop(event.data["entity_id"], None)):
+            outbox.put_latest(gone[0], b"")  # an empty config removes it from Home Assistant
         states.state_changed(event)
 
     @callback

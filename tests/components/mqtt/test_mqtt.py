@@ -476,3 +476,22 @@ async def test_last_will_fires_when_orge_run_is_killed(broker: Broker, tmp_path:
     text = log.read_text()
     assert PASSWORD not in text
     assert "Traceback" not in text, text[-2000:]
+
+
+async def test_clean_stop_says_offline_and_removal_clears(
+    broker: Broker, watcher: Watcher, config_dir: Callable[..., Path], start_station: Any
+) -> None:
+    """An entity removed clears its retained topics and its discovery; a clean stop
+    publishes `offline` itself (the will only fires on an unclean end)."""
+    hub = await start(broker, config_dir, start_station)
+    hub.states.async_set("sensor.spare", "1", {"unit_of_measurement": "W", "device_class": "power"})
+    config_topic = f"homeassistant/sensor/{STATION}/spare/config"
+    assert json.loads(await watcher.until(config_topic))["device_class"] == "power"
+    await watcher.until(f"{BASE}/sensor/spare/state", b"1")
+    hub.states.async_remove("sensor.spare")
+    await watcher.until(f"{BASE}/sensor/spare/state", b"")
+    await watcher.until(f"{BASE}/sensor/spare/attributes", b"")
+    await watcher.until(config_topic, b"")
+    await watcher.until(f"{BASE}/availability", b"online")
+    await hub.async_stop()
+    assert await watcher.until(f"{BASE}/availability", b"offline")
