@@ -4,12 +4,12 @@
 `<base>/response` as `{"id", "success": true, "result"}` or `{"id", "success": false,
 "error": {"code", "message"}}` (codes as Home Assistant's WebSocket API: `invalid_format`,
 `unauthorized`, `not_found`, `service_validation_error`, `home_assistant_error`,
-`unknown_error`). Home Assistant's controls announced by discovery write to
-`<base>/<domain>/<object_id>/set` (number value, `PRESS`, `ON`/`OFF`) and
-`<base>/action/<key>` (a configured button): they are mapped to `number.set_value`,
-`button.press`, `switch.turn_on/off` or the button's action, and checked against the
-same allow-list. A malformed or unauthorised command is answered with an error, counted
-(`sensor.mqtt_rejected_commands`) and never executed.
+`unknown_error`; and `busy` when MAX_IN_FLIGHT commands are already running). Home
+Assistant's controls announced by discovery write to `<base>/<domain>/<object_id>/set`
+(number value, `PRESS`, `ON`/`OFF`) and `<base>/action/<key>` (a configured button): they
+are mapped to `number.set_value`, `button.press`, `switch.turn_on/off` or the button's
+action, and checked against the same allow-list. A malformed or unauthorised command is
+answered with an error, counted (`sensor.mqtt_rejected_commands`) and never executed.
 """
 
 from __future__ import annotations
@@ -27,6 +27,8 @@ from .states import to_json
 _LOGGER = logging.getLogger(__name__)
 
 MAX_COMMAND_BYTES = 65536
+# Commands running at once; more are refused (code `busy`) rather than piling up tasks.
+MAX_IN_FLIGHT = 32
 
 
 class Refused(Exception):
@@ -53,6 +55,7 @@ class Commands:
         self._buttons = buttons
         self._reply = reply
         self._count_refused = count_refused
+        self._running = 0
 
     @property
     def subscriptions(self) -> list[str]:
@@ -61,6 +64,18 @@ class Commands:
     async def handle(self, topic: str, payload: bytes) -> None:
         """One message on a subscribed topic; never raises."""
         rest = topic[len(self._base) + 1 :] if topic.startswith(self._base + "/") else ""
+        if self._running >= MAX_IN_FLIGHT:
+            self._count_refused("busy")
+            if rest == "command":
+                self._answer(None, error=("busy", f"{MAX_IN_FLIGHT} commands already running"))
+            return
+        self._running += 1
+        try:
+            await self._handle(rest, topic, payload)
+        finally:
+            self._running -= 1
+
+    async def _handle(self, rest: str, topic: str, payload: bytes) -> None:
         if rest == "command":
             await self._command(payload)
             return

@@ -495,3 +495,39 @@ async def test_clean_stop_says_offline_and_removal_clears(
     await watcher.until(f"{BASE}/availability", b"online")
     await hub.async_stop()
     assert await watcher.until(f"{BASE}/availability", b"offline")
+
+
+async def test_commands_beyond_the_in_flight_bound_are_refused(
+    broker: Broker, watcher: Watcher, config_dir: Callable[..., Path], start_station: Any
+) -> None:
+    """A flood of commands on a slow service: 32 run, the rest are answered `busy`."""
+    from components.mqtt.commands import MAX_IN_FLIGHT
+
+    path = config_dir(
+        f"orge:\n  station_id: {STATION}\nmqtt:\n  broker: 127.0.0.1\n  port: {broker.port}\n"
+        f"  username: {USER}\n  password: {PASSWORD}\n  allowed_services: [fleet.slow]\n"
+    )
+    hub, _result = await start_station(path)
+    release = asyncio.Event()
+    started: list[int] = []
+
+    async def slow(call: Any) -> None:
+        started.append(call.data["n"])
+        await release.wait()
+
+    hub.services.async_register("fleet", "slow", slow)
+    await watcher.until(f"{BASE}/availability", b"online")
+    for n in range(MAX_IN_FLIGHT + 5):
+        body = {"id": n, "domain": "fleet", "service": "slow", "data": {"n": n}}
+        await watcher.publish(f"{BASE}/command", json.dumps(body).encode())
+
+    def answers() -> list[dict[str, Any]]:
+        return [json.loads(p) for t, p, _r in watcher.messages if t == f"{BASE}/response"]
+
+    await until(lambda: len(answers()) == 5)
+    assert all(a["error"]["code"] == "busy" and a["id"] is None for a in answers())
+    assert sorted(started) == list(range(MAX_IN_FLIGHT))
+    release.set()
+    await until(lambda: len(answers()) == MAX_IN_FLIGHT + 5)
+    assert sorted(a["id"] for a in answers() if a["success"]) == list(range(MAX_IN_FLIGHT))
+    assert hub.states.get("sensor.mqtt_rejected_commands").attributes["busy"] == 5
