@@ -33,6 +33,17 @@ class ConnectedSensor(BinarySensorEntity):
         self._attr_is_on = False
         self._attr_extra_state_attributes = {"broker": broker, "connects": 0, "waiting": 0}
 
+    def update(self, is_on: bool, connects: int, waiting: int, dropped: int) -> None:
+        """`waiting`: items in the outbox; `dropped`: items its bounds pushed out."""
+        self._attr_is_on = is_on
+        self._attr_extra_state_attributes = {
+            **(self._attr_extra_state_attributes or {}),
+            "connects": connects,
+            "waiting": waiting,
+            "dropped": dropped,
+        }
+        self.async_write_state()
+
 
 class RejectedSensor(SensorEntity):
     """Commands refused (malformed or not allowed); attributes count them per reason."""
@@ -134,15 +145,7 @@ async def async_setup_mqtt(hub: Any, config: dict[str, Any]) -> bool:
 
     @callback
     def on_connected_changed(is_on: bool) -> None:
-        connected._attr_is_on = is_on
-        attributes = connected._attr_extra_state_attributes
-        connected._attr_extra_state_attributes = {
-            **attributes,
-            "connects": link.connects,
-            "waiting": len(outbox),
-            "dropped": outbox.dropped,
-        }
-        connected.async_write_state()
+        connected.update(is_on, link.connects, len(outbox), outbox.dropped)
 
     def reply(payload: bytes) -> None:
         outbox.put_event(f"{base}/response", payload)
