@@ -16,7 +16,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from .states import entity_topic
+from orge.helpers.entity_filter import EntityFilter
+
+from .outbox import Outbox
+from .states import entity_topic, to_json
 
 # HA 2024.3's SensorDeviceClass / BinarySensorDeviceClass / NumberDeviceClass values.
 SENSOR_DEVICE_CLASSES = frozenset(
@@ -67,7 +70,13 @@ class Discovery:
         device: dict[str, Any],
         allowed: frozenset[str],
         buttons: dict[str, dict[str, Any]],
+        outbox: Outbox,
+        entity_filter: EntityFilter,
     ) -> None:
+        self._outbox = outbox
+        self._filter = entity_filter
+        # entity id -> (discovery topic, payload) last handed to the outbox
+        self._announced: dict[str, tuple[str, bytes]] = {}
         self._prefix = prefix
         self._station_id = station_id
         self._base = base
@@ -154,3 +163,29 @@ class Discovery:
                 payload["icon"] = button["icon"]
             found.append((self.topic("button", f"action_{key}"), payload))
         return found
+
+    def announce(self, entity_id: str, attributes: Any) -> None:
+        """Publish the entity's config if it is new or changed (retained)."""
+        if not self._filter.entity(entity_id):
+            return
+        found = self.entity_config(entity_id, dict(attributes))
+        if found is None:
+            return
+        topic, payload = found[0], to_json(found[1])
+        if self._announced.get(entity_id) != (topic, payload):
+            self._announced[entity_id] = (topic, payload)
+            self._outbox.put_latest(topic, payload)
+
+    def forget(self, entity_id: str) -> None:
+        """The entity is gone: an empty retained config removes it from Home Assistant."""
+        gone = self._announced.pop(entity_id, None)
+        if gone is not None:
+            self._outbox.put_latest(gone[0], b"")
+
+    def announce_all(self, states: list[Any]) -> None:
+        """Everything again (on each connect: the broker may have forgotten)."""
+        self._announced.clear()
+        for topic, payload in self.button_configs():
+            self._outbox.put_latest(topic, to_json(payload))
+        for state in states:
+            self.announce(state.entity_id, state.attributes)

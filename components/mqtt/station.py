@@ -4,7 +4,6 @@ and shows the link's health as entities (`binary_sensor.mqtt_connected`,
 
 from __future__ import annotations
 
-import logging
 from typing import Any
 
 import orge
@@ -19,9 +18,7 @@ from .commands import Commands
 from .discovery import Discovery
 from .link import Link
 from .outbox import Outbox
-from .states import EventPublisher, StatePublisher, to_json
-
-_LOGGER = logging.getLogger(__name__)
+from .states import EventPublisher, StatePublisher
 
 
 class ConnectedSensor(BinarySensorEntity):
@@ -107,40 +104,24 @@ async def async_setup_mqtt(hub: Any, config: dict[str, Any]) -> bool:
         }
         discovery = Discovery(
             config["discovery_prefix"], station_id, base, availability_topic, device, allowed,
-            buttons,
+            buttons, outbox, entity_filter,
         )  # fmt: skip
-    # entity id -> (discovery topic, payload) last handed out
-    announced: dict[str, tuple[str, bytes]] = {}
-
-    def announce(entity_id: str, attributes: Any) -> None:
-        if discovery is None or not entity_filter.entity(entity_id):
-            return
-        found = discovery.entity_config(entity_id, dict(attributes))
-        if found is None:
-            return
-        topic, payload = found[0], to_json(found[1])
-        if announced.get(entity_id) != (topic, payload):
-            announced[entity_id] = (topic, payload)
-            outbox.put_latest(topic, payload)
 
     @callback
     def on_state_changed(event: Event) -> None:
-        new = event.data.get("new_state")
-        old = event.data.get("old_state")
-        if new is not None and (old is None or old.attributes != new.attributes):
-            announce(new.entity_id, new.attributes)
-        elif new is None and (gone := announced.pop(event.data["entity_id"], None)):
-            outbox.put_latest(gone[0], b"")  # an empty config removes it from Home Assistant
+        if discovery is not None:
+            new = event.data.get("new_state")
+            old = event.data.get("old_state")
+            if new is None:
+                discovery.forget(event.data["entity_id"])
+            elif old is None or old.attributes != new.attributes:
+                discovery.announce(new.entity_id, new.attributes)
         states.state_changed(event)
 
     @callback
     def on_connect() -> None:
         if discovery is not None:
-            announced.clear()
-            for topic, payload in discovery.button_configs():
-                outbox.put_latest(topic, to_json(payload))
-            for state in hub.states.async_all():
-                announce(state.entity_id, state.attributes)
+            discovery.announce_all(hub.states.async_all())
         states.publish_all()
 
     @callback
