@@ -10,6 +10,8 @@ sensor.meter_current and sensor.meter_energy every second, as a charging station
 does. Needs Debian's `mosquitto` on PATH (or /usr/sbin).
 
 Prints:
+- CPU time of this process per station in steady state (an upper bound for one station's
+  mqtt cost: it includes the simulated meter and the counting subscriber);
 - messages per second received by the broker from the stations in steady state (counted
   by a subscriber on `orge/#`), and per station; with `--min-interval 0` the unthrottled
   figure to compare;
@@ -176,12 +178,18 @@ async def measure(args: argparse.Namespace) -> None:
             await asyncio.sleep(0.05)
         meter_task = asyncio.create_task(meter(hubs))
         await asyncio.sleep(max(args.min_interval, 1) + 2)  # past the first burst
-        start_count, start = counter.count, time.monotonic()
+        start_count, start, cpu = counter.count, time.monotonic(), time.process_time()
         await asyncio.sleep(args.seconds)
-        rate = (counter.count - start_count) / (time.monotonic() - start)
+        elapsed = time.monotonic() - start
+        rate = (counter.count - start_count) / elapsed
+        cpu_share = (time.process_time() - cpu) / elapsed / args.stations
         print(f"stations: {args.stations}, meter: 3 entities at 1 Hz each, "
               f"min_interval: {args.min_interval} s")  # fmt: skip
         print(f"broker receives: {rate:.1f} messages/s ({rate / args.stations:.2f} per station)")
+        print(
+            f"CPU in this process (meter + hubs + mqtt + the counting subscriber): "
+            f"{cpu_share * 100:.3f} % of a core per station"
+        )
 
         counter_task.cancel()
         broker.stop()
