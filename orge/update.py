@@ -209,6 +209,11 @@ def resolve_source(to: str, repo: str | None) -> Source:
     """`--to`: a path to `orge-<version>-...whl` (or `file://` URL to one), else a tag of
     the git repository `repo`. Raises UpdateError for anything else."""
     path = to[len("file://") :] if to.startswith("file://") else to
+    if "://" in path:
+        raise UpdateError(
+            f"{to}: give a wheel file or a tag of a local git repository; "
+            "ORGE downloads nothing itself"
+        )
     if path.endswith(".whl"):
         match = _WHEEL_NAME.match(os.path.basename(path))
         if not match:
@@ -216,11 +221,6 @@ def resolve_source(to: str, repo: str | None) -> Source:
         if not os.path.isfile(path):
             raise UpdateError(f"{to}: no such wheel file")
         return Source("wheel", match["version"], os.path.abspath(path))
-    if "://" in to:
-        raise UpdateError(
-            f"{to}: give a wheel file or a tag of a local git repository; "
-            "ORGE downloads nothing itself"
-        )
     if not repo:
         raise UpdateError(f"{to}: not a wheel file; for a git tag give --repo DIR")
     found = subprocess.run(
@@ -401,12 +401,14 @@ class Health:
 
 
 def read_health(url: str, token: str | None = None, timeout: float = 5.0) -> Health:
-    """GET the health URL; when the station has no `/api/health` (404), and a token is
-    given, ask `/api/config` and `/api/states` of the same API instead."""
+    """GET the health URL; when the station has no `/api/health` (401 or 404) and a token
+    is given, ask `/api/config` and `/api/states` of the same API instead."""
     try:
         data = _get_json(url, None, timeout)
     except urllib.error.HTTPError as err:
-        if err.code != 404 or not token:
+        # a station without /api/health answers 401 (its API wants a token for any other
+        # path) or 404
+        if err.code not in (401, 404) or not token:
             return Health(False, detail=f"HTTP {err.code} from {url}")
         return _health_from_api(url.rsplit("/api/", 1)[0] + "/api/", token, timeout)
     except (OSError, ValueError) as err:
