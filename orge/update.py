@@ -289,8 +289,15 @@ def install_release(
     return release, True
 
 
+def _release_env() -> dict[str, str]:
+    """The environment for a release's own programs: without the caller's PYTHONPATH,
+    which would put other code before the release's (provision.sh runs this module
+    from a checkout through PYTHONPATH)."""
+    return {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONHOME")}
+
+
 def _run(command: list[str], what: str, **kwargs: Any) -> subprocess.CompletedProcess[str]:
-    result = subprocess.run(command, capture_output=True, text=True, **kwargs)
+    result = subprocess.run(command, capture_output=True, text=True, env=_release_env(), **kwargs)
     if result.returncode != 0:
         detail = (result.stderr or result.stdout).strip().splitlines()[-5:]
         raise UpdateError(f"{what} failed (exit {result.returncode}): " + " | ".join(detail))
@@ -353,6 +360,7 @@ def check_release(release: Release, config_dir: str) -> list[str]:
         text=True,
         cwd=config_dir,
         timeout=300,
+        env=_release_env(),
     )
     try:
         data = json.loads(result.stdout)

@@ -12,12 +12,10 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import signal
 import socket
 import subprocess
 import sys
-import sysconfig
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -35,13 +33,9 @@ from orge.update import (
     resolve_source,
 )
 from tests.conftest import REPO
+from tests.deploy.wheels import SITE_PACKAGES, build_wheel
 
 RESTART = Path(__file__).resolve().parent.parent / "deploy" / "restart_station.py"
-SITE_PACKAGES = sysconfig.get_paths()["purelib"]
-BROKEN_START = """
-def cmd_run(args: argparse.Namespace) -> int:
-    raise SystemExit("orge: this build cannot start (test release)")
-"""
 
 
 def _free_port() -> int:
@@ -50,45 +44,13 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
-def _build_wheel(tmp: Path, version: str, broken: bool = False) -> Path:
-    tree = tmp / f"tree-{version}"
-    shutil.copytree(
-        REPO,
-        tree,
-        ignore=shutil.ignore_patterns(".git", ".venv", "tests", "build", "*.egg-info", ".storage"),
-    )
-    init = tree / "orge" / "__init__.py"
-    init.write_text(init.read_text().replace('__version__ = "0.1.0"', f'__version__ = "{version}"'))
-    assert f'"{version}"' in init.read_text()
-    if broken:
-        cli = tree / "orge" / "cli.py"
-        cli.write_text(cli.read_text() + BROKEN_START)  # the later def wins
-    subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pip",
-            "wheel",
-            "--quiet",
-            "--no-deps",
-            "-w",
-            str(tmp / "wheels"),
-            str(tree),
-        ],
-        check=True,
-        timeout=300,
-    )
-    (wheel,) = (tmp / "wheels").glob(f"orge-{version}-*.whl")
-    return wheel
-
-
 @pytest.fixture(scope="module")
 def wheels(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     tmp = tmp_path_factory.mktemp("wheels")
     return {
-        "1.0.0": _build_wheel(tmp, "1.0.0"),
-        "1.1.0": _build_wheel(tmp, "1.1.0"),
-        "1.2.0": _build_wheel(tmp, "1.2.0", broken=True),
+        "1.0.0": build_wheel(tmp, "1.0.0"),
+        "1.1.0": build_wheel(tmp, "1.1.0"),
+        "1.2.0": build_wheel(tmp, "1.2.0", cannot_start=True),
     }
 
 
