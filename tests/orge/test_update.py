@@ -12,14 +12,18 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -31,6 +35,7 @@ from orge.update import (
     install_only,
     read_health,
     resolve_source,
+    wait_healthy,
 )
 from tests.conftest import REPO
 from tests.deploy.wheels import SITE_PACKAGES, build_wheel
@@ -276,3 +281,108 @@ def test_switch_is_one_rename(tmp_path: Path) -> None:
     with pytest.raises(UpdateError, match="release 3 is not installed"):
         layout.switch("3")
     assert layout.live() == "2"
+
+
+class _Health(BaseHTTPRequestHandler):
+    """GET /api/health answers `answer` (the shape of docs/operations.md); any other
+    path 404; with `answer` None, /api/health is 404 too (a station without it)."""
+
+    answer: dict[str, Any] | None = None
+
+    def do_GET(self) -> None:
+        if self.path == "/api/health" and self.answer is not None:
+            body = json.dumps(self.answer).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+        else:
+            self.send_error(401 if self.path.startswith("/api/") else 404)
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+
+@pytest.fixture
+def health_server() -> Iterator[tuple[str, type[_Health]]]:
+    handler = type("Handler", (_Health,), {})
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}/api/health", handler
+    server.shutdown()
+    server.server_close()
+
+
+HEALTHY = {
+    "status": "ok",
+    "version": "1.1.0",
+    "uptime_s": 12.5,
+    "failed_components": [],
+    "csms_connected": True,
+    "last_good_config": False,
+}
+
+
+@pytest.mark.parametrize(
+    ("answer", "csms_before", "problem"),
+    [
+        (HEALTHY, True, None),
+        ({**HEALTHY, "csms_connected": False}, False, None),
+        ({**HEALTHY, "csms_connected": None}, None, None),
+        ({**HEALTHY, "csms_connected": False}, True, "the CSMS link is not up (it was before"),
+        ({**HEALTHY, "version": "1.0.0"}, True, "runs version 1.0.0, not 1.1.0"),
+        ({**HEALTHY, "status": "recovery"}, True, "the station is recovery"),
+        ({**HEALTHY, "status": "degraded", "failed_components": ["esp32"]}, True, "is degraded"),
+        ({**HEALTHY, "failed_components": ["esp32"]}, True, "components failed: esp32"),
+    ],
+)
+def test_health_judged_as_the_issue_says(
+    health_server: tuple[str, type[_Health]],
+    answer: dict[str, Any],
+    csms_before: bool | None,
+    problem: str | None,
+) -> None:
+    """Healthy: ready (`ok`), every component up, the CSMS connected if it was before, and
+    the new version serving."""
+    url, handler = health_server
+    handler.answer = answer
+    found = read_health(url).problem("1.1.0", csms_before)
+    assert found == problem if problem is None else problem in (found or "")
+
+
+def test_no_health_and_no_token_is_not_healthy(health_server: tuple[str, type[_Health]]) -> None:
+    url, _handler = health_server
+    health = read_health(url)
+    assert not health.reachable and health.detail == f"HTTP 401 from {url}"
+    assert wait_healthy(url, None, "1.1.0", None, deadline=0) == (
+        f"no answer from the station (HTTP 401 from {url})"
+    )
+    port = _free_port()  # nothing listens there
+    assert "no answer from the station" in (
+        read_health(f"http://127.0.0.1:{port}/api/health").problem("1.1.0", None) or ""
+    )
+
+
+def test_install_from_a_git_tag(tmp_path: Path) -> None:
+    """`--to TAG --repo DIR`: the tag's tree (not the work tree) becomes the release."""
+    repo = tmp_path / "repo"
+    shutil.copytree(
+        REPO,
+        repo,
+        ignore=shutil.ignore_patterns(".git", ".venv", "tests", "build", "*.egg-info", ".storage"),
+    )
+    init = repo / "orge" / "__init__.py"
+    init.write_text('"""ORGE."""\n\n__version__ = "3.0.0"\n')
+    git = ["git", "-C", str(repo), "-c", "user.name=t", "-c", "user.email=t@example.com"]
+    subprocess.run([*git, "init", "-q"], check=True)
+    subprocess.run([*git, "add", "-A"], check=True)
+    subprocess.run([*git, "commit", "-qm", "3.0.0"], check=True)
+    subprocess.run([*git, "tag", "v3.0.0"], check=True)
+    init.write_text('"""ORGE."""\n\n__version__ = "3.0.1.dev0"\n')  # not committed
+    options = Options(prefix=str(tmp_path / "orge"), repo=str(repo), deps_from=SITE_PACKAGES)
+    release = install_only("v3.0.0", options, say=lambda _l: None)
+    assert release.version == "3.0.0"
+    assert json.loads((Path(release.path) / RELEASE_FILE).read_text())["orge_version"] == "3.0.0"
+    assert release.source == f"{repo}@v3.0.0"
