@@ -40,6 +40,7 @@ from orge.update import (
 from tests.conftest import REPO
 from tests.deploy.wheels import SITE_PACKAGES, build_wheel
 
+needs_git = pytest.mark.skipif(shutil.which("git") is None, reason="git not installed")
 RESTART = Path(__file__).resolve().parent.parent / "deploy" / "restart_station.py"
 
 
@@ -247,6 +248,7 @@ def test_a_second_install_changes_nothing_and_an_incomplete_one_is_rebuilt(
     assert os.readlink(tmp_path / "orge" / "current") == "releases/1.0.0"  # live stays
 
 
+@needs_git
 def test_sources_are_only_what_the_operator_named(tmp_path: Path) -> None:
     with pytest.raises(UpdateError, match="downloads nothing itself"):
         resolve_source("https://example.com/orge-9.0.0-py3-none-any.whl", None)
@@ -365,6 +367,7 @@ def test_no_health_and_no_token_is_not_healthy(health_server: tuple[str, type[_H
     )
 
 
+@needs_git
 def test_install_from_a_git_tag(tmp_path: Path) -> None:
     """`--to TAG --repo DIR`: the tag's tree (not the work tree) becomes the release."""
     repo = tmp_path / "repo"
