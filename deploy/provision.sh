@@ -251,9 +251,13 @@ else die "$CURRENT: orge check-config found problems:"$'\n'"$out"; fi
 
 # --- 8. the CSMS ----------------------------------------------------------------------
 step "CSMS"
+# As the service user on a station: what `orge once` writes in .storage/ (its lock, the
+# OCPP journal) must stay the service's to write.
+as_user=()
+if [ -z "$R" ] && [ "$(id -u)" = 0 ]; then as_user=(runuser -u "$SERVICE_USER" --); fi
 if [ "$ONCE" = 0 ]; then say "skipped (--no-once)"
 elif [ "$DRY" = 1 ]; then would "run: orge once -c $CONFIG (boot, status, heartbeat)"
-elif out=$(with_env "$ORGE_BIN" once -c "$CONFIG" 2>&1); then
+elif out=$(with_env "${as_user[@]}" "$ORGE_BIN" once -c "$CONFIG" 2>&1); then
   ok "orge once: the CSMS accepted ${ENV[OCPP_STATION_NAME]}"
 else die "$CURRENT: orge once did not reach the CSMS:"$'\n'"$out"; fi
 

@@ -119,7 +119,7 @@ def test_orge_unit_keeps_what_the_station_needs() -> None:
     assert "dialout" in unit["SupplementaryGroups"][0].split()
     # the only writable place is the config's .storage, of the config ExecStart runs
     config = unit["ExecStart"][0].split(" -c ")[1].split()[0]
-    assert unit["ReadWritePaths"] == [f"{config}/.storage"]
+    assert unit["ReadWritePaths"] == [f"-{config}/.storage"]
     assert unit["ProtectSystem"] == ["strict"]
     assert unit["ExecStart"][0].startswith("/opt/orge/current/bin/orge run")  # orge/update.py
     allowed = " ".join(unit["DeviceAllow"])
