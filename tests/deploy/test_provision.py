@@ -199,3 +199,19 @@ async def test_a_configuration_with_problems_stops_at_the_check(
     assert code == 1
     assert "[7/9] check: orge check-config found problems:" in out
     assert "configuration.yaml" in out and "server_port" in out
+
+
+async def test_a_csms_that_refuses_the_station_stops_at_step_8(tmp_path: Path, wheel: Path) -> None:
+    """The CSMS answers 401 (another password): provisioning stops before the units, says
+    so, and prints the JSON of `orge once`, which never holds the password either."""
+    root = tmp_path / "root"
+    env_file = tmp_path / "ocpp_station.env"
+    async with OcppCsms(passwords={STATION: "the-csms-expects-another"}) as csms:
+        env_file.write_text(fleet_env(csms.url()))
+        code, out = await provision("--env-file", env_file, "--root", root, "--wheel", wheel)
+        assert any(a.outcome == "unauthorized" for a in csms.attempts)
+    assert code == 1, out
+    assert "[8/9] CSMS: orge once did not reach the CSMS:" in out
+    assert '"ok": false' in out
+    assert "[9/9]" not in out and not (root / "etc/systemd/system/orge.service").exists()
+    assert PASSWORD not in out
