@@ -17,7 +17,7 @@ import pytest
 
 from tests.conftest import REPO
 from tests.deploy.test_units import ANALYZE
-from tests.deploy.wheels import SITE_PACKAGES, build_wheel
+from tests.deploy.wheels import SITE_PACKAGES, build_wheels
 from tests.ocpp_csms import OcppCsms
 
 PROVISION = REPO / "deploy" / "provision.sh"
@@ -27,7 +27,7 @@ PASSWORD = "s3cret-Station-Passw0rd"
 
 @pytest.fixture(scope="module")
 def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return build_wheel(tmp_path_factory.mktemp("wheel"), "2.0.0")
+    return build_wheels(tmp_path_factory.mktemp("wheel"), {"2.0.0": False})["2.0.0"]
 
 
 def fleet_env(url: str, **changes: str | None) -> str:

@@ -38,7 +38,7 @@ from orge.update import (
     wait_healthy,
 )
 from tests.conftest import REPO
-from tests.deploy.wheels import SITE_PACKAGES, build_wheel
+from tests.deploy.wheels import SITE_PACKAGES, build_wheels
 
 needs_git = pytest.mark.skipif(shutil.which("git") is None, reason="git not installed")
 RESTART = Path(__file__).resolve().parent.parent / "deploy" / "restart_station.py"
@@ -53,11 +53,7 @@ def _free_port() -> int:
 @pytest.fixture(scope="module")
 def wheels(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     tmp = tmp_path_factory.mktemp("wheels")
-    return {
-        "1.0.0": build_wheel(tmp, "1.0.0"),
-        "1.1.0": build_wheel(tmp, "1.1.0"),
-        "1.2.0": build_wheel(tmp, "1.2.0", cannot_start=True),
-    }
+    return build_wheels(tmp, {"1.0.0": False, "1.1.0": False, "1.2.0": True})
 
 
 class Station:
