@@ -38,11 +38,8 @@ import shlex
 import shutil
 import subprocess
 import sys
-import tarfile
 import tempfile
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -306,6 +303,8 @@ def _run(command: list[str], what: str, **kwargs: Any) -> subprocess.CompletedPr
 
 def _wheel_from_tag(source: Source, scratch: str) -> str:
     """`git archive` of the tag, built into a wheel (`pip wheel --no-deps`)."""
+    import tarfile  # here: `orge` builds its parser with this module on every command
+
     tree = os.path.join(scratch, "tree")
     os.makedirs(tree)
     archive = os.path.join(scratch, "tree.tar")
@@ -411,6 +410,8 @@ class Health:
 def read_health(url: str, token: str | None = None, timeout: float = 5.0) -> Health:
     """GET the health URL; when the station has no `/api/health` (401 or 404) and a token
     is given, ask `/api/config` and `/api/states` of the same API instead."""
+    import urllib.error  # here: `orge` builds its parser with this module on every command
+
     try:
         data = _get_json(url, None, timeout)
     except urllib.error.HTTPError as err:
@@ -449,6 +450,8 @@ def _health_from_api(base: str, token: str, timeout: float) -> Health:
 
 
 def _get_json(url: str, token: str | None, timeout: float) -> Any:
+    import urllib.request
+
     request = urllib.request.Request(url, headers={"Accept": "application/json"})
     if token:
         request.add_header("Authorization", f"Bearer {token}")
