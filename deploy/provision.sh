@@ -15,7 +15,8 @@ Takes a Raspberry Pi OS (Debian 12) system to a running ORGE station, in 9 steps
   2 packages     apt-get install python3 python3-venv git
   3 user         the service user `orge`, in group dialout (the serial port)
   4 ORGE         the pinned version into its own venv: /opt/orge/releases/<version>/,
-                 /opt/orge/current -> it (the layout `orge update` works on)
+                 /opt/orge/current -> it (the layout `orge update` works on),
+                 /usr/local/bin/orge -> /opt/orge/current/bin/orge
   5 config       /etc/orge/config/ from --config-from (kept if it is there already),
                  its .storage/ owned by `orge`
   6 station env  FILE copied to /etc/orge/station.env (0600), unless FILE is already
@@ -199,6 +200,15 @@ else
   else changed "$(tail -1 <<<"$out")"; fi
 fi
 ORGE_BIN=$PREFIX/current/bin/orge
+# `orge` on the PATH follows the live release (`sudo orge update ...`, `orge check-config`).
+link=$R/usr/local/bin/orge
+if [ "$(readlink "$link" 2>/dev/null)" = /opt/orge/current/bin/orge ]; then unchanged "$link"
+elif [ "$DRY" = 1 ]; then would "link $link -> /opt/orge/current/bin/orge"
+else
+  mkdir -p "$(dirname "$link")"
+  ln -sfn /opt/orge/current/bin/orge "$link"
+  changed "$link -> /opt/orge/current/bin/orge"
+fi
 
 # --- 5. the configuration -------------------------------------------------------------
 step "config"

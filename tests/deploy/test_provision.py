@@ -23,6 +23,7 @@ from tests.ocpp_csms import OcppCsms
 PROVISION = REPO / "deploy" / "provision.sh"
 STATION = "ORGE_AC_042"
 PASSWORD = "s3cret-Station-Passw0rd"
+NGROK_TOKEN = "2exampleNgrokAuthtoken0123"
 
 
 @pytest.fixture(scope="module")
@@ -113,11 +114,24 @@ async def test_provision_twice_under_root(tmp_path: Path, wheel: Path) -> None:
 async def test_a_station_env_elsewhere_is_installed_0600(tmp_path: Path, wheel: Path) -> None:
     root = tmp_path / "root"
     env_file = tmp_path / "station.env"
-    env_file.write_text(fleet_env("ws://127.0.0.1:9/ocpp"))
+    env_file.write_text(
+        fleet_env(
+            "ws://127.0.0.1:9/ocpp", NGROK_AUTHTOKEN=NGROK_TOKEN, NGROK_DOMAIN="st42.ngrok.app"
+        )
+    )
     code, out = await provision(
         "--env-file", env_file, "--root", root, "--wheel", wheel, "--no-once"
     )
     assert code == 0, out
+    assert os.readlink(root / "usr/local/bin/orge") == "/opt/orge/current/bin/orge"
+    # the tunnel: its unit, and a config that names the domain but holds no token (the
+    # agent reads NGROK_AUTHTOKEN from the env file, as the unit says)
+    assert (root / "etc/systemd/system/ngrok.service").read_text() == (
+        REPO / "deploy/ngrok.service"
+    ).read_text()
+    ngrok = (root / "etc/orge/ngrok.yml").read_text()
+    assert "addr: 8000" in ngrok and "domain: st42.ngrok.app" in ngrok
+    assert NGROK_TOKEN not in ngrok and NGROK_TOKEN not in out
     installed = root / "etc/orge/station.env"
     assert installed.read_text() == env_file.read_text()
     assert installed.stat().st_mode & 0o777 == 0o600
