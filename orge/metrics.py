@@ -1,23 +1,28 @@
 """The hub's Prometheus metrics: one `CollectorRegistry` per hub, never the global one.
 
-`GET /api/metrics` (components/http) renders `registry(orge)` in Prometheus' text format.
-Components add their own metrics to the same registry without knowing about http:
+`GET /api/metrics` (components/http) renders it in Prometheus' text format. Components add
+their metrics without knowing about http, as custom collectors (prometheus_client's
+collector API: an object whose `collect()` yields metric families), read at scrape time:
 
-    from orge.metrics import registry
-    from prometheus_client import Counter
+    from orge.metrics import add_collector
 
-    frames = Counter("orge_esp32_frames_total", "Frames sent to the controller",
-                     registry=registry(orge))
-    frames.inc()
+    class LinkCollector:
+        def collect(self):
+            from prometheus_client.core import CounterMetricFamily
+            yield CounterMetricFamily("orge_esp32_frames_sent", "Frames sent", value=link.sent)
+
+    add_collector(orge, LinkCollector())
 
 Why the engine owns the registry (and not http): a component must be able to count
-whether or not http is configured, and components do not import each other. Why the
-engine keeps its own hot-path counts as plain integers (`EventBus.fired`,
-`StateMachine.writes`, `Service.calls`) and converts them only at scrape time: a dict or
-attribute increment costs a few tens of nanoseconds, a prometheus_client `inc()` with
-labels a microsecond, and the bus fires thousands of events per second.
-prometheus_client is imported on the first call of `registry()` (http's setup), so
-`orge check-config` never pays for it.
+whether or not http is configured, and components do not import each other.
+
+Why plain integers converted at scrape time, and not prometheus_client's `Counter`s: the
+engine's hot paths (`EventBus.fired`, `StateMachine.writes`, `Service.calls`) pay a dict
+or attribute add, tens of nanoseconds, where a labelled `inc()` costs a microsecond; and
+prometheus_client (its import pulls in an HTTP server and WSGI: ~60 ms and ~1 MiB per
+station) is imported only when someone scrapes, never on a station nobody monitors, never
+by `orge check-config`. `registry(orge)` is there for a component that wants
+prometheus_client's own metric types; it pays the import at that moment.
 
 Metric names follow Prometheus' conventions (`_total` for counters, base units:
 seconds, bytes): https://prometheus.io/docs/practices/naming/.
@@ -25,8 +30,8 @@ seconds, bytes): https://prometheus.io/docs/practices/naming/.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from typing import TYPE_CHECKING, Any
+from collections.abc import Iterable, Iterator
+from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
     from prometheus_client import CollectorRegistry
@@ -35,17 +40,35 @@ if TYPE_CHECKING:
     from orge.core import Orge
 
 DATA_METRICS = "metrics"
+DATA_COLLECTORS = "metrics_collectors"
+
+
+class Collector(Protocol):
+    """prometheus_client's custom collector: `collect()` yields metric families."""
+
+    def collect(self) -> Iterable[Metric]: ...
+
+
+def add_collector(orge: Orge, collector: Collector) -> None:
+    """Have `collector` scraped with this hub's metrics (no prometheus_client import now)."""
+    orge.data.setdefault(DATA_COLLECTORS, []).append(collector)
+    existing = orge.data.get(DATA_METRICS)
+    if existing is not None:
+        existing.register(collector)
 
 
 def registry(orge: Orge) -> CollectorRegistry:
-    """This hub's registry, created (with the engine's own collector) on first use."""
+    """This hub's registry, created on first use with the engine's collector and every
+    collector added so far."""
     existing = orge.data.get(DATA_METRICS)
     if existing is not None:
         return existing  # type: ignore[no-any-return]
     from prometheus_client import CollectorRegistry
 
-    created = CollectorRegistry(auto_describe=True)
+    created = CollectorRegistry(auto_describe=True)  # collect() once: duplicate names fail at once
     created.register(EngineCollector(orge))
+    for collector in orge.data.get(DATA_COLLECTORS, []):
+        created.register(collector)
     orge.data[DATA_METRICS] = created
     return created
 
@@ -69,9 +92,6 @@ class EngineCollector:
 
     def __init__(self, orge: Orge) -> None:
         self._orge = orge
-
-    def describe(self) -> list[Any]:
-        return []  # names are fixed and known; nothing to check for collisions up front
 
     def collect(self) -> Iterator[Metric]:
         from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily

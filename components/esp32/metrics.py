@@ -27,9 +27,6 @@ class Esp32Collector:
     def __init__(self, chargers: dict[str, Esp32Charger]) -> None:
         self._chargers = chargers
 
-    def describe(self) -> list[Any]:
-        return []
-
     def collect(self) -> Iterator[Any]:
         from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 
@@ -57,5 +54,5 @@ class Esp32Collector:
 
 
 def register(orge: Orge, chargers: dict[str, Esp32Charger]) -> None:
-    """Add the collector to the hub's registry; `chargers` is read at every scrape."""
-    metrics.registry(orge).register(Esp32Collector(chargers))
+    """Add the collector to the hub's metrics; `chargers` is read at every scrape."""
+    metrics.add_collector(orge, Esp32Collector(chargers))

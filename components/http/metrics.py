@@ -6,12 +6,14 @@ http's own metrics in it.
 - `orge_websocket_clients`: WebSocket connections now open and authenticated.
 
 Everything else in the answer comes from the engine (orge/metrics.py) and from the
-components that registered metrics with `orge.metrics.registry(orge)`.
+components that added collectors there. Counts are plain integers, turned into metric
+families only when scraped (orge/metrics.py says why).
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
@@ -22,32 +24,30 @@ if TYPE_CHECKING:
 
 
 class HttpMetrics:
-    """http's counters, created at setup in the hub's registry."""
+    """http's counts; a collector of the hub's metrics."""
 
     def __init__(self, data: HttpData) -> None:
-        from prometheus_client import Counter, Gauge
-
-        registry = metrics.registry(data.orge)
-        self.requests = Counter(
-            "orge_http_requests",
-            "HTTP answers by status code",
-            ["status"],
-            registry=registry,
-        )
-        self.websocket_clients = Gauge(
-            "orge_websocket_clients",
-            "Authenticated WebSocket API connections open now",
-            registry=registry,
-        )
-        self.websocket_clients.set_function(lambda: len(data.websockets))
-        # One child per status, made once: labels() costs more than inc().
-        self._by_status: dict[int, object] = {}
+        self._data = data
+        self.by_status: dict[int, int] = {}
+        metrics.add_collector(data.orge, self)
 
     def count(self, status: int) -> None:
-        child = self._by_status.get(status)
-        if child is None:
-            child = self._by_status[status] = self.requests.labels(str(status))
-        child.inc()  # type: ignore[attr-defined]
+        self.by_status[status] = self.by_status.get(status, 0) + 1
+
+    def collect(self) -> Iterator[Any]:
+        from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+
+        requests = CounterMetricFamily(
+            "orge_http_requests", "HTTP answers by status code", labels=["status"]
+        )
+        for status, count in sorted(self.by_status.items()):
+            requests.add_metric([str(status)], count)
+        yield requests
+        yield GaugeMetricFamily(
+            "orge_websocket_clients",
+            "Authenticated WebSocket API connections open now",
+            value=len(self._data.websockets),
+        )
 
 
 async def api_metrics(request: web.Request) -> web.Response:

@@ -142,8 +142,7 @@ class Recorder:
                 written = self._write(job)
                 self.rows_settled += len(job)
                 if self.metrics is not None and written:
-                    self.metrics.commit_seconds.observe(time.monotonic() - started)
-                    self.metrics.rows_written.inc(written)
+                    self.metrics.observe_commit(time.monotonic() - started, written)
                 continue
             func, future = job
             if not future.set_running_or_notify_cancel():
