@@ -56,6 +56,8 @@ demo_csms:
   heartbeat_interval: 60
 """
 
+# The shipped config/ without its demo parts (demo CSMS, demo vehicle); keep the OCPP
+# options in step with it.
 STATION_YAML = """
 orge:
   name: Fleet station {index}
@@ -75,6 +77,7 @@ ocpp201:
   station_id: {station_id}
   password: fleet-password
   heartbeat_interval: 60
+  retry_backoff_random_range: 30
   evse: &evse
     - id: 1
       connector_id: 1
@@ -90,6 +93,7 @@ ocpp16:
   password: fleet-password
   heartbeat_interval: 60
   fallback: true
+  retry_backoff_random_range: 30
   evse: *evse
 persistent_notification:
 """
