@@ -207,6 +207,7 @@ async function start() {
     problems: config.config_problems || [],
   });
   view.services = services;
+  view.formBlocks = new Map();
   view.platforms = new Map(registry.map((e) => [e.entity_id, e.platform || "other"]));
   view.categories = new Map(registry.map((e) => [e.entity_id, e.entity_category]));
   view.states = new Map(states.map((s) => [s.entity_id, s]));
@@ -216,6 +217,7 @@ async function start() {
   renderStation();
   findSessionStart();
   selectTab(view.tab);
+  document.body.dataset.ready = "1"; // the first snapshot is on screen
 }
 
 function stateChanged(entityId, newState) {
@@ -334,10 +336,10 @@ function trackSession(before, after) {
   const was = before ? WORDS[before.state] : undefined;
   const now = WORDS[after.state];
   const roles = station();
-  if (!SESSION_WORDS.has(was) && SESSION_WORDS.has(now)) {
+  if (!view.session && SESSION_WORDS.has(now)) {
     view.session = { start: Date.parse(after.last_changed), energyStart: num(roles.energy) };
     view.lastSession = null;
-  } else if (SESSION_WORDS.has(was) && !SESSION_WORDS.has(now) && view.session) {
+  } else if (was !== now && (now === "Available" || now === "Unavailable") && view.session) {
     view.lastSession = sessionFigures(roles);
     view.session = null;
   }
@@ -373,6 +375,7 @@ async function findSessionStart() {
   renderStation();
 }
 
+// A session runs from plug-in to Available again; a fault inside it does not end it.
 function sessionFigures(roles) {
   if (roles.session) {
     const started = sessionAttr(roles, "started_at");
@@ -402,8 +405,14 @@ function renderStation() {
   if (!view.ready) return;
   const roles = station();
   const word = stateWord(roles);
-  const inSession = SESSION_WORDS.has(word);
+  const inSession = SESSION_WORDS.has(word) || (word === "Faulted" && !!view.session);
   const problem = fault(roles);
+  if (view.word && view.word !== word) {
+    // Results of the last action belong to the state they were given in.
+    $("action-result").hidden = true;
+    if (!view.limit) $("limit-result").hidden = true;
+  }
+  view.word = word;
   const node = $("state");
   node.textContent = word;
   node.dataset.tone = word.toLowerCase();
@@ -545,7 +554,7 @@ function serviceForm(domain, name, description) {
   const fields = Object.entries(description.fields || {});
   const result = el("p", { class: "result", role: "status", "aria-live": "polite", hidden: true });
   const form = el("form", { class: "card service-form", "data-service": `${domain}.${name}` },
-    el("h3", {}, description.name || humanize(name)));
+    el("h3", {}, humanize(description.name || name)));
   if (description.description) form.append(el("p", { class: "meta" }, description.description));
   const readers = [];
   let choice = null;
@@ -554,7 +563,6 @@ function serviceForm(domain, name, description) {
     const f = info || {};
     const selector = f.selector || {};
     const id = `f-${domain}-${name}-${key}`;
-    const label = `${f.name || humanize(key)}${f.required ? " (required)" : ""}`;
     const options = selector.select ? (selector.select.options || []).map((o) => (typeof o === "object" ? o : { value: o, label: String(o) })) : null;
     if (options && f.required && required.length === 1) {
       choice = { key, options };
@@ -582,7 +590,7 @@ function serviceForm(domain, name, description) {
     if (f.required) input.required = true;
     if (f.default !== undefined && !selector.boolean) input.defaultValue = String(f.default);
     const unit = selector.number && selector.number.unit_of_measurement;
-    form.append(el("label", { for: id }, label, unit ? ` in ${unit}` : ""), input);
+    form.append(el("label", { for: id }, `${f.name || humanize(key)}${unit ? ` in ${unit}` : ""}${f.required ? " (required)" : ""}`), input);
     if (f.description) form.append(el("p", { class: "hint" }, f.description));
   }
   const submit = async (extra) => {
@@ -592,9 +600,9 @@ function serviceForm(domain, name, description) {
       if (value !== undefined) data[key] = value;
     }
     Object.assign(data, extra || {});
-    const label = extra && choice ? String(extra[choice.key]).replace(/_/g, " ") : description.name || humanize(name);
+    const label = extra && choice ? String(extra[choice.key]).replace(/_/g, " ") : humanize(description.name || name);
     try {
-      const answer = await command("call_service", { domain, service: name, service_data: data, return_response: false });
+      const answer = await command("call_service", { domain, service: name, service_data: data });
       showResult(result, true, `${label}: done${answer && answer.response ? ` — ${JSON.stringify(answer.response)}` : ""}`);
     } catch (err) {
       form.reset(); // back to the real (default) values
@@ -611,7 +619,7 @@ function serviceForm(domain, name, description) {
     }
     form.append(buttons);
   } else {
-    form.append(el("button", { type: "submit" }, description.name || humanize(name)));
+    form.append(el("button", { type: "submit" }, humanize(description.name || name)));
   }
   form.addEventListener("submit", (e) => { e.preventDefault(); if (!choice) submit(); });
   form.append(result);
@@ -639,7 +647,7 @@ function renderStationForms() {
     // The simulator first: it drives a demo session.
     forms.sort((a, b) => (b.dataset.service.endsWith(".simulate") ? 1 : 0) - (a.dataset.service.endsWith(".simulate") ? 1 : 0));
     if (forms.length) root.append(el("details", { class: "forms", open: domain === charger ? "" : null },
-      el("summary", {}, `${humanize(domain)} actions`), el("div", { class: "form-grid" }, ...forms)));
+      el("summary", {}, domain === charger ? `Charger actions (${domain})` : `${humanize(domain)} actions`), el("div", { class: "form-grid" }, ...forms)));
   }
 }
 
@@ -708,20 +716,27 @@ function renderEntities() {
   view.cards.clear();
   const rank = (p) => (p === "esp32" ? 0 : p === "other" ? 2 : 1);
   const order = [...groups.keys()].sort((a, b) => rank(a) - rank(b) || a.localeCompare(b));
+  // The service forms are kept across re-renders (a new entity appears): their inputs and
+  // results stay where the operator left them.
   const section = (key, title, items, services) => {
     const grid = el("div", { class: "grid" });
     for (const state of items.sort((a, b) => a.entity_id.localeCompare(b.entity_id))) grid.append(entityCard(state));
     const node = el("section", { class: "group", "data-platform": key }, el("h2", {}, title));
-    if (services && services.length) node.append(el("details", { class: "forms" }, el("summary", {}, `${title} services`), el("div", { class: "form-grid" }, ...services)));
+    if (services) node.append(services);
     node.append(grid);
     return node;
   };
   for (const platform of order) {
     const entityDomains = ["switch", "number", "button", "select", "automation", "sensor", "binary_sensor"];
-    const forms = entityDomains.includes(platform) ? [] : formsFor(platform);
-    root.append(section(platform, humanize(platform), groups.get(platform), forms));
+    let block = view.formBlocks.get(platform);
+    if (block === undefined) {
+      const forms = entityDomains.includes(platform) ? [] : formsFor(platform);
+      block = forms.length ? el("details", { class: "forms" }, el("summary", {}, `${humanize(platform)} services`), el("div", { class: "form-grid" }, ...forms)) : null;
+      view.formBlocks.set(platform, block);
+    }
+    root.append(section(platform, humanize(platform), groups.get(platform), block));
   }
-  if (diagnostics.length) root.append(section("diagnostics", "Diagnostics", diagnostics, []));
+  if (diagnostics.length) root.append(section("diagnostics", "Diagnostics", diagnostics, null));
   applyFilter();
 }
 
@@ -758,7 +773,7 @@ function entityCard(state) {
     meta.textContent = `${entityId} · changed ${ago(s.last_changed)}`;
     meta.title = s.last_changed;
     buildControls(controls, domain, s, result);
-    if (chart && !isNaN(parseFloat(s.state))) drawHistory(chart, entityId, Date.now() - 86400e3, Date.now());
+    if (chart && !isNaN(parseFloat(s.state))) drawHistory(chart, entityId, Date.now() - 86400e3, Date.now(), true);
   };
   update(state);
   const numeric = state.attributes.unit_of_measurement !== undefined || (state.state !== "" && !isNaN(Number(state.state)));
@@ -769,7 +784,7 @@ function entityCard(state) {
       chart = el("div", { class: "history" });
       root.append(chart);
       button.textContent = "Hide history";
-      drawHistory(chart, entityId, Date.now() - 86400e3, Date.now());
+      drawHistory(chart, entityId, Date.now() - 86400e3, Date.now(), true);
     });
     root.append(el("div", { class: "controls" }, button));
   }
@@ -851,7 +866,8 @@ const timeLabel = (t, span) => (span > 36 * 3600e3 ? new Date(t).toLocaleDateStr
 
 // A step chart of one entity from t0 to t1 (ms), with its unit on the value axis, times on
 // the time axis and sessions (charger in a session state) shaded.
-async function drawHistory(node, entityId, t0, t1) {
+// `fit`: start at the first recorded value instead of t0 (the entity cards' quick chart).
+async function drawHistory(node, entityId, t0, t1, fit) {
   node.replaceChildren(el("p", { class: "meta" }, "Loading…"));
   const roles = station();
   const chargerId = roles.charger && roles.charger.entity_id;
@@ -868,12 +884,14 @@ async function drawHistory(node, entityId, t0, t1) {
     node.replaceChildren(el("p", { class: "meta" }, "No numeric values recorded in this range."));
     return;
   }
+  if (fit) t0 = Math.min(points[0][0], t1 - 1000);
   points.push([Math.min(t1, Date.now()), points[points.length - 1][1]]); // hold the last value
   const state = view.states.get(entityId);
   const unit = (state && state.attributes.unit_of_measurement) || "";
   let lo = Math.min(0, ...points.map((p) => p[1])), hi = Math.max(...points.map((p) => p[1]));
   if (hi === lo) hi = lo + 1;
-  const W = 600, H = 220, left = 56, right = 8, top = 12, bottom = 190;
+  // Drawn at the width it is shown at, so its 12 px labels stay 12 px on a phone.
+  const W = Math.max(300, Math.round(node.clientWidth || 600)), H = 230, left = 56, right = 12, top = 28, bottom = 200;
   const x = (t) => left + ((t - t0) / (t1 - t0)) * (W - left - right);
   const y = (v) => bottom - ((v - lo) / (hi - lo)) * (bottom - top);
   const ns = "http://www.w3.org/2000/svg";
@@ -908,7 +926,7 @@ async function drawHistory(node, entityId, t0, t1) {
   for (const v of [lo, (lo + hi) / 2, hi]) {
     add("text", { x: left - 4, y: y(v) + 4, "text-anchor": "end" }, `${+v.toPrecision(3)}`);
   }
-  add("text", { x: 4, y: top + 4, class: "unit" }, unit);
+  add("text", { x: left, y: 14, class: "unit", "text-anchor": "middle" }, unit);
   for (const [t, anchor] of [[t0, "start"], [(t0 + t1) / 2, "middle"], [t1, "end"]]) {
     add("text", { x: x(t), y: H - 12, "text-anchor": anchor }, timeLabel(t, t1 - t0));
   }
@@ -1054,14 +1072,15 @@ function renderNetwork() {
     const lastError = get(`sensor.${base}_last_error`);
     const lastMessage = get(`sensor.${base}_last_message`);
     const queue = get(`sensor.${base}_queue`);
-    block(`CSMS link (${base.replace("ocpp", "OCPP ")})`, [
-      ["Connection", conn.state],
-      ["URL", conn.attributes.url ? safeUrl(conn.attributes.url) : "–"],
+    const protocol = { ocpp201: "OCPP 2.0.1", ocpp16: "OCPP 1.6J" }[base] || base;
+    block(`CSMS link (${protocol})`, [
+      ["Connection", `${conn.state} since ${ago(conn.last_changed)}`],
+      ["URL", conn.attributes.url ? safeUrl(conn.attributes.url) : undefined],
       ["Role", conn.attributes.role],
-      ["Last message", lastMessage ? `${lastMessage.state} (${ago(lastMessage.last_changed)})` : `last change ${ago(conn.last_changed)}`],
-      ["Last error", lastError ? lastError.state : "–"],
-      ["Messages waiting", queue ? queue.state : "–"],
-    ]);
+      ["Last message", lastMessage ? `${lastMessage.state} (${ago(lastMessage.last_changed)})` : undefined],
+      ["Last error", lastError ? lastError.state : undefined],
+      ["Messages waiting", queue ? queue.state : undefined],
+    ].filter(([, v]) => v !== undefined && v !== null));
   }
   if (!roles.csms.length) root.append(el("p", { class: "card" }, "No CSMS link is configured (ocpp201 / ocpp16)."));
   if (roles.tunnel.length) block("Tunnel (ngrok)", roles.tunnel.map((s) => [friendly(s), /^https?:/.test(s.state) ? safeUrl(s.state) : s.state]));
