@@ -428,7 +428,10 @@ function renderStation() {
   $("fig-energy").textContent = inSession && figures ? formatEnergy(figures.energy) : "–";
   $("fig-duration").textContent = inSession && figures ? formatDuration(figures.duration) : "–";
   let who = figures && figures.who ? mask(figures.who) : null;
-  if (!who && inSession && roles.authorized) who = roles.authorized.state === "on" ? "Authorised at the station" : "Not authorised yet";
+  if (!who && inSession && roles.authorized) {
+    if (roles.authorized.state === "on") who = "Authorised at the station";
+    else if (word === "Preparing") who = "Not authorised yet";
+  }
   $("fig-who").textContent = who || "–";
   renderIndicators(roles, problem);
   renderAlarms(roles, problem);
@@ -1126,7 +1129,9 @@ async function renderSystem() {
     ["Time zone", config.time_zone], ["Mode", config.recovery_mode ? "recovery" : config.using_last_good ? "last good configuration" : "normal"]];
   try {
     const health = await (await api("/api/health")).json();
+    if (health.status) rows.push(["Health", health.status]);
     if (health.uptime_s !== undefined) rows.push(["Uptime", formatDuration(health.uptime_s)]);
+    if (health.failed_components && health.failed_components.length) rows.push(["Failed components", health.failed_components.join(", ")]);
   } catch (err) { /* no health endpoint on this version */ }
   rows.push(["Update", config.update_status || "No update information on this version."]);
   rows.push(["Components", (config.components || []).join(", ")]);

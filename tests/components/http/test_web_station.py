@@ -69,6 +69,27 @@ CONTRAST_JS = """
 """
 
 
+# Every visible text on the page below 4.5:1 (inactive controls are exempt in WCAG 1.4.3).
+LOW_CONTRAST_JS = (
+    """
+() => {
+  const contrast = """
+    + CONTRAST_JS
+    + """;
+  const low = [];
+  for (const node of document.querySelectorAll("body *")) {
+    if (node.closest("svg, option, [hidden]") || !node.getClientRects().length) continue;
+    if (![...node.childNodes].some((c) => c.nodeType === 3 && c.textContent.trim())) continue;
+    if (node.closest("button:disabled") || node.matches(":disabled")) continue;
+    const ratio = contrast(node);
+    if (ratio < 4.5) low.push(`${node.tagName}.${node.className} ${ratio.toFixed(2)}: ${node.textContent.trim().slice(0, 40)}`);
+  }
+  return low;
+}
+"""
+)
+
+
 def station_yaml(port: int, csms_port: int) -> str:
     return f"""
 orge:
@@ -145,6 +166,7 @@ async def screenshots(page: Any, size: str) -> None:
             arg=name,
         )
         await page.screenshot(path=str(SHOTS / f"{size}-{name}.png"), full_page=True)
+        assert await page.evaluate(LOW_CONTRAST_JS) == [], (size, name)
     await page.click('.tabs button[data-tab="status"]')
 
 
@@ -348,7 +370,8 @@ async def test_station_page(config_dir, start_station) -> None:
             assert await page.locator("#limit").is_disabled()
             assert await page.locator('[data-service="esp32.simulate"] button').first.is_disabled()
             grey = await page.locator("#fig-power").evaluate("(n) => getComputedStyle(n).color")
-            assert grey == "rgb(107, 114, 128)"
+            assert grey == "rgb(95, 102, 115)"
+            assert await page.evaluate(LOW_CONTRAST_JS) == []
             await page.screenshot(path=str(SHOTS / "desktop-stopped.png"))
             await page.set_viewport_size({"width": 390, "height": 844})
             await page.screenshot(path=str(SHOTS / "phone-stopped.png"))
