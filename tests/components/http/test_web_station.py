@@ -174,8 +174,17 @@ async def walk_a_session(page: Any, hub: Any, size: str) -> None:
     """Plug in, start, charge, a refused limit, stop, unplug; what the page shows at each step."""
     width, height = SIZES[size]
     await state_is(page, "Available")
+    # outside a session the charger takes a new limit: "pending" until its state says so
+    limit = "16" if size == "phone" else "32"
+    await page.locator("#limit").fill(limit)
+    confirmed = page.locator(f"#limit-result.ok:has-text('The charger confirmed {limit} A.')")
+    await confirmed.wait_for(timeout=8000)
+    assert hub.states.get("number.charger_max_current").state == limit
+    assert await page.locator("#limit-pending").is_hidden()
+
     await simulate(page, "plug_in")
     await state_is(page, "Preparing")
+    assert await page.locator("#limit-result").is_hidden()  # a result belongs to its state
     lifetime_at_start = float(hub.states.get("sensor.meter_energy").state)
 
     await page.click("#btn-start")
@@ -212,7 +221,7 @@ async def walk_a_session(page: Any, hub: Any, size: str) -> None:
     await result.wait_for()
     text = await result.inner_text()
     assert "10 A refused" in text and "session" in text, text
-    assert await page.locator("#limit").input_value() == "32"
+    assert await page.locator("#limit").input_value() == limit
     assert await page.locator("#limit-pending").is_hidden()
     assert await result.evaluate(CONTRAST_JS) >= 4.5
     assert await in_view(page, "#limit-result")
@@ -383,3 +392,51 @@ async def test_station_page(config_dir, start_station) -> None:
 def _state(hub: Any, entity_id: str) -> str | None:
     state = hub.states.get(entity_id)
     return state.state if state else None
+
+
+async def test_status_reads_the_session_entities(make_station) -> None:
+    """The session entities of the OCPP library (issue 13 point 1), when a station has them,
+    drive the status card: state, masked id token, session energy, power and duration."""
+    playwright_api = pytest.importorskip(
+        "playwright.async_api", reason="the playwright package is not installed"
+    )
+    from datetime import UTC, datetime, timedelta
+
+    station = await make_station()
+    hub = station.hub
+    started = datetime.now(UTC) - timedelta(seconds=125)
+    hub.states.async_set("sensor.charger_state", "charging", {"code": 5, "cp": 2, "pb": 0})
+    hub.states.async_set(
+        "sensor.ws1_session_state",
+        "charging",
+        {
+            "id_token": "04A1B2C3D4",
+            "transaction_id": "tx-1",
+            "started_at": started.isoformat(),
+            "duration_s": 125,
+            "session_energy_kwh": 1.234,
+            "power_w": 7400,
+            "stop_reason": None,
+        },
+    )
+    async with playwright_api.async_playwright() as pw:
+        browser = await pw.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
+        try:
+            page = await browser.new_page(viewport={"width": 390, "height": 844})
+            await page.goto(station.url + "/")
+            await page.fill("#token", station.token)
+            await page.click("#signin-form button")
+            await state_is(page, "Charging")
+            assert await page.inner_text("#fig-who") == "•••• C3D4"
+            assert await page.inner_text("#fig-energy") == "1.234 kWh"
+            assert await page.inner_text("#fig-power") == "7.40 kW"
+            assert re.fullmatch(r"2 min 0\d s", await page.inner_text("#fig-duration"))
+            # the whole token is for API clients, never on the page
+            assert "04A1B2C3D4" not in await page.inner_text("body")
+            # without a charge controller's services, Start/Stop are not offered
+            assert await page.locator("#btn-start").is_hidden()
+            # the session ends: the page follows the session entity
+            hub.states.async_set("sensor.ws1_session_state", "finishing", {"stop_reason": "Local"})
+            await state_is(page, "Finishing")
+        finally:
+            await browser.close()
