@@ -229,6 +229,9 @@ function stateChanged(entityId, newState) {
     const card = view.cards.get(entityId);
     if (card) card.root.remove();
     view.cards.delete(entityId);
+    if (!view.ready) return;
+    renderStation();
+    if (view.tab === "alerts") renderAlerts();
     return;
   }
   view.states.set(entityId, newState);

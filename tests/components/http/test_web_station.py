@@ -167,6 +167,9 @@ async def screenshots(page: Any, size: str) -> None:
         )
         await page.screenshot(path=str(SHOTS / f"{size}-{name}.png"), full_page=True)
         assert await page.evaluate(LOW_CONTRAST_JS) == [], (size, name)
+        # nothing wider than the screen: no sideways scrolling on a phone
+        width = await page.evaluate("document.documentElement.scrollWidth")
+        assert width <= SIZES[size][0], (size, name, width)
     await page.click('.tabs button[data-tab="status"]')
 
 
@@ -364,6 +367,43 @@ async def test_station_page(config_dir, start_station) -> None:
             await page.wait_for_selector("#logs:has-text('web test: an error line')")
             assert "web test: a warning line" not in await page.inner_text("#logs")
             await page.select_option("#log-level", "WARNING")
+            async with page.expect_download() as download:
+                await page.click("#logs-download")
+            saved = Path(await (await download.value).path()).read_text()
+            assert "web test: a warning line" in saved and "web test: an error line" in saved
+            # Alerts: a persistent notification, counted on the tab, dismissed from the page
+            await hub.services.async_call(
+                "persistent_notification",
+                "create",
+                {"notification_id": "web_test", "title": "Meter check", "message": "Read it."},
+                blocking=True,
+            )
+            await page.click('.tabs button[data-tab="alerts"]')
+            alert = page.locator('[data-notification="web_test"]')
+            await alert.wait_for()
+            assert "Meter check" in await alert.inner_text()
+            assert await page.inner_text("#alert-count") == "1"
+            await alert.locator("button").click()
+            await alert.wait_for(state="detached")
+            assert hub.states.get("persistent_notification.web_test") is None
+            # History: a custom range
+            await page.click('.tabs button[data-tab="history"]')
+            await page.select_option("#history-range", "custom")
+            await page.fill("#history-from", "2020-01-01T00:00")
+            await page.fill("#history-to", "2020-01-02T00:00")
+            await page.click("#history-apply")
+            await page.locator("#history-chart:has-text('No numeric values')").wait_for()
+            # from ten minutes ago, in the browser's local time
+            await page.evaluate(
+                """() => {
+                  const d = new Date(Date.now() - 600e3);
+                  d.setMinutes(d.getMinutes() - d.getTimezoneOffset());
+                  document.querySelector('#history-from').value = d.toISOString().slice(0, 16);
+                  document.querySelector('#history-to').value = '';
+                }"""
+            )
+            await page.click("#history-apply")
+            await page.locator("#history-chart svg.chart polyline").wait_for()
             # Entities: diagnostics apart
             await page.click('.tabs button[data-tab="entities"]')
             diagnostics = page.locator('section[data-platform="diagnostics"]')
