@@ -1009,7 +1009,9 @@ async function renderLogbook() {
   root.replaceChildren(el("p", { class: "meta" }, "Loading…"));
   try {
     const since = new Date(Date.now() - 86400e3).toISOString();
-    const entries = await (await api(`/api/logbook/${encodeURIComponent(since)}`)).json();
+    const all = await (await api(`/api/logbook/${encodeURIComponent(since)}`)).json();
+    // The operator's logbook: raw readings (CP, PWM...) only when asked for.
+    const entries = $("logbook-all").checked ? all : all.filter((e) => !e.entity_id || !isDiagnostic(e.entity_id));
     if (!entries.length) { root.replaceChildren(el("p", { class: "card" }, "Nothing happened in the last 24 hours.")); return; }
     const list = el("ol", { class: "card logbook" });
     for (const e of entries.slice(-300).reverse()) {
@@ -1236,6 +1238,7 @@ document.addEventListener("DOMContentLoaded", () => {
   $("history-range").addEventListener("change", renderHistory);
   $("history-apply").addEventListener("click", renderHistory);
   $("logbook-refresh").addEventListener("click", renderLogbook);
+  $("logbook-all").addEventListener("change", renderLogbook);
   $("log-level").addEventListener("change", renderLogs);
   $("logs-refresh").addEventListener("click", renderLogs);
   $("logs-download").addEventListener("click", downloadLogs);

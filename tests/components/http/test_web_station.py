@@ -404,6 +404,13 @@ async def test_station_page(config_dir, start_station) -> None:
             )
             await page.click("#history-apply")
             await page.locator("#history-chart svg.chart polyline").wait_for()
+            # Logbook: what happened, the raw readings only when asked for
+            await page.click('.tabs button[data-tab="logbook"]')
+            await page.wait_for_selector("#logbook li:has-text('Charger state')")
+            assert "Charger PWM" not in await page.inner_text("#logbook")
+            await page.check("#logbook-all")
+            await page.wait_for_selector("#logbook li:has-text('Charger PWM')")
+            await page.uncheck("#logbook-all")
             # Entities: diagnostics apart
             await page.click('.tabs button[data-tab="entities"]')
             diagnostics = page.locator('section[data-platform="diagnostics"]')
