@@ -302,7 +302,7 @@ async def test_station_page(config_dir, start_station) -> None:
     url = f"http://127.0.0.1:{port}"
 
     # the first screen over the wire: the page, its style and its script, under 100 KB
-    async with aiohttp.ClientSession() as session:
+    async with aiohttp.ClientSession(auto_decompress=False) as session:
         total = 0
         for asset in ("/", "/www/style.css", "/www/app.js"):
             async with session.get(url + asset, headers={"Accept-Encoding": "gzip"}) as response:
@@ -328,8 +328,15 @@ async def test_station_page(config_dir, start_station) -> None:
             assert str(path) not in await page.content()
             SHOTS.mkdir(parents=True, exist_ok=True)
             await page.screenshot(path=str(SHOTS / "phone-signin.png"), full_page=True)
+            # the first screen over the wire after sign-in: files and the WebSocket snapshot
+            wire: list[int] = []
+            page.on("websocket", lambda ws: ws.on("framereceived", lambda f: wire.append(len(f))))
             await page.fill("#token", token)
             await page.click("#signin-form button")
+            await page.wait_for_selector("body[data-ready='1']", state="attached")
+            snapshot = sum(wire)
+            print(f"first screen: {total} bytes of files + {snapshot} bytes over the WebSocket")
+            assert total + snapshot < 100_000, (total, snapshot)
 
             await walk_a_session(page, hub, "phone")
             await screenshots(page, "phone")
