@@ -432,7 +432,7 @@ function renderStation() {
   $("fig-duration").textContent = inSession && figures ? formatDuration(figures.duration) : "–";
   let who = figures && figures.who ? mask(figures.who) : null;
   if (!who && inSession && roles.authorized) {
-    if (roles.authorized.state === "on") who = "Authorised at the station";
+    if (roles.authorized.state === "on") who = "Authorised locally";
     else if (word === "Preparing") who = "Not authorised yet";
   }
   $("fig-who").textContent = who || "–";

@@ -136,12 +136,17 @@ def kwh(text: str) -> float:
 
 
 async def in_view(page: Any, selector: str) -> bool:
+    """Wholly on screen, and not under the sticky header or the phone's bottom tab bar."""
     box = await page.locator(selector).bounding_box()
     size = page.viewport_size
+    top = (await page.locator("header.bar").bounding_box())["height"]
+    tabs = await page.locator("nav.tabs").bounding_box()
+    fixed = await page.locator("nav.tabs").evaluate("(n) => getComputedStyle(n).position")
+    bottom = tabs["y"] if fixed == "fixed" else size["height"]
     return (
         box is not None
-        and box["y"] >= 0
-        and box["y"] + box["height"] <= size["height"]
+        and box["y"] >= top
+        and box["y"] + box["height"] <= bottom
         and box["x"] + box["width"] <= size["width"]
     )
 
