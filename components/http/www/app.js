@@ -441,6 +441,15 @@ function renderStation() {
   renderControls(roles, word);
 }
 
+// The status card is redrawn every second (the session clock): an alert region is replaced
+// only when its text changes, so a screen reader announces a banner once.
+function replaceIfChanged(node, children) {
+  const text = children.map((c) => c.textContent).join("\n");
+  if (node.dataset.text === text && node.childElementCount === children.length) return;
+  node.dataset.text = text;
+  node.replaceChildren(...children);
+}
+
 function renderIndicators(roles, problem) {
   const items = [];
   const add = (label, text, ok, title) => items.push(el("li", { class: ok ? "ind ok" : "ind bad", title: title || "" },
@@ -456,7 +465,7 @@ function renderIndicators(roles, problem) {
   }
   const alerts = alertCount();
   add("Problems", problem ? problem.title : alerts ? `${alerts} alert(s)` : "none", !problem && !alerts);
-  $("indicators").replaceChildren(...items);
+  replaceIfChanged($("indicators"), items);
 }
 
 // Banners: a fault or a lost link, with the reason and what to do.
@@ -476,7 +485,7 @@ function renderAlarms(roles, problem) {
     banner("warn", `CSMS not connected${error ? `: ${error.state}` : ""}`,
       "Charging goes on; sessions and meter values are kept and sent when the link is back. Check the station's internet connection and the CSMS URL on the Network page.");
   }
-  $("alarms").replaceChildren(...banners);
+  replaceIfChanged($("alarms"), banners);
 }
 
 function renderControls(roles, word) {
