@@ -29,10 +29,10 @@ from orge.exceptions import OrgeError
 from .auth import TokenEntry, TokenValidator
 from .ban import BanManager
 from .metrics import HttpMetrics
+from .www_files import WWW_DIR  # noqa: F401  (the web view's folder, named where it is served)
 
 _LOGGER = logging.getLogger(__name__)
 DATA_HTTP = "http"
-WWW_DIR = os.path.join(os.path.dirname(__file__), "www")
 
 SECURITY_HEADERS = {
     "X-Content-Type-Options": "nosniff",
@@ -247,17 +247,13 @@ def token_of(request: web.Request) -> TokenEntry | None:
     return request.get(KEY_TOKEN)
 
 
-async def _index(request: web.Request) -> web.FileResponse:
-    return web.FileResponse(os.path.join(WWW_DIR, "index.html"))
-
-
 def build_app(data: HttpData) -> web.Application:
-    from . import rest, websocket
+    from . import rest, websocket, www_files
 
     app = web.Application(middlewares=[guard], client_max_size=data.max_body)
     app[APP_DATA] = data
-    app.router.add_get("/", _index)
-    app.router.add_static("/www/", WWW_DIR, append_version=False)
+    app.router.add_get("/", www_files.index)
+    app.router.add_get("/www/{name}", www_files.www)
     rest.add_routes(app)
     app.router.add_get("/api/websocket", websocket.handle)
     return app
