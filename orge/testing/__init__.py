@@ -18,6 +18,8 @@ from orge.testing.helpers import (
     async_capture_events,
     async_mock_service,
     async_setup_component,
+    link_custom_component,
+    load_component_module,
 )
 
 __all__ = [
@@ -28,4 +30,6 @@ __all__ = [
     "async_mock_service",
     "async_setup_component",
     "get_clock",
+    "link_custom_component",
+    "load_component_module",
 ]

@@ -6,7 +6,11 @@ homeassistant/setup.py of Home Assistant core).
 
 from __future__ import annotations
 
+import importlib.util
+import os
 from collections.abc import Mapping
+from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import voluptuous as vol
@@ -93,3 +97,29 @@ def assert_state(
             raise AssertionError(
                 f"{entity_id} attribute {key} is {current.attributes.get(key)!r}, wanted {value!r}"
             )
+
+
+def link_custom_component(orge: Orge, folder: str | Path) -> Path:
+    """Make the component in `folder` (its name is its domain) a custom component of the
+    hub's config dir, by a symbolic link, so `async_setup_component` finds it as a
+    station would find `<config>/custom_components/<domain>/`. Returns the link."""
+    if not orge.config.config_dir:
+        raise RuntimeError("the hub has no config dir: use the `orge` fixture")
+    source = Path(folder).resolve()
+    target = Path(orge.config.config_dir) / "custom_components" / source.name
+    if not target.exists():
+        target.parent.mkdir(parents=True, exist_ok=True)
+        os.symlink(source, target, target_is_directory=True)
+    return target
+
+
+def load_component_module(folder: str | Path) -> ModuleType:
+    """The `__init__.py` of the component in `folder`, imported on its own (not entered
+    in sys.modules), to test its schema and `configured_entity_ids` without a hub."""
+    path = Path(folder).resolve() / "__init__.py"
+    spec = importlib.util.spec_from_file_location(f"_orge_testing_{path.parent.name}", path)
+    if spec is None or spec.loader is None:
+        raise ImportError(f"cannot load {path}")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module

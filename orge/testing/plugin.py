@@ -1,6 +1,7 @@
 """The pytest plugin of orge.testing (entry point `pytest11` in setup.cfg).
 
-Fixtures (async ones run in the test's loop; pytest-asyncio's `asyncio_mode = auto`):
+Fixtures (async ones are pytest-asyncio fixtures: they run in the test's loop, in strict
+mode too, where each async test needs `@pytest.mark.asyncio`):
 
 - `orge`: a running hub (`CoreState.RUNNING`) whose config dir is the test's `tmp_path`,
   with a controllable clock (`orge.testing.async_fire_time_changed`); stopped afterwards.
@@ -25,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import pytest_asyncio
 
 from orge.core import Orge
 from orge.testing.clock import CLOCK_KEY, ControlledClock
@@ -38,7 +40,7 @@ ESP32_SIM_OPTIONS: dict[str, Any] = {
 }
 
 
-@pytest.fixture
+@pytest_asyncio.fixture
 async def orge(tmp_path: Path) -> AsyncIterator[Orge]:
     """A running hub in a temporary config dir (tmp_path), with a controllable clock."""
     hub = Orge(str(tmp_path))
@@ -73,7 +75,7 @@ def config_dir(tmp_path: Path) -> Callable[..., Path]:
     return write
 
 
-@pytest.fixture
+@pytest_asyncio.fixture
 async def start_station() -> AsyncIterator[Callable[..., Any]]:
     """start(config_dir) -> (hub, CheckResult): a station set up and started in this loop."""
     from orge.setup import CheckResult, async_from_config_dir
@@ -103,7 +105,7 @@ def component_submodule(domain: str, name: str) -> Any:
     return importlib.import_module(f"{component.package}.{name}")
 
 
-@pytest.fixture
+@pytest_asyncio.fixture
 async def esp32_simulator(tmp_path: Path) -> AsyncIterator[Any]:
     """A simulated ESP32 controller on a pty (`.port`), fast firmware timings."""
     simulator_module = component_submodule("esp32", "simulator")
@@ -115,7 +117,7 @@ async def esp32_simulator(tmp_path: Path) -> AsyncIterator[Any]:
         await simulator.stop()
 
 
-@pytest.fixture
+@pytest_asyncio.fixture
 async def ocpp_csms() -> AsyncIterator[Any]:
     """A running test CSMS (orge.testing.ocpp_csms.OcppCsms) with default answers."""
     from orge.testing.ocpp_csms import OcppCsms
