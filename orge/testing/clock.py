@@ -79,8 +79,8 @@ async def async_fire_time_changed(
 
     `when`: an aware datetime (a wall-clock moment, as in Home Assistant), a timedelta or a
     number of seconds to move forward, or None (run what is due now). A moment in the past
-    runs what is due and moves nothing. Returns once the timers and the tasks they started
-    are done (`async_block_till_done`).
+    runs what is due and moves nothing. Returns once the timers due and the work they
+    started have run (see `async_run_due`).
     """
     clock = get_clock(orge)
     if isinstance(when, datetime):
@@ -92,12 +92,24 @@ async def async_fire_time_changed(
     else:
         seconds = float(when or 0.0)
     clock.advance(seconds)
-    # Each pass of the loop runs the timers due; a timer may start a task that schedules a
-    # timer that is due too (an interval's next tick, a delay after a trigger).
-    for _ in range(100):
+    await async_run_due(orge)
+
+
+async def async_run_due(orge: Orge) -> None:
+    """Let the loop run until no timer is due and no callback is ready, and wait for the
+    executor jobs started meanwhile. Tasks still waiting on a later timer (a script's
+    `delay`) are left waiting: `async_block_till_done` would wait for them forever."""
+    clock = get_clock(orge)
+    loop = clock.loop
+    for _ in range(10_000):
+        # Each pass runs the timers due; one may start work that schedules another timer
+        # that is due too (an interval's next tick, a delay after a trigger).
         await asyncio.sleep(0)
-        await orge.async_block_till_done()
-        if not _due_timers(clock):
+        jobs = [job for job in orge._tasks if not isinstance(job, asyncio.Task) and not job.done()]
+        if jobs:
+            await asyncio.wait(jobs)
+            continue
+        if not _due_timers(clock) and not getattr(loop, "_ready", None):
             return
     raise RuntimeError("timers keep scheduling timers that are already due")
 
