@@ -151,7 +151,7 @@ async def test_timer_finishes_without_sleeping(orge: Orge) -> None:
     assert [event.data["entity_id"] for event in finished] == ["timer.charge"]
 
 
-async def test_esp32_simulator_fixture(esp32_simulator, config_dir, start_station) -> None:  # noqa: ANN001
+async def test_esp32_simulator_fixture(esp32_simulator, config_dir, start_station) -> None:
     path = config_dir(f"esp32:\n  port: {esp32_simulator.port}\n  status_interval: 0.5\n")
     station, result = await start_station(path)
     assert not result.problems
@@ -163,10 +163,10 @@ async def test_esp32_simulator_fixture(esp32_simulator, config_dir, start_statio
     assert_state(station, "sensor.charger_state", "idle")
 
 
-async def test_ocpp_csms_fixture(ocpp_csms) -> None:  # noqa: ANN001
+async def test_ocpp_csms_fixture(ocpp_csms) -> None:
     url = ocpp_csms.url("CP1")
     assert url.startswith("ws://127.0.0.1:") and url.endswith("/CP1")
-    reader, writer = await asyncio.open_connection(
+    _reader, writer = await asyncio.open_connection(
         "127.0.0.1", int(url.split(":")[2].split("/")[0])
     )
     writer.close()
