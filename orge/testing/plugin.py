@@ -3,6 +3,7 @@
 Fixtures (async ones are pytest-asyncio fixtures: they run in the test's loop, in strict
 mode too, where each async test needs `@pytest.mark.asyncio`):
 
+- `orge_clock`: the controllable clock of the test's loop (orge.testing.clock).
 - `orge`: a running hub (`CoreState.RUNNING`) whose config dir is the test's `tmp_path`,
   with a controllable clock (`orge.testing.async_fire_time_changed`); stopped afterwards.
 - `config_dir`: `write(configuration_yaml, files=None, **named) -> Path`, the config dir.
@@ -19,6 +20,7 @@ needs it, through the loader, so that the engine never depends on a component.
 
 from __future__ import annotations
 
+import asyncio
 import importlib
 import textwrap
 from collections.abc import AsyncIterator, Callable
@@ -41,18 +43,25 @@ ESP32_SIM_OPTIONS: dict[str, Any] = {
 
 
 @pytest_asyncio.fixture
-async def orge(tmp_path: Path) -> AsyncIterator[Orge]:
-    """A running hub in a temporary config dir (tmp_path), with a controllable clock."""
-    hub = Orge(str(tmp_path))
-    clock = ControlledClock(hub.loop)
+async def orge_clock() -> AsyncIterator[ControlledClock]:
+    """The test loop's controllable clock, shared by every hub of the test (`orge` and the
+    stations of `start_station`); `orge_clock.advance(s)` moves it with no hub running."""
+    clock = ControlledClock(asyncio.get_running_loop())
     clock.install()
-    hub.data[CLOCK_KEY] = clock
-    await hub.async_start()
     try:
-        yield hub
-        await hub.async_stop()
+        yield clock
     finally:
         clock.uninstall()
+
+
+@pytest_asyncio.fixture
+async def orge(tmp_path: Path, orge_clock: ControlledClock) -> AsyncIterator[Orge]:
+    """A running hub in a temporary config dir (tmp_path), with a controllable clock."""
+    hub = Orge(str(tmp_path))
+    hub.data[CLOCK_KEY] = orge_clock
+    await hub.async_start()
+    yield hub
+    await hub.async_stop()
 
 
 @pytest.fixture
@@ -76,14 +85,16 @@ def config_dir(tmp_path: Path) -> Callable[..., Path]:
 
 
 @pytest_asyncio.fixture
-async def start_station() -> AsyncIterator[Callable[..., Any]]:
-    """start(config_dir) -> (hub, CheckResult): a station set up and started in this loop."""
+async def start_station(orge_clock: ControlledClock) -> AsyncIterator[Callable[..., Any]]:
+    """start(config_dir) -> (hub, CheckResult): a station set up and started in this loop,
+    on the test's controllable clock."""
     from orge.setup import CheckResult, async_from_config_dir
 
     hubs: list[Orge] = []
 
     async def start(path: Path | str) -> tuple[Orge, CheckResult]:
         hub = Orge(str(path))
+        hub.data[CLOCK_KEY] = orge_clock
         hubs.append(hub)
         result = await async_from_config_dir(hub, str(path))
         await hub.async_start()
