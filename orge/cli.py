@@ -273,9 +273,14 @@ async def async_run(config_dir: str) -> int:
     _LOGGER.info("ORGE started: %s", ", ".join(sorted(orge.config.components)) or "no components")
     interval = systemd.watchdog_interval()
     if interval:
+        from orge.core import callback
         from orge.helpers.event import async_track_time_interval
 
-        async_track_time_interval(orge, lambda _now: systemd.notify("WATCHDOG=1"), interval)
+        # @callback: the ping proves the loop runs; as a plain function it would wait for
+        # a free executor thread, and busy executor jobs could starve it into a restart.
+        async_track_time_interval(
+            orge, callback(lambda _now: systemd.notify("WATCHDOG=1")), interval
+        )
     await orge.async_wait_stopped()
     systemd.notify("STOPPING=1")
     _LOGGER.info("ORGE stopped")

@@ -219,7 +219,7 @@ async def test_sensor_and_service(orge: Orge) -> None:
     config = {DOMAIN: {"name": "Pulses", "initial": 3, "step": 2}}
     assert await async_setup_component(orge, DOMAIN, config)
     assert_state(orge, "sensor.pulses_count", "3")
-    changes = async_capture_events(orge, "state_changed")
+    changes = async_capture_events(orge, EVENT_STATE_CHANGED)
 
     await orge.services.async_call(DOMAIN, "increment", {}, blocking=True)
     assert_state(orge, "sensor.pulses_count", "5")
@@ -251,7 +251,7 @@ from __future__ import annotations
 import pytest
 
 import $package as component
-from orge.core import Orge
+from orge.core import EVENT_STATE_CHANGED, Orge
 from orge.testing import assert_state, async_capture_events, async_setup_component
 
 DOMAIN = "$domain"
@@ -270,7 +270,7 @@ from pathlib import Path
 
 import pytest
 
-from orge.core import Orge
+from orge.core import EVENT_STATE_CHANGED, Orge
 from orge.testing import (
     assert_state,
     async_capture_events,
