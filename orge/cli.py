@@ -80,6 +80,18 @@ def build_parser(wanted: str | None = None) -> argparse.ArgumentParser:
     update.add_arguments(upd)
     upd.set_defaults(func=update.run_command)
 
+    scaffold = sub.add_parser("scaffold", help="create a new component that works as generated")
+    scaffold_sub = scaffold.add_subparsers(dest="what", metavar="WHAT", required=True)
+    component = scaffold_sub.add_parser(
+        "component",
+        help="components/NAME/ of the checkout, or DIR/custom_components/NAME/ with -c",
+    )
+    component.add_argument("name", metavar="NAME", help="the domain: [a-z][a-z0-9_]*")
+    component.add_argument(
+        "-c", "--config", metavar="DIR", default=None, help="a config dir: a custom component"
+    )
+    component.set_defaults(func=cmd_scaffold_component)
+
     _add_component_commands(sub, wanted)
     return parser
 
@@ -163,6 +175,24 @@ def _say_error(message: str) -> None:
     `journalctl -u orge -p err` shows it."""
     journal = os.environ.get("JOURNAL_STREAM") and not sys.stderr.isatty()
     print(f"{'<3>' if journal else ''}orge: {message}", file=sys.stderr)
+
+
+# --- scaffold ------------------------------------------------------------------------
+
+
+def cmd_scaffold_component(args: argparse.Namespace) -> int:
+    """`orge scaffold component NAME [-c DIR]` (orge/scaffold.py); 1 when refused."""
+    from orge.scaffold import ScaffoldError, scaffold_component
+
+    try:
+        created = scaffold_component(args.name, args.config)
+    except ScaffoldError as err:
+        print(f"orge: {err}", file=sys.stderr)
+        return 1
+    print(f"Created component {args.name} in {created.folder}:")
+    for path in created.files:
+        print(f"  {path}")
+    return 0
 
 
 # --- status --------------------------------------------------------------------------
@@ -251,9 +281,14 @@ async def async_run(config_dir: str) -> int:
     _LOGGER.info("ORGE started: %s", ", ".join(sorted(orge.config.components)) or "no components")
     interval = systemd.watchdog_interval()
     if interval:
+        from orge.core import callback
         from orge.helpers.event import async_track_time_interval
 
-        async_track_time_interval(orge, lambda _now: systemd.notify("WATCHDOG=1"), interval)
+        # @callback: the ping proves the loop runs; as a plain function it would wait for
+        # a free executor thread, and busy executor jobs could starve it into a restart.
+        async_track_time_interval(
+            orge, callback(lambda _now: systemd.notify("WATCHDOG=1")), interval
+        )
     await orge.async_wait_stopped()
     systemd.notify("STOPPING=1")
     _LOGGER.info("ORGE stopped")

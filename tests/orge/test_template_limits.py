@@ -100,7 +100,7 @@ def render_in_thread(text: str) -> BaseException | str:
 @pytest.fixture
 def short_deadline(monkeypatch: pytest.MonkeyPatch) -> None:
     # The wall-clock backstop is 1 s; a shorter one keeps the suite quick.
-    monkeypatch.setattr(template_module, "MAX_RENDER_SECONDS", 0.2)
+    monkeypatch.setattr(template_module.budget, "MAX_RENDER_SECONDS", 0.2)
 
 
 @pytest.mark.parametrize("text", list(ATTACKS.values()), ids=list(ATTACKS))

@@ -11,6 +11,7 @@ import pytest
 import orge.validation as cv
 from orge.core import ServiceCall, callback
 from orge.setup import check_configuration
+from orge.testing import async_fire_time_changed
 
 
 def hhmmss(delta: timedelta) -> str:
@@ -153,13 +154,15 @@ async def test_fault_alert_stops_and_alerts(station: Any) -> None:
     hub.bus.async_listen("orge_charger_alert", callback(lambda e: alerts.append(dict(e.data))))
     hub.states.async_set("sensor.charger_state", "charging")
     hub.states.async_set("sensor.charger_state", "fault")
-    await asyncio.sleep(0.05)
+    await async_fire_time_changed(hub, 0.05)
     hub.states.async_set("sensor.charger_state", "hardfault_end")  # a blip: no alert
-    await asyncio.sleep(0.5)
+    await async_fire_time_changed(hub, 0.5)
     await hub.async_block_till_done()
     assert alerts == [] and fakes.names() == []
     hub.states.async_set("sensor.charger_state", "fault")
-    await asyncio.sleep(0.6)
+    await async_fire_time_changed(hub, 0.39)
+    assert fakes.names() == []  # not yet: the fault has lasted 0.39 s of its 0.4
+    await async_fire_time_changed(hub, 0.01)
     await hub.async_block_till_done()
     assert fakes.names() == ["esp32.stop_charging"]
     assert alerts == [

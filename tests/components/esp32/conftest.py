@@ -6,7 +6,7 @@ import asyncio
 import os
 import time
 import tty
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -14,14 +14,10 @@ import pytest
 
 from components.esp32.simulator import Esp32Simulator
 from orge.core import Event, Orge, callback
+from orge.testing.plugin import ESP32_SIM_OPTIONS
 
 # Fast firmware: a pass is 2.5 ms, a STAT every 0.3 s, a fault confirmed in ~0.2 s.
-SIM_OPTIONS: dict[str, Any] = {
-    "time_scale": 0.02,
-    "stat_interval": 0.3,
-    "fault_report_interval": 0.02,
-    "hardfault_end_passes": 5,
-}
+SIM_OPTIONS: dict[str, Any] = ESP32_SIM_OPTIONS
 
 STATION = """
 esp32:
@@ -68,11 +64,9 @@ def record_events(orge: Orge, *event_types: str) -> list[Event]:
 
 
 @pytest.fixture
-async def sim(tmp_path: Path) -> AsyncIterator[Esp32Simulator]:
-    simulator = Esp32Simulator(**SIM_OPTIONS)
-    await simulator.start_pty(link=str(tmp_path / "ttyESP32"))
-    yield simulator
-    await simulator.stop()
+def sim(esp32_simulator: Esp32Simulator) -> Esp32Simulator:
+    """orge.testing's simulated controller, under the name these tests use."""
+    return esp32_simulator
 
 
 @pytest.fixture

@@ -4,7 +4,6 @@ format the real one uses."""
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import os
 import stat
@@ -16,6 +15,7 @@ import pytest
 
 from orge.core import callback
 from orge.setup import check_configuration
+from orge.testing import async_fire_time_changed
 
 FAKE_VCGENCMD = """#!/bin/sh
 # Answers like the Pi's vcgencmd; the test writes what to answer into files beside it.
@@ -326,7 +326,7 @@ async def test_not_a_pi_says_unsupported_once_and_does_not_poll(
     path = config_dir(config(root, "dmesg", vcgencmd=f"{tmp_path}/nowhere/vcgencmd", interval=1))
     with caplog.at_level(logging.INFO, logger="components.power_monitor"):
         orge, result = await start_station(path)
-        await asyncio.sleep(1.3)
+        await async_fire_time_changed(orge, 1.3)  # past the first 1 s poll
         await orge.async_block_till_done()
     assert result.problems == []
     assert "power_monitor" in orge.config.components

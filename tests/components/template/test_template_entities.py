@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from typing import Any
 
@@ -10,6 +9,7 @@ import pytest
 
 from orge.exceptions import OrgeError
 from orge.setup import check_configuration
+from orge.testing import async_fire_time_changed
 
 CONFIG = """
 template:
@@ -52,7 +52,9 @@ async def test_template_entities(config_dir: Any, start_station: Any, caplog: An
     assert hub.states.get("binary_sensor.overcurrent").state == "on"
     hub.states.async_set("sensor.current", "10")
     assert hub.states.get("binary_sensor.overcurrent").state == "on"  # delay_off
-    await asyncio.sleep(0.15)
+    await async_fire_time_changed(hub, 0.09)
+    assert hub.states.get("binary_sensor.overcurrent").state == "on"  # 0.01 s to go
+    await async_fire_time_changed(hub, 0.01)
     assert hub.states.get("binary_sensor.overcurrent").state == "off"
     for _ in range(2):
         hub.states.async_set("sensor.charger_state", "idle")

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 from orge.core import callback
+from orge.testing import async_fire_time_changed
 
 CONFIG = """
 timer:
@@ -26,7 +26,7 @@ async def test_lifecycle_and_events(config_dir: Any, start_station: Any) -> None
     assert hub.states.get("timer.session").attributes["duration"] == "0:00:00"
     await call("timer", "start", target, blocking=True)
     assert hub.states.get("timer.session").state == "active"
-    await asyncio.sleep(0.3)
+    await async_fire_time_changed(hub, 0.3)
     assert hub.states.get("timer.session").state == "idle"
     await call("timer", "start", {**target, "duration": 10}, blocking=True)
     await call("timer", "start", target, blocking=True)
@@ -52,7 +52,9 @@ async def test_lifecycle_and_events(config_dir: Any, start_station: Any) -> None
     ]
 
 
-async def test_restore_running_and_expired(config_dir: Any, start_station: Any) -> None:
+async def test_restore_running_and_expired(
+    config_dir: Any, start_station: Any, orge_clock: Any
+) -> None:
     path = config_dir(CONFIG)
     hub, _result = await start_station(path)
     await hub.services.async_call(
@@ -69,6 +71,6 @@ async def test_restore_running_and_expired(config_dir: Any, start_station: Any) 
         "timer", "start", {"entity_id": "timer.session", "duration": 0.2}, blocking=True
     )
     await hub.async_stop()
-    await asyncio.sleep(0.3)  # runs out while the station is down
+    orge_clock.advance(0.3)  # runs out while the station is down
     hub, _result = await start_station(path)
     assert hub.states.get("timer.session").state == "idle"

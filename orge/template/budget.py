@@ -1,4 +1,4 @@
-"""The template sandbox: what one render may read, build and spend.
+"""The template budget: what one render may build and spend.
 
 A template runs inline on the loop: one that loops or allocates without bound would stall
 the whole station (OCPP heartbeats, the ESP32 link) or exhaust its memory, and token holders
@@ -7,8 +7,8 @@ budget far above what any automation needs, and every operation that can build a
 value is checked *before* it allocates: a breach is an OverflowError/TimeoutError, which the
 render turns into a TemplateError (orge.template).
 
-`RenderInfo` is also what a render read (entities, domains, all states, the clock), which
-watchers use to re-render only when it changes.
+The jinja2 sandbox classes that apply it are in orge.template.sandbox (imported when the
+first template compiles); what a render read is in orge.template.tracking.
 """
 
 from __future__ import annotations
@@ -19,59 +19,11 @@ import time
 from collections.abc import Iterator
 from functools import lru_cache
 from itertools import chain
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-if TYPE_CHECKING:
-    from orge.core import Orge
+from orge.template.tracking import RenderInfo, _current
 
 _SENTINEL = object()
-
-
-class RenderInfo:
-    """What one render read: entity ids, whole domains, all states, the clock."""
-
-    __slots__ = (
-        "all_states",
-        "allocated",
-        "deadline",
-        "domains",
-        "entities",
-        "has_time",
-        "iterations",
-        "orge",
-        "seconds",
-        "text",
-    )
-
-    def __init__(self, text: str = "") -> None:
-        self.text = text  # the template being rendered (named in undefined-variable warnings)
-        self.orge: Orge | None = None  # whose time zone the time filters use
-        self.entities: set[str] = set()
-        self.domains: set[str] = set()
-        self.all_states = False
-        self.has_time = False
-        self.iterations = 0
-        self.allocated = 0  # characters/items built so far (see MAX_ALLOCATED)
-        self.deadline = math.inf  # time.monotonic() by which the render must end
-        self.seconds = math.inf  # the time budget that deadline came from
-
-
-_INFO_STACK: list[RenderInfo] = []  # renders are synchronous on the loop: a stack suffices
-
-
-def _track_entity(entity_id: str) -> None:
-    if _INFO_STACK:
-        _INFO_STACK[-1].entities.add(entity_id)
-
-
-def _track_domain(domain: str) -> None:
-    if _INFO_STACK:
-        _INFO_STACK[-1].domains.add(domain)
-
-
-def _track_time() -> None:
-    if _INFO_STACK:
-        _INFO_STACK[-1].has_time = True
 
 
 MAX_TEMPLATE_LENGTH = 50_000  # characters: compiling costs ~7 µs a character, on the loop
@@ -85,10 +37,6 @@ MAX_WORDWRAP_INPUT = 20_000  # textwrap is slow per chunk (wordwrap(1) on 300,00
 MAX_REGEX_INPUT = 255  # characters a regex test looks at (a state is at most 255)
 MAX_REGEX_PATTERN = 200  # characters of a regex pattern
 MAX_REGEX_REPEATS = 3  # quantifiers in one pattern (each multiplies the backtracking)
-
-
-def _current() -> RenderInfo | None:
-    return _INFO_STACK[-1] if _INFO_STACK else None
 
 
 def _timeout(info: RenderInfo) -> TimeoutError:
@@ -491,149 +439,3 @@ def _charged(func: Any) -> Any:
         return result
 
     return update_wrapper(wrapper, func)  # keeps jinja's pass_* marker
-
-
-def _sandbox_class() -> Any:
-    from jinja2.compiler import CodeGenerator
-    from jinja2.nodes import Call, EnvironmentAttribute, Slice
-    from jinja2.sandbox import ImmutableSandboxedEnvironment, SandboxedFormatter
-    from markupsafe import EscapeFormatter, Markup
-
-    class BoundedFormatter(SandboxedFormatter):  # type: ignore[misc]
-        """str.format / format_map: a field's width or precision is sized before use."""
-
-        def format_field(self, value: Any, format_spec: str) -> Any:
-            wanted = sum(int(n) for n in _SPEC_NUMBER.findall(format_spec))
-            _charge(_estimate(value) + wanted, "formatted field")
-            result = super().format_field(value, format_spec)
-            _charge_result(result)
-            return result
-
-    class BoundedEscapeFormatter(BoundedFormatter, EscapeFormatter):  # type: ignore[misc]
-        pass
-
-    class BoundedCodeGenerator(CodeGenerator):  # type: ignore[misc]
-        def visit_Concat(self, node: Any, frame: Any) -> None:
-            # `a ~ b` joins through a size check instead of jinja's bare str_join
-            self.write("environment.orge_concat((")
-            for arg in node.nodes:
-                self.visit(arg, frame)
-                self.write(", ")
-            self.write("))")
-
-        def visit_Getitem(self, node: Any, frame: Any) -> None:
-            # jinja compiles a[i:j] as a bare Python slice; each one copies (4,000 slices of
-            # a 1 MB string are 4 GB), so it is sized through _Sliceable first
-            if not isinstance(node.arg, Slice):
-                super().visit_Getitem(node, frame)
-                return
-            self.write("environment.orge_sliceable(")
-            self.visit(node.node, frame)
-            self.write(")[")
-            self.visit(node.arg, frame)
-            self.write("]")
-
-        def visit_For(self, node: Any, frame: Any) -> None:
-            # every loop runs on the render's clock (loops over strings/lists are not range)
-            if not isinstance(node.iter, Call) or not isinstance(
-                node.iter.node, EnvironmentAttribute
-            ):
-                node.iter = Call(
-                    EnvironmentAttribute("orge_loop", lineno=node.lineno),
-                    [node.iter],
-                    [],
-                    None,
-                    None,
-                    lineno=node.lineno,
-                )
-            super().visit_For(node, frame)
-
-    class OrgeSandbox(ImmutableSandboxedEnvironment):  # type: ignore[misc]
-        code_generator_class = BoundedCodeGenerator
-        intercepted_binops = frozenset(["*", "**", "+", "%", "/", "//"])
-
-        orge_loop = staticmethod(_loop_iter)
-        orge_sliceable = _Sliceable
-
-        @staticmethod
-        def orge_concat(values: tuple) -> str:
-            size = 0
-            for value in values:
-                size += len(value) if isinstance(value, str) else _estimate(value)
-                if size > MAX_SEQUENCE:
-                    break
-            _charge(size, "joined text (~)")
-            return "".join(map(str, values))
-
-        def concat(self, chunks: Any) -> str:
-            """Joins a render's output (and macro/block bodies): bounded like the rest."""
-            parts: list[str] = []
-            size = 0
-            for chunk in chunks:
-                size += len(chunk)
-                if size > MAX_SEQUENCE:
-                    raise OverflowError(f"the template's output exceeds {MAX_SEQUENCE} characters")
-                parts.append(chunk)
-            _charge(size, "output")
-            return "".join(parts)
-
-        def call_binop(self, context: Any, operator: str, left: Any, right: Any) -> Any:
-            if operator == "**":
-                _check_power(left, right)
-                return left**right
-            if operator == "*":
-                for seq, count in ((left, right), (right, left)):
-                    if isinstance(seq, (str, bytes, list, tuple)) and isinstance(count, int):
-                        _charge(len(seq) * count)
-                if isinstance(left, int) and isinstance(right, int):
-                    if left.bit_length() + right.bit_length() > MAX_INT_BITS:
-                        raise OverflowError(f"a product over {MAX_INT_BITS} bits is too large")
-                return left * right
-            if operator == "+":
-                if isinstance(left, (str, bytes, list, tuple)) and isinstance(
-                    right, (str, bytes, list, tuple)
-                ):
-                    _charge(len(left) + len(right))
-                return left + right
-            if operator == "%":
-                if isinstance(left, (str, bytes)):
-                    _check_printf(left, right)
-                    return left % right
-                _check_bits(left, right, "%")
-                return left % right
-            _check_bits(left, right, operator)
-            return left / right if operator == "/" else left // right
-
-        def wrap_str_format(self, value: Any) -> Any:
-            if super().wrap_str_format(value) is None:  # not a str's format/format_map
-                return None
-            owner, is_map = value.__self__, value.__name__ == "format_map"
-            formatter: Any
-            if isinstance(owner, Markup):  # `|safe` makes a Markup, which escapes fields
-                formatter = BoundedEscapeFormatter(self, escape=owner.escape)
-            else:
-                formatter = BoundedFormatter(self)
-
-            def bounded(*args: Any, **kwargs: Any) -> str:
-                if is_map:
-                    return type(owner)(formatter.vformat(owner, (), args[0] if args else {}))
-                return type(owner)(formatter.vformat(owner, args, kwargs))
-
-            return bounded
-
-        def call(__self, __context: Any, __obj: Any, *args: Any, **kwargs: Any) -> Any:
-            _check_deadline()  # macros, recursion, method calls all pass here
-            owner = getattr(__obj, "__self__", None)
-            name = getattr(__obj, "__name__", "")
-            if isinstance(owner, (str, bytes)):
-                if name == "join" and args and not kwargs:
-                    items = list(args[0])
-                    _charge(_estimate(items) + len(owner) * len(items), "join() result")
-                    args = (items,)
-                else:
-                    _check_str_method(owner, name, args, kwargs)
-            result = super().call(__context, __obj, *args, **kwargs)
-            _charge_result(result)
-            return result
-
-    return OrgeSandbox

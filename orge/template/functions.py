@@ -2,7 +2,7 @@
 its defaults and errors: without a default, a value a function cannot take raises
 "<name> got invalid input '<value>' and no default was specified".
 
-Each one keeps to the sandbox's limits (orge.template_sandbox): regexes are checked for
+Each one keeps to the sandbox's limits (orge.template.budget): regexes are checked for
 backtracking and their input is bounded, results that could be large are sized first.
 Functions that need the station (states, now) are made per station in orge.template.
 """
@@ -21,14 +21,8 @@ from datetime import UTC, date, datetime, timedelta
 from datetime import time as dt_time
 from typing import TYPE_CHECKING, Any
 
-from orge.template_sandbox import (
-    MAX_ITERATIONS,
-    _charge,
-    _checked_regex,
-    _current,
-    _regex_input,
-    _track_time,
-)
+from orge.template.budget import MAX_ITERATIONS, _charge, _checked_regex, _regex_input
+from orge.template.tracking import _current, _track_time
 
 if TYPE_CHECKING:
     from orge.core import Orge

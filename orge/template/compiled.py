@@ -1,13 +1,7 @@
-"""Templates: a sandboxed jinja2 environment with Home Assistant's helpers.
-
-`Template(text, orge)` compiles lazily and caches compiled code by text, so 200 automations
-sharing `{{ trigger.to_state.state }}` compile it once. While rendering, every entity a
-template reads is recorded (`Template.entities`, `RenderInfo`), so a template trigger
-re-renders only when one of those entities changes. A failure raises `TemplateError` whose
-message names the template's file and line; callers log it and carry on.
-
-Home Assistant's functions and filters are in orge.template_functions; the per-render
-budget (size, loops, time, regexes) and the sandbox class in orge.template_sandbox.
+"""The compile cache and `Template`: a sandboxed jinja2 environment with Home Assistant's
+globals, compiled code cached by text (200 automations sharing
+`{{ trigger.to_state.state }}` compile it once), rendering under the budget, and the
+helpers that walk structures of templates.
 """
 
 from __future__ import annotations
@@ -19,38 +13,34 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-import voluptuous as vol
-
 from orge.exceptions import OrgeError
-from orge.template_functions import FILTERS, FUNCTIONS, TESTS, _relative_time, _today_at, min_max
-from orge.template_functions import as_datetime as as_datetime  # re-exported
-from orge.template_functions import as_timestamp as as_timestamp
-from orge.template_functions import time_value as time_value
-from orge.template_functions import time_zone as time_zone
-from orge.template_sandbox import (
+from orge.template import budget
+from orge.template.budget import MAX_TEMPLATE_LENGTH, _bounded_filters, _BudgetRange, _check_text
+from orge.template.functions import (
+    FILTERS,
+    FUNCTIONS,
+    TESTS,
+    _relative_time,
+    _today_at,
+    min_max,
+    time_zone,
+)
+from orge.template.tracking import (
     _INFO_STACK,
-    MAX_RENDER_SECONDS,
-    MAX_TEMPLATE_LENGTH,
     RenderInfo,
-    _bounded_filters,
-    _BudgetRange,
-    _check_text,
+    TemplateState,
+    _AllStates,
     _current,
-    _sandbox_class,
-    _track_domain,
-    _track_entity,
+    _get_state,
     _track_time,
 )
-from orge.template_sandbox import MAX_ITERATIONS as MAX_ITERATIONS
-from orge.template_sandbox import MAX_REGEX_INPUT as MAX_REGEX_INPUT
 from orge.yaml import display_path, where
 
 if TYPE_CHECKING:
-    from orge.core import Orge, State
+    from orge.core import Orge
 
 _LOGGER = logging.getLogger(__name__)
 _MARKERS = ("{{", "{%", "{#")
-_UNKNOWN = "unknown"
 _NO_VALUE = ("unknown", "unavailable")
 _SENTINEL = object()
 _COMPILED: dict[str, Any] = {}  # template text -> compiled jinja Template
@@ -75,108 +65,6 @@ class TemplateError(OrgeError):
 
 def is_template_string(text: str) -> bool:
     return any(marker in text for marker in _MARKERS)
-
-
-# --- state access ------------------------------------------------------------------
-
-
-class _DomainStates:
-    """`states.sensor`: attribute access gives a State (or None), iteration the domain."""
-
-    __slots__ = ("_domain", "_orge")
-
-    def __init__(self, orge: Orge, domain: str) -> None:
-        self._orge = orge
-        self._domain = domain
-
-    def __getattr__(self, name: str) -> TemplateState | None:
-        if name.startswith("_"):
-            raise AttributeError(name)
-        entity_id = f"{self._domain}.{name}"
-        _track_entity(entity_id)
-        state = self._orge.states.get(entity_id)
-        return None if state is None else TemplateState(state)
-
-    def __iter__(self) -> Iterator[TemplateState]:
-        _track_domain(self._domain)
-        states = sorted(self._orge.states.async_all(self._domain), key=lambda s: s.entity_id)
-        return map(TemplateState, states)
-
-    def __len__(self) -> int:
-        _track_domain(self._domain)
-        return len(self._orge.states.async_entity_ids(self._domain))
-
-
-class _AllStates:
-    """`states('sensor.x')`, `states.sensor.x`, `states | list`."""
-
-    __slots__ = ("_orge",)
-
-    def __init__(self, orge: Orge) -> None:
-        self._orge = orge
-
-    def __call__(self, entity_id: str, rounded: bool = False, with_unit: bool = False) -> str:
-        state = _get_state(self._orge, entity_id)
-        if state is None:
-            return _UNKNOWN
-        return _with_unit(state) if with_unit else state.state
-
-    def __len__(self) -> int:
-        if _INFO_STACK:
-            _INFO_STACK[-1].all_states = True
-        return len(self._orge.states.async_entity_ids())
-
-    def __getattr__(self, name: str) -> _DomainStates:
-        # jinja2's sandbox probes callables for these two flags; they are not domains.
-        if name.startswith("_") or name in ("alters_data", "unsafe_callable"):
-            raise AttributeError(name)
-        return _DomainStates(self._orge, name)
-
-    def __iter__(self) -> Iterator[TemplateState]:
-        if _INFO_STACK:
-            _INFO_STACK[-1].all_states = True
-        return map(TemplateState, sorted(self._orge.states.async_all(), key=lambda s: s.entity_id))
-
-
-def _with_unit(state: State) -> str:
-    """'7200 W': the state and its unit_of_measurement (HA's state_with_unit)."""
-    unit = state.attributes.get("unit_of_measurement")
-    return f"{state.state} {unit}" if unit else state.state
-
-
-class TemplateState:
-    """A state as `states.sensor.x` gives it in a template: the State's attributes plus
-    `state_with_unit` (Home Assistant's TemplateState). Equal to the State it wraps."""
-
-    __slots__ = ("_state",)
-
-    def __init__(self, state: State) -> None:
-        self._state = state
-
-    def __getattr__(self, name: str) -> Any:
-        if name.startswith("_"):
-            raise AttributeError(name)
-        return getattr(self._state, name)
-
-    @property
-    def state_with_unit(self) -> str:
-        return _with_unit(self._state)
-
-    def __eq__(self, other: object) -> bool:
-        if isinstance(other, TemplateState):
-            other = other._state
-        return self._state == other
-
-    __hash__ = None  # type: ignore[assignment]  # as State: mutable attributes
-
-    def __repr__(self) -> str:
-        return repr(self._state)
-
-
-def _get_state(orge: Orge, entity_id: Any) -> State | None:
-    entity_id = str(entity_id).lower()
-    _track_entity(entity_id)
-    return orge.states.get(entity_id)
 
 
 def _globals_for(orge: Orge) -> dict[str, Any]:
@@ -270,7 +158,9 @@ def _environment() -> Any:
     """The shared sandbox; built on first use so importing this module stays cheap."""
     global _ENV
     if _ENV is None:
-        env = _sandbox_class()(
+        from orge.template.sandbox import sandbox_class  # jinja2: at the first compile
+
+        env = sandbox_class()(
             autoescape=False, keep_trailing_newline=False, undefined=_logging_undefined()
         )
         env.globals.update(FUNCTIONS)
@@ -516,8 +406,8 @@ class Template:
         if variables:
             context.update(variables)
         info.orge = self.orge
-        info.seconds = MAX_RENDER_SECONDS
-        info.deadline = time.monotonic() + MAX_RENDER_SECONDS
+        info.seconds = budget.MAX_RENDER_SECONDS
+        info.deadline = time.monotonic() + budget.MAX_RENDER_SECONDS
         _INFO_STACK.append(info)
         try:
             # what jinja's Template.render does, with the globals already in `context`
@@ -613,61 +503,3 @@ def render_complex(value: Any, variables: dict[str, Any] | None = None) -> Any:
     if isinstance(value, list):
         return [render_complex(item, variables) for item in value]
     return value
-
-
-def _to_template(value: Any) -> Template:
-    if isinstance(value, Template):
-        return value
-    if value is None or isinstance(value, (dict, list)):
-        raise vol.Invalid("template value should be a string")
-    if not isinstance(value, str):
-        value = str(value)
-    tpl = Template(value)
-    try:
-        tpl.check_syntax()
-    except TemplateError as err:
-        raise vol.Invalid(f"invalid template ({str(err).split(': ', 1)[-1]})") from None
-    return tpl
-
-
-def template(value: Any) -> Template:
-    """Voluptuous validator: a string compiled to a Template (syntax errors are Invalid)."""
-    return _to_template(value)
-
-
-def dynamic_template(value: Any) -> Template:
-    """A template that must contain template markers."""
-    tpl = _to_template(value)
-    if tpl.is_static:
-        raise vol.Invalid("template value does not contain a dynamic template")
-    return tpl
-
-
-def template_complex(value: Any) -> Any:
-    """Every string inside a dict/list becomes a Template; other scalars stay."""
-    if isinstance(value, list):
-        return [_at(index, item) for index, item in enumerate(value)]
-    if isinstance(value, dict):
-        return {key: _at(key, item) for key, item in value.items()}
-    if isinstance(value, str):
-        return _to_template(value)
-    return value
-
-
-def _at(key: Any, value: Any) -> Any:
-    """template_complex of one item; an error names the item's place (file and line)."""
-    try:
-        return template_complex(value)
-    except vol.Invalid as err:
-        raise vol.Invalid(err.msg, path=[key, *err.path]) from None
-
-
-def result_as_boolean(value: Any) -> bool:
-    """How a condition template's result is read: true/on/yes/1 (any case) are true."""
-    if isinstance(value, bool):
-        return value
-    if isinstance(value, (int, float)):
-        return value != 0
-    if isinstance(value, str):
-        return value.strip().lower() in ("true", "on", "yes", "1", "enable")
-    return False

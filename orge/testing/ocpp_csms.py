@@ -1,0 +1,866 @@
+"""A test CSMS: the central-system side of the `ocpp` library on a real WebSocket server.
+
+Used by the OCPP tests of both protocols. It
+
+- serves `ws://127.0.0.1:<port>/<anything>/<station_id>` (or wss with `ssl_context`),
+  negotiates `ocpp2.0.1` / `ocpp1.6` in the order the station offers them (restricted to
+  `protocols`), and answers HTTP 401 when HTTP Basic auth does not match `passwords`;
+- answers every message a station sends with ordinary `@on` handlers (Accepted by
+  default) and can be told to answer otherwise, per action: a fixed payload, a CALLERROR,
+  or silence, for all following messages or only the next `times` ones;
+- records every frame in both directions, in order, with wall and monotonic timestamps,
+  plus every connection attempt (accepted or refused) and every disconnect;
+- sends orders (`call()` and helpers such as `request_start`, `remote_start`, `reset`);
+- drops all connections (`drop()`), stops, and restarts on the same port (`restart()`).
+
+Typical use in a test::
+
+    async with OcppCsms(passwords={"CP1": "secret"}) as csms:
+        csms.answer("StopTransaction", SILENCE, times=3)
+        ... start a station with url csms.url("CP1") ...
+        await csms.wait_for("BootNotification")
+        result = await csms.remote_start("CP1", id_tag="TAG1")
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import dataclasses
+import json
+import ssl
+import time
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from http import HTTPStatus
+from typing import Any
+
+from ocpp.charge_point import camel_to_snake_case, remove_nones, snake_to_camel_case
+from ocpp.exceptions import OCPPError
+from ocpp.messages import Call, CallError, MessageType, unpack
+from ocpp.routing import on
+from ocpp.v16 import ChargePoint as ChargePoint16
+from ocpp.v16 import call as call16
+from ocpp.v16 import call_result as result16
+from ocpp.v201 import ChargePoint as ChargePoint201
+from ocpp.v201 import call as call201
+from ocpp.v201 import call_result as result201
+from websockets.asyncio.server import Server, ServerConnection, serve
+from websockets.datastructures import Headers
+from websockets.exceptions import ConnectionClosed, NegotiationError
+from websockets.http11 import Request, Response
+
+OCPP16 = "ocpp1.6"
+OCPP201 = "ocpp2.0.1"
+
+
+class _Silence:
+    def __repr__(self) -> str:
+        return "SILENCE"
+
+
+SILENCE = _Silence()
+"""An answer: receive the CALL, record it, never reply (the station's call times out)."""
+
+
+@dataclass(frozen=True)
+class CallErrorAnswer:
+    """An answer: reply with a CALLERROR of this code."""
+
+    code: str = "InternalError"
+    description: str = "Test CSMS was told to fail this message"
+    details: Mapping[str, Any] = field(default_factory=dict)
+
+
+Answer = Any  # SILENCE | CallErrorAnswer | dict (camelCase payload) | callable(payload) -> dict
+
+
+@dataclass
+class Message:
+    """One OCPP frame seen by the CSMS."""
+
+    wall: float  # time.time() when received/sent
+    mono: float  # time.monotonic()
+    station_id: str
+    protocol: str
+    direction: str  # "in" (station -> CSMS) or "out"
+    kind: str  # "call", "result", "error", "invalid"
+    action: str | None  # for results and errors: the action of the CALL they answer
+    unique_id: str | None
+    payload: Any  # camelCase dict for call/result; {"code","description","details"} for error
+    raw: str = ""
+
+
+@dataclass
+class Attempt:
+    """One WebSocket handshake attempt."""
+
+    wall: float
+    mono: float
+    station_id: str
+    path: str
+    outcome: str  # "accepted", "unauthorized", "refused", "bad-protocol"
+    offered: tuple[str, ...] = ()
+    protocol: str | None = None
+    user: str | None = None
+
+
+def _now_iso() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def _as_payload(result: Any) -> dict[str, Any]:
+    """A call_result dataclass -> its camelCase JSON payload."""
+    if dataclasses.is_dataclass(result):
+        result = dataclasses.asdict(result)
+    return snake_to_camel_case(remove_nones(result))
+
+
+class _Recording:
+    """Mixed into both protocol ChargePoints: records frames, applies answer overrides."""
+
+    csms: OcppCsms
+    protocol: str
+    _ocpp_version: str
+    id: str
+
+    async def route_message(self, raw_msg: str) -> None:  # type: ignore[override]
+        csms = self.csms
+        try:
+            msg = unpack(raw_msg)
+        except OCPPError:
+            csms._record(self.id, self.protocol, "in", "invalid", None, None, raw_msg, raw_msg)
+            await super().route_message(raw_msg)  # type: ignore[misc]
+            return
+        if msg.message_type_id == MessageType.Call:
+            csms._record(
+                self.id,
+                self.protocol,
+                "in",
+                "call",
+                msg.action,
+                msg.unique_id,
+                msg.payload,
+                raw_msg,
+            )
+            answer = csms._take_answer(msg.action)
+            if answer is not None:
+                await self._answer_override(msg, answer)
+                return
+        elif msg.message_type_id == MessageType.CallResult:
+            csms._record(
+                self.id,
+                self.protocol,
+                "in",
+                "result",
+                csms._action_of(msg.unique_id),
+                msg.unique_id,
+                msg.payload,
+                raw_msg,
+            )
+        else:
+            csms._record(
+                self.id,
+                self.protocol,
+                "in",
+                "error",
+                csms._action_of(msg.unique_id),
+                msg.unique_id,
+                {
+                    "code": msg.error_code,
+                    "description": msg.error_description,
+                    "details": msg.error_details,
+                },
+                raw_msg,
+            )
+        await super().route_message(raw_msg)  # type: ignore[misc]
+
+    async def _answer_override(self, msg: Call, answer: Answer) -> None:
+        if answer is SILENCE:
+            return
+        if isinstance(answer, CallErrorAnswer):
+            error = CallError(msg.unique_id, answer.code, answer.description, dict(answer.details))
+            await self._send(error.to_json())
+            return
+        payload = answer(msg.payload) if callable(answer) else answer
+        await self._send(msg.create_call_result(dict(payload)).to_json())
+
+    async def _send(self, message: str) -> None:  # type: ignore[override]
+        try:
+            frame = json.loads(message)
+            kind = {2: "call", 3: "result", 4: "error"}[frame[0]]
+        except (ValueError, KeyError, IndexError, TypeError):  # send_raw of garbage
+            self.csms._record(
+                self.id, self.protocol, "out", "invalid", None, None, message, message
+            )
+            await self._connection.send(message)  # type: ignore[attr-defined]
+            return
+        if kind == "call":
+            action, payload = frame[2], frame[3]
+            self.csms._pending_actions[frame[1]] = action
+        elif kind == "result":
+            action, payload = self.csms._action_of(frame[1]), frame[2]
+        else:
+            action = self.csms._action_of(frame[1])
+            payload = {"code": frame[2], "description": frame[3], "details": frame[4]}
+        self.csms._record(self.id, self.protocol, "out", kind, action, frame[1], payload, message)
+        await self._connection.send(message)  # type: ignore[attr-defined]
+
+
+class CentralSystem16(_Recording, ChargePoint16):
+    """The CSMS's view of one OCPP 1.6J station."""
+
+    protocol = OCPP16
+
+    def __init__(self, station_id: str, connection: ServerConnection, csms: OcppCsms) -> None:
+        super().__init__(station_id, connection, response_timeout=csms.response_timeout)
+        self.csms = csms
+
+    @on("BootNotification")
+    def on_boot(self, **_: Any) -> Any:
+        return result16.BootNotification(
+            current_time=self.csms.current_time(),
+            interval=self.csms.boot_interval,
+            status=self.csms.boot_status,
+        )
+
+    @on("Heartbeat")
+    def on_heartbeat(self, **_: Any) -> Any:
+        return result16.Heartbeat(current_time=self.csms.current_time())
+
+    @on("StatusNotification")
+    def on_status(self, **_: Any) -> Any:
+        return result16.StatusNotification()
+
+    @on("Authorize")
+    def on_authorize(self, id_tag: str, **_: Any) -> Any:
+        return result16.Authorize(id_tag_info={"status": self.csms.id_tag_status(id_tag)})
+
+    @on("StartTransaction")
+    def on_start(self, id_tag: str, **_: Any) -> Any:
+        self.csms.last_transaction_id += 1
+        return result16.StartTransaction(
+            transaction_id=self.csms.last_transaction_id,
+            id_tag_info={"status": self.csms.id_tag_status(id_tag)},
+        )
+
+    @on("MeterValues")
+    def on_meter_values(self, **_: Any) -> Any:
+        return result16.MeterValues()
+
+    @on("StopTransaction")
+    def on_stop(self, **_: Any) -> Any:
+        return result16.StopTransaction()
+
+    @on("DataTransfer")
+    def on_data_transfer(self, **_: Any) -> Any:
+        return result16.DataTransfer(status="Accepted")
+
+    @on("DiagnosticsStatusNotification")
+    def on_diagnostics_status(self, **_: Any) -> Any:
+        return result16.DiagnosticsStatusNotification()
+
+    @on("FirmwareStatusNotification")
+    def on_firmware_status(self, **_: Any) -> Any:
+        return result16.FirmwareStatusNotification()
+
+
+class CentralSystem201(_Recording, ChargePoint201):
+    """The CSMS's view of one OCPP 2.0.1 station."""
+
+    protocol = OCPP201
+
+    def __init__(self, station_id: str, connection: ServerConnection, csms: OcppCsms) -> None:
+        super().__init__(station_id, connection, response_timeout=csms.response_timeout)
+        self.csms = csms
+
+    @on("BootNotification")
+    def on_boot(self, **_: Any) -> Any:
+        return result201.BootNotification(
+            current_time=self.csms.current_time(),
+            interval=self.csms.boot_interval,
+            status=self.csms.boot_status,
+        )
+
+    @on("Heartbeat")
+    def on_heartbeat(self, **_: Any) -> Any:
+        return result201.Heartbeat(current_time=self.csms.current_time())
+
+    @on("StatusNotification")
+    def on_status(self, **_: Any) -> Any:
+        return result201.StatusNotification()
+
+    @on("Authorize")
+    def on_authorize(self, id_token: dict[str, Any], **_: Any) -> Any:
+        status = self.csms.id_tag_status(id_token.get("id_token", ""))
+        return result201.Authorize(id_token_info={"status": status})
+
+    @on("TransactionEvent")
+    def on_transaction_event(self, id_token: dict[str, Any] | None = None, **_: Any) -> Any:
+        if id_token:
+            status = self.csms.id_tag_status(id_token.get("id_token", ""))
+            return result201.TransactionEvent(id_token_info={"status": status})
+        return result201.TransactionEvent()
+
+    @on("MeterValues")
+    def on_meter_values(self, **_: Any) -> Any:
+        return result201.MeterValues()
+
+    @on("NotifyReport")
+    def on_notify_report(self, **_: Any) -> Any:
+        return result201.NotifyReport()
+
+    @on("NotifyEvent")
+    def on_notify_event(self, **_: Any) -> Any:
+        return result201.NotifyEvent()
+
+    @on("SecurityEventNotification")
+    def on_security_event(self, **_: Any) -> Any:
+        return result201.SecurityEventNotification()
+
+    @on("DataTransfer")
+    def on_data_transfer(self, **_: Any) -> Any:
+        return result201.DataTransfer(status="Accepted")
+
+    @on("FirmwareStatusNotification")
+    def on_firmware_status(self, **_: Any) -> Any:
+        return result201.FirmwareStatusNotification()
+
+    @on("LogStatusNotification")
+    def on_log_status(self, **_: Any) -> Any:
+        return result201.LogStatusNotification()
+
+    @on("NotifyChargingLimit")
+    def on_charging_limit(self, **_: Any) -> Any:
+        return result201.NotifyChargingLimit()
+
+    @on("ReportChargingProfiles")
+    def on_report_profiles(self, **_: Any) -> Any:
+        return result201.ReportChargingProfiles()
+
+    @on("ClearedChargingLimit")
+    def on_cleared_limit(self, **_: Any) -> Any:
+        return result201.ClearedChargingLimit()
+
+
+class OcppCsms:
+    """A CSMS for tests. `async with OcppCsms() as csms:` starts it on a free port."""
+
+    def __init__(
+        self,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        protocols: Iterable[str] = (OCPP201, OCPP16),
+        passwords: Mapping[str, str] | str | None = None,
+        ssl_context: ssl.SSLContext | None = None,
+        boot_status: str = "Accepted",
+        boot_interval: int = 60,
+        response_timeout: float = 5.0,
+        ping_interval: float | None = 20.0,
+    ) -> None:
+        self.host = host
+        self.port = port
+        self.protocols = tuple(protocols)
+        self.passwords = passwords
+        self.ssl_context = ssl_context
+        self.boot_status = boot_status
+        self.boot_interval = boot_interval
+        self.response_timeout = response_timeout
+        self.ping_interval = ping_interval
+        self.refuse_status: int | None = None  # answer every handshake with this HTTP status
+        self.id_tags: dict[str, str] = {}  # id tag -> status; unknown tags are Accepted
+        self.last_transaction_id = 0
+        self.messages: list[Message] = []
+        self.attempts: list[Attempt] = []
+        self.disconnects: list[tuple[float, str]] = []  # (monotonic, station id)
+        self.stations: dict[str, CentralSystem16 | CentralSystem201] = {}
+        self._answers: dict[str, list[Any]] = {}  # action -> [answer, times left or None]
+        self._pending_actions: dict[str, str] = {}
+        self._server: Server | None = None
+        self._connections: set[ServerConnection] = set()
+        self._changed = asyncio.Event()
+
+    # --- lifecycle ----------------------------------------------------------------------
+
+    async def start(self) -> OcppCsms:
+        self._server = await serve(
+            self._handle,
+            self.host,
+            self.port,
+            subprotocols=list(self.protocols),  # type: ignore[arg-type]
+            select_subprotocol=self._select_subprotocol,
+            process_request=self._process_request,
+            ssl=self.ssl_context,
+            ping_interval=self.ping_interval,
+            close_timeout=1,
+        )
+        self.port = self._server.sockets[0].getsockname()[1]
+        return self
+
+    async def stop(self, abrupt: bool = True) -> None:
+        """Stop listening and drop every connection at once (a CSMS crash; with
+        `abrupt=False` a clean shutdown that closes each WebSocket properly)."""
+        if self._server is None:
+            return
+        self._server.close(close_connections=False)
+        await self.drop(abrupt)
+        await self._server.wait_closed()
+        self._server = None
+
+    async def restart(self, down_for: float = 0.0, abrupt: bool = True) -> None:
+        """Stop, stay down `down_for` seconds, start again on the same port."""
+        await self.stop(abrupt)
+        if down_for:
+            await asyncio.sleep(down_for)
+        await self.start()
+
+    async def drop(self, abrupt: bool = True) -> None:
+        """Drop every station connection; the server keeps listening.
+
+        `abrupt` aborts the TCP connection without a close frame (a network cut);
+        otherwise a normal close handshake (code 1001) is done.
+        """
+        connections = list(self._connections)
+        for connection in connections:
+            if abrupt:
+                connection.transport.abort()
+            else:
+                await connection.close(1001, "CSMS going away")
+        for connection in connections:
+            try:
+                await asyncio.wait_for(connection.wait_closed(), 2)
+            except TimeoutError:
+                pass
+
+    def freeze(self) -> None:
+        """Stop reading from every connection without closing it: the link looks alive
+        to TCP but pings go unanswered (a dead NAT mapping, a hung CSMS)."""
+        for connection in self._connections:
+            connection.transport.pause_reading()
+
+    async def __aenter__(self) -> OcppCsms:
+        return await self.start()
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()
+
+    @property
+    def running(self) -> bool:
+        return self._server is not None
+
+    def url(self, station_id: str | None = None, path: str = "/ocpp") -> str:
+        scheme = "wss" if self.ssl_context else "ws"
+        base = f"{scheme}://{self.host}:{self.port}{path}"
+        return f"{base}/{station_id}" if station_id else base
+
+    # --- behaviour ----------------------------------------------------------------------
+
+    def answer(self, action: str, answer: Answer, times: int | None = None) -> None:
+        """Answer the next `times` (None: all) CALLs of `action` with `answer`.
+
+        `answer` is SILENCE, a CallErrorAnswer, a camelCase payload dict, or a callable
+        taking the request payload and returning one.
+        """
+        self._answers[action] = [answer, times]
+
+    def reset_answers(self) -> None:
+        self._answers.clear()
+
+    def id_tag_status(self, id_tag: str) -> str:
+        return self.id_tags.get(id_tag, "Accepted")
+
+    def current_time(self) -> str:
+        return _now_iso()
+
+    def _take_answer(self, action: str) -> Answer | None:
+        entry = self._answers.get(action)
+        if entry is None:
+            return None
+        answer, times = entry
+        if times is not None:
+            if times <= 1:
+                del self._answers[action]
+            else:
+                entry[1] = times - 1
+        return answer
+
+    # --- what was seen ------------------------------------------------------------------
+
+    def _record(
+        self,
+        station_id: str,
+        protocol: str,
+        direction: str,
+        kind: str,
+        action: str | None,
+        unique_id: str | None,
+        payload: Any,
+        raw: str,
+    ) -> None:
+        self.messages.append(
+            Message(
+                time.time(),
+                time.monotonic(),
+                station_id,
+                protocol,
+                direction,
+                kind,
+                action,
+                unique_id,
+                payload,
+                raw,
+            )
+        )
+        self._notify()
+
+    def _notify(self) -> None:
+        self._changed.set()
+        self._changed = asyncio.Event()
+
+    def _action_of(self, unique_id: str) -> str | None:
+        for message in reversed(self.messages):
+            if message.unique_id == unique_id and message.kind == "call":
+                return message.action
+        return self._pending_actions.get(unique_id)
+
+    def received(self, action: str | None = None, station_id: str | None = None) -> list[Message]:
+        """CALLs received from stations, in order (optionally one action / one station)."""
+        return [
+            m
+            for m in self.messages
+            if m.direction == "in"
+            and m.kind == "call"
+            and (action is None or m.action == action)
+            and (station_id is None or m.station_id == station_id)
+        ]
+
+    def payloads(self, action: str, station_id: str | None = None) -> list[dict[str, Any]]:
+        return [m.payload for m in self.received(action, station_id)]
+
+    def errors_sent(self) -> list[Message]:
+        """CALLERRORs this CSMS sent (schema violations by the station show up here)."""
+        return [m for m in self.messages if m.direction == "out" and m.kind == "error"]
+
+    async def wait_for(
+        self,
+        action: str,
+        count: int = 1,
+        timeout: float = 5.0,
+        station_id: str | None = None,
+        where: Callable[[dict[str, Any]], bool] | None = None,
+    ) -> list[Message]:
+        """Wait until `count` CALLs of `action` (matching `where`) arrived; return them."""
+
+        def matching() -> list[Message]:
+            found = self.received(action, station_id)
+            return [m for m in found if where is None or where(m.payload)]
+
+        return await self.wait_until(
+            lambda: (found := matching()) and len(found) >= count and found,
+            timeout,
+            f"{count} x {action}",
+        )
+
+    async def wait_until(
+        self, predicate: Callable[[], Any], timeout: float = 5.0, what: str = "condition"
+    ) -> Any:
+        """Wait until `predicate()` is truthy (re-checked on every frame and connection)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            value = predicate()
+            if value:
+                return value
+            left = deadline - time.monotonic()
+            if left <= 0:
+                seen = [f"{m.direction}:{m.kind}:{m.action}" for m in self.messages[-20:]]
+                raise TimeoutError(f"Test CSMS: no {what} within {timeout}s; last frames {seen}")
+            try:
+                await asyncio.wait_for(self._changed.wait(), min(left, 0.2))
+            except TimeoutError:
+                pass
+
+    async def wait_connected(
+        self, station_id: str, protocol: str | None = None, timeout: float = 5.0
+    ) -> CentralSystem16 | CentralSystem201:
+        def connected() -> Any:
+            cp = self.stations.get(station_id)
+            return cp if cp is not None and (protocol is None or cp.protocol == protocol) else None
+
+        return await self.wait_until(connected, timeout, f"connection of {station_id}")
+
+    # --- orders -------------------------------------------------------------------------
+
+    async def call(
+        self,
+        station_id: str,
+        action: str,
+        payload: Mapping[str, Any] | None = None,
+        timeout: float | None = None,
+    ) -> dict[str, Any]:
+        """Send a CALL to a connected station; returns the camelCase response payload.
+
+        Raises the OCPPError of a CALLERROR answer, TimeoutError without an answer, and
+        KeyError when the station is not connected.
+        """
+        cp = self.stations[station_id]
+        module = call16 if cp.protocol == OCPP16 else call201
+        request = getattr(module, action)(**camel_to_snake_case(dict(payload or {})))
+        previous = cp._response_timeout
+        if timeout is not None:
+            cp._response_timeout = timeout
+        try:
+            response = await cp.call(request, suppress=False)
+        finally:
+            cp._response_timeout = previous
+        return _as_payload(response)
+
+    async def send_raw(self, station_id: str, text: str, timeout: float = 5.0) -> Message | None:
+        """Send any text (a malformed CALL) and return the station's answer to it, if any."""
+        cp = self.stations[station_id]
+        count = len(self.messages)
+        try:
+            unique_id = json.loads(text)[1]
+        except (ValueError, IndexError, KeyError, TypeError):
+            unique_id = None
+        await cp._send(text)
+
+        def answered() -> Message | None:
+            for message in self.messages[count:]:
+                if message.direction == "in" and message.kind in ("result", "error"):
+                    if unique_id is None or message.unique_id == unique_id:
+                        return message
+            return None
+
+        try:
+            return await self.wait_until(answered, timeout, "answer to a raw frame")
+        except TimeoutError:
+            return None
+
+    # 1.6 orders
+    async def remote_start(
+        self, station_id: str, id_tag: str = "CSMS", connector_id: int | None = 1, **extra: Any
+    ) -> dict[str, Any]:
+        payload = {"idTag": id_tag, **extra}
+        if connector_id is not None:
+            payload["connectorId"] = connector_id
+        return await self.call(station_id, "RemoteStartTransaction", payload)
+
+    async def remote_stop(self, station_id: str, transaction_id: int) -> dict[str, Any]:
+        return await self.call(
+            station_id, "RemoteStopTransaction", {"transactionId": transaction_id}
+        )
+
+    async def change_configuration(self, station_id: str, key: str, value: str) -> dict[str, Any]:
+        return await self.call(station_id, "ChangeConfiguration", {"key": key, "value": value})
+
+    async def get_configuration(
+        self, station_id: str, keys: list[str] | None = None
+    ) -> dict[str, Any]:
+        return await self.call(station_id, "GetConfiguration", {"key": keys} if keys else {})
+
+    # 2.0.1 orders
+    async def request_start(
+        self, station_id: str, id_token: str = "CSMS", evse_id: int | None = 1, remote_id: int = 1
+    ) -> dict[str, Any]:
+        payload: dict[str, Any] = {
+            "idToken": {"idToken": id_token, "type": "Central"},
+            "remoteStartId": remote_id,
+        }
+        if evse_id is not None:
+            payload["evseId"] = evse_id
+        return await self.call(station_id, "RequestStartTransaction", payload)
+
+    async def request_stop(self, station_id: str, transaction_id: str) -> dict[str, Any]:
+        return await self.call(
+            station_id, "RequestStopTransaction", {"transactionId": transaction_id}
+        )
+
+    async def get_variables(self, station_id: str, *pairs: tuple[str, str]) -> dict[str, Any]:
+        """get_variables("CP", ("OCPPCommCtrlr", "HeartbeatInterval"), ...)."""
+        data = [
+            {"component": {"name": component}, "variable": {"name": variable}}
+            for component, variable in pairs
+        ]
+        return await self.call(station_id, "GetVariables", {"getVariableData": data})
+
+    async def set_variables(
+        self, station_id: str, *triples: tuple[str, str, str]
+    ) -> dict[str, Any]:
+        data = [
+            {"component": {"name": c}, "variable": {"name": v}, "attributeValue": value}
+            for c, v, value in triples
+        ]
+        return await self.call(station_id, "SetVariables", {"setVariableData": data})
+
+    # both
+    async def reset(self, station_id: str, kind: str | None = None) -> dict[str, Any]:
+        """Reset: 1.6 type Hard/Soft (default Soft), 2.0.1 type Immediate/OnIdle (OnIdle)."""
+        cp = self.stations[station_id]
+        if cp.protocol == OCPP16:
+            return await self.call(station_id, "Reset", {"type": kind or "Soft"})
+        return await self.call(station_id, "Reset", {"type": kind or "OnIdle"})
+
+    async def trigger_message(
+        self, station_id: str, message: str, connector_id: int | None = None
+    ) -> dict[str, Any]:
+        cp = self.stations[station_id]
+        if cp.protocol == OCPP16:
+            payload: dict[str, Any] = {"requestedMessage": message}
+            if connector_id is not None:
+                payload["connectorId"] = connector_id
+        else:
+            payload = {"requestedMessage": message}
+            if connector_id is not None:
+                payload["evse"] = {"id": connector_id}
+        return await self.call(station_id, "TriggerMessage", payload)
+
+    # --- server internals ---------------------------------------------------------------
+
+    def _select_subprotocol(self, connection: ServerConnection, offered: list[str]) -> str | None:
+        # The station's order decides (it lists its preference first).
+        for protocol in offered:
+            if protocol in self.protocols:
+                return protocol
+        raise NegotiationError(f"no supported subprotocol in {offered}")
+
+    def _check_auth(self, station_id: str, headers: Headers) -> tuple[bool, str | None]:
+        if self.passwords is None:
+            return True, None
+        header = headers.get("Authorization", "")
+        if not header.lower().startswith("basic "):
+            return False, None
+        try:
+            user, _, password = base64.b64decode(header[6:].strip()).decode().partition(":")
+        except (binascii.Error, UnicodeDecodeError):
+            return False, None
+        if isinstance(self.passwords, str):
+            expected = self.passwords
+        else:
+            expected = self.passwords.get(station_id)
+        return user == station_id and expected is not None and password == expected, user
+
+    def _process_request(self, connection: ServerConnection, request: Request) -> Response | None:
+        station_id = request.path.split("?")[0].rstrip("/").rsplit("/", 1)[-1]
+        offered = tuple(
+            p.strip()
+            for p in request.headers.get("Sec-WebSocket-Protocol", "").split(",")
+            if p.strip()
+        )
+        now = (time.time(), time.monotonic())
+        if self.refuse_status is not None:
+            self.attempts.append(Attempt(*now, station_id, request.path, "refused", offered))
+            self._notify()
+            return connection.respond(HTTPStatus(self.refuse_status), "Refused by test CSMS\n")
+        ok, user = self._check_auth(station_id, request.headers)
+        if not ok:
+            self.attempts.append(
+                Attempt(*now, station_id, request.path, "unauthorized", offered, None, user)
+            )
+            self._notify()
+            response = connection.respond(HTTPStatus.UNAUTHORIZED, "Unauthorized\n")
+            response.headers["WWW-Authenticate"] = 'Basic realm="ocpp"'
+            return response
+        if not any(p in self.protocols for p in offered):
+            self.attempts.append(
+                Attempt(*now, station_id, request.path, "bad-protocol", offered, None, user)
+            )
+            self._notify()
+        return None
+
+    async def _handle(self, connection: ServerConnection) -> None:
+        path = connection.request.path if connection.request else "/"
+        station_id = path.split("?")[0].rstrip("/").rsplit("/", 1)[-1]
+        protocol = connection.subprotocol or ""
+        offered = tuple(
+            p.strip()
+            for p in connection.request.headers.get("Sec-WebSocket-Protocol", "").split(",")
+            if p.strip()
+        )
+        self.attempts.append(
+            Attempt(
+                time.time(),
+                time.monotonic(),
+                station_id,
+                path,
+                "accepted",
+                offered,
+                protocol,
+                station_id,
+            )
+        )
+        cls = CentralSystem16 if protocol == OCPP16 else CentralSystem201
+        cp = cls(station_id, connection, self)
+        self._connections.add(connection)
+        self.stations[station_id] = cp
+        self._notify()
+        try:
+            await cp.start()
+        except ConnectionClosed:
+            pass
+        finally:
+            self._connections.discard(connection)
+            if self.stations.get(station_id) is cp:
+                del self.stations[station_id]
+            self.disconnects.append((time.monotonic(), station_id))
+            self._notify()
+
+
+def accepted_attempts(csms: OcppCsms, station_id: str | None = None) -> list[Attempt]:
+    return [
+        a
+        for a in csms.attempts
+        if a.outcome == "accepted" and (station_id is None or a.station_id == station_id)
+    ]
+
+
+def self_signed_tls(directory: str, host: str = "127.0.0.1") -> tuple[ssl.SSLContext, str]:
+    """A server SSL context with a fresh self-signed certificate for `host`, and the path
+    of that certificate (the CA file a station must be given to trust it)."""
+    import datetime as dt
+    import ipaddress
+    import os
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "Test CSMS")])
+    now = dt.datetime.now(dt.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(minutes=5))
+        .not_valid_after(now + dt.timedelta(days=1))
+        .add_extension(
+            x509.SubjectAlternativeName(
+                [x509.IPAddress(ipaddress.ip_address(host))]
+                if host.replace(".", "").isdigit()
+                else [x509.DNSName(host)]
+            ),
+            critical=False,
+        )
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    cert_path = os.path.join(directory, "csms-cert.pem")
+    key_path = os.path.join(directory, "csms-key.pem")
+    with open(cert_path, "wb") as handle:
+        handle.write(cert.public_bytes(serialization.Encoding.PEM))
+    with open(key_path, "wb") as handle:
+        handle.write(
+            key.private_bytes(
+                serialization.Encoding.PEM,
+                serialization.PrivateFormat.PKCS8,
+                serialization.NoEncryption(),
+            )
+        )
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert_path, key_path)
+    return context, cert_path
