@@ -557,8 +557,8 @@ class Ocpp16Station(StationLifecycle, Orders):
         if samples:
             payload["transactionData"] = [{"timestamp": timestamp, "sampledValue": samples}]
         await self._journal("StopTransaction", payload, KIND_END, tx.local_id)
+        await self.sessions.transaction_ended(binding, tx.local_id, reason)  # before closing
         await self.journal.close_transaction(tx.local_id)
-        await self.sessions.transaction_ended(binding, tx.local_id, reason)
 
     @staticmethod
     def _stop_reason(binding: EvseBinding, event: SessionEvent) -> str:

@@ -55,4 +55,4 @@ def configured_entity_ids(config: dict[str, Any]) -> set[str]:
     from components.ocpp_station.entities import link_entity_ids
     from components.ocpp_station.session import session_entity_ids
 
-    return link_entity_ids(DOMAIN) | session_entity_ids(DOMAIN, config.get("evse"))
+    return link_entity_ids(DOMAIN) | session_entity_ids(DOMAIN, (config or {}).get("evse"))

@@ -224,9 +224,11 @@ class TransactionLog:
         await self._append_tx(
             tx, "Ended", event.trigger, KIND_END, mono, meter=meter, stopped_reason=event.reason
         )
+        # the session row is completed before the transaction record closes: a crash
+        # between the two resumes the transaction, which then ends (and completes) again
+        await self.sessions.transaction_ended(binding, tx.tx_id, event.reason or "Other")
         await self.journal.close_transaction(tx.tx_id)
         del self.transactions[evse_id]
-        await self.sessions.transaction_ended(binding, tx.tx_id, event.reason or "Other")
         _LOGGER.info("Transaction %s ended on EVSE %d (%s)", tx.tx_id, evse_id, event.reason)
         await self.orders.transaction_ended(binding)
 

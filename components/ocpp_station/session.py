@@ -142,11 +142,17 @@ def session_key(evse_id: int) -> str:
     return "session_state" if evse_id == 1 else f"evse{evse_id}_session_state"
 
 
-def session_entity_ids(domain: str, evses: Iterable[Mapping[str, Any]] | None) -> set[str]:
+def session_entity_ids(domain: str, evses: Any) -> set[str]:
     """The session entities an OCPP component with these `evse:` entries creates (for
-    its `configured_entity_ids`); no entries = EVSE 1."""
-    ids = [int(evse["id"]) for evse in evses or [{"id": 1}]]
-    return {f"sensor.{domain}_{session_key(evse_id)}" for evse_id in ids}
+    its `configured_entity_ids`; the entries may not be valid yet); none = EVSE 1."""
+    entries = evses if isinstance(evses, list) else [evses or {"id": 1}]
+    ids: set[int] = set()
+    for evse in entries:
+        try:
+            ids.add(int(evse.get("id", 1)) if isinstance(evse, Mapping) else 1)
+        except (TypeError, ValueError):
+            continue  # reported by the schema
+    return {f"sensor.{domain}_{session_key(evse_id)}" for evse_id in ids or {1}}
 
 
 def session_state(view: ConnectorView, active: bool, stop_requested: bool) -> str:
