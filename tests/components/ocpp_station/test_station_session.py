@@ -132,7 +132,7 @@ def unit_of(sample: dict[str, Any]) -> str:
 class Run:
     """One session under one protocol: what the station showed and what the CSMS got."""
 
-    def __init__(self, domain: str, hub: Orge, csms: OcppCsms) -> None:
+    def __init__(self, domain: str, hub: Orge, csms: OcppCsms | None) -> None:
         self.domain = domain
         self.hub = hub
         self.csms = csms
@@ -392,3 +392,63 @@ async def test_the_same_session_under_201_and_16(
         facts[domain] = await _one_session(domain, write, start_station, meter)
     assert facts["ocpp201"] == facts["ocpp16"]
     assert facts["ocpp201"]["session_energy_kwh"] == 0.02
+
+
+@pytest.mark.parametrize("domain", ["ocpp201", "ocpp16"])
+async def test_a_session_without_any_csms(
+    domain: str,
+    config_dir: Callable[..., Path],
+    start_station: Callable[..., Awaitable[tuple[Orge, Any]]],
+    meter: tuple[FakeMeter, int],
+) -> None:
+    """Nobody listens at the CSMS URL: the session entity and the log work all the same;
+    the log says the CSMS has not confirmed the session."""
+    fake, meter_port = meter
+    start_kwh = READING["energy"]
+    path = config_dir(_yaml(domain, f"ws://127.0.0.1:{free_port()}/ocpp", meter_port, free_port()))
+    hub, result = await start_station(path)
+    assert not result.problems, result.problems
+    run = Run(domain, hub, None)
+    await wait_until(
+        lambda: (s := hub.states.get("sensor.meter_energy")) and s.state == str(start_kwh)
+    )
+    await run.wait_session("idle")
+    await run.simulate("plug_in")
+    await run.simulate("vehicle_ready")
+    await wait_until(lambda: hub.states.get("sensor.charger_state").state == "ev_connected")
+    # started at the station (the controller authorised locally), no CSMS to ask
+    await hub.services.async_call("esp32", "authorize", {}, blocking=True)
+    await run.simulate("vehicle_charging")
+    charging = await run.wait_session("charging", session_energy_kwh=0.0)
+    # 2.0.1: the station makes the transactionId; 1.6: only the CSMS gives one
+    tx_id = charging.attributes["transaction_id"]
+    assert (tx_id is not None) if domain == "ocpp201" else (tx_id is None)
+    # 1.6's StartTransaction always carries an idTag: local_id_tag; 2.0.1 has no token
+    token = None if domain == "ocpp201" else "ORGE-LOCAL"
+    assert charging.attributes["id_token"] == token
+    fake.reading["energy"] = start_kwh + 0.02
+    await run.wait_session("charging", session_energy_kwh=0.02)
+    await hub.services.async_call("esp32", "stop_charging", {}, blocking=True)
+    done = await run.wait_session("ended", stop_reason="Local", session_energy_kwh=0.02)
+    log = await wait_until_ended(run)
+    assert log[0] == {
+        "transaction_id": tx_id,
+        "id_token": token,
+        "started_at": charging.attributes["started_at"],
+        "ended_at": done.attributes["ended_at"],
+        "energy_kwh": 0.02,
+        "duration_s": done.attributes["duration_s"],
+        "stop_reason": "Local",
+        "confirmed": False,
+        "evse_id": 1,
+    }
+    assert hub.states.get(f"sensor.{domain}_connection").state != "connected"
+
+
+async def wait_until_ended(run: Run) -> list[dict[str, Any]]:
+    deadline = asyncio.get_running_loop().time() + 10
+    while not ((log := await run.log()) and log[0]["ended_at"] is not None):
+        if asyncio.get_running_loop().time() > deadline:
+            raise TimeoutError(f"session log without an end: {log}")
+        await asyncio.sleep(0.05)
+    return log
