@@ -1,4 +1,4 @@
-"""The `orge` command: run, check-config, status, and the commands components add (once,
+"""The `orge` command: run, check-config, status, update (orge/update.py), and the commands components add (once,
 auth).
 
 Exit codes of `orge run`: 0 stopped on request; 78 (EX_CONFIG) nothing to run (no config
@@ -71,6 +71,14 @@ def build_parser(wanted: str | None = None) -> argparse.ArgumentParser:
     )
     _add_config_arg(status)
     status.set_defaults(func=cmd_status)
+
+    from orge import update  # standard library only: cheap to import
+
+    upd = sub.add_parser(
+        "update", help="install a release beside the live one, switch, restart, watch"
+    )
+    update.add_arguments(upd)
+    upd.set_defaults(func=update.run_command)
 
     _add_component_commands(sub, wanted)
     return parser

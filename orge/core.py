@@ -46,6 +46,9 @@ STATE_ON = "on"
 STATE_OFF = "off"
 
 MAX_STATE_LENGTH = 255
+# Event types counted one by one; past this many, new types are counted together.
+MAX_COUNTED_EVENT_TYPES = 500
+OTHER_EVENT_TYPES = "other"
 STOP_TIMEOUT = 4.0  # seconds the stop sequence may take; SIGTERM must finish within 5 s
 
 _T = TypeVar("_T")
@@ -298,6 +301,9 @@ class EventBus:
     def __init__(self, orge: Orge) -> None:
         self._orge = orge
         self._listeners: dict[str, tuple[_Listener, ...]] = {}
+        # Events fired per type, read by orge/metrics.py at scrape time. A plain dict add is
+        # the cheapest count there is; the number of types is capped (see _count_new_type).
+        self.fired: dict[str, int] = {}
 
     def async_listeners(self) -> dict[str, int]:
         return {key: len(value) for key, value in self._listeners.items()}
@@ -310,6 +316,10 @@ class EventBus:
         context: Context | None = None,
         time_fired: float | None = None,
     ) -> Event:
+        try:
+            self.fired[event_type] += 1
+        except KeyError:
+            self._count_new_type(event_type)
         listeners = self._listeners.get(event_type, ())
         match_all = self._listeners.get(MATCH_ALL, ()) if event_type != EVENT_ORGE_CLOSE else ()
         event = Event(event_type, event_data, origin, time_fired, context)
@@ -318,6 +328,12 @@ class EventBus:
         if match_all:
             self._dispatch(match_all, event)
         return event
+
+    def _count_new_type(self, event_type: str) -> None:
+        # Anyone with a token may fire any event type (POST /api/events): past the cap, new
+        # types share one count so the metrics cannot grow without bound.
+        key = event_type if len(self.fired) < MAX_COUNTED_EVENT_TYPES else OTHER_EVENT_TYPES
+        self.fired[key] = self.fired.get(key, 0) + 1
 
     def _dispatch(self, listeners: tuple[_Listener, ...], event: Event) -> None:
         for target, job_type, event_filter in listeners:
@@ -402,6 +418,7 @@ class StateMachine:
         self._bus = orge.bus
         self._states: dict[str, State] = {}
         self._reservations: set[str] = set()
+        self.writes = 0  # every async_set, changed or not (orge/metrics.py)
 
     def get(self, entity_id: str) -> State | None:
         return self._states.get(entity_id) or self._states.get(entity_id.lower())
@@ -461,6 +478,7 @@ class StateMachine:
         timestamp: float | None = None,
     ) -> State:
         """Write a state; fires `state_changed` only if state or attributes differ."""
+        self.writes += 1
         new_state = str(new_state)
         if len(new_state) > MAX_STATE_LENGTH:
             raise ValueError(f"State of {entity_id} is longer than {MAX_STATE_LENGTH} characters")
@@ -559,7 +577,7 @@ ServiceHandler = Callable[[ServiceCall], Any]
 
 
 class Service:
-    __slots__ = ("description", "handler", "job_type", "schema", "supports_response")
+    __slots__ = ("calls", "description", "handler", "job_type", "schema", "supports_response")
 
     def __init__(
         self,
@@ -573,6 +591,7 @@ class Service:
         self.schema = schema
         self.supports_response = supports_response
         self.description = dict(description or {})
+        self.calls = 0  # calls that reached this service (orge/metrics.py)
 
 
 class ServiceRegistry:
@@ -666,6 +685,7 @@ class ServiceRegistry:
                 handler = self._services[domain][service]
             except KeyError:
                 raise ServiceNotFound(domain, service) from None
+        handler.calls += 1
         supports_response = handler.supports_response
         if return_response:
             if not blocking:

@@ -18,6 +18,7 @@ EXAMPLE_SECRETS = {
     "ngrok_authtoken": "2exampleNgrokToken",
     "http_token": "example-http-token-0123456789",
     "station_password": "example-station-password",
+    "mqtt_password": "example-mqtt-password",
 }
 
 

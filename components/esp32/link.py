@@ -81,6 +81,7 @@ class Esp32Link:
         self.connected = False
         self.last_error: str | None = None
         self.lines_received = 0
+        self.frames_sent = 0  # orge_esp32_frames_sent_total (metrics.py)
         self._transport: asyncio.Transport | None = None
         self._lost: asyncio.Future[Exception | None] | None = None
         self._lock = asyncio.Lock()
@@ -193,6 +194,7 @@ class Esp32Link:
         if not self.connected or self._transport is None:
             raise LinkDown(f"serial link to {self.port} is down")
         self._transport.write(data)
+        self.frames_sent += 1
 
     async def exchange(
         self,

@@ -13,7 +13,7 @@ import orge.validation as cv
 from orge.core import EVENT_ORGE_STOP, Event, Orge, ServiceCall
 from orge.entity import async_add_entities
 
-from . import DOMAIN, PORT_SIMULATOR, SIMULATE_EVENTS
+from . import DOMAIN, PORT_SIMULATOR, SIMULATE_EVENTS, metrics
 from .charger import Esp32Charger, Settings
 from .entities import build_entities
 
@@ -51,7 +51,11 @@ async def async_setup_esp32(orge: Orge, config: dict[str, Any]) -> bool:
 
     charger = Esp32Charger(orge, port, settings)
     charger.simulator = simulator
-    orge.data.setdefault(DOMAIN, {})[settings.name] = charger
+    chargers = orge.data.get(DOMAIN)
+    if chargers is None:  # the first charger of this hub: its collector reads them all
+        chargers = orge.data[DOMAIN] = {}
+        metrics.register(orge, chargers)
+    chargers[settings.name] = charger
     charger.entities = build_entities(charger)
     await async_add_entities(orge, DOMAIN, charger.entities)
 

@@ -35,6 +35,28 @@ _STATE = {
 }
 
 
+_HEALTH = {
+    "type": "object",
+    "additionalProperties": False,
+    "required": [
+        "status",
+        "version",
+        "uptime_s",
+        "failed_components",
+        "csms_connected",
+        "last_good_config",
+    ],
+    "properties": {
+        "status": {"enum": ["ok", "degraded", "recovery"]},
+        "version": {"type": "string"},
+        "uptime_s": {"type": "number", "description": "seconds since ORGE started"},
+        "failed_components": {"type": "array", "items": {"type": "string"}},
+        "csms_connected": {"type": ["boolean", "null"], "description": "null: no OCPP"},
+        "last_good_config": {"type": "boolean"},
+    },
+}
+
+
 def _ref(name: str) -> dict[str, str]:
     return {"$ref": f"#/components/schemas/{name}"}
 
@@ -135,6 +157,23 @@ def document(version: str) -> dict[str, Any]:
     paths: dict[str, Any] = {
         "/api/": {
             "get": _op("Is the API running", _json(_ref("Message"), '{"message": "API running."}'))
+        },
+        "/api/health": {
+            "get": {
+                "summary": "Health for monitors (no token): status, version, uptime, failed "
+                "components, CSMS link, last good configuration",
+                "security": [],
+                "responses": {"200": _json(_HEALTH, "Health")},
+            }
+        },
+        "/api/metrics": {
+            "get": _op(
+                "Prometheus metrics (text exposition format 0.0.4)",
+                {
+                    "description": "Metrics",
+                    "content": {"text/plain; version=0.0.4": {"schema": {"type": "string"}}},
+                },
+            )
         },
         "/api/config": {
             "get": _op("The station's core configuration", _json({"type": "object"}, "Config"))

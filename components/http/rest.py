@@ -21,7 +21,9 @@ from orge.exceptions import OrgeError, ServiceNotFound, ServiceValidationError
 from orge.recovery import recovery_status
 
 from . import jsonutil
+from .health import api_health
 from .jsonutil import dumps
+from .metrics import api_metrics
 from .server import APP_DATA, HttpData, json_message, token_of
 
 _LOGGER = logging.getLogger(__name__)
@@ -589,6 +591,8 @@ def add_routes(app: web.Application) -> None:
     app[APP_STATES_CACHE] = StatesCache(data.orge)
     routes = app.router
     routes.add_get("/api/", api_status)
+    routes.add_get("/api/health", api_health)
+    routes.add_get("/api/metrics", api_metrics)
     routes.add_get("/api/config", api_config)
     routes.add_get("/api/config/problems", api_config_problems)
     routes.add_get("/api/components", api_components)

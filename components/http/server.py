@@ -28,10 +28,11 @@ from orge.exceptions import OrgeError
 
 from .auth import TokenEntry, TokenValidator
 from .ban import BanManager
+from .metrics import HttpMetrics
+from .www_files import WWW_DIR  # noqa: F401  (the web view's folder, named where it is served)
 
 _LOGGER = logging.getLogger(__name__)
 DATA_HTTP = "http"
-WWW_DIR = os.path.join(os.path.dirname(__file__), "www")
 
 SECURITY_HEADERS = {
     "X-Content-Type-Options": "nosniff",
@@ -80,6 +81,7 @@ class HttpData:
     authenticating_by_client: dict[Any, int] = field(default_factory=dict)
     runner: web.AppRunner | None = None
     port: int = 0
+    metrics: HttpMetrics | None = None
     _warned_xff: bool = False
 
     def is_trusted_proxy(self, address: Address) -> bool:
@@ -152,10 +154,15 @@ def bearer_token(request: web.Request) -> str | None:
     return token.strip() or None
 
 
+# Answered without a token and without touching the bans: a monitor's probe is no login
+# attempt, whatever headers it sends (components/http/health.py: nothing secret in it).
+PUBLIC_API = frozenset({"/api/websocket", "/api/health"})
+
+
 def _needs_auth(path: str) -> bool:
-    # Deny by default. Public: the web view's files (they hold no data) and the WebSocket
-    # (it authenticates inside its protocol).
-    return not (path == "/" or path.startswith("/www/") or path == "/api/websocket")
+    # Deny by default. Public: the web view's files (they hold no data), the WebSocket
+    # (it authenticates inside its protocol) and the health answer.
+    return not (path == "/" or path.startswith("/www/") or path in PUBLIC_API)
 
 
 def _error_response(err: HTTPException) -> web.StreamResponse:
@@ -220,6 +227,8 @@ async def guard(request: web.Request, handler: Any) -> web.StreamResponse:
         _LOGGER.exception("Error handling %s %s", request.method, request.path)
         response = json_message("Internal error; see the error log", 500)
     _add_headers(data, request, response)
+    if data.metrics is not None:
+        data.metrics.count(response.status)
     return response
 
 
@@ -238,17 +247,13 @@ def token_of(request: web.Request) -> TokenEntry | None:
     return request.get(KEY_TOKEN)
 
 
-async def _index(request: web.Request) -> web.FileResponse:
-    return web.FileResponse(os.path.join(WWW_DIR, "index.html"))
-
-
 def build_app(data: HttpData) -> web.Application:
-    from . import rest, websocket
+    from . import rest, websocket, www_files
 
     app = web.Application(middlewares=[guard], client_max_size=data.max_body)
     app[APP_DATA] = data
-    app.router.add_get("/", _index)
-    app.router.add_static("/www/", WWW_DIR, append_version=False)
+    app.router.add_get("/", www_files.index)
+    app.router.add_get("/www/{name}", www_files.www)
     rest.add_routes(app)
     app.router.add_get("/api/websocket", websocket.handle)
     return app
@@ -327,6 +332,7 @@ async def async_start_server(orge: Orge, config: dict[str, Any]) -> HttpData:
             "No access tokens yet: create one with `orge auth create-token NAME -c %s`",
             config_dir,
         )
+    data.metrics = HttpMetrics(data)
     orge.data[DATA_HTTP] = data
     app = build_app(data)
     # keepalive_timeout also bounds the time to send a request head: aiohttp arms it when

@@ -12,6 +12,7 @@ from typing import Any
 import voluptuous as vol
 
 import orge.validation as cv
+from orge.helpers.entity_filter import FILTER_SCHEMA
 
 DOMAIN = "recorder"
 DEFAULT_DB_FILE = "orge.db"
@@ -24,13 +25,6 @@ def _db_url(value: Any) -> str:
     return text
 
 
-FILTER_SCHEMA = vol.Schema(
-    {
-        vol.Optional("domains", default=[]): vol.All(cv.ensure_list, [cv.string]),
-        vol.Optional("entities", default=[]): cv.entity_ids,
-        vol.Optional("entity_globs", default=[]): vol.All(cv.ensure_list, [cv.string]),
-    }
-)
 EXCLUDE_SCHEMA = FILTER_SCHEMA.extend(
     {vol.Optional("event_types", default=[]): vol.All(cv.ensure_list, [cv.string])}
 )

@@ -39,6 +39,7 @@ from orge.exceptions import OrgeError, ServiceValidationError
 from . import DOMAIN, database_path, queries
 from .db import Writer
 from .filters import RecorderFilter
+from .metrics import RecorderMetrics
 
 _LOGGER = logging.getLogger(__name__)
 DATA_RECORDER = DOMAIN
@@ -65,6 +66,11 @@ class Recorder:
         self._stopped = False
         self.retained: list[State | Event] = []  # thread only: rows waiting for a retry
         self._last_error_log = 0.0
+        # For orge_recorder_queue_rows: rows given to the thread (loop side) and rows it
+        # wrote or kept back (thread side).
+        self.rows_handed_over = 0
+        self.rows_settled = 0
+        self.metrics: RecorderMetrics | None = None
 
     # the loop's side ---------------------------------------------------------------------
 
@@ -92,6 +98,7 @@ class Recorder:
         self._flush_scheduled = False
         if self.buffer and not self._stopped:
             batch, self.buffer = self.buffer, []
+            self.rows_handed_over += len(batch)
             self.jobs.put(batch)
 
     def submit(self, func: Callable[[sqlite3.Connection], Any]) -> asyncio.Future[Any]:
@@ -131,7 +138,11 @@ class Recorder:
             if job is _STOP:
                 break
             if isinstance(job, list):
-                self._write(job)
+                started = time.monotonic()
+                written = self._write(job)
+                self.rows_settled += len(job)
+                if self.metrics is not None and written:
+                    self.metrics.observe_commit(time.monotonic() - started, written)
                 continue
             func, future = job
             if not future.set_running_or_notify_cancel():
@@ -142,13 +153,16 @@ class Recorder:
                 future.set_exception(err)
         self.writer.close()
 
-    def _write(self, batch: list[State | Event]) -> None:
+    def _write(self, batch: list[State | Event]) -> int:
+        """Write a batch (after any rows kept back); returns the rows written (0: kept back
+        to retry, or lost)."""
         assert self.writer is not None
         if self.retained:
             # Rows a passing failure (a locked or full disk) kept back go first, in order.
             batch, self.retained = self.retained + batch, []
         try:
             self.writer.write(batch)
+            return len(batch)
         except sqlite3.DatabaseError as err:
             if isinstance(err, sqlite3.OperationalError) and "malformed" not in str(err):
                 self.retained = batch[-MAX_RETAINED:]
@@ -160,14 +174,16 @@ class Recorder:
                         err,
                         len(self.retained),
                     )
-                return
+                return 0
             self.writer.reopen_after_corruption(err)
             try:
                 self.writer.write(batch)
+                return len(batch)
             except sqlite3.Error as again:
                 _LOGGER.error("Lost %d rows after reopening the database: %s", len(batch), again)
         except Exception:
             _LOGGER.exception("Could not write %d rows to the recorder", len(batch))
+        return 0
 
 
 # --- services -------------------------------------------------------------------------------
@@ -297,6 +313,7 @@ def _register_services(orge: Orge, recorder: Recorder) -> None:
 async def async_setup_recorder(orge: Orge, config: dict[str, Any]) -> Recorder:
     path = database_path(orge.config.config_dir or ".", config)
     recorder = Recorder(orge, path, config)
+    recorder.metrics = RecorderMetrics(recorder)
     recorder.writer = await orge.async_add_executor_job(Writer, path)
     recorder.thread = threading.Thread(target=recorder.run, name="recorder", daemon=True)
     recorder.thread.start()

@@ -42,6 +42,9 @@ power_monitor:
   vcgencmd: /nonexistent/vcgencmd
 ngrok:
   api_url: http://127.0.0.1:9
+mqtt:
+  broker: 127.0.0.1
+  port: 9
 demo_csms:
   host: 127.0.0.1
   port: {csms_port}

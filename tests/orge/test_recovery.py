@@ -353,7 +353,9 @@ def test_shipped_unit_does_not_restart_on_exit_78(tmp_path: Path) -> None:
         pytest.skip("systemd-analyze is not installed")
     # Point ExecStart at this checkout's orge so verify checks the unit, not the install.
     local = tmp_path / "orge.service"
-    local.write_text(unit.replace("/opt/orge/.venv/bin/orge", str(REPO / ".venv/bin/orge")))
+    program = next(line for line in unit.splitlines() if line.startswith("ExecStart="))
+    program = program.removeprefix("ExecStart=").split()[0]
+    local.write_text(unit.replace(program, str(REPO / ".venv/bin/orge")))
     result = subprocess.run(
         ["systemd-analyze", "verify", str(local)], capture_output=True, text=True, timeout=60
     )

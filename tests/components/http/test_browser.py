@@ -86,6 +86,8 @@ async def test_web_view(make_station) -> None:
             await page.wait_for_selector("#signin-error:has-text('not accepted')")
             await page.fill("#token", station.token)
             await page.click("#signin-form button")
+            await page.locator("#state").wait_for()
+            await page.click('.tabs button[data-tab="entities"]')
             card = page.locator('[data-entity-id="sensor.charger_power"]')
             await card.wait_for()
             assert "2300 W" in await card.locator(".value").inner_text()
@@ -129,9 +131,11 @@ async def test_web_view(make_station) -> None:
             await wait_for(lambda: hub.data.get("charger_demo_presses") == 1)
 
             # the component's own services, with their fields
+            await group.locator("details.forms > summary").click()
             service = page.locator('[data-service="charger_demo.authorize"]')
-            await service.locator("xpath=..").locator('input[name="id_tag"]').fill("TAG42")
-            await service.click()
+            await service.locator('input[name="id_tag"]').fill("TAG42")
+            await service.locator('button[type="submit"]').click()
+            await service.locator(".result.ok").wait_for()
             await page.wait_for_selector(
                 '[data-entity-id="sensor.charger_authorized_tag"] .value:has-text("TAG42")'
             )
@@ -143,7 +147,7 @@ async def test_web_view(make_station) -> None:
             assert len(points.split()) >= 6
 
             # automation traces
-            await page.click('.tabs button[data-tab="traces"]')
+            await page.click('.tabs button[data-tab="system"]')
             traces = page.locator('details.trace[data-item="automation.cap_current"]')
             await traces.first.wait_for()
             assert await traces.count() == 2
@@ -152,7 +156,6 @@ async def test_web_view(make_station) -> None:
                 await page.screenshot(path=os.path.join(shots, "traces.png"), full_page=True)
 
             # configuration check
-            await page.click('.tabs button[data-tab="config"]')
             await page.click("#check-config")
             await page.wait_for_selector("#check-result:has-text('Configuration valid')")
             if shots:
@@ -162,6 +165,8 @@ async def test_web_view(make_station) -> None:
             # the token is kept across a reload; a phone-sized screen works
             await page.set_viewport_size({"width": 390, "height": 844})
             await page.reload()
+            await page.locator("#state").wait_for()
+            await page.click('.tabs button[data-tab="entities"]')
             await card.wait_for()
             assert await page.locator("#signin").is_hidden()
             box = await card.bounding_box()

@@ -35,7 +35,7 @@ async def _banner(url: str, token: str) -> tuple[bool, str, list[str]]:
             await page.fill("#token", token)
             await page.click("#signin-form button")
             await page.wait_for_selector("#status[data-state='online']")
-            await page.locator("#station-config dd").first.wait_for(state="attached")
+            await page.wait_for_selector("body[data-ready='1']", state="attached")
             visible = await page.locator("#config-banner").is_visible()
             title = await page.locator("#config-banner-title").inner_text()
             items = await page.locator("#config-banner-problems li").all_inner_texts()

@@ -1,0 +1,715 @@
+"""`orge update`: install a release beside the live one, check it, switch, restart, watch,
+and switch back on its own when the new release is not healthy in time.
+
+The layout under a prefix (default `/opt/orge`, the one `deploy/provision.sh` makes):
+
+    <prefix>/releases/<version>/      one venv per release (bin/orge, bin/python, ...)
+    <prefix>/releases/<version>/orge-release.json   written last: the release is complete
+    <prefix>/current -> releases/<version>          the live release; the unit runs
+                                                     <prefix>/current/bin/orge
+    <prefix>/update.json                             which releases were live, in order
+
+A release is complete only once `orge-release.json` is in it; a folder without it (a power
+cut during an install) is removed and built again. The switch is one `rename(2)` of a new
+symlink over `current`, so at every instant `current` names one complete release. Nothing
+is ever downloaded from a place the operator did not name: the code comes from the wheel
+file or the local git repository given, its dependencies from pip's configured index, from
+`--wheelhouse DIR` only, or from an installed site-packages (`--deps-from`).
+
+This module uses the standard library only: `deploy/provision.sh` runs it from a wheel or
+a source tree before any ORGE is installed (`python3 -m orge.update ...`).
+
+Health (docs/operations.md): `GET /api/health` without a token, `{"status": "ok" |
+"degraded" | "recovery", "version", "uptime_s", "failed_components", "csms_connected",
+"last_good_config"}`; where a station does not have it yet, `GET /api/config` and
+`GET /api/states` with a bearer token give the version, recovery mode, the last good copy and
+failed components (`persistent_notification.setup_failed_<domain>`, orge/setup.py).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import fcntl
+import json
+import os
+import re
+import shlex
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+DEFAULT_PREFIX = "/opt/orge"
+DEFAULT_CONFIG = "/etc/orge/config"
+DEFAULT_RESTART = "systemctl restart orge"
+DEFAULT_HEALTH_URL = "http://127.0.0.1:8000/api/health"
+DEFAULT_DEADLINE = 120.0
+RELEASE_FILE = "orge-release.json"
+STATE_FILE = "update.json"
+LOCK_FILE = ".update.lock"
+# PEP 427: {distribution}-{version}(-{build tag})?-{python tag}-{abi tag}-{platform tag}.whl
+_WHEEL_NAME = re.compile(r"^orge-(?P<version>[^-]+)(-\d[^-]*)?-[^-]+-[^-]+-[^-]+\.whl$")
+_VERSION_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]*$")
+_SETUP_FAILED = "persistent_notification.setup_failed_"
+
+
+class UpdateError(Exception):
+    """An update, rollback or install that could not be done; the message says why and
+    what state the station is in."""
+
+
+class RolledBack(UpdateError):
+    """The new release was not healthy in time; the previous one is live again."""
+
+
+Say = Callable[[str], None]
+
+
+def _quiet(_line: str) -> None:
+    pass
+
+
+# --- the layout ----------------------------------------------------------------------
+
+
+@dataclass
+class Release:
+    """One installed release: `version` (its folder name), `path`, and what it came from."""
+
+    version: str
+    path: str
+    source: str = ""
+    installed_at: str = ""
+
+    @property
+    def orge(self) -> str:
+        return os.path.join(self.path, "bin", "orge")
+
+
+class Layout:
+    """The releases under one prefix and the `current` symlink."""
+
+    def __init__(self, prefix: str) -> None:
+        self.prefix = os.path.abspath(prefix)
+        self.releases_dir = os.path.join(self.prefix, "releases")
+        self.current = os.path.join(self.prefix, "current")
+        self.state_path = os.path.join(self.prefix, STATE_FILE)
+
+    def release_path(self, version: str) -> str:
+        if not _VERSION_NAME.match(version) or version in (".", ".."):
+            raise UpdateError(f"{version!r} is not a version name (letters, digits, . _ + -)")
+        return os.path.join(self.releases_dir, version)
+
+    def release(self, version: str) -> Release | None:
+        """The complete release of this version, or None."""
+        path = self.release_path(version)
+        try:
+            with open(os.path.join(path, RELEASE_FILE), encoding="utf-8") as handle:
+                data = json.load(handle)
+        except (OSError, ValueError):
+            return None
+        return Release(version, path, data.get("source", ""), data.get("installed_at", ""))
+
+    def releases(self) -> list[Release]:
+        """Complete releases, oldest install first."""
+        try:
+            names = os.listdir(self.releases_dir)
+        except FileNotFoundError:
+            return []
+        found = [r for n in names if _VERSION_NAME.match(n) and (r := self.release(n))]
+        return sorted(found, key=lambda r: (r.installed_at, r.version))
+
+    def live(self) -> str | None:
+        """The version `current` points to, or None before the first install."""
+        try:
+            target = os.readlink(self.current)
+        except OSError:
+            return None
+        return os.path.basename(os.path.normpath(target))
+
+    def switch(self, version: str) -> None:
+        """Point `current` at this release in one rename (a reader sees the old or the new
+        link, never none)."""
+        if self.release(version) is None:
+            raise UpdateError(f"release {version} is not installed in {self.releases_dir}")
+        temporary = f"{self.current}.{os.getpid()}.new"
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(temporary)
+        os.symlink(os.path.join("releases", version), temporary)
+        os.replace(temporary, self.current)
+        _fsync_dir(self.prefix)
+
+    def history(self) -> list[str]:
+        """Versions that were live, oldest first (the last one is live)."""
+        try:
+            with open(self.state_path, encoding="utf-8") as handle:
+                return list(json.load(handle).get("history", []))
+        except (OSError, ValueError):
+            return []
+
+    def record(self, history: list[str], result: dict[str, Any]) -> None:
+        data = {"history": history[-20:], "last": result}
+        _write_atomic(self.state_path, json.dumps(data, indent=2) + "\n")
+
+    @contextlib.contextmanager
+    def locked(self) -> Iterator[None]:
+        """One update at a time per prefix (a second one fails at once)."""
+        os.makedirs(self.prefix, exist_ok=True)
+        with open(os.path.join(self.prefix, LOCK_FILE), "a") as handle:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                raise UpdateError(f"another `orge update` is running on {self.prefix}") from None
+            yield
+
+
+def _fsync_dir(path: str) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _write_atomic(path: str, text: str) -> None:
+    fd, temporary = tempfile.mkstemp(prefix=".tmp.", dir=os.path.dirname(path))
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        handle.write(text)
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(temporary, path)
+
+
+# --- installing a release ------------------------------------------------------------
+
+
+@dataclass
+class Source:
+    """What to install: a wheel file, or a tag of a local git repository."""
+
+    kind: str  # "wheel" | "tag"
+    version: str
+    location: str  # the wheel's path, or the repository
+    tag: str = ""
+
+    def describe(self) -> str:
+        return self.location if self.kind == "wheel" else f"{self.location}@{self.tag}"
+
+
+def resolve_source(to: str, repo: str | None) -> Source:
+    """`--to`: a path to `orge-<version>-...whl` (or `file://` URL to one), else a tag of
+    the git repository `repo`. Raises UpdateError for anything else."""
+    path = to[len("file://") :] if to.startswith("file://") else to
+    if "://" in path:
+        raise UpdateError(
+            f"{to}: give a wheel file or a tag of a local git repository; "
+            "ORGE downloads nothing itself"
+        )
+    if path.endswith(".whl"):
+        match = _WHEEL_NAME.match(os.path.basename(path))
+        if not match:
+            raise UpdateError(f"{to}: not an ORGE wheel name (orge-<version>-...whl)")
+        if not os.path.isfile(path):
+            raise UpdateError(f"{to}: no such wheel file")
+        return Source("wheel", match["version"], os.path.abspath(path))
+    if not repo:
+        raise UpdateError(f"{to}: not a wheel file; for a git tag give --repo DIR")
+    found = subprocess.run(
+        ["git", "-C", repo, "rev-parse", "--verify", "--quiet", f"refs/tags/{to}^{{commit}}"],
+        capture_output=True,
+        text=True,
+    )
+    if found.returncode != 0:
+        raise UpdateError(f"{to}: no such tag in the git repository {repo}")
+    return Source("tag", to.removeprefix("v") if to[1:2].isdigit() else to, repo, to)
+
+
+def install_release(
+    layout: Layout,
+    source: Source,
+    *,
+    python: str = sys.executable,
+    deps_from: str | None = None,
+    wheelhouse: str | None = None,
+    say: Say = _quiet,
+) -> tuple[Release, bool]:
+    """Build `<prefix>/releases/<version>/` (a venv with ORGE from `source`) unless it is
+    already complete. Returns the release and whether anything was installed.
+
+    `deps_from`: a site-packages folder whose packages the release uses (a `.pth` line)
+    while pip installs ORGE alone (`--no-deps`): nothing is fetched. `wheelhouse`: pip
+    installs from that folder only (`--no-index --find-links`). Neither: pip's configured
+    index. Raises UpdateError when pip or the build fails (the half-built folder is
+    removed) or when the installed code is not the version named.
+    """
+    existing = layout.release(source.version)
+    if existing:
+        say(f"release {source.version} is already installed in {existing.path}")
+        return existing, False
+    path = layout.release_path(source.version)
+    if os.path.exists(path):
+        say(f"removing an incomplete install in {path}")
+        shutil.rmtree(path)
+    os.makedirs(layout.releases_dir, exist_ok=True)
+    say(f"installing ORGE {source.version} from {source.describe()} into {path}")
+    try:
+        with tempfile.TemporaryDirectory(prefix="orge-update-") as scratch:
+            wheel = source.location if source.kind == "wheel" else _wheel_from_tag(source, scratch)
+            _run([python, "-m", "venv", path], "creating the venv")
+            pip = [os.path.join(path, "bin", "python"), "-m", "pip", "install", "--quiet"]
+            pip += ["--disable-pip-version-check", "--no-warn-script-location"]
+            if deps_from:
+                _link_site_packages(path, os.path.realpath(deps_from))
+                pip.append("--no-deps")
+            elif wheelhouse:
+                pip += ["--no-index", "--find-links", wheelhouse]
+            _run([*pip, wheel], "pip install")
+        installed = _installed_version(path)
+        if installed != source.version and source.kind == "wheel":
+            raise UpdateError(f"{source.describe()} holds ORGE {installed}, not {source.version}")
+    except BaseException:
+        shutil.rmtree(path, ignore_errors=True)
+        raise
+    release = Release(
+        source.version, path, source.describe(), datetime.now(UTC).isoformat(timespec="seconds")
+    )
+    data = {"version": release.version, "orge_version": installed, "source": release.source}
+    data["installed_at"] = release.installed_at
+    _write_atomic(os.path.join(path, RELEASE_FILE), json.dumps(data, indent=2) + "\n")
+    say(f"installed ORGE {installed} as release {source.version}")
+    return release, True
+
+
+def _release_env() -> dict[str, str]:
+    """The environment for a release's own programs: without the caller's PYTHONPATH,
+    which would put other code before the release's (provision.sh runs this module
+    from a checkout through PYTHONPATH)."""
+    return {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONHOME")}
+
+
+def _run(command: list[str], what: str, **kwargs: Any) -> subprocess.CompletedProcess[str]:
+    result = subprocess.run(command, capture_output=True, text=True, env=_release_env(), **kwargs)
+    if result.returncode != 0:
+        detail = (result.stderr or result.stdout).strip().splitlines()[-5:]
+        raise UpdateError(f"{what} failed (exit {result.returncode}): " + " | ".join(detail))
+    return result
+
+
+def _wheel_from_tag(source: Source, scratch: str) -> str:
+    """`git archive` of the tag, built into a wheel (`pip wheel --no-deps`)."""
+    import tarfile  # here: `orge` builds its parser with this module on every command
+
+    tree = os.path.join(scratch, "tree")
+    os.makedirs(tree)
+    archive = os.path.join(scratch, "tree.tar")
+    _run(["git", "-C", source.location, "archive", "-o", archive, source.tag], "git archive")
+    with tarfile.open(archive) as tar:
+        tar.extractall(tree, filter="data")
+    out = os.path.join(scratch, "wheels")
+    _run(
+        [sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "-w", out, tree],
+        f"building a wheel of tag {source.tag}",
+    )
+    (wheel,) = [os.path.join(out, name) for name in os.listdir(out) if name.endswith(".whl")]
+    return wheel
+
+
+def _link_site_packages(venv: str, site_packages: str) -> None:
+    """A `.pth` line in the venv's site-packages: Python appends that folder to sys.path
+    after the venv's own, so the release's ORGE comes first and the libraries come from
+    there. A bare path line: that folder's own `.pth` files are not run."""
+    (own,) = _site_packages(venv)
+    with open(os.path.join(own, "_orge_deps.pth"), "w", encoding="utf-8") as handle:
+        handle.write(site_packages + "\n")
+
+
+def _site_packages(venv: str) -> list[str]:
+    lib = os.path.join(venv, "lib")
+    return [
+        os.path.join(lib, name, "site-packages")
+        for name in os.listdir(lib)
+        if name.startswith("python")
+    ]
+
+
+def _installed_version(venv: str) -> str:
+    result = _run(
+        [os.path.join(venv, "bin", "python"), "-c", "import orge; print(orge.__version__)"],
+        "importing the installed ORGE",
+        cwd=venv,
+    )
+    return result.stdout.strip()
+
+
+# --- checking, restarting, watching --------------------------------------------------
+
+
+def check_release(release: Release, config_dir: str) -> list[str]:
+    """`orge check-config --json` of the live configuration with the release's code: the
+    problems (redacted by check-config itself), empty when valid."""
+    result = subprocess.run(
+        [release.orge, "check-config", "-c", config_dir, "--json"],
+        capture_output=True,
+        text=True,
+        cwd=config_dir,
+        timeout=300,
+        env=_release_env(),
+    )
+    try:
+        data = json.loads(result.stdout)
+    except ValueError:
+        tail = (result.stderr or result.stdout).strip().splitlines()[-3:]
+        return [
+            f"check-config of {release.version} failed (exit {result.returncode}): "
+            + " | ".join(tail)
+        ]
+    problems = [line for lines in data.get("errors", {}).values() for line in lines]
+    if result.returncode != 0 and not problems:
+        problems = [f"check-config of {release.version} exited {result.returncode}"]
+    return problems
+
+
+def restart(command: str, say: Say = _quiet) -> None:
+    """Run the restart command (default `systemctl restart orge`); UpdateError if it fails."""
+    say(f"restarting: {command}")
+    _run(shlex.split(command), f"the restart command {command!r}", timeout=120)
+
+
+@dataclass
+class Health:
+    """What the station says about itself; `reachable` False when it gives no answer."""
+
+    reachable: bool
+    status: str = ""
+    version: str = ""
+    failed_components: list[str] = field(default_factory=list)
+    csms_connected: bool | None = None
+    detail: str = ""
+
+    def problem(self, version: str, csms_before: bool | None) -> str | None:
+        """Why this is not a healthy station running `version`, or None."""
+        if not self.reachable:
+            return f"no answer from the station ({self.detail})"
+        if self.version != version:
+            return f"the station runs version {self.version or 'unknown'}, not {version}"
+        if self.status != "ok":
+            return f"the station is {self.status}" + (f": {self.detail}" if self.detail else "")
+        if self.failed_components:
+            return "components failed: " + ", ".join(self.failed_components)
+        if csms_before and not self.csms_connected:
+            return "the CSMS link is not up (it was before the update)"
+        return None
+
+
+def read_health(url: str, token: str | None = None, timeout: float = 5.0) -> Health:
+    """GET the health URL; when the station has no `/api/health` (401 or 404) and a token
+    is given, ask `/api/config` and `/api/states` of the same API instead."""
+    import urllib.error  # here: `orge` builds its parser with this module on every command
+
+    try:
+        data = _get_json(url, None, timeout)
+    except urllib.error.HTTPError as err:
+        # a station without /api/health answers 401 (its API wants a token for any other
+        # path) or 404
+        if err.code not in (401, 404) or not token:
+            return Health(False, detail=f"HTTP {err.code} from {url}")
+        return _health_from_api(url.rsplit("/api/", 1)[0] + "/api/", token, timeout)
+    except (OSError, ValueError) as err:
+        return Health(False, detail=str(getattr(err, "reason", err)))
+    return Health(
+        True,
+        status=str(data.get("status", "")),
+        version=str(data.get("version", "")),
+        failed_components=list(data.get("failed_components") or []),
+        csms_connected=data.get("csms_connected"),
+    )
+
+
+def _health_from_api(base: str, token: str, timeout: float) -> Health:
+    try:
+        config = _get_json(base + "config", token, timeout)
+        states = _get_json(base + "states", token, timeout)
+    except (OSError, ValueError) as err:
+        return Health(False, detail=str(getattr(err, "reason", err)))
+    failed = sorted(
+        s["entity_id"][len(_SETUP_FAILED) :]
+        for s in states
+        if str(s.get("entity_id", "")).startswith(_SETUP_FAILED)
+    )
+    status = "recovery" if config.get("recovery_mode") else "ok"
+    if status == "ok" and (failed or config.get("using_last_good")):
+        status = "degraded"
+    detail = "running on the last good configuration" if config.get("using_last_good") else ""
+    return Health(True, status, str(config.get("version", "")), failed, None, detail)
+
+
+def _get_json(url: str, token: str | None, timeout: float) -> Any:
+    import urllib.request
+
+    request = urllib.request.Request(url, headers={"Accept": "application/json"})
+    if token:
+        request.add_header("Authorization", f"Bearer {token}")
+    with urllib.request.urlopen(request, timeout=timeout) as answer:
+        return json.loads(answer.read().decode())
+
+
+def wait_healthy(
+    url: str,
+    token: str | None,
+    version: str,
+    csms_before: bool | None,
+    deadline: float,
+    say: Say = _quiet,
+) -> str | None:
+    """Poll once a second until the station is healthy on `version` (None) or `deadline`
+    seconds pass (the last reason it was not)."""
+    end = time.monotonic() + deadline
+    reason = "no answer yet"
+    while True:
+        health = read_health(url, token, timeout=min(5.0, max(end - time.monotonic(), 0.5)))
+        reason = health.problem(version, csms_before)
+        if reason is None:
+            return None
+        if time.monotonic() >= end:
+            return reason
+        time.sleep(1.0)
+
+
+# --- the commands ----------------------------------------------------------------------
+
+
+@dataclass
+class Options:
+    """What `orge update` works on; defaults are the provisioned station's."""
+
+    prefix: str = DEFAULT_PREFIX
+    config: str = DEFAULT_CONFIG
+    restart_command: str = DEFAULT_RESTART
+    health_url: str = DEFAULT_HEALTH_URL
+    token: str | None = None
+    deadline: float = DEFAULT_DEADLINE
+    repo: str | None = None
+    deps_from: str | None = None
+    wheelhouse: str | None = None
+    python: str = sys.executable
+
+
+def update(to: str, options: Options, say: Say = print) -> str:
+    """Install `to`, check it, switch, restart, watch; on a failure after the switch,
+    switch back, restart and raise UpdateError saying what happened. Returns the new live
+    version."""
+    layout = Layout(options.prefix)
+    with layout.locked():
+        source = resolve_source(to, options.repo)
+        previous = layout.live()
+        if previous == source.version:
+            say(f"ORGE {previous} is already live; nothing to do")
+            return previous
+        release, _ = install_release(
+            layout,
+            source,
+            python=options.python,
+            deps_from=options.deps_from,
+            wheelhouse=options.wheelhouse,
+            say=say,
+        )
+        say(f"checking {options.config} with ORGE {release.version}")
+        problems = check_release(release, options.config)
+        if problems:
+            raise UpdateError(
+                f"the configuration does not pass check-config with {release.version}; "
+                f"{previous or 'nothing'} stays live:\n  " + "\n  ".join(problems)
+            )
+        before = read_health(options.health_url, options.token) if previous else Health(False)
+        csms_before = before.csms_connected if before.reachable else None
+        history = layout.history() or ([previous] if previous else [])
+        layout.switch(release.version)
+        say(f"switched {layout.current} from {previous or 'nothing'} to {release.version}")
+        failure = _restart_and_watch(options, release.version, csms_before, say)
+        if failure is None:
+            layout.record([*history, release.version], _result("updated", release.version))
+            say(f"ORGE {release.version} is live and healthy")
+            return release.version
+        if previous is None:
+            layout.record([*history, release.version], _result("failed", release.version))
+            raise UpdateError(f"ORGE {release.version} is not healthy: {failure}")
+        say(f"ORGE {release.version} is not healthy: {failure}; switching back to {previous}")
+        layout.switch(previous)
+        back = _restart_and_watch(options, previous, csms_before, say)
+        layout.record(history, _result("rolled_back", release.version, failure))
+        state = "healthy again" if back is None else f"not healthy either: {back}"
+        raise RolledBack(
+            f"update to {release.version} rolled back: {failure}. "
+            f"ORGE {previous} is live again and {state}"
+        )
+
+
+def rollback(options: Options, say: Say = print) -> str:
+    """Switch back to the release that was live before the current one, restart, watch.
+    Returns the version now live; UpdateError when there is none to go back to."""
+    layout = Layout(options.prefix)
+    with layout.locked():
+        live = layout.live()
+        history = layout.history()
+        if live and history and history[-1] == live:
+            history = history[:-1]
+        target = next((v for v in reversed(history) if v != live and layout.release(v)), None)
+        if target is None:
+            raise UpdateError(f"no earlier release to go back to (live: {live or 'none'})")
+        layout.switch(target)
+        say(f"switched {layout.current} from {live} to {target}")
+        failure = _restart_and_watch(options, target, None, say)
+        layout.record(history, _result("rollback", target, failure))
+        if failure:
+            raise UpdateError(f"rolled back to {target}, but it is not healthy: {failure}")
+        say(f"ORGE {target} is live and healthy")
+        return target
+
+
+def status_lines(options: Options) -> list[str]:
+    """One line per release, the live one marked with `*`."""
+    layout = Layout(options.prefix)
+    live = layout.live()
+    lines = [
+        f"{'*' if r.version == live else ' '} {r.version}  installed {r.installed_at}  from {r.source}"
+        for r in layout.releases()
+    ]
+    if not lines:
+        return [f"no releases in {layout.releases_dir}"]
+    last: dict[str, Any] = {}
+    with contextlib.suppress(OSError, ValueError):
+        with open(layout.state_path, encoding="utf-8") as handle:
+            last = json.load(handle).get("last") or {}
+    if last:
+        lines.append(
+            f"last: {last.get('result')} {last.get('version')} at {last.get('at')}"
+            + (f" ({last['reason']})" if last.get("reason") else "")
+        )
+    return lines
+
+
+def _restart_and_watch(
+    options: Options, version: str, csms_before: bool | None, say: Say
+) -> str | None:
+    try:
+        restart(options.restart_command, say)
+    except UpdateError as err:
+        return str(err)
+    say(f"waiting up to {options.deadline:.0f} s for ORGE {version} to be healthy")
+    return wait_healthy(
+        options.health_url, options.token, version, csms_before, options.deadline, say
+    )
+
+
+def _result(result: str, version: str, reason: str | None = None) -> dict[str, Any]:
+    data: dict[str, Any] = {"result": result, "version": version}
+    data["at"] = datetime.now(UTC).isoformat(timespec="seconds")
+    if reason:
+        data["reason"] = reason
+    return data
+
+
+# --- command line ----------------------------------------------------------------------
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options of `orge update` (and of `python3 -m orge.update`)."""
+    what = parser.add_mutually_exclusive_group(required=True)
+    what.add_argument("--to", metavar="VERSION", help="a wheel file, or a tag of --repo")
+    what.add_argument("--rollback", action="store_true", help="go back to the previous release")
+    what.add_argument("--status", action="store_true", help="list releases; * is live")
+    what.add_argument(
+        "--install-only",
+        metavar="VERSION",
+        help="install a release and make it live if none is (provisioning); no restart",
+    )
+    env = os.environ.get
+    parser.add_argument("--prefix", default=env("ORGE_PREFIX", DEFAULT_PREFIX))
+    parser.add_argument("-c", "--config", default=env("ORGE_CONFIG", DEFAULT_CONFIG))
+    parser.add_argument("--repo", metavar="DIR", help="local git repository holding the tags")
+    parser.add_argument("--restart-command", default=env("ORGE_RESTART_COMMAND", DEFAULT_RESTART))
+    parser.add_argument("--health-url", default=env("ORGE_HEALTH_URL", DEFAULT_HEALTH_URL))
+    parser.add_argument(
+        "--token-file",
+        metavar="FILE",
+        help="a file holding an API token, for stations without /api/health",
+    )
+    parser.add_argument("--deadline", type=float, default=DEFAULT_DEADLINE, metavar="SECONDS")
+    parser.add_argument(
+        "--deps-from",
+        metavar="SITE_PACKAGES",
+        help="use the libraries installed there; pip installs ORGE alone (nothing fetched)",
+    )
+    parser.add_argument("--wheelhouse", metavar="DIR", help="install from this folder only")
+    parser.add_argument("--python", default=sys.executable, help="Python for new venvs")
+
+
+def run_command(args: argparse.Namespace) -> int:
+    """Exit 0 done, 1 failed (the message says what is live), 2 rolled back."""
+    token = None
+    if args.token_file:
+        with open(args.token_file, encoding="utf-8") as handle:
+            token = handle.read().strip()
+    options = Options(
+        prefix=args.prefix,
+        config=os.path.abspath(args.config),
+        restart_command=args.restart_command,
+        health_url=args.health_url,
+        token=token or os.environ.get("ORGE_TOKEN") or None,
+        deadline=args.deadline,
+        repo=args.repo,
+        deps_from=args.deps_from,
+        wheelhouse=args.wheelhouse,
+        python=args.python,
+    )
+    try:
+        if args.status:
+            print("\n".join(status_lines(options)))
+        elif args.rollback:
+            rollback(options)
+        elif args.install_only:
+            install_only(args.install_only, options)
+        else:
+            update(args.to, options)
+    except UpdateError as err:
+        print(f"orge update: {err}", file=sys.stderr)
+        return 2 if isinstance(err, RolledBack) else 1
+    return 0
+
+
+def install_only(to: str, options: Options, say: Say = print) -> Release:
+    """Install a release; make it live when no release is (a first install). Provisioning
+    uses this; it says `unchanged` when the release was already there and live."""
+    layout = Layout(options.prefix)
+    with layout.locked():
+        release, installed = install_release(
+            layout,
+            resolve_source(to, options.repo),
+            python=options.python,
+            deps_from=options.deps_from,
+            wheelhouse=options.wheelhouse,
+            say=say,
+        )
+        if layout.live() is None:
+            layout.switch(release.version)
+            layout.record([release.version], _result("installed", release.version))
+            say(f"{layout.current} -> releases/{release.version}")
+        elif not installed:
+            say(f"unchanged: {layout.current} -> releases/{layout.live()}")
+        return release
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="orge update", description=__doc__.splitlines()[0])
+    add_arguments(parser)
+    return run_command(parser.parse_args(argv))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
