@@ -133,6 +133,22 @@ _LOGBOOK_PARAMS = [
     _query("period", "Days (default 1), when end_time is not given", "integer"),
     _query("context_id", "Only entries of this context (not with entity)"),
 ]
+# One row of the session log (components/ocpp_station/session.py).
+_SESSION = {
+    "type": "object",
+    "properties": {
+        "transaction_id": {"type": ["string", "null"]},
+        "id_token": {"type": ["string", "null"]},
+        "started_at": {"type": "string", "format": "date-time"},
+        "ended_at": {"type": ["string", "null"], "format": "date-time"},
+        "energy_kwh": {"type": ["number", "null"]},
+        "duration_s": {"type": "integer"},
+        "stop_reason": {"type": ["string", "null"]},
+        "confirmed": {"type": "boolean"},
+        "evse_id": {"type": "integer"},
+        "protocol": {"enum": ["ocpp201", "ocpp16"]},
+    },
+}
 _NO_RECORDER = {"404": "The recorder is not running", "400": "Invalid time or entity id"}
 
 
@@ -317,6 +333,16 @@ def document(version: str) -> dict[str, Any]:
                     },
                     "Result",
                 ),
+            )
+        },
+        "/api/ocpp/sessions": {
+            "get": _op(
+                "The OCPP session log, newest first",
+                _json({"type": "array", "items": _SESSION}, "Sessions"),
+                errors={"404": "No OCPP component is running", "400": "Invalid limit"},
+                params=[
+                    _query("limit", "At most this many sessions (1..500, default 100)", "integer")
+                ],
             )
         },
         "/api/history/period": {

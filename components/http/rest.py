@@ -552,6 +552,40 @@ async def api_logbook(request: web.Request) -> web.Response:
     return json_response(entries, compress=True)
 
 
+# The services that answer a session log (ocpp_station/session.py registers one per OCPP
+# component): http reaches the log through the service registry and imports no OCPP code.
+SESSION_LOG_SERVICES = (("ocpp201", "get_sessions"), ("ocpp16", "get_sessions"))
+
+
+async def api_ocpp_sessions(request: web.Request) -> web.Response:
+    """GET /api/ocpp/sessions[?limit=N]: the OCPP session log, newest first.
+
+    A list of {transaction_id, id_token, started_at, ended_at (ISO 8601 UTC, None while
+    running), energy_kwh, duration_s, stop_reason, confirmed, evse_id, protocol}, from the
+    `get_sessions` service of each OCPP component that runs; 404 when none runs, 400 for a
+    bad `limit` (1..500, default 100).
+    """
+    orge = _orge(request)
+    sources = [(d, s) for d, s in SESSION_LOG_SERVICES if orge.services.has_service(d, s)]
+    if not sources:
+        raise web.HTTPNotFound(text="No OCPP component is running: no session log")
+    try:
+        limit = int(request.query.get("limit", "100"))
+    except ValueError:
+        raise web.HTTPBadRequest(text="Invalid limit") from None
+    if not 1 <= limit <= 500:
+        raise web.HTTPBadRequest(text="limit must be 1..500")
+    rows: list[dict[str, Any]] = []
+    for domain, service in sources:
+        response = await orge.services.async_call(
+            domain, service, {"limit": limit}, blocking=True, return_response=True
+        )
+        sessions = response.get("sessions", []) if isinstance(response, dict) else []
+        rows.extend({**row, "protocol": domain} for row in sessions)
+    rows.sort(key=lambda row: row.get("started_at") or "", reverse=True)
+    return json_response(rows[:limit])
+
+
 def add_routes(app: web.Application) -> None:
     data: HttpData = app[APP_DATA]
     app[APP_STATES_CACHE] = StatesCache(data.orge)
@@ -574,6 +608,7 @@ def add_routes(app: web.Application) -> None:
     routes.add_post("/api/events/{event_type}", api_fire_event)
     routes.add_post("/api/template", api_template)
     routes.add_post("/api/config/core/check_config", api_check_config)
+    routes.add_get("/api/ocpp/sessions", api_ocpp_sessions)
     routes.add_get("/api/history/period", api_history)
     routes.add_get("/api/history/period/{timestamp}", api_history)
     routes.add_get("/api/logbook", api_logbook)

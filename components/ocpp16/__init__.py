@@ -56,7 +56,8 @@ async def async_setup(orge: Orge, config: dict[str, Any]) -> bool:
 
 def configured_entity_ids(config: dict[str, Any]) -> set[str]:
     """The link sensors (sensor.<domain>_connection...) and the protocol both OCPP
-    components share (docs/components.md)."""
+    components share (docs/components.md), and the session entity of each EVSE."""
     from components.ocpp_station.entities import link_entity_ids
+    from components.ocpp_station.session import session_entity_ids
 
-    return link_entity_ids(DOMAIN)
+    return link_entity_ids(DOMAIN) | session_entity_ids(DOMAIN, (config or {}).get("evse"))

@@ -11,6 +11,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from ..ocpp_station.measurands import MEASURANDS as SUPPLIED
+
 MEASURANDS = frozenset(
     {
         "Energy.Active.Import.Register",
@@ -20,7 +22,7 @@ MEASURANDS = frozenset(
         "Voltage",
     }
 )
-SUPPORTED_MEASURANDS = frozenset({"Energy.Active.Import.Register", "Power.Active.Import"})
+SUPPORTED_MEASURANDS = frozenset(SUPPLIED)
 SETTING_PREFIX = "cfg16:"
 
 
@@ -104,7 +106,7 @@ def defaults(config: dict[str, Any], connectors: int) -> dict[str, str]:
         "ConnectionTimeOut": "60",
         "MeterValueSampleInterval": i(config["meter_values_sample_interval"]),
         "ClockAlignedDataInterval": i(config["clock_aligned_data_interval"]),
-        "MeterValuesSampledData": "Energy.Active.Import.Register,Power.Active.Import",
+        "MeterValuesSampledData": ",".join(SUPPLIED),
         "MeterValuesAlignedData": "Energy.Active.Import.Register",
         "StopTxnSampledData": "Energy.Active.Import.Register",
         "StopTxnAlignedData": "",

@@ -40,8 +40,10 @@ from ..ocpp_station.evse import (
 )
 from ..ocpp_station.journal import KIND_END, KIND_METER, KIND_START, AsyncJournal, Entry
 from ..ocpp_station.lifecycle import StationLifecycle
+from ..ocpp_station.measurands import read_samples
 from ..ocpp_station.role import LinkRole
 from ..ocpp_station.sender import CallRejected, JournalSender, LinkDown, NoAnswer, RetryPolicy
+from ..ocpp_station.session import StationSessions
 from ..ocpp_station.timers import aligned, every
 from . import DOMAIN
 from .config_keys import SETTING_PREFIX, ConfigKeys, defaults
@@ -124,6 +126,7 @@ class Ocpp16Station(StationLifecycle, Orders):
             on_confirmed=self._confirmed,
             on_aside=self._aside,
         )
+        self.sessions = StationSessions(orge, DOMAIN, "OCPP 1.6", self.journal)
         # ChangeConfiguration of a timer's key applies at once (issue 10 point 3)
         self.settings = self.sender.settings
         self._tx_lock = asyncio.Lock()
@@ -168,6 +171,7 @@ class Ocpp16Station(StationLifecycle, Orders):
             )
             binding.session.resume(record.data.get("charging_state"))
             _LOGGER.info("Resuming transaction %s on connector %s", record.tx_id, connector)
+        await self.sessions.async_start(self.bindings.values())
         for connector, binding in self.bindings.items():
             binding.inoperative = self._inoperative(connector)
             binding.start()
@@ -183,6 +187,7 @@ class Ocpp16Station(StationLifecycle, Orders):
     async def _stop(self, _event: Event) -> None:
         self.role.stop()
         self.arming.stop()
+        self.sessions.stop()
         for binding in self.bindings.values():
             binding.stop()
         for task in list(self._tasks):
@@ -456,6 +461,7 @@ class Ocpp16Station(StationLifecycle, Orders):
                 self.spawn(self._end_tx(binding, event))
         self.spawn(self._send_status(connector))
         self.arming.state_changed(binding)
+        self.sessions.evse_changed(binding, view)
         if (
             view.status is Status.AVAILABLE
             and connector not in self.txs
@@ -512,6 +518,7 @@ class Ocpp16Station(StationLifecycle, Orders):
                 "timestamp": self.clock.iso(),
             }
             await self._journal("StartTransaction", payload, KIND_START, tx.local_id)
+            await self.sessions.transaction_started(binding, tx.local_id, None, id_tag)
             tx.meter_task = self.spawn(self._meter_loop(tx))
 
     async def _end_tx(self, binding: EvseBinding, event: SessionEvent | None) -> None:
@@ -550,6 +557,7 @@ class Ocpp16Station(StationLifecycle, Orders):
         if samples:
             payload["transactionData"] = [{"timestamp": timestamp, "sampledValue": samples}]
         await self._journal("StopTransaction", payload, KIND_END, tx.local_id)
+        await self.sessions.transaction_ended(binding, tx.local_id, reason)  # before closing
         await self.journal.close_transaction(tx.local_id)
 
     @staticmethod
@@ -566,24 +574,21 @@ class Ocpp16Station(StationLifecycle, Orders):
         self, binding: EvseBinding, measurands: list[str], context: str
     ) -> list[dict[str, Any]]:
         samples = []
-        for measurand in measurands:
-            if measurand == "Energy.Active.Import.Register":
-                value, unit = binding.energy_wh(), "Wh"
-            elif measurand == "Power.Active.Import":
-                value, unit = binding.power_w(), "W"
-            else:
-                continue
-            if value is None:
-                continue
-            samples.append(
-                {
-                    "value": str(round(value, 1) if unit == "W" else round(value)),
-                    "context": context,
-                    "measurand": measurand,
-                    "location": "Outlet",
-                    "unit": unit,
-                }
-            )
+        for sample in read_samples(binding, measurands):
+            value: dict[str, Any] = {
+                # Wh as an integer (as meterStart/meterStop); W, A, V to 0.1 / 0.01
+                "value": str(
+                    round(sample.value)
+                    if sample.unit == "Wh"
+                    else round(sample.value, 1 if sample.unit == "W" else 2)
+                ),
+                "context": context,
+                "measurand": sample.measurand,
+            }
+            if sample.phase:
+                value["phase"] = sample.phase
+            value.update({"location": "Outlet", "unit": sample.unit})
+            samples.append(value)
         return samples
 
     async def _meter_loop(self, tx: Tx) -> None:
@@ -663,12 +668,14 @@ class Ocpp16Station(StationLifecycle, Orders):
             self.csms_ids[entry.tx_id] = csms_id
             # the sender runs this hook shielded: the id is stored even if the link drops now
             await self.journal.set_setting(TX_ID_PREFIX + entry.tx_id, csms_id)
+            await self.sessions.transaction_id_known(entry.tx_id, str(csms_id))
             status = (response.get("idTagInfo") or {}).get("status")
             if status != "Accepted" and self.keys.flag("StopTransactionOnInvalidId"):
                 self.spawn(self._stop_invalid(entry.tx_id, status))
         elif entry.action == "StopTransaction" and entry.tx_id:
             self.csms_ids.pop(entry.tx_id, None)
             await self._forget_tx_id(entry.tx_id)
+            await self.sessions.transaction_confirmed(entry.tx_id)
 
     async def _forget_tx_id(self, local_id: str) -> None:
         """The transaction is closed at the CSMS: its id mapping is no longer needed."""

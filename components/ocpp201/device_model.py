@@ -12,9 +12,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from components.ocpp_station.measurands import MEASURANDS
+
 RW = "ReadWrite"
 RO = "ReadOnly"
-MEASURANDS = ("Energy.Active.Import.Register", "Power.Active.Import")
 
 
 @dataclass

@@ -43,6 +43,7 @@ from components.ocpp_station.sender import (
     NoAnswer,
     RetryPolicy,
 )
+from components.ocpp_station.session import StationSessions
 from components.ocpp_station.timers import every
 from components.ocpp_station.urls import station_url
 from orge import __version__
@@ -113,8 +114,10 @@ class Station201(StationLifecycle, TransactionLog):
             self.journal,
             self._retry_policy,
             prepare=self._prepare,
+            on_confirmed=self._confirmed,
             on_aside=self._moved_aside,
         )
+        self.sessions = StationSessions(orge, DOMAIN, "OCPP 2.0.1", self.journal)
         self.wire_logger = logging.getLogger(f"components.{DOMAIN}.wire")
         if not config["log_messages"]:
             self.wire_logger.setLevel(logging.WARNING)
@@ -160,6 +163,7 @@ class Station201(StationLifecycle, TransactionLog):
             _LOGGER.info(
                 "Resuming transaction %s on EVSE %d from the journal", tx.tx_id, tx.evse_id
             )
+        await self.sessions.async_start(self.evses.values())
         for binding in self.evses.values():
             binding.start()
             if binding.evse_id in self.transactions:
@@ -232,6 +236,7 @@ class Station201(StationLifecycle, TransactionLog):
         for task in self._tasks:
             task.cancel()
         self.arming.stop()
+        self.sessions.stop()
         for binding in self.evses.values():
             binding.stop()
         await self.journal.close()
@@ -567,3 +572,4 @@ class Station201(StationLifecycle, TransactionLog):
             tx = self.transactions[binding.evse_id]
             tx.charging_state = view.charging_state.value
         self.orders.state_changed(binding)
+        self.sessions.evse_changed(binding, view)

@@ -25,6 +25,7 @@ from components.ocpp_station.journal import (
     KIND_UPDATE,
     Entry,
 )
+from components.ocpp_station.measurands import read_samples
 from components.ocpp_station.sender import CallRejected, LinkDown, NoAnswer
 from components.ocpp_station.timers import SettingsWake, aligned, every
 
@@ -33,6 +34,7 @@ if TYPE_CHECKING:
     from components.ocpp_station.connection import Connection as Link
     from components.ocpp_station.journal import AsyncJournal
     from components.ocpp_station.sender import JournalSender
+    from components.ocpp_station.session import StationSessions
 
     from .device_model import DeviceModel
     from .orders import Orders
@@ -77,6 +79,7 @@ class TransactionLog:
     evses: dict[int, EvseBinding]
     transactions: dict[int, Transaction]
     arming: StartArming
+    sessions: StationSessions
     _tx_queue: asyncio.Queue[tuple[Any, ...]]
     settings: SettingsWake
 
@@ -97,28 +100,17 @@ class TransactionLog:
     def meter_value(
         self, binding: EvseBinding, context: str, mono: float, measurands: list[str] | None = None
     ) -> dict[str, Any] | None:
-        measurands = measurands or [ENERGY, POWER]
         sampled: list[dict[str, Any]] = []
-        energy = binding.energy_wh() if ENERGY in measurands else None
-        if energy is not None:
-            sampled.append(
-                {
-                    "value": round(energy, 3),
-                    "context": context,
-                    "measurand": ENERGY,
-                    "unitOfMeasure": {"unit": "Wh"},
-                }
-            )
-        power = binding.power_w() if POWER in measurands else None
-        if power is not None:
-            sampled.append(
-                {
-                    "value": round(power, 3),
-                    "context": context,
-                    "measurand": POWER,
-                    "unitOfMeasure": {"unit": "W"},
-                }
-            )
+        for sample in read_samples(binding, measurands or [ENERGY, POWER]):
+            value: dict[str, Any] = {
+                "value": round(sample.value, 3),
+                "context": context,
+                "measurand": sample.measurand,
+            }
+            if sample.phase:
+                value["phase"] = sample.phase
+            value["unitOfMeasure"] = {"unit": sample.unit}
+            sampled.append(value)
         if not sampled:
             return None
         return {"timestamp": self.clock.iso(mono), "sampledValue": sampled}
@@ -208,6 +200,8 @@ class TransactionLog:
                 with_token=True,
             )
             self._start_sampling(tx)
+            token = (tx.id_token or {}).get("idToken")
+            await self.sessions.transaction_started(binding, tx.tx_id, tx.tx_id, token)
             _LOGGER.info("Transaction %s started on EVSE %d (%s)", tx.tx_id, evse_id, trigger)
             return
         tx = self.transactions.get(evse_id)
@@ -230,10 +224,22 @@ class TransactionLog:
         await self._append_tx(
             tx, "Ended", event.trigger, KIND_END, mono, meter=meter, stopped_reason=event.reason
         )
+        # the session row is completed before the transaction record closes: a crash
+        # between the two resumes the transaction, which then ends (and completes) again
+        await self.sessions.transaction_ended(binding, tx.tx_id, event.reason or "Other")
         await self.journal.close_transaction(tx.tx_id)
         del self.transactions[evse_id]
         _LOGGER.info("Transaction %s ended on EVSE %d (%s)", tx.tx_id, evse_id, event.reason)
         await self.orders.transaction_ended(binding)
+
+    async def _confirmed(self, entry: Entry, response: Any) -> None:
+        """The CSMS answered a journaled message: an Ended event confirms the session."""
+        if (
+            entry.action == "TransactionEvent"
+            and entry.tx_id
+            and entry.payload.get("eventType") == "Ended"
+        ):
+            await self.sessions.transaction_confirmed(entry.tx_id)
 
     async def _meter_event(self, binding: EvseBinding, trigger: str, mono: float) -> None:
         tx = self.transactions.get(binding.evse_id)

@@ -4,6 +4,9 @@ Modules (each imported on demand, nothing heavy at import):
 
 - `evse`     controller state -> connector status / charging state, meter readings,
              session boundaries (`SessionTracker`), the per-EVSE bus binding (`EvseBinding`)
+- `measurands` the measurands an EVSE supplies (energy, power, per-phase current and
+             voltage), read from the bus for both protocols
+- `session`  the session entity and the session log (`<domain>.get_sessions`)
 - `journal`  SQLite (WAL, synchronous=FULL) journal of transaction messages, transaction
              records and a settings store, with an asyncio wrapper (`AsyncJournal`)
 - `sender`   drains the journal in order: retries, attempt limits, moving aside

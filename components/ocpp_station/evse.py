@@ -25,6 +25,8 @@ import voluptuous as vol
 import orge.validation as cv
 from orge.core import callback
 
+from .measurands import CURRENT_ENTITIES, VOLTAGE_ENTITIES
+
 _LOGGER = logging.getLogger(__name__)
 
 
@@ -437,6 +439,9 @@ EVSE_SCHEMA = vol.Schema(
         vol.Optional("pb_entity", default=DEFAULT_PB_ENTITY): cv.entity_id,
         vol.Optional("energy_entity"): cv.entity_id,
         vol.Optional("power_entity"): cv.entity_id,
+        # per-phase Current.Import and Voltage (measurands.py): {L1: sensor.x, ...}
+        vol.Optional("current_entities"): CURRENT_ENTITIES,
+        vol.Optional("voltage_entities"): VOLTAGE_ENTITIES,
         vol.Optional("authorize_action", default=DEFAULT_AUTHORIZE): ACTION_SCHEMA,
         vol.Optional("stop_action", default=DEFAULT_STOP): ACTION_SCHEMA,
         vol.Optional("current_limit_entity", default=DEFAULT_CURRENT_LIMIT): cv.entity_id,

@@ -422,6 +422,13 @@ class Journal:
             ).fetchall()
         return {key: json.loads(value) for key, value in rows}
 
+    # for the tables of other modules in this file (session.py) -------------------
+
+    def execute(self, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+        """Run one SQL statement (committed at once, synchronous=FULL); its rows."""
+        with self._lock:
+            return self._db.execute(sql, params).fetchall()
+
 
 class AsyncJournal:
     """`Journal` run on one dedicated thread: awaitable, ordered, never blocks the loop.

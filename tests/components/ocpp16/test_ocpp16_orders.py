@@ -58,7 +58,7 @@ async def test_configuration_get_and_change_persisted(linked, config_dir) -> Non
     assert await csms.change_configuration(STATION, "HeartbeatInterval", "abc") == {
         "status": "Rejected"
     }
-    assert await csms.change_configuration(STATION, "MeterValuesSampledData", "Voltage") == {
+    assert await csms.change_configuration(STATION, "MeterValuesSampledData", "SoC") == {
         "status": "Rejected"
     }
     assert await csms.change_configuration(STATION, "TransactionMessageAttempts", "5") == {
