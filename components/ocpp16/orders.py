@@ -52,6 +52,8 @@ class Orders:
     async def remote_start(
         self, id_tag: str, connector_id: int | None, profile: dict[str, Any] | None
     ) -> str:
+        if self.registration.refuses_transactions:  # boot Pending (1.6 §4.2)
+            return "Rejected"
         connector = self._connector_for(connector_id)
         if connector is None or self._inoperative(connector) or connector in self.txs:
             return "Rejected"
@@ -110,6 +112,8 @@ class Orders:
             and time.monotonic() < deadline
         ):
             await asyncio.sleep(0.005)
+        if self.registration.refuses_transactions:  # boot Pending (1.6 §4.2)
+            return "Rejected"
         return "Accepted" if self._tx_of(transaction_id) is not None else "Rejected"
 
     def _tx_of(self, transaction_id: int) -> Any:
@@ -122,8 +126,8 @@ class Orders:
     async def remote_stop_run(self, transaction_id: int) -> None:
         """The stop of an accepted RemoteStopTransaction (after the answer)."""
         tx = self._tx_of(transaction_id)
-        if tx is None:
-            return  # it ended meanwhile
+        if tx is None or self.registration.refuses_transactions:
+            return  # it ended meanwhile, or it was answered Rejected (boot Pending)
         try:
             await self._run_stop(self.bindings[tx.connector], "Remote")
         except Exception as err:
@@ -226,6 +230,8 @@ class Orders:
         if self.trigger_decision(message, connector_id) != "Accepted" or self.link is None:
             return
         link = self.link
+        if message == "BootNotification" and self.registration.trigger():
+            return  # the boot loop sends it now; its Accepted starts the session (§5.17)
         try:
             if message == "BootNotification":
                 answer = await link.send_call("BootNotification", self.boot_payload())

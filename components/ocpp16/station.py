@@ -26,6 +26,7 @@ from orge.exceptions import ServiceValidationError
 from ..ocpp_station import journal as journal_mod
 from ..ocpp_station.arming import StartArming
 from ..ocpp_station.backoff import ReconnectBackoff
+from ..ocpp_station.boot import Registration
 from ..ocpp_station.clock import StationClock
 from ..ocpp_station.config import StationIdentity, resolve_station
 from ..ocpp_station.connection import ConnectFailed, Connection
@@ -109,6 +110,7 @@ class Ocpp16Station(StationLifecycle, Orders):
         )
         self.link: Link | None = None
         self.accepted = False  # BootNotification accepted on the current connection
+        self.registration = Registration()  # the boot status on it (shared policy)
         self.boot_content: dict[str, Any] | None = None  # accepted in this process
         self.last_sent_status: dict[int, str] = {}
         self.offline_since: float | None = time.monotonic()
@@ -341,8 +343,10 @@ class Ocpp16Station(StationLifecycle, Orders):
     async def _boot(self, link: Link) -> bool:
         """Boot until Accepted (retrying Pending/Rejected at the CSMS's interval)."""
         payload = self.boot_payload()
+        self.registration.connected()
         if self.boot_content == payload:
             _LOGGER.debug("Reconnected; BootNotification unchanged, not re-sent")
+            self.registration.answered("Accepted")
             return True
         while True:
             try:
@@ -353,6 +357,7 @@ class Ocpp16Station(StationLifecycle, Orders):
                 continue
             self.clock.set_from_csms(answer["currentTime"])
             status, interval = answer["status"], int(answer.get("interval") or 0)
+            self.registration.answered(status)
             if status == "Accepted":
                 self.boot_content = payload
                 if interval > 0:
@@ -364,8 +369,7 @@ class Ocpp16Station(StationLifecycle, Orders):
                 self._set_error("BootNotification Rejected by the CSMS")
                 self.role.report_failure("BootNotification Rejected", refused=True)
             _LOGGER.warning("BootNotification %s; retrying in %s s", status, wait)
-            done, _ = await asyncio.wait([link.closed], timeout=wait)
-            if done:
+            if await self.registration.wait(link.closed, wait):
                 return False
 
     async def _heartbeat_loop(self, link: Link) -> None:

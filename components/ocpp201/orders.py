@@ -71,6 +71,10 @@ class Orders(SmartCharging):
         **_: Any,
     ) -> Any:
         station = self.station
+        if station.registration.refuses_transactions:  # boot Pending (OCA TC_B_02)
+            return call_result.RequestStartTransaction(
+                status="Rejected", status_info=_info("NotRegistered", "boot not accepted")
+            )
         if evse_id is None:
             candidates = [
                 b for b in station.evses.values() if b.evse_id not in station.transactions
@@ -149,6 +153,10 @@ class Orders(SmartCharging):
             self.station.orge.async_create_task(self.apply_limits())
 
     def request_stop(self, transaction_id: str) -> Any:
+        if self.station.registration.refuses_transactions:  # boot Pending (OCA TC_B_02)
+            return call_result.RequestStopTransaction(
+                status="Rejected", status_info=_info("NotRegistered", "boot not accepted")
+            )
         for tx in self.station.transactions.values():
             if tx.tx_id == transaction_id:
                 return call_result.RequestStopTransaction(status="Accepted")
@@ -157,6 +165,8 @@ class Orders(SmartCharging):
         )
 
     async def after_request_stop(self, transaction_id: str) -> None:
+        if self.station.registration.refuses_transactions:
+            return  # answered Rejected
         for tx in list(self.station.transactions.values()):
             if tx.tx_id == transaction_id:
                 binding = self.station.evses[tx.evse_id]
@@ -323,6 +333,7 @@ class Orders(SmartCharging):
         try:
             if requested_message == "BootNotification" and not station.boot_accepted:
                 station.boot_reason = "Triggered"
+                station.registration.trigger()  # sent now, not after the interval (F06)
             elif requested_message == "Heartbeat":
                 await station.heartbeat(link)
             elif requested_message == "StatusNotification":
