@@ -9,7 +9,6 @@ they do not wait on the OCPP receive loop.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from typing import TYPE_CHECKING, Any
@@ -17,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from ocpp.charge_point import snake_to_camel_case
 
 from ..ocpp_station.evse import EvseBinding, Status
+from ..ocpp_station.recovery import reset_now
 from ..ocpp_station.sender import CallRejected, LinkDown, NoAnswer
 from . import DOMAIN
 from .config_keys import SETTING_PREFIX
@@ -148,15 +148,18 @@ class Orders:
 
     async def reset_run(self, kind: str) -> None:
         reason = "HardReset" if kind == "Hard" else "SoftReset"
-        for connector, tx in list(self.txs.items()):
+        for tx in self.txs.values():
             tx.stop_reason = reason
-            with contextlib.suppress(Exception):
-                await self._run_stop(self.bindings[connector], "Local")
-        deadline = time.monotonic() + 30
-        while self.txs and time.monotonic() < deadline:
-            await asyncio.sleep(0.2)
-        while self.journal.count_cached and self.link is not None and time.monotonic() < deadline:
-            await asyncio.sleep(0.2)  # let the StopTransaction reach the CSMS first
+        # the shared reset: stop, end what did not stop, deliver (bounded), restart always
+        await reset_now(
+            [self.bindings[connector] for connector in self.txs],
+            "ImmediateReset",
+            journaled=lambda: not self.txs,
+            delivered=lambda: self.link is None or not self.journal.count_cached,
+            restart=lambda: self._reset_restart(kind),
+        )
+
+    async def _reset_restart(self, kind: str) -> None:
         self.orge.bus.async_fire(f"{DOMAIN}_reset", {"type": kind})
         action = self.config["reset_action"]
         domain, _, service = action["action"].partition(".")

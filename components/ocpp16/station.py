@@ -41,6 +41,7 @@ from ..ocpp_station.evse import (
 )
 from ..ocpp_station.journal import KIND_END, KIND_METER, KIND_START, AsyncJournal, Entry
 from ..ocpp_station.lifecycle import StationLifecycle
+from ..ocpp_station.recovery import SessionRecovery
 from ..ocpp_station.role import LinkRole
 from ..ocpp_station.sender import CallRejected, JournalSender, LinkDown, NoAnswer, RetryPolicy
 from ..ocpp_station.timers import aligned, every
@@ -108,6 +109,7 @@ class Ocpp16Station(StationLifecycle, Orders):
         self.arming = StartArming(
             lambda: self.keys.number("ConnectionTimeOut"), lambda m: self._set_error(m)
         )
+        self.recovery = SessionRecovery(self.journal, self.arming)  # crash safety (shared)
         self.link: Link | None = None
         self.accepted = False  # BootNotification accepted on the current connection
         self.registration = Registration()  # the boot status on it (shared policy)
@@ -178,6 +180,8 @@ class Ocpp16Station(StationLifecycle, Orders):
                 binding.refresh()  # ends a resumed session if the controller says so
         self.role.on_deactivate = self._deactivate
         self.role.start()
+        if self.role.active:  # on standby, adopt_sessions does it when taking over
+            await self.recovery.restore(self.bindings, self.txs)
         self.orge.async_create_background_task(self.run_lifecycle(), "ocpp16 link")
         self.orge.async_create_background_task(self._aligned_loop(), "ocpp16 aligned meter")
         self.orge.bus.async_listen_once(EVENT_ORGE_STOP, self._stop)
@@ -187,6 +191,8 @@ class Ocpp16Station(StationLifecycle, Orders):
         self.arming.stop()
         for binding in self.bindings.values():
             binding.stop()
+        if self.link is not None:
+            await self.sender.settle(self.response_timeout)
         for task in list(self._tasks):
             task.cancel()
         if self.link is not None:

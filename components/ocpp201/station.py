@@ -36,6 +36,7 @@ from components.ocpp_station.journal import (
     boot_id,
 )
 from components.ocpp_station.lifecycle import StationLifecycle
+from components.ocpp_station.recovery import SessionRecovery
 from components.ocpp_station.role import LinkRole
 from components.ocpp_station.sender import (
     CallRejected,
@@ -98,6 +99,7 @@ class Station201(StationLifecycle, TransactionLog):
             lambda: float(self.model.value("TxCtrlr", "EVConnectionTimeOut")),
             self.sensors.set_error,
         )
+        self.recovery = SessionRecovery(self.journal, self.arming)  # crash safety (shared)
         self.link: Link | None = None
         self.boot_accepted = False
         self.boot_hash: str | None = None
@@ -170,6 +172,8 @@ class Station201(StationLifecycle, TransactionLog):
         self._register_services()
         self.role.on_deactivate = self._step_down
         self.role.start()
+        if self.role.active:  # on standby, adopt_sessions does it when taking over
+            await self.recovery.restore(self.evses, self.transactions)
         self.orge.bus.async_listen_once(EVENT_ORGE_STOP, self._on_stop)
         self.orge.bus.async_listen_once(EVENT_ORGE_FINAL_WRITE, self._on_final_write)
         self._tasks.append(
@@ -225,6 +229,7 @@ class Station201(StationLifecycle, TransactionLog):
     async def _on_stop(self, _event: Any) -> None:
         self.stopping = True
         if self.link is not None:
+            await self.sender.settle(self.config["response_timeout"])
             await self.link.close()
 
     async def _on_final_write(self, _event: Any) -> None:
