@@ -180,8 +180,9 @@ class Ocpp16Station(StationLifecycle, Orders):
                 binding.refresh()  # ends a resumed session if the controller says so
         self.role.on_deactivate = self._deactivate
         self.role.start()
-        if self.role.active:  # on standby, adopt_sessions does it when taking over
-            await self.recovery.restore(self.bindings, self.txs)
+        # held starts and sessions found after a restart (on standby, adopt_sessions
+        # opens the transaction when this component takes over)
+        await self.recovery.restore(self.bindings, self.txs)
         self.orge.async_create_background_task(self.run_lifecycle(), "ocpp16 link")
         self.orge.async_create_background_task(self._aligned_loop(), "ocpp16 aligned meter")
         self.orge.bus.async_listen_once(EVENT_ORGE_STOP, self._stop)

@@ -172,8 +172,9 @@ class Station201(StationLifecycle, TransactionLog):
         self._register_services()
         self.role.on_deactivate = self._step_down
         self.role.start()
-        if self.role.active:  # on standby, adopt_sessions does it when taking over
-            await self.recovery.restore(self.evses, self.transactions)
+        # held starts and sessions found after a restart (on standby, adopt_sessions
+        # opens the transaction when this component takes over)
+        await self.recovery.restore(self.evses, self.transactions)
         self.orge.bus.async_listen_once(EVENT_ORGE_STOP, self._on_stop)
         self.orge.bus.async_listen_once(EVENT_ORGE_FINAL_WRITE, self._on_final_write)
         self._tasks.append(

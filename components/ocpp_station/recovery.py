@@ -65,8 +65,9 @@ class SessionRecovery:
     async def restore(self, bindings: Mapping[int, EvseBinding], open_tx: Container[int]) -> None:
         """After the protocol resumed its open transactions (`open_tx`: their EVSE ids)
         and started the bindings: hold journaled starts again and open a transaction for
-        every controller found in a session without one. Call once the station may
-        journal transactions (its role is active)."""
+        every controller found in a session without one. Call after the role started:
+        a component on standby opens the transaction when it takes over
+        (`adopt_sessions`, with the held token)."""
         stored = await self.journal.settings(HELD_KEY)
         for key, record in stored.items():
             evse_id = int(key[len(HELD_KEY) :])

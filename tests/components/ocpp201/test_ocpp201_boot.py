@@ -78,3 +78,36 @@ async def test_rejected_sends_nothing_but_its_boot_at_the_csms_interval(
             "StatusNotification", where=lambda p: p["connectorStatus"] == "Occupied"
         )
         assert status
+
+
+async def test_tc_b_21_scheduled_reset_boots_with_reason_scheduled_reset(
+    config_dir, start_station
+) -> None:
+    """Reset OnIdle during a transaction is Scheduled; the station restarts when the
+    transaction has ended, and its next BootNotification says ScheduledReset (B11/B12)."""
+    from orge.core import callback
+
+    async with OcppCsms(passwords={STATION: PASSWORD}) as csms:
+        path = config_dir(station_yaml(csms.url()))
+        hub, _ = await start_station(path)
+        controller = FakeController(hub)
+        controller.state("idle", cp=0)
+        await csms.wait_for("StatusNotification")
+        resets: list[dict] = []
+        hub.bus.async_listen("ocpp_reset", callback(lambda e: resets.append(dict(e.data))))
+        controller.state("charging", cp=2)  # a session the controller started
+        await csms.wait_for("TransactionEvent", where=lambda p: p["eventType"] == "Started")
+        assert (await csms.reset(STATION, "OnIdle"))["status"] == "Scheduled"
+        await asyncio.sleep(0.3)
+        assert not resets  # waits for the transaction
+        controller.state("idle", cp=0)  # unplugged
+        await csms.wait_for("TransactionEvent", where=lambda p: p["eventType"] == "Ended")
+        deadline = asyncio.get_running_loop().time() + 5
+        while not resets and asyncio.get_running_loop().time() < deadline:
+            await asyncio.sleep(0.02)
+        assert resets == [{"type": "OnIdle", "domain": "ocpp201"}]
+        await hub.async_stop()
+        hub2, _ = await start_station(path)
+        FakeController(hub2).state("idle", cp=0)
+        boot = (await csms.wait_for("BootNotification", 2))[1].payload
+        assert boot["reason"] == "ScheduledReset"
