@@ -548,3 +548,59 @@ class Esp32Simulator:
         else:
             self._ack("UNKNOWN", "ERR")
         return 0.0
+
+
+# --- stand-alone process: `python -m components.esp32.simulator --pty PATH` ---------------
+
+_COMMANDS = (
+    "plug_in",
+    "vehicle_ready",
+    "vehicle_charging",
+    "pause",
+    "unplug_vehicle",
+    "unplug",
+    "clear_fault",
+)
+
+
+async def _serve(argv: list[str] | None = None) -> None:
+    """The simulator as its own process, so the controller outlives a station killed
+    with SIGKILL (as the ESP32 does when the Raspberry Pi dies). Vehicle commands come
+    one per line on stdin (`plug_in`, `vehicle_ready`, `vehicle_charging`, `pause`,
+    `unplug_vehicle`, `unplug`, `clear_fault`, `fault phase|earth`); stdout says
+    `READY <path>`, then `STATE <n>` on every state change and `OK <command>`."""
+    import argparse
+    import sys
+
+    parser = argparse.ArgumentParser(prog="python -m components.esp32.simulator")
+    parser.add_argument("--pty", required=True, help="symlink to create for the pty")
+    parser.add_argument("--time-scale", type=float, default=0.05)
+    parser.add_argument("--stat-interval", type=float, default=0.5)
+    args = parser.parse_args(argv)
+    sim = Esp32Simulator(time_scale=args.time_scale, stat_interval=args.stat_interval)
+    path = await sim.start_pty(link=args.pty)
+    sim.state_listeners.append(lambda _old, new: print(f"STATE {new}", flush=True))
+    print(f"READY {path}", flush=True)
+    loop = asyncio.get_running_loop()
+    try:
+        while True:
+            line = await loop.run_in_executor(None, sys.stdin.readline)
+            if not line:
+                break  # stdin closed: the test is done
+            words = line.split()
+            if not words:
+                continue
+            if words[0] in _COMMANDS:
+                getattr(sim, words[0])()
+            elif words[0] == "fault" and len(words) == 2:
+                sim.power_board_fault(words[1])
+            else:
+                print(f"ERR {line.strip()}", flush=True)
+                continue
+            print(f"OK {words[0]}", flush=True)
+    finally:
+        await sim.stop()
+
+
+if __name__ == "__main__":
+    asyncio.run(_serve())

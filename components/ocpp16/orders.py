@@ -9,7 +9,6 @@ they do not wait on the OCPP receive loop.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from typing import TYPE_CHECKING, Any
@@ -17,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from ocpp.charge_point import snake_to_camel_case
 
 from ..ocpp_station.evse import EvseBinding, Status
+from ..ocpp_station.recovery import reset_now
 from ..ocpp_station.sender import CallRejected, LinkDown, NoAnswer
 from . import DOMAIN
 from .config_keys import SETTING_PREFIX
@@ -52,6 +52,8 @@ class Orders:
     async def remote_start(
         self, id_tag: str, connector_id: int | None, profile: dict[str, Any] | None
     ) -> str:
+        if self.registration.refuses_transactions:  # boot Pending (1.6 §4.2)
+            return "Rejected"
         connector = self._connector_for(connector_id)
         if connector is None or self._inoperative(connector) or connector in self.txs:
             return "Rejected"
@@ -110,6 +112,8 @@ class Orders:
             and time.monotonic() < deadline
         ):
             await asyncio.sleep(0.005)
+        if self.registration.refuses_transactions:  # boot Pending (1.6 §4.2)
+            return "Rejected"
         return "Accepted" if self._tx_of(transaction_id) is not None else "Rejected"
 
     def _tx_of(self, transaction_id: int) -> Any:
@@ -122,8 +126,8 @@ class Orders:
     async def remote_stop_run(self, transaction_id: int) -> None:
         """The stop of an accepted RemoteStopTransaction (after the answer)."""
         tx = self._tx_of(transaction_id)
-        if tx is None:
-            return  # it ended meanwhile
+        if tx is None or self.registration.refuses_transactions:
+            return  # it ended meanwhile, or it was answered Rejected (boot Pending)
         try:
             await self._run_stop(self.bindings[tx.connector], "Remote")
         except Exception as err:
@@ -144,15 +148,18 @@ class Orders:
 
     async def reset_run(self, kind: str) -> None:
         reason = "HardReset" if kind == "Hard" else "SoftReset"
-        for connector, tx in list(self.txs.items()):
+        for tx in self.txs.values():
             tx.stop_reason = reason
-            with contextlib.suppress(Exception):
-                await self._run_stop(self.bindings[connector], "Local")
-        deadline = time.monotonic() + 30
-        while self.txs and time.monotonic() < deadline:
-            await asyncio.sleep(0.2)
-        while self.journal.count_cached and self.link is not None and time.monotonic() < deadline:
-            await asyncio.sleep(0.2)  # let the StopTransaction reach the CSMS first
+        # the shared reset: stop, end what did not stop, deliver (bounded), restart always
+        await reset_now(
+            [self.bindings[connector] for connector in self.txs],
+            "ImmediateReset",
+            journaled=lambda: not self.txs,
+            delivered=lambda: self.link is None or not self.journal.count_cached,
+            restart=lambda: self._reset_restart(kind),
+        )
+
+    async def _reset_restart(self, kind: str) -> None:
         self.orge.bus.async_fire(f"{DOMAIN}_reset", {"type": kind})
         action = self.config["reset_action"]
         domain, _, service = action["action"].partition(".")
@@ -226,6 +233,8 @@ class Orders:
         if self.trigger_decision(message, connector_id) != "Accepted" or self.link is None:
             return
         link = self.link
+        if message == "BootNotification" and self.registration.trigger():
+            return  # the boot loop sends it now; its Accepted starts the session (§5.17)
         try:
             if message == "BootNotification":
                 answer = await link.send_call("BootNotification", self.boot_payload())

@@ -26,6 +26,7 @@ from orge.exceptions import ServiceValidationError
 from ..ocpp_station import journal as journal_mod
 from ..ocpp_station.arming import StartArming
 from ..ocpp_station.backoff import ReconnectBackoff
+from ..ocpp_station.boot import Registration
 from ..ocpp_station.clock import StationClock
 from ..ocpp_station.config import StationIdentity, resolve_station
 from ..ocpp_station.connection import ConnectFailed, Connection
@@ -41,6 +42,7 @@ from ..ocpp_station.evse import (
 from ..ocpp_station.journal import KIND_END, KIND_METER, KIND_START, AsyncJournal, Entry
 from ..ocpp_station.lifecycle import StationLifecycle
 from ..ocpp_station.measurands import read_samples
+from ..ocpp_station.recovery import SessionRecovery
 from ..ocpp_station.role import LinkRole
 from ..ocpp_station.sender import CallRejected, JournalSender, LinkDown, NoAnswer, RetryPolicy
 from ..ocpp_station.session import StationSessions
@@ -109,8 +111,10 @@ class Ocpp16Station(StationLifecycle, Orders):
         self.arming = StartArming(
             lambda: self.keys.number("ConnectionTimeOut"), lambda m: self._set_error(m)
         )
+        self.recovery = SessionRecovery(self.journal, self.arming)  # crash safety (shared)
         self.link: Link | None = None
         self.accepted = False  # BootNotification accepted on the current connection
+        self.registration = Registration()  # the boot status on it (shared policy)
         self.boot_content: dict[str, Any] | None = None  # accepted in this process
         self.last_sent_status: dict[int, str] = {}
         self.offline_since: float | None = time.monotonic()
@@ -180,6 +184,9 @@ class Ocpp16Station(StationLifecycle, Orders):
                 binding.refresh()  # ends a resumed session if the controller says so
         self.role.on_deactivate = self._deactivate
         self.role.start()
+        # held starts and sessions found after a restart (on standby, adopt_sessions
+        # opens the transaction when this component takes over)
+        await self.recovery.restore(self.bindings, self.txs)
         self.orge.async_create_background_task(self.run_lifecycle(), "ocpp16 link")
         self.orge.async_create_background_task(self._aligned_loop(), "ocpp16 aligned meter")
         self.orge.bus.async_listen_once(EVENT_ORGE_STOP, self._stop)
@@ -190,6 +197,8 @@ class Ocpp16Station(StationLifecycle, Orders):
         self.sessions.stop()
         for binding in self.bindings.values():
             binding.stop()
+        if self.link is not None:
+            await self.sender.settle(self.response_timeout)
         for task in list(self._tasks):
             task.cancel()
         if self.link is not None:
@@ -346,8 +355,10 @@ class Ocpp16Station(StationLifecycle, Orders):
     async def _boot(self, link: Link) -> bool:
         """Boot until Accepted (retrying Pending/Rejected at the CSMS's interval)."""
         payload = self.boot_payload()
+        self.registration.connected()
         if self.boot_content == payload:
             _LOGGER.debug("Reconnected; BootNotification unchanged, not re-sent")
+            self.registration.answered("Accepted")
             return True
         while True:
             try:
@@ -358,6 +369,7 @@ class Ocpp16Station(StationLifecycle, Orders):
                 continue
             self.clock.set_from_csms(answer["currentTime"])
             status, interval = answer["status"], int(answer.get("interval") or 0)
+            self.registration.answered(status)
             if status == "Accepted":
                 self.boot_content = payload
                 if interval > 0:
@@ -369,8 +381,7 @@ class Ocpp16Station(StationLifecycle, Orders):
                 self._set_error("BootNotification Rejected by the CSMS")
                 self.role.report_failure("BootNotification Rejected", refused=True)
             _LOGGER.warning("BootNotification %s; retrying in %s s", status, wait)
-            done, _ = await asyncio.wait([link.closed], timeout=wait)
-            if done:
+            if await self.registration.wait(link.closed, wait):
                 return False
 
     async def _heartbeat_loop(self, link: Link) -> None:

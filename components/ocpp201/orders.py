@@ -11,7 +11,6 @@ current during a session, and the answers say so.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from typing import TYPE_CHECKING, Any
 
@@ -19,6 +18,7 @@ from ocpp.charge_point import snake_to_camel_case
 from ocpp.v201 import call_result
 
 from components.ocpp_station.evse import EvseBinding
+from components.ocpp_station.recovery import reset_now
 from components.ocpp_station.sender import CallRejected, LinkDown, NoAnswer
 
 from .smart_charging import IDLE_STATES, SmartCharging, _info
@@ -71,6 +71,10 @@ class Orders(SmartCharging):
         **_: Any,
     ) -> Any:
         station = self.station
+        if station.registration.refuses_transactions:  # boot Pending (OCA TC_B_02)
+            return call_result.RequestStartTransaction(
+                status="Rejected", status_info=_info("NotRegistered", "boot not accepted")
+            )
         if evse_id is None:
             candidates = [
                 b for b in station.evses.values() if b.evse_id not in station.transactions
@@ -149,6 +153,10 @@ class Orders(SmartCharging):
             self.station.orge.async_create_task(self.apply_limits())
 
     def request_stop(self, transaction_id: str) -> Any:
+        if self.station.registration.refuses_transactions:  # boot Pending (OCA TC_B_02)
+            return call_result.RequestStopTransaction(
+                status="Rejected", status_info=_info("NotRegistered", "boot not accepted")
+            )
         for tx in self.station.transactions.values():
             if tx.tx_id == transaction_id:
                 return call_result.RequestStopTransaction(status="Accepted")
@@ -157,6 +165,8 @@ class Orders(SmartCharging):
         )
 
     async def after_request_stop(self, transaction_id: str) -> None:
+        if self.station.registration.refuses_transactions:
+            return  # answered Rejected
         for tx in list(self.station.transactions.values()):
             if tx.tx_id == transaction_id:
                 binding = self.station.evses[tx.evse_id]
@@ -209,13 +219,22 @@ class Orders(SmartCharging):
         if evse_id is not None:
             return
         station = self.station
-        await station.journal.set_setting("boot_reason", "RemoteReset")
-        station.boot_reason = "RemoteReset"
-        if type == "Immediate" and station.transactions:
-            for tx in list(station.transactions.values()):
-                with contextlib.suppress(Exception):
-                    await station.evses[tx.evse_id].async_stop("ImmediateReset")
-            self.reset_pending = type  # restarts once the transactions are journaled as ended
+        # a reset that waits for the transactions to end is a scheduled one (TC_B_21)
+        reason = "ScheduledReset" if type == "OnIdle" and station.transactions else "RemoteReset"
+        await station.journal.set_setting("boot_reason", reason)
+        station.boot_reason = reason
+        if type == "Immediate":
+            # always restarts, within a bound; the transactions end as ImmediateReset
+            link = station.link
+            await reset_now(
+                list(station.evses.values()),
+                "ImmediateReset",
+                journaled=lambda: not station.transactions,  # removed once Ended is journaled
+                delivered=lambda: (
+                    link is None or not link.is_open or not station.journal.count_cached
+                ),
+                restart=lambda: self._restart(type),
+            )
             return
         if station.transactions:
             self.reset_pending = type
@@ -323,6 +342,7 @@ class Orders(SmartCharging):
         try:
             if requested_message == "BootNotification" and not station.boot_accepted:
                 station.boot_reason = "Triggered"
+                station.registration.trigger()  # sent now, not after the interval (F06)
             elif requested_message == "Heartbeat":
                 await station.heartbeat(link)
             elif requested_message == "StatusNotification":

@@ -19,6 +19,7 @@ from typing import Any
 
 from components.ocpp_station.arming import StartArming
 from components.ocpp_station.backoff import ReconnectBackoff
+from components.ocpp_station.boot import Registration
 from components.ocpp_station.clock import StationClock
 from components.ocpp_station.config import StationIdentity
 from components.ocpp_station.connection import (
@@ -35,6 +36,7 @@ from components.ocpp_station.journal import (
     boot_id,
 )
 from components.ocpp_station.lifecycle import StationLifecycle
+from components.ocpp_station.recovery import SessionRecovery
 from components.ocpp_station.role import LinkRole
 from components.ocpp_station.sender import (
     CallRejected,
@@ -98,10 +100,12 @@ class Station201(StationLifecycle, TransactionLog):
             lambda: float(self.model.value("TxCtrlr", "EVConnectionTimeOut")),
             self.sensors.set_error,
         )
+        self.recovery = SessionRecovery(self.journal, self.arming)  # crash safety (shared)
         self.link: Link | None = None
         self.boot_accepted = False
         self.boot_hash: str | None = None
         self.boot_reason = "PowerUp"
+        self.registration = Registration()  # this connection's boot status (shared policy)
         self.last_status: dict[tuple[int, int], str] = {}  # confirmed by the CSMS
         self.reported: dict[tuple[int, int], str] = {}  # last queued (de-duplication)
         self._status_queue: asyncio.Queue[tuple[tuple[int, int], dict[str, Any]]] = asyncio.Queue()
@@ -172,6 +176,9 @@ class Station201(StationLifecycle, TransactionLog):
         self._register_services()
         self.role.on_deactivate = self._step_down
         self.role.start()
+        # held starts and sessions found after a restart (on standby, adopt_sessions
+        # opens the transaction when this component takes over)
+        await self.recovery.restore(self.evses, self.transactions)
         self.orge.bus.async_listen_once(EVENT_ORGE_STOP, self._on_stop)
         self.orge.bus.async_listen_once(EVENT_ORGE_FINAL_WRITE, self._on_final_write)
         self._tasks.append(
@@ -227,6 +234,7 @@ class Station201(StationLifecycle, TransactionLog):
     async def _on_stop(self, _event: Any) -> None:
         self.stopping = True
         if self.link is not None:
+            await self.sender.settle(self.config["response_timeout"])
             await self.link.close()
 
     async def _on_final_write(self, _event: Any) -> None:
@@ -429,12 +437,15 @@ class Station201(StationLifecycle, TransactionLog):
         content = hashlib.sha256(
             json.dumps(payload["chargingStation"], sort_keys=True).encode()
         ).hexdigest()
+        self.registration.connected()
         if self.boot_accepted and content == self.boot_hash:
             # A reconnect with unchanged content: no new BootNotification (a heartbeat
             # re-reads the CSMS time).
+            self.registration.answered("Accepted")
             await self.heartbeat(link)
             return True
         while True:
+            payload = self.boot_payload()  # the reason may be Triggered by now
             try:
                 answer = await link.call("BootNotification", payload)
             except (NoAnswer, CallRejected) as err:
@@ -445,6 +456,7 @@ class Station201(StationLifecycle, TransactionLog):
             self._sync_time(answer.get("currentTime"))
             status = answer.get("status")
             interval = int(answer.get("interval") or 0)
+            self.registration.answered(str(status))
             if status == "Accepted":
                 self.boot_accepted = True
                 self.boot_hash = content
@@ -459,6 +471,8 @@ class Station201(StationLifecycle, TransactionLog):
                     self.heartbeat_interval(),
                 )
                 return True
+            # Pending / Rejected: not registered now; nothing but the boot goes out
+            self.boot_accepted = False
             wait = interval if interval > 0 else self.config["boot_retry_interval"]
             self.sensors.set_connection(status.lower() if status else "pending")
             if status == "Rejected":
@@ -466,7 +480,8 @@ class Station201(StationLifecycle, TransactionLog):
                 self.sensors.set_error(message)
                 self.role.report_failure(message, refused=True)
                 _LOGGER.warning(message)
-            await self._pause(link, wait)
+            if await self.registration.wait(link.closed, wait):
+                raise LinkDown()
 
     @staticmethod
     async def _pause(link: Link, seconds: float) -> None:

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -60,6 +60,12 @@ class StartArming:
         self.held: dict[int, HeldStart] = {}
         self._bindings: dict[int, EvseBinding] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
+        # Crash safety (`recovery.SessionRecovery` sets these): `persist(held)` stores a
+        # start durably before the controller is authorized; `forget(evse_id)` drops it
+        # once its session has ended or the start lapsed.
+        self.persist: Callable[[HeldStart], Awaitable[None]] | None = None
+        self.forget: Callable[[int], Awaitable[None]] | None = None
+        self._persisted: dict[int, bool] = {}  # evse id -> its session was seen active
 
     def arm(
         self,
@@ -109,6 +115,12 @@ class StartArming:
 
     def state_changed(self, binding: EvseBinding) -> None:
         """Call on every controller change of the EVSE (inline)."""
+        evse_id = binding.evse_id
+        if evse_id in self._persisted:
+            if binding.session.active:
+                self._persisted[evse_id] = True
+            elif self._persisted[evse_id]:  # its session ended: the stored start is spent
+                self._drop_persisted(evse_id)
         held = self.held.get(binding.evse_id)
         if held is not None and held.released and not held.authorized:
             self._spawn(self._authorize_if_ready(binding, held))
@@ -132,6 +144,8 @@ class StartArming:
         if held is not None:
             binding.session.remote_start_pending = False
             binding.refresh()
+            if not binding.session.active:
+                self._drop_persisted(binding.evse_id)
         return held
 
     async def _authorize_if_ready(self, binding: EvseBinding, held: HeldStart) -> None:
@@ -140,6 +154,13 @@ class StartArming:
         if binding.reading.state not in READY_STATES:
             return  # held until the vehicle is plugged in
         held.authorized = True
+        if self.persist is not None:
+            # journaled before the controller may charge: a restart finds its token
+            try:
+                await self.persist(held)
+                self._persisted[binding.evse_id] = binding.session.active
+            except Exception as err:
+                self._report(f"could not journal the start on EVSE {binding.evse_id}: {err}")
         try:
             await binding.async_authorize()
         except Exception as err:
@@ -158,6 +179,15 @@ class StartArming:
         )
         if held.authorized and not binding.session.active:
             self._spawn(self._clear_authorization(binding))
+            self._drop_persisted(binding.evse_id)
+
+    def restored(self, evse_id: int) -> None:
+        """A start restored from the journal after a restart: dropped like a new one."""
+        self._persisted[evse_id] = False
+
+    def _drop_persisted(self, evse_id: int) -> None:
+        if self._persisted.pop(evse_id, None) is not None and self.forget is not None:
+            self._spawn(self.forget(evse_id))
 
     async def _clear_authorization(self, binding: EvseBinding) -> None:
         try:

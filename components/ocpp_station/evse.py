@@ -383,6 +383,18 @@ class SessionTracker:
         self.charging_state = view.charging_state
         return [SessionEvent("ended", trigger, view.charging_state, reason)]
 
+    def end_now(self, reason: str) -> SessionEvent | None:
+        """End the session without the controller's word (it did not stop in time, e.g.
+        before an Immediate reset): the `ended` event, None when no session is open."""
+        if not self.active:
+            return None
+        self.active = False
+        self.recovered = False
+        self.stop_requested = None
+        return SessionEvent(
+            "ended", _STOP_TRIGGERS.get(reason, "AbnormalCondition"), self.charging_state, reason
+        )
+
     def _end_reason(self, reading: Reading) -> tuple[str, str]:
         state, cp, pb = reading.state, reading.cp, reading.pb
         if state is ControllerState.FAULT_HARD and pb == 2:
@@ -570,6 +582,18 @@ class EvseBinding:
                 self.on_change(self, view, events)
             except Exception:
                 _LOGGER.exception("EVSE %s change handler failed", self.evse_id)
+
+    def end_session(self, reason: str) -> None:
+        """End the open session now with `reason` (ReasonEnumType), whatever the
+        controller says; the protocol hears it as an `ended` event (on_change)."""
+        event = self.session.end_now(reason)
+        if event is None:
+            return
+        self.view = self._compute()
+        try:
+            self.on_change(self, self.view, [event])
+        except Exception:
+            _LOGGER.exception("EVSE %s change handler failed", self.evse_id)
 
     def current_view(self) -> ConnectorView:
         if self.view is None:

@@ -134,6 +134,20 @@ class JournalSender:
             self._confirming.add_done_callback(_log_failure(entry))
             await asyncio.shield(self._confirming)
 
+    async def settle(self, timeout: float) -> None:
+        """Before the link closes for a stop or restart: let the message in flight get its
+        answer and its confirmation stored (within `timeout` s), so what the CSMS
+        confirmed is never sent again after the restart."""
+        deadline = time.monotonic() + timeout
+        while self.in_flight is not None and time.monotonic() < deadline:
+            await asyncio.sleep(0.01)
+        confirming = self._confirming
+        if confirming is not None and not confirming.done():
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(
+                    asyncio.shield(confirming), max(0.1, deadline - time.monotonic())
+                )
+
     async def _confirm(self, entry: Entry, response: Any) -> None:
         if self.on_confirmed is not None:
             result = self.on_confirmed(entry, response)

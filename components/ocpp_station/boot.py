@@ -1,0 +1,68 @@
+"""The registration state of a station at its CSMS, and the wait between boot attempts.
+
+One policy for both protocols (OCPP 1.6 §4.2 / §5.17, OCPP 2.0.1 B02 / B03 / F06):
+
+- a BootNotification answered `Pending` or `Rejected` is sent again after the answer's
+  `interval` (or the station's own retry interval when it is 0), not earlier, unless the
+  CSMS asks for it with `TriggerMessage(BootNotification)`: then it goes out at once
+  (`trigger()` wakes `wait()`), and once it is Accepted the session starts at once
+  (connectors' status first) instead of at the next attempt;
+- while not Accepted the station sends no other request than BootNotification, except
+  what the CSMS triggers; CSMS requests that would start or stop a transaction are
+  Rejected (`refuses_transactions`; 1.6 §4.2 "Pending", OCA TC_B_02).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+ACCEPTED = "Accepted"
+PENDING = "Pending"
+REJECTED = "Rejected"
+
+
+class Registration:
+    """Where this station's registration stands on the current connection.
+
+    `status` is None before the first answer on a connection, else the last
+    BootNotification status ("Accepted" / "Pending" / "Rejected").
+    """
+
+    def __init__(self) -> None:
+        self.status: str | None = None
+        self._now = asyncio.Event()
+
+    def connected(self) -> None:
+        """A new connection: nothing answered on it yet, no stale trigger."""
+        self.status = None
+        self._now.clear()
+
+    def answered(self, status: str) -> None:
+        self.status = status
+        self._now.clear()
+
+    @property
+    def refuses_transactions(self) -> bool:
+        """True while the CSMS answered Pending or Rejected: remote start/stop are Rejected."""
+        return self.status in (PENDING, REJECTED)
+
+    def trigger(self) -> bool:
+        """TriggerMessage(BootNotification): send the next boot now. False (and nothing
+        done) when the station is not waiting to boot again (already Accepted)."""
+        if self.status in (PENDING, REJECTED):
+            self._now.set()
+            return True
+        return False
+
+    async def wait(self, closed: asyncio.Future[Any], seconds: float) -> bool:
+        """Wait `seconds` before the next BootNotification, or less when triggered.
+        `closed` is the connection's closed future (left as it is). Returns True when
+        the connection closed meanwhile."""
+        woken = asyncio.ensure_future(self._now.wait())
+        try:
+            await asyncio.wait({closed, woken}, timeout=seconds, return_when="FIRST_COMPLETED")
+        finally:
+            woken.cancel()
+        self._now.clear()
+        return closed.done()
