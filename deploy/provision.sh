@@ -8,6 +8,7 @@ unset PYTHONPATH PYTHONHOME
 usage() {
   cat <<'EOF'
 Usage: deploy/provision.sh --env-file FILE (--version TAG | --wheel FILE) [options]
+       deploy/provision.sh --env-file FILE --dry-run [--version TAG | --wheel FILE] [options]
 
 Takes a Raspberry Pi OS (Debian 12) system to a running ORGE station, in 9 steps:
   1 env file     check FILE: OCPP_STATION_NAME and OCPP_STATION_PASSWORD set, URLs and
@@ -40,7 +41,9 @@ Options:
                       system (apt-get, useradd, chown, systemctl) are not run; each is
                       printed as `skipped (--root): <the command>`. Needs no root.
   --dry-run           change nothing: list the steps, check the env file and the
-                      configuration (with the installed ORGE, or this checkout's code)
+                      configuration (with the installed ORGE, else this checkout's code:
+                      its .venv from scripts/setup, or a python3 with ORGE's libraries);
+                      no version is needed
   --no-once           skip step 8 (a station provisioned without its CSMS reachable)
   --python PY         Python for the venv and the checks (default: python3)
   --deps-from DIR     passed to `orge update`: libraries from that site-packages, nothing
@@ -78,7 +81,7 @@ done
 if [ -n "$VERSION" ] && [ -n "$WHEEL" ]; then
   echo "provision: give --version TAG or --wheel FILE, not both" >&2; exit 2
 fi
-if [ -z "$VERSION" ] && [ -z "$WHEEL" ]; then
+if [ -z "$VERSION" ] && [ -z "$WHEEL" ] && [ "$DRY" = 0 ]; then
   echo "provision: give the version to install: --version TAG or --wheel FILE" >&2; exit 2
 fi
 if [ -n "$ROOT" ]; then
@@ -107,24 +110,21 @@ system() {
 }
 
 # --- 1. the env file ------------------------------------------------------------------
-# Parsed as systemd reads EnvironmentFile= (KEY=VALUE lines, # comments, optional quotes),
-# never sourced: a value is data, not shell.
+# Parsed exactly as systemd reads EnvironmentFile= (deploy/envfile.py: quotes, backslashes,
+# comments, trailing blanks), never sourced: a value is data, not shell, and is never printed.
 step "env file"
 [ -f "$ENV_FILE" ] || die "$CURRENT: $ENV_FILE: no such file"
 [ -r "$ENV_FILE" ] || die "$CURRENT: $ENV_FILE: not readable (run as root?)"
 declare -A ENV=()
-lineno=0
-while IFS= read -r line || [ -n "$line" ]; do
-  lineno=$((lineno + 1))
-  line=${line%$'\r'}
-  [[ "$line" =~ ^[[:space:]]*(#|$) ]] && continue
-  if [[ ! "$line" =~ ^[[:space:]]*(export[[:space:]]+)?([A-Za-z_][A-Za-z0-9_]*)=(.*)$ ]]; then
-    die "$CURRENT: $ENV_FILE line $lineno: not a KEY=VALUE line"
-  fi
-  key=${BASH_REMATCH[2]} value=${BASH_REMATCH[3]}
-  if [[ "$value" =~ ^\"(.*)\"$ ]] || [[ "$value" =~ ^\'(.*)\'$ ]]; then value=${BASH_REMATCH[1]}; fi
+parsed=$(mktemp)
+if ! envfile_errors=$("$PYTHON" "$HERE/deploy/envfile.py" "$ENV_FILE" 2>&1 >"$parsed"); then
+  rm -f "$parsed"
+  die "$CURRENT: $envfile_errors"
+fi
+while IFS= read -r -d '' key && IFS= read -r -d '' value; do
   ENV[$key]=$value
-done < "$ENV_FILE"
+done < "$parsed"
+rm -f "$parsed"
 for name in OCPP_STATION_NAME OCPP_STATION_PASSWORD; do
   [ -n "${ENV[$name]:-}" ] || die "$CURRENT: $ENV_FILE does not set $name (required)"
 done
@@ -172,7 +172,9 @@ fi
 
 # --- 4. ORGE at the pinned version ----------------------------------------------------
 step "ORGE"
-if [ -n "$WHEEL" ]; then
+if [ -z "$VERSION$WHEEL" ]; then
+  source_arg="(the --version TAG or --wheel FILE to give)"
+elif [ -n "$WHEEL" ]; then
   [ -f "$WHEEL" ] || die "$CURRENT: $WHEEL: no such wheel file"
   source_arg=$(cd "$(dirname "$WHEEL")" && pwd)/$(basename "$WHEEL")
 else
@@ -251,6 +253,8 @@ step "check"
 check_dir=$CONFIG
 [ -f "$CONFIG/configuration.yaml" ] || check_dir=$CONFIG_FROM
 if [ -x "$ORGE_BIN" ]; then check=("$ORGE_BIN" check-config -c "$check_dir")
+elif [ -x "$HERE/.venv/bin/python" ]; then  # this checkout, set up by scripts/setup
+  check=(env PYTHONPATH="$HERE" "$HERE/.venv/bin/python" -m orge check-config -c "$check_dir")
 elif PYTHONPATH="$HERE" "$PYTHON" -c 'import yaml, voluptuous, aiohttp' 2>/dev/null; then
   check=(env PYTHONPATH="$HERE" "$PYTHON" -m orge check-config -c "$check_dir")
 else check=(); fi

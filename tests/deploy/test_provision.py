@@ -162,6 +162,20 @@ async def test_dry_run_lists_the_steps_and_changes_nothing(tmp_path: Path, wheel
     assert PASSWORD not in out
 
 
+async def test_dry_run_needs_no_version(tmp_path: Path) -> None:
+    """A fresh clone has no tags: a dry run still checks the env file and the configuration."""
+    env_file = tmp_path / "ocpp_station.env"
+    env_file.write_text(fleet_env("ws://127.0.0.1:9/ocpp"))
+    code, out = await provision("--env-file", env_file, "--root", tmp_path / "root", "--dry-run")
+    assert code == 0, out
+    assert "[4/9] ORGE: would install (the --version TAG or --wheel FILE to give)" in out
+    assert "[7/9] check: ok: Configuration in" in out
+    assert PASSWORD not in out
+    code, out = await provision("--env-file", env_file, "--root", tmp_path / "root")
+    assert code == 2
+    assert "give the version to install: --version TAG or --wheel FILE" in out
+
+
 @pytest.mark.parametrize("missing", ["OCPP_STATION_NAME", "OCPP_STATION_PASSWORD"])
 async def test_a_missing_variable_is_named(tmp_path: Path, wheel: Path, missing: str) -> None:
     env_file = tmp_path / "ocpp_station.env"
@@ -181,7 +195,7 @@ async def test_bad_lines_and_values_name_file_and_line(tmp_path: Path, wheel: Pa
         "--env-file", env_file, "--root", tmp_path, "--wheel", wheel, "--dry-run"
     )
     assert code == 1
-    assert f"{env_file} line 7: not a KEY=VALUE line" in out
+    assert f"{env_file} line 7: no '=' on this line: systemd ignores it" in out
     env_file.write_text(fleet_env("http://csms.example/ocpp"))
     code, out = await provision(
         "--env-file", env_file, "--root", tmp_path, "--wheel", wheel, "--dry-run"
