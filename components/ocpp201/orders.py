@@ -20,7 +20,9 @@ from ocpp.v201 import call_result
 
 from components.ocpp_station.evse import EvseBinding
 from components.ocpp_station.sender import CallRejected, LinkDown, NoAnswer
+from orge.redact import register_secret
 
+from .device_model import NOMINAL_VOLTAGE
 from .smart_charging import IDLE_STATES, SmartCharging, _info
 
 if TYPE_CHECKING:
@@ -350,6 +352,42 @@ class Orders(SmartCharging):
                 description=f"{count} items; ItemsPerMessage[{action}] is {limit}"
             )
 
+    def model_connector(self, binding: EvseBinding) -> None:
+        """Add the binding's EVSE and Connector components to the device model."""
+        config = binding.config
+        phases = int(config.get("phases", 3))
+        self.station.model.add_connector(
+            binding.evse_id,
+            binding.connector_id,
+            phases=phases,
+            connector_type=str(config.get("connector_type", "cType2")),
+            max_power=float(config["max_current"]) * phases * NOMINAL_VOLTAGE,
+            availability=lambda: binding.current_view().connector_status,
+            power=binding.power_w,
+        )
+
+    def stored_password(self, configured: str | None) -> str | None:
+        """The Basic auth password: one the CSMS set (SecurityCtrlr.BasicAuthPassword,
+        persisted) wins over the configured one. Registered as a secret (never logged)."""
+        stored = self.station.model.value("SecurityCtrlr", "BasicAuthPassword")
+        if stored:
+            register_secret(str(stored))
+            return str(stored)
+        return configured
+
+    async def after_set_variables(self, items: list[dict[str, Any]]) -> None:
+        """A new BasicAuthPassword (A01): the answer is out; drop the connection so the
+        lifecycle dials again with it (A01.FR.?? : reconnect with the new password)."""
+        station = self.station
+        new = station.model.value("SecurityCtrlr", "BasicAuthPassword")
+        if not new or new == station.password:
+            return
+        station.password = str(new)
+        _LOGGER.info("BasicAuthPassword changed by the CSMS: reconnecting with it")
+        link = station.link
+        if link is not None:
+            await link.close()
+
     def availability_state(self) -> str:
         """ChargingStation.AvailabilityState: Unavailable when the station is Inoperative."""
         return "Unavailable" if self.availability.get(0) == "Inoperative" else "Available"
@@ -369,6 +407,8 @@ class Orders(SmartCharging):
             if var is not None:
                 changed.append(var)
         for var in changed:
+            if var.mutability == "WriteOnly":
+                register_secret(str(var.value))  # before anything could log it
             await station.journal.set_setting(f"dm/{var.key}", var.value)
             if var.component == "OCPPCommCtrlr" and var.name.startswith("RetryBackOff"):
                 station.apply_backoff_settings()
@@ -431,6 +471,12 @@ class Orders(SmartCharging):
                         continue
                     if component.get("instance") is not None:
                         continue  # ORGE's components have no instances
+                    evse = component.get("evse")
+                    if evse is not None and (
+                        evse.get("id") != var.evse_id
+                        or evse.get("connector_id", var.connector_id) != var.connector_id
+                    ):
+                        continue
                     variable = item.get("variable")
                     if variable is None:
                         return True

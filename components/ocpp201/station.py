@@ -86,6 +86,7 @@ class Station201(StationLifecycle, TransactionLog):
             self.station_id,
             2 if self.url.startswith("wss://") else 1,
             self.clock.iso,
+            self.password,
         )
         self.backoff = ReconnectBackoff()
         self.sensors = LinkSensors(orge, DOMAIN, "OCPP 2.0.1")
@@ -129,6 +130,7 @@ class Station201(StationLifecycle, TransactionLog):
         await self.journal.open()
         self.journal.on_count = self.sensors.set_queue
         self.model.load(await self.journal.settings(DeviceModel.SETTING_PREFIX))
+        self.password = self.orders.stored_password(self.password)
         self.apply_backoff_settings()
         self.boot_reason = await self.journal.get_setting("boot_reason", "PowerUp")
         await self.orders.load()
@@ -143,6 +145,7 @@ class Station201(StationLifecycle, TransactionLog):
             )
             binding.inoperative = self.orders.is_inoperative(binding.evse_id)
             self.evses[binding.evse_id] = binding
+            self.orders.model_connector(binding)
         for record in await self.journal.transactions():
             binding = self.evses.get(record.evse_id)
             if binding is None:
