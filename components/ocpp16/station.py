@@ -27,7 +27,7 @@ from ..ocpp_station import journal as journal_mod
 from ..ocpp_station.arming import StartArming
 from ..ocpp_station.backoff import ReconnectBackoff
 from ..ocpp_station.clock import StationClock
-from ..ocpp_station.config import StationIdentity, resolve_station
+from ..ocpp_station.config import StationIdentity, firmware_version, resolve_station
 from ..ocpp_station.connection import ConnectFailed, Connection
 from ..ocpp_station.entities import LinkSensors
 from ..ocpp_station.evse import (
@@ -334,8 +334,7 @@ class Ocpp16Station(StationLifecycle, Orders):
         }
         if self.config.get("serial_number"):
             payload["chargePointSerialNumber"] = self.config["serial_number"]
-        if self.config.get("firmware_version"):
-            payload["firmwareVersion"] = self.config["firmware_version"]
+        payload["firmwareVersion"] = firmware_version(self.config)
         return payload
 
     async def _boot(self, link: Link) -> bool:
