@@ -21,7 +21,6 @@ from typing import Any
 import voluptuous as vol
 
 from orge.core import EVENT_ORGE_STOP, Event, Orge, ServiceCall, SupportsResponse
-from orge.exceptions import ServiceValidationError
 
 from ..ocpp_station import journal as journal_mod
 from ..ocpp_station.arming import StartArming
@@ -45,6 +44,7 @@ from ..ocpp_station.sender import CallRejected, JournalSender, LinkDown, NoAnswe
 from ..ocpp_station.timers import aligned, every
 from . import DOMAIN
 from .config_keys import SETTING_PREFIX, ConfigKeys, defaults
+from .driver import present_id_tag
 from .link import SUBPROTOCOL, Link
 from .orders import AVAILABILITY_KEY, PROFILES_KEY, Orders
 from .smart import Profiles
@@ -498,6 +498,8 @@ class Ocpp16Station(StationLifecycle, Orders):
             held = self.arming.take(connector)
             id_tag = str(held.id_token) if held is not None else self.config["local_id_tag"]
             tx = Tx(uuid.uuid4().hex, connector, id_tag, self._meter_now(binding))
+            if held is not None and held.group:
+                tx.extra["parent"] = held.group  # who may stop it locally (driver.py)
             self.txs[connector] = tx
             await self.journal.open_transaction(
                 tx.local_id,
@@ -543,7 +545,7 @@ class Ocpp16Station(StationLifecycle, Orders):
             "meterStop": meter_stop,
             "timestamp": timestamp,
             "reason": reason,
-            "idTag": tx.id_tag,
+            "idTag": tx.extra.get("stop_id_tag", tx.id_tag),  # who stopped it, if a driver
         }
         samples = self._samples(binding, self.keys.list("StopTxnSampledData"), "Transaction.End")
         if samples:
@@ -663,6 +665,10 @@ class Ocpp16Station(StationLifecycle, Orders):
             # the sender runs this hook shielded: the id is stored even if the link drops now
             await self.journal.set_setting(TX_ID_PREFIX + entry.tx_id, csms_id)
             status = (response.get("idTagInfo") or {}).get("status")
+            parent = (response.get("idTagInfo") or {}).get("parentIdTag")
+            for tx in self.txs.values():
+                if parent and tx.local_id == entry.tx_id:
+                    tx.extra["parent"] = parent  # who may stop it locally (driver.py)
             if status != "Accepted" and self.keys.flag("StopTransactionOnInvalidId"):
                 self.spawn(self._stop_invalid(entry.tx_id, status))
         elif entry.action == "StopTransaction" and entry.tx_id:
@@ -695,19 +701,8 @@ class Ocpp16Station(StationLifecycle, Orders):
     # --- services ----------------------------------------------------------------------------
 
     async def service_authorize(self, call: ServiceCall) -> dict[str, Any]:
-        connector = self._connector_for(call.data.get("connector_id"))
-        if connector is None:
-            raise ServiceValidationError("ocpp16.authorize: unknown connector")
-        id_tag = call.data["id_tag"]
-        status = await self.authorize_id_tag(id_tag)
-        if status == "NotConnected":
-            raise ServiceValidationError("ocpp16 is not connected to the CSMS; cannot authorize")
-        if status == "Accepted":
-            # identification first: held until the vehicle is plugged in (ConnectionTimeOut)
-            binding = self.bindings[connector]
-            self.arming.arm(binding, id_tag, remote=False)
-            await self.arming.async_release(binding)
-        return {"status": status}
+        # a local stop, else identification first (driver.py)
+        return await present_id_tag(self, call.data.get("connector_id"), call.data["id_tag"])
 
 
 async def async_setup_station(orge: Orge, config: dict[str, Any]) -> bool:

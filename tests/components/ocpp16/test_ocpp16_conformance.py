@@ -4,11 +4,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 
+import pytest
 from ocpp16_helpers import PASSWORD, STATION, FakeController, station_yaml
 
 from orge import __version__
+from orge.exceptions import ServiceValidationError
 from tests.ocpp_csms import OCPP16, OcppCsms
 
 # 1.6 §9.1 (Core profile): required keys and their accessibility (True: read-only)
@@ -130,3 +133,115 @@ async def test_reconnection_logged_at_info_without_the_password(
     expected = f"OCPP 1.6: connected to {csms.url()}/{STATION} (ocpp1.6)"
     assert connected[:2] == [expected, expected]
     assert not any(PASSWORD in r.getMessage() for r in caplog.records)
+
+
+# --- authorization flows a driver uses ------------------------------------------------
+
+
+def _statuses(csms: OcppCsms) -> list[str]:
+    return [
+        m.payload["status"]
+        for m in csms.received("StatusNotification")
+        if m.payload["connectorId"] == 1
+    ]
+
+
+async def _present(hub, id_tag: str, **data) -> dict:
+    return await hub.services.async_call(
+        "ocpp16", "authorize", {"id_tag": id_tag, **data}, blocking=True, return_response=True
+    )
+
+
+async def test_tc_004_1_identification_first(config_dir, start_station) -> None:
+    """OCA TC_004_1_CS: the driver presents a tag (Authorize Accepted), then plugs in:
+    StartTransaction with that tag, Charging; then the next session starts normally."""
+    async with OcppCsms(passwords={STATION: PASSWORD}) as csms:
+        hub = await _linked(csms, config_dir, start_station)
+        controller = FakeController(hub)
+        controller.state("idle")
+        assert await _present(hub, "CARD-1") == {"status": "Accepted"}
+        assert csms.payloads("Authorize") == [{"idTag": "CARD-1"}]
+        await csms.wait_until(lambda: _statuses(csms)[-1:] == ["Preparing"])
+        assert controller.calls == []  # no cable yet: the tag is held
+        controller.state("ev_connected")
+        start = (await csms.wait_for("StartTransaction"))[0].payload
+        assert (start["idTag"], start["connectorId"]) == ("CARD-1", 1)
+        await csms.wait_until(lambda: _statuses(csms)[-1:] == ["Charging"])
+        # the driver stops with the same card (TC_068_CS), unplugs; the next one starts
+        assert await _present(hub, "CARD-1") == {"status": "Accepted", "stopped": 1}
+        stop = (await csms.wait_for("StopTransaction"))[0].payload
+        assert (stop["idTag"], stop["reason"]) == ("CARD-1", "Local")
+        controller.state("idle")
+        await csms.wait_until(lambda: _statuses(csms)[-1:] == ["Available"])
+        assert await _present(hub, "CARD-2") == {"status": "Accepted"}
+        controller.state("ev_connected")
+        second = (await csms.wait_for("StartTransaction", 2))[1].payload
+        assert second["idTag"] == "CARD-2"
+        assert not csms.errors_sent()
+
+
+async def test_tc_004_2_identification_first_times_out(config_dir, start_station) -> None:
+    """OCA TC_004_2_CS: no cable within ConnectionTimeOut: Preparing, then Available; a
+    vehicle plugged in later does not start on the expired tag."""
+    async with OcppCsms(passwords={STATION: PASSWORD}) as csms:
+        hub = await _linked(csms, config_dir, start_station)
+        controller = FakeController(hub)
+        controller.state("idle")
+        assert await csms.change_configuration(STATION, "ConnectionTimeOut", "1") == {
+            "status": "Accepted"
+        }
+        assert await _present(hub, "CARD-3") == {"status": "Accepted"}
+        await csms.wait_until(lambda: _statuses(csms)[-1:] == ["Preparing"])
+        await csms.wait_until(lambda: _statuses(csms)[-1:] == ["Available"], timeout=3)
+        assert _statuses(csms) == ["Available", "Preparing", "Available"]
+        controller.state("ev_connected")
+        await asyncio.sleep(0.5)
+        assert controller.calls == [] and csms.received("StartTransaction") == []
+
+
+async def test_tc_068_local_stop_with_the_same_tag_only(config_dir, start_station) -> None:
+    """OCA TC_068_CS: a different tag (no parentIdTag known) neither stops the transaction
+    nor is sent to the CSMS; the tag that started it stops it (StopTransaction with it,
+    reason Local, Finishing)."""
+    async with OcppCsms(passwords={STATION: PASSWORD}) as csms:
+        hub = await _linked(csms, config_dir, start_station)
+        controller = FakeController(hub)
+        controller.state("idle")
+        assert await csms.remote_start(STATION, id_tag="TAG-A") == {"status": "Accepted"}
+        controller.state("ev_connected")
+        await csms.wait_for("StartTransaction")
+        await csms.wait_until(lambda: _statuses(csms)[-1:] == ["Charging"])
+        authorizes = len(csms.received("Authorize"))
+        with pytest.raises(ServiceValidationError, match="may not stop"):
+            await _present(hub, "TAG-B")
+        await asyncio.sleep(0.3)
+        assert len(csms.received("Authorize")) == authorizes
+        assert csms.received("StopTransaction") == []
+        assert await _present(hub, "tag-a") == {"status": "Accepted", "stopped": 1}
+        stop = (await csms.wait_for("StopTransaction"))[0].payload
+        assert (stop["idTag"], stop["reason"]) == ("tag-a", "Local")
+        await csms.wait_until(lambda: _statuses(csms)[-1:] == ["Finishing"])
+
+
+async def test_tc_069_local_stop_with_the_same_parent_id_tag(config_dir, start_station) -> None:
+    """OCA TC_069_CS: a different tag with the same parentIdTag: Authorize, then
+    StopTransaction with the presented tag, Finishing. A tag of another group does not
+    stop it."""
+    async with OcppCsms(passwords={STATION: PASSWORD}) as csms:
+        csms.groups = {"FLEET-1": "FLEET", "FLEET-2": "FLEET", "OTHER": "ELSEWHERE"}
+        hub = await _linked(csms, config_dir, start_station)
+        controller = FakeController(hub)
+        controller.state("idle")
+        assert await _present(hub, "FLEET-1") == {"status": "Accepted"}
+        controller.state("ev_connected")
+        await csms.wait_for("StartTransaction")
+        await csms.wait_until(lambda: _statuses(csms)[-1:] == ["Charging"])
+        with pytest.raises(ServiceValidationError, match="may not stop"):
+            await _present(hub, "OTHER")
+        assert csms.payloads("Authorize")[-1] == {"idTag": "OTHER"}
+        assert csms.received("StopTransaction") == []
+        assert await _present(hub, "FLEET-2") == {"status": "Accepted", "stopped": 1}
+        assert csms.payloads("Authorize")[-1] == {"idTag": "FLEET-2"}
+        stop = (await csms.wait_for("StopTransaction"))[0].payload
+        assert (stop["idTag"], stop["reason"]) == ("FLEET-2", "Local")
+        await csms.wait_until(lambda: _statuses(csms)[-1:] == ["Finishing"])
