@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 from ocpp.charge_point import snake_to_camel_case
 from ocpp.v201 import call_result
 
+from components.ocpp_station.arming import local_stop_allowed
 from components.ocpp_station.evse import EvseBinding
 from components.ocpp_station.sender import CallRejected, LinkDown, NoAnswer
 from orge.redact import register_secret
@@ -116,29 +117,64 @@ class Orders(SmartCharging):
     async def local_authorize(
         self, id_token: str, token_type: str, evse_id: int | None
     ) -> dict[str, Any]:
-        """`ocpp201.authorize`: Authorize at the CSMS, then start like a remote start."""
+        """`ocpp201.authorize`: a token presented by a driver. It stops a transaction it
+        may stop (the same token, or one the CSMS gives the starting token's group:
+        `arming.local_stop_allowed`; Ended with triggerReason StopAuthorized, stoppedReason
+        Local; OCA TC_C_39_CS, TC_E_06/07-style local stop); else Authorize at the CSMS,
+        then start like a remote start, held until the vehicle is plugged in (C01, E01).
+        ServiceValidationError: no free EVSE, a transaction there it may not stop
+        (TC_C_04_CS), the CSMS not connected."""
         from orge.exceptions import ServiceValidationError
 
         station = self.station
+        token = {"idToken": id_token, "type": token_type}
+
+        async def ask(value: str) -> tuple[str, str | None]:
+            info = await self._authorize({"idToken": value, "type": token_type})
+            group = (info.get("groupIdToken") or {}).get("idToken")
+            return str(info.get("status", "Invalid")), group
+
+        for tx in list(station.transactions.values()):
+            started = (tx.id_token or {}).get("idToken")
+            if evse_id not in (None, tx.evse_id) or not started:
+                continue
+            if await local_stop_allowed(started, tx.group, id_token, ask):
+                tx.stop_token = token
+                await station.evses[tx.evse_id].async_stop("Local")
+                return {"status": "Accepted", "evse_id": tx.evse_id, "stopped": True}
         free = [b for b in station.evses.values() if b.evse_id not in station.transactions]
         binding = station.evses.get(evse_id) if evse_id else (free[0] if free else None)
-        if binding is None or binding.evse_id in station.transactions:
-            raise ServiceValidationError(f"no free EVSE {evse_id or ''} to authorize".strip())
-        link = station.link
-        if link is None or not station.boot_accepted:
+        if binding is None and evse_id is None and station.transactions:
+            binding = next(iter(station.evses.values()))  # every EVSE runs a transaction
+        if binding is not None and binding.evse_id in station.transactions:
+            raise ServiceValidationError(
+                f"id token {id_token} may not stop the transaction on EVSE {binding.evse_id}"
+            )
+        if binding is None:
+            raise ServiceValidationError(f"no EVSE {evse_id} to authorize")
+        info = await self._authorize(token)
+        status = str(info.get("status", "Invalid"))
+        if status == "Accepted":
+            if self.limit_dirty:
+                await self.apply_limits()
+            group = (info.get("groupIdToken") or {}).get("idToken")
+            station.arming.arm(binding, token, None, remote=False, group=group)
+            await station.arming.async_release(binding)
+        return {"status": status, "evse_id": binding.evse_id}
+
+    async def _authorize(self, token: dict[str, Any]) -> dict[str, Any]:
+        """Authorize (C01) -> the IdTokenInfo; ServiceValidationError when the CSMS
+        cannot be asked."""
+        from orge.exceptions import ServiceValidationError
+
+        link = self.station.link
+        if link is None or not self.station.boot_accepted:
             raise ServiceValidationError("the CSMS is not connected: cannot authorize now")
-        token = {"idToken": id_token, "type": token_type}
         try:
             answer = await link.call("Authorize", {"idToken": token})
         except (NoAnswer, CallRejected, LinkDown) as err:
             raise ServiceValidationError(f"Authorize failed: {err}") from None
-        status = str((answer.get("idTokenInfo") or {}).get("status", "Invalid"))
-        if status == "Accepted":
-            if self.limit_dirty:
-                await self.apply_limits()
-            station.arming.arm(binding, token, None, remote=False)
-            await station.arming.async_release(binding)
-        return {"status": status, "evse_id": binding.evse_id}
+        return dict(answer.get("idTokenInfo") or {})
 
     def state_changed(self, binding: EvseBinding) -> None:
         """Called inline on every EVSE change: pending remote start, pending limits."""

@@ -117,8 +117,8 @@ class Station201(StationLifecycle, TransactionLog):
             on_aside=self._moved_aside,
         )
         self.wire_logger = logging.getLogger(f"components.{DOMAIN}.wire")
-        if not config["log_messages"]:
-            self.wire_logger.setLevel(logging.WARNING)
+        # (set both ways: the logger outlives a station restarted in the same process)
+        self.wire_logger.setLevel(logging.INFO if config["log_messages"] else logging.WARNING)
         self.stopping = False
         self._attempted = 0.0  # when the current connection was made (shared-URL retry)
         # SetVariables of a timer's variable applies at once (issue 10 point 3)

@@ -53,6 +53,8 @@ class Transaction:
     remote_start_id: int | None = None
     charging_state: str = "EVConnected"
     timer: asyncio.Task[None] | None = field(default=None, repr=False)  # sampling
+    group: str | None = None  # the starting token's groupIdToken (who may stop it locally)
+    stop_token: dict[str, Any] | None = None  # the token a driver stopped it with
 
     def data(self) -> dict[str, Any]:
         return {
@@ -156,7 +158,9 @@ class TransactionLog:
             payload["offline"] = True
         if with_evse:
             payload["evse"] = {"id": tx.evse_id, "connectorId": tx.connector_id}
-        if with_token and tx.id_token:
+        if event_type == "Ended" and tx.stop_token:
+            payload["idToken"] = tx.stop_token  # stopped by a driver's token (E07)
+        elif with_token and tx.id_token:
             payload["idToken"] = tx.id_token
         if meter:
             payload["meterValue"] = [meter]
@@ -189,6 +193,7 @@ class TransactionLog:
             if remote is not None:
                 tx.id_token = remote.id_token
                 tx.remote_start_id = remote.remote_start_id
+                tx.group = remote.group
                 trigger = "RemoteStart" if remote.remote_start_id is not None else "Authorized"
             self.transactions[evse_id] = tx  # its record is written with the Started event
             meter = self.meter_value(
@@ -230,8 +235,10 @@ class TransactionLog:
         await self._append_tx(
             tx, "Ended", event.trigger, KIND_END, mono, meter=meter, stopped_reason=event.reason
         )
-        await self.journal.close_transaction(tx.tx_id)
+        # over for the EVSE now (a token presented meanwhile starts a new session); the
+        # journal's record closes next
         del self.transactions[evse_id]
+        await self.journal.close_transaction(tx.tx_id)
         _LOGGER.info("Transaction %s ended on EVSE %d (%s)", tx.tx_id, evse_id, event.reason)
         await self.orders.transaction_ended(binding)
 
