@@ -179,3 +179,73 @@ async def test_reconnection_logged_at_info(config_dir, start_station, caplog) ->
     ]
     assert [line for line in lines if "connected to" in line][:2] == [expected, expected]
     assert not any(PASSWORD in r.getMessage() for r in caplog.records)
+
+
+# --- meter values in the Ended event ---------------------------------------------------
+
+
+def _set(component: str, variable: str, value: str) -> dict:
+    return {
+        "component": {"name": component},
+        "variable": {"name": variable},
+        "attributeValue": value,
+    }
+
+
+async def test_tc_j_03_tc_j_10_ended_event_carries_tx_ended_samples(
+    config_dir, start_station
+) -> None:
+    """TC_J_03_CS (clock-aligned, AlignedDataCtrlr.TxEndedInterval / TxEndedMeasurands)
+    and TC_J_10_CS (sampled, SampledDataCtrlr.TxEndedInterval / TxEndedMeasurands): the
+    Ended event carries the samples taken during the transaction, in time order, then
+    the Transaction.End value; the Started and Updated events do not carry them."""
+    async with OcppCsms(passwords={STATION: PASSWORD}) as csms:
+        hub, controller = await _linked(csms, config_dir, start_station)
+        energy = "Energy.Active.Import.Register"
+        power = "Power.Active.Import"
+        answer = await csms.call(
+            STATION,
+            "SetVariables",
+            {
+                "setVariableData": [
+                    _set("SampledDataCtrlr", "TxEndedInterval", "1"),
+                    _set("SampledDataCtrlr", "TxEndedMeasurands", f"{energy},{power}"),
+                    _set("AlignedDataCtrlr", "TxEndedInterval", "1"),
+                    _set("AlignedDataCtrlr", "TxEndedMeasurands", energy),
+                ]
+            },
+        )
+        assert {r["attributeStatus"] for r in answer["setVariableResult"]} == {"Accepted"}
+        assert (await _present(hub, "CARD-J"))["status"] == "Accepted"
+        controller.energy(1.0, 7.0)  # kWh, kW
+        controller.state("ev_connected", cp=1)
+        await csms.wait_until(lambda: _events(csms, "Started"))
+        for step in range(1, 6):  # 2.5 s of charging, the meter climbing
+            await asyncio.sleep(0.5)
+            controller.energy(1.0 + step * 0.01, 7.0)
+        assert (await _present(hub, "CARD-J"))["stopped"] is True
+        ended = (
+            await csms.wait_for("TransactionEvent", where=lambda p: p["eventType"] == "Ended")
+        )[0].payload
+        values = ended["meterValue"]
+        contexts = [v["sampledValue"][0]["context"] for v in values]
+        assert contexts[-1] == "Transaction.End"
+        periodic = [v for v in values if v["sampledValue"][0]["context"] == "Sample.Periodic"]
+        clock = [v for v in values if v["sampledValue"][0]["context"] == "Sample.Clock"]
+        assert len(periodic) >= 2 and len(clock) >= 2
+        assert len(periodic) + len(clock) + 1 == len(values)
+        for value in periodic:
+            assert [s["measurand"] for s in value["sampledValue"]] == [energy, power]
+        for value in clock:
+            assert [s["measurand"] for s in value["sampledValue"]] == [energy]
+            # stamped with a boundary of the 1 s interval (the station clock's whole
+            # seconds; within the millisecond of a monotonic -> wall round trip)
+            fraction = float(value["timestamp"][17:23]) % 1
+            assert min(fraction, 1 - fraction) < 0.002, value["timestamp"]
+        stamps = [v["timestamp"] for v in values]
+        assert stamps == sorted(stamps)
+        energies = [v["sampledValue"][0]["value"] for v in values]
+        assert energies == sorted(energies) and energies[-1] == 1050.0  # Wh
+        for event in _events(csms, "Started") + _events(csms, "Updated"):
+            for value in event.get("meterValue", []):
+                assert value["sampledValue"][0]["context"] not in ("Sample.Clock",)
