@@ -28,6 +28,7 @@ from ..ocpp_station.backoff import ReconnectBackoff
 from ..ocpp_station.clock import StationClock
 from ..ocpp_station.config import StationIdentity, firmware_version, resolve_station
 from ..ocpp_station.connection import ConnectFailed, Connection
+from ..ocpp_station.ended_values import in_time_order, keep_for_end
 from ..ocpp_station.entities import LinkSensors
 from ..ocpp_station.evse import (
     ConnectorView,
@@ -548,8 +549,11 @@ class Ocpp16Station(StationLifecycle, Orders):
             "idTag": tx.extra.get("stop_id_tag", tx.id_tag),  # who stopped it, if a driver
         }
         samples = self._samples(binding, self.keys.list("StopTxnSampledData"), "Transaction.End")
-        if samples:
-            payload["transactionData"] = [{"timestamp": timestamp, "sampledValue": samples}]
+        # the values kept while it ran (ended_values.py), then Transaction.End
+        data = in_time_order(tx.extra.get("ended", []))
+        keep_for_end(data, {"timestamp": timestamp, "sampledValue": samples})
+        if data:
+            payload["transactionData"] = data
         await self._journal("StopTransaction", payload, KIND_END, tx.local_id)
         await self.journal.close_transaction(tx.local_id)
 
@@ -597,6 +601,11 @@ class Ocpp16Station(StationLifecycle, Orders):
                 every(last, lambda: self.keys.number("MeterValueSampleInterval"))
             )
             last = time.monotonic()
+            stamp = self.clock.iso()
+            kept = self._samples(binding, self.keys.list("StopTxnSampledData"), "Sample.Periodic")
+            keep_for_end(
+                tx.extra.setdefault("ended", []), {"timestamp": stamp, "sampledValue": kept}
+            )
             samples = self._samples(
                 binding, self.keys.list("MeterValuesSampledData"), "Sample.Periodic"
             )
@@ -622,6 +631,12 @@ class Ocpp16Station(StationLifecycle, Orders):
                 )
             )
             for connector, binding in self.bindings.items():
+                if connector in self.txs:  # StopTxnAlignedData, for StopTransaction
+                    kept = self._samples(
+                        binding, self.keys.list("StopTxnAlignedData"), "Sample.Clock"
+                    )
+                    meter = {"timestamp": self.clock.iso(), "sampledValue": kept}
+                    keep_for_end(self.txs[connector].extra.setdefault("ended", []), meter)
                 samples = self._samples(
                     binding, self.keys.list("MeterValuesAlignedData"), "Sample.Clock"
                 )

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from components.ocpp_station.arming import StartArming
+from components.ocpp_station.ended_values import in_time_order, keep_for_end
 from components.ocpp_station.evse import EvseBinding, SessionEvent
 from components.ocpp_station.journal import (
     KIND_END,
@@ -38,9 +39,6 @@ if TYPE_CHECKING:
     from .orders import Orders
 
 _LOGGER = logging.getLogger("components.ocpp201.station")
-# bounds the Ended event (BytesPerMessage): at a 60 s TxEndedInterval, 100 minutes of
-# periodic and clock-aligned samples each
-MAX_ENDED_VALUES = 200
 ENERGY = "Energy.Active.Import.Register"
 POWER = "Power.Active.Import"
 
@@ -57,15 +55,12 @@ class Transaction:
     charging_state: str = "EVConnected"
     timer: asyncio.Task[None] | None = field(default=None, repr=False)  # sampling
     group: str | None = None  # the starting token's groupIdToken (who may stop it locally)
-    # meter values kept for the Ended event (TxEndedInterval samples, J01/J02); the
-    # newest MAX_ENDED_VALUES are kept
+    # meter values kept for the Ended event (TxEndedInterval samples, J01/J02)
     ended_values: list[dict[str, Any]] = field(default_factory=list, repr=False)
     ended_timer: asyncio.Task[None] | None = field(default=None, repr=False)
 
     def keep_for_end(self, meter: dict[str, Any] | None) -> None:
-        if meter is not None:
-            self.ended_values.append(meter)
-            del self.ended_values[:-MAX_ENDED_VALUES]
+        keep_for_end(self.ended_values, meter)
 
     stop_token: dict[str, Any] | None = None  # the token a driver stopped it with
 
@@ -249,7 +244,7 @@ class TransactionLog:
         )
         # the TxEndedInterval samples (sampled and clock-aligned) in time order, then the
         # Transaction.End value (J01.FR.?? / J02: TxEndedMeasurands in the Ended event)
-        meters = sorted(tx.ended_values, key=lambda m: m["timestamp"])
+        meters = in_time_order(tx.ended_values)
         await self._append_tx(
             tx,
             "Ended",

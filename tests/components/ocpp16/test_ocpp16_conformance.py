@@ -245,3 +245,47 @@ async def test_tc_069_local_stop_with_the_same_parent_id_tag(config_dir, start_s
         stop = (await csms.wait_for("StopTransaction"))[0].payload
         assert (stop["idTag"], stop["reason"]) == ("FLEET-2", "Local")
         await csms.wait_until(lambda: _statuses(csms)[-1:] == ["Finishing"])
+
+
+async def test_stop_transaction_carries_stop_txn_sampled_and_aligned_data(
+    config_dir, start_station
+) -> None:
+    """1.6 §9.1 StopTxnSampledData (every MeterValueSampleInterval) and StopTxnAlignedData
+    (every ClockAlignedDataInterval) in StopTransaction.transactionData, in time order,
+    then the Transaction.End value (the 1.6 counterpart of TC_J_03 / TC_J_10)."""
+    async with OcppCsms(passwords={STATION: PASSWORD}) as csms:
+        hub = await _linked(csms, config_dir, start_station)
+        controller = FakeController(hub)
+        controller.state("idle")
+        energy, power = "Energy.Active.Import.Register", "Power.Active.Import"
+        for key, value in (
+            ("MeterValueSampleInterval", "1"),
+            ("StopTxnSampledData", f"{energy},{power}"),
+            ("ClockAlignedDataInterval", "1"),
+            ("StopTxnAlignedData", energy),
+        ):
+            assert await csms.change_configuration(STATION, key, value) == {"status": "Accepted"}
+        controller.energy(1000, 7000)
+        assert await csms.remote_start(STATION, id_tag="TAG-M") == {"status": "Accepted"}
+        controller.state("ev_connected")
+        await csms.wait_for("StartTransaction")
+        for step in range(1, 6):
+            await asyncio.sleep(0.5)
+            controller.energy(1000 + step * 10, 7000)
+        assert await _present(hub, "TAG-M") == {"status": "Accepted", "stopped": 1}
+        stop = (await csms.wait_for("StopTransaction"))[0].payload
+        data = stop["transactionData"]
+        contexts = [v["sampledValue"][0]["context"] for v in data]
+        assert contexts[-1] == "Transaction.End"
+        periodic = [v for v in data if v["sampledValue"][0]["context"] == "Sample.Periodic"]
+        clock = [v for v in data if v["sampledValue"][0]["context"] == "Sample.Clock"]
+        assert len(periodic) >= 2 and len(clock) >= 2
+        assert len(periodic) + len(clock) + 1 == len(data)
+        for value in periodic:
+            assert [s["measurand"] for s in value["sampledValue"]] == [energy, power]
+        for value in clock:
+            assert [s["measurand"] for s in value["sampledValue"]] == [energy]
+        stamps = [v["timestamp"] for v in data]
+        assert stamps == sorted(stamps)
+        assert data[-1]["sampledValue"][0]["value"] == "1050"
+        assert stop["meterStop"] == 1050
