@@ -17,6 +17,7 @@ RO = "ReadOnly"
 WO = "WriteOnly"  # never reported nor read back (SecurityCtrlr.BasicAuthPassword)
 NOMINAL_VOLTAGE = 230.0  # V per phase, for EVSE.Power's maxLimit from max_current
 MEASURANDS = ("Energy.Active.Import.Register", "Power.Active.Import")
+CONNECTOR_STATES = ("Available", "Occupied", "Reserved", "Unavailable", "Faulted")
 
 
 @dataclass
@@ -243,7 +244,15 @@ class DeviceModel:
             unit="s",
         )
         add("OCPPCommCtrlr", "ResetRetries", "integer", RO, 0)
-        add("OCPPCommCtrlr", "NetworkConfigurationPriority", "SequenceList", RO, "1")
+        # list types carry their valuesList (B07, OCA TC_B_13_CS)
+        add(
+            "OCPPCommCtrlr",
+            "NetworkConfigurationPriority",
+            "SequenceList",
+            RO,
+            "1",
+            values_list=("1",),
+        )
         add("OCPPCommCtrlr", "NetworkProfileConnectionAttempts", "integer", RO, c["fallback_after"])
         # TxCtrlr
         add(
@@ -257,8 +266,9 @@ class DeviceModel:
         )
         add("TxCtrlr", "StopTxOnEVSideDisconnect", "boolean", RO, True)
         add("TxCtrlr", "StopTxOnInvalidId", "boolean", RO, False)
-        add("TxCtrlr", "TxStartPoint", "MemberList", RO, ["PowerPathClosed"])
-        add("TxCtrlr", "TxStopPoint", "MemberList", RO, ["PowerPathClosed"])
+        tx_points = ("PowerPathClosed",)
+        add("TxCtrlr", "TxStartPoint", "MemberList", RO, list(tx_points), values_list=tx_points)
+        add("TxCtrlr", "TxStopPoint", "MemberList", RO, list(tx_points), values_list=tx_points)
         # DeviceDataCtrlr
         add("DeviceDataCtrlr", "ItemsPerMessage", "integer", RO, 50, instance="GetReport")
         add("DeviceDataCtrlr", "ItemsPerMessage", "integer", RO, 50, instance="GetVariables")
@@ -268,7 +278,7 @@ class DeviceModel:
         add("DeviceDataCtrlr", "BytesPerMessage", "integer", RO, 65000, instance="SetVariables")
         # ClockCtrlr
         add("ClockCtrlr", "DateTime", "dateTime", RO, "", dynamic=clock_iso)
-        add("ClockCtrlr", "TimeSource", "SequenceList", RO, "Heartbeat")
+        add("ClockCtrlr", "TimeSource", "SequenceList", RO, "Heartbeat", values_list=("Heartbeat",))
         # SecurityCtrlr
         add("SecurityCtrlr", "SecurityProfile", "integer", RO, security_profile)
         add("SecurityCtrlr", "Identity", "string", RO, station_id)
@@ -345,7 +355,7 @@ class DeviceModel:
         add("AuthCtrlr", "LocalPreAuthorize", "boolean", RO, False)
         # SmartChargingCtrlr
         add("SmartChargingCtrlr", "Enabled", "boolean", RO, True)
-        add("SmartChargingCtrlr", "RateUnit", "MemberList", RO, ["A"])
+        add("SmartChargingCtrlr", "RateUnit", "MemberList", RO, ["A"], values_list=("A",))
         add("SmartChargingCtrlr", "PeriodsPerSchedule", "integer", RO, 1)
         add("SmartChargingCtrlr", "ProfileStackLevel", "integer", RO, 8)
         add("SmartChargingCtrlr", "ChargingProfileMaxStackLevel", "integer", RO, 8)
@@ -387,7 +397,17 @@ class DeviceModel:
         maxLimit from max_current x phases x 230 V) and Connector.ConnectorType."""
         add = self._add
         where = {"evse_id": evse_id}
-        add("EVSE", "AvailabilityState", "OptionList", RO, "", dynamic=availability, **where)
+        states = CONNECTOR_STATES
+        add(
+            "EVSE",
+            "AvailabilityState",
+            "OptionList",
+            RO,
+            "",
+            dynamic=availability,
+            values_list=states,
+            **where,
+        )
         add("EVSE", "Available", "boolean", RO, True, **where)
         add("EVSE", "SupplyPhases", "integer", RO, phases, minimum=0, maximum=3, **where)
         add(
@@ -403,7 +423,16 @@ class DeviceModel:
             **where,
         )
         where["connector_id"] = connector_id
-        add("Connector", "AvailabilityState", "OptionList", RO, "", dynamic=availability, **where)
+        add(
+            "Connector",
+            "AvailabilityState",
+            "OptionList",
+            RO,
+            "",
+            dynamic=availability,
+            values_list=states,
+            **where,
+        )
         add("Connector", "Available", "boolean", RO, True, **where)
         add("Connector", "ConnectorType", "string", RO, connector_type, **where)
         add("Connector", "SupplyPhases", "integer", RO, phases, minimum=0, maximum=3, **where)

@@ -461,8 +461,8 @@ class Orders(SmartCharging):
         if report_base not in ("FullInventory", "ConfigurationInventory"):
             return
         variables = list(self.station.model.variables.values())
-        if report_base == "ConfigurationInventory":
-            variables = [v for v in variables if v.mutability == "ReadWrite"]
+        if report_base == "ConfigurationInventory":  # the writable ones (B07.FR.07)
+            variables = [v for v in variables if v.mutability in ("ReadWrite", "WriteOnly")]
         await self._notify_report(request_id, variables)
 
     def get_report(

@@ -6,9 +6,12 @@ connectors; SecurityCtrlr.BasicAuthPassword is write-only and rotates the passwo
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import Any
 
+import pytest
+from ocpp.exceptions import OccurrenceConstraintViolationError
 from ocpp201_helpers import PASSWORD, STATION, FakeController, station_yaml, wait_until
 
 from orge.redact import RedactingFilter
@@ -251,3 +254,131 @@ async def test_tc_a_09_tc_a_10_basic_auth_password_rotation(
     assert "SetVariables" in text
     assert NEW_PASSWORD not in text
     assert PASSWORD not in text
+
+
+async def _booted(csms: OcppCsms, config_dir, start_station):
+    hub, _ = await start_station(config_dir(station_yaml(csms.url())))
+    FakeController(hub).state("idle", cp=0)
+    await csms.wait_for("StatusNotification")
+    return hub
+
+
+async def test_tc_b_12_tc_b_13_tc_b_15_base_reports(config_dir, start_station) -> None:
+    """TC_B_12_CS: ConfigurationInventory reports the writable variables (ReadWrite and
+    WriteOnly) only; TC_B_13_CS: FullInventory, every variable with its
+    variableCharacteristics and, for OptionList/SequenceList/MemberList, a valuesList,
+    seqNo counting from 0 while tbc; TC_B_15_CS: SummaryInventory is NotSupported and
+    no NotifyReport follows."""
+    async with OcppCsms(passwords={STATION: PASSWORD}) as csms:
+        await _booted(csms, config_dir, start_station)
+        answer = await csms.call(
+            STATION, "GetBaseReport", {"requestId": 12, "reportBase": "ConfigurationInventory"}
+        )
+        assert answer["status"] == "Accepted"
+        await csms.wait_for(
+            "NotifyReport", where=lambda p: p["requestId"] == 12 and not p.get("tbc")
+        )
+        report = _report(csms, 12)
+        assert {a["mutability"] for a in report.values()} == {"ReadWrite", "WriteOnly"}
+        assert ("SecurityCtrlr", None, "BasicAuthPassword", None) in report
+        assert ("OCPPCommCtrlr", None, "HeartbeatInterval", None) in report
+        await _full_inventory(csms, 13)
+        messages = [
+            m.payload for m in csms.received("NotifyReport") if m.payload["requestId"] == 13
+        ]
+        assert [m["seqNo"] for m in messages] == list(range(len(messages)))
+        assert [m["tbc"] for m in messages] == [True] * (len(messages) - 1) + [False]
+        for message in messages:
+            for item in message["reportData"]:
+                characteristics = item["variableCharacteristics"]
+                if characteristics["dataType"] in ("OptionList", "SequenceList", "MemberList"):
+                    assert characteristics.get("valuesList"), item
+        answer = await csms.call(
+            STATION, "GetBaseReport", {"requestId": 15, "reportBase": "SummaryInventory"}
+        )
+        assert answer["status"] == "NotSupported"
+        await asyncio.sleep(0.3)
+        assert not [m for m in csms.received("NotifyReport") if m.payload["requestId"] == 15]
+
+
+async def test_tc_b_06_to_tc_b_11_get_and_set_variables(config_dir, start_station) -> None:
+    """TC_B_06_CS / TC_B_07_CS (GetVariables single and multiple), TC_B_08_CS (more than
+    ItemsPerMessage: a CALLERROR), TC_B_09_CS / TC_B_10_CS (SetVariables single and
+    multiple, read back), TC_B_11_CS (an invalidly formatted value is Rejected and the
+    value kept)."""
+    async with OcppCsms(passwords={STATION: PASSWORD}) as csms:
+        await _booted(csms, config_dir, start_station)
+
+        def get(component: str, variable: str) -> dict:
+            return {"component": {"name": component}, "variable": {"name": variable}}
+
+        answer = await csms.call(
+            STATION, "GetVariables", {"getVariableData": [get("OCPPCommCtrlr", "OfflineThreshold")]}
+        )
+        assert answer["getVariableResult"] == [
+            {
+                "attributeStatus": "Accepted",
+                "component": {"name": "OCPPCommCtrlr"},
+                "variable": {"name": "OfflineThreshold"},
+                "attributeValue": "0",
+            }
+        ]
+        answer = await csms.call(
+            STATION,
+            "GetVariables",
+            {
+                "getVariableData": [
+                    get("ChargingStation", "SupplyPhases"),
+                    get("TxCtrlr", "EVConnectionTimeOut"),
+                    get("NoSuchCtrlr", "X"),
+                    get("TxCtrlr", "NoSuchVariable"),
+                ]
+            },
+        )
+        assert [r["attributeStatus"] for r in answer["getVariableResult"]] == [
+            "Accepted",
+            "Accepted",
+            "UnknownComponent",
+            "UnknownVariable",
+        ]
+        too_many = [get("OCPPCommCtrlr", "OfflineThreshold")] * 51  # ItemsPerMessage 50
+        with pytest.raises(OccurrenceConstraintViolationError):
+            await csms.call(STATION, "GetVariables", {"getVariableData": too_many})
+
+        def set_(component: str, variable: str, value: str) -> dict:
+            return {**get(component, variable), "attributeValue": value}
+
+        answer = await csms.call(
+            STATION,
+            "SetVariables",
+            {"setVariableData": [set_("OCPPCommCtrlr", "OfflineThreshold", "120")]},
+        )
+        assert answer["setVariableResult"][0]["attributeStatus"] == "Accepted"
+        answer = await csms.call(
+            STATION,
+            "SetVariables",
+            {
+                "setVariableData": [
+                    set_("TxCtrlr", "EVConnectionTimeOut", "45"),
+                    set_("SampledDataCtrlr", "TxUpdatedInterval", "30"),
+                    set_("TxCtrlr", "EVConnectionTimeOut", "soon"),  # TC_B_11
+                ]
+            },
+        )
+        assert [r["attributeStatus"] for r in answer["setVariableResult"]] == [
+            "Accepted",
+            "Accepted",
+            "Rejected",
+        ]
+        answer = await csms.call(
+            STATION,
+            "GetVariables",
+            {
+                "getVariableData": [
+                    get("OCPPCommCtrlr", "OfflineThreshold"),
+                    get("TxCtrlr", "EVConnectionTimeOut"),
+                    get("SampledDataCtrlr", "TxUpdatedInterval"),
+                ]
+            },
+        )
+        assert [r["attributeValue"] for r in answer["getVariableResult"]] == ["120", "45", "30"]
