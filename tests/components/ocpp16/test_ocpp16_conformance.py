@@ -289,3 +289,35 @@ async def test_stop_transaction_carries_stop_txn_sampled_and_aligned_data(
         assert stamps == sorted(stamps)
         assert data[-1]["sampledValue"][0]["value"] == "1050"
         assert stop["meterStop"] == 1050
+
+
+async def test_tc_054_trigger_message(config_dir, start_station) -> None:
+    """OCA TC_054_CS (Remote Trigger): MeterValues, Heartbeat, StatusNotification,
+    DiagnosticsStatusNotification and FirmwareStatusNotification are each answered
+    Accepted and then sent (§5.17; every requestedMessage of 1.6 is implemented)."""
+    async with OcppCsms(passwords={STATION: PASSWORD}) as csms:
+        hub = await _linked(csms, config_dir, start_station)
+        controller = FakeController(hub)
+        controller.energy(1234, 0)
+        for message, connector in (
+            ("MeterValues", 1),
+            ("Heartbeat", None),
+            ("StatusNotification", 1),
+            ("DiagnosticsStatusNotification", None),
+            ("FirmwareStatusNotification", None),
+        ):
+            before = len(csms.received(message))
+            request = {"requestedMessage": message}
+            if connector is not None:
+                request["connectorId"] = connector
+            assert await csms.call(STATION, "TriggerMessage", request) == {"status": "Accepted"}
+            sent = (await csms.wait_for(message, before + 1))[-1].payload
+            if message == "MeterValues":
+                assert sent["connectorId"] == 1
+                assert "transactionId" not in sent  # no transaction runs
+                sample = sent["meterValue"][0]["sampledValue"][0]
+                assert (sample["context"], sample["value"]) == ("Trigger", "1234")
+            elif message == "StatusNotification":
+                assert (sent["connectorId"], sent["status"]) == (1, "Available")
+            elif message in ("DiagnosticsStatusNotification", "FirmwareStatusNotification"):
+                assert sent == {"status": "Idle"}
