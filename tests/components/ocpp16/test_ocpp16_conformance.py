@@ -321,3 +321,53 @@ async def test_tc_054_trigger_message(config_dir, start_station) -> None:
                 assert (sent["connectorId"], sent["status"]) == (1, "Available")
             elif message in ("DiagnosticsStatusNotification", "FirmwareStatusNotification"):
                 assert sent == {"status": "Idle"}
+
+
+# --- Smart Charging ---------------------------------------------------------------------
+
+
+def _tx_profile(limit: float, purpose: str = "TxProfile", **extra) -> dict:
+    return {
+        "chargingProfileId": 5,
+        "stackLevel": 0,
+        "chargingProfilePurpose": purpose,
+        "chargingProfileKind": "Relative",
+        "chargingSchedule": {
+            "chargingRateUnit": "A",
+            "chargingSchedulePeriod": [{"startPeriod": 0, "limit": limit}],
+        },
+        **extra,
+    }
+
+
+async def test_tc_058_1_tx_profile_without_a_transaction_is_rejected(
+    config_dir, start_station
+) -> None:
+    """OCA TC_058_1_CS: a TxProfile (with a transactionId) while no transaction runs:
+    Rejected (§5.16.1: a TxProfile needs a running transaction)."""
+    async with OcppCsms(passwords={STATION: PASSWORD}) as csms:
+        await _linked(csms, config_dir, start_station)
+        answer = await csms.call(
+            STATION,
+            "SetChargingProfile",
+            {"connectorId": 1, "csChargingProfiles": _tx_profile(16, transactionId=77)},
+        )
+        assert answer == {"status": "Rejected"}
+
+
+async def test_tc_060_remote_start_with_a_non_tx_profile_is_rejected(
+    config_dir, start_station
+) -> None:
+    """OCA TC_060_CS: RemoteStartTransaction whose chargingProfile is not a TxProfile:
+    Rejected (§5.11); a vehicle plugged in afterwards does not start on it."""
+    async with OcppCsms(passwords={STATION: PASSWORD}) as csms:
+        hub = await _linked(csms, config_dir, start_station)
+        controller = FakeController(hub)
+        controller.state("idle")
+        answer = await csms.remote_start(
+            STATION, id_tag="TAG-P", chargingProfile=_tx_profile(16, "TxDefaultProfile")
+        )
+        assert answer == {"status": "Rejected"}
+        controller.state("ev_connected")
+        await asyncio.sleep(0.3)
+        assert controller.calls == [] and csms.received("StartTransaction") == []
