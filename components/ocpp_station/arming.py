@@ -45,10 +45,10 @@ class HeldStart:
     id_token: Any
     remote_start_id: int | None
     remote: bool
-    group: str | None = None  # the token's group, when the CSMS told it (local stop)
     released: bool = False  # False while the answer is not out yet (see release())
     authorized: bool = False  # the controller's authorize action ran
     timer: asyncio.TimerHandle | None = field(default=None, repr=False)
+    group: str | None = None  # the token's group, when the CSMS told it (local stop)
 
 
 class StartArming:
@@ -83,7 +83,7 @@ class StartArming:
         `released=False` nothing happens until `release()`; the session's start is
         reported as a remote start when `remote`."""
         self.take(binding.evse_id)
-        held = HeldStart(binding.evse_id, id_token, remote_start_id, remote, group, released)
+        held = HeldStart(binding.evse_id, id_token, remote_start_id, remote, released, group=group)
         held.timer = asyncio.get_running_loop().call_later(
             max(0.0, float(self._timeout())), self._expired, binding, held
         )
