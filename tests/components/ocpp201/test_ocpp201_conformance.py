@@ -43,13 +43,13 @@ def _token(value: str) -> dict:
     return {"idToken": value, "type": "ISO14443"}
 
 
-async def test_tc_e_04_identification_first_then_tc_e_06_local_stop(
+async def test_tc_e_04_identification_first_then_tc_e_06_tc_e_07_local_stop(
     config_dir, start_station
 ) -> None:
     """TC_E_04_CS (authorization first: the token is held until the EV is plugged in)
-    and TC_E_06_CS (local stop with the same token: no Authorize, Ended with
-    triggerReason StopAuthorized and stoppedReason Local); then the next session after
-    the ended one starts normally."""
+    and TC_E_06_CS / TC_E_07_CS (local stop with the same token, TxStopPoint
+    PowerPathClosed: no Authorize, Ended with triggerReason StopAuthorized and
+    stoppedReason Local); then the next session after the ended one starts normally."""
     async with OcppCsms(passwords={STATION: PASSWORD}) as csms:
         hub, controller = await _linked(csms, config_dir, start_station)
         assert await _present(hub, "CARD-1") == {"status": "Accepted", "evse_id": 1}
