@@ -25,8 +25,9 @@ if TYPE_CHECKING:
 async def present_id_tag(
     station: Ocpp16Station, connector_id: int | None, id_tag: str
 ) -> dict[str, Any]:
-    """The answer of `ocpp16.authorize`: {"status": IdTagInfo status} and, when the tag
-    stopped a transaction, "stopped": connector id. ServiceValidationError when the
+    """The answer of `ocpp16.authorize`: {"status": IdTagInfo status}; when the tag
+    stopped a transaction, also "connector_id" and "stopped": True (as `ocpp201.authorize`
+    answers with "evse_id"). ServiceValidationError when the
     connector is unknown, the CSMS is not connected, or a transaction runs there that
     this tag may not stop."""
     if connector_id is not None and connector_id not in station.bindings:
@@ -42,7 +43,7 @@ async def present_id_tag(
         ):
             tx.extra["stop_id_tag"] = id_tag
             await station.run_stop(station.bindings[tx.connector], "Local")
-            return {"status": "Accepted", "stopped": tx.connector}
+            return {"status": "Accepted", "connector_id": tx.connector, "stopped": True}
     connector = connector_id
     if connector is None:
         free = [c for c in station.bindings if c not in station.txs]

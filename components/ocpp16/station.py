@@ -741,6 +741,10 @@ async def async_setup_station(orge: Orge, config: dict[str, Any]) -> bool:
             }
         ),
         SupportsResponse.OPTIONAL,
-        {"description": "Authorize an id tag with the CSMS (1.6) and, if accepted, the controller"},
+        {
+            "description": "A driver's id tag: stops the transaction it started (or one of "
+            "its parentIdTag), else is authorized with the CSMS (1.6) and held until the "
+            "vehicle is plugged in"
+        },
     )
     return True

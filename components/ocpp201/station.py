@@ -218,8 +218,10 @@ class Station201(StationLifecycle, TransactionLog):
             supports_response=SupportsResponse.OPTIONAL,
             description={
                 "name": "Authorize",
-                "description": "Ask the CSMS to authorise an id token (Authorize); when "
-                "Accepted, the controller is authorised and the transaction carries the token.",
+                "description": "A driver's id token: stops the transaction it started (or "
+                "one of its group); else Authorize at the CSMS and, when Accepted, the "
+                "controller is authorised once the vehicle is plugged in and the transaction "
+                "carries the token.",
             },
         )
 

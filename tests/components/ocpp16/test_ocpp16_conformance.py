@@ -168,7 +168,11 @@ async def test_tc_004_1_identification_first(config_dir, start_station) -> None:
         assert (start["idTag"], start["connectorId"]) == ("CARD-1", 1)
         await csms.wait_until(lambda: _statuses(csms)[-1:] == ["Charging"])
         # the driver stops with the same card (TC_068_CS), unplugs; the next one starts
-        assert await _present(hub, "CARD-1") == {"status": "Accepted", "stopped": 1}
+        assert await _present(hub, "CARD-1") == {
+            "status": "Accepted",
+            "connector_id": 1,
+            "stopped": True,
+        }
         stop = (await csms.wait_for("StopTransaction"))[0].payload
         assert (stop["idTag"], stop["reason"]) == ("CARD-1", "Local")
         controller.state("idle")
@@ -217,7 +221,11 @@ async def test_tc_068_local_stop_with_the_same_tag_only(config_dir, start_statio
         await asyncio.sleep(0.3)
         assert len(csms.received("Authorize")) == authorizes
         assert csms.received("StopTransaction") == []
-        assert await _present(hub, "tag-a") == {"status": "Accepted", "stopped": 1}
+        assert await _present(hub, "tag-a") == {
+            "status": "Accepted",
+            "connector_id": 1,
+            "stopped": True,
+        }
         stop = (await csms.wait_for("StopTransaction"))[0].payload
         assert (stop["idTag"], stop["reason"]) == ("tag-a", "Local")
         await csms.wait_until(lambda: _statuses(csms)[-1:] == ["Finishing"])
@@ -240,7 +248,11 @@ async def test_tc_069_local_stop_with_the_same_parent_id_tag(config_dir, start_s
             await _present(hub, "OTHER")
         assert csms.payloads("Authorize")[-1] == {"idTag": "OTHER"}
         assert csms.received("StopTransaction") == []
-        assert await _present(hub, "FLEET-2") == {"status": "Accepted", "stopped": 1}
+        assert await _present(hub, "FLEET-2") == {
+            "status": "Accepted",
+            "connector_id": 1,
+            "stopped": True,
+        }
         assert csms.payloads("Authorize")[-1] == {"idTag": "FLEET-2"}
         stop = (await csms.wait_for("StopTransaction"))[0].payload
         assert (stop["idTag"], stop["reason"]) == ("FLEET-2", "Local")
@@ -272,7 +284,11 @@ async def test_stop_transaction_carries_stop_txn_sampled_and_aligned_data(
         for step in range(1, 6):
             await asyncio.sleep(0.5)
             controller.energy(1000 + step * 10, 7000)
-        assert await _present(hub, "TAG-M") == {"status": "Accepted", "stopped": 1}
+        assert await _present(hub, "TAG-M") == {
+            "status": "Accepted",
+            "connector_id": 1,
+            "stopped": True,
+        }
         stop = (await csms.wait_for("StopTransaction"))[0].payload
         data = stop["transactionData"]
         contexts = [v["sampledValue"][0]["context"] for v in data]
