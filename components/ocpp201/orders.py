@@ -419,6 +419,8 @@ class Orders(SmartCharging):
         if not new or new == station.password:
             return
         station.password = str(new)
+        # the new connection boots again (OCA TC_A_09_CS: BootNotification after it)
+        station.boot_hash = None
         _LOGGER.info("BasicAuthPassword changed by the CSMS: reconnecting with it")
         link = station.link
         if link is not None:

@@ -211,6 +211,15 @@ async def test_tc_a_09_tc_a_10_basic_auth_password_rotation(
             },
         )
         assert answer["setVariableResult"][0]["attributeStatus"] == "Rejected"
+        # TC_A_10_CS: the next connection still uses the old password
+        accepted = len([a for a in csms.attempts if a.outcome == "accepted"])
+        await csms.drop()
+        await wait_until(
+            lambda: len([a for a in csms.attempts if a.outcome == "accepted"]) > accepted,
+            what="reconnect with the old password",
+        )
+        assert not any(a.outcome == "unauthorized" for a in csms.attempts)
+        boots = len(csms.received("BootNotification"))
         csms.passwords = {STATION: NEW_PASSWORD}  # the CSMS accepts only the new one now
         before = len([a for a in csms.attempts if a.outcome == "accepted"])
         answer = await csms.call(
@@ -233,6 +242,8 @@ async def test_tc_a_09_tc_a_10_basic_auth_password_rotation(
             what="reconnect with the new password",
         )
         assert [a.outcome for a in csms.attempts[before:]].count("unauthorized") == 0
+        # TC_A_09_CS step 5: a BootNotification on the new connection
+        await csms.wait_for("BootNotification", boots + 1)
         await hub.async_stop()
         # stored durably: a restarted station uses it, not the configured one
         hub, _ = await start_station(path)
