@@ -51,6 +51,31 @@ def _measurands(value: str) -> str:
     return ",".join(items)
 
 
+def _only(supported: str) -> Callable[[str], str]:
+    """A key the 1.6 spec makes writable (§9.1) whose other values ORGE cannot honour:
+    the supported value is Accepted, any other Rejected (never accepted and ignored)."""
+
+    def check(value: str) -> str:
+        if value.strip().lower() != supported:
+            raise ValueError(f"only {supported} is supported")
+        return supported
+
+    return check
+
+
+PHASE_ROTATIONS = ("NotApplicable", "Unknown", "RST", "RTS", "SRT", "STR", "TRS", "TSR")
+
+
+def _phase_rotation(value: str) -> str:
+    """ConnectorPhaseRotation (§9.1.6): `<connector>.<rotation>` items, comma separated."""
+    items = [item.strip() for item in value.split(",") if item.strip()]
+    for item in items:
+        connector, _, rotation = item.partition(".")
+        if not connector.isdigit() or rotation not in PHASE_ROTATIONS:
+            raise ValueError(f"bad phase rotation item {item!r}")
+    return ",".join(items)
+
+
 @dataclass(frozen=True)
 class Key:
     name: str
@@ -75,10 +100,16 @@ KEYS: dict[str, Key] = {
         Key("WebSocketPingInterval", False, _int(0, 3600), reboot=True),
         Key("AuthorizeRemoteTxRequests", False, _bool),
         Key("StopTransactionOnInvalidId", False, _bool),
-        Key("StopTransactionOnEVSideDisconnect", True),
-        Key("UnlockConnectorOnEVSideDisconnect", True),
-        Key("LocalAuthorizeOffline", True),
-        Key("LocalPreAuthorize", True),
+        # RW in §9.1; ORGE implements one value of each
+        Key("StopTransactionOnEVSideDisconnect", False, _only("true")),
+        Key("UnlockConnectorOnEVSideDisconnect", False, _only("true")),
+        Key("LocalAuthorizeOffline", False, _only("false")),
+        Key("LocalPreAuthorize", False, _only("false")),
+        Key("ConnectorPhaseRotation", False, _phase_rotation),
+        Key("MeterValuesSampledDataMaxLength", True),
+        Key("MeterValuesAlignedDataMaxLength", True),
+        Key("StopTxnSampledDataMaxLength", True),
+        Key("StopTxnAlignedDataMaxLength", True),
         Key("ResetRetries", False, _int(0, 10)),
         Key("NumberOfConnectors", True),
         Key("SupportedFeatureProfiles", True),
@@ -120,6 +151,11 @@ def defaults(config: dict[str, Any], connectors: int) -> dict[str, str]:
         "LocalAuthorizeOffline": "false",
         "LocalPreAuthorize": "false",
         "ResetRetries": "1",
+        "ConnectorPhaseRotation": ",".join(f"{c}.Unknown" for c in range(connectors + 1)),
+        "MeterValuesSampledDataMaxLength": str(len(SUPPORTED_MEASURANDS)),
+        "MeterValuesAlignedDataMaxLength": str(len(SUPPORTED_MEASURANDS)),
+        "StopTxnSampledDataMaxLength": str(len(SUPPORTED_MEASURANDS)),
+        "StopTxnAlignedDataMaxLength": str(len(SUPPORTED_MEASURANDS)),
         "NumberOfConnectors": str(connectors),
         "SupportedFeatureProfiles": "Core,RemoteTrigger,SmartCharging",
         "GetConfigurationMaxKeys": str(len(KEYS)),

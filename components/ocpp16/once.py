@@ -12,7 +12,7 @@ from __future__ import annotations
 from types import SimpleNamespace
 from typing import Any
 
-from ..ocpp_station.config import core_station_id, resolve_station
+from ..ocpp_station.config import core_station_id, firmware_version, resolve_station
 from ..ocpp_station.connection import ConnectFailed, open_connection
 from ..ocpp_station.once import OnceResult
 from ..ocpp_station.sender import CallRejected, LinkDown, NoAnswer
@@ -67,8 +67,7 @@ async def _exchange(link: Link, config: dict[str, Any], result: OnceResult) -> N
     }
     if config.get("serial_number"):
         boot["chargePointSerialNumber"] = config["serial_number"]
-    if config.get("firmware_version"):
-        boot["firmwareVersion"] = config["firmware_version"]
+    boot["firmwareVersion"] = firmware_version(config)
     answer = await link.send_call("BootNotification", boot)
     result.boot_status = answer.get("status")
     result.record("BootNotification", boot, _summary(answer, ("status", "interval", "currentTime")))

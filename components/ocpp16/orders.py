@@ -89,15 +89,21 @@ class Orders:
         self.arming.release(binding, only=held)
 
     async def authorize_id_tag(self, id_tag: str) -> str:
+        return (await self.authorize_id_tag_info(id_tag))[0]
+
+    async def authorize_id_tag_info(self, id_tag: str) -> tuple[str, str | None]:
+        """Authorize (1.6 §4.2): (IdTagInfo status, parentIdTag or None); status
+        NotConnected / Failed when the CSMS could not be asked."""
         link = self.link
         if link is None or not self.accepted:
-            return "NotConnected"
+            return "NotConnected", None
         try:
             answer = await link.send_call("Authorize", {"idTag": id_tag})
         except (NoAnswer, CallRejected, LinkDown) as err:
             self._set_error(f"Authorize: {err}")
-            return "Failed"
-        return str((answer.get("idTagInfo") or {}).get("status", "Invalid"))
+            return "Failed", None
+        info = answer.get("idTagInfo") or {}
+        return str(info.get("status", "Invalid")), info.get("parentIdTag")
 
     async def remote_stop(self, transaction_id: int) -> str:
         """The answer to RemoteStopTransaction: Accepted when the id is a running
@@ -137,6 +143,11 @@ class Orders:
         """ClearCache (1.6 Core, §5.4): ORGE keeps no authorization cache (every id tag
         is asked of the CSMS), so there is nothing to clear and the answer is Accepted."""
         return "Accepted"
+
+    async def run_stop(self, binding: EvseBinding, reason: str) -> None:
+        """Ask the controller to stop the connector's session (`reason`: the 2.0.1
+        ReasonEnumType the session ends with)."""
+        await self._run_stop(binding, reason)
 
     async def _run_stop(self, binding: EvseBinding, reason: str) -> None:
         await asyncio.wait_for(

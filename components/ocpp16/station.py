@@ -21,15 +21,15 @@ from typing import Any
 import voluptuous as vol
 
 from orge.core import EVENT_ORGE_STOP, Event, Orge, ServiceCall, SupportsResponse
-from orge.exceptions import ServiceValidationError
 
 from ..ocpp_station import journal as journal_mod
 from ..ocpp_station.arming import StartArming
 from ..ocpp_station.backoff import ReconnectBackoff
 from ..ocpp_station.boot import Registration
 from ..ocpp_station.clock import StationClock
-from ..ocpp_station.config import StationIdentity, resolve_station
+from ..ocpp_station.config import StationIdentity, firmware_version, resolve_station
 from ..ocpp_station.connection import ConnectFailed, Connection
+from ..ocpp_station.ended_values import in_time_order, keep_for_end
 from ..ocpp_station.entities import LinkSensors
 from ..ocpp_station.evse import (
     ConnectorView,
@@ -49,6 +49,7 @@ from ..ocpp_station.session import StationSessions
 from ..ocpp_station.timers import aligned, every
 from . import DOMAIN
 from .config_keys import SETTING_PREFIX, ConfigKeys, defaults
+from .driver import present_id_tag
 from .link import SUBPROTOCOL, Link
 from .orders import AVAILABILITY_KEY, PROFILES_KEY, Orders
 from .smart import Profiles
@@ -348,8 +349,7 @@ class Ocpp16Station(StationLifecycle, Orders):
         }
         if self.config.get("serial_number"):
             payload["chargePointSerialNumber"] = self.config["serial_number"]
-        if self.config.get("firmware_version"):
-            payload["firmwareVersion"] = self.config["firmware_version"]
+        payload["firmwareVersion"] = firmware_version(self.config)
         return payload
 
     async def _boot(self, link: Link) -> bool:
@@ -516,6 +516,8 @@ class Ocpp16Station(StationLifecycle, Orders):
             held = self.arming.take(connector)
             id_tag = str(held.id_token) if held is not None else self.config["local_id_tag"]
             tx = Tx(uuid.uuid4().hex, connector, id_tag, self._meter_now(binding))
+            if held is not None and held.group:
+                tx.extra["parent"] = held.group  # who may stop it locally (driver.py)
             self.txs[connector] = tx
             await self.journal.open_transaction(
                 tx.local_id,
@@ -562,11 +564,14 @@ class Ocpp16Station(StationLifecycle, Orders):
             "meterStop": meter_stop,
             "timestamp": timestamp,
             "reason": reason,
-            "idTag": tx.id_tag,
+            "idTag": tx.extra.get("stop_id_tag", tx.id_tag),  # who stopped it, if a driver
         }
         samples = self._samples(binding, self.keys.list("StopTxnSampledData"), "Transaction.End")
-        if samples:
-            payload["transactionData"] = [{"timestamp": timestamp, "sampledValue": samples}]
+        # the values kept while it ran (ended_values.py), then Transaction.End
+        data = in_time_order(tx.extra.get("ended", []))
+        keep_for_end(data, {"timestamp": timestamp, "sampledValue": samples})
+        if data:
+            payload["transactionData"] = data
         await self._journal("StopTransaction", payload, KIND_END, tx.local_id)
         await self.sessions.transaction_ended(binding, tx.local_id, reason)  # before closing
         await self.journal.close_transaction(tx.local_id)
@@ -612,6 +617,11 @@ class Ocpp16Station(StationLifecycle, Orders):
                 every(last, lambda: self.keys.number("MeterValueSampleInterval"))
             )
             last = time.monotonic()
+            stamp = self.clock.iso()
+            kept = self._samples(binding, self.keys.list("StopTxnSampledData"), "Sample.Periodic")
+            keep_for_end(
+                tx.extra.setdefault("ended", []), {"timestamp": stamp, "sampledValue": kept}
+            )
             samples = self._samples(
                 binding, self.keys.list("MeterValuesSampledData"), "Sample.Periodic"
             )
@@ -637,6 +647,12 @@ class Ocpp16Station(StationLifecycle, Orders):
                 )
             )
             for connector, binding in self.bindings.items():
+                if connector in self.txs:  # StopTxnAlignedData, for StopTransaction
+                    kept = self._samples(
+                        binding, self.keys.list("StopTxnAlignedData"), "Sample.Clock"
+                    )
+                    meter = {"timestamp": self.clock.iso(), "sampledValue": kept}
+                    keep_for_end(self.txs[connector].extra.setdefault("ended", []), meter)
                 samples = self._samples(
                     binding, self.keys.list("MeterValuesAlignedData"), "Sample.Clock"
                 )
@@ -681,6 +697,10 @@ class Ocpp16Station(StationLifecycle, Orders):
             await self.journal.set_setting(TX_ID_PREFIX + entry.tx_id, csms_id)
             await self.sessions.transaction_id_known(entry.tx_id, str(csms_id))
             status = (response.get("idTagInfo") or {}).get("status")
+            parent = (response.get("idTagInfo") or {}).get("parentIdTag")
+            for tx in self.txs.values():
+                if parent and tx.local_id == entry.tx_id:
+                    tx.extra["parent"] = parent  # who may stop it locally (driver.py)
             if status != "Accepted" and self.keys.flag("StopTransactionOnInvalidId"):
                 self.spawn(self._stop_invalid(entry.tx_id, status))
         elif entry.action == "StopTransaction" and entry.tx_id:
@@ -714,19 +734,8 @@ class Ocpp16Station(StationLifecycle, Orders):
     # --- services ----------------------------------------------------------------------------
 
     async def service_authorize(self, call: ServiceCall) -> dict[str, Any]:
-        connector = self._connector_for(call.data.get("connector_id"))
-        if connector is None:
-            raise ServiceValidationError("ocpp16.authorize: unknown connector")
-        id_tag = call.data["id_tag"]
-        status = await self.authorize_id_tag(id_tag)
-        if status == "NotConnected":
-            raise ServiceValidationError("ocpp16 is not connected to the CSMS; cannot authorize")
-        if status == "Accepted":
-            # identification first: held until the vehicle is plugged in (ConnectionTimeOut)
-            binding = self.bindings[connector]
-            self.arming.arm(binding, id_tag, remote=False)
-            await self.arming.async_release(binding)
-        return {"status": status}
+        # a local stop, else identification first (driver.py)
+        return await present_id_tag(self, call.data.get("connector_id"), call.data["id_tag"])
 
 
 async def async_setup_station(orge: Orge, config: dict[str, Any]) -> bool:
@@ -750,6 +759,10 @@ async def async_setup_station(orge: Orge, config: dict[str, Any]) -> bool:
             }
         ),
         SupportsResponse.OPTIONAL,
-        {"description": "Authorize an id tag with the CSMS (1.6) and, if accepted, the controller"},
+        {
+            "description": "A driver's id tag: stops the transaction it started (or one of "
+            "its parentIdTag), else is authorized with the CSMS (1.6) and held until the "
+            "vehicle is plugged in"
+        },
     )
     return True

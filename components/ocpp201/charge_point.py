@@ -101,6 +101,10 @@ class StationChargePoint(ChargePoint):
         self.orders.check_items("SetVariables", len(set_variable_data))
         return await self.orders.set_variables(set_variable_data)
 
+    @after("SetVariables")
+    async def after_set_variables(self, set_variable_data: list[dict[str, Any]], **_: Any) -> None:
+        await self.orders.after_set_variables(set_variable_data)
+
     @on("GetBaseReport")
     def on_get_base_report(self, request_id: int, report_base: str, **_: Any) -> Any:
         return self.orders.get_base_report(request_id, report_base)

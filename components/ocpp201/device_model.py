@@ -16,6 +16,9 @@ from components.ocpp_station.measurands import MEASURANDS
 
 RW = "ReadWrite"
 RO = "ReadOnly"
+WO = "WriteOnly"  # never reported nor read back (SecurityCtrlr.BasicAuthPassword)
+NOMINAL_VOLTAGE = 230.0  # V per phase, for EVSE.Power's maxLimit from max_current
+CONNECTOR_STATES = ("Available", "Occupied", "Reserved", "Unavailable", "Faulted")
 
 
 @dataclass
@@ -31,10 +34,12 @@ class Variable:
     values_list: tuple[str, ...] | None = None  # for MemberList / OptionList
     unit: str | None = None
     dynamic: Callable[[], Any] | None = field(default=None, repr=False)
+    evse_id: int | None = None  # EVSE / Connector components (2.0.1 EVSEType)
+    connector_id: int | None = None
 
     @property
     def key(self) -> str:
-        return key_of(self.component, self.name, self.instance)
+        return key_of(self.component, self.name, self.instance, self.evse_id, self.connector_id)
 
     def current(self) -> Any:
         return self.dynamic() if self.dynamic is not None else self.value
@@ -68,6 +73,12 @@ class Variable:
             value = text
             if self.values_list and value not in self.values_list:
                 raise ValueError(f"must be one of {', '.join(self.values_list)}")
+            # a string's minLimit/maxLimit bound its length (2.0.1 VariableCharacteristics)
+            if self.minimum is not None and len(value) < self.minimum:
+                raise ValueError(f"shorter than {self.minimum:g} characters")
+            if self.maximum is not None and len(value) > self.maximum:
+                raise ValueError(f"longer than {self.maximum:g} characters")
+            return value
         if isinstance(value, (int, float)) and not isinstance(value, bool):
             if self.minimum is not None and value < self.minimum:
                 raise ValueError(f"below minimum {self.minimum:g}")
@@ -89,22 +100,43 @@ class Variable:
             characteristics["min_limit"] = self.minimum
         if self.values_list:
             characteristics["values_list"] = ",".join(self.values_list)
+        attribute: dict[str, Any] = {"type": "Actual", "mutability": self.mutability}
+        if self.mutability != WO:  # a write-only value is never reported (B07)
+            attribute["value"] = self.text()[:2500]
         return {
-            "component": component_dict(self.component),
+            "component": component_dict(self.component, self.evse_id, self.connector_id),
             "variable": variable_dict(self.name, self.instance),
-            "variable_attribute": [
-                {"type": "Actual", "value": self.text()[:2500], "mutability": self.mutability}
-            ],
+            "variable_attribute": [attribute],
             "variable_characteristics": characteristics,
         }
 
 
-def key_of(component: str, name: str, instance: str | None = None) -> str:
-    return f"{component}/{name}" + (f"[{instance}]" if instance else "")
+def key_of(
+    component: str,
+    name: str,
+    instance: str | None = None,
+    evse_id: int | None = None,
+    connector_id: int | None = None,
+) -> str:
+    """`Component/Variable[instance]`; an EVSE's or connector's component carries its ids
+    (`EVSE@1/...`, `Connector@1.1/...`). Persisted settings use this key."""
+    where = ""
+    if evse_id is not None:
+        where = f"@{evse_id}" + (f".{connector_id}" if connector_id is not None else "")
+    return f"{component}{where}/{name}" + (f"[{instance}]" if instance else "")
 
 
-def component_dict(name: str) -> dict[str, Any]:
-    return {"name": name}
+def component_dict(
+    name: str, evse_id: int | None = None, connector_id: int | None = None
+) -> dict[str, Any]:
+    """A ComponentType (snake_case); `evse` with `id` and `connector_id` when given."""
+    component: dict[str, Any] = {"name": name}
+    if evse_id is not None:
+        evse: dict[str, Any] = {"id": evse_id}
+        if connector_id is not None:
+            evse["connector_id"] = connector_id
+        component["evse"] = evse
+    return component
 
 
 def variable_dict(name: str, instance: str | None) -> dict[str, Any]:
@@ -122,6 +154,7 @@ class DeviceModel:
         station_id: str,
         security_profile: int,
         clock_iso: Callable[[], str],
+        password: str | None = None,
     ) -> None:
         c = config
         self.variables: dict[str, Variable] = {}
@@ -212,7 +245,15 @@ class DeviceModel:
             unit="s",
         )
         add("OCPPCommCtrlr", "ResetRetries", "integer", RO, 0)
-        add("OCPPCommCtrlr", "NetworkConfigurationPriority", "SequenceList", RO, "1")
+        # list types carry their valuesList (B07, OCA TC_B_13_CS)
+        add(
+            "OCPPCommCtrlr",
+            "NetworkConfigurationPriority",
+            "SequenceList",
+            RO,
+            "1",
+            values_list=("1",),
+        )
         add("OCPPCommCtrlr", "NetworkProfileConnectionAttempts", "integer", RO, c["fallback_after"])
         # TxCtrlr
         add(
@@ -226,8 +267,9 @@ class DeviceModel:
         )
         add("TxCtrlr", "StopTxOnEVSideDisconnect", "boolean", RO, True)
         add("TxCtrlr", "StopTxOnInvalidId", "boolean", RO, False)
-        add("TxCtrlr", "TxStartPoint", "MemberList", RO, ["PowerPathClosed"])
-        add("TxCtrlr", "TxStopPoint", "MemberList", RO, ["PowerPathClosed"])
+        tx_points = ("PowerPathClosed",)
+        add("TxCtrlr", "TxStartPoint", "MemberList", RO, list(tx_points), values_list=tx_points)
+        add("TxCtrlr", "TxStopPoint", "MemberList", RO, list(tx_points), values_list=tx_points)
         # DeviceDataCtrlr
         add("DeviceDataCtrlr", "ItemsPerMessage", "integer", RO, 50, instance="GetReport")
         add("DeviceDataCtrlr", "ItemsPerMessage", "integer", RO, 50, instance="GetVariables")
@@ -237,7 +279,7 @@ class DeviceModel:
         add("DeviceDataCtrlr", "BytesPerMessage", "integer", RO, 65000, instance="SetVariables")
         # ClockCtrlr
         add("ClockCtrlr", "DateTime", "dateTime", RO, "", dynamic=clock_iso)
-        add("ClockCtrlr", "TimeSource", "SequenceList", RO, "Heartbeat")
+        add("ClockCtrlr", "TimeSource", "SequenceList", RO, "Heartbeat", values_list=("Heartbeat",))
         # SecurityCtrlr
         add("SecurityCtrlr", "SecurityProfile", "integer", RO, security_profile)
         add("SecurityCtrlr", "Identity", "string", RO, station_id)
@@ -314,7 +356,7 @@ class DeviceModel:
         add("AuthCtrlr", "LocalPreAuthorize", "boolean", RO, False)
         # SmartChargingCtrlr
         add("SmartChargingCtrlr", "Enabled", "boolean", RO, True)
-        add("SmartChargingCtrlr", "RateUnit", "MemberList", RO, ["A"])
+        add("SmartChargingCtrlr", "RateUnit", "MemberList", RO, ["A"], values_list=("A",))
         add("SmartChargingCtrlr", "PeriodsPerSchedule", "integer", RO, 1)
         add("SmartChargingCtrlr", "ProfileStackLevel", "integer", RO, 8)
         add("SmartChargingCtrlr", "ChargingProfileMaxStackLevel", "integer", RO, 8)
@@ -323,6 +365,78 @@ class DeviceModel:
         add("ChargingStation", "Model", "string", RO, c["model"])
         add("ChargingStation", "VendorName", "string", RO, c["vendor"])
         add("ChargingStation", "AvailabilityState", "string", RO, "Available")
+        add("ChargingStation", "Available", "boolean", RO, True)
+        phases = max((int(e.get("phases", 3)) for e in c.get("evse") or []), default=3)
+        add("ChargingStation", "SupplyPhases", "integer", RO, phases, minimum=0, maximum=3)
+        # the controller releases the cable lock itself when the EV side is unplugged
+        add("OCPPCommCtrlr", "UnlockOnEVSideDisconnect", "boolean", RO, True)
+        # write-only (B09 / A01): set -> reconnect with it; never reported nor read back
+        add(
+            "SecurityCtrlr",
+            "BasicAuthPassword",
+            "string",
+            WO,
+            password or "",
+            minimum=16,  # passwordString: 16-40 characters (2.0.1 Part 2, A00)
+            maximum=40,
+        )
+
+    def add_connector(
+        self,
+        evse_id: int,
+        connector_id: int,
+        *,
+        phases: int,
+        connector_type: str,
+        max_power: float,
+        availability: Callable[[], str],
+        power: Callable[[], float | None],
+    ) -> None:
+        """The EVSE and Connector components of one EVSE's connector, with the variables
+        of 2.0.1 Part 2 (Appendices, Referenced Components): AvailabilityState (the
+        connector's ConnectorStatusEnumType), Available, SupplyPhases, EVSE.Power (W,
+        maxLimit from max_current x phases x 230 V) and Connector.ConnectorType."""
+        add = self._add
+        where = {"evse_id": evse_id}
+        states = CONNECTOR_STATES
+        add(
+            "EVSE",
+            "AvailabilityState",
+            "OptionList",
+            RO,
+            "",
+            dynamic=availability,
+            values_list=states,
+            **where,
+        )
+        add("EVSE", "Available", "boolean", RO, True, **where)
+        add("EVSE", "SupplyPhases", "integer", RO, phases, minimum=0, maximum=3, **where)
+        add(
+            "EVSE",
+            "Power",
+            "decimal",
+            RO,
+            0.0,
+            unit="W",
+            minimum=0,
+            maximum=max_power,
+            dynamic=lambda: round(power() or 0.0, 1),
+            **where,
+        )
+        where["connector_id"] = connector_id
+        add(
+            "Connector",
+            "AvailabilityState",
+            "OptionList",
+            RO,
+            "",
+            dynamic=availability,
+            values_list=states,
+            **where,
+        )
+        add("Connector", "Available", "boolean", RO, True, **where)
+        add("Connector", "ConnectorType", "string", RO, connector_type, **where)
+        add("Connector", "SupplyPhases", "integer", RO, phases, minimum=0, maximum=3, **where)
 
     def _add(
         self, component: str, name: str, data_type: str, mutability: str, value: Any, **extra: Any
@@ -334,25 +448,47 @@ class DeviceModel:
         """Apply values persisted by earlier SetVariables."""
         for key, value in stored.items():
             var = self.variables.get(key[len(self.SETTING_PREFIX) :])
-            if var is not None and var.mutability == RW:
+            if var is not None and var.mutability in (RW, WO):
                 var.value = value
 
     def value(self, component: str, name: str, instance: str | None = None) -> Any:
         return self.variables[key_of(component, name, instance)].current()
 
-    def find(self, component: str, name: str, instance: str | None) -> Variable | None:
-        var = self.variables.get(key_of(component, name, instance))
-        if var is None and instance is None:
-            # A variable with a single instance may be asked for without naming it.
+    def find(
+        self,
+        component: str,
+        name: str,
+        instance: str | None,
+        evse: dict[str, Any] | None = None,
+    ) -> Variable | None:
+        """The variable of a ComponentType/VariableType pair (`evse` as the CSMS gave it,
+        snake_case: `id`, optional `connector_id`)."""
+        evse_id, connector_id = _evse_ids(evse)
+        var = self.variables.get(key_of(component, name, instance, evse_id, connector_id))
+        if var is None and (instance is None or evse is None):
+            # A variable with a single instance (or on a single EVSE / connector) may be
+            # asked for without naming it.
             matches = [
-                v for v in self.variables.values() if v.component == component and v.name == name
+                v
+                for v in self.variables.values()
+                if v.component == component
+                and v.name == name
+                and (instance is None or v.instance == instance)
+                and (evse_id is None or v.evse_id == evse_id)
+                and (connector_id is None or v.connector_id == connector_id)
             ]
             if len(matches) == 1:
                 var = matches[0]
         return var
 
-    def has_component(self, component: str) -> bool:
-        return any(v.component == component for v in self.variables.values())
+    def has_component(self, component: str, evse: dict[str, Any] | None = None) -> bool:
+        evse_id, connector_id = _evse_ids(evse)
+        return any(
+            v.component == component
+            and (evse_id is None or v.evse_id == evse_id)
+            and (connector_id is None or v.connector_id == connector_id)
+            for v in self.variables.values()
+        )
 
     def get(self, item: dict[str, Any]) -> dict[str, Any]:
         """One GetVariableData (snake_case) -> one GetVariableResult."""
@@ -366,13 +502,17 @@ class DeviceModel:
         }
         if item.get("attribute_type"):
             result["attribute_type"] = attribute_type
-        var = self.find(component, variable["name"], variable.get("instance"))
-        if not self.has_component(component):
+        evse = item["component"].get("evse")
+        var = self.find(component, variable["name"], variable.get("instance"), evse)
+        if not self.has_component(component, evse):
             result["attribute_status"] = "UnknownComponent"
         elif var is None:
             result["attribute_status"] = "UnknownVariable"
         elif attribute_type != "Actual":
             result["attribute_status"] = "NotSupportedAttributeType"
+        elif var.mutability == WO:
+            result["attribute_status"] = "Rejected"  # B06.FR.??: write-only is not read
+            result["attribute_status_info"] = {"reason_code": "WriteOnly"}
         else:
             result["attribute_value"] = var.text()[:2500]
         return result
@@ -389,8 +529,9 @@ class DeviceModel:
         }
         if item.get("attribute_type"):
             result["attribute_type"] = attribute_type
-        var = self.find(component, variable["name"], variable.get("instance"))
-        if not self.has_component(component):
+        evse = item["component"].get("evse")
+        var = self.find(component, variable["name"], variable.get("instance"), evse)
+        if not self.has_component(component, evse):
             result["attribute_status"] = "UnknownComponent"
             return result, None
         if var is None:
@@ -399,7 +540,7 @@ class DeviceModel:
         if attribute_type != "Actual":
             result["attribute_status"] = "NotSupportedAttributeType"
             return result, None
-        if var.mutability != RW:
+        if var.mutability not in (RW, WO):
             result["attribute_status"] = "Rejected"
             result["attribute_status_info"] = {"reason_code": "ReadOnly"}
             return result, None
@@ -414,3 +555,10 @@ class DeviceModel:
             return result, None
         var.value = value
         return result, var
+
+
+def _evse_ids(evse: dict[str, Any] | None) -> tuple[int | None, int | None]:
+    if not evse:
+        return None, None
+    connector = evse.get("connector_id", evse.get("connectorId"))
+    return int(evse["id"]), (int(connector) if connector is not None else None)

@@ -11,9 +11,9 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from components.ocpp_station.config import firmware_version
 from components.ocpp_station.once import OnceResult
 from components.ocpp_station.sender import CallRejected, LinkDown, NoAnswer
-from orge import __version__
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -62,7 +62,7 @@ async def async_once(config: dict[str, Any], config_dir: str, timeout: float) ->
             "chargingStation": {
                 "model": config["model"],
                 "vendorName": config["vendor"],
-                "firmwareVersion": config.get("firmware_version") or f"ORGE {__version__}",
+                "firmwareVersion": firmware_version(config),
             },
             "reason": "PowerUp",
         }

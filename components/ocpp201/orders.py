@@ -17,10 +17,13 @@ from typing import TYPE_CHECKING, Any
 from ocpp.charge_point import snake_to_camel_case
 from ocpp.v201 import call_result
 
+from components.ocpp_station.arming import local_stop_allowed
 from components.ocpp_station.evse import EvseBinding
 from components.ocpp_station.recovery import reset_now
 from components.ocpp_station.sender import CallRejected, LinkDown, NoAnswer
+from orge.redact import register_secret
 
+from .device_model import NOMINAL_VOLTAGE
 from .smart_charging import IDLE_STATES, SmartCharging, _info
 
 if TYPE_CHECKING:
@@ -118,29 +121,64 @@ class Orders(SmartCharging):
     async def local_authorize(
         self, id_token: str, token_type: str, evse_id: int | None
     ) -> dict[str, Any]:
-        """`ocpp201.authorize`: Authorize at the CSMS, then start like a remote start."""
+        """`ocpp201.authorize`: a token presented by a driver. It stops a transaction it
+        may stop (the same token, or one the CSMS gives the starting token's group:
+        `arming.local_stop_allowed`; Ended with triggerReason StopAuthorized, stoppedReason
+        Local; OCA TC_C_39_CS, TC_E_06/07-style local stop); else Authorize at the CSMS,
+        then start like a remote start, held until the vehicle is plugged in (C01, E01).
+        ServiceValidationError: no free EVSE, a transaction there it may not stop
+        (TC_C_04_CS), the CSMS not connected."""
         from orge.exceptions import ServiceValidationError
 
         station = self.station
+        token = {"idToken": id_token, "type": token_type}
+
+        async def ask(value: str) -> tuple[str, str | None]:
+            info = await self._authorize({"idToken": value, "type": token_type})
+            group = (info.get("groupIdToken") or {}).get("idToken")
+            return str(info.get("status", "Invalid")), group
+
+        for tx in list(station.transactions.values()):
+            started = (tx.id_token or {}).get("idToken")
+            if evse_id not in (None, tx.evse_id) or not started:
+                continue
+            if await local_stop_allowed(started, tx.group, id_token, ask):
+                tx.stop_token = token
+                await station.evses[tx.evse_id].async_stop("Local")
+                return {"status": "Accepted", "evse_id": tx.evse_id, "stopped": True}
         free = [b for b in station.evses.values() if b.evse_id not in station.transactions]
         binding = station.evses.get(evse_id) if evse_id else (free[0] if free else None)
-        if binding is None or binding.evse_id in station.transactions:
-            raise ServiceValidationError(f"no free EVSE {evse_id or ''} to authorize".strip())
-        link = station.link
-        if link is None or not station.boot_accepted:
+        if binding is None and evse_id is None and station.transactions:
+            binding = next(iter(station.evses.values()))  # every EVSE runs a transaction
+        if binding is not None and binding.evse_id in station.transactions:
+            raise ServiceValidationError(
+                f"id token {id_token} may not stop the transaction on EVSE {binding.evse_id}"
+            )
+        if binding is None:
+            raise ServiceValidationError(f"no EVSE {evse_id} to authorize")
+        info = await self._authorize(token)
+        status = str(info.get("status", "Invalid"))
+        if status == "Accepted":
+            if self.limit_dirty:
+                await self.apply_limits()
+            group = (info.get("groupIdToken") or {}).get("idToken")
+            station.arming.arm(binding, token, None, remote=False, group=group)
+            await station.arming.async_release(binding)
+        return {"status": status, "evse_id": binding.evse_id}
+
+    async def _authorize(self, token: dict[str, Any]) -> dict[str, Any]:
+        """Authorize (C01) -> the IdTokenInfo; ServiceValidationError when the CSMS
+        cannot be asked."""
+        from orge.exceptions import ServiceValidationError
+
+        link = self.station.link
+        if link is None or not self.station.boot_accepted:
             raise ServiceValidationError("the CSMS is not connected: cannot authorize now")
-        token = {"idToken": id_token, "type": token_type}
         try:
             answer = await link.call("Authorize", {"idToken": token})
         except (NoAnswer, CallRejected, LinkDown) as err:
             raise ServiceValidationError(f"Authorize failed: {err}") from None
-        status = str((answer.get("idTokenInfo") or {}).get("status", "Invalid"))
-        if status == "Accepted":
-            if self.limit_dirty:
-                await self.apply_limits()
-            station.arming.arm(binding, token, None, remote=False)
-            await station.arming.async_release(binding)
-        return {"status": status, "evse_id": binding.evse_id}
+        return dict(answer.get("idTokenInfo") or {})
 
     def state_changed(self, binding: EvseBinding) -> None:
         """Called inline on every EVSE change: pending remote start, pending limits."""
@@ -370,6 +408,44 @@ class Orders(SmartCharging):
                 description=f"{count} items; ItemsPerMessage[{action}] is {limit}"
             )
 
+    def model_connector(self, binding: EvseBinding) -> None:
+        """Add the binding's EVSE and Connector components to the device model."""
+        config = binding.config
+        phases = int(config.get("phases", 3))
+        self.station.model.add_connector(
+            binding.evse_id,
+            binding.connector_id,
+            phases=phases,
+            connector_type=str(config.get("connector_type", "cType2")),
+            max_power=float(config["max_current"]) * phases * NOMINAL_VOLTAGE,
+            availability=lambda: binding.current_view().connector_status,
+            power=binding.power_w,
+        )
+
+    def stored_password(self, configured: str | None) -> str | None:
+        """The Basic auth password: one the CSMS set (SecurityCtrlr.BasicAuthPassword,
+        persisted) wins over the configured one. Registered as a secret (never logged)."""
+        stored = self.station.model.value("SecurityCtrlr", "BasicAuthPassword")
+        if stored:
+            register_secret(str(stored))
+            return str(stored)
+        return configured
+
+    async def after_set_variables(self, items: list[dict[str, Any]]) -> None:
+        """A new BasicAuthPassword (A01): the answer is out; drop the connection so the
+        lifecycle dials again with it (A01.FR.?? : reconnect with the new password)."""
+        station = self.station
+        new = station.model.value("SecurityCtrlr", "BasicAuthPassword")
+        if not new or new == station.password:
+            return
+        station.password = str(new)
+        # the new connection boots again (OCA TC_A_09_CS: BootNotification after it)
+        station.boot_hash = None
+        _LOGGER.info("BasicAuthPassword changed by the CSMS: reconnecting with it")
+        link = station.link
+        if link is not None:
+            await link.close()
+
     def availability_state(self) -> str:
         """ChargingStation.AvailabilityState: Unavailable when the station is Inoperative."""
         return "Unavailable" if self.availability.get(0) == "Inoperative" else "Available"
@@ -389,6 +465,8 @@ class Orders(SmartCharging):
             if var is not None:
                 changed.append(var)
         for var in changed:
+            if var.mutability == "WriteOnly":
+                register_secret(str(var.value))  # before anything could log it
             await station.journal.set_setting(f"dm/{var.key}", var.value)
             if var.component == "OCPPCommCtrlr" and var.name.startswith("RetryBackOff"):
                 station.apply_backoff_settings()
@@ -405,8 +483,8 @@ class Orders(SmartCharging):
         if report_base not in ("FullInventory", "ConfigurationInventory"):
             return
         variables = list(self.station.model.variables.values())
-        if report_base == "ConfigurationInventory":
-            variables = [v for v in variables if v.mutability == "ReadWrite"]
+        if report_base == "ConfigurationInventory":  # the writable ones (B07.FR.07)
+            variables = [v for v in variables if v.mutability in ("ReadWrite", "WriteOnly")]
         await self._notify_report(request_id, variables)
 
     def get_report(
@@ -451,6 +529,12 @@ class Orders(SmartCharging):
                         continue
                     if component.get("instance") is not None:
                         continue  # ORGE's components have no instances
+                    evse = component.get("evse")
+                    if evse is not None and (
+                        evse.get("id") != var.evse_id
+                        or evse.get("connector_id", var.connector_id) != var.connector_id
+                    ):
+                        continue
                     variable = item.get("variable")
                     if variable is None:
                         return True

@@ -89,6 +89,7 @@ class Station201(StationLifecycle, TransactionLog):
             self.station_id,
             2 if self.url.startswith("wss://") else 1,
             self.clock.iso,
+            self.password,
         )
         self.backoff = ReconnectBackoff()
         self.sensors = LinkSensors(orge, DOMAIN, "OCPP 2.0.1")
@@ -123,8 +124,8 @@ class Station201(StationLifecycle, TransactionLog):
         )
         self.sessions = StationSessions(orge, DOMAIN, "OCPP 2.0.1", self.journal)
         self.wire_logger = logging.getLogger(f"components.{DOMAIN}.wire")
-        if not config["log_messages"]:
-            self.wire_logger.setLevel(logging.WARNING)
+        # (set both ways: the logger outlives a station restarted in the same process)
+        self.wire_logger.setLevel(logging.INFO if config["log_messages"] else logging.WARNING)
         self.stopping = False
         self._attempted = 0.0  # when the current connection was made (shared-URL retry)
         # SetVariables of a timer's variable applies at once (issue 10 point 3)
@@ -136,6 +137,7 @@ class Station201(StationLifecycle, TransactionLog):
         await self.journal.open()
         self.journal.on_count = self.sensors.set_queue
         self.model.load(await self.journal.settings(DeviceModel.SETTING_PREFIX))
+        self.password = self.orders.stored_password(self.password)
         self.apply_backoff_settings()
         self.boot_reason = await self.journal.get_setting("boot_reason", "PowerUp")
         await self.orders.load()
@@ -150,6 +152,7 @@ class Station201(StationLifecycle, TransactionLog):
             )
             binding.inoperative = self.orders.is_inoperative(binding.evse_id)
             self.evses[binding.evse_id] = binding
+            self.orders.model_connector(binding)
         for record in await self.journal.transactions():
             binding = self.evses.get(record.evse_id)
             if binding is None:
@@ -226,8 +229,10 @@ class Station201(StationLifecycle, TransactionLog):
             supports_response=SupportsResponse.OPTIONAL,
             description={
                 "name": "Authorize",
-                "description": "Ask the CSMS to authorise an id token (Authorize); when "
-                "Accepted, the controller is authorised and the transaction carries the token.",
+                "description": "A driver's id token: stops the transaction it started (or "
+                "one of its group); else Authorize at the CSMS and, when Accepted, the "
+                "controller is authorised once the vehicle is plugged in and the transaction "
+                "carries the token.",
             },
         )
 

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from components.ocpp_station.arming import StartArming
+from components.ocpp_station.ended_values import in_time_order, keep_for_end
 from components.ocpp_station.evse import EvseBinding, SessionEvent
 from components.ocpp_station.journal import (
     KIND_END,
@@ -55,6 +56,15 @@ class Transaction:
     remote_start_id: int | None = None
     charging_state: str = "EVConnected"
     timer: asyncio.Task[None] | None = field(default=None, repr=False)  # sampling
+    group: str | None = None  # the starting token's groupIdToken (who may stop it locally)
+    # meter values kept for the Ended event (TxEndedInterval samples, J01/J02)
+    ended_values: list[dict[str, Any]] = field(default_factory=list, repr=False)
+    ended_timer: asyncio.Task[None] | None = field(default=None, repr=False)
+
+    def keep_for_end(self, meter: dict[str, Any] | None) -> None:
+        keep_for_end(self.ended_values, meter)
+
+    stop_token: dict[str, Any] | None = None  # the token a driver stopped it with
 
     def data(self) -> dict[str, Any]:
         return {
@@ -127,6 +137,7 @@ class TransactionLog:
         mono: float,
         *,
         meter: dict[str, Any] | None = None,
+        earlier_meters: list[dict[str, Any]] | None = None,
         stopped_reason: str | None = None,
         with_evse: bool = False,
         with_token: bool = False,
@@ -148,10 +159,13 @@ class TransactionLog:
             payload["offline"] = True
         if with_evse:
             payload["evse"] = {"id": tx.evse_id, "connectorId": tx.connector_id}
-        if with_token and tx.id_token:
+        if event_type == "Ended" and tx.stop_token:
+            payload["idToken"] = tx.stop_token  # stopped by a driver's token (E07)
+        elif with_token and tx.id_token:
             payload["idToken"] = tx.id_token
-        if meter:
-            payload["meterValue"] = [meter]
+        meters = [*(earlier_meters or []), *([meter] if meter else [])]
+        if meters:
+            payload["meterValue"] = meters
         entry = await self.journal.append(
             "TransactionEvent",
             payload,
@@ -181,6 +195,7 @@ class TransactionLog:
             if remote is not None:
                 tx.id_token = remote.id_token
                 tx.remote_start_id = remote.remote_start_id
+                tx.group = remote.group
                 trigger = "RemoteStart" if remote.remote_start_id is not None else "Authorized"
             self.transactions[evse_id] = tx  # its record is written with the Started event
             meter = self.meter_value(
@@ -221,14 +236,26 @@ class TransactionLog:
             mono,
             self._measurands("SampledDataCtrlr", "TxEndedMeasurands"),
         )
+        # the TxEndedInterval samples (sampled and clock-aligned) in time order, then the
+        # Transaction.End value (J01.FR.?? / J02: TxEndedMeasurands in the Ended event)
+        meters = in_time_order(tx.ended_values)
         await self._append_tx(
-            tx, "Ended", event.trigger, KIND_END, mono, meter=meter, stopped_reason=event.reason
+            tx,
+            "Ended",
+            event.trigger,
+            KIND_END,
+            mono,
+            meter=meter,
+            stopped_reason=event.reason,
+            earlier_meters=meters,
         )
         # the session row is completed before the transaction record closes: a crash
         # between the two resumes the transaction, which then ends (and completes) again
         await self.sessions.transaction_ended(binding, tx.tx_id, event.reason or "Other")
-        await self.journal.close_transaction(tx.tx_id)
+        # over for the EVSE now (a token presented meanwhile starts a new session); the
+        # journal's record closes next
         del self.transactions[evse_id]
+        await self.journal.close_transaction(tx.tx_id)
         _LOGGER.info("Transaction %s ended on EVSE %d (%s)", tx.tx_id, evse_id, event.reason)
         await self.orders.transaction_ended(binding)
 
@@ -283,18 +310,71 @@ class TransactionLog:
                 last = time.monotonic()
                 self.queue_meter(binding, "MeterValuePeriodic")
 
+        async def sample_for_end() -> None:
+            # SampledDataCtrlr.TxEndedInterval: kept for the Ended event (J02, TC_J_10)
+            last = time.monotonic()
+            while self.transactions.get(tx.evse_id) is tx:
+                await self.settings.sleep_until(
+                    every(
+                        last,
+                        lambda: int(self.model.value("SampledDataCtrlr", "TxEndedInterval")),
+                        lambda: bool(self.model.value("SampledDataCtrlr", "Enabled")),
+                    )
+                )
+                if self.transactions.get(tx.evse_id) is not tx:
+                    return
+                last = time.monotonic()
+                tx.keep_for_end(
+                    self.meter_value(
+                        binding,
+                        "Sample.Periodic",
+                        last,
+                        self._measurands("SampledDataCtrlr", "TxEndedMeasurands"),
+                    )
+                )
+
         tx.timer = self.orge.async_create_background_task(sample(), f"ocpp201 sampling {tx.tx_id}")
+        tx.ended_timer = self.orge.async_create_background_task(
+            sample_for_end(), f"ocpp201 Ended samples {tx.tx_id}"
+        )
 
     def _stop_sampling(self, tx: Transaction) -> None:
-        if tx.timer is not None:
-            tx.timer.cancel()
-            tx.timer = None
+        for task in (tx.timer, tx.ended_timer):
+            if task is not None:
+                task.cancel()
+        tx.timer = tx.ended_timer = None
 
     async def _aligned_loop(self) -> None:
         """Clock-aligned meter values on the boundaries of the station clock (the best
         time known: corrected once the CSMS's time arrives, and messages made before that
         are re-stamped when sent), as under 1.6; a new AlignedDataCtrlr.Interval applies
-        at once (0 = off)."""
+        at once (0 = off). Beside it, the clock-aligned samples kept for Ended events."""
+        await asyncio.gather(self._aligned_interval_loop(), self._aligned_ended_loop())
+
+    async def _aligned_ended_loop(self) -> None:
+        """AlignedDataCtrlr.TxEndedInterval: on its clock boundaries, each transaction
+        keeps a Sample.Clock value of AlignedDataCtrlr.TxEndedMeasurands for its Ended
+        event (J01, TC_J_03); a new interval applies at once (0 = off)."""
+        while True:
+            boundary = aligned(
+                lambda: int(self.model.value("AlignedDataCtrlr", "TxEndedInterval")),
+                self.clock.seconds_to_boundary,
+            )
+            await self.settings.sleep_until(boundary)
+            if self.model.value("AlignedDataCtrlr", "Enabled"):
+                mono = boundary() or time.monotonic()  # stamped with the boundary itself
+                for tx in list(self.transactions.values()):
+                    tx.keep_for_end(
+                        self.meter_value(
+                            self.evses[tx.evse_id],
+                            "Sample.Clock",
+                            mono,
+                            self._measurands("AlignedDataCtrlr", "TxEndedMeasurands"),
+                        )
+                    )
+            await asyncio.sleep(0.01)  # past the boundary before computing the next
+
+    async def _aligned_interval_loop(self) -> None:
         while True:
             await self.settings.sleep_until(
                 aligned(

@@ -12,6 +12,13 @@ action (the controller keeps it until a stop; the next vehicle must not start on
 
 Nothing here sends an OCPP message: `arm()` is called while answering, `release()` after
 the answer went out (so the answer precedes everything the start causes).
+
+Local stop (`local_stop_allowed`): a token presented while a transaction runs stops it
+when it is the token that started it (no Authorize needed), or, when the starting token
+belongs to a group (1.6 parentIdTag, 2.0.1 groupIdToken), when the CSMS authorizes the
+presented token with the same group (1.6 §3.5.x "Stop Transaction", OCA TC_068_CS /
+TC_069_CS; 2.0.1 C01/C09, TC_C_39_CS). A different token without a group never stops it and
+is not even sent to the CSMS (TC_068_CS step 1, TC_C_04_CS).
 """
 
 from __future__ import annotations
@@ -41,6 +48,7 @@ class HeldStart:
     released: bool = False  # False while the answer is not out yet (see release())
     authorized: bool = False  # the controller's authorize action ran
     timer: asyncio.TimerHandle | None = field(default=None, repr=False)
+    group: str | None = None  # the token's group, when the CSMS told it (local stop)
 
 
 class StartArming:
@@ -75,12 +83,13 @@ class StartArming:
         *,
         remote: bool = True,
         released: bool = False,
+        group: str | None = None,
     ) -> HeldStart:
         """Hold a start on the binding's EVSE (replacing one held there). With
         `released=False` nothing happens until `release()`; the session's start is
         reported as a remote start when `remote`."""
         self.take(binding.evse_id)
-        held = HeldStart(binding.evse_id, id_token, remote_start_id, remote, released)
+        held = HeldStart(binding.evse_id, id_token, remote_start_id, remote, released, group=group)
         held.timer = asyncio.get_running_loop().call_later(
             max(0.0, float(self._timeout())), self._expired, binding, held
         )
@@ -214,3 +223,21 @@ class StartArming:
                 held.timer.cancel()
         for task in list(self._tasks):
             task.cancel()
+
+
+async def local_stop_allowed(
+    started_token: str,
+    started_group: str | None,
+    presented: str,
+    authorize: Callable[[str], Awaitable[tuple[str, str | None]]],
+) -> bool:
+    """Whether the `presented` token may stop the transaction `started_token` began
+    (tokens compared as the strings a driver presents, case-insensitively as RFID uids
+    are). `authorize(token)` asks the CSMS: (status, group of the token or None); it is
+    called only when the starting token has a group and the presented one differs."""
+    if presented.casefold() == started_token.casefold():
+        return True
+    if not started_group:
+        return False
+    status, group = await authorize(presented)
+    return status == "Accepted" and group is not None and group == started_group

@@ -135,3 +135,12 @@ def core_station_id(config_dir: str) -> str:
         return str(CORE_SCHEMA(core).get("station_id") or "")
     except Exception:  # the engine has already reported config problems
         return ""
+
+
+def firmware_version(config: dict[str, Any]) -> str:
+    """The firmware version both protocols' BootNotification report: the configured
+    `firmware_version`, else the ORGE version (`ORGE x.y.z`; 1.6 CiString50, 2.0.1
+    string[50])."""
+    from orge import __version__
+
+    return str(config.get("firmware_version") or f"ORGE {__version__}")

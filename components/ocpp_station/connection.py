@@ -38,6 +38,8 @@ from typing import Any
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus, InvalidURI
 
+from orge.redact import register_secret
+
 from .sender import CallRejected, LinkDown, NoAnswer
 
 _LOGGER = logging.getLogger(__name__)
@@ -238,6 +240,8 @@ class Connection:
                 message = await self._ws.recv()
                 if isinstance(message, bytes):
                     continue  # OCPP-J frames are text
+                if _PASSWORD_VARIABLE in message:
+                    _register_sent_password(message)  # before the line below logs it
                 self.wire_logger.info("%s: receive message %s", self.station_id, message)
                 await self._dispatch(message)
         except ConnectionClosed as err:
@@ -390,6 +394,19 @@ class Connection:
         with contextlib.suppress(Exception):
             await asyncio.wait_for(self._ws.close(code=code), 3)
         self._gone()
+
+
+_PASSWORD_VARIABLE = "BasicAuthPassword"
+
+
+def _register_sent_password(message: str) -> None:
+    """A 2.0.1 SetVariables may carry a new SecurityCtrlr.BasicAuthPassword: register it
+    as a secret so no log line (the wire log first of all) ever shows it."""
+    with contextlib.suppress(ValueError, TypeError, IndexError, AttributeError):
+        frame = json.loads(message)
+        for item in frame[3].get("setVariableData") or []:
+            if (item.get("variable") or {}).get("name") == _PASSWORD_VARIABLE:
+                register_secret(str(item.get("attributeValue") or ""))
 
 
 def _known_action(action: str, version: str) -> bool:

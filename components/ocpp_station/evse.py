@@ -460,6 +460,9 @@ EVSE_SCHEMA = vol.Schema(
         vol.Optional("unlock_action"): ACTION_SCHEMA,
         vol.Optional("max_current", default=32): vol.All(vol.Coerce(float), vol.Range(min=6)),
         vol.Optional("min_current", default=6): vol.All(vol.Coerce(float), vol.Range(min=0)),
+        # what the device model reports (2.0.1 SupplyPhases, ConnectorEnumType)
+        vol.Optional("phases", default=3): vol.In([1, 3]),
+        vol.Optional("connector_type", default="cType2"): vol.All(cv.string, vol.Length(max=20)),
     }
 )
 

@@ -22,6 +22,7 @@ import logging
 from typing import Any
 
 from .connection import ConnectFailed, Connection, open_connection
+from .urls import safe_url
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -110,10 +111,11 @@ class StationLifecycle:
                 if not self.role.active:  # the primary came back while we were dialling
                     await connection.close()
                     continue
+                # one INFO line per (re)connection (issue 10 point 7), never a credential
                 _LOGGER.info(
                     "%s: connected to %s (%s)",
                     self.protocol_label,
-                    self.url,
+                    safe_url(self.url),
                     connection.subprotocol,
                 )
                 try:

@@ -16,21 +16,12 @@ import json
 import time
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 from orge.redact import redact_value
 
+from .urls import safe_url
+
 REQUIRED_ACTIONS = ("BootNotification", "StatusNotification", "Heartbeat")
-
-
-def safe_url(url: str) -> str:
-    """The URL without user:password (and without a query, which may carry a token)."""
-    parts = urlsplit(url)
-    host = parts.hostname or ""
-    if ":" in host:
-        host = f"[{host}]"
-    netloc = f"{host}:{parts.port}" if parts.port else host
-    return urlunsplit((parts.scheme, netloc, parts.path, "", ""))
 
 
 def _summary(payload: Any, limit: int = 400) -> Any:

@@ -30,3 +30,13 @@ def url_password(url: str) -> str | None:
     if password:
         register_secret(password)
     return password or None
+
+
+def safe_url(url: str) -> str:
+    """The URL without user:password (and without a query, which may carry a token)."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    if ":" in host:
+        host = f"[{host}]"
+    netloc = f"{host}:{parts.port}" if parts.port else host
+    return urlunsplit((parts.scheme, netloc, parts.path, "", ""))

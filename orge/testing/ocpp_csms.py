@@ -236,14 +236,14 @@ class CentralSystem16(_Recording, ChargePoint16):
 
     @on("Authorize")
     def on_authorize(self, id_tag: str, **_: Any) -> Any:
-        return result16.Authorize(id_tag_info={"status": self.csms.id_tag_status(id_tag)})
+        return result16.Authorize(id_tag_info=self.csms.id_tag_info16(id_tag))
 
     @on("StartTransaction")
     def on_start(self, id_tag: str, **_: Any) -> Any:
         self.csms.last_transaction_id += 1
         return result16.StartTransaction(
             transaction_id=self.csms.last_transaction_id,
-            id_tag_info={"status": self.csms.id_tag_status(id_tag)},
+            id_tag_info=self.csms.id_tag_info16(id_tag),
         )
 
     @on("MeterValues")
@@ -294,14 +294,15 @@ class CentralSystem201(_Recording, ChargePoint201):
 
     @on("Authorize")
     def on_authorize(self, id_token: dict[str, Any], **_: Any) -> Any:
-        status = self.csms.id_tag_status(id_token.get("id_token", ""))
-        return result201.Authorize(id_token_info={"status": status})
+        return result201.Authorize(
+            id_token_info=self.csms.id_token_info201(id_token.get("id_token", ""))
+        )
 
     @on("TransactionEvent")
     def on_transaction_event(self, id_token: dict[str, Any] | None = None, **_: Any) -> Any:
         if id_token:
-            status = self.csms.id_tag_status(id_token.get("id_token", ""))
-            return result201.TransactionEvent(id_token_info={"status": status})
+            info = self.csms.id_token_info201(id_token.get("id_token", ""))
+            return result201.TransactionEvent(id_token_info=info)
         return result201.TransactionEvent()
 
     @on("MeterValues")
@@ -371,6 +372,7 @@ class OcppCsms:
         self.ping_interval = ping_interval
         self.refuse_status: int | None = None  # answer every handshake with this HTTP status
         self.id_tags: dict[str, str] = {}  # id tag -> status; unknown tags are Accepted
+        self.groups: dict[str, str] = {}  # id tag -> its parentIdTag / groupIdToken
         self.last_transaction_id = 0
         self.messages: list[Message] = []
         self.attempts: list[Attempt] = []
@@ -470,6 +472,20 @@ class OcppCsms:
 
     def id_tag_status(self, id_tag: str) -> str:
         return self.id_tags.get(id_tag, "Accepted")
+
+    def id_tag_info16(self, id_tag: str) -> dict[str, Any]:
+        """1.6 IdTagInfo (snake_case): the status and, if set, `groups`' parentIdTag."""
+        info: dict[str, Any] = {"status": self.id_tag_status(id_tag)}
+        if id_tag in self.groups:
+            info["parent_id_tag"] = self.groups[id_tag]
+        return info
+
+    def id_token_info201(self, id_token: str) -> dict[str, Any]:
+        """2.0.1 IdTokenInfo (snake_case): the status and, if set, the groupIdToken."""
+        info: dict[str, Any] = {"status": self.id_tag_status(id_token)}
+        if id_token in self.groups:
+            info["group_id_token"] = {"id_token": self.groups[id_token], "type": "Central"}
+        return info
 
     def current_time(self) -> str:
         return _now_iso()

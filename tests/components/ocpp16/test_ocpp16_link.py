@@ -7,6 +7,7 @@ import itertools
 
 from ocpp16_helpers import PASSWORD, STATION, FakeController, station_yaml, wait_state
 
+from orge import __version__
 from tests.ocpp_csms import OCPP16, OcppCsms, self_signed_tls
 
 
@@ -17,7 +18,12 @@ async def test_boot_status_heartbeat(config_dir, start_station) -> None:
         FakeController(hub).state("idle")
         await csms.wait_connected(STATION, OCPP16)
         boot = (await csms.wait_for("BootNotification"))[0].payload
-        assert boot == {"chargePointVendor": "ORGE", "chargePointModel": "AC-22"}
+        # issue 10 point 7: the firmware version (the ORGE version) is reported, as 2.0.1 does
+        assert boot == {
+            "chargePointVendor": "ORGE",
+            "chargePointModel": "AC-22",
+            "firmwareVersion": f"ORGE {__version__}",
+        }
         statuses = await csms.wait_for("StatusNotification", 2)
         assert [(s.payload["connectorId"], s.payload["status"]) for s in statuses[:2]] == [
             (0, "Available"),
