@@ -35,6 +35,8 @@ DEFAULT_EVENT_TYPES = [
     "ocpp_primary_failed",
     "ocpp_primary_restored",
     "ocpp_reset",
+    "ocpp_session_started",
+    "ocpp_session_ended",
     "ngrok_tunnel_changed",
     "power_monitor_problem",
 ]

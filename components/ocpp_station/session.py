@@ -30,6 +30,13 @@ and as attributes (the contract of the web page; all `None` until a first sessio
 
 The values stay until the next session starts, so a finished session stays readable.
 
+Events (for automations, the logbook and the mqtt component; no id token in them: events
+travel further than the API, and a token is personal data):
+
+- `ocpp_session_started` `{"domain", "evse_id", "transaction_id", "started_at"}`
+- `ocpp_session_ended` `{"domain", "evse_id", "transaction_id", "started_at", "ended_at",
+  "energy_kwh", "duration_s", "stop_reason"}`, fired once the end message is journaled
+
 The session log: every transaction of the station, newest first, kept in the OCPP
 journal's SQLite file (`<config>/.storage/<domain>.db`, table `sessions`), not in the
 recorder's: the journal is there whenever the component runs (the recorder may not be
@@ -61,6 +68,8 @@ if TYPE_CHECKING:
 
 _LOGGER = logging.getLogger(__name__)
 
+EVENT_SESSION_STARTED = "ocpp_session_started"
+EVENT_SESSION_ENDED = "ocpp_session_ended"
 KEEP = 500  # sessions kept in the log (the oldest ended ones are dropped)
 TICK = 30.0  # seconds between writes of a running session's duration without a meter change
 
@@ -298,6 +307,15 @@ class StationSessions:
         )
         self.current[binding.evse_id] = record
         self.refresh(binding)
+        self.orge.bus.async_fire(
+            EVENT_SESSION_STARTED,
+            {
+                "domain": self.domain,
+                "evse_id": record.evse_id,
+                "transaction_id": record.transaction_id,
+                "started_at": iso(record.started_wall),
+            },
+        )
         await self.journal.execute(
             f"INSERT OR REPLACE INTO sessions ({_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?)",
             (
@@ -346,6 +364,19 @@ class StationSessions:
         record.ended_wall = time.time()
         record.stop_reason = stop_reason
         self.refresh(binding)
+        self.orge.bus.async_fire(
+            EVENT_SESSION_ENDED,
+            {
+                "domain": self.domain,
+                "evse_id": record.evse_id,
+                "transaction_id": record.transaction_id,
+                "started_at": iso(record.started_wall),
+                "ended_at": iso(record.ended_wall),
+                "energy_kwh": record.energy_kwh,
+                "duration_s": record.duration_s(record.ended_wall),
+                "stop_reason": stop_reason,
+            },
+        )
         await self.journal.execute(
             "UPDATE sessions SET ended_wall = ?, energy_kwh = ?, stop_reason = ? WHERE key = ?",
             (record.ended_wall, record.energy_kwh, stop_reason, key),
