@@ -12,6 +12,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from components.ocpp_station.profiles import MAX_PERIODS
+
 RW = "ReadWrite"
 RO = "ReadOnly"
 MEASURANDS = ("Energy.Active.Import.Register", "Power.Active.Import")
@@ -313,8 +315,8 @@ class DeviceModel:
         add("AuthCtrlr", "LocalPreAuthorize", "boolean", RO, False)
         # SmartChargingCtrlr
         add("SmartChargingCtrlr", "Enabled", "boolean", RO, True)
-        add("SmartChargingCtrlr", "RateUnit", "MemberList", RO, ["A"])
-        add("SmartChargingCtrlr", "PeriodsPerSchedule", "integer", RO, 1)
+        add("SmartChargingCtrlr", "RateUnit", "MemberList", RO, ["A", "W"])
+        add("SmartChargingCtrlr", "PeriodsPerSchedule", "integer", RO, MAX_PERIODS)
         add("SmartChargingCtrlr", "ProfileStackLevel", "integer", RO, 8)
         add("SmartChargingCtrlr", "ChargingProfileMaxStackLevel", "integer", RO, 8)
         add("SmartChargingCtrlr", "Entries", "integer", RO, 0, instance="ChargingProfiles")

@@ -104,7 +104,9 @@ class Profile:
     @classmethod
     def from_stored(cls, stored: dict[str, Any]) -> Profile:
         installed = parse_time(stored["installed"]) if stored.get("installed") else None
-        return from_ocpp(stored["profile"], stored["evse"], installed)
+        # "evse_id": the record of ORGE before composite schedules (same camelCase profile)
+        evse = stored["evse"] if "evse" in stored else stored["evse_id"]
+        return from_ocpp(stored["profile"], int(evse), installed)
 
     def schedule_start(self, at: datetime, tx_start: datetime | None) -> datetime | None:
         """When the schedule that holds at `at` started (None: no schedule at `at`)."""
@@ -335,16 +337,18 @@ class Segment:
 
 
 def applicable(profiles: list[Profile], evse: int, transaction_id: str | None) -> list[Profile]:
-    """The profiles that can apply to `evse`: its own and those of EVSE 0; a TxProfile
-    only for the running transaction (none without one)."""
+    """The profiles that can apply to `evse`: its own and those of EVSE 0. A TxProfile
+    applies to its EVSE's running transaction (matching transactionId when it names one);
+    without a transaction only one naming none applies: the profile of a remote start,
+    waiting for its transaction (2.0.1 F01, 1.6 §5.11)."""
     chosen = []
     for p in profiles:
         if p.evse not in (0, evse):
             continue
         if p.purpose == TX and (
-            transaction_id is None
-            or p.evse != evse
-            or p.transaction_id not in (None, transaction_id)
+            p.evse != evse
+            or (transaction_id is None and p.transaction_id is not None)
+            or (transaction_id is not None and p.transaction_id not in (None, transaction_id))
         ):
             continue
         chosen.append(p)
@@ -401,6 +405,8 @@ def composite(
     for moment in sorted(marks):
         amps, phases = limit_at(profiles, evse, moment, cap, tx_start, voltage)
         offset = int((moment - start).total_seconds())
+        if segments and segments[-1].start == offset:  # within the same second
+            segments.pop()
         if segments and segments[-1].amps == amps and segments[-1].phases == phases:
             continue
         segments.append(Segment(offset, amps, phases))
