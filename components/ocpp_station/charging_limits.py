@@ -223,8 +223,9 @@ class ChargingLimits:
         tx_id, tx_start = self._tx(evse_id)
         now = self.clock.now().replace(microsecond=0)
         chosen = applicable(self.profiles, evse_id, tx_id)
+        # without a transaction a Relative schedule is laid out from now
         return now, composite(
-            chosen, evse_id, now, duration, self._cap(evse_id), tx_start, self.voltage
+            chosen, evse_id, now, duration, self._cap(evse_id), tx_start or now, self.voltage
         )
 
     def wanted(self, binding: EvseBinding) -> float:

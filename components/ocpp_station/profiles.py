@@ -109,9 +109,12 @@ class Profile:
         return from_ocpp(stored["profile"], int(evse), installed)
 
     def schedule_start(self, at: datetime, tx_start: datetime | None) -> datetime | None:
-        """When the schedule that holds at `at` started (None: no schedule at `at`)."""
+        """When the schedule that holds at `at` started (None: no schedule at `at`).
+
+        A Relative schedule starts with the transaction; without one (`tx_start` None) it
+        is read as for a session starting at `at`: its first period holds."""
         if self.kind == "Relative":
-            return tx_start
+            return tx_start if tx_start is not None else at
         if self.kind == "Recurring":
             anchor = self.start_schedule or self.installed
             if anchor is None:
@@ -165,7 +168,7 @@ class Profile:
                 while moment < end:
                     starts.append(moment)
                     moment += step
-        else:
+        elif self.kind == "Absolute" or tx_start is not None:
             start = self.schedule_start(begin, tx_start)
             if start is not None:
                 starts.append(start)

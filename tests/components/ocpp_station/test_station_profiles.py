@@ -159,6 +159,15 @@ def test_relative_to_transaction_start_and_tx_overrides_default() -> None:
     assert composite(applicable([default, tx], 1, "tx-2"), 1, T0, 60, cap=32) == [Segment(0, 10, 3)]
     # without a transaction a TxProfile applies to nothing
     assert [p.id for p in applicable([default, tx], 1, None)] == [1]
+    # without a transaction a Relative schedule is read as for a session starting now:
+    # its first period; laid out from a given start, its periods follow
+    relative = _p(3, "TxDefaultProfile", [(0, 8), (600, 12)], kind="Relative")
+    assert limit_at([relative], 1, T0, cap=32) == (8, 3)
+    assert composite([relative], 1, T0, 900, cap=32, tx_start=T0) == [
+        Segment(0, 8, 3),
+        Segment(600, 12, 3),
+    ]
+    assert next_change([relative], 1, T0, cap=32) is None  # idle: nothing changes
 
 
 def test_watts_to_amps() -> None:
