@@ -24,6 +24,7 @@ from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any
 
+from orge.core import EVENT_ORGE_STOP, callback
 from orge.entity import async_add_entities
 
 from .entities import LinkSensor
@@ -102,6 +103,7 @@ class ChargingLimits:
         self.profiles = profiles
         self._mark(profiles)
         await async_add_entities(self.orge, self.domain, [self.sensor])
+        self.orge.bus.async_listen_once(EVENT_ORGE_STOP, callback(lambda _event: self.stop()))
         self._schedule()
 
     def stop(self) -> None:
