@@ -93,7 +93,7 @@ class ChargingLimits:
 
     async def async_start(self) -> None:
         """Load the stored profiles (older formats are dropped) and add the sensor."""
-        stored = await self.journal.get_setting(self.setting_key, [])
+        stored = upgrade_store(await self.journal.get_setting(self.setting_key, []))
         profiles = []
         for item in stored if isinstance(stored, list) else []:
             try:
@@ -319,3 +319,49 @@ class ChargingLimits:
         self._timer = None
         self._mark(self.profiles)
         self.orge.async_create_task(self.apply())
+
+
+def upgrade_store(stored: Any) -> Any:
+    """Stores of ORGE before composite schedules as stored profiles, so no installed limit
+    is lost on the upgrade: 1.6's {"items": [...]} and 2.0.1 records without the profile
+    itself (one constant limit in A each)."""
+    if isinstance(stored, list):
+        return [item if "profile" in item else _upgrade_201(item) for item in stored]
+    if not isinstance(stored, dict):
+        return stored
+    return [
+        {
+            "evse": item["connector"],
+            "profile": {
+                "chargingProfileId": item["id"],
+                "stackLevel": item["stack"],
+                "chargingProfilePurpose": item["purpose"],
+                "chargingProfileKind": "Absolute",
+                "chargingSchedule": {
+                    "chargingRateUnit": "A",
+                    "chargingSchedulePeriod": [{"startPeriod": 0, "limit": item["limit"]}],
+                },
+                **({"transactionId": item["transaction_id"]} if item.get("transaction_id") else {}),
+            },
+        }
+        for item in stored.get("items", [])
+    ]
+
+
+def _upgrade_201(record: dict[str, Any]) -> dict[str, Any]:
+    profile: dict[str, Any] = {
+        "id": record["id"],
+        "stackLevel": record["stack_level"],
+        "chargingProfilePurpose": record["purpose"],
+        "chargingProfileKind": "Absolute",
+        "chargingSchedule": [
+            {
+                "id": record["id"],
+                "chargingRateUnit": "A",
+                "chargingSchedulePeriod": [{"startPeriod": 0, "limit": record["limit"]}],
+            }
+        ],
+    }
+    if record.get("valid_to"):
+        profile["validTo"] = record["valid_to"]
+    return {"evse": record["evse_id"], "profile": profile}

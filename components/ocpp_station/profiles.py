@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from itertools import pairwise
 from typing import Any
 
@@ -44,7 +44,10 @@ RECURRENCE = {"Daily": timedelta(days=1), "Weekly": timedelta(days=7)}
 DEFAULT_PHASES = 3
 DEFAULT_VOLTAGE = 230.0
 MAX_STACK_LEVEL = 8  # SmartChargingCtrlr.ProfileStackLevel / ChargeProfileMaxStackLevel
-MAX_PERIODS = 24  # SmartChargingCtrlr.PeriodsPerSchedule / ChargingScheduleMaxPeriods
+MAX_PERIODS = 24
+EPOCH = datetime(
+    1970, 1, 1, tzinfo=UTC
+)  # SmartChargingCtrlr.PeriodsPerSchedule / ChargingScheduleMaxPeriods
 
 
 class ProfileError(ValueError):
@@ -103,8 +106,9 @@ class Profile:
 
     @classmethod
     def from_stored(cls, stored: dict[str, Any]) -> Profile:
-        installed = parse_time(stored["installed"]) if stored.get("installed") else None
-        # "evse_id": the record of ORGE before composite schedules (same camelCase profile)
+        # Records of ORGE before composite schedules have no "installed" (their profiles
+        # held from when they came: any past moment will do) and say "evse_id".
+        installed = parse_time(stored["installed"]) if stored.get("installed") else EPOCH
         evse = stored["evse"] if "evse" in stored else stored["evse_id"]
         return from_ocpp(stored["profile"], int(evse), installed)
 

@@ -7,8 +7,10 @@ from typing import Any
 
 import pytest
 
+from components.ocpp_station.charging_limits import upgrade_store
 from components.ocpp_station.profiles import (
     STATION_MAX,
+    Profile,
     ProfileError,
     Segment,
     applicable,
@@ -246,3 +248,57 @@ def test_one_six_payload_and_stored_round_trip() -> None:
     assert (profile.id, profile.purpose, profile.periods[0].limit) == (7, STATION_MAX, 12.5)
     again = type(profile).from_stored(profile.as_stored())
     assert again == profile
+
+
+def test_stores_of_older_orge_are_kept() -> None:
+    """Limits installed before composite schedules still apply after the upgrade."""
+    old16 = {
+        "items": [
+            {
+                "id": 4,
+                "connector": 0,
+                "purpose": "ChargePointMaxProfile",
+                "stack": 1,
+                "limit": 20.0,
+                "transaction_id": None,
+            }
+        ]
+    }
+    old201 = [
+        {
+            "id": 5,
+            "evse_id": 1,
+            "purpose": "TxDefaultProfile",
+            "stack_level": 0,
+            "limit": 12.0,
+            "valid_to": None,
+        },
+        {
+            "id": 6,
+            "evse_id": 1,
+            "purpose": "TxDefaultProfile",
+            "stack_level": 1,
+            "limit": 10.0,
+            "valid_to": None,
+            "profile": {
+                "id": 6,
+                "stackLevel": 1,
+                "chargingProfilePurpose": "TxDefaultProfile",
+                "chargingProfileKind": "Absolute",
+                "chargingSchedule": [
+                    {
+                        "id": 1,
+                        "chargingRateUnit": "A",
+                        "chargingSchedulePeriod": [{"startPeriod": 0, "limit": 10.0}],
+                    }
+                ],
+            },
+        },
+    ]
+    profiles = [Profile.from_stored(item) for item in upgrade_store(old16) + upgrade_store(old201)]
+    assert [(p.id, p.evse, p.purpose, p.stack_level) for p in profiles] == [
+        (4, 0, STATION_MAX, 1),
+        (5, 1, "TxDefaultProfile", 0),
+        (6, 1, "TxDefaultProfile", 1),
+    ]
+    assert limit_at(profiles, 1, T0, cap=32) == (10, 3)  # stack 1 of the defaults, < 20 A
