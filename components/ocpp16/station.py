@@ -499,6 +499,7 @@ class Ocpp16Station(StationLifecycle, Orders):
             id_tag = str(held.id_token) if held is not None else self.config["local_id_tag"]
             tx = Tx(uuid.uuid4().hex, connector, id_tag, self._meter_now(binding))
             self.txs[connector] = tx
+            self.limits.transaction_started(connector)  # Relative profiles start now
             await self.journal.open_transaction(
                 tx.local_id,
                 binding.evse_id,

@@ -191,6 +191,7 @@ class TransactionLog:
                 tx.remote_start_id = remote.remote_start_id
                 trigger = "RemoteStart" if remote.remote_start_id is not None else "Authorized"
             self.transactions[evse_id] = tx  # its record is written with the Started event
+            self.orders.limits.transaction_started(evse_id)  # Relative profiles start now
             meter = self.meter_value(
                 binding,
                 "Transaction.Begin",

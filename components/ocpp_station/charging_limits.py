@@ -84,6 +84,7 @@ class ChargingLimits:
         self.dirty: set[int] = set()
         self._tx_starts: dict[int, tuple[str, datetime]] = {}
         self._timer: asyncio.TimerHandle | None = None
+        self._stopped = False
         self._lock = asyncio.Lock()
         self.sensor = LinkSensor(
             domain, "pending_current_limit", "Pending current limit", "mdi:timer-sand", "none"
@@ -103,10 +104,16 @@ class ChargingLimits:
         self.profiles = profiles
         self._mark(profiles)
         await async_add_entities(self.orge, self.domain, [self.sensor])
-        self.orge.bus.async_listen_once(EVENT_ORGE_STOP, callback(lambda _event: self.stop()))
+        self.orge.bus.async_listen_once(EVENT_ORGE_STOP, self._on_stop)
         self._schedule()
 
+    @callback
+    def _on_stop(self, _event: Any) -> None:
+        self._stopped = True
+        self.stop()
+
     def stop(self) -> None:
+        """Cancel the period-boundary timer."""
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
@@ -210,8 +217,9 @@ class ChargingLimits:
             seen = self._tx_starts[evse_id] = (tx_id, self.clock.now())
         return seen
 
-    def note_transaction(self, evse_id: int) -> None:
-        """Called when a transaction starts, so a Relative profile starts from then."""
+    def transaction_started(self, evse_id: int) -> None:
+        """Called by the station when it opens a transaction: a Relative profile's
+        schedule starts then."""
         self._tx(evse_id)
 
     def _cap(self, evse_id: int) -> float:
@@ -284,9 +292,6 @@ class ChargingLimits:
             self._show()
         self._schedule()
 
-    def has_pending(self, binding: EvseBinding) -> bool:
-        return binding.evse_id in self.pending
-
     def _show(self) -> None:
         if not self.pending:
             self.sensor.update("none")
@@ -302,6 +307,8 @@ class ChargingLimits:
         """A timer for the next moment any EVSE's limit changes (a period boundary,
         validFrom/validTo, a schedule's end)."""
         self.stop()
+        if self._stopped:
+            return
         now = self.clock.now()
         moments = []
         for evse_id in self._evses():

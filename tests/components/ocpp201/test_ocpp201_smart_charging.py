@@ -311,3 +311,23 @@ async def test_K01_profiles_survive_a_restart(config_dir, start_station) -> None
             await csms.wait_for("ReportChargingProfiles", where=lambda p: p["requestId"] == 9)
         )[0].payload
         assert report["chargingProfile"][0]["id"] == 7
+
+
+async def test_K01_relative_tx_profile_from_the_transaction_start(
+    config_dir, start_station
+) -> None:
+    """A Relative TxProfile's periods count from the transaction's start."""
+    async with OcppCsms(passwords={STATION: PASSWORD}) as csms:
+        _, controller, _ = await station(csms, config_dir, start_station)
+        controller.state("charging", cp=2)
+        started = (await csms.wait_for("TransactionEvent"))[0].payload
+        tx_start = parse_time(started["timestamp"])
+        tx_id = started["transactionInfo"]["transactionId"]
+        body = profile(1, "TxProfile", [(0, 12), (3600, 8)], kind="Relative", transactionId=tx_id)
+        assert (await set_profile(csms, 1, body))["status"] == "Accepted"
+        start, periods, _ = await composite(csms, 1, 7200)
+        elapsed = (start - tx_start).total_seconds()  # the schedule asked for starts now
+        assert periods[0] == (0, 12) and periods[1][1] == 8
+        # 3600 s after the transaction began, give or take the second of truncation
+        assert abs(periods[1][0] - (3600 - elapsed)) <= 1
+        assert len(periods) == 2  # no duration: 8 A to the end
