@@ -47,6 +47,9 @@ class Orders(SmartCharging):
         self.availability = {int(k.split("/", 1)[1]): v for k, v in stored.items()}
         self.limits = self.make_limits()
         await self.limits.async_start()
+        # SmartChargingCtrlr.Entries[ChargingProfiles]: the profiles installed now
+        entries = self.station.model.variables["SmartChargingCtrlr/Entries[ChargingProfiles]"]
+        entries.dynamic = lambda: len(self.limits.profiles)
 
     def is_inoperative(self, evse_id: int) -> bool:
         return self.availability.get(evse_id, self.availability.get(0)) == "Inoperative"

@@ -179,6 +179,19 @@ async def test_TC_066_get_composite_schedule(linked) -> None:
     assert station == [(0, 16.0)]  # connector 0: the station maximum
 
 
+async def test_smart_charging_configuration_keys(linked) -> None:
+    """§9.4: what the station's smart charging takes (A and W, 24 periods, 8 levels)."""
+    csms, _, _, _ = linked
+    keys = [
+        "ChargingScheduleAllowedChargingRateUnit",
+        "ChargingScheduleMaxPeriods",
+        "ChargeProfileMaxStackLevel",
+    ]
+    answer = await csms.call(STATION, "GetConfiguration", {"key": keys})
+    values = {k["key"]: k["value"] for k in answer["configurationKey"]}
+    assert values == dict(zip(keys, ["Current,Power", "24", "8"], strict=True))
+
+
 async def test_TC_067_clear_charging_profile(linked) -> None:
     """§5.5: by id, by connector and purpose; nothing matching: Unknown."""
     csms, hub, _, _ = linked

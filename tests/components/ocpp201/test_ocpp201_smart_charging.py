@@ -121,6 +121,24 @@ async def test_TC_K_02_K01_FR_05_replace_by_id_and_by_stack_level(
         assert answer["status"] == "Accepted"
         report = (await csms.wait_for("ReportChargingProfiles"))[0].payload
         assert [p["id"] for p in report["chargingProfile"]] == [2]
+        got = await csms.call(
+            STATION,
+            "GetVariables",
+            {
+                "getVariableData": [
+                    {
+                        "component": {"name": "SmartChargingCtrlr"},
+                        "variable": {"name": "Entries", "instance": "ChargingProfiles"},
+                    },
+                    {
+                        "component": {"name": "SmartChargingCtrlr"},
+                        "variable": {"name": "RateUnit"},
+                    },
+                ]
+            },
+        )
+        values = [r.get("attributeValue") for r in got["getVariableResult"]]
+        assert values == ["1", "A,W"]  # one profile installed (the others were replaced)
 
 
 async def test_TC_K_05_TC_K_06_TC_K_08_clear_charging_profile(config_dir, start_station) -> None:
