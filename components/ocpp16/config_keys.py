@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..ocpp_station.measurands import MEASURANDS as SUPPLIED
+from ..ocpp_station.profiles import MAX_PERIODS
 
 MEASURANDS = frozenset(
     {
@@ -160,8 +161,8 @@ def defaults(config: dict[str, Any], connectors: int) -> dict[str, str]:
         "SupportedFeatureProfiles": "Core,RemoteTrigger,SmartCharging",
         "GetConfigurationMaxKeys": str(len(KEYS)),
         "ChargeProfileMaxStackLevel": "8",
-        "ChargingScheduleAllowedChargingRateUnit": "Current",
-        "ChargingScheduleMaxPeriods": "1",
+        "ChargingScheduleAllowedChargingRateUnit": "Current,Power",
+        "ChargingScheduleMaxPeriods": str(MAX_PERIODS),
         "MaxChargingProfilesInstalled": "8",
         "RetryBackOffWaitMinimum": i(config["retry_backoff_wait_minimum"]),
         "RetryBackOffRandomRange": i(config["retry_backoff_random_range"]),

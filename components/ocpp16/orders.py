@@ -13,21 +13,19 @@ import logging
 import time
 from typing import TYPE_CHECKING, Any
 
-from ocpp.charge_point import snake_to_camel_case
-
 from ..ocpp_station.evse import EvseBinding, Status
+from ..ocpp_station.profiles import Profile
 from ..ocpp_station.recovery import reset_now
 from ..ocpp_station.sender import CallRejected, LinkDown, NoAnswer
 from . import DOMAIN
 from .config_keys import SETTING_PREFIX
-from .smart import Profiles, constant_limit
+from .smart import SmartCharging
 
 if TYPE_CHECKING:
     pass
 
 _LOGGER = logging.getLogger(__name__)
 AVAILABILITY_KEY = "availability16"
-PROFILES_KEY = "profiles16"
 ACTION_TIMEOUT = 10.0  # seconds a controller service call may take inside an order
 TRIGGERABLE = (
     "BootNotification",
@@ -39,7 +37,7 @@ TRIGGERABLE = (
 )
 
 
-class Orders:
+class Orders(SmartCharging):
     """Order handling; `self` is the `Ocpp16Station`."""
 
     # --- orders ---------------------------------------------------------------------------------
@@ -61,12 +59,17 @@ class Orders:
         if binding.current_view().status in (Status.FAULTED, Status.UNAVAILABLE, Status.FINISHING):
             return "Rejected"
         if profile is not None:
-            profile = snake_to_camel_case(profile)
-            verdict = constant_limit(profile, self.clock.now())
-            if verdict.status != "Accepted" or profile.get("chargingProfilePurpose") != "TxProfile":
-                _LOGGER.warning("RemoteStart with a profile that cannot apply: %s", verdict.reason)
+            # §5.11: a TxProfile without transactionId, set before the session starts
+            model = self.parse_profile(connector, profile, for_start=True)
+            if (
+                not isinstance(model, Profile)
+                or profile.get("charging_profile_purpose") != "TxProfile"
+                or model.transaction_id is not None
+            ):
+                _LOGGER.warning("RemoteStart with a profile that cannot apply: %s", model)
                 return "Rejected"
-            await self._set_limit(binding, min(verdict.limit or 0, binding.config["max_current"]))
+            self.limits.install(model)
+            await self.limits.apply()
         # held until the vehicle is plugged in, within ConnectionTimeOut (shared policy;
         # the controller is authorized after the answer, by remote_start_run)
         self.arming.arm(binding, id_tag)
@@ -296,109 +299,6 @@ class Orders:
         self.keys.values[key] = value
         self.settings.notify()
         await self.journal.set_setting(SETTING_PREFIX + key, value)
-
-    # --- smart charging ------------------------------------------------------------------------
-
-    def _limit_for(self, connector: int, profiles: Profiles | None = None) -> float:
-        binding = self.bindings[connector]
-        return (profiles or self.profiles).effective_limit(
-            connector, float(binding.config["max_current"])
-        )
-
-    async def _set_limit(self, binding: EvseBinding, amps: float) -> None:
-        try:
-            await asyncio.wait_for(binding.async_set_current_limit(amps), ACTION_TIMEOUT)
-        except Exception as err:
-            self._set_error(f"current limit {amps} A not applied: {err}")
-
-    async def _apply_limit(self, binding: EvseBinding) -> None:
-        """Apply the profiles' limit now, or when the running session ends.
-
-        Only called when profiles changed: without a profile change ORGE leaves the
-        controller's limit alone (an operator may have set it by hand)."""
-        if binding.evse_id in self.txs:
-            self.limit_pending.add(binding.evse_id)  # the controller takes it between sessions
-            return
-        self.limit_pending.discard(binding.evse_id)
-        limit = self._limit_for(binding.evse_id)
-        if binding.current_limit() != limit:
-            await self._set_limit(binding, limit)
-
-    def set_charging_profile(self, connector_id: int, profile: dict[str, Any]) -> str:
-        profile = snake_to_camel_case(profile)
-        purpose = profile.get("chargingProfilePurpose")
-        if connector_id != 0 and connector_id not in self.bindings:
-            return "Rejected"
-        if purpose == "ChargePointMaxProfile" and connector_id != 0:
-            return "Rejected"
-        if purpose == "TxProfile" and (connector_id == 0 or connector_id not in self.txs):
-            return "Rejected"  # a TxProfile needs a running transaction on that connector
-        verdict = constant_limit(profile, self.clock.now())
-        if verdict.status != "Accepted" or verdict.limit is None:
-            _LOGGER.warning(
-                "SetChargingProfile %s rejected: %s",
-                profile.get("chargingProfileId"),
-                verdict.reason,
-            )
-            return verdict.status
-        connectors = list(self.bindings) if connector_id == 0 else [connector_id]
-        minimum = min(float(self.bindings[c].config["min_current"]) for c in connectors)
-        if verdict.limit < minimum:
-            _LOGGER.warning(
-                "SetChargingProfile: %s A is below the controller's minimum %s A",
-                verdict.limit,
-                minimum,
-            )
-            return "Rejected"
-        trial = Profiles({"items": list(self.profiles.items)})
-        trial.install(connector_id, profile, verdict.limit)
-        for connector in connectors:
-            if connector in self.txs and trial.effective_limit(
-                connector, float(self.bindings[connector].config["max_current"])
-            ) != self._limit_for(connector):
-                _LOGGER.warning(
-                    "SetChargingProfile rejected: it would change the current of a running session on connector %s",
-                    connector,
-                )
-                return "Rejected"
-        self.profiles = trial
-        self.spawn(self.journal.set_setting(PROFILES_KEY, self.profiles.as_stored()))
-        for connector in connectors:
-            self.spawn(self._apply_limit(self.bindings[connector]))
-        return "Accepted"
-
-    def clear_charging_profile(
-        self,
-        profile_id: int | None,
-        connector_id: int | None,
-        purpose: str | None,
-        stack: int | None,
-    ) -> str:
-        removed = self.profiles.clear(profile_id, connector_id, purpose, stack)
-        if not removed:
-            return "Unknown"
-        self.spawn(self.journal.set_setting(PROFILES_KEY, self.profiles.as_stored()))
-        for binding in self.bindings.values():
-            self.spawn(self._apply_limit(binding))  # sessions get it when they end
-        return "Accepted"
-
-    def composite_schedule(
-        self, connector_id: int, duration: int, unit: str | None
-    ) -> dict[str, Any]:
-        if (connector_id != 0 and connector_id not in self.bindings) or unit == "W":
-            return {"status": "Rejected"}
-        connectors = list(self.bindings) if connector_id == 0 else [connector_id]
-        limit = max(self._limit_for(c) for c in connectors)
-        return {
-            "status": "Accepted",
-            "connector_id": connector_id,
-            "schedule_start": self.clock.iso(),
-            "charging_schedule": {
-                "duration": duration,
-                "charging_rate_unit": "A",
-                "charging_schedule_period": [{"start_period": 0, "limit": limit}],
-            },
-        }
 
     def data_transfer(
         self, vendor_id: str, message_id: str | None, data: str | None

@@ -1,147 +1,121 @@
-"""1.6 Smart Charging for a controller that cannot change its current during a session.
+"""1.6 Smart Charging (OCPP 1.6 §3.13, §5.5, §5.7, §5.16): payloads <-> the shared model.
 
-The controller takes a new maximum current only between sessions. So ORGE accepts a
-charging profile only when it can honour it: a constant limit in amperes (one period, or
-periods that all have the same limit), valid now, which either changes nothing for a
-running session or arrives while no session runs. Anything that would have to take
-effect mid-session is Rejected, never accepted and silently ignored.
-
-Profiles are kept per connector (0 = the whole station) and persisted by the caller.
-The effective limit is the lowest of the station-wide ChargePointMaxProfile and the
-connector's TxProfile/TxDefaultProfile (highest stack level wins within a purpose).
+The profile model, the composite schedule and the limit policy (applied to the controller
+only before or between sessions, pending otherwise) are protocol-neutral, in
+`components.ocpp_station.profiles` and `charging_limits`. This mixin of `Ocpp16Station`
+turns 1.6 payloads (`csChargingProfiles`, connectorId) into them and answers
+SetChargingProfile, ClearChargingProfile and GetCompositeSchedule.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import datetime
+import logging
 from typing import Any
 
-from ..ocpp_station.clock import parse_time
+from ocpp.charge_point import snake_to_camel_case
 
-PURPOSES = ("ChargePointMaxProfile", "TxDefaultProfile", "TxProfile")
+from ..ocpp_station.charging_limits import ChargingLimits
+from ..ocpp_station.clock import format_time
+from ..ocpp_station.evse import EvseBinding
+from ..ocpp_station.profiles import DEFAULT_VOLTAGE, Profile, ProfileError, from_amps
+
+_LOGGER = logging.getLogger(__name__)
+PROFILES_KEY = "profiles16"
 
 
-@dataclass
-class Verdict:
-    status: str  # Accepted | Rejected | NotSupported
-    reason: str = ""
-    limit: float | None = None
+class SmartCharging:
+    """Mixed into `Ocpp16Station` (through `Orders`): `self` is the station."""
 
+    orge: Any
+    clock: Any
+    journal: Any
+    config: dict[str, Any]
+    bindings: dict[int, EvseBinding]
+    txs: dict[int, Any]
+    csms_ids: dict[str, int]
+    limits: ChargingLimits
 
-def constant_limit(profile: dict[str, Any], now: datetime) -> Verdict:
-    """The single limit (A) a profile asks for, or why it cannot be applied."""
-    schedule = profile.get("chargingSchedule") or {}
-    if schedule.get("chargingRateUnit") != "A":
-        return Verdict("Rejected", "only chargingRateUnit A is supported")
-    periods = schedule.get("chargingSchedulePeriod") or []
-    if not periods:
-        return Verdict("Rejected", "empty schedule")
-    limits = {float(p["limit"]) for p in periods}
-    if len(limits) != 1:
-        return Verdict(
-            "Rejected", "the limit would change during a session; only constant limits apply"
+    def make_limits(self) -> ChargingLimits:
+        def transaction_of(connector: int) -> str | None:
+            tx = self.txs.get(connector)
+            if tx is None:
+                return None
+            # a TxProfile names the CSMS's transactionId (an integer in 1.6)
+            return str(self.csms_ids.get(tx.local_id, tx.local_id))
+
+        return ChargingLimits(
+            self.orge,
+            "ocpp16",
+            self.clock,
+            self.journal,
+            PROFILES_KEY,
+            lambda: self.bindings,
+            transaction_of,
+            float(self.config.get("nominal_voltage", DEFAULT_VOLTAGE)),
         )
-    if int(periods[0].get("startPeriod", 0)) != 0:
-        return Verdict("Rejected", "a limit starting later could land mid-session")
-    for key in ("validFrom", "startSchedule"):
-        if profile.get(key) or schedule.get(key):
-            try:
-                start = parse_time(profile.get(key) or schedule.get(key))
-            except ValueError:
-                return Verdict("Rejected", f"invalid {key}")
-            if start > now:
-                return Verdict("Rejected", f"{key} in the future could land mid-session")
-    if profile.get("validTo"):
+
+    def parse_profile(
+        self, connector_id: int, profile: dict[str, Any], for_start: bool = False
+    ) -> Profile | str:
+        """The Profile to install, or why it is Rejected (logged)."""
         try:
-            if parse_time(profile["validTo"]) <= now:
-                return Verdict("Rejected", "validTo is in the past")
-        except ValueError:
-            return Verdict("Rejected", "invalid validTo")
-        return Verdict("Rejected", "an end (validTo) could land mid-session")
-    if profile.get("chargingProfileKind") == "Recurring":
-        return Verdict("Rejected", "recurring profiles change the limit over time")
-    if schedule.get("duration"):
-        return Verdict("Rejected", "a schedule with a duration ends at a fixed time")
-    return Verdict("Accepted", limit=limits.pop())
+            model = self.limits.parse(snake_to_camel_case(profile), connector_id)
+            problem = self.limits.problem(model, for_start=for_start)
+        except ProfileError as err:
+            problem = err
+        if problem is not None:
+            _LOGGER.warning("Charging profile rejected: %s", problem.text)
+            return problem.text
+        return model
 
+    def set_charging_profile(self, connector_id: int, profile: dict[str, Any]) -> str:
+        """§5.16: Accepted whenever the spec allows, even when the controller cannot take
+        the limit now (it pends on sensor.ocpp16_pending_current_limit until it can)."""
+        model = self.parse_profile(connector_id, profile)
+        if not isinstance(model, Profile):
+            return "Rejected"
+        self.limits.install(model)
+        self.orge.async_create_task(self.limits.apply())
+        return "Accepted"
 
-class Profiles:
-    """Installed profiles: connector -> purpose -> stack level -> profile."""
-
-    def __init__(self, stored: dict[str, Any] | None = None) -> None:
-        self.items: list[dict[str, Any]] = list((stored or {}).get("items", []))
-
-    def as_stored(self) -> dict[str, Any]:
-        return {"items": self.items}
-
-    def effective_limit(self, connector_id: int, default: float) -> float:
-        limits = [default]
-        for purpose in PURPOSES:
-            candidates = [
-                item
-                for item in self.items
-                if item["purpose"] == purpose and item["connector"] in (0, connector_id)
-            ]
-            if candidates:
-                best = max(candidates, key=lambda item: item["stack"])
-                limits.append(float(best["limit"]))
-        return min(limits)
-
-    def affects(self, connector_id: int) -> bool:
-        return any(item["connector"] in (0, connector_id) for item in self.items)
-
-    def install(self, connector_id: int, profile: dict[str, Any], limit: float) -> None:
-        purpose = profile["chargingProfilePurpose"]
-        stack = int(profile.get("stackLevel", 0))
-        self.items = [
-            item
-            for item in self.items
-            if item["id"] != profile["chargingProfileId"]
-            and not (
-                item["connector"] == connector_id
-                and item["purpose"] == purpose
-                and item["stack"] == stack
-            )
-        ]
-        self.items.append(
-            {
-                "id": profile["chargingProfileId"],
-                "connector": connector_id,
-                "purpose": purpose,
-                "stack": stack,
-                "limit": limit,
-                "transaction_id": profile.get("transactionId"),
-            }
-        )
-
-    def clear(
+    def clear_charging_profile(
         self,
         profile_id: int | None,
         connector_id: int | None,
         purpose: str | None,
         stack: int | None,
-    ) -> int:
-        """ClearChargingProfile's matching rules; returns how many were removed."""
-        keep = []
-        for item in self.items:
-            if profile_id is not None:
-                match = item["id"] == profile_id
-            else:
-                match = (
-                    (connector_id is None or item["connector"] == connector_id)
-                    and (purpose is None or item["purpose"] == purpose)
-                    and (stack is None or item["stack"] == stack)
-                )
-            if not match:
-                keep.append(item)
-        removed = len(self.items) - len(keep)
-        self.items = keep
-        return removed
+    ) -> str:
+        """§5.5: by id, else by every criterion given; Unknown when none matched."""
+        if not self.limits.clear(profile_id, connector_id, purpose, stack):
+            return "Unknown"
+        self.orge.async_create_task(self.limits.apply())  # sessions get it when they end
+        return "Accepted"
 
-    def drop_transaction_profiles(self) -> bool:
-        """TxProfiles end with their transaction; True if there were any."""
-        kept = [item for item in self.items if item["purpose"] != "TxProfile"]
-        dropped = len(kept) != len(self.items)
-        self.items = kept
-        return dropped
+    def composite_schedule(
+        self, connector_id: int, duration: int, unit: str | None
+    ) -> dict[str, Any]:
+        """§5.7: the composite schedule from now for `duration` s, in the unit asked (A
+        when none is asked: the controller's own unit)."""
+        if connector_id != 0 and connector_id not in self.bindings:
+            return {"status": "Rejected"}
+        unit = unit or "A"
+        start, segments = self.limits.composite(connector_id, duration)
+        voltage = self.limits.voltage
+        return {
+            "status": "Accepted",
+            "connector_id": connector_id,
+            "schedule_start": format_time(start),
+            "charging_schedule": {
+                "duration": duration,
+                "start_schedule": format_time(start),
+                "charging_rate_unit": unit,
+                "charging_schedule_period": [
+                    {
+                        "start_period": s.start,
+                        "limit": from_amps(s.amps, unit, s.phases, voltage),
+                        "number_phases": s.phases,
+                    }
+                    for s in segments
+                ],
+            },
+        }

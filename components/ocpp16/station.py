@@ -51,8 +51,7 @@ from . import DOMAIN
 from .config_keys import SETTING_PREFIX, ConfigKeys, defaults
 from .driver import present_id_tag
 from .link import SUBPROTOCOL, Link
-from .orders import AVAILABILITY_KEY, PROFILES_KEY, Orders
-from .smart import Profiles
+from .orders import AVAILABILITY_KEY, Orders
 
 _LOGGER = logging.getLogger(__name__)
 TX_ID_PREFIX = "txid16:"
@@ -102,10 +101,9 @@ class Ocpp16Station(StationLifecycle, Orders):
             )
             self.bindings[binding.evse_id] = binding
         self.keys = ConfigKeys(defaults(config, len(self.bindings)), {})
-        self.profiles = Profiles()
+        self.limits = self.make_limits()  # charging profiles (smart.py)
         self.availability: dict[str, str] = {}  # "0", "1"... -> "Inoperative" (persisted)
         self.scheduled_availability: dict[int, str] = {}
-        self.limit_pending: set[int] = set()  # connectors whose profile limit waits for idle
         self.txs: dict[int, Tx] = {}  # connector -> running transaction
         self.csms_ids: dict[str, int] = {}  # local transaction id -> CSMS transactionId
         # accepted starts held until the vehicle is plugged in (shared with ocpp201)
@@ -151,7 +149,7 @@ class Ocpp16Station(StationLifecycle, Orders):
             defaults(self.config, len(self.bindings)),
             {name[len(SETTING_PREFIX) :]: value for name, value in stored.items()},
         )
-        self.profiles = Profiles(await self.journal.get_setting(PROFILES_KEY, None))
+        await self.limits.async_start()
         self.availability = dict(await self.journal.get_setting(AVAILABILITY_KEY, {}) or {})
         ids = await self.journal.settings(TX_ID_PREFIX)
         self.csms_ids = {key[len(TX_ID_PREFIX) :]: int(value) for key, value in ids.items()}
@@ -476,12 +474,13 @@ class Ocpp16Station(StationLifecycle, Orders):
         if (
             view.status is Status.AVAILABLE
             and connector not in self.txs
-            and self.profiles.affects(connector)
-            and binding.current_limit() != self._limit_for(connector)
+            and self.limits.affects(connector)
+            and binding.current_limit() != self.limits.wanted(binding)
         ):
             # A controller reboot resets its current (the firmware starts at 32 A): put
             # the CSMS's limit back while the connector is free.
-            self.spawn(self._apply_limit(binding))
+            self.limits.dirty.add(connector)
+            self.spawn(self.limits.apply())
 
     # --- transactions ---------------------------------------------------------------------------
 
@@ -519,6 +518,7 @@ class Ocpp16Station(StationLifecycle, Orders):
             if held is not None and held.group:
                 tx.extra["parent"] = held.group  # who may stop it locally (driver.py)
             self.txs[connector] = tx
+            self.limits.transaction_started(connector)  # Relative profiles start now
             await self.journal.open_transaction(
                 tx.local_id,
                 binding.evse_id,
@@ -542,16 +542,14 @@ class Ocpp16Station(StationLifecycle, Orders):
             tx = self.txs.pop(connector, None)
             if tx is not None:
                 await self._journal_stop(binding, tx, event)
-        if tx is not None and self.profiles.drop_transaction_profiles():
-            self.limit_pending.add(connector)
-            await self.journal.set_setting(PROFILES_KEY, self.profiles.as_stored())
+        if tx is not None:
+            self.limits.drop_transaction_profiles(connector)
         if event is None:
             return  # the session still runs: availability and limits wait for its end
         scheduled = self.scheduled_availability.pop(connector, None)
         if scheduled is not None:
             binding.set_inoperative(scheduled == "Inoperative")
-        if connector in self.limit_pending:
-            await self._apply_limit(binding)
+        await self.limits.apply()
 
     async def _journal_stop(self, binding: EvseBinding, tx: Tx, event: SessionEvent | None) -> None:
         if tx.meter_task is not None:

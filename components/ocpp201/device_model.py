@@ -13,11 +13,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from components.ocpp_station.measurands import MEASURANDS
+from components.ocpp_station.profiles import MAX_PERIODS
 
 RW = "ReadWrite"
 RO = "ReadOnly"
 WO = "WriteOnly"  # never reported nor read back (SecurityCtrlr.BasicAuthPassword)
-NOMINAL_VOLTAGE = 230.0  # V per phase, for EVSE.Power's maxLimit from max_current
 CONNECTOR_STATES = ("Available", "Occupied", "Reserved", "Unavailable", "Faulted")
 
 
@@ -356,8 +356,8 @@ class DeviceModel:
         add("AuthCtrlr", "LocalPreAuthorize", "boolean", RO, False)
         # SmartChargingCtrlr
         add("SmartChargingCtrlr", "Enabled", "boolean", RO, True)
-        add("SmartChargingCtrlr", "RateUnit", "MemberList", RO, ["A"], values_list=("A",))
-        add("SmartChargingCtrlr", "PeriodsPerSchedule", "integer", RO, 1)
+        add("SmartChargingCtrlr", "RateUnit", "MemberList", RO, ["A", "W"], values_list=("A", "W"))
+        add("SmartChargingCtrlr", "PeriodsPerSchedule", "integer", RO, MAX_PERIODS)
         add("SmartChargingCtrlr", "ProfileStackLevel", "integer", RO, 8)
         add("SmartChargingCtrlr", "ChargingProfileMaxStackLevel", "integer", RO, 8)
         add("SmartChargingCtrlr", "Entries", "integer", RO, 0, instance="ChargingProfiles")

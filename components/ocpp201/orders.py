@@ -19,11 +19,11 @@ from ocpp.v201 import call_result
 
 from components.ocpp_station.arming import local_stop_allowed
 from components.ocpp_station.evse import EvseBinding
+from components.ocpp_station.profiles import DEFAULT_VOLTAGE, Profile
 from components.ocpp_station.recovery import reset_now
 from components.ocpp_station.sender import CallRejected, LinkDown, NoAnswer
 from orge.redact import register_secret
 
-from .device_model import NOMINAL_VOLTAGE
 from .smart_charging import IDLE_STATES, SmartCharging, _info
 
 if TYPE_CHECKING:
@@ -40,19 +40,18 @@ class Orders(SmartCharging):
         self.station = station
         self.availability: dict[int, str] = {}  # evse id -> Operative / Inoperative
         self.scheduled_availability: dict[int, str] = {}
-        self.profiles: list[dict[str, Any]] = []
         self.reset_pending: str | None = None
-        self.limit_dirty = False  # profiles changed: some EVSE may still need its new limit
-        self._expiry: asyncio.TimerHandle | None = None
         self._accepted_start: set[int] = set()
 
     async def load(self) -> None:
         journal = self.station.journal
         stored = await journal.settings("availability/")
         self.availability = {int(k.split("/", 1)[1]): v for k, v in stored.items()}
-        self.profiles = await journal.get_setting("charging_profiles", [])
-        self.limit_dirty = bool(self.profiles)
-        self.schedule_expiry()
+        self.limits = self.make_limits()
+        await self.limits.async_start()
+        # SmartChargingCtrlr.Entries[ChargingProfiles]: the profiles installed now
+        entries = self.station.model.variables["SmartChargingCtrlr/Entries[ChargingProfiles]"]
+        entries.dynamic = lambda: len(self.limits.profiles)
 
     def is_inoperative(self, evse_id: int) -> bool:
         return self.availability.get(evse_id, self.availability.get(0)) == "Inoperative"
@@ -100,12 +99,12 @@ class Orders(SmartCharging):
                 status="Rejected", status_info=_info(view.connector_status)
             )
         if charging_profile is not None:
-            problem = self._profile_problem(binding.evse_id, charging_profile, for_start=True)
+            model = self.parse_profile(binding.evse_id, charging_profile, for_start=True)
             if charging_profile.get("charging_profile_purpose") != "TxProfile":
-                problem = _info("InvalidProfile", "a remote start takes a TxProfile")
-            if problem:
-                return call_result.RequestStartTransaction(status="Rejected", status_info=problem)
-            self._store_profile(binding.evse_id, charging_profile)
+                model = _info("InvalidProfile", "a remote start takes a TxProfile")
+            if not isinstance(model, Profile):
+                return call_result.RequestStartTransaction(status="Rejected", status_info=model)
+            self.limits.install(model)
         # held until the vehicle is plugged in, within EVConnectionTimeOut (shared policy)
         station.arming.arm(binding, snake_to_camel_case(id_token), remote_start_id)
         self._accepted_start.add(binding.evse_id)
@@ -114,7 +113,7 @@ class Orders(SmartCharging):
     async def after_request_start(self, evse_id: int | None = None, **_: Any) -> None:
         for evse in list(self._accepted_start):
             self._accepted_start.discard(evse)
-            if self.limit_dirty:
+            if self.limits.dirty:
                 await self.apply_limits()
             self.station.arming.release(self.station.evses[evse])
 
@@ -159,7 +158,7 @@ class Orders(SmartCharging):
         info = await self._authorize(token)
         status = str(info.get("status", "Invalid"))
         if status == "Accepted":
-            if self.limit_dirty:
+            if self.limits.dirty:
                 await self.apply_limits()
             group = (info.get("groupIdToken") or {}).get("idToken")
             station.arming.arm(binding, token, None, remote=False, group=group)
@@ -184,7 +183,7 @@ class Orders(SmartCharging):
         """Called inline on every EVSE change: pending remote start, pending limits."""
         self.station.arming.state_changed(binding)
         if (
-            self.limit_dirty
+            self.limits.dirty
             and binding.reading.state in IDLE_STATES
             and binding.evse_id not in self.station.transactions
         ):
@@ -225,19 +224,11 @@ class Orders(SmartCharging):
         )
 
     async def transaction_ended(self, binding: EvseBinding) -> None:
-        tx_profiles = [
-            p
-            for p in self.profiles
-            if p["purpose"] == "TxProfile" and p["evse_id"] == binding.evse_id
-        ]
-        if tx_profiles:  # they lived for that session only
-            self.profiles = [p for p in self.profiles if p not in tx_profiles]
-            self.limit_dirty = True
-            self.station.journal.set_setting("charging_profiles", self.profiles)
+        self.limits.drop_transaction_profiles(binding.evse_id)  # they lived for that session
         scheduled = self.scheduled_availability.pop(binding.evse_id, None)
         if scheduled is not None:
             binding.set_inoperative(scheduled == "Inoperative")
-        if self.limit_dirty:
+        if self.limits.dirty:
             await self.apply_limits()
         if self.reset_pending and not self.station.transactions:
             await self._restart(self.reset_pending)
@@ -417,7 +408,9 @@ class Orders(SmartCharging):
             binding.connector_id,
             phases=phases,
             connector_type=str(config.get("connector_type", "cType2")),
-            max_power=float(config["max_current"]) * phases * NOMINAL_VOLTAGE,
+            max_power=float(config["max_current"])
+            * phases
+            * float(self.station.config.get("nominal_voltage", DEFAULT_VOLTAGE)),
             availability=lambda: binding.current_view().connector_status,
             power=binding.power_w,
         )

@@ -198,6 +198,7 @@ class TransactionLog:
                 tx.group = remote.group
                 trigger = "RemoteStart" if remote.remote_start_id is not None else "Authorized"
             self.transactions[evse_id] = tx  # its record is written with the Started event
+            self.orders.limits.transaction_started(evse_id)  # Relative profiles start now
             meter = self.meter_value(
                 binding,
                 "Transaction.Begin",

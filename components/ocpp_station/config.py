@@ -79,6 +79,10 @@ BASE_OPTIONS: dict[Any, Any] = {
     vol.Optional("ready_grace", default=10): seconds(0),
     vol.Optional("log_messages", default=False): cv.boolean,
     vol.Optional("evse", default=None): evse_list,
+    # nominal phase voltage (V): converts charging schedules in W to the controller's A
+    vol.Optional("nominal_voltage", default=230): vol.All(
+        vol.Coerce(float), vol.Range(min=100, max=480)
+    ),
 }
 
 

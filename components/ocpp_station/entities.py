@@ -70,9 +70,14 @@ class LinkSensors:
 
 def link_entity_ids(domain: str) -> set[str]:
     """The ids `configured_entity_ids` of an OCPP component names: its four link sensors
-    (`sensor.<domain>_connection`, ...) and the active protocol both components share."""
+    (`sensor.<domain>_connection`, ...), `sensor.<domain>_pending_current_limit` and the
+    active protocol both components share."""
     from orge.check_names import entity_ids_of
 
     from .role import ACTIVE_PROTOCOL_ENTITY
 
-    return entity_ids_of(LinkSensors(None, domain, "").entities, domain) | {ACTIVE_PROTOCOL_ENTITY}
+    # and the charging-profile limit that waits for the controller (charging_limits)
+    return entity_ids_of(LinkSensors(None, domain, "").entities, domain) | {
+        ACTIVE_PROTOCOL_ENTITY,
+        f"sensor.{domain}_pending_current_limit",
+    }

@@ -249,42 +249,48 @@ async def test_smart_charging_is_honest_about_sessions(linked) -> None:
     )
     assert composite["status"] == "Accepted"
     assert composite["chargingSchedule"]["chargingSchedulePeriod"] == [
-        {"startPeriod": 0, "limit": 16.0}
+        {"startPeriod": 0, "limit": 16.0, "numberPhases": 3}
     ]
-    assert (
-        await csms.call(
-            STATION,
-            "GetCompositeSchedule",
-            {"connectorId": 1, "duration": 60, "chargingRateUnit": "W"},
-        )
-    )["status"] == "Rejected"
-    # what the controller cannot honour is Rejected, not accepted and ignored
-    stepped = [{"startPeriod": 0, "limit": 16}, {"startPeriod": 600, "limit": 10}]
-    assert await set_profile(1, _profile(0, periods=stepped)) == "Rejected"
-    assert await set_profile(1, _profile(11000, unit="W")) == "Rejected"
+    watts = await csms.call(
+        STATION,
+        "GetCompositeSchedule",
+        {"connectorId": 1, "duration": 60, "chargingRateUnit": "W"},
+    )
+    assert watts["status"] == "Accepted"  # 16 A x 230 V x 3 phases
+    assert watts["chargingSchedule"]["chargingSchedulePeriod"][0]["limit"] == 11040
+    # what the spec says a station rejects, or the controller cannot do at all
     assert await set_profile(1, _profile(3)) == "Rejected"  # below the controller's 6 A
-    assert await set_profile(1, _profile(10, startSchedule="2099-01-01T00:00:00Z")) == "Rejected"
     assert await set_profile(1, _profile(10, purpose="ChargePointMaxProfile")) == "Rejected"
     assert await set_profile(1, _profile(10, purpose="TxProfile")) == "Rejected"  # no session
 
     controller.state("ev_connected")
     await csms.remote_start(STATION, id_tag="T")
     await csms.wait_for("StartTransaction")
-    # mid-session: a change of the current is refused; the same limit is fine
-    assert await set_profile(1, _profile(10, profile_id=8)) == "Rejected"
+    # mid-session: accepted as the spec requires; the controller keeps its current and
+    # the new limit pends (the controller restarts its session on a change)
+    assert await set_profile(1, _profile(10, profile_id=8)) == "Accepted"  # replaces 7
+    await wait_state(hub, "sensor.ocpp16_pending_current_limit", "10.0")
     assert (
         await set_profile(0, _profile(12, purpose="ChargePointMaxProfile", profile_id=9))
-        == "Rejected"
+        == "Accepted"
     )
+    # the TxProfile overrides the default; the station maximum (12 A) still caps it
     assert await set_profile(1, _profile(16, purpose="TxProfile", profile_id=10)) == "Accepted"
-    # clearing is accepted; the new limit reaches the controller after the session
-    answer = await csms.call(STATION, "ClearChargingProfile", {"id": 7})
+    await wait_state(hub, "sensor.ocpp16_pending_current_limit", "12.0")
+    answer = await csms.call(STATION, "ClearChargingProfile", {"id": 9})
     assert answer == {"status": "Accepted"}
+    # 16 A is what the controller has: nothing pends any more
+    await wait_state(hub, "sensor.ocpp16_pending_current_limit", "none")
     assert hub.states.get("number.fake_limit").state == "16.0"
     assert await csms.call(STATION, "ClearChargingProfile", {"id": 99}) == {"status": "Unknown"}
     controller.state("stopped")
     await csms.wait_for("StopTransaction")
-    await wait_state(hub, "number.fake_limit", "32.0")
+    # the TxProfile ended with its transaction; the default's 10 A waits for idle
+    await wait_state(hub, "sensor.ocpp16_pending_current_limit", "10.0")
+    assert hub.states.get("number.fake_limit").state == "16.0"
+    controller.state("idle")
+    await wait_state(hub, "number.fake_limit", "10.0")
+    await wait_state(hub, "sensor.ocpp16_pending_current_limit", "none")
     assert not csms.errors_sent()
     assert json.dumps(csms.payloads("StopTransaction"))  # nothing odd in the payloads
 

@@ -249,42 +249,38 @@ async def test_charging_profiles_applied_honestly(config_dir, start_station) -> 
         assert ("set_value", {"entity_id": "number.fake_limit", "value": 16.0}) in controller.calls
         schedule = await csms.call(STATION, "GetCompositeSchedule", {"duration": 3600, "evseId": 1})
         assert schedule["status"] == "Accepted"
-        assert schedule["schedule"]["chargingSchedulePeriod"] == [{"startPeriod": 0, "limit": 16}]
-        # What this controller cannot do is refused, with the reason.
-        answer = await set_profile(1, profile("TxDefaultProfile", 11000, unit="W"))
-        assert answer["status"] == "Rejected"
-        assert answer["statusInfo"]["reasonCode"] == "UnsupportedRateUnit"
-        two_periods = profile("TxDefaultProfile", 10)
-        two_periods["chargingSchedule"][0]["chargingSchedulePeriod"].append(
-            {"startPeriod": 600, "limit": 6}
-        )
-        assert (await set_profile(1, two_periods))["statusInfo"]["reasonCode"] == (
-            "UnsupportedSchedule"
-        )
+        assert schedule["schedule"]["chargingSchedulePeriod"] == [
+            {"startPeriod": 0, "limit": 16, "numberPhases": 3}
+        ]
+        # Below the controller's minimum current: refused with the reason (the controller
+        # cannot go lower, so it would charge above the limit).
         assert (await set_profile(1, profile("TxDefaultProfile", 3)))["statusInfo"][
             "reasonCode"
         ] == "BelowMinimum"
-        # During a session the current cannot change: refused, never silently ignored.
+        # During a session the current cannot change: the profile is Accepted (K01), the
+        # limit pends (shown on the sensor) and is applied once the session is over.
         controller.state("charging", cp=2)
-        started = (await csms.wait_for("TransactionEvent"))[0].payload
-        tx_id = started["transactionInfo"]["transactionId"]
+        await csms.wait_for("TransactionEvent")
         answer = await set_profile(1, profile("TxDefaultProfile", 10, profile_id=2))
-        assert answer["status"] == "Rejected"
-        assert answer["statusInfo"]["reasonCode"] == "TxInProgress"
-        tx_profile = profile("TxProfile", 10, profile_id=3, transactionId=tx_id)
-        assert (await set_profile(1, tx_profile))["statusInfo"]["reasonCode"] == (
-            "NoMidSessionChange"
+        assert answer["status"] == "Accepted"
+        await wait_until(
+            lambda: hub.states.get("sensor.ocpp201_pending_current_limit").state == "10.0",
+            what="10 A pending",
         )
-        same = profile("TxProfile", 16, profile_id=4, transactionId=tx_id)
-        assert (await set_profile(1, same))["status"] == "Accepted"  # nothing to change
-        assert float(hub.states.get("number.fake_limit").state) == 16
-        # Clearing during the session: accepted, takes effect after it (said so).
-        cleared = await csms.call(STATION, "ClearChargingProfile", {"chargingProfileId": 1})
-        assert cleared["status"] == "Accepted"
-        assert cleared["statusInfo"]["reasonCode"] == "Deferred"
+        pending = hub.states.get("sensor.ocpp201_pending_current_limit").attributes
+        assert pending["reason"].startswith("session running")
         assert float(hub.states.get("number.fake_limit").state) == 16
         controller.state("stopped", cp=0)
         controller.state("idle", cp=0)
+        await wait_until(
+            lambda: float(hub.states.get("number.fake_limit").state) == 10, what="10 A"
+        )
+        await wait_until(
+            lambda: hub.states.get("sensor.ocpp201_pending_current_limit").state == "none"
+        )
+        # Clearing (profile 2 replaced profile 1: same purpose, stack level and EVSE)
+        cleared = await csms.call(STATION, "ClearChargingProfile", {"chargingProfileId": 2})
+        assert cleared["status"] == "Accepted"
         await wait_until(
             lambda: float(hub.states.get("number.fake_limit").state) == 32, what="32 A"
         )
@@ -295,7 +291,11 @@ async def test_charging_profiles_applied_honestly(config_dir, start_station) -> 
             "GetCompositeSchedule",
             {"duration": 60, "evseId": 1, "chargingRateUnit": "W"},
         )
-        assert watts["status"] == "Rejected"
+        assert watts["status"] == "Accepted"
+        # 32 A x 230 V x 3 phases
+        assert watts["schedule"]["chargingSchedulePeriod"] == [
+            {"startPeriod": 0, "limit": 22080, "numberPhases": 3}
+        ]
 
 
 async def test_authorize_service_and_immediate_reset(config_dir, start_station) -> None:
