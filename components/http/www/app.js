@@ -41,17 +41,19 @@ function el(tag, attrs, ...children) {
 }
 
 // Text from the station with its `code` spans as <code> (the inline code of Home Assistant's
-// notification messages and services.yaml descriptions). Only text nodes and <code> elements
-// are made: whatever the text holds (`<b>`, `&amp;`) is shown as typed, never parsed as HTML.
-// A backtick without its pair stays as it is.
+// notification messages and services.yaml descriptions) and its ISO 8601 times with a zone
+// (e.g. "saved 2026-11-30T04:29:27.358363+00:00") as local times. Only text nodes, <code>
+// and <time> elements are made: whatever the text holds (`<b>`, `&amp;`) is shown as typed,
+// never parsed as HTML. A backtick without its pair stays as it is.
+const RICH = /`([^`\n]+)`|\b(\d{4}-\d\d-\d\dT\d\d:\d\d(?::\d\d(?:\.\d+)?)?(?:Z|[+-]\d\d:\d\d))/g;
 function richText(text) {
   const fragment = document.createDocumentFragment();
   const source = String(text ?? "");
-  const pattern = /`([^`\n]+)`/g;
   let at = 0;
-  for (const match of source.matchAll(pattern)) {
+  for (const match of source.matchAll(RICH)) {
     if (match.index > at) fragment.append(source.slice(at, match.index));
-    fragment.append(el("code", {}, match[1]));
+    if (match[1] !== undefined) fragment.append(el("code", {}, match[1]));
+    else fragment.append(el("time", { datetime: match[2] }, localTime(match[2])));
     at = match.index + match[0].length;
   }
   if (at < source.length) fragment.append(source.slice(at));

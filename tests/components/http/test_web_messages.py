@@ -1,7 +1,7 @@
 """How the web page shows the station's messages, in Debian's headless chromium: a
-configuration problem is one alert (its notification), the last good copy's time is a local
-time, and `code` spans in problems and notifications are <code>, with any HTML in them shown
-as text."""
+configuration problem is one alert (its notification), times in the banner and in messages
+are local times, and `code` spans in problems and notifications are <code>, with any HTML in
+them shown as text."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ import pytest
 from orge.recovery import MODE_LAST_GOOD, RecoveryStatus, async_publish
 
 from .test_browser import ARGS, CHROMIUM, wait_for
+from .test_web_station import LOW_CONTRAST_JS, SHOTS
 
 pytestmark = pytest.mark.skipif(
     not os.path.exists(CHROMIUM),
@@ -100,6 +101,11 @@ async def test_problems_are_one_alert_each_with_code_and_local_time(make_station
             second = page.locator('[data-notification="config_problem_2"] p.message')
             assert await second.locator("b").count() == 0
             assert "<b>not bold</b>" in await second.inner_text()
+            # the notification's own sentence names the copy's time (orge/recovery.py): local
+            saved = second.locator("time")
+            assert await saved.get_attribute("datetime") == SAVED.isoformat()
+            assert await saved.inner_text() == "15/01/2026, 09:29:27"
+            assert "+00:00" not in await second.inner_text()
 
             # the operator dismisses a notification; the problem is still there, once
             await page.locator('[data-notification="config_problem_1"] button').click()
@@ -133,6 +139,10 @@ async def test_problems_are_one_alert_each_with_code_and_local_time(make_station
             assert await meter.locator("i").count() == 0
             assert "<i>Not italic</i>" in await meter.inner_text()
             assert await page.inner_text("#alert-count") == "3"
+            # code on the banner and the cards is readable (WCAG AA), for a reviewer to see
+            assert await page.evaluate(LOW_CONTRAST_JS) == []
+            SHOTS.mkdir(parents=True, exist_ok=True)
+            await page.screenshot(path=str(SHOTS / "phone-alerts-problems.png"), full_page=True)
             assert page.errors == []
         finally:
             await browser.close()
