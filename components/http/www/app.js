@@ -40,6 +40,26 @@ function el(tag, attrs, ...children) {
   return node;
 }
 
+// Text from the station with its `code` spans as <code> (the inline code of Home Assistant's
+// notification messages and services.yaml descriptions) and its ISO 8601 times with a zone
+// (e.g. "saved 2026-11-30T04:29:27.358363+00:00") as local times. Only text nodes, <code>
+// and <time> elements are made: whatever the text holds (`<b>`, `&amp;`) is shown as typed,
+// never parsed as HTML. A backtick without its pair stays as it is.
+const RICH = /`([^`\n]+)`|\b(\d{4}-\d\d-\d\dT\d\d:\d\d(?::\d\d(?:\.\d+)?)?(?:Z|[+-]\d\d:\d\d))/g;
+function richText(text) {
+  const fragment = document.createDocumentFragment();
+  const source = String(text ?? "");
+  let at = 0;
+  for (const match of source.matchAll(RICH)) {
+    if (match.index > at) fragment.append(source.slice(at, match.index));
+    if (match[1] !== undefined) fragment.append(el("code", {}, match[1]));
+    else fragment.append(el("time", { datetime: match[2] }, localTime(match[2])));
+    at = match.index + match[0].length;
+  }
+  if (at < source.length) fragment.append(source.slice(at));
+  return fragment;
+}
+
 function toast(text, bad) {
   const node = $("toast");
   node.textContent = text;
@@ -432,7 +452,11 @@ function renderStation() {
   $("fig-duration").textContent = inSession && figures ? formatDuration(figures.duration) : "–";
   let who = figures && figures.who ? mask(figures.who) : null;
   if (!who && inSession && roles.authorized) {
-    if (roles.authorized.state === "on") who = "Authorised locally";
+    // The controller's AUTH flag says that the session is authorised, not by whom: a start
+    // by the CSMS (RequestStartTransaction / RemoteStartTransaction) and a local one
+    // (Start here, a card) both end in esp32.authorize, and no entity or event on the bus
+    // tells them apart. So the page does not guess.
+    if (roles.authorized.state === "on") who = "Authorised";
     else if (word === "Preparing") who = "Not authorised yet";
   }
   $("fig-who").textContent = who || "–";
@@ -464,6 +488,7 @@ function renderIndicators(roles, problem) {
     add("Tunnel", up ? "up" : "down", up);
   }
   const alerts = alertCount();
+  renderAlertCount();
   add("Problems", problem ? problem.title : alerts ? `${alerts} alert(s)` : "none", !problem && !alerts);
   replaceIfChanged($("indicators"), items);
 }
@@ -570,7 +595,7 @@ function serviceForm(domain, name, description) {
   const result = el("p", { class: "result", role: "status", "aria-live": "polite", hidden: true });
   const form = el("form", { class: "card service-form", "data-service": `${domain}.${name}` },
     el("h3", {}, humanize(description.name || name)));
-  if (description.description) form.append(el("p", { class: "meta" }, description.description));
+  if (description.description) form.append(el("p", { class: "meta" }, richText(description.description)));
   const readers = [];
   let choice = null;
   const required = fields.filter(([, f]) => f && f.required);
@@ -606,7 +631,7 @@ function serviceForm(domain, name, description) {
     if (f.default !== undefined && !selector.boolean) input.defaultValue = String(f.default);
     const unit = selector.number && selector.number.unit_of_measurement;
     form.append(el("label", { for: id }, `${f.name || humanize(key)}${unit ? ` in ${unit}` : ""}${f.required ? " (required)" : ""}`), input);
-    if (f.description) form.append(el("p", { class: "hint" }, f.description));
+    if (f.description) form.append(el("p", { class: "hint" }, richText(f.description)));
   }
   const submit = async (extra) => {
     const data = {};
@@ -675,14 +700,14 @@ function showProblems(status) {
   const problems = status.problems || [];
   view.configProblems = problems;
   if (status.mode === "normal" && !problems.length) { banner.hidden = true; return; }
-  const saved = status.last_good_saved_at ? ` saved ${status.last_good_saved_at}` : "";
+  const saved = status.last_good_saved_at ? ` saved ${localTime(status.last_good_saved_at)}` : "";
   $("config-banner-title").textContent =
     status.mode === "recovery"
       ? "Recovery mode: the configuration has problems and there is no last good copy. Only the API and this view run; nothing charges."
       : status.mode === "last_good"
         ? `The configuration has problems: the station runs on the last good configuration${saved}.`
         : "The configuration has problems.";
-  $("config-banner-problems").replaceChildren(...problems.map((line) => el("li", {}, line)));
+  $("config-banner-problems").replaceChildren(...problems.map((line) => el("li", {}, richText(line))));
   banner.hidden = false;
 }
 
@@ -694,14 +719,19 @@ function friendly(state) {
 
 const ISO_TIME = /^\d{4}-\d\d-\d\dT\d\d:\d\d/;
 
+// An ISO 8601 time as a person reads it, in the browser's time zone and language: the time
+// alone when it is today, else date and time. Text that is not a time is returned as it is.
+function localTime(iso) {
+  const when = new Date(iso);
+  if (isNaN(when.getTime())) return String(iso);
+  const today = when.toDateString() === new Date().toDateString();
+  return today ? when.toLocaleTimeString() : when.toLocaleString();
+}
+
 // What a person reads: the state with its unit; a timestamp (a button's last press) as a time.
 function display(state) {
   const unit = state.attributes.unit_of_measurement;
-  if (ISO_TIME.test(state.state) && !isNaN(Date.parse(state.state))) {
-    const when = new Date(state.state);
-    const today = when.toDateString() === new Date().toDateString();
-    return today ? when.toLocaleTimeString() : when.toLocaleString();
-  }
+  if (ISO_TIME.test(state.state) && !isNaN(Date.parse(state.state))) return localTime(state.state);
   return unit ? `${state.state} ${unit}` : state.state;
 }
 
@@ -1036,7 +1066,14 @@ async function renderLogbook() {
 function notifications() {
   return [...view.states.values()].filter((s) => domainOf(s.entity_id) === "persistent_notification");
 }
-const alertCount = () => notifications().length + (view.configProblems || []).length;
+// A configuration problem is also a persistent notification (orge/recovery.py: its message is
+// the problem's line, then what to do): such a problem is one alert, shown as its notification
+// (which can be dismissed); a problem line is a card of its own only without a notification.
+function problemsWithoutNotification() {
+  const notified = new Set(notifications().map((n) => String(n.attributes.message || "").split("\n")[0]));
+  return (view.configProblems || []).filter((line) => !notified.has(line));
+}
+const alertCount = () => notifications().length + problemsWithoutNotification().length;
 
 function renderAlerts() {
   const root = $("alerts");
@@ -1044,8 +1081,8 @@ function renderAlerts() {
   const roles = station();
   const problem = fault(roles);
   if (problem) root.append(el("article", { class: "card alert bad-edge" }, el("h3", {}, problem.title), el("p", {}, problem.action)));
-  for (const line of view.configProblems || []) {
-    root.append(el("article", { class: "card alert bad-edge" }, el("h3", {}, "Configuration problem"), el("p", {}, line)));
+  for (const line of problemsWithoutNotification()) {
+    root.append(el("article", { class: "card alert bad-edge", "data-problem": "" }, el("h3", {}, "Configuration problem"), el("p", {}, richText(line))));
   }
   for (const n of notifications()) {
     const id = n.entity_id.split(".")[1];
@@ -1054,13 +1091,19 @@ function renderAlerts() {
       try { await callService("persistent_notification", "dismiss", { notification_id: id }); } catch (err) { showResult(result, false, `Dismiss refused: ${err.message}`); }
     } }, "Dismiss");
     root.append(el("article", { class: "card alert", "data-notification": id },
-      el("h3", {}, n.attributes.title || humanize(id)), el("p", {}, n.attributes.message || n.state),
+      el("h3", {}, richText(n.attributes.title || humanize(id))), el("p", { class: "message" }, richText(n.attributes.message || n.state)),
       el("p", { class: "meta" }, `since ${new Date(n.last_changed).toLocaleString()}`), dismiss, result));
   }
   if (!root.childElementCount) root.append(el("p", { class: "card" }, "No alerts: no fault, no configuration problem, no notification."));
+  renderAlertCount();
+}
+
+// The count on the Alerts tab, the same number as "Problems: n alert(s)" on the status card.
+function renderAlertCount() {
   const count = $("alert-count");
-  count.textContent = String(alertCount());
-  count.hidden = !alertCount();
+  const alerts = alertCount();
+  if (count.textContent !== String(alerts)) count.textContent = String(alerts);
+  count.hidden = !alerts;
 }
 
 // A URL as it may be shown: never its user or password.

@@ -207,6 +207,11 @@ async def walk_a_session(page: Any, hub: Any, size: str) -> None:
     await wait_for(lambda: float(hub.states.get("sensor.meter_power").state) > 0)
     watts = float(hub.states.get("sensor.meter_power").state)
     await page.wait_for_selector(f"#fig-power:text-is('{watts / 1000:.2f} kW')")
+    if size == "desktop":
+        # the README's figure: 230 V x 3 phases x 20 A (plug_in's cable without a rating;
+        # the limit is 32 A here) = 13.80 kW
+        assert watts == 230 * 3 * 20
+        await page.wait_for_selector("#fig-power:text-is('13.80 kW')")
     await page.wait_for_function("() => document.querySelector('#fig-energy').textContent !== '–'")
     await wait_for(lambda: _positive(page), timeout=8)
     await page.wait_for_function(
@@ -221,7 +226,8 @@ async def walk_a_session(page: Any, hub: Any, size: str) -> None:
     assert shown >= 0.0005
     if lifetime_at_start > 0:
         assert shown < lifetime
-    assert "Authorised" in await page.inner_text("#fig-who")
+    # authorised here (Start), but the controller's flag does not say by whom: no "locally"
+    assert await page.inner_text("#fig-who") == "Authorised"
 
     # the current limit is refused during a session: it springs back, with the reason
     await page.locator("#limit").fill("10")
@@ -241,6 +247,10 @@ async def walk_a_session(page: Any, hub: Any, size: str) -> None:
     assert (await field.get_attribute("min"), await field.get_attribute("max")) == ("6", "32")
     assert await field.get_attribute("required") is not None
     assert "Current limit in amperes." in await form.inner_text()
+    # services.yaml's `code` spans are code on the page, not backticks
+    description = page.locator('[data-service="esp32.simulate"] > p.meta')
+    assert await description.locator("code").all_inner_texts() == ["port: simulator"]
+    assert "`" not in await description.inner_text()
     await field.fill("12")
     await form.locator('button[type="submit"]').click()
     refusal = form.locator(".result.bad")
@@ -261,12 +271,30 @@ async def walk_a_session(page: Any, hub: Any, size: str) -> None:
     await state_is(page, "Available")
     assert "Last session" in await page.inner_text("#state-detail")
 
-    # an earth fault while charging: a banner with the reason and what to do
+    # a session the CSMS starts (RequestStartTransaction from the demo CSMS's form), with the
+    # demo vehicle's 32 A cable; then an earth fault while charging: a banner with the reason
+    # and what to do
+    simulate_form = page.locator('[data-service="esp32.simulate"]')
+    await simulate_form.locator('select[name="cable_rating"]').select_option("32")
     await simulate(page, "plug_in")
-    await page.click("#btn-start")
+    # the CSMS's start once the vehicle is plugged in (README step 4)
+    await state_is(page, "Preparing")
+    await simulate_form.locator('select[name="cable_rating"]').select_option("")
+    await page.locator("#station-forms details.forms").nth(1).evaluate("(d) => { d.open = true; }")
+    request = page.locator('[data-service="demo_csms.request_start"]')
+    await request.locator('input[name="id_tag"]').fill("DEMO1234")
+    await request.locator('button[type="submit"]').click()
+    await request.locator(".result.ok").wait_for()
+    await wait_for(lambda: hub.states.get("binary_sensor.charger_authorized").state == "on")
     await simulate(page, "vehicle_ready")
     await simulate(page, "vehicle_charging")
     await state_is(page, "Charging")
+    if size == "desktop":
+        # the README's figure for the demo vehicle: 230 V x 3 phases x 32 A = 22.08 kW
+        await page.wait_for_selector("#fig-power:text-is('22.08 kW')", timeout=8000)
+    # never "Authorised locally" for a CSMS start: the neutral word, or the CSMS's id token
+    # (masked) where the station has the session entities of the OCPP library
+    assert await page.inner_text("#fig-who") in ("Authorised", "•••• 1234")
     await simulate(page, "fault_earth")
     banner = page.locator('[data-alarm="fault"]')
     await banner.wait_for(timeout=8000)
