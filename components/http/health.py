@@ -11,9 +11,8 @@ station id, URL, path, address or secret), because anyone who reaches the port m
      "last_good_config": false}         # true: running on .storage/last_good (docs/recovery.md)
 
 `status` is `recovery` in recovery mode (docs/recovery.md); `degraded` while the station
-is not fully up: still starting, a component failed, it runs on the last good copy of
-its configuration, or its own configuration has a problem that only the full check finds
-(an automation skipped at set-up); `ok` otherwise. A CSMS that is away does not make the station degraded
+is not fully up: still starting, a component failed, or it runs on the last good copy of
+its configuration; `ok` otherwise. A CSMS that is away does not make the station degraded
 (the whole fleet would be, whenever the CSMS restarts): `csms_connected` says it apart.
 The HTTP status is 200 for all three, so a monitor reads the body (as Kubernetes-style
 probes that want 503 would get it wrong for a station that serves in recovery mode).
@@ -80,12 +79,7 @@ def health(orge: Orge) -> dict[str, Any]:
     failed = sorted(orge.config.setup_errors)
     if recovery.recovery_mode:
         status = STATUS_RECOVERY
-    elif (
-        failed
-        or recovery.using_last_good
-        or recovery.problems
-        or orge.state is not CoreState.RUNNING
-    ):
+    elif failed or recovery.using_last_good or orge.state is not CoreState.RUNNING:
         status = STATUS_DEGRADED
     else:
         status = STATUS_OK
