@@ -17,9 +17,11 @@ Where the names come from:
   also makes ids in `domain` at run time". A component without the hook (a custom one) may
   create any id, so unknown ids are then left to the run-time check.
 
-`orge check-config` reports what it can know from the files (`find_unknown_names`); names
-only the running station can know are checked once it has started (`async_check_started`):
-one warning in the log and one persistent notification per unknown name. These are
+`orge check-config` reports what it can know from the files (`find_unknown_names`). Once
+the station has started, every name the files do not show to exist (those check-config
+reports, and those only the running station can know) is looked up in it
+(`async_check_started`): one warning in the log and one persistent notification per name
+it does not have. These are
 warnings: they change check-config's exit code only with `--strict`.
 """
 
@@ -367,8 +369,9 @@ def unknown_at_run_time(orge: Orge, references: Iterable[Reference]) -> list[tup
     return missing
 
 
-def undecided(result: CheckResult) -> list[Reference]:
-    """The names check-config could not settle from the files: the run-time check's work.
+def not_known_to_exist(result: CheckResult) -> list[Reference]:
+    """The names the files do not show to exist: those check-config reports as unknown and
+    those it could not settle. The run-time check looks each up in the running station.
     (An id a component promises from its config is not checked again: some appear only
     once a link reports, e.g. sensor.ocpp_active_protocol.)"""
     known = known_names(result)
@@ -376,10 +379,10 @@ def undecided(result: CheckResult) -> list[Reference]:
     for reference in configuration_references(result):
         kind = _classify(reference, known)
         if kind == "service":
-            if _is_service(reference.name, known) is None:
+            if _is_service(reference.name, known) is not True:
                 left.append(reference)
         elif kind == "entity" and valid_entity_id(reference.name):
-            if _is_entity(reference.name, known) is None:
+            if _is_entity(reference.name, known) is not True:
                 left.append(reference)
     return left
 
@@ -394,7 +397,7 @@ def async_check_started(orge: Orge, result: CheckResult) -> None:
     @callback
     def check(_event: Event) -> None:
         seen: set[str] = set()
-        for reference, message in unknown_at_run_time(orge, undecided(result)):
+        for reference, message in unknown_at_run_time(orge, not_known_to_exist(result)):
             if reference.name in seen:
                 continue
             seen.add(reference.name)

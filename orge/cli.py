@@ -223,10 +223,11 @@ def cmd_run(args: argparse.Namespace) -> int:
     from orge.config import config_dir_problem, find_config_dir
     from orge.lock import AlreadyRunning, InstanceLock
     from orge.log import setup_logging
+    from orge.recovery import find_last_good
 
     config_dir = find_config_dir(args.config)
     # One line on stderr and no traceback: systemd puts it in the journal as it is.
-    problem = config_dir_problem(config_dir)
+    problem = config_dir_problem(config_dir, find_last_good(config_dir) is not None)
     if problem:
         _say_error(problem)
         return EX_CONFIG

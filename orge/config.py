@@ -50,25 +50,32 @@ def find_config_dir(path: str | None) -> str:
     return os.path.abspath(path or "config")
 
 
-def config_dir_problem(config_dir: str) -> str | None:
+def config_dir_problem(config_dir: str, has_last_good: bool = False) -> str | None:
     """Why nothing can run from `config_dir` (one line), or None if it can be read.
 
-    A missing or unreadable directory or `configuration.yaml` is not something the last
-    good copy or recovery mode can stand in for: `orge run` exits with EX_CONFIG (78),
-    which the shipped unit does not restart on."""
+    A missing or unreadable directory is not something the last good copy or recovery
+    mode can stand in for (the copy and the lock live inside it): `orge run` exits with
+    EX_CONFIG (78), which the shipped unit does not restart on. Nor is a missing or
+    unreadable `configuration.yaml` when there is no last good copy (`has_last_good`:
+    `orge.recovery.find_last_good` found one); with a copy it is a configuration problem
+    like any other, and the station starts on the copy."""
     if not os.path.isdir(config_dir):
         return f"{config_dir}: no such configuration directory (-c DIR names it)"
     if not os.access(config_dir, os.R_OK | os.X_OK):
         return f"{config_dir}: cannot read the configuration directory (permission denied)"
     path = os.path.join(config_dir, CONFIG_FILE)
+    problem = None
     if not os.path.isfile(path):
-        return f"{path}: not found (start from configuration.yaml.example)"
-    try:
-        with open(path, "rb"):
-            pass
-    except OSError as err:
-        return f"{path}: cannot read: {err.strerror or err}"
-    return None
+        problem = f"{path}: not found (start from configuration.yaml.example)"
+    else:
+        try:
+            with open(path, "rb"):
+                pass
+        except OSError as err:
+            problem = f"{path}: cannot read: {err.strerror or err}"
+    if problem is None or has_last_good:
+        return None
+    return f"{problem}; no last good copy in .storage/last_good to start on instead"
 
 
 def load_configuration(config_dir: str, source_dir: str | None = None) -> dict[str, Any]:
@@ -81,7 +88,8 @@ def load_configuration(config_dir: str, source_dir: str | None = None) -> dict[s
     source = source_dir or config_dir
     path = os.path.join(source, CONFIG_FILE)
     if not os.path.isfile(path):
-        raise ConfigError(f"{path}: file not found (is -c pointing at the config directory?)")
+        # The copy names its files as the config dir does ("configuration.yaml").
+        raise ConfigError(f"{display_path(path, source)}: file not found")
     data = load_yaml(path, source)
     if data is None:
         data = NodeDict()

@@ -93,7 +93,10 @@ def _read_manifest(folder: str, package: str, is_custom: bool) -> Component:
     try:
         with open(path, encoding="utf-8") as handle:
             data = yaml.load(handle, Loader=_FAST_LOADER) or {}
-    except (OSError, yaml.YAMLError) as err:
+    except OSError as err:
+        # strerror only: the OSError's own text would name the path a second time
+        raise ConfigError(f"{path}: cannot read manifest: {err.strerror or err}") from None
+    except yaml.YAMLError as err:
         raise ConfigError(f"{path}: cannot read manifest: {err}") from None
     domain = os.path.basename(folder)
     if data.get("domain", domain) != domain:

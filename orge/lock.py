@@ -15,8 +15,8 @@ import fcntl
 import os
 
 from orge.exceptions import OrgeError
+from orge.storage import FILE_MODE, ensure_private_dir, storage_path
 
-STORAGE_DIR = ".storage"
 LOCK_FILE = "orge.lock"
 
 
@@ -31,7 +31,7 @@ class AlreadyRunning(OrgeError):
 
 
 def lock_path(config_dir: str) -> str:
-    return os.path.join(config_dir, STORAGE_DIR, LOCK_FILE)
+    return storage_path(config_dir, LOCK_FILE)
 
 
 def _read_pid(fd: int) -> int:
@@ -54,8 +54,8 @@ class InstanceLock:
         self._fd: int | None = None
 
     def acquire(self) -> None:
-        os.makedirs(os.path.dirname(self.path), mode=0o700, exist_ok=True)
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        ensure_private_dir(os.path.dirname(self.path))
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, FILE_MODE)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError as err:

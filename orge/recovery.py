@@ -29,10 +29,10 @@ from typing import Any
 
 from orge.core import Orge
 from orge.redact import redact
+from orge.storage import STORAGE_DIR, ensure_private_dir, storage_path, write_private_file
 
 _LOGGER = logging.getLogger(__name__)
 
-STORAGE_DIR = ".storage"
 LAST_GOOD_DIR = "last_good"
 # Inside the copy; a name no configuration would include (dot files are never included).
 SAVED_FILE = ".saved.json"
@@ -94,7 +94,7 @@ def iso_time(timestamp: float | None) -> str | None:
 
 
 def last_good_dir(config_dir: str) -> str:
-    return os.path.join(config_dir, STORAGE_DIR, LAST_GOOD_DIR)
+    return storage_path(config_dir, LAST_GOOD_DIR)
 
 
 def _complete(directory: str) -> bool:
@@ -195,6 +195,7 @@ def save_last_good(config_dir: str, files: dict[str, str | None]) -> float | Non
         return last_good_saved_at(top)
     new, old = current + ".new", current + ".old"
     shutil.rmtree(new, ignore_errors=True)
+    ensure_private_dir(os.path.dirname(new))
     os.makedirs(new, mode=0o700)
     for path, data in contents.items():
         rel = str(_relative(top, path))
@@ -212,13 +213,8 @@ def save_last_good(config_dir: str, files: dict[str, str | None]) -> float | Non
             os.fsync(handle.fileno())
         os.chmod(target, mode)
     saved_at = time.time()
-    with open(os.path.join(new, SAVED_FILE), "w", encoding="utf-8") as handle:
-        json.dump(
-            {"saved_at": saved_at, "files": sorted(str(_relative(top, p)) for p in contents)},
-            handle,
-        )
-        handle.flush()
-        os.fsync(handle.fileno())
+    saved = {"saved_at": saved_at, "files": sorted(str(_relative(top, p)) for p in contents)}
+    write_private_file(os.path.join(new, SAVED_FILE), json.dumps(saved).encode("utf-8"))
     shutil.rmtree(old, ignore_errors=True)
     if os.path.isdir(current):
         os.rename(current, old)

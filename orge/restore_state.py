@@ -19,6 +19,7 @@ from typing import Any
 
 from orge.core import EVENT_ORGE_CLOSE, EVENT_ORGE_FINAL_WRITE, Event, Orge, State, callback
 from orge.entity import Entity
+from orge.storage import ensure_private_file, storage_path
 
 _LOGGER = logging.getLogger(__name__)
 DATA_KEY = "restore_state"
@@ -41,8 +42,8 @@ class StoredState:
 class RestoreStateStore:
     def __init__(self, orge: Orge) -> None:
         self.orge = orge
-        directory = orge.config.path(".storage") if orge.config.config_dir else None
-        self.path = os.path.join(directory, DB_NAME) if directory else None
+        config_dir = orge.config.config_dir
+        self.path = storage_path(config_dir, DB_NAME) if config_dir else None
         self.last: dict[str, StoredState] = {}
         self.entities: dict[str, RestoreEntity] = {}
 
@@ -50,8 +51,7 @@ class RestoreStateStore:
 
     def _connect(self) -> sqlite3.Connection:
         assert self.path is not None
-        os.makedirs(os.path.dirname(self.path), exist_ok=True)
-        conn = sqlite3.connect(self.path)
+        conn = sqlite3.connect(ensure_private_file(self.path, sqlite=True))
         conn.execute("PRAGMA journal_mode=WAL")
         conn.execute("PRAGMA synchronous=FULL")
         conn.execute(

@@ -265,22 +265,37 @@ def _checked_tracked(
 
 
 async def async_keep_last_good(orge: Orge) -> float | None:
-    """After a start: keep its configuration as the last good copy when it loaded without
-    a problem, every component set up, `orge check-config` (deep) finds nothing either, and
-    the files are still the ones this start read. Returns the copy's time, or None."""
+    """After a start on its own configuration: run `orge check-config`'s full check on the
+    files this start read. What only that check finds (one automation that does not
+    compile, skipped at set-up as in Home Assistant) becomes a problem like the others:
+    logged, one persistent notification each, the binary sensor `on`, listed by the API;
+    the station keeps running on its configuration (mode `normal`).
+
+    The configuration is kept as the last good copy when it loaded without a problem,
+    every component set up, the full check finds nothing, and the files are still the ones
+    this start read. Returns the copy's time, or None."""
     status = recovery.recovery_status(orge)
     config_dir = orge.config.config_dir
-    if config_dir is None or not recovery.is_good_start(orge):
+    if config_dir is None or status.mode != recovery.MODE_NORMAL or not status.files:
         return None
     deep, files = await orge.loop.run_in_executor(None, _checked_tracked, config_dir, True)
+    if files != status.files:
+        # What the check read is not what runs: its findings are not this station's.
+        _LOGGER.info("Configuration changed since this start: not kept as the last good one")
+        return None
+    found = [line for line in deep.problems if line not in status.problems]
+    if found:
+        for line in found:
+            _LOGGER.error("%s", line)
+        status.problems.extend(found)
+        recovery.async_publish(orge, status)
     if deep.problems:
         _LOGGER.warning(
             "Configuration not kept as the last good one: orge check-config finds %d problem(s)",
             len(deep.problems),
         )
         return None
-    if files != status.files:
-        _LOGGER.info("Configuration changed since this start: not kept as the last good one")
+    if not recovery.is_good_start(orge):
         return None
     return await recovery.async_save_last_good(orge)
 

@@ -376,26 +376,26 @@ class _Secrets:
         directory = os.path.dirname(os.path.abspath(from_file))
         top = os.path.abspath(config_dir)
         while True:
-            secrets = self._load(os.path.join(directory, SECRET_YAML))
+            secrets = self._load(os.path.join(directory, SECRET_YAML), top)
             if name in secrets:
                 return secrets[name]
             if directory == top or not directory.startswith(top) or directory == "/":
                 return _MISSING
             directory = os.path.dirname(directory)
 
-    def _load(self, path: str) -> dict[str, Any]:
+    def _load(self, path: str, config_dir: str) -> dict[str, Any]:
         if path not in self._cache:
             data: Any = {}
+            name = display_path(path, config_dir)
             if os.path.isfile(path):
                 _note_read(path, None)
-                with open(path, encoding="utf-8") as handle:
-                    text = handle.read()
+                text = _read_text(path, config_dir)
                 try:
                     data = yaml.load(text, Loader=_BaseLoader) or {}
                 except yaml.YAMLError as err:
-                    raise ConfigError(_syntax_problem(path, err, text)) from None
+                    raise ConfigError(_syntax_problem(name, err, text)) from None
             if not isinstance(data, dict):
-                raise ConfigError(f"{path}: a secrets file must map names to values")
+                raise ConfigError(f"{name}: a secrets file must map names to values")
             self._cache[path] = data
         return self._cache[path]
 
@@ -420,13 +420,7 @@ def load_yaml(path: str, config_dir: str | None = None, secrets: _Secrets | None
     """Load one YAML file (and what it includes). Errors name the file and line."""
     path = os.path.abspath(path)
     config_dir = os.path.abspath(config_dir or os.path.dirname(path))
-    try:
-        with open(path, encoding="utf-8") as handle:
-            text = handle.read()
-    except FileNotFoundError:
-        raise ConfigError(f"{display_path(path, config_dir)}: file not found") from None
-    except (OSError, UnicodeDecodeError) as err:
-        raise ConfigError(f"{display_path(path, config_dir)}: cannot read: {err}") from None
+    text = _read_text(path, config_dir)
     _note_read(path, text)
     loader = _Loader(text, path, config_dir, secrets or _Secrets())
     try:
@@ -435,6 +429,23 @@ def load_yaml(path: str, config_dir: str | None = None, secrets: _Secrets | None
         raise ConfigError(_syntax_problem(display_path(path, config_dir), err, text)) from None
     finally:
         loader.dispose()
+
+
+def _read_text(path: str, config_dir: str) -> str:
+    """The file's text, or `ConfigError` in one line naming it as the operator knows it
+    ("secrets.yaml: cannot read: [Errno 13] Permission denied"): an OSError's own text
+    would add the absolute path, which no other message shows."""
+    name = display_path(path, config_dir)
+    try:
+        with open(path, encoding="utf-8") as handle:
+            return handle.read()
+    except FileNotFoundError:
+        raise ConfigError(f"{name}: file not found") from None
+    except OSError as err:
+        reason = f"[Errno {err.errno}] {err.strerror}" if err.strerror else str(err)
+        raise ConfigError(f"{name}: cannot read: {reason}") from None
+    except UnicodeDecodeError as err:
+        raise ConfigError(f"{name}: cannot read: not UTF-8 text ({err.reason})") from None
 
 
 def _syntax_problem(name: str, err: yaml.YAMLError, text: str | None) -> str:

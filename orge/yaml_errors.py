@@ -88,6 +88,42 @@ def _unclosed_bracket(lines: list[str]) -> tuple[int, str] | None:
     return stack[-1] if stack else None
 
 
+def _over_indented_first_line(lines: list[str], at: int) -> int | None:
+    """Index of the line to blame when the parser stops at `lines[at]` because the first
+    line of a block was indented further than the rest of it:
+
+        http:
+           server_port: 8000     <- the mistake
+          use_x_forwarded_for: true   <- where the parser stops
+
+    The parser cannot tell this from `lines[at]` being indented too little; the lines
+    around it can: the indentation the most lines of the block share is the intended
+    one. None when `lines[at]` is the odd one (or it is a tie: the parser's line)."""
+    if at >= len(lines):
+        return None
+    here = _indent(lines[at])
+    start: int | None = None
+    index = at
+    while (above := _previous(lines, index)) is not None and _indent(lines[above]) > here:
+        start, index = above, above
+    if start is None or above is None or _indent(lines[above]) >= here:
+        return None  # no parent key less indented than this line: not this mistake
+    parent = _indent(lines[above])
+    block = _indent(lines[start])
+    votes = {block: 0, here: 0}
+    for line in lines[start:at]:
+        if line.strip() and not line.lstrip().startswith("#") and _indent(line) == block:
+            votes[block] += 1
+    for line in lines[at:]:
+        if not line.strip() or line.lstrip().startswith("#"):
+            continue
+        if _indent(line) <= parent:
+            break
+        if _indent(line) in votes:
+            votes[_indent(line)] += 1
+    return start if votes[here] > votes[block] else None
+
+
 def explain(err: yaml.MarkedYAMLError, text: str | None) -> tuple[int | None, str]:
     """(1-based line to edit or None, message) for a YAML error in `text`."""
     if text is not None:
@@ -141,7 +177,14 @@ def explain(err: yaml.MarkedYAMLError, text: str | None) -> tuple[int | None, st
         line = opener[0]
     elif "expected <block end>" in problem or "did not find expected key" in problem:
         above = _previous(lines, at)
-        if above is not None and _indent(here) < _indent(lines[above]):
+        over = _over_indented_first_line(lines, at)
+        if over is not None:
+            hint = (
+                "this line is indented more than the lines after it that belong with it "
+                f"(line {at + 1} on): indent it as far as they are"
+            )
+            line = over + 1
+        elif above is not None and _indent(here) < _indent(lines[above]):
             hint = (
                 "this line is indented less than the line above it, but not as far as "
                 "the key it belongs to"

@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 from typing import Any
 
 from orge.core import Orge
 from orge.entity import SensorEntity, async_add_entities
 from orge.helpers.event import async_track_time_interval
+from orge.storage import storage_path, write_private_file
 
 _LOGGER = logging.getLogger(__name__)
 STORE = "demo_meter.json"
@@ -51,7 +51,7 @@ class DemoMeter:
         self._entities: list[MeterSensor] = []
 
     def _path(self) -> str:
-        return self.orge.config.path(".storage", STORE)
+        return storage_path(self.orge.config.path(), STORE)
 
     def _load(self) -> float:
         try:
@@ -64,14 +64,7 @@ class DemoMeter:
             return 0.0
 
     def _save(self) -> None:
-        path = self._path()
-        os.makedirs(os.path.dirname(path), exist_ok=True)
-        temporary = f"{path}.tmp"
-        with open(temporary, "w", encoding="utf-8") as handle:
-            json.dump({"energy_kwh": self.energy_kwh}, handle)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temporary, path)
+        write_private_file(self._path(), json.dumps({"energy_kwh": self.energy_kwh}).encode())
 
     async def async_start(self) -> None:
         self._entities = [

@@ -16,11 +16,12 @@ import hmac
 import json
 import os
 import secrets
-import tempfile
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
+
+from orge import storage
 
 STORAGE_FILE = "auth_tokens.json"
 _RELOAD_EVERY = 1.0  # seconds between checks of the file's modification time
@@ -49,25 +50,12 @@ def _hash(salt: str, token: str) -> str:
 
 
 def storage_path(config_dir: str) -> str:
-    return os.path.join(config_dir, ".storage", STORAGE_FILE)
+    return storage.storage_path(config_dir, STORAGE_FILE)
 
 
 def _write_atomic(path: str, data: dict[str, Any]) -> None:
-    """Write to a temporary file beside the target, fsync, then rename over it."""
-    directory = os.path.dirname(path)
-    os.makedirs(directory, mode=0o700, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".auth_tokens.", dir=directory)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            json.dump(data, handle, indent=2)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(tmp, 0o600)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    """Replace the file atomically, 0600 in a 0700 `.storage/`."""
+    storage.write_private_file(path, json.dumps(data, indent=2).encode("utf-8"))
 
 
 def load_entries(config_dir: str) -> list[TokenEntry]:

@@ -13,13 +13,13 @@ IPv6 clients are counted and banned by their /64 network: one host usually holds
 from __future__ import annotations
 
 import logging
-import os
-import tempfile
 from datetime import UTC, datetime
 from ipaddress import IPv4Address, IPv6Address, ip_address, ip_network
 from typing import Any
 
 import yaml
+
+from orge.storage import storage_path, write_private_file
 
 _LOGGER = logging.getLogger(__name__)
 BANS_FILE = "ip_bans.yaml"
@@ -38,7 +38,7 @@ def client_key(address: IPAddress) -> str:
 
 class BanManager:
     def __init__(self, config_dir: str, enabled: bool, threshold: int) -> None:
-        self.path = os.path.join(config_dir, ".storage", BANS_FILE)
+        self.path = storage_path(config_dir, BANS_FILE)
         self.enabled = enabled and threshold > 0
         self.threshold = threshold
         self.failures: dict[str, int] = {}
@@ -96,16 +96,5 @@ class BanManager:
     def save(self) -> None:
         """Write the bans file atomically (blocking: run in the executor)."""
         data: dict[str, Any] = {key: {"banned_at": at} for key, at in self.banned.items()}
-        directory = os.path.dirname(self.path)
-        os.makedirs(directory, mode=0o700, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=".ip_bans.", dir=directory)
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as handle:
-                yaml.safe_dump(data, handle, default_flow_style=False)
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.replace(tmp, self.path)
-        except BaseException:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
-            raise
+        text = yaml.safe_dump(data, default_flow_style=False)
+        write_private_file(self.path, text.encode("utf-8"))

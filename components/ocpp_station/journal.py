@@ -22,7 +22,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import os
 import sqlite3
 import threading
 import time
@@ -30,6 +29,8 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
+
+from orge.storage import ensure_private_file
 
 _LOGGER = logging.getLogger(__name__)
 _T = TypeVar("_T")
@@ -130,7 +131,7 @@ class Journal:
     def __init__(self, path: str, max_messages: int = 1000) -> None:
         self.path = path
         self.max_messages = max_messages
-        os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+        ensure_private_file(path, sqlite=True)
         self._lock = threading.Lock()
         self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
         self._db.execute("PRAGMA journal_mode=WAL")

@@ -17,6 +17,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from orge.core import Event, State
+from orge.storage import ensure_private_file
 
 _LOGGER = logging.getLogger(__name__)
 SCHEMA_VERSION = 1
@@ -62,6 +63,7 @@ class CorruptDatabase(Exception):
 
 
 def _connect(path: str) -> sqlite3.Connection:
+    ensure_private_file(path, sqlite=True)
     conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=10)
     try:
         conn.execute("PRAGMA journal_mode=WAL")
@@ -94,7 +96,6 @@ def move_aside(path: str) -> str:
 
 def open_database(path: str) -> sqlite3.Connection:
     """Open (creating) the database; a corrupt file is moved aside and a new one started."""
-    os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
     try:
         return _connect(path)
     except CorruptDatabase as err:

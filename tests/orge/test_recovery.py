@@ -56,13 +56,21 @@ def free_port() -> int:
 class Station:
     """A real `orge run -c DIR`; its output is read on a thread so the pipe never fills."""
 
-    def __init__(self, config: Path, env: dict[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        config: Path,
+        env: dict[str, str] | None = None,
+        prefix: list[str] | None = None,
+        umask: int = -1,
+    ) -> None:
+        """`prefix`: a command the station runs under (setpriv); `umask`: its umask."""
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "orge", "run", "-c", str(config)],
+            [*(prefix or []), sys.executable, "-m", "orge", "run", "-c", str(config)],
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             text=True,
             env={**os.environ, "PYTHONPATH": str(REPO), **(env or {})},
+            umask=umask,
         )
         self.lines: queue.Queue[str] = queue.Queue()
         self.output: list[str] = []
