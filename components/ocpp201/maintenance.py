@@ -1,0 +1,103 @@
+"""Firmware and logs for OCPP 2.0.1 (blocks L and N): UpdateFirmware and GetLog payloads
+mapped onto the protocol-neutral `ocpp_station.firmware` and `ocpp_station.diagnostics`,
+their status notifications queued in the journal (delivered after a restart too)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from ocpp.v201 import call_result
+
+from components.ocpp_station.diagnostics import LogRequest, LogUploader, parse_time
+from components.ocpp_station.firmware import FirmwareRequest, FirmwareUpdater
+from components.ocpp_station.journal import KIND_OTHER
+
+if TYPE_CHECKING:
+    from .station import Station201
+
+
+class Maintenance201:
+    """UpdateFirmware (L01/L02) and GetLog (N01) of one `Station201`."""
+
+    def __init__(self, station: Station201) -> None:
+        self.station = station
+        self.firmware = FirmwareUpdater(
+            station.orge, self._firmware_status, self._busy, self._before_restart
+        )
+        self.logs = LogUploader(
+            station.orge, station.station_id, self._log_status, self._journal_state
+        )
+
+    def start(self) -> None:
+        self.firmware.resume()
+
+    async def _queue(self, action: str, payload: dict[str, Any]) -> None:
+        station = self.station
+        await station.journal.append(action, payload, KIND_OTHER, time_synced=station.clock.synced)
+        station.sender.wake()
+
+    async def _firmware_status(self, status: str, request_id: int | None) -> None:
+        payload: dict[str, Any] = {"status": status}
+        if request_id is not None:
+            payload["requestId"] = request_id
+        await self._queue("FirmwareStatusNotification", payload)
+
+    async def _log_status(self, status: str, request_id: int | None) -> None:
+        payload: dict[str, Any] = {"status": status}
+        if request_id is not None:
+            payload["requestId"] = request_id
+        await self._queue("LogStatusNotification", payload)
+
+    def _busy(self) -> bool:
+        return bool(self.station.transactions)
+
+    async def _before_restart(self) -> None:
+        # the boot after the switch says why (BootReasonEnumType FirmwareUpdate)
+        await self.station.journal.set_setting("boot_reason", "FirmwareUpdate")
+
+    async def _journal_state(self) -> dict[str, Any]:
+        journal = self.station.journal
+        return {
+            "queued": await journal.count(),
+            "aside": await journal.aside(),
+            "open_transactions": [
+                {"tx_id": r.tx_id, "evse_id": r.evse_id} for r in await journal.transactions()
+            ],
+        }
+
+    def update_firmware(
+        self, request_id: int, firmware: dict[str, Any], retries: int | None,
+        retry_interval: int | None,
+    ) -> Any:  # fmt: skip
+        """UpdateFirmware (L01): status Accepted / AcceptedCanceled / Rejected."""
+        status = self.firmware.start(
+            FirmwareRequest(
+                location=firmware["location"],
+                retrieve_at=parse_time(firmware.get("retrieve_date_time")),
+                install_at=parse_time(firmware.get("install_date_time")),
+                retries=retries or 0,
+                retry_interval=float(retry_interval or 0),
+                signing_certificate=firmware.get("signing_certificate"),
+                signature=firmware.get("signature"),
+                request_id=request_id,
+            )
+        )
+        return call_result.UpdateFirmware(status=status)
+
+    def get_log(
+        self, request_id: int, log_type: str, log: dict[str, Any], retries: int | None,
+        retry_interval: int | None,
+    ) -> Any:  # fmt: skip
+        """GetLog (N01): status Accepted / AcceptedCanceled / Rejected and the file name."""
+        status, name = self.logs.start(
+            LogRequest(
+                location=log["remote_location"],
+                kind=log_type,
+                since=parse_time(log.get("oldest_timestamp")),
+                until=parse_time(log.get("latest_timestamp")),
+                retries=retries or 0,
+                retry_interval=float(retry_interval or 0),
+                request_id=request_id,
+            )
+        )
+        return call_result.GetLog(status=status, filename=name if status != "Rejected" else None)
