@@ -119,7 +119,7 @@ def defaults(config: dict[str, Any], connectors: int) -> dict[str, str]:
         "LocalPreAuthorize": "false",
         "ResetRetries": "1",
         "NumberOfConnectors": str(connectors),
-        "SupportedFeatureProfiles": "Core,RemoteTrigger,SmartCharging",
+        "SupportedFeatureProfiles": "Core,FirmwareManagement,RemoteTrigger,SmartCharging",
         "GetConfigurationMaxKeys": str(len(KEYS)),
         "ChargeProfileMaxStackLevel": "8",
         "ChargingScheduleAllowedChargingRateUnit": "Current",

@@ -46,6 +46,7 @@ from ..ocpp_station.timers import aligned, every
 from . import DOMAIN
 from .config_keys import SETTING_PREFIX, ConfigKeys, defaults
 from .link import SUBPROTOCOL, Link
+from .maintenance import Maintenance16
 from .orders import AVAILABILITY_KEY, PROFILES_KEY, Orders
 from .smart import Profiles
 
@@ -126,6 +127,7 @@ class Ocpp16Station(StationLifecycle, Orders):
         )
         # ChangeConfiguration of a timer's key applies at once (issue 10 point 3)
         self.settings = self.sender.settings
+        self.maintenance = Maintenance16(self)
         self._tx_lock = asyncio.Lock()
         self._status_lock = asyncio.Lock()
         self._tasks: set[asyncio.Task[Any]] = set()
@@ -154,6 +156,7 @@ class Ocpp16Station(StationLifecycle, Orders):
         )
         await self.sensors.async_add()
         self.sensors.set_queue(self.journal.count_cached)
+        self.maintenance.start()
         # Transactions open before a restart continue (or end, if the EV left meanwhile).
         for record in await self.journal.transactions():
             connector = int(record.data.get("connector", record.evse_id))

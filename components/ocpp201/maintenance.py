@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from ocpp.v201 import call_result
 
-from components.ocpp_station.diagnostics import LogRequest, LogUploader, parse_time
+from components.ocpp_station.diagnostics import LogRequest, LogUploader
 from components.ocpp_station.firmware import FirmwareRequest, FirmwareUpdater
 from components.ocpp_station.journal import KIND_OTHER
 
@@ -24,9 +24,7 @@ class Maintenance201:
         self.firmware = FirmwareUpdater(
             station.orge, self._firmware_status, self._busy, self._before_restart
         )
-        self.logs = LogUploader(
-            station.orge, station.station_id, self._log_status, self._journal_state
-        )
+        self.logs = LogUploader(station.orge, station.station_id, self._log_status, station.journal)
 
     def start(self) -> None:
         self.firmware.resume()
@@ -55,33 +53,13 @@ class Maintenance201:
         # the boot after the switch says why (BootReasonEnumType FirmwareUpdate)
         await self.station.journal.set_setting("boot_reason", "FirmwareUpdate")
 
-    async def _journal_state(self) -> dict[str, Any]:
-        journal = self.station.journal
-        return {
-            "queued": await journal.count(),
-            "aside": await journal.aside(),
-            "open_transactions": [
-                {"tx_id": r.tx_id, "evse_id": r.evse_id} for r in await journal.transactions()
-            ],
-        }
-
     def update_firmware(
         self, request_id: int, firmware: dict[str, Any], retries: int | None,
         retry_interval: int | None,
     ) -> Any:  # fmt: skip
         """UpdateFirmware (L01): status Accepted / AcceptedCanceled / Rejected."""
-        status = self.firmware.start(
-            FirmwareRequest(
-                location=firmware["location"],
-                retrieve_at=parse_time(firmware.get("retrieve_date_time")),
-                install_at=parse_time(firmware.get("install_date_time")),
-                retries=retries or 0,
-                retry_interval=float(retry_interval or 0),
-                signing_certificate=firmware.get("signing_certificate"),
-                signature=firmware.get("signature"),
-                request_id=request_id,
-            )
-        )
+        request = FirmwareRequest.from_ocpp(firmware, request_id, retries, retry_interval)
+        status = self.firmware.start(request)
         return call_result.UpdateFirmware(status=status)
 
     def get_log(
@@ -89,15 +67,6 @@ class Maintenance201:
         retry_interval: int | None,
     ) -> Any:  # fmt: skip
         """GetLog (N01): status Accepted / AcceptedCanceled / Rejected and the file name."""
-        status, name = self.logs.start(
-            LogRequest(
-                location=log["remote_location"],
-                kind=log_type,
-                since=parse_time(log.get("oldest_timestamp")),
-                until=parse_time(log.get("latest_timestamp")),
-                retries=retries or 0,
-                retry_interval=float(retry_interval or 0),
-                request_id=request_id,
-            )
-        )
+        request = LogRequest.from_ocpp(log_type, log, request_id, retries, retry_interval)
+        status, name = self.logs.start(request)
         return call_result.GetLog(status=status, filename=name if status != "Rejected" else None)

@@ -70,6 +70,27 @@ class LogRequest:
     retry_interval: float = 0.0
     request_id: int | None = None
 
+    @classmethod
+    def from_ocpp(
+        cls,
+        log_type: str,
+        log: dict[str, Any],
+        request_id: int | None,
+        retries: int | None,
+        retry_interval: int | None,
+    ) -> LogRequest:
+        """From GetLog's LogParametersType (2.0.1, 1.6 whitepaper; the ocpp library's
+        snake_case keys): remote_location, oldest_timestamp, latest_timestamp."""
+        return cls(
+            location=log["remote_location"],
+            kind=log_type,
+            since=parse_time(log.get("oldest_timestamp")),
+            until=parse_time(log.get("latest_timestamp")),
+            retries=retries or 0,
+            retry_interval=float(retry_interval or 0),
+            request_id=request_id,
+        )
+
 
 def parse_time(value: str | None) -> float | None:
     """An OCPP dateTime (RFC 3339) as epoch seconds; None stays None."""
@@ -159,6 +180,18 @@ def versions() -> dict[str, str]:
     return found
 
 
+async def journal_state(journal: Any) -> dict[str, Any]:
+    """The OCPP journal's state: messages waiting, messages set aside (with why), open
+    transactions (ocpp_station.journal)."""
+    return {
+        "queued": await journal.count(),
+        "aside": await journal.aside(),
+        "open_transactions": [
+            {"tx_id": r.tx_id, "evse_id": r.evse_id} for r in await journal.transactions()
+        ],
+    }
+
+
 def build_bundle(files: dict[str, str]) -> bytes:
     """A tar.gz of these text files, each redacted."""
     buffer = io.BytesIO()
@@ -227,20 +260,14 @@ class LogUploader:
     the answer is then AcceptedCanceled).
 
     `notify(status, request_id)` sends the protocol's status notification (the protocol
-    component maps the neutral status). `journal_state()` gives the OCPP journal's state.
+    component maps the neutral status); `journal` is the station's AsyncJournal.
     """
 
-    def __init__(
-        self,
-        orge: Any,
-        station_id: str,
-        notify: Notify,
-        journal_state: Callable[[], Awaitable[dict[str, Any]]],
-    ) -> None:
+    def __init__(self, orge: Any, station_id: str, notify: Notify, journal: Any) -> None:
         self.orge = orge
         self.station_id = station_id
         self.notify = notify
-        self.journal_state = journal_state
+        self.journal = journal
         self.task: asyncio.Task[None] | None = None
         self.current: LogRequest | None = None
 
@@ -268,7 +295,9 @@ class LogUploader:
         if request.kind != "SecurityLog":
             files["check.json"] = json.dumps(await check_config(self.orge.config.path()), indent=2)
             files["versions.json"] = json.dumps(versions(), indent=2)
-            files["journal.json"] = json.dumps(await self.journal_state(), indent=2, default=str)
+            files["journal.json"] = json.dumps(
+                await journal_state(self.journal), indent=2, default=str
+            )
         window = {
             "station": self.station_id,
             "kind": request.kind,

@@ -83,6 +83,30 @@ class FirmwareRequest:
     signature: str | None = None
     request_id: int | None = None
 
+    @classmethod
+    def from_ocpp(
+        cls,
+        firmware: dict[str, Any],
+        request_id: int | None,
+        retries: int | None,
+        retry_interval: int | None,
+    ) -> FirmwareRequest:
+        """From FirmwareType (2.0.1 UpdateFirmware, 1.6 whitepaper SignedUpdateFirmware;
+        the ocpp library's snake_case keys): location, retrieve_date_time,
+        install_date_time, signing_certificate, signature."""
+        from .diagnostics import parse_time
+
+        return cls(
+            location=firmware["location"],
+            retrieve_at=parse_time(firmware.get("retrieve_date_time")),
+            install_at=parse_time(firmware.get("install_date_time")),
+            retries=retries or 0,
+            retry_interval=float(retry_interval or 0),
+            signing_certificate=firmware.get("signing_certificate"),
+            signature=firmware.get("signature"),
+            request_id=request_id,
+        )
+
 
 def verify_signature(data: bytes, certificate_pem: str, signature_b64: str) -> None:
     """Check `signature_b64` (base64 of the signature) of SHA-256 over `data` with the
