@@ -640,7 +640,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="FILE",
         help="a file holding an API token, for stations without /api/health",
     )
-    parser.add_argument("--deadline", type=float, default=DEFAULT_DEADLINE, metavar="SECONDS")
+    parser.add_argument(
+        "--deadline",
+        type=float,
+        default=float(env("ORGE_UPDATE_DEADLINE", DEFAULT_DEADLINE)),
+        metavar="SECONDS",
+    )
     parser.add_argument(
         "--deps-from",
         default=env("ORGE_DEPS_FROM"),
