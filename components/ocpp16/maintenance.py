@@ -60,6 +60,11 @@ class Maintenance16:
         if request_id is not None:
             payload = {"status": status, "requestId": request_id}
             await self._queue("SignedFirmwareStatusNotification", payload)
+            if status == "InvalidSignature":  # the whitepaper's security event list
+                await self._queue(
+                    "SecurityEventNotification",
+                    {"type": "InvalidFirmwareSignature", "timestamp": self.station.clock.iso()},
+                )
         elif status in FIRMWARE_STATUS_16:
             await self._queue("FirmwareStatusNotification", {"status": status})
 

@@ -39,6 +39,11 @@ class Maintenance201:
         if request_id is not None:
             payload["requestId"] = request_id
         await self._queue("FirmwareStatusNotification", payload)
+        if status == "InvalidSignature":  # L01.FR.03: also a security event
+            await self._queue(
+                "SecurityEventNotification",
+                {"type": "InvalidFirmwareSignature", "timestamp": self.station.clock.iso()},
+            )
 
     async def _log_status(self, status: str, request_id: int | None) -> None:
         payload: dict[str, Any] = {"status": status}

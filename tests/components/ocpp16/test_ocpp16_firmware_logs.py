@@ -85,6 +85,9 @@ async def test_TC_044_2_download_failed_and_signed_update_invalid_signature(
                 ("Downloaded", 5),
                 ("InvalidSignature", 5),
             ]
+            await csms.wait_for("SecurityEventNotification")
+            (event,) = csms.payloads("SecurityEventNotification")
+            assert event["type"] == "InvalidFirmwareSignature"
 
 
 async def test_TC_045_1_get_diagnostics_window_and_TC_045_2_upload_failed(

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 import logging
+import os
 import tarfile
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -75,6 +76,9 @@ async def test_TC_L_01_invalid_signature_and_TC_L_03_download_failed(
                 ("InvalidSignature", 11),
             ]
             assert [r.method for r in server.received] == ["GET"]
+            await csms.wait_for("SecurityEventNotification")
+            (event,) = csms.payloads("SecurityEventNotification")
+            assert event["type"] == "InvalidFirmwareSignature"
 
             # the file is not there: one attempt plus `retries`, then DownloadFailed (L01.FR.20)
             answer = await csms.call(STATION, "UpdateFirmware", {
@@ -185,3 +189,49 @@ async def _get_logs(logger, config_dir, start_station, tmp_path: Path) -> None:
         await _statuses(csms, "LogStatusNotification", "UploadFailure")
         sent = [p for p in csms.payloads("LogStatusNotification") if p["requestId"] == 32]
         assert [p["status"] for p in sent] == ["Uploading", "UploadFailure"]
+
+
+FAKE_JOURNALCTL = """#!/bin/sh
+# journalctl stand-in: records its arguments, prints journald's short-iso format
+printf '%s\\n' "$@" > "$(dirname "$0")/journalctl.args"
+cat <<'LINES'
+2026-11-30T04:10:00+00:00 station orge[812]: INFO [components.ocpp201.station] BootNotification accepted
+2026-11-30T04:10:01+00:00 station orge[812]: WARNING [tests] password {password} seen
+LINES
+"""
+
+
+async def test_TC_N_01_get_log_from_journald_under_systemd(
+    config_dir, start_station, tmp_path: Path, monkeypatch
+) -> None:
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    fake = bin_dir / "journalctl"
+    fake.write_text(FAKE_JOURNALCTL.format(password=PASSWORD))
+    fake.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bin_dir}:{os.environ['PATH']}")
+    monkeypatch.setenv("INVOCATION_ID", "0123456789abcdef")  # as systemd sets for a unit
+    async with OcppCsms(passwords={STATION: PASSWORD}) as csms:
+        await _station(csms, config_dir, start_station)
+        with FileServer(tmp_path) as receiver:
+            answer = await csms.call(STATION, "GetLog", {
+                "requestId": 41,
+                "logType": "DiagnosticsLog",
+                "log": {"remoteLocation": receiver.url("logs/"),
+                        "oldestTimestamp": "2026-11-30T04:00:00Z",
+                        "latestTimestamp": "2026-11-30T04:30:00Z"},
+            })  # fmt: skip
+            assert answer["status"] == "Accepted"
+            await _statuses(csms, "LogStatusNotification", "Uploaded")
+            (upload,) = receiver.uploads()
+        with tarfile.open(fileobj=io.BytesIO(upload.body)) as tar:
+            log = tar.extractfile("log.txt").read().decode()
+            window = tar.extractfile("window.json").read().decode()
+        args = (bin_dir / "journalctl.args").read_text().splitlines()
+        assert args == [
+            "-u", "orge", "-o", "short-iso", "--no-pager",
+            "--since", "2026-11-30 04:00:00 UTC", "--until", "2026-11-30 04:30:00 UTC",
+        ]  # fmt: skip
+        assert "orge[812]: INFO [components.ocpp201.station] BootNotification accepted" in log
+        assert "password *** seen" in log and PASSWORD not in log
+        assert '"source": "journald"' in window
