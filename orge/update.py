@@ -625,6 +625,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     what.add_argument("--rollback", action="store_true", help="go back to the previous release")
     what.add_argument("--status", action="store_true", help="list releases; * is live")
     what.add_argument(
+        "--from-request",
+        metavar="FILE",
+        help="the update a station asked for: FILE holds {to, result_file} (orge-update.path)",
+    )
+    what.add_argument(
         "--install-only",
         metavar="VERSION",
         help="install a release and make it live if none is (provisioning); no restart",
@@ -693,6 +698,12 @@ def run_command(args: argparse.Namespace) -> int:
         wheelhouse=args.wheelhouse,
         python=args.python,
     )
+    if getattr(args, "from_request", None):
+        try:
+            args.to, args.result_file = take_request(args.from_request)
+        except UpdateError as err:
+            print(f"orge update: {err}", file=sys.stderr)
+            return 1
     outcome: dict[str, Any] = {"result": "failed", "version": args.to or args.install_only}
     try:
         if args.status:
@@ -711,7 +722,26 @@ def run_command(args: argparse.Namespace) -> int:
     finally:
         if getattr(args, "result_file", None):
             _write_atomic(os.path.abspath(args.result_file), json.dumps(outcome) + "\n")
+            # root writes it (orge-update.service); the station's user reads it
+            os.chmod(args.result_file, 0o644)
     return 0
+
+
+def take_request(path: str) -> tuple[str, str | None]:
+    """Read and remove a station's update request (`{"to": WHEEL, "result_file": FILE}`,
+    written by the station's OCPP firmware update into its .storage): the wheel to update
+    to and where to write the outcome. Removed first, so orge-update.path does not start
+    the same update twice. Raises UpdateError when it cannot be read."""
+    try:
+        with open(path, encoding="utf-8") as handle:
+            data = json.load(handle)
+        os.unlink(path)
+    except (OSError, ValueError) as err:
+        raise UpdateError(f"{path}: no readable update request ({err})") from None
+    if not isinstance(data, dict) or not isinstance(data.get("to"), str):
+        raise UpdateError(f'{path}: an update request names the wheel in "to"')
+    result_file = data.get("result_file")
+    return data["to"], result_file if isinstance(result_file, str) else None
 
 
 def _argv_without_detach() -> list[str]:

@@ -19,9 +19,16 @@ FirmwareStatusEnumType; the 1.6 component maps them):
                    -> InstallationFailed when pip fails
     InstallRebooting -> the pending update is written to .storage/ocpp_firmware.json, then
                    `orge update --to WHEEL --detach --result-file ...` runs in a process of
-                   its own (a transient systemd unit under systemd): it checks the
-                   configuration, switches, restarts the station, watches its health and
-                   switches back when the new release is not healthy in time
+                   its own (new session): it checks the configuration, switches, restarts
+                   the station, watches its health and switches back when the new release
+                   is not healthy in time
+    hand-off: when the station cannot write the releases (the hardened orge.service:
+                   /opt/orge read-only, no right to restart itself) or ORGE_UPDATE_HANDOFF=1,
+                   the station installs nothing itself: it writes
+                   .storage/firmware/request.json ({to, result_file}) and the root unit
+                   orge-update.service, started by orge-update.path, runs `orge update
+                   --from-request` (install, check, switch, restart, watch, roll back); a
+                   request nobody takes within 60 s ends InstallationFailed
     after the restart (or, when check-config refused the release, without one): the
                    station reads the result file -> Installed when it runs the new
                    version, else InstallationFailed (rolled back or refused)
@@ -58,6 +65,8 @@ from orge.redact import redact
 _LOGGER = logging.getLogger(__name__)
 _SECURITY = logging.getLogger("orge.security")
 STATE_FILE = "ocpp_firmware.json"
+REQUEST_FILE = "request.json"  # read by orge-update.path / orge-update.service
+HANDOFF_TIMEOUT = 60.0  # seconds for orge-update.service to take a request
 POLL_SECONDS = 1.0
 
 Notify = Callable[[str, int | None], Awaitable[None]]
@@ -188,13 +197,19 @@ class FirmwareUpdater:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(self.state_path)
             return
-        os.makedirs(os.path.dirname(self.state_path), exist_ok=True)
-        temporary = self.state_path + ".tmp"
-        with open(temporary, "w", encoding="utf-8") as handle:
-            json.dump(data, handle)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temporary, self.state_path)
+        _write_json(self.state_path, data)
+
+    @staticmethod
+    def _can_install(prefix: str) -> bool:
+        """The station may write the releases itself (a station run by hand, or a test);
+        under the hardened orge.service /opt/orge is read-only (ProtectSystem=strict) and
+        the update is handed to the root unit orge-update.service instead."""
+        if os.environ.get("ORGE_UPDATE_HANDOFF") == "1":  # always hand off (root runs it)
+            return False
+        releases = os.path.join(prefix, "releases")
+        return os.access(prefix, os.W_OK) and (
+            not os.path.exists(releases) or os.access(releases, os.W_OK)
+        )
 
     def resume(self) -> None:
         """At start: an update whose switch began before the restart is followed to its
@@ -282,16 +297,18 @@ class FirmwareUpdater:
             await self._report("Installing", rid)
             options = _options(self.orge.config.path())
             try:
-                release = await loop.run_in_executor(
-                    None, lambda: orge_update.install_only(wheel, options, say=_LOGGER.info)
-                )
+                version = orge_update.resolve_source(wheel, None).version
+                if self._can_install(options.prefix):
+                    await loop.run_in_executor(
+                        None, lambda: orge_update.install_only(wheel, options, say=_LOGGER.info)
+                    )
             except (orge_update.UpdateError, OSError) as err:
                 _LOGGER.error("Installing %s failed: %s", name, err)
                 await self._report("InstallationFailed", rid)
                 return
             pending = {
                 "request_id": rid,
-                "version": release.version,
+                "version": version,
                 "result_file": os.path.join(self.folder, f"result-{int(time.time() * 1000)}.json"),
                 "started": time.time(),
             }
@@ -299,10 +316,17 @@ class FirmwareUpdater:
             await self._report("InstallRebooting", rid)
             if self.before_restart is not None:
                 await self.before_restart()
-            argv = ["--to", wheel, "--result-file", pending["result_file"]]
-            argv += ["--prefix", options.prefix, "-c", options.config]
-            _LOGGER.info("Starting `orge update %s` detached", " ".join(argv))
-            orge_update.detach(argv, options.prefix)
+            if self._can_install(options.prefix):
+                argv = ["--to", wheel, "--result-file", pending["result_file"]]
+                argv += ["--prefix", options.prefix, "-c", options.config]
+                _LOGGER.info("Starting `orge update %s` detached", " ".join(argv))
+                orge_update.detach(argv, options.prefix)
+            else:
+                request_file = os.path.join(self.folder, REQUEST_FILE)
+                self._save({**pending, "request_file": request_file})
+                _write_json(request_file, {"to": wheel, "result_file": pending["result_file"]})
+                _LOGGER.info("Asked orge-update.path to update to %s", version)
+                pending["request_file"] = request_file
             await self._follow(pending)
         except asyncio.CancelledError:
             raise
@@ -316,13 +340,22 @@ class FirmwareUpdater:
         import orge
 
         rid = pending.get("request_id")
+        request_file = pending.get("request_file")
         while True:
             try:
                 with open(pending["result_file"], encoding="utf-8") as handle:
                     result = json.load(handle)
                 break
             except (OSError, ValueError):
-                await asyncio.sleep(POLL_SECONDS)
+                pass
+            waited = time.time() - float(pending.get("started", time.time()))
+            if request_file and os.path.exists(request_file) and waited > HANDOFF_TIMEOUT:
+                # nobody took the request: orge-update.path is not enabled on this station
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(request_file)
+                result = {"result": "failed", "reason": "orge-update.path did not take the request"}
+                break
+            await asyncio.sleep(POLL_SECONDS)
         ok = result.get("result") == "updated" and orge.__version__ == pending["version"]
         if not ok:
             _LOGGER.error(
@@ -344,6 +377,17 @@ def _options(config_dir: str) -> orge_update.Options:
         wheelhouse=env("ORGE_WHEELHOUSE"),
         python=sys.executable,
     )
+
+
+def _write_json(path: str, data: dict[str, Any]) -> None:
+    """Written beside, synced, renamed: a reader sees the whole file or none."""
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    temporary = path + ".tmp"
+    with open(temporary, "w", encoding="utf-8") as handle:
+        json.dump(data, handle)
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(temporary, path)
 
 
 async def _sleep_until(when: float | None) -> None:

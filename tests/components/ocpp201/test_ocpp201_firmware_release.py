@@ -107,6 +107,7 @@ async def test_TC_L_01_update_installed_invalid_signature_rollback_waits_for_ses
         try:
             with FileServer(wheels["1.0.0"].parent, tls=tls) as server:
                 await _scenarios(csms, server, wheels, certificate, signatures, config, port)
+                await _handoff(csms, server, wheels, config, port, restart, monkeypatch)
         finally:
             subprocess.run([sys.executable, "-c", (
                 "import sys; sys.path.insert(0, sys.argv[1]);"
@@ -201,3 +202,32 @@ async def _scenarios(csms, server, wheels, certificate, signatures, config, port
     installing_at = next(m.wall for m in csms.received("FirmwareStatusNotification")
                          if m.payload == {"status": "Installing", "requestId": 3})  # fmt: skip
     assert ended_at < installing_at
+
+
+async def _handoff(csms, server, wheels, config, port, restart, monkeypatch) -> None:
+    """4. As under the hardened orge.service: the station writes its request and the root
+    unit orge-update.service (started by orge-update.path; played here by the test) runs
+    `orge update --from-request`. Back to 1.0.0, which is installed already."""
+    monkeypatch.setenv("ORGE_UPDATE_HANDOFF", "1")
+    boots = len(csms.payloads("BootNotification"))
+    subprocess.run(restart.split(), check=True)  # the station starts with the new setting
+    await csms.wait_until(lambda: len(csms.payloads("BootNotification")) > boots, timeout=60)
+    answer = await csms.call(STATION, "UpdateFirmware", {
+        "requestId": 4,
+        "firmware": {"location": server.url(wheels["1.0.0"].name), "retrieveDateTime": _now()},
+    })  # fmt: skip
+    assert answer["status"] == "Accepted"
+    request = config / ".storage" / "firmware" / "request.json"
+    await _firmware(csms, 4, {"InstallRebooting"}, 60)
+    assert request.exists()
+    assert json.loads(request.read_text())["to"].endswith(wheels["1.0.0"].name)
+    prefix = Path(os.environ["ORGE_PREFIX"])
+    ran = await asyncio.to_thread(subprocess.run, [
+        str(prefix / "current" / "bin" / "python"), "-m", "orge.update",
+        "--from-request", str(request), "-c", str(config),
+    ], capture_output=True, text=True, timeout=300)  # fmt: skip
+    assert ran.returncode == 0, ran.stdout + ran.stderr
+    assert not request.exists()  # taken once: orge-update.path does not start it again
+    statuses = await _firmware(csms, 4, {"Installed", "InstallationFailed"}, 60)
+    assert statuses == ["Downloading", "Downloaded", "Installing", "InstallRebooting", "Installed"]
+    assert _health(port)["version"] == "1.0.0"
