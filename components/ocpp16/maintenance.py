@@ -70,10 +70,13 @@ class Maintenance16:
 
     async def _log_status(self, status: str, request_id: int | None) -> None:
         if request_id is not None:
-            await self._queue("LogStatusNotification", {"status": status, "requestId": request_id})
+            if status != "AcceptedCanceled":  # not in the whitepaper's UploadLogStatusEnumType
+                payload = {"status": status, "requestId": request_id}
+                await self._queue("LogStatusNotification", payload)
         else:
-            status = DIAGNOSTICS_STATUS_16[status]
-            await self._queue("DiagnosticsStatusNotification", {"status": status})
+            status_16 = DIAGNOSTICS_STATUS_16.get(status)
+            if status_16 is not None:  # 1.6 has no AcceptedCanceled
+                await self._queue("DiagnosticsStatusNotification", {"status": status_16})
 
     def update_firmware(
         self, location: str, retrieve_date: str, retries: int | None, retry_interval: int | None

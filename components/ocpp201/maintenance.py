@@ -63,6 +63,10 @@ class Maintenance201:
         retry_interval: int | None,
     ) -> Any:  # fmt: skip
         """UpdateFirmware (L01): status Accepted / AcceptedCanceled / Rejected."""
+        profile = int(self.station.model.value("SecurityCtrlr", "SecurityProfile") or 0)
+        signed = firmware.get("signing_certificate") and firmware.get("signature")
+        if profile >= 3 and not signed:  # signed firmware only under profile 3 (TC_L_18)
+            return call_result.UpdateFirmware(status="Rejected")
         request = FirmwareRequest.from_ocpp(firmware, request_id, retries, retry_interval)
         status = self.firmware.start(request)
         return call_result.UpdateFirmware(status=status)

@@ -22,7 +22,8 @@ Upload (the location's scheme): `ftp://` and `ftps://` store the file with ftpli
 into the URL's path); `http://` / `https://` PUT the file to `<location><file name>` when
 the location ends with `/`, else POST it as `multipart/form-data` (field `file`) to the
 location. Statuses, in protocol-neutral names (OCPP 2.0.1 UploadLogStatusEnumType):
-Uploading, Uploaded, UploadFailure, BadMessage, NotSupportedOperation, PermissionDenied.
+Uploading, Uploaded, UploadFailure, BadMessage, NotSupportedOperation, PermissionDenied,
+and AcceptedCanceled for a request a newer one cancelled (N01.FR.12).
 """
 
 from __future__ import annotations
@@ -280,12 +281,14 @@ class LogUploader:
         if scheme not in ("http", "https", "ftp", "ftps"):
             return "Rejected", name
         status = "Accepted"
+        cancelled: LogRequest | None = None
         if self.task is not None and not self.task.done():
             self.task.cancel()
             status = "AcceptedCanceled"
+            cancelled = self.current
         self.current = request
         self.task = self.orge.async_create_background_task(
-            self._run(request, name), f"diagnostics upload {name}"
+            self._run(request, name, cancelled), f"diagnostics upload {name}"
         )
         return status, name
 
@@ -309,9 +312,11 @@ class LogUploader:
         files["window.json"] = json.dumps(window, indent=2)
         return await asyncio.get_running_loop().run_in_executor(None, build_bundle, files)
 
-    async def _run(self, request: LogRequest, name: str) -> None:
+    async def _run(self, request: LogRequest, name: str, cancelled: LogRequest | None) -> None:
         rid = request.request_id
         try:
+            if cancelled is not None:  # N01.FR.12: the first request's end is reported
+                await self.notify("AcceptedCanceled", cancelled.request_id)
             await self.notify("Uploading", rid)
             data = await self.bundle(request)
             for attempt in range(request.retries + 1):

@@ -90,7 +90,7 @@ async def test_TC_044_2_download_failed_and_signed_update_invalid_signature(
             assert event["type"] == "InvalidFirmwareSignature"
 
 
-async def test_TC_045_1_get_diagnostics_window_and_TC_045_2_upload_failed(
+async def test_TC_045_1_get_diagnostics_TC_045_2_upload_failed_TC_079_security_log(
     config_dir, start_station, tmp_path: Path
 ) -> None:
     logger = logging.getLogger("tests.diagnostics16")
@@ -133,7 +133,7 @@ async def test_TC_045_1_get_diagnostics_window_and_TC_045_2_upload_failed(
             statuses = [p["status"] for p in csms.payloads("DiagnosticsStatusNotification")]
             assert statuses == ["Uploading", "Uploaded", "Uploading", "UploadFailed"]
 
-            # whitepaper GetLog of the SecurityLog: only security events
+            # TC_079_CS: whitepaper GetLog of the SecurityLog: only security events
             logging.getLogger("orge.security").warning("InvalidFirmwareSignature: x")
             with FileServer(tmp_path) as receiver:
                 answer = await csms.call(STATION, "GetLog", {

@@ -45,7 +45,7 @@ async def _statuses(csms, action: str, last: str, count: int = 1) -> list[dict]:
     return csms.payloads(action)
 
 
-async def test_TC_L_01_invalid_signature_and_TC_L_03_download_failed(
+async def test_TC_L_06_invalid_signature_and_TC_L_07_download_failed(
     config_dir, start_station, tmp_path: Path, monkeypatch
 ) -> None:
     tls, ca_file = self_signed_tls(str(tmp_path))
@@ -80,7 +80,7 @@ async def test_TC_L_01_invalid_signature_and_TC_L_03_download_failed(
             (event,) = csms.payloads("SecurityEventNotification")
             assert event["type"] == "InvalidFirmwareSignature"
 
-            # the file is not there: one attempt plus `retries`, then DownloadFailed (L01.FR.20)
+            # TC_L_07: the file is not there: one attempt plus `retries`, then DownloadFailed
             answer = await csms.call(STATION, "UpdateFirmware", {
                 "requestId": 12,
                 "retries": 2,
@@ -97,7 +97,7 @@ async def test_TC_L_01_invalid_signature_and_TC_L_03_download_failed(
             assert len([r for r in server.received if "missing" in r.path]) == 3
 
 
-async def test_TC_L_second_update_firmware_cancels_the_first(
+async def test_TC_L_10_second_update_firmware_cancels_the_first(
     config_dir, start_station, tmp_path: Path, monkeypatch
 ) -> None:
     monkeypatch.setenv("ORGE_PREFIX", str(tmp_path / "nothing"))
@@ -131,7 +131,7 @@ async def test_TC_L_second_update_firmware_cancels_the_first(
         assert ftp["status"] == "Rejected"
 
 
-async def test_TC_N_01_get_diagnostics_log_window_and_no_secret(
+async def test_TC_N_25_diagnostics_log_window_no_secret_TC_N_26_upload_failed(
     config_dir, start_station, tmp_path: Path
 ) -> None:
     logger = logging.getLogger("tests.diagnostics")
@@ -201,7 +201,7 @@ LINES
 """
 
 
-async def test_TC_N_01_get_log_from_journald_under_systemd(
+async def test_TC_N_25_get_log_from_journald_under_systemd(
     config_dir, start_station, tmp_path: Path, monkeypatch
 ) -> None:
     bin_dir = tmp_path / "bin"
@@ -235,3 +235,32 @@ async def test_TC_N_01_get_log_from_journald_under_systemd(
         assert "orge[812]: INFO [components.ocpp201.station] BootNotification accepted" in log
         assert "password *** seen" in log and PASSWORD not in log
         assert '"source": "journald"' in window
+
+
+async def test_TC_N_36_second_get_log_cancels_the_first(
+    config_dir, start_station, tmp_path: Path
+) -> None:
+    async with OcppCsms(passwords={STATION: PASSWORD}) as csms:
+        await _station(csms, config_dir, start_station)
+        # the first waits between attempts at a location nobody serves
+        first = await csms.call(STATION, "GetLog", {
+            "requestId": 51, "logType": "DiagnosticsLog", "retries": 5, "retryInterval": 30,
+            "log": {"remoteLocation": "http://127.0.0.1:9/logs/"},
+        })  # fmt: skip
+        assert first["status"] == "Accepted"
+        await csms.wait_for("LogStatusNotification", where=lambda p: p["requestId"] == 51)
+        with FileServer(tmp_path) as receiver:
+            second = await csms.call(STATION, "GetLog", {
+                "requestId": 52, "logType": "DiagnosticsLog",
+                "log": {"remoteLocation": receiver.url("logs/")},
+            })  # fmt: skip
+            assert second["status"] == "AcceptedCanceled"  # N01.FR.12
+            await _statuses(csms, "LogStatusNotification", "Uploaded")
+            assert len(receiver.uploads()) == 1
+        sent = [(p["status"], p["requestId"]) for p in csms.payloads("LogStatusNotification")]
+        assert sent == [
+            ("Uploading", 51),
+            ("AcceptedCanceled", 51),
+            ("Uploading", 52),
+            ("Uploaded", 52),
+        ]

@@ -1,4 +1,4 @@
-"""OCPP 2.0.1 UpdateFirmware end to end (TC_L_01, TC_L_02, TC_L_10-like): three wheels of
+"""OCPP 2.0.1 UpdateFirmware end to end (TC_L_01_CS, TC_L_06_CS, TC_L_08_CS): three wheels of
 ORGE (1.0.0; 1.1.0; 1.2.0 which cannot start, tests/deploy/wheels.py) served by a local
 HTTPS server, a real station running from `<prefix>/current` (restarted by the stand-in
 for systemctl, tests/deploy/restart_station.py), talking to the test CSMS over a real
@@ -59,7 +59,7 @@ def wheels(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     return build_wheels(tmp, {"1.0.0": False, "1.1.0": False, "1.2.0": True})
 
 
-async def test_TC_L_01_update_installed_invalid_signature_rollback_waits_for_session(
+async def test_TC_L_01_installed_TC_L_06_invalid_signature_TC_L_08_rolled_back_after_session(
     wheels: dict[str, Path], tmp_path: Path, monkeypatch
 ) -> None:
     prefix = tmp_path / "opt" / "orge"
