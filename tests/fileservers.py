@@ -129,3 +129,34 @@ def sign(key: Any, data: bytes) -> str:
     from cryptography.hazmat.primitives.asymmetric import padding
 
     return base64.b64encode(key.sign(data, padding.PKCS1v15(), hashes.SHA256())).decode()
+
+
+class FtpServer:
+    """A real FTP server (pyftpdlib) on a free port: user `user` / `password` may write
+    into `root`. `url(path)` gives `ftp://user:password@127.0.0.1:port/path`."""
+
+    def __init__(self, root: Path, user: str = "logs", password: str = "ftp-pw-4711") -> None:
+        self.root, self.user, self.password = root, user, password
+
+    def __enter__(self) -> FtpServer:
+        from pyftpdlib.authorizers import DummyAuthorizer
+        from pyftpdlib.handlers import FTPHandler
+        from pyftpdlib.servers import ThreadedFTPServer
+
+        authorizer = DummyAuthorizer()
+        authorizer.add_user(self.user, self.password, str(self.root), perm="elradfmw")
+        handler = type("Handler", (FTPHandler,), {"authorizer": authorizer})
+        self.server = ThreadedFTPServer(("127.0.0.1", 0), handler)
+        self.thread = threading.Thread(
+            target=self.server.serve_forever, kwargs={"handle_exit": False}, daemon=True
+        )
+        self.thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.server.close_all()
+        self.thread.join(5)
+
+    def url(self, path: str = "") -> str:
+        port = self.server.address[1]
+        return f"ftp://{self.user}:{self.password}@127.0.0.1:{port}/{path}"

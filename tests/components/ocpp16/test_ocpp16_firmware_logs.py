@@ -14,7 +14,7 @@ from pathlib import Path
 from ocpp16_helpers import PASSWORD, STATION, FakeController, station_yaml
 
 from orge.log import RING
-from tests.fileservers import FileServer, sign, signing_pair
+from tests.fileservers import FileServer, FtpServer, sign, signing_pair
 from tests.ocpp_csms import OcppCsms, self_signed_tls
 
 
@@ -158,3 +158,22 @@ async def test_TC_045_1_get_diagnostics_TC_045_2_upload_failed_TC_079_security_l
             ]
     finally:
         logging.getLogger().removeHandler(RING)
+
+
+async def test_TC_045_1_get_diagnostics_over_ftp(config_dir, start_station, tmp_path: Path) -> None:
+    (tmp_path / "ftp" / "diag").mkdir(parents=True)
+    async with OcppCsms(passwords={STATION: PASSWORD}) as csms:
+        await _station(csms, config_dir, start_station)
+        with FtpServer(tmp_path / "ftp") as ftp:
+            answer = await csms.call(STATION, "GetDiagnostics", {"location": ftp.url("diag/")})
+            await csms.wait_for(
+                "DiagnosticsStatusNotification", where=lambda p: p["status"] == "Uploaded",
+                timeout=15,
+            )  # fmt: skip
+        stored = tmp_path / "ftp" / "diag" / answer["fileName"]
+        with tarfile.open(stored) as tar:
+            assert {"log.txt", "check.json", "versions.json", "journal.json"} <= set(tar.getnames())
+            texts = [tar.extractfile(m).read().decode() for m in tar.getmembers()]
+        assert all(PASSWORD not in text and ftp.password not in text for text in texts)
+        statuses = [p["status"] for p in csms.payloads("DiagnosticsStatusNotification")]
+        assert statuses == ["Uploading", "Uploaded"]
