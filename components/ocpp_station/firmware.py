@@ -7,7 +7,7 @@ FirmwareStatusEnumType; the 1.6 component maps them):
 
     wait for retrieveDateTime
     Downloading -> the release (an ORGE wheel `orge-<version>-...whl`) fetched over HTTP(S)
-                   into .storage/firmware/, `retries` extra attempts `retryInterval` s apart
+                   into .storage/firmware/download-<ns>/ (removed when the update ends), `retries` extra attempts `retryInterval` s apart
                    -> Downloaded | DownloadFailed
     when a signing certificate and a signature are given: the signature (base64) checked
                    with the certificate's public key over SHA-256 of the file (RSA PKCS#1
@@ -50,6 +50,7 @@ import contextlib
 import json
 import logging
 import os
+import shutil
 import ssl
 import sys
 import time
@@ -256,11 +257,14 @@ class FirmwareUpdater:
     async def _run(self, request: FirmwareRequest) -> None:
         rid = request.request_id
         loop = asyncio.get_running_loop()
+        download_dir = ""
         try:
             await _sleep_until(request.retrieve_at)
             name = os.path.basename(urllib.parse.urlsplit(request.location).path)
-            os.makedirs(self.folder, exist_ok=True)
-            wheel = os.path.join(self.folder, name or "firmware.whl")
+            # a folder per request: a cancelled one never removes a newer one's file
+            download_dir = os.path.join(self.folder, f"download-{time.time_ns()}")
+            os.makedirs(download_dir, exist_ok=True)
+            wheel = os.path.join(download_dir, name or "firmware.whl")
             await self._report("Downloading", rid)
             for attempt in range(request.retries + 1):
                 try:
@@ -309,6 +313,7 @@ class FirmwareUpdater:
             pending = {
                 "request_id": rid,
                 "version": version,
+                "download_dir": download_dir,
                 "result_file": os.path.join(self.folder, f"result-{int(time.time() * 1000)}.json"),
                 "started": time.time(),
             }
@@ -334,6 +339,9 @@ class FirmwareUpdater:
             _LOGGER.exception("Firmware update %s failed", rid)
             await self._report("InstallationFailed", rid)
             self._save(None)
+        finally:
+            if download_dir and self._pending() is None:  # ended before the switch
+                shutil.rmtree(download_dir, ignore_errors=True)
 
     async def _follow(self, pending: dict[str, Any]) -> None:
         """Wait for the detached update's result file; report the outcome once."""
@@ -363,6 +371,10 @@ class FirmwareUpdater:
             )
         # cleared first: a crash between the two repeats nothing worse than a lost status
         self._save(None)
+        with contextlib.suppress(OSError):
+            os.unlink(pending["result_file"])
+        if pending.get("download_dir"):  # the release is installed; the wheel is not needed
+            shutil.rmtree(pending["download_dir"], ignore_errors=True)
         await self._report("Installed" if ok else "InstallationFailed", rid)
 
 

@@ -231,3 +231,6 @@ async def _handoff(csms, server, wheels, config, port, restart, monkeypatch) -> 
     statuses = await _firmware(csms, 4, {"Installed", "InstallationFailed"}, 60)
     assert statuses == ["Downloading", "Downloaded", "Installing", "InstallRebooting", "Installed"]
     assert _health(port)["version"] == "1.0.0"
+    # every download and result file is gone once its update ended; the state file too
+    assert sorted(p.name for p in (config / ".storage" / "firmware").iterdir()) == []
+    assert not (config / ".storage" / "ocpp_firmware.json").exists()
