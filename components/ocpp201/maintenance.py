@@ -21,13 +21,12 @@ class Maintenance201:
 
     def __init__(self, station: Station201) -> None:
         self.station = station
-        self.firmware = FirmwareUpdater(
-            station.orge, self._firmware_status, self._busy, self._before_restart
-        )
+        self.firmware = FirmwareUpdater(station.orge, self._firmware_status, self._busy)
         self.logs = LogUploader(station.orge, station.station_id, self._log_status, station.journal)
 
     def start(self) -> None:
-        self.firmware.resume()
+        if self.firmware.resume():  # this start is the update's restart: BootReason
+            self.station.boot_reason = "FirmwareUpdate"
 
     async def _queue(self, action: str, payload: dict[str, Any]) -> None:
         station = self.station
@@ -53,10 +52,6 @@ class Maintenance201:
 
     def _busy(self) -> bool:
         return bool(self.station.transactions)
-
-    async def _before_restart(self) -> None:
-        # the boot after the switch says why (BootReasonEnumType FirmwareUpdate)
-        await self.station.journal.set_setting("boot_reason", "FirmwareUpdate")
 
     def update_firmware(
         self, request_id: int, firmware: dict[str, Any], retries: int | None,

@@ -5,7 +5,7 @@ whitepaper's `SignedUpdateFirmware` drive `orge update` (orge/update.py).
 The steps and the status reported at each (protocol-neutral names are OCPP 2.0.1's
 FirmwareStatusEnumType; the 1.6 component maps them):
 
-    wait for retrieveDateTime
+    DownloadScheduled while waiting for retrieveDateTime
     Downloading -> the release (an ORGE wheel `orge-<version>-...whl`) fetched over HTTP(S)
                    into .storage/firmware/download-<ns>/ (removed when the update ends), `retries` extra attempts `retryInterval` s apart
                    -> Downloaded | DownloadFailed
@@ -163,8 +163,6 @@ class FirmwareUpdater:
 
     `notify(status, request_id)` queues the protocol's FirmwareStatusNotification (durably:
     the journal delivers it after a restart). `busy()` is True while a session runs.
-    `before_restart()` is awaited just before the switch (the protocol records the boot
-    reason FirmwareUpdate there).
     """
 
     def __init__(
@@ -172,12 +170,10 @@ class FirmwareUpdater:
         orge: Any,
         notify: Notify,
         busy: Callable[[], bool],
-        before_restart: Callable[[], Awaitable[None]] | None = None,
     ) -> None:
         self.orge = orge
         self.notify = notify
         self.busy = busy
-        self.before_restart = before_restart
         self.state_path = orge.config.path(".storage", STATE_FILE)
         self.folder = orge.config.path(".storage", "firmware")
         self.task: asyncio.Task[None] | None = None
@@ -212,17 +208,19 @@ class FirmwareUpdater:
             not os.path.exists(releases) or os.access(releases, os.W_OK)
         )
 
-    def resume(self) -> None:
+    def resume(self) -> bool:
         """At start: an update whose switch began before the restart is followed to its
-        end (Installed / InstallationFailed)."""
+        end (Installed / InstallationFailed). True when there was one (this start is the
+        update's restart: 2.0.1 boots with reason FirmwareUpdate)."""
         pending = self._pending()
         if pending is None:
-            return
+            return False
         self.request_id = pending.get("request_id")
         self.status = "InstallRebooting"
         self.task = self.orge.async_create_background_task(
             self._follow(pending), "firmware update result"
         )
+        return True
 
     # --- requests ----------------------------------------------------------------------
 
@@ -259,7 +257,9 @@ class FirmwareUpdater:
         loop = asyncio.get_running_loop()
         download_dir = ""
         try:
-            await _sleep_until(request.retrieve_at)
+            if request.retrieve_at is not None and request.retrieve_at > time.time():
+                await self._report("DownloadScheduled", rid)
+                await _sleep_until(request.retrieve_at)
             name = os.path.basename(urllib.parse.urlsplit(request.location).path)
             # a folder per request: a cancelled one never removes a newer one's file
             download_dir = os.path.join(self.folder, f"download-{time.time_ns()}")
@@ -319,8 +319,6 @@ class FirmwareUpdater:
             }
             self._save(pending)
             await self._report("InstallRebooting", rid)
-            if self.before_restart is not None:
-                await self.before_restart()
             if self._can_install(options.prefix):
                 argv = ["--to", wheel, "--result-file", pending["result_file"]]
                 argv += ["--prefix", options.prefix, "-c", options.config]

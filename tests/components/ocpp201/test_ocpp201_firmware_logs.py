@@ -124,6 +124,10 @@ async def test_TC_L_10_second_update_firmware_cancels_the_first(
                          "retrieveDateTime": later},
         })  # fmt: skip
         assert second["status"] == "AcceptedCanceled"  # L01.FR.24
+        # retrieveDateTime an hour ahead: DownloadScheduled until then
+        await csms.wait_for("FirmwareStatusNotification", where=lambda p: p["requestId"] == 22)
+        sent = [(p["status"], p["requestId"]) for p in csms.payloads("FirmwareStatusNotification")]
+        assert sent == [("DownloadScheduled", 21), ("DownloadScheduled", 22)]
         ftp = await csms.call(STATION, "UpdateFirmware", {
             "requestId": 23,
             "firmware": {"location": "file:///tmp/orge.whl", "retrieveDateTime": later},
