@@ -24,7 +24,8 @@ Takes a Raspberry Pi OS (Debian 12) system to a running ORGE station, in 9 steps
                  /etc/ocpp_station.env or /etc/orge/station.env
   7 check        `orge check-config` of the configuration with the env file's values
   8 CSMS         `orge once`: boot, status, heartbeat against the CSMS, then disconnect
-  9 units        orge.service (and ngrok.service when NGROK_AUTHTOKEN is set) installed
+  9 units        orge.service, orge-update.path (+ orge-update.service, which it starts;
+                 OCPP firmware updates) and ngrok.service when NGROK_AUTHTOKEN is set, installed
                  into /etc/systemd/system, enabled and started
 
 Every step says `changed`, `unchanged`, `ok` (a check passed) or `skipped`; a second run changes nothing and
@@ -279,8 +280,11 @@ else die "$CURRENT: orge once did not reach the CSMS:"$'\n'"$out"; fi
 step "units"
 units=(orge.service)
 [ -n "${ENV[NGROK_AUTHTOKEN]:-}" ] && units+=(ngrok.service)
+# OCPP firmware updates: the station's request file starts the root unit that runs
+# `orge update` (installed, not started: orge-update.path starts it)
+units+=(orge-update.path)
 unit_changed=0
-for unit in "${units[@]}"; do
+for unit in "${units[@]}" orge-update.service; do
   if cmp -s "$HERE/deploy/$unit" "$UNITS/$unit"; then unchanged "$UNITS/$unit"
   elif [ "$DRY" = 1 ]; then would "install $UNITS/$unit"
   else install -D -m 0644 "$HERE/deploy/$unit" "$UNITS/$unit"; unit_changed=1; changed "installed $UNITS/$unit"; fi

@@ -50,6 +50,35 @@ class RecentErrors(logging.Handler):
 RECENT = RecentErrors()
 
 
+class LogRing(logging.Handler):
+    """The last `size` records of every level the root logger passes (INFO by default),
+    each as (time.time() of the record, formatted line): the station's own log when it
+    does not run under journald, for the diagnostics bundle (OCPP GetLog /
+    GetDiagnostics). Bounded, so memory stays flat however long the station runs."""
+
+    def __init__(self, size: int = 5000) -> None:
+        super().__init__(logging.DEBUG)
+        self.records: deque[tuple[float, str]] = deque(maxlen=size)
+        self.setFormatter(logging.Formatter(FORMAT, DATE_FORMAT))
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            self.records.append((record.created, self.format(record)))
+        except Exception:
+            self.handleError(record)
+
+    def between(self, since: float | None, until: float | None) -> list[str]:
+        """The lines whose record time (epoch seconds) is in [since, until]; None is open."""
+        return [
+            line
+            for created, line in list(self.records)
+            if (since is None or created >= since) and (until is None or created <= until)
+        ]
+
+
+RING = LogRing()
+
+
 def setup_logging(level: int = logging.INFO, stream: object = None) -> None:
     """Configure the root logger once (idempotent, so tests may call it)."""
     out = stream or sys.stderr
@@ -62,13 +91,16 @@ def setup_logging(level: int = logging.INFO, stream: object = None) -> None:
     redacting = RedactingFilter()
     handler.addFilter(redacting)
     RECENT.addFilter(redacting)
+    RING.addFilter(redacting)
     root = logging.getLogger()
     for old in [h for h in root.handlers if getattr(h, "_orge", False)]:
         root.removeHandler(old)
     handler._orge = True  # type: ignore[attr-defined]
     RECENT._orge = True  # type: ignore[attr-defined]
+    RING._orge = True  # type: ignore[attr-defined]
     root.addHandler(handler)
     root.addHandler(RECENT)
+    root.addHandler(RING)
     root.setLevel(level)
     for noisy in ("websockets", "aiohttp.access"):
         logging.getLogger(noisy).setLevel(max(level, logging.WARNING))

@@ -625,6 +625,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     what.add_argument("--rollback", action="store_true", help="go back to the previous release")
     what.add_argument("--status", action="store_true", help="list releases; * is live")
     what.add_argument(
+        "--from-request",
+        metavar="FILE",
+        help="the update a station asked for: FILE holds {to, result_file} (orge-update.path)",
+    )
+    what.add_argument(
         "--install-only",
         metavar="VERSION",
         help="install a release and make it live if none is (provisioning); no restart",
@@ -640,18 +645,43 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="FILE",
         help="a file holding an API token, for stations without /api/health",
     )
-    parser.add_argument("--deadline", type=float, default=DEFAULT_DEADLINE, metavar="SECONDS")
+    parser.add_argument(
+        "--deadline",
+        type=float,
+        default=float(env("ORGE_UPDATE_DEADLINE", DEFAULT_DEADLINE)),
+        metavar="SECONDS",
+    )
     parser.add_argument(
         "--deps-from",
+        default=env("ORGE_DEPS_FROM"),
         metavar="SITE_PACKAGES",
         help="use the libraries installed there; pip installs ORGE alone (nothing fetched)",
     )
-    parser.add_argument("--wheelhouse", metavar="DIR", help="install from this folder only")
+    parser.add_argument(
+        "--wheelhouse",
+        default=env("ORGE_WHEELHOUSE"),
+        metavar="DIR",
+        help="install from this folder only",
+    )
     parser.add_argument("--python", default=sys.executable, help="Python for new venvs")
+    parser.add_argument(
+        "--result-file",
+        metavar="FILE",
+        help="write the outcome there as JSON ({result, version, reason, at}) when done",
+    )
+    parser.add_argument(
+        "--detach",
+        action="store_true",
+        help="run in a process of its own that outlives the station's restart, return at once",
+    )
 
 
 def run_command(args: argparse.Namespace) -> int:
-    """Exit 0 done, 1 failed (the message says what is live), 2 rolled back."""
+    """Exit 0 done, 1 failed (the message says what is live), 2 rolled back. With
+    `--detach`: start the same command detached (`detach`) and exit 0."""
+    if getattr(args, "detach", False):
+        detach(_argv_without_detach(), args.prefix)
+        return 0
     token = None
     if args.token_file:
         with open(args.token_file, encoding="utf-8") as handle:
@@ -668,19 +698,85 @@ def run_command(args: argparse.Namespace) -> int:
         wheelhouse=args.wheelhouse,
         python=args.python,
     )
+    if getattr(args, "from_request", None):
+        try:
+            args.to, args.result_file = take_request(args.from_request)
+        except UpdateError as err:
+            print(f"orge update: {err}", file=sys.stderr)
+            return 1
+    outcome: dict[str, Any] = {"result": "failed", "version": args.to or args.install_only}
     try:
         if args.status:
             print("\n".join(status_lines(options)))
         elif args.rollback:
-            rollback(options)
+            outcome = _result("rollback", rollback(options))
         elif args.install_only:
-            install_only(args.install_only, options)
+            outcome = _result("installed", install_only(args.install_only, options).version)
         else:
-            update(args.to, options)
+            outcome = _result("updated", update(args.to, options))
     except UpdateError as err:
         print(f"orge update: {err}", file=sys.stderr)
+        result = "rolled_back" if isinstance(err, RolledBack) else "failed"
+        outcome = _result(result, outcome.get("version") or "", str(err))
         return 2 if isinstance(err, RolledBack) else 1
+    finally:
+        if getattr(args, "result_file", None):
+            _write_atomic(os.path.abspath(args.result_file), json.dumps(outcome) + "\n")
+            # root writes it (orge-update.service); the station's user reads it
+            os.chmod(args.result_file, 0o644)
     return 0
+
+
+def take_request(path: str) -> tuple[str, str | None]:
+    """Read and remove a station's update request (`{"to": WHEEL, "result_file": FILE}`,
+    written by the station's OCPP firmware update into its .storage): the wheel to update
+    to and where to write the outcome. Removed first, so orge-update.path does not start
+    the same update twice. Raises UpdateError when it cannot be read."""
+    try:
+        with open(path, encoding="utf-8") as handle:
+            data = json.load(handle)
+        os.unlink(path)
+    except (OSError, ValueError) as err:
+        raise UpdateError(f"{path}: no readable update request ({err})") from None
+    if not isinstance(data, dict) or not isinstance(data.get("to"), str):
+        raise UpdateError(f'{path}: an update request names the wheel in "to"')
+    result_file = data.get("result_file")
+    return data["to"], result_file if isinstance(result_file, str) else None
+
+
+def _argv_without_detach() -> list[str]:
+    return [arg for arg in sys.argv[1:] if arg != "--detach"]
+
+
+def detach(argv: list[str], prefix: str) -> int:
+    """Run `python -m orge.update ARGV` in a process that outlives the station's restart;
+    returns its pid (0 under systemd-run).
+
+    Under systemd (INVOCATION_ID set: we run inside orge.service) a child would be in the
+    unit's control group and killed with it by `systemctl restart orge`, so it becomes a
+    transient unit of its own (`systemd-run --unit orge-update-<time> --collect`). Else a
+    new session (setsid): the restart's SIGTERM to the station does not reach it. Its
+    output goes to `<prefix>/update.log`.
+    """
+    # `orge update` may have been run as `orge update ...`: argv then starts with "update"
+    argv = argv[1:] if argv[:1] == ["update"] else argv
+    command = [sys.executable, "-m", "orge.update", *argv]
+    if os.environ.get("INVOCATION_ID") and shutil.which("systemd-run"):
+        unit = f"orge-update-{int(time.time())}"
+        _run(["systemd-run", "--unit", unit, "--collect", "--quiet", *command], "systemd-run")
+        return 0
+    os.makedirs(prefix, exist_ok=True)
+    with open(os.path.join(prefix, "update.log"), "ab") as log:
+        proc = subprocess.Popen(
+            command,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            env=_release_env(),
+            cwd=os.getcwd(),
+        )
+    return proc.pid
 
 
 def install_only(to: str, options: Options, say: Say = print) -> Release:

@@ -158,7 +158,7 @@ def defaults(config: dict[str, Any], connectors: int) -> dict[str, str]:
         "StopTxnSampledDataMaxLength": str(len(SUPPORTED_MEASURANDS)),
         "StopTxnAlignedDataMaxLength": str(len(SUPPORTED_MEASURANDS)),
         "NumberOfConnectors": str(connectors),
-        "SupportedFeatureProfiles": "Core,RemoteTrigger,SmartCharging",
+        "SupportedFeatureProfiles": "Core,FirmwareManagement,RemoteTrigger,SmartCharging",
         "GetConfigurationMaxKeys": str(len(KEYS)),
         "ChargeProfileMaxStackLevel": "8",
         "ChargingScheduleAllowedChargingRateUnit": "Current,Power",

@@ -149,6 +149,48 @@ class Link(ChargePoint):
             **self.station.composite_schedule(connector_id, duration, charging_rate_unit)
         )
 
+    # --- firmware and diagnostics (maintenance.py) --------------------------------------
+
+    @on("UpdateFirmware")
+    def on_update_firmware(
+        self, location: str, retrieve_date: str, retries: int | None = None,
+        retry_interval: int | None = None,
+    ) -> Any:  # fmt: skip
+        self.station.maintenance.update_firmware(location, retrieve_date, retries, retry_interval)
+        return result.UpdateFirmware()
+
+    @on("SignedUpdateFirmware")
+    def on_signed_update_firmware(
+        self, request_id: int, firmware: dict[str, Any], retries: int | None = None,
+        retry_interval: int | None = None,
+    ) -> Any:  # fmt: skip
+        return result.SignedUpdateFirmware(
+            status=self.station.maintenance.signed_update_firmware(
+                request_id, firmware, retries, retry_interval
+            )
+        )
+
+    @on("GetDiagnostics")
+    def on_get_diagnostics(
+        self, location: str, retries: int | None = None, retry_interval: int | None = None,
+        start_time: str | None = None, stop_time: str | None = None,
+    ) -> Any:  # fmt: skip
+        return result.GetDiagnostics(
+            file_name=self.station.maintenance.get_diagnostics(
+                location, retries, retry_interval, start_time, stop_time
+            )
+        )
+
+    @on("GetLog")
+    def on_get_log(
+        self, log: dict[str, Any], log_type: str, request_id: int, retries: int | None = None,
+        retry_interval: int | None = None,
+    ) -> Any:  # fmt: skip
+        status, name = self.station.maintenance.get_log(
+            request_id, log_type, log, retries, retry_interval
+        )
+        return result.GetLog(status=status, filename=name)
+
     @on("DataTransfer")
     def on_data_transfer(
         self, vendor_id: str, message_id: str | None = None, data: str | None = None

@@ -51,6 +51,7 @@ from . import DOMAIN
 from .config_keys import SETTING_PREFIX, ConfigKeys, defaults
 from .driver import present_id_tag
 from .link import SUBPROTOCOL, Link
+from .maintenance import Maintenance16
 from .orders import AVAILABILITY_KEY, Orders
 
 _LOGGER = logging.getLogger(__name__)
@@ -132,6 +133,7 @@ class Ocpp16Station(StationLifecycle, Orders):
         self.sessions = StationSessions(orge, DOMAIN, "OCPP 1.6", self.journal)
         # ChangeConfiguration of a timer's key applies at once (issue 10 point 3)
         self.settings = self.sender.settings
+        self.maintenance = Maintenance16(self)
         self._tx_lock = asyncio.Lock()
         self._status_lock = asyncio.Lock()
         self._tasks: set[asyncio.Task[Any]] = set()
@@ -160,6 +162,7 @@ class Ocpp16Station(StationLifecycle, Orders):
         )
         await self.sensors.async_add()
         self.sensors.set_queue(self.journal.count_cached)
+        self.maintenance.start()
         # Transactions open before a restart continue (or end, if the EV left meanwhile).
         for record in await self.journal.transactions():
             connector = int(record.data.get("connector", record.evse_id))

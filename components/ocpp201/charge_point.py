@@ -133,6 +133,26 @@ class StationChargePoint(ChargePoint):
     ) -> None:
         await self.orders.after_get_report(request_id, component_variable, component_criteria)
 
+    # --- firmware and logs (maintenance.py) ----------------------------------------------
+
+    @on("UpdateFirmware")
+    def on_update_firmware(
+        self, request_id: int, firmware: dict[str, Any], retries: int | None = None,
+        retry_interval: int | None = None, **_: Any,
+    ) -> Any:  # fmt: skip
+        return self.orders.station.maintenance.update_firmware(
+            request_id, firmware, retries, retry_interval
+        )
+
+    @on("GetLog")
+    def on_get_log(
+        self, request_id: int, log_type: str, log: dict[str, Any], retries: int | None = None,
+        retry_interval: int | None = None, **_: Any,
+    ) -> Any:  # fmt: skip
+        return self.orders.station.maintenance.get_log(
+            request_id, log_type, log, retries, retry_interval
+        )
+
     # --- smart charging --------------------------------------------------------------
 
     @on("SetChargingProfile")

@@ -53,6 +53,7 @@ from orge.core import EVENT_ORGE_FINAL_WRITE, EVENT_ORGE_STOP, callback
 
 from .charge_point import StationChargePoint
 from .device_model import DeviceModel
+from .maintenance import Maintenance201
 from .orders import Orders
 from .transactions import Transaction, TransactionLog
 
@@ -94,6 +95,7 @@ class Station201(StationLifecycle, TransactionLog):
         self.backoff = ReconnectBackoff()
         self.sensors = LinkSensors(orge, DOMAIN, "OCPP 2.0.1")
         self.orders = Orders(self)
+        self.maintenance = Maintenance201(self)
         self.evses: dict[int, EvseBinding] = {}
         self.transactions: dict[int, Transaction] = {}
         # accepted starts held until the vehicle is plugged in (shared with ocpp16)
@@ -141,6 +143,7 @@ class Station201(StationLifecycle, TransactionLog):
         self.apply_backoff_settings()
         self.boot_reason = await self.journal.get_setting("boot_reason", "PowerUp")
         await self.orders.load()
+        self.maintenance.start()
         self.model.variables[
             "ChargingStation/AvailabilityState"
         ].dynamic = self.orders.availability_state

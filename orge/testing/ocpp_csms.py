@@ -266,6 +266,18 @@ class CentralSystem16(_Recording, ChargePoint16):
     def on_firmware_status(self, **_: Any) -> Any:
         return result16.FirmwareStatusNotification()
 
+    @on("SignedFirmwareStatusNotification")
+    def on_signed_firmware_status(self, **_: Any) -> Any:
+        return result16.SignedFirmwareStatusNotification()
+
+    @on("LogStatusNotification")
+    def on_log_status(self, **_: Any) -> Any:
+        return result16.LogStatusNotification()
+
+    @on("SecurityEventNotification")
+    def on_security_event(self, **_: Any) -> Any:
+        return result16.SecurityEventNotification()
+
 
 class CentralSystem201(_Recording, ChargePoint201):
     """The CSMS's view of one OCPP 2.0.1 station."""

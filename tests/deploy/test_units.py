@@ -1,4 +1,4 @@
-"""deploy/orge.service and deploy/ngrok.service: installed into a temporary root with the
+"""deploy/orge.service, deploy/ngrok.service and deploy/orge-update.{service,path}: installed into a temporary root with the
 real paths put under it, verified by systemd's own `systemd-analyze verify`, and scored by
 `systemd-analyze security --offline=true` (the issue asks below 5.0; main scored 9.2).
 
@@ -35,13 +35,17 @@ def install_units(root: Path) -> dict[str, Path]:
     units = root / "etc" / "systemd" / "system"
     units.mkdir(parents=True)
     installed = {}
-    for name in ("orge.service", "ngrok.service"):
+    for name in ("orge.service", "ngrok.service", "orge-update.service", "orge-update.path"):
         text = (DEPLOY / name).read_text()
         for path in ("/opt/orge", "/etc/orge", "/etc/ocpp_station.env", "/usr/local/bin/ngrok"):
             text = text.replace(path, f"{root}{path}")
         installed[name] = units / name
         installed[name].write_text(text)
-    for program in ("opt/orge/current/bin/orge", "usr/local/bin/ngrok"):
+    for program in (
+        "opt/orge/current/bin/orge",
+        "opt/orge/current/bin/python",
+        "usr/local/bin/ngrok",
+    ):
         (root / program).parent.mkdir(parents=True, exist_ok=True)
         (root / program).write_text("#!/bin/sh\n")
         (root / program).chmod(0o755)
