@@ -2,6 +2,7 @@
 
     python benchmarks/fleet.py                 # 20 stations
     python benchmarks/fleet.py --stations 150
+    python benchmarks/fleet.py --mqtt          # and every station on one Mosquitto
 
 The CSMS is ORGE's demo CSMS (components/demo_csms) in its own `orge run` process on
 loopback; each station is the shipped station's set-up (esp32 simulator, demo meter,
@@ -16,6 +17,26 @@ Prints, with the issue's targets:
 - after the CSMS is restarted: seconds from the new CSMS being ready until all N are
   connected again, and the largest number of stations connecting within any 1 s window
   (from the CSMS's "Station X connected" log lines).
+
+With `--mqtt`, one Mosquitto (orge.testing.mosquitto: a password file with one user per
+station) runs on a free loopback port and every station gets an `mqtt:`
+block (client_id and username = its station id, password from its secrets.yaml, the
+default rate limits). A subscriber on `orge/#` and `homeassistant/#` (as a fleet's Home
+Assistant would be) counts what the stations publish. It also prints:
+- messages per second the broker receives from the stations over the idle window (all
+  of it, as the subscriber gets every station message once), and per station. Mosquitto
+  2.0's $SYS/broker/publish/messages/received is no use here: it counted 2 of the 216
+  messages two stations published (it appears to leave the retained ones out). With
+  `--meter` each station also has three entities changing every second (an automation on
+  a 1 s time pattern sets three input_numbers, as a charging meter's power, current and
+  energy change): with the default `min_interval` of 5 s each costs 0.2 messages/s, and
+  the automation's own `last_triggered` attribute another 0.2;
+- messages per station at start-up (availability, discovery, every state);
+- after the broker is killed (SIGKILL: no clean goodbye) and started again on the same
+  port, with no persistence (its retained messages are lost): seconds from the broker's
+  return until all N stations have published `online` on their availability topic, the
+  largest number coming back within any 1 s window, and the messages per station they
+  publish again (availability, discovery, every state: the broker forgot them).
 """
 
 from __future__ import annotations
@@ -27,6 +48,7 @@ import _repo_path  # first: puts the repo on sys.path, drops this folder
 import argparse
 import os
 import re
+import secrets
 import select
 import shutil
 import signal
@@ -38,6 +60,11 @@ import tempfile
 import threading
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
+
+import paho.mqtt.client as paho
+
+from orge.testing.mosquitto import Broker
 
 REPO = _repo_path.REPO
 TICKS = os.sysconf("SC_CLK_TCK")
@@ -98,6 +125,41 @@ ocpp16:
 persistent_notification:
 """
 
+# Appended to STATION_YAML with --mqtt: the default rate limits, one broker user per station.
+MQTT_YAML = """mqtt:
+  broker: 127.0.0.1
+  port: {mqtt_port}
+  client_id: {station_id}
+  username: {station_id}
+  password: !secret mqtt_password
+"""
+
+# Appended with --mqtt --meter: three entities changing every second, as a charging
+# station's meter does (power, current, energy), to see the rate limit at work.
+METER_YAML = """input_number:
+  fleet_power: {min: 0, max: 100000, step: 1, unit_of_measurement: W}
+  fleet_current: {min: 0, max: 100, step: 0.01, unit_of_measurement: A}
+  fleet_energy: {min: 0, max: 1000000, step: 0.001, unit_of_measurement: kWh}
+automation:
+  - id: fleet_meter
+    alias: Fleet meter at 1 Hz
+    trigger:
+      - trigger: time_pattern
+        seconds: "/1"
+    action:
+      - action: input_number.set_value
+        target: {entity_id: input_number.fleet_power}
+        data: {value: "{{ 7000 + (now().second * 37) % 400 }}"}
+      - action: input_number.set_value
+        target: {entity_id: input_number.fleet_current}
+        data: {value: "{{ ((7000 + (now().second * 37) % 400) / 690) | round(2) }}"}
+      - action: input_number.set_value
+        target: {entity_id: input_number.fleet_energy}
+        data: {value: "{{ (as_timestamp(now()) % 100000 * 0.002) | round(3) }}"}
+"""
+
+COUNTER_USER = "fleet-observer"
+
 
 def free_port() -> int:
     with socket.socket() as sock:
@@ -122,6 +184,64 @@ class Csms:
     proc: Proc | None = None
     connects: list[tuple[float, str]] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
+
+
+class Counter:
+    """A subscriber on the broker, as a fleet's Home Assistant would be: counts the
+    stations' messages (`orge/#`, `homeassistant/#`), notes when each station said
+    `online` (first time since this subscriber connected). Runs in paho's own network thread."""
+
+    def __init__(self, port: int, password: str) -> None:
+        self.lock = threading.Lock()
+        self.count = 0
+        self.online: dict[str, float] = {}
+        self.subscribed = threading.Event()
+        self.port = port
+        self.client = paho.Client(paho.CallbackAPIVersion.VERSION2, client_id=COUNTER_USER)
+        self.client.username_pw_set(COUNTER_USER, password)
+        self.client.on_connect = self._on_connect
+        self.client.on_subscribe = lambda *_: self.subscribed.set()
+        self.client.on_message = self._on_message
+
+    def _on_connect(self, client: paho.Client, *_: object) -> None:
+        topics = ("orge/#", "homeassistant/#")
+        client.subscribe([(topic, 0) for topic in topics])
+
+    def _on_message(self, _client: paho.Client, _userdata: object, message: object) -> None:
+        now = time.monotonic()
+        topic: str = message.topic  # type: ignore[attr-defined]
+        payload: bytes = message.payload  # type: ignore[attr-defined]
+        with self.lock:
+            self.count += 1
+            if topic.endswith("/availability") and payload == b"online":
+                self.online.setdefault(topic.split("/")[1], now)
+
+    def start(self) -> None:
+        self.client.connect("127.0.0.1", self.port)
+        self.client.loop_start()
+        if not self.subscribed.wait(10):
+            raise TimeoutError("the counting subscriber did not subscribe within 10 s")
+
+    def stop(self) -> None:
+        self.client.disconnect()
+        self.client.loop_stop()
+
+    def messages(self) -> int:
+        """How many station messages this subscriber has received."""
+        with self.lock:
+            return self.count
+
+    def wait_online(self, ids: set[str], since: float, timeout: float) -> dict[str, float]:
+        """station id -> when it said `online`, once all of `ids` have; TimeoutError."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            with self.lock:
+                if ids <= set(self.online):
+                    return {i: self.online[i] - since for i in ids}
+            time.sleep(0.05)
+        with self.lock:
+            missing = ids - set(self.online)
+        raise TimeoutError(f"{len(missing)} stations not online at the broker within {timeout} s")
 
 
 def notify_socket(directory: str) -> socket.socket:
@@ -235,6 +355,13 @@ def main() -> None:
     parser.add_argument("--stations", type=int, default=20)
     parser.add_argument("--idle", type=float, default=30.0, help="idle window for CPU, s")
     parser.add_argument("--csms-down", type=float, default=2.0, help="s the CSMS stays down")
+    parser.add_argument("--mqtt", action="store_true", help="every station on one Mosquitto")
+    parser.add_argument(
+        "--meter", action="store_true", help="3 entities changing at 1 Hz per station (--mqtt)"
+    )
+    parser.add_argument(
+        "--broker-down", type=float, default=2.0, help="s the broker stays down (--mqtt)"
+    )
     args = parser.parse_args()
     n = args.stations
     root = tempfile.mkdtemp(prefix="orge-fleet-")
@@ -245,23 +372,35 @@ def main() -> None:
         out.write(CSMS_YAML.format(port=csms_port))
     csms = Csms(csms_port, csms_config)
     stations: list[Proc] = []
+    station_ids = [f"FLEET_{index:03d}" for index in range(n)]
+    broker: Broker | None = None
+    counter: Counter | None = None
+    # One password per station, as on a real fleet's broker; printed nowhere.
+    passwords = {sid: secrets.token_urlsafe(12) for sid in [*station_ids, COUNTER_USER]}
     try:
         start_csms(csms)
         print(f"{n} stations against one CSMS on 127.0.0.1:{csms_port} ({root})", flush=True)
+        if args.mqtt:
+            broker = Broker(Path(root, "broker"), passwords)
+            broker.start()
+            counter = Counter(broker.port, passwords[COUNTER_USER])
+            counter.start()
+            print(f"and one Mosquitto on 127.0.0.1:{broker.port}", flush=True)
         began = time.monotonic()
-        for index in range(n):
-            station_id = f"FLEET_{index:03d}"
+        for index, station_id in enumerate(station_ids):
             directory = os.path.join(root, station_id)
             os.makedirs(directory)
+            config = STATION_YAML.format(
+                index=index, station_id=station_id, http_port=free_port(), csms_port=csms_port
+            )
+            if broker is not None:
+                config += MQTT_YAML.format(mqtt_port=broker.port, station_id=station_id)
+                if args.meter:
+                    config += METER_YAML
+                with open(os.path.join(directory, "secrets.yaml"), "w") as out:
+                    out.write(f"mqtt_password: {passwords[station_id]}\n")
             with open(os.path.join(directory, "configuration.yaml"), "w") as out:
-                out.write(
-                    STATION_YAML.format(
-                        index=index,
-                        station_id=station_id,
-                        http_port=free_port(),
-                        csms_port=csms_port,
-                    )
-                )
+                out.write(config)
             proc = Proc(station_id, directory, notify_socket(directory))
             stations.append(proc)
             spawn(proc)
@@ -269,13 +408,20 @@ def main() -> None:
         ids = {p.name for p in stations}
         wait_all_connected(csms, ids, began, 120)
         print(f"all {n} started and connected in {time.monotonic() - began:.1f} s", flush=True)
+        if counter is not None:
+            counter.wait_online(ids, began, 120)
+            print(f"all {n} online at the broker", flush=True)
 
         time.sleep(5)  # settle: first status lines, boot notifications, recorder commits
         pids = [p.popen.pid for p in stations if p.popen]
         cpu_before = {pid: cpu_seconds(pid) for pid in pids}
+        if counter is not None:
+            startup_count = counter.messages()
         idle_start = time.monotonic()
         time.sleep(args.idle)
         idle = time.monotonic() - idle_start
+        if counter is not None:
+            idle_count = counter.messages() - startup_count
         cpu = [100 * (cpu_seconds(pid) - cpu_before[pid]) / idle for pid in pids]
         memory = [smaps(pid) for pid in pids]
 
@@ -290,6 +436,20 @@ def main() -> None:
         times = list(connected_ids(csms, back_from).values())
         window = largest_window(times)
 
+        if broker is not None and counter is not None:
+            # The broker dies (SIGKILL) and comes back on the same port without its
+            # retained messages; a fresh subscriber sees each station's `online` again.
+            counter.stop()
+            broker.stop(kill=True)
+            time.sleep(args.broker_down)
+            broker.start()
+            broker_back = time.monotonic()
+            counter = Counter(broker.port, passwords[COUNTER_USER])
+            counter.start()
+            online = counter.wait_online(ids, broker_back, 300)
+            time.sleep(5)  # what each station publishes again after its `online`
+            republished = counter.messages()
+
         ready = [p.ready_s for p in stations if p.ready_s is not None]
         rss = [m[0] for m in memory]
         pss = [m[1] for m in memory]
@@ -301,6 +461,18 @@ def main() -> None:
         print(f"CPU per idle station, % of a core {figures(cpu)}   ({idle:.0f} s window)")
         print(f"all back after CSMS restart, s    {back_s:6.1f}   target < 120")
         print(f"most reconnecting in any 1 s      {window:6d}   target <= {n / 4:g} (a quarter)")
+        if broker is not None:
+            rate = idle_count / idle
+            spread = largest_window(list(online.values()))
+            meter = "3 entities at 1 Hz" if args.meter else "idle"
+            print(f"MQTT messages/s at the broker     {rate:8.2f}   ({meter}, {idle:.0f} s window)")
+            print(f"  per station                     {rate / n:8.3f}")
+            print(f"MQTT messages per station at start{startup_count / n:8.0f}")
+            print(f"all online after broker restart, s{max(online.values()):8.1f}   target < 120")
+            print(
+                f"most back online in any 1 s       {spread:8d}   target <= {n / 4:g} (a quarter)"
+            )
+            print(f"MQTT messages per station again   {republished / n:8.0f}")
     finally:
         for proc in [*stations, csms.proc]:
             if proc is not None and proc.popen is not None and proc.popen.poll() is None:
@@ -312,6 +484,10 @@ def main() -> None:
                 except subprocess.TimeoutExpired:
                     proc.popen.kill()
                 proc.notify.close()
+        if counter is not None:
+            counter.stop()
+        if broker is not None:
+            broker.stop()
         shutil.rmtree(root, ignore_errors=True)
 
 

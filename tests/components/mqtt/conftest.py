@@ -1,25 +1,20 @@
-"""A real Mosquitto broker for the mqtt tests: its own mosquitto.conf on free loopback
-ports, a password file made by `mosquitto_passwd -b`, a plain listener and a TLS listener
-whose CA, server and client certificates are made here with `cryptography`."""
+"""A real Mosquitto broker for the mqtt tests (orge.testing.mosquitto): a password file
+with the station's and Home Assistant's users, a plain listener and a TLS listener that
+needs a client certificate; and a subscriber watching it as Home Assistant would."""
 
 from __future__ import annotations
 
 import asyncio
-import datetime
-import ipaddress
-import os
-import shutil
-import socket
-import subprocess
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-MOSQUITTO = shutil.which("mosquitto") or (
-    "/usr/sbin/mosquitto" if os.path.exists("/usr/sbin/mosquitto") else None
-)
+from orge.testing.mosquitto import MOSQUITTO, Broker, make_certificates
+
+__all__ = ["Broker", "make_certificates"]
+
 USER = "station"
 PASSWORD = "s3cret-broker-pw"
 HA_USER = "homeassistant"
@@ -28,146 +23,9 @@ HA_PASSWORD = "ha-broker-pw"
 pytestmark = pytest.mark.skipif(MOSQUITTO is None, reason="Debian's mosquitto is not installed")
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def make_certificates(folder: Path) -> dict[str, Path]:
-    """ca.pem, server.pem/server.key (for 127.0.0.1), client.pem/client.key."""
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
-
-    now = datetime.datetime.now(datetime.UTC)
-
-    def key_pem(key: Any) -> bytes:
-        return key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-
-    def builder(subject: str, issuer: x509.Name, public_key: Any) -> x509.CertificateBuilder:
-        return (
-            x509.CertificateBuilder()
-            .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, subject)]))
-            .issuer_name(issuer)
-            .public_key(public_key)
-            .serial_number(x509.random_serial_number())
-            .not_valid_before(now - datetime.timedelta(minutes=5))
-            .not_valid_after(now + datetime.timedelta(days=1))
-        )
-
-    ca_key = ec.generate_private_key(ec.SECP256R1())
-    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "Test fleet CA")])
-    ca = (
-        builder("Test fleet CA", ca_name, ca_key.public_key())
-        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
-        .add_extension(
-            x509.KeyUsage(
-                digital_signature=True, content_commitment=False, key_encipherment=False,
-                data_encipherment=False, key_agreement=False, key_cert_sign=True,
-                crl_sign=True, encipher_only=False, decipher_only=False,
-            ),
-            critical=True,
-        )
-        .sign(ca_key, hashes.SHA256())
-    )  # fmt: skip
-    files = {"ca": folder / "ca.pem"}
-    files["ca"].write_bytes(ca.public_bytes(serialization.Encoding.PEM))
-    for name, usage, san in (
-        ("server", ExtendedKeyUsageOID.SERVER_AUTH, True),
-        ("client", ExtendedKeyUsageOID.CLIENT_AUTH, False),
-    ):
-        key = ec.generate_private_key(ec.SECP256R1())
-        cert = builder(f"test {name}", ca_name, key.public_key()).add_extension(
-            x509.ExtendedKeyUsage([usage]), critical=False
-        )
-        if san:
-            cert = cert.add_extension(
-                x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
-                critical=False,
-            )
-        signed = cert.sign(ca_key, hashes.SHA256())
-        files[name] = folder / f"{name}.pem"
-        files[name].write_bytes(signed.public_bytes(serialization.Encoding.PEM))
-        files[f"{name}_key"] = folder / f"{name}.key"
-        files[f"{name}_key"].write_bytes(key_pem(key))
-    return files
-
-
-class Broker:
-    """Mosquitto with a password file; `port` plain, `tls_port` TLS needing a client cert."""
-
-    def __init__(self, folder: Path) -> None:
-        self.folder = folder
-        folder.mkdir(parents=True, exist_ok=True)
-        self.port = free_port()
-        self.tls_port = free_port()
-        self.certs = make_certificates(folder)
-        passwords = folder / "passwords"
-        passwords.touch()
-        for user, password in ((USER, PASSWORD), (HA_USER, HA_PASSWORD)):
-            subprocess.run(
-                ["mosquitto_passwd", "-b", str(passwords), user, password],
-                check=True,
-                capture_output=True,
-            )
-        passwords.chmod(0o600)
-        lines = [
-            "per_listener_settings false",
-            "allow_anonymous false",
-            f"password_file {passwords}",
-            "persistence false",
-            "log_dest stdout",
-            "log_type error",
-            "log_type warning",
-            "log_type notice",
-            f"listener {self.port} 127.0.0.1",
-            f"listener {self.tls_port} 127.0.0.1",
-            f"cafile {self.certs['ca']}",
-            f"certfile {self.certs['server']}",
-            f"keyfile {self.certs['server_key']}",
-            "require_certificate true",
-        ]
-        if os.getuid() == 0:
-            lines.insert(0, "user root")  # else it drops to `mosquitto`, who cannot read tmp
-        self.conf = folder / "mosquitto.conf"
-        self.conf.write_text("\n".join(lines) + "\n")
-        self.log = folder / "mosquitto.log"
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> None:
-        assert MOSQUITTO is not None
-        with self.log.open("ab") as out:
-            self.proc = subprocess.Popen(
-                [MOSQUITTO, "-c", str(self.conf)], stdout=out, stderr=subprocess.STDOUT
-            )
-        for _ in range(200):
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"mosquitto exited: {self.log.read_text()}")
-            try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=0.2):
-                    return
-            except OSError:
-                import time
-
-                time.sleep(0.025)
-        raise RuntimeError(f"mosquitto did not listen: {self.log.read_text()}")
-
-    def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            self.proc.wait(10)
-        self.proc = None
-
-
 @pytest.fixture
 def broker(tmp_path: Path) -> Iterator[Broker]:
-    server = Broker(tmp_path / "broker")
+    server = Broker(tmp_path / "broker", {USER: PASSWORD, HA_USER: HA_PASSWORD}, tls=True)
     server.start()
     yield server
     server.stop()
