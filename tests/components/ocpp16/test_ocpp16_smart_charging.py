@@ -103,6 +103,14 @@ async def test_TC_056_tx_default_profile(linked) -> None:
     assert [c[1]["value"] for c in controller.calls if c[0] == "set_value"] == [16, 14, 8]
 
 
+
+async def wait_until(predicate: Any, timeout: float = 10.0) -> None:
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not predicate():
+        assert asyncio.get_running_loop().time() < deadline, "not reached in time"
+        await asyncio.sleep(0.01)
+
+
 async def test_TC_057_tx_profile_during_a_transaction(linked) -> None:
     """A TxProfile for the running transaction is Accepted; this controller restarts its
     session on a current change, so the limit pends and nothing changes mid-session."""
@@ -110,6 +118,8 @@ async def test_TC_057_tx_profile_during_a_transaction(linked) -> None:
     controller.state("ev_connected")
     await csms.remote_start(STATION, id_tag="T")
     await csms.wait_for("StartTransaction")
+    # wait_for returns when the CALL is recorded; the CSMS gives its id in the answer
+    await wait_until(lambda: csms.last_transaction_id > 0)
     tx_id = csms.last_transaction_id
     assert (
         await set_profile(csms, 1, profile(3, "TxProfile", [(0, 10)], transactionId=tx_id + 5))
