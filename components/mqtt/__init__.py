@@ -108,7 +108,7 @@ CONFIG_SCHEMA = vol.All(
         vol.Optional("client_key"): cv.string,
         vol.Optional("tls_insecure", default=False): cv.boolean,
         vol.Optional("base_topic", default="orge"): base_topic,
-        vol.Optional("reconnect_min", default=1.0): vol.All(_seconds, vol.Range(min=0.01)),
+        vol.Optional("reconnect_min", default=10.0): vol.All(_seconds, vol.Range(min=0.01)),
         vol.Optional("reconnect_max", default=120.0): vol.All(_seconds, vol.Range(min=0.01)),
         vol.Optional("min_interval", default=5.0): vol.All(_seconds, vol.Range(min=0)),
         vol.Optional("entity_min_interval", default={}): {
