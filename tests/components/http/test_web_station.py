@@ -398,6 +398,16 @@ async def test_station_page(config_dir, start_station) -> None:
                 ) as response:
                     if response.status == 404:
                         assert "does not keep a session log yet" in sessions_text
+                    else:  # the log of point 1: every walked session, newest first
+                        rows = await response.json()
+                        assert rows, "the sessions just walked are in the log"
+                        cards = page.locator("#sessions .session-row")
+                        assert await cards.count() == len(rows)
+                        first = await cards.first.inner_text()
+                        ended = rows[0]["stop_reason"] or "–"
+                        assert (f"ended: {ended}" if rows[0]["ended_at"] else "running") in first
+                        assert ("not yet confirmed" in first) == (not rows[0]["confirmed"])
+                        await page.screenshot(path=str(SHOTS / "desktop-sessions.png"))
             # Logs: the station's recent warnings and errors, filtered by level
             logging.getLogger("components.esp32").warning("web test: a warning line")
             logging.getLogger("components.esp32").error("web test: an error line")
