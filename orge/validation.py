@@ -169,6 +169,20 @@ def time_period(value: Any) -> timedelta:
 positive_time_period = vol.All(time_period, vol.Range(min=timedelta(0)))
 
 
+def period_seconds(minimum: float = 0.0) -> Callable[[Any], float]:
+    """A time period (as `time_period` takes it) -> seconds (float), at least `minimum`.
+
+    Raises vol.Invalid "must be at least N s" below it."""
+
+    def validate(value: Any) -> float:
+        seconds = time_period(value).total_seconds()
+        if seconds < minimum:
+            raise vol.Invalid(f"must be at least {minimum:g} s")
+        return seconds
+
+    return validate
+
+
 def time_of_day(value: Any) -> dt_time:
     if isinstance(value, dt_time):
         return value

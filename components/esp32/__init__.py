@@ -85,22 +85,12 @@ def _current(value: Any) -> int:
     return amps
 
 
-def _seconds(minimum: float) -> Any:
-    def validate(value: Any) -> float:
-        seconds = cv.time_period(value).total_seconds()
-        if seconds < minimum:
-            raise vol.Invalid(f"must be at least {minimum:g} s")
-        return seconds
-
-    return validate
-
-
 SIMULATOR_SCHEMA = vol.Schema(
     {
         vol.Optional("time_scale", default=1.0): vol.All(vol.Coerce(float), vol.Range(min=0.001)),
-        vol.Optional("stat_interval", default=7.5): _seconds(0.01),
+        vol.Optional("stat_interval", default=7.5): cv.period_seconds(0.01),
         vol.Optional("cable_rating", default=20): vol.In([6, 13, 20, 32, 63]),
-        vol.Optional("fault_report_interval", default=1.0): _seconds(0.001),
+        vol.Optional("fault_report_interval", default=1.0): cv.period_seconds(0.001),
     }
 )
 
@@ -119,9 +109,11 @@ CONFIG_SCHEMA = vol.All(
             vol.Required("port"): _port,
             vol.Optional("baudrate", default=115200): _baudrate,
             vol.Optional("name", default=DEFAULT_NAME): cv.string,
-            vol.Optional("status_interval", default=timedelta(seconds=10)): _seconds(0.05),
-            vol.Optional("session_status_interval", default=timedelta(seconds=2)): _seconds(0.05),
-            vol.Optional("ack_timeout", default=timedelta(seconds=3)): _seconds(0.05),
+            vol.Optional("status_interval", default=timedelta(seconds=10)): cv.period_seconds(0.05),
+            vol.Optional(
+                "session_status_interval", default=timedelta(seconds=2)
+            ): cv.period_seconds(0.05),
+            vol.Optional("ack_timeout", default=timedelta(seconds=3)): cv.period_seconds(0.05),
             vol.Optional("retries", default=1): vol.All(vol.Coerce(int), vol.Range(min=0, max=5)),
             vol.Optional("max_current"): _current,
             vol.Optional("simulator"): SIMULATOR_SCHEMA,

@@ -37,16 +37,6 @@ DEFAULT_MAX_POWER = 32 * 3 * 230
 _KEY = re.compile(r"^[a-z0-9_]+$")
 
 
-def _seconds(minimum: float) -> Any:
-    def validate(value: Any) -> float:
-        seconds = cv.time_period(value).total_seconds()
-        if seconds < minimum:
-            raise vol.Invalid(f"must be at least {minimum:g} s")
-        return seconds
-
-    return validate
-
-
 def _parity(value: Any) -> str:
     text = str(value).upper()
     if text not in PARITIES:
@@ -180,10 +170,10 @@ CONFIG_SCHEMA = vol.All(
             vol.Optional("model"): vol.In(list(MODELS)),
             vol.Optional("registers"): _registers,
             vol.Optional("name", default=DEFAULT_NAME): _key,
-            vol.Optional("scan_interval", default=5): _seconds(1),
-            vol.Optional("timeout", default=1): _seconds(0.05),
+            vol.Optional("scan_interval", default=5): cv.period_seconds(1),
+            vol.Optional("timeout", default=1): cv.period_seconds(0.05),
             vol.Optional("max_failures", default=3): vol.All(vol.Coerce(int), vol.Range(1, 100)),
-            vol.Optional("max_backoff", default=60): _seconds(1),
+            vol.Optional("max_backoff", default=60): cv.period_seconds(1),
             vol.Optional("max_power", default=DEFAULT_MAX_POWER): vol.All(
                 vol.Coerce(float), vol.Range(min=1)
             ),

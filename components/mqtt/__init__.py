@@ -62,10 +62,6 @@ def base_topic(value: Any) -> str:
     return text
 
 
-def _seconds(value: Any) -> float:
-    return cv.time_period(value).total_seconds()
-
-
 def _protocol(value: Any) -> str:
     text = str(value).strip()
     if text in ("3.1.1", "311", "4"):
@@ -108,11 +104,15 @@ CONFIG_SCHEMA = vol.All(
         vol.Optional("client_key"): cv.string,
         vol.Optional("tls_insecure", default=False): cv.boolean,
         vol.Optional("base_topic", default="orge"): base_topic,
-        vol.Optional("reconnect_min", default=10.0): vol.All(_seconds, vol.Range(min=0.01)),
-        vol.Optional("reconnect_max", default=120.0): vol.All(_seconds, vol.Range(min=0.01)),
-        vol.Optional("min_interval", default=5.0): vol.All(_seconds, vol.Range(min=0)),
+        vol.Optional("reconnect_min", default=10.0): vol.All(
+            cv.period_seconds(), vol.Range(min=0.01)
+        ),
+        vol.Optional("reconnect_max", default=120.0): vol.All(
+            cv.period_seconds(), vol.Range(min=0.01)
+        ),
+        vol.Optional("min_interval", default=5.0): vol.All(cv.period_seconds(), vol.Range(min=0)),
         vol.Optional("entity_min_interval", default={}): {
-            cv.entity_id: vol.All(_seconds, vol.Range(min=0))
+            cv.entity_id: vol.All(cv.period_seconds(), vol.Range(min=0))
         },
         vol.Optional("include", default={}): FILTER_SCHEMA,
         vol.Optional("exclude", default={}): FILTER_SCHEMA,
