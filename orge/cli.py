@@ -1,5 +1,5 @@
-"""The `orge` command: run, check-config, status, update (orge/update.py), and the commands components add (once,
-auth).
+"""The `orge` command: run, check-config, status, update (orge/update.py), scaffold, and
+the commands components add (once, auth).
 
 Exit codes of `orge run`: 0 stopped on request; 78 (EX_CONFIG) nothing to run (no config
 dir, no `configuration.yaml`, unreadable), which the shipped systemd unit does not restart
