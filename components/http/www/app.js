@@ -623,7 +623,8 @@ function serviceForm(domain, name, description) {
       input = el("input", { id, name: key, type: "number", min: n.min, max: n.max, step: n.step || "any", placeholder: f.example ?? "" });
       readers.push([key, () => (input.value === "" ? undefined : Number(input.value))]);
     } else {
-      input = el("input", { id, name: key, type: "text", placeholder: f.example !== undefined ? `e.g. ${f.example}` : "" });
+      input = el("input", { id, name: key, type: "text", placeholder: f.example === undefined ? ""
+        : `e.g. ${typeof f.example === "object" ? JSON.stringify(f.example) : f.example}` });
       const numeric = typeof f.example === "number";
       readers.push([key, () => (input.value === "" ? undefined : numeric && !isNaN(Number(input.value)) ? Number(input.value) : input.value)]);
     }

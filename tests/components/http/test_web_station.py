@@ -281,6 +281,9 @@ async def walk_a_session(page: Any, hub: Any, size: str) -> None:
     await state_is(page, "Preparing")
     await simulate_form.locator('select[name="cable_rating"]').select_option("")
     await page.locator("#station-forms details.forms").nth(1).evaluate("(d) => { d.open = true; }")
+    # an example that is a mapping (services.yaml `example: {type: Soft}`) reads as JSON
+    call_payload = page.locator('[data-service="demo_csms.call"] input[name="payload"]')
+    assert await call_payload.get_attribute("placeholder") == 'e.g. {"type":"Soft"}'
     request = page.locator('[data-service="demo_csms.request_start"]')
     await request.locator('input[name="id_tag"]').fill("DEMO1234")
     await request.locator('button[type="submit"]').click()
