@@ -25,7 +25,7 @@ import voluptuous as vol
 import orge.validation as cv
 from orge.core import callback
 
-from .measurands import CURRENT_ENTITIES, VOLTAGE_ENTITIES
+from .measurands import CURRENT_ENTITIES, VOLTAGE_ENTITIES, scaled_value
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -264,30 +264,14 @@ _ENERGY_FACTOR = {"wh": 1.0, "kwh": 1000.0, "mwh": 1_000_000.0}
 _POWER_FACTOR = {"w": 1.0, "kw": 1000.0, "mw": 1_000_000.0}
 
 
-def _scaled(state: Any, factors: Mapping[str, float]) -> float | None:
-    if state is None:
-        return None
-    try:
-        value = float(state.state)
-    except (TypeError, ValueError):
-        return None
-    unit = str(state.attributes.get("unit_of_measurement") or "").strip().lower()
-    factor = factors.get(unit)
-    if factor is None:
-        if unit:
-            _LOGGER.warning("Unknown unit %r on %s; reading it as base unit", unit, state.entity_id)
-        factor = 1.0
-    return value * factor
-
-
 def energy_wh(state: Any) -> float | None:
     """An energy entity's state in Wh (unit Wh, kWh or MWh; no unit = Wh)."""
-    return _scaled(state, _ENERGY_FACTOR)
+    return scaled_value(state, _ENERGY_FACTOR)
 
 
 def power_w(state: Any) -> float | None:
     """A power entity's state in W (unit W, kW or MW; no unit = W)."""
-    return _scaled(state, _POWER_FACTOR)
+    return scaled_value(state, _POWER_FACTOR)
 
 
 # --- session boundaries --------------------------------------------------------------

@@ -92,7 +92,10 @@ class Metered(Protocol):
     def power_w(self) -> float | None: ...
 
 
-def _scaled(state: Any, factors: Mapping[str, float]) -> float | None:
+def scaled_value(state: Any, factors: Mapping[str, float]) -> float | None:
+    """A state's number in the base unit: `factors` maps a lower-case unit of measurement to
+    its factor (kWh -> 1000 for Wh); no unit = the base unit; an unknown unit is logged and
+    read as the base unit. None for no state or a state that is not a number."""
     if state is None:
         return None
     try:
@@ -131,7 +134,7 @@ def read_samples(evse: Metered, measurands: list[str] | tuple[str, ...]) -> list
                 else ("voltage_entities", "V", _VOLTAGE_FACTOR)
             )
             for phase, entity in (evse.config.get(key) or {}).items():
-                value = _scaled(states.get(entity), factors)
+                value = scaled_value(states.get(entity), factors)
                 if value is not None:
                     samples.append(Sample(measurand, value, unit, phase))
     return samples
