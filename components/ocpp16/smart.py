@@ -17,7 +17,7 @@ from ocpp.charge_point import snake_to_camel_case
 from ..ocpp_station.charging_limits import ChargingLimits
 from ..ocpp_station.clock import format_time
 from ..ocpp_station.evse import EvseBinding
-from ..ocpp_station.profiles import DEFAULT_VOLTAGE, Profile, ProfileError, from_amps
+from ..ocpp_station.profiles import DEFAULT_VOLTAGE, Profile, ProfileError, schedule_periods
 
 _LOGGER = logging.getLogger(__name__)
 PROFILES_KEY = "profiles16"
@@ -109,13 +109,6 @@ class SmartCharging:
                 "duration": duration,
                 "start_schedule": format_time(start),
                 "charging_rate_unit": unit,
-                "charging_schedule_period": [
-                    {
-                        "start_period": s.start,
-                        "limit": from_amps(s.amps, unit, s.phases, voltage),
-                        "number_phases": s.phases,
-                    }
-                    for s in segments
-                ],
+                "charging_schedule_period": schedule_periods(segments, unit, voltage),
             },
         }

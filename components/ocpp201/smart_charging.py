@@ -17,7 +17,12 @@ from ocpp.v201 import call_result
 
 from components.ocpp_station.charging_limits import IDLE_STATES, ChargingLimits
 from components.ocpp_station.clock import format_time
-from components.ocpp_station.profiles import DEFAULT_VOLTAGE, Profile, ProfileError, from_amps
+from components.ocpp_station.profiles import (
+    DEFAULT_VOLTAGE,
+    Profile,
+    ProfileError,
+    schedule_periods,
+)
 
 if TYPE_CHECKING:
     from .station import Station201
@@ -176,13 +181,6 @@ class SmartCharging:
                 "duration": duration,
                 "schedule_start": format_time(start),
                 "charging_rate_unit": unit,
-                "charging_schedule_period": [
-                    {
-                        "start_period": s.start,
-                        "limit": from_amps(s.amps, unit, s.phases, voltage),
-                        "number_phases": s.phases,
-                    }
-                    for s in segments
-                ],
+                "charging_schedule_period": schedule_periods(segments, unit, voltage),
             },
         )

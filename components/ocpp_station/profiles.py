@@ -197,6 +197,20 @@ def from_amps(amps: float, unit: str, phases: int, voltage: float) -> float:
     return math.floor(value * 10 + 1e-6) / 10
 
 
+def schedule_periods(segments: list[Segment], unit: str, voltage: float) -> list[dict[str, Any]]:
+    """A composite schedule's periods in `unit` (A or W), as both protocols' ChargingSchedule
+    carries them (snake_case keys, as the ocpp library takes them): start_period (s from the
+    schedule's start), limit, number_phases."""
+    return [
+        {
+            "start_period": s.start,
+            "limit": from_amps(s.amps, unit, s.phases, voltage),
+            "number_phases": s.phases,
+        }
+        for s in segments
+    ]
+
+
 def _time(raw: dict[str, Any], key: str) -> datetime | None:
     if raw.get(key) in (None, ""):
         return None
