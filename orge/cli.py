@@ -92,6 +92,25 @@ def build_parser(wanted: str | None = None) -> argparse.ArgumentParser:
     )
     component.set_defaults(func=cmd_scaffold_component)
 
+    schema = sub.add_parser(
+        "schema", help="the configuration's schema: JSON Schema for editors, option docs"
+    )
+    schema_sub = schema.add_subparsers(dest="what", metavar="WHAT", required=True)
+    export = schema_sub.add_parser(
+        "export",
+        help="JSON Schema (draft-07) of configuration.yaml for the YAML language server",
+    )
+    export.add_argument(
+        "-c", "--config", metavar="DIR", default=None, help="also its custom components"
+    )
+    export.add_argument("-o", "--output", metavar="FILE", help="write here (default: stdout)")
+    export.set_defaults(func=cmd_schema_export)
+    docs = schema_sub.add_parser(
+        "docs", help="docs/configuration.md: every option of every built-in component"
+    )
+    docs.add_argument("-o", "--output", metavar="FILE", help="write here (default: stdout)")
+    docs.set_defaults(func=cmd_schema_docs)
+
     _add_component_commands(sub, wanted)
     return parser
 
@@ -192,6 +211,38 @@ def cmd_scaffold_component(args: argparse.Namespace) -> int:
     print(f"Created component {args.name} in {created.folder}:")
     for path in created.files:
         print(f"  {path}")
+    return 0
+
+
+# --- schema --------------------------------------------------------------------------
+
+
+def _write(text: str, output: str | None) -> None:
+    if output:
+        with open(output, "w", encoding="utf-8") as file:
+            file.write(text)
+    else:
+        sys.stdout.write(text)
+
+
+def cmd_schema_export(args: argparse.Namespace) -> int:
+    """`orge schema export [-c DIR] [-o FILE]` (orge/schema_export.py)."""
+    from orge.schema_export import dumps, export_schema
+
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(message)s")
+    config_dir = os.path.abspath(args.config) if args.config else None
+    if config_dir and not os.path.isdir(config_dir):
+        print(f"orge: {config_dir}: no such configuration directory", file=sys.stderr)
+        return 1
+    _write(dumps(export_schema(config_dir)), args.output)
+    return 0
+
+
+def cmd_schema_docs(args: argparse.Namespace) -> int:
+    """`orge schema docs [-o FILE]`: docs/configuration.md (orge/schema_docs.py)."""
+    from orge.schema_docs import render
+
+    _write(render(), args.output)
     return 0
 
 

@@ -241,3 +241,49 @@ def template_complex(value: Any) -> Any:
     from orge.template import template_complex as _complex
 
     return _complex(value)
+
+
+# --- option documentation and JSON Schema hints (orge/schema_export.py reads them) -----
+
+
+class OptionDoc(str):
+    """An option's description as `description=` carries it, with its unit and example.
+
+    It is the text itself (a str), so anything reading `marker.description` sees the
+    sentence; `orge schema export` and docs/configuration.md also show `unit` (an SI or
+    Home Assistant unit symbol: "s", "A", "W", "kWh") and `example` (a YAML value)."""
+
+    unit: str | None
+    example: Any
+
+    def __new__(cls, text: str, unit: str | None = None, example: Any = None) -> OptionDoc:
+        doc = super().__new__(cls, text)
+        doc.unit = unit
+        doc.example = example
+        return doc
+
+
+def describe(text: str, unit: str | None = None, example: Any = None) -> OptionDoc:
+    """`vol.Optional("ack_timeout", description=cv.describe("Wait for an answer.", unit="s"))`.
+
+    The one way an option states its unit and example (a plain `description="..."` string
+    is enough for an option that has neither)."""
+    return OptionDoc(text, unit, example)
+
+
+JSON_SCHEMA_ATTR = "__json_schema__"
+
+
+def json_schema(
+    fragment: dict[str, Any] | Callable[[Callable[[Any], dict[str, Any]]], dict[str, Any]],
+) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Tell `orge schema export` what a custom validator accepts, as a JSON Schema (draft-07)
+    fragment, or a function `(convert) -> fragment` where `convert(voluptuous schema)` turns
+    the validator's own pieces into JSON Schema. Without it a custom validator exports as
+    `{}` (anything accepted): the export never rejects what the station accepts."""
+
+    def mark(validator: Callable[..., Any]) -> Callable[..., Any]:
+        setattr(validator, JSON_SCHEMA_ATTR, fragment)
+        return validator
+
+    return mark

@@ -37,6 +37,29 @@ AUTOMATION_SCHEMA = vol.Schema(
 )
 
 
+def _json_schema(convert: Any) -> dict[str, Any]:
+    """An automation (either key spelling) or a blueprint's use, one or a list."""
+    from orge.schema_export import list_or_one, with_old_keys
+
+    blueprint = {
+        "type": "object",
+        "properties": {"path": {"type": "string"}, "input": {"type": ["object", "null"]}},
+        "required": ["path"],
+        "additionalProperties": False,
+    }
+    automation = with_old_keys(convert(AUTOMATION_SCHEMA), _RENAMES)
+    used = {
+        "type": "object",
+        "properties": {
+            "use_blueprint": blueprint,
+            **{k: v for k, v in automation["properties"].items() if k in ("id", "alias")},
+        },
+        "required": ["use_blueprint"],
+    }
+    return list_or_one({"anyOf": [automation, used]})
+
+
+@cv.json_schema(_json_schema)
 def block_list(value: Any) -> list[Any]:
     """`automation:` may be a list, one mapping, or empty (an empty included file)."""
     if value is None or value == {}:

@@ -17,6 +17,18 @@ from orge.core import Orge
 DOMAIN = "script"
 
 
+@cv.json_schema(
+    lambda convert: {
+        "anyOf": [
+            {"type": "null"},
+            {
+                "type": "object",
+                "patternProperties": {"^[a-z0-9_]+$": convert(script_schema())},
+                "additionalProperties": False,
+            },
+        ]
+    }
+)
 def _block(value: Any) -> dict[str, Any]:
     if value is None or value == []:
         return {}

@@ -23,10 +23,13 @@ import voluptuous as vol
 import orge.validation as cv
 from orge.config import format_invalid
 from orge.core import Orge
+from orge.schema_export import list_or_one, with_old_keys
 
 DOMAIN = "template"
+OLD_KEYS = {"trigger": "triggers", "condition": "conditions"}  # older spelling -> current
 
 
+@cv.json_schema(lambda convert: list_or_one(convert(block_schema())))
 def _block_list(value: Any) -> list[Any]:
     if value is None or value == {}:
         return []
@@ -71,9 +74,10 @@ def block_schema() -> Any:
         }
     )
 
+    @cv.json_schema(lambda convert: with_old_keys(convert(schema), OLD_KEYS))
     def validate(value: Any) -> Any:
         if isinstance(value, dict):
-            renames = {"trigger": "triggers", "condition": "conditions"}
+            renames = OLD_KEYS
             value = {
                 (renames.get(k, k) if renames.get(k) not in value else k): v
                 for k, v in value.items()

@@ -82,6 +82,8 @@ _STATE_OF_STATE = _state_condition_schema(state_values)
 _STATE_OF_ATTRIBUTE = _state_condition_schema(attribute_values)
 
 
+# Exported as the attribute form: it takes every value the state form takes.
+@cv.json_schema(lambda convert: convert(_STATE_OF_ATTRIBUTE))
 def _STATE(value: Any) -> dict[str, Any]:
     """States are strings; an `attribute:` condition's values keep their type."""
     by_attribute = isinstance(value, dict) and "attribute" in value
