@@ -72,11 +72,15 @@ SLUG_PATTERN = r"^[a-z0-9_]+$"
 # cv.entity_id lower-cases before it checks.
 ENTITY_ID: Fragment = {"type": "string", "pattern": r"^\s*[A-Za-z0-9_]+\.[A-Za-z0-9_]+\s*$"}
 SERVICE: Fragment = {"type": "string", "pattern": r"^\s*[A-Za-z0-9_]+\.[A-Za-z0-9_]+\s*$"}
+# Durations as cv.time_period reads them; a template (where one is taken) is a string too.
+_DURATION_TEXT = (
+    rf"^(?:{_NUMBER_TEXT}|\s*(?:-?\d+:)?-?\d+:-?\d+(?:\.\d+)?\s*|{_ENV_VAR_TEXT})$|\{{[{{%]"
+)
 TIME_PERIOD: Fragment = {
     "description": "A duration: seconds (5), 'HH:MM', 'HH:MM:SS' or {hours, minutes, seconds}",
     "anyOf": [
         {"type": "number"},
-        {"type": "string"},
+        {"type": "string", "pattern": _DURATION_TEXT},
         {
             "type": "object",
             "properties": {
@@ -87,6 +91,19 @@ TIME_PERIOD: Fragment = {
         },
     ],
 }
+
+
+def _time_zones() -> Fragment:
+    """The IANA names this machine's zoneinfo knows (what cv.time_zone accepts), so an
+    editor completes them."""
+    from zoneinfo import available_timezones
+
+    return {
+        "anyOf": [
+            {"enum": sorted(available_timezones())},
+            {"type": "string", "pattern": f"^{_ENV_VAR_TEXT}$"},
+        ]
+    }
 
 
 def _known() -> dict[int, Fragment]:
@@ -101,9 +118,10 @@ def _known() -> dict[int, Fragment]:
         id(cv.service): SERVICE,
         id(cv.url): {"type": "string", "pattern": rf"^(?:(?:https?|wss?)://[^/]|{_ENV_VAR_TEXT})"},
         id(cv.ws_url): {"type": "string", "pattern": rf"^(?:wss?://[^/]|{_ENV_VAR_TEXT})"},
-        id(cv.time_zone): {"type": "string"},
-        id(cv.time_period): {"$ref": "#/definitions/time_period"},
-        id(cv.positive_time_period): {"$ref": "#/definitions/time_period"},
+        id(cv.time_zone): _time_zones(),
+        # Inline: in draft-07 a keyword beside "$ref" (a minimum) would be ignored.
+        id(cv.time_period): TIME_PERIOD,
+        id(cv.positive_time_period): {**TIME_PERIOD, "minimum": 0},
         id(cv.time_of_day): {"type": "string"},
         id(cv.dynamic_template): {"type": "string"},
         id(vol.Boolean): BOOLEAN,
@@ -120,6 +138,17 @@ _TYPES: dict[type, Fragment] = {
     list: {"type": "array"},
     type(None): {"type": "null"},
 }
+
+
+def choices(values: Iterable[Any], fold_case: bool = False) -> Fragment:
+    """One of `values`; numbers also as text (what Coerce/int() reads), words in any case
+    with `fold_case`. For validators that pick from a fixed set."""
+    values = list(values)
+    texts = [str(v) for v in values]
+    if all(isinstance(v, str) for v in values):
+        return {"type": "string", "pattern": _words(texts)} if fold_case else {"enum": values}
+    pattern = r"^\s*(?:" + "|".join(re.escape(t) for t in texts) + r")\s*$"
+    return {"anyOf": [{"enum": values}, {"type": "string", "pattern": pattern}]}
 
 
 def json_value(value: Any) -> tuple[bool, Any]:

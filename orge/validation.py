@@ -180,6 +180,11 @@ def period_seconds(minimum: float = 0.0) -> Callable[[Any], float]:
             raise vol.Invalid(f"must be at least {minimum:g} s")
         return seconds
 
+    setattr(
+        validate,
+        JSON_SCHEMA_ATTR,
+        lambda convert: {**convert(time_period), "minimum": minimum},  # seconds
+    )
     return validate
 
 

@@ -22,6 +22,7 @@ import voluptuous as vol
 
 import orge.validation as cv
 from orge.core import Orge
+from orge.schema_export import choices
 
 DOMAIN = "esp32"
 PORT_SIMULATOR = "simulator"
@@ -44,6 +45,7 @@ SIMULATE_EVENTS = (
 )
 
 
+@cv.json_schema(choices(BAUDRATES))
 def _baudrate(value: Any) -> int:
     if isinstance(value, bool) or not isinstance(value, (int, str)):
         raise vol.Invalid(f"baudrate must be a number, got {value!r}")
@@ -59,6 +61,7 @@ def _baudrate(value: Any) -> int:
     return rate
 
 
+@cv.json_schema({"type": "string", "minLength": 1})
 def _port(value: Any) -> str:
     if not isinstance(value, str):
         raise vol.Invalid(
@@ -70,6 +73,9 @@ def _port(value: Any) -> str:
     return value
 
 
+@cv.json_schema(
+    lambda convert: convert(vol.All(vol.Coerce(int), vol.Range(min=MIN_CURRENT, max=MAX_CURRENT)))
+)
 def _current(value: Any) -> int:
     if isinstance(value, bool):
         raise vol.Invalid("max_current must be a whole number of amperes")
@@ -95,6 +101,12 @@ SIMULATOR_SCHEMA = vol.Schema(
 )
 
 
+@cv.json_schema(
+    {
+        "if": {"properties": {"port": {"not": {"const": PORT_SIMULATOR}}}},
+        "then": {"not": {"required": ["simulator"]}},
+    }
+)
 def _check(config: dict[str, Any]) -> dict[str, Any]:
     if "simulator" in config and config["port"] != PORT_SIMULATOR:
         raise vol.Invalid("simulator options need `port: simulator`", path=["simulator"])

@@ -24,6 +24,7 @@ import voluptuous as vol
 
 import orge.validation as cv
 from orge.core import Orge
+from orge.schema_export import choices
 
 from .naming import ERRORS_KEY, entity_ids
 from .registers import DATA_TYPES, INPUT_TYPES, MODELS, WORD_ORDERS, Register
@@ -37,6 +38,7 @@ DEFAULT_MAX_POWER = 32 * 3 * 230
 _KEY = re.compile(r"^[a-z0-9_]+$")
 
 
+@cv.json_schema(choices(PARITIES, fold_case=True))
 def _parity(value: Any) -> str:
     text = str(value).upper()
     if text not in PARITIES:
@@ -44,6 +46,7 @@ def _parity(value: Any) -> str:
     return PARITIES[text]
 
 
+@cv.json_schema(choices(BAUDRATES))
 def _baudrate(value: Any) -> int:
     try:
         rate = int(value)
@@ -54,6 +57,7 @@ def _baudrate(value: Any) -> int:
     return rate
 
 
+@cv.json_schema({"type": "string", "pattern": _KEY.pattern})
 def _key(value: Any) -> str:
     if not isinstance(value, str) or not _KEY.match(value):
         raise vol.Invalid(
@@ -107,6 +111,18 @@ def _register(value: Any) -> Register:
     )
 
 
+@cv.json_schema(
+    lambda convert: {
+        "type": "array",
+        "minItems": 1,
+        "items": {
+            "allOf": [
+                convert(REGISTER_SCHEMA),
+                {"properties": {"key": {"not": {"const": ERRORS_KEY}}}},
+            ]
+        },
+    }
+)
 def _registers(value: Any) -> tuple[Register, ...]:
     if not isinstance(value, list) or not value:
         raise vol.Invalid("registers must be a non-empty list of register entries")
@@ -132,11 +148,27 @@ def _registers(value: Any) -> tuple[Register, ...]:
     return tuple(registers)
 
 
+_SERIAL_OPTIONS = ("baudrate", "parity", "stopbits", "bytesize")
+
+
+@cv.json_schema(
+    {
+        "allOf": [
+            {"oneOf": [{"required": ["port"]}, {"required": ["host"]}]},
+            {
+                "if": {"required": ["host"]},
+                "then": {"not": {"anyOf": [{"required": [o]} for o in _SERIAL_OPTIONS]}},
+            },
+            {"if": {"required": ["port"]}, "then": {"not": {"required": ["tcp_port"]}}},
+            {"oneOf": [{"required": ["model"]}, {"required": ["registers"]}]},
+        ]
+    }
+)
 def _check(config: dict[str, Any]) -> dict[str, Any]:
     if ("port" in config) == ("host" in config):
         raise vol.Invalid("give either port (Modbus RTU) or host (Modbus TCP), not both or neither")
     if "host" in config:
-        for option in ("baudrate", "parity", "stopbits", "bytesize"):
+        for option in _SERIAL_OPTIONS:
             if option in config:
                 raise vol.Invalid(f"{option} is a serial option; it needs port:", path=[option])
         config.setdefault("tcp_port", 502)

@@ -22,6 +22,7 @@ import voluptuous as vol
 
 import orge.validation as cv
 from orge.helpers.entity_filter import FILTER_SCHEMA
+from orge.schema_export import choices
 
 DOMAIN = "mqtt"
 
@@ -46,6 +47,7 @@ DEFAULT_EVENT_TYPES = [
 _TOPIC_LEVEL = re.compile(r"^[A-Za-z0-9_-]+$")
 
 
+@cv.json_schema({"type": "string", "pattern": _TOPIC_LEVEL.pattern})
 def topic_level(value: Any) -> str:
     """One MQTT topic level usable in a discovery topic too: letters, digits, `_`, `-`."""
     text = cv.strict_string(value)
@@ -54,6 +56,7 @@ def topic_level(value: Any) -> str:
     return text
 
 
+@cv.json_schema({"type": "string", "pattern": r"^[A-Za-z0-9_-]+(?:/[A-Za-z0-9_-]+)*$"})
 def base_topic(value: Any) -> str:
     """A topic prefix: levels separated by `/`, no wildcards, no empty level."""
     text = cv.strict_string(value)
@@ -62,6 +65,7 @@ def base_topic(value: Any) -> str:
     return text
 
 
+@cv.json_schema(choices(["3.1.1", 311, 4, 5, "5.0"]))
 def _protocol(value: Any) -> str:
     text = str(value).strip()
     if text in ("3.1.1", "311", "4"):
@@ -81,6 +85,7 @@ BUTTON_SCHEMA = vol.Schema(
 )
 
 
+@cv.json_schema({"if": {"required": ["client_key"]}, "then": {"required": ["client_cert"]}})
 def _consistent(config: dict[str, Any]) -> dict[str, Any]:
     """Pairs one option alone cannot check."""
     if config.get("client_key") and not config.get("client_cert"):

@@ -18,6 +18,7 @@ import orge.validation as cv
 DOMAIN = "power_monitor"
 
 
+@cv.json_schema({"type": "string", "pattern": "^/"})
 def _absolute_path(value: Any) -> str:
     path = cv.strict_string(value)
     if not path.startswith("/"):

@@ -43,7 +43,7 @@ def _kind(convert: Converter, schema: Any, key: str, names: list[str]) -> Fragme
 
 def define_script_shapes(convert: Converter) -> None:
     """Put the six shapes in `convert.definitions` and map the engine's validators to them."""
-    from orge.schema_export import list_or_one, with_old_keys
+    from orge.schema_export import SERVICE, list_or_one, with_old_keys
 
     for name, schema in (
         ("triggers", trigger.TRIGGER_SCHEMA),
@@ -93,7 +93,7 @@ def define_script_shapes(convert: Converter) -> None:
     def one_action() -> Fragment:
         call = convert(action_schema._CALL_SERVICE)
         properties = dict(call.get("properties", {}))
-        name = {"type": "string"}
+        name = {"type": "string", "pattern": rf"{SERVICE['pattern']}|{_TEMPLATE_TEXT}"}
         for key in ("action", "service", "service_template"):
             properties[key] = name
         for key in ("data", "data_template", "target"):

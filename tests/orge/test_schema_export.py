@@ -1,0 +1,210 @@
+"""`orge schema export`: the JSON Schema an editor validates configuration.yaml with.
+
+It must accept the shipped configurations as an editor reads them (a tag's value is the
+text after the tag: `!env_var NAME default` is "NAME default", `!include f.yaml` is
+"f.yaml") and reject the broken blocks of the check-config tests that are schema errors.
+Out of scope, because they are not schema errors or JSON Schema cannot say them: broken
+YAML (tests/orge/test_cli.py::test_check_config_broken_yaml), duplicate keys, missing
+includes, dependency cycles, template syntax, a register `count` that does not fit its
+`data_type`, a register key used twice, input_number min above max, an input_select
+`initial` not among its options, and mqtt reconnect_min above reconnect_max.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import pytest
+import yaml
+
+from orge.schema_export import export_schema
+from tests.conftest import REPO
+
+
+class EditorLoader(yaml.SafeLoader):
+    """YAML as the YAML language server reads it: a custom tag gives its node as is."""
+
+
+def _tagged(loader: yaml.SafeLoader, _suffix: str, node: yaml.Node) -> Any:
+    if isinstance(node, yaml.ScalarNode):
+        return loader.construct_scalar(node)
+    if isinstance(node, yaml.SequenceNode):
+        return loader.construct_sequence(node, deep=True)
+    return loader.construct_mapping(node, deep=True)
+
+
+EditorLoader.add_multi_constructor("!", _tagged)
+
+
+def as_editor_reads(text: str) -> Any:
+    return yaml.load(text, EditorLoader)
+
+
+@pytest.fixture(scope="module")
+def validator() -> jsonschema.Draft7Validator:
+    schema = export_schema()
+    jsonschema.Draft7Validator.check_schema(schema)
+    return jsonschema.Draft7Validator(schema)
+
+
+def _errors(validator: jsonschema.Draft7Validator, data: Any) -> list[str]:
+    return [f"{list(e.absolute_path)}: {e.message[:200]}" for e in validator.iter_errors(data)]
+
+
+@pytest.mark.parametrize("path", ["configuration.yaml.example", "config/configuration.yaml"])
+def test_shipped_configurations_are_accepted(
+    validator: jsonschema.Draft7Validator, path: str
+) -> None:
+    data = as_editor_reads((REPO / path).read_text())
+    assert _errors(validator, data) == []
+
+
+AUTOMATION_BASE = "automation:\n"
+BROKEN = {
+    # tests/components/esp32/test_esp32_config.py::test_check_config_rejects_bad_block
+    "esp32 baudrate not supported": "esp32:\n  port: /dev/ttyUSB9\n  baudrate: 12345\n",
+    "esp32 baudrate not a number": "esp32:\n  port: /dev/ttyUSB9\n  baudrate: fast\n",
+    "esp32 max_current above 32": "esp32:\n  port: /dev/ttyUSB9\n  max_current: 40\n",
+    "esp32 max_current below 6": "esp32:\n  port: /dev/ttyUSB9\n  max_current: 5\n",
+    "esp32 port a number": "esp32:\n  port: 123\n",
+    "esp32 no port": "esp32:\n  baudrate: 115200\n",
+    "esp32 simulator options on a device": "esp32:\n  port: /dev/ttyUSB9\n  simulator: {}\n",
+    # tests/components/esp32/test_esp32_config.py::test_cli_check_config_exit_code
+    "esp32 baudrate and max_current": (
+        "esp32:\n  port: /dev/ttyUSB0\n  baudrate: 1234\n  max_current: 99\n"
+    ),
+    # tests/components/modbus_meter/test_modbus_meter_config.py
+    "modbus data_type unknown": (
+        "modbus_meter:\n  host: 192.0.2.10\n  registers:\n"
+        "    - {key: power, address: 20, data_type: float64}\n"
+    ),
+    "modbus model unknown": "modbus_meter:\n  port: /dev/ttyUSB1\n  model: abb_b99\n",
+    "modbus neither port nor host": "modbus_meter:\n  model: abb_b23\n",
+    "modbus port and host": "modbus_meter:\n  port: /dev/ttyUSB1\n  host: gw\n  model: abb_b23\n",
+    "modbus neither model nor registers": "modbus_meter:\n  port: /dev/ttyUSB1\n",
+    "modbus serial option with host": (
+        "modbus_meter:\n  host: gw\n  baudrate: 9600\n  model: abb_b23\n"
+    ),
+    "modbus scan_interval below 1 s": (
+        "modbus_meter:\n  port: x\n  model: abb_b23\n  scan_interval: 0.5\n"
+    ),
+    "modbus parity": "modbus_meter:\n  port: x\n  model: abb_b23\n  parity: X\n",
+    "modbus key upper case": (
+        "modbus_meter:\n  port: x\n  registers:\n    - {key: Energy, address: 1, data_type: uint16}\n"
+    ),
+    "modbus key errors is taken": (
+        "modbus_meter:\n  port: x\n  registers:\n    - {key: errors, address: 1, data_type: int16}\n"
+    ),
+    # tests/components/mqtt/test_outbox.py::test_check_config_names_file_and_line
+    "mqtt bad base_topic and service": (
+        "mqtt:\n  broker: 127.0.0.1\n  base_topic: orge/#\n  protocol: 4.0\n"
+        "  allowed_services: [not a service]\n  client_key: /k.pem\n"
+    ),
+    "mqtt client_key without client_cert": "mqtt:\n  broker: 127.0.0.1\n  client_key: /k.pem\n",
+    # tests/components/ngrok/test_ngrok.py::test_check_config_names_file_and_line
+    "ngrok timeout and tunnel list": (
+        "ngrok:\n  timeout: 0.01\n  expected_tunnels:\n    ssh: [tcp://a:1]\n"
+    ),
+    # tests/components/power_monitor/test_power_monitor.py
+    "power_monitor scan_interval, name, sysfs_root": (
+        "power_monitor:\n  scan_interval: 0\n  name: Pi Board\n  sysfs_root: fake/sys\n"
+    ),
+    # tests/components/input_boolean/test_input_boolean.py::test_schema_rejects_bad_names
+    "input_boolean name not a slug": "input_boolean:\n  Not A Slug: {}\n",
+    # tests/orge/test_cli.py::test_check_config_problems_exit_1_and_mask_secrets (core part)
+    "core time zone unknown": "orge:\n  time_zone: Nowhere/Else\n",
+    # tests/orge/test_setup.py::test_cycle_and_missing_dependency_are_reported
+    "unknown domain": "nowhere:\n",
+    # tests/components/automation/test_automation.py::CHECKS (inlined, not included)
+    "automation unknown trigger platform": (
+        AUTOMATION_BASE
+        + "- id: a\n  triggers:\n    - trigger: sometimes\n  actions: {action: test.x}\n"
+    ),
+    "automation bad for duration": (
+        AUTOMATION_BASE + "- id: a\n  triggers:\n    - trigger: state\n      entity_id: sensor.x\n"
+        "      for: a while\n  actions: {action: test.x}\n"
+    ),
+    "automation service name format": (
+        AUTOMATION_BASE + "- id: a\n  triggers: {trigger: event, event_type: x}\n  actions:\n"
+        "    - action: not_a_service\n"
+    ),
+    "automation legacy keys, unknown platform": (
+        AUTOMATION_BASE
+        + "- id: a\n  trigger:\n    - platform: nothing\n  action: {service: test.x}\n"
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(BROKEN))
+def test_broken_configurations_are_rejected(
+    validator: jsonschema.Draft7Validator, case: str
+) -> None:
+    data = as_editor_reads(BROKEN[case])
+    errors = list(validator.iter_errors(data))
+    assert errors, case
+    # The problem is found in the block that has it, not somewhere else.
+    (domain,) = data
+    assert all(list(error.absolute_path)[:1] in ([domain], []) for error in errors), case
+
+
+PROBE = {
+    "custom_components/probe/manifest.yaml": "domain: probe\nname: Probe\n",
+    "custom_components/probe/__init__.py": (
+        "import voluptuous as vol\n"
+        "CONFIG_SCHEMA = vol.Schema({vol.Optional('password'): str, "
+        "vol.Optional('port', description='Where it listens'): int})\n"
+        "async def async_setup(orge, config):\n    return True\n"
+    ),
+}
+
+
+def test_cli_export_with_custom_components(config_dir: Any, tmp_path: Path) -> None:
+    """A real `orge schema export -c DIR -o FILE`: the custom component's schema is in, with
+    its description; its broken block of tests/orge/test_cli.py is rejected."""
+    path = config_dir("probe:\n  port: 5\n", files=PROBE)
+    out = tmp_path / "schema.json"
+    done = subprocess.run(
+        [sys.executable, "-m", "orge", "schema", "export", "-c", str(path), "-o", str(out)],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    schema = json.loads(out.read_text())
+    probe = schema["properties"]["probe"]["anyOf"][1]
+    assert probe["properties"]["port"] == {"type": "integer", "description": "Where it listens"}
+    validator = jsonschema.Draft7Validator(schema)
+    assert not list(validator.iter_errors({"probe": {"port": 5}, "probe second": {}}))
+    broken = as_editor_reads("probe:\n  password: !secret pw\n  port: !secret pw\n")
+    errors = list(validator.iter_errors(broken))
+    assert errors, "port: an int, the secret's name is text"
+
+
+def test_secrets_and_includes_as_an_editor_reads_them(
+    validator: jsonschema.Draft7Validator,
+) -> None:
+    text = (
+        "automation: !include automations.yaml\n"
+        "script: !include_dir_named scripts/\n"
+        "http:\n  server_port: !env_var ORGE_HTTP_PORT 8000\n"
+        "mqtt:\n  broker: b\n  password: !secret mqtt_password\n  keepalive: !env_var KEEP 60\n"
+    )
+    assert _errors(validator, as_editor_reads(text)) == []
+
+
+def test_options_carry_description_default_and_ranges() -> None:
+    schema = export_schema()
+    esp32 = schema["properties"]["esp32"]["anyOf"][0]
+    retries = esp32["properties"]["retries"]
+    assert retries["default"] == 1 and retries["minimum"] == 0 and retries["maximum"] == 5
+    assert esp32["required"] == ["port"] and esp32["additionalProperties"] is False
+    status = esp32["properties"]["status_interval"]
+    assert status["default"] == 10.0  # seconds, as a duration option takes them
+    core = schema["properties"]["orge"]["anyOf"][1]
+    assert core["properties"]["unit_system"]["enum"] == ["metric", "us_customary"]
