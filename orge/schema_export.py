@@ -71,12 +71,14 @@ STRICT_STRING: Fragment = {"type": "string"}
 SLUG_PATTERN = r"^[a-z0-9_]+$"
 # cv.entity_id lower-cases before it checks.
 ENTITY_ID: Fragment = {"type": "string", "pattern": r"^\s*[A-Za-z0-9_]+\.[A-Za-z0-9_]+\s*$"}
-SERVICE: Fragment = {"type": "string", "pattern": r"^\s*[A-Za-z0-9_]+\.[A-Za-z0-9_]+\s*$"}
+_SERVICE_PART = r"[A-Za-z0-9](?:[A-Za-z0-9_]*[A-Za-z0-9])?"  # cv.service: no _ at either end
+SERVICE: Fragment = {"type": "string", "pattern": rf"^{_SERVICE_PART}\.{_SERVICE_PART}$"}
 # Durations as cv.time_period reads them; a template (where one is taken) is a string too.
 _DURATION_TEXT = (
     rf"^(?:{_NUMBER_TEXT}|\s*(?:-?\d+:)?-?\d+:-?\d+(?:\.\d+)?\s*|{_ENV_VAR_TEXT})$|\{{[{{%]"
 )
 TIME_PERIOD: Fragment = {
+    "title": "duration",
     "description": "A duration: seconds (5), 'HH:MM', 'HH:MM:SS' or {hours, minutes, seconds}",
     "anyOf": [
         {"type": "number"},
@@ -174,6 +176,11 @@ def _merge(parts: list[Fragment]) -> Fragment:
         return {}
     merged: Fragment = {}
     for part in parts:
+        part = dict(part)
+        # Two lower bounds (a duration's minimum, then a Range): the larger one holds.
+        for key, pick in (("minimum", max), ("maximum", min)):
+            if key in part and key in merged:
+                merged[key] = pick(merged[key], part.pop(key))
         if set(part) & set(merged):
             return {"allOf": parts}
         merged.update(part)
@@ -321,6 +328,7 @@ class Converter:
         options = [self(validator) for validator in validators]
         if any(not option for option in options):
             return {}
+        options = _flat(options)
         return options[0] if len(options) == 1 else {"anyOf": options}
 
     def _in(self, container: Any, fold_case: bool) -> Fragment:
@@ -378,6 +386,9 @@ def _document(prop: Fragment, marker: vol.Marker) -> Fragment:
     return prop
 
 
+OLDER_SPELLING = "Older spelling of"
+
+
 def with_old_keys(fragment: Fragment, renames: dict[str, str]) -> Fragment:
     """An object schema that also takes the older spelling of some keys (`trigger:` for
     `triggers:`), as Home Assistant does: either spelling, and a required key in one of
@@ -388,7 +399,7 @@ def with_old_keys(fragment: Fragment, renames: dict[str, str]) -> Fragment:
     either: list[Fragment] = []
     for old, new in renames.items():
         if new in properties:
-            properties[old] = properties[new]
+            properties[old] = {**properties[new], "description": f"{OLDER_SPELLING} `{new}`."}
         if new in required:
             required.remove(new)
             either.append({"anyOf": [{"required": [new]}, {"required": [old]}]})
@@ -416,9 +427,20 @@ def accepts_nothing(schema: Any) -> bool:
     return True
 
 
+def _flat(options: list[Fragment]) -> list[Fragment]:
+    """anyOf inside anyOf, as one list (what an editor lists as choices)."""
+    flat: list[Fragment] = []
+    for option in options:
+        inner = option.get("anyOf") if set(option) == {"anyOf"} else None
+        for item in _flat(inner) if inner else [option]:
+            if item not in flat:
+                flat.append(item)
+    return flat
+
+
 def _block(fragment: Fragment, empty_ok: bool, description: str = "") -> Fragment:
-    options: list[Fragment] = [fragment] if fragment else []
-    if fragment and empty_ok:
+    options: list[Fragment] = _flat([fragment]) if fragment else []
+    if fragment and empty_ok and {"type": "null"} not in options:
         options.insert(0, {"type": "null"})
     if fragment:
         options.append({"type": "string", "pattern": INCLUDE_TEXT})
