@@ -25,23 +25,67 @@ CUSTOMIZE_SCHEMA = vol.Schema({cv.entity_id: vol.Schema({}, extra=vol.ALLOW_EXTR
 
 CORE_SCHEMA = vol.Schema(
     {
-        vol.Optional("name", default="ORGE"): cv.string,
-        vol.Optional("station_id", default=""): cv.string,
-        vol.Optional("time_zone", default="UTC"): cv.time_zone,
-        vol.Optional("unit_system", default="metric"): vol.In(["metric", "us_customary"]),
-        vol.Optional("allowlist_external_dirs", default=[]): vol.All(cv.ensure_list, [cv.string]),
-        vol.Optional("customize", default={}): CUSTOMIZE_SCHEMA,
-        vol.Optional("packages", default={}): vol.Schema({cv.slug: dict}),
-        vol.Optional("setup_timeout", default=60): vol.All(vol.Coerce(float), vol.Range(min=1)),
+        vol.Optional(
+            "name",
+            default="ORGE",
+            description="The station's name, shown in the web view and in /api/config.",
+        ): cv.string,
+        vol.Optional(
+            "station_id",
+            default="",
+            description="Who the station is (the OCPP station id unless an OCPP block sets its own); also the MQTT topic level.",
+        ): cv.string,
+        vol.Optional(
+            "time_zone",
+            default="UTC",
+            description=cv.describe(
+                "IANA time zone of the station's local time (time triggers, conditions, templates).",
+                example="Europe/Istanbul",
+            ),
+        ): cv.time_zone,
+        vol.Optional(
+            "unit_system",
+            default="metric",
+            description="metric or us_customary, as in Home Assistant.",
+        ): vol.In(["metric", "us_customary"]),
+        vol.Optional(
+            "allowlist_external_dirs",
+            default=[],
+            description="Directories outside the config dir that components may read.",
+        ): vol.All(cv.ensure_list, [cv.string]),
+        vol.Optional(
+            "customize",
+            default={},
+            description="Per-entity attribute overrides: entity id -> {attribute: value}.",
+        ): CUSTOMIZE_SCHEMA,
+        vol.Optional(
+            "packages",
+            default={},
+            description="Named packages of domain blocks merged into the configuration as Home Assistant does (lists extend, mappings merge, a repeated key is an error).",
+        ): vol.Schema({cv.slug: dict}),
+        vol.Optional(
+            "setup_timeout",
+            default=60,
+            description=cv.describe(
+                "Longest time each component's setup may take before it is reported as failed.",
+                unit="s",
+            ),
+        ): vol.All(vol.Coerce(float), vol.Range(min=1)),
     }
 )
 
 LOGGER_SCHEMA = vol.Schema(
     {
-        vol.Optional("default", default="info"): vol.All(cv.string, vol.Lower, vol.In(LOG_LEVELS)),
-        vol.Optional("logs", default={}): vol.Schema(
-            {cv.string: vol.All(cv.string, vol.Lower, vol.In(LOG_LEVELS))}
-        ),
+        vol.Optional(
+            "default",
+            default="info",
+            description="Level of every logger not listed in logs: critical, error, warning, info or debug.",
+        ): vol.All(cv.string, vol.Lower, vol.In(LOG_LEVELS)),
+        vol.Optional(
+            "logs",
+            default={},
+            description="Per-logger levels: logger name (components.esp32) -> level.",
+        ): vol.Schema({cv.string: vol.All(cv.string, vol.Lower, vol.In(LOG_LEVELS))}),
     }
 )
 

@@ -84,7 +84,7 @@ def _kind(fragment: Fragment, definitions: dict[str, Fragment]) -> str:
         return " \\| ".join(json.dumps(v) if not isinstance(v, str) else v for v in values)
     if "anyOf" in fragment:
         parts = [p for p in fragment["anyOf"] if not _is_filler(p)]
-        names = []
+        names: list[str] = []
         for part in parts:
             name = kind(part, definitions)
             if name not in names and not (
@@ -128,6 +128,8 @@ def _kind(fragment: Fragment, definitions: dict[str, Fragment]) -> str:
 def _object_of(fragment: Fragment, definitions: dict[str, Fragment]) -> Fragment | None:
     """The mapping a block or option stands for (through anyOf/allOf and lists)."""
     fragment = _resolve(fragment, definitions)
+    if fragment.get("title"):  # a duration: its units are not options
+        return None
     if fragment.get("type") == "object" and "properties" in fragment:
         return fragment
     for key in ("anyOf", "allOf"):

@@ -20,18 +20,38 @@ _RENAMES = {"trigger": "triggers", "condition": "conditions", "action": "actions
 
 AUTOMATION_SCHEMA = vol.Schema(
     {
-        vol.Optional("id"): cv.string,
-        vol.Optional("alias"): cv.string,
-        vol.Optional("description"): cv.string,
-        vol.Optional("initial_state"): cv.boolean,
+        vol.Optional("id", description="Unique id; the entity is automation.<id>."): cv.string,
+        vol.Optional("alias", description="Name of the automation."): cv.string,
+        vol.Optional("description", description="What it is for."): cv.string,
+        vol.Optional(
+            "initial_state",
+            description="On or off at every start; without it the last state is restored.",
+        ): cv.boolean,
         **MODE_SCHEMA,
-        vol.Optional("variables", default={}): vol.All(dict, template_complex),
-        vol.Optional("trigger_variables", default={}): dict,
-        vol.Required("triggers"): TRIGGER_SCHEMA,
-        vol.Optional("conditions", default=[]): CONDITIONS_SCHEMA,
-        vol.Required("actions"): ACTIONS_SCHEMA,
-        vol.Optional("trace", default={}): vol.Schema(
-            {vol.Optional("stored_traces"): vol.All(vol.Coerce(int), vol.Range(min=0, max=100))}
+        vol.Optional(
+            "variables", default={}, description="Variables (templates) for the actions."
+        ): vol.All(dict, template_complex),
+        vol.Optional(
+            "trigger_variables",
+            default={},
+            description="Variables (limited templates) available to the triggers.",
+        ): dict,
+        vol.Required(
+            "triggers",
+            description="What starts it: one trigger or a list (state, numeric_state, event, time, time_pattern, template, orge).",
+        ): TRIGGER_SCHEMA,
+        vol.Optional(
+            "conditions", default=[], description="What must hold for the actions to run."
+        ): CONDITIONS_SCHEMA,
+        vol.Required("actions", description="What it does: a sequence of actions."): ACTIONS_SCHEMA,
+        vol.Optional(
+            "trace", default={}, description="Trace options: {stored_traces: N}."
+        ): vol.Schema(
+            {
+                vol.Optional(
+                    "stored_traces", description="Runs kept for automation.get_traces."
+                ): vol.All(vol.Coerce(int), vol.Range(min=0, max=100))
+            }
         ),
     }
 )

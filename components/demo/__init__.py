@@ -15,13 +15,39 @@ DOMAIN = "demo"
 
 CONFIG_SCHEMA = vol.Schema(
     {
-        vol.Optional("state_entity", default="sensor.charger_state"): cv.entity_id,
-        vol.Optional("charging_states", default=["charging"]): vol.All(cv.ensure_list, [cv.string]),
-        vol.Optional("current_entity", default="sensor.charger_cable_current"): cv.entity_id,
-        vol.Optional("limit_entity", default="number.charger_max_current"): cv.entity_id,
-        vol.Optional("voltage", default=230): vol.All(vol.Coerce(float), vol.Range(100, 480)),
-        vol.Optional("phases", default=3): vol.In([1, 3]),
-        vol.Optional("update_interval", default=1): vol.All(vol.Coerce(float), vol.Range(min=0.05)),
+        vol.Optional(
+            "state_entity",
+            default="sensor.charger_state",
+            description="The charger's state entity the simulated meter follows.",
+        ): cv.entity_id,
+        vol.Optional(
+            "charging_states",
+            default=["charging"],
+            description="States of state_entity in which the vehicle draws power.",
+        ): vol.All(cv.ensure_list, [cv.string]),
+        vol.Optional(
+            "current_entity",
+            default="sensor.charger_cable_current",
+            description="Cable current entity; the power uses the lower of this and limit_entity.",
+        ): cv.entity_id,
+        vol.Optional(
+            "limit_entity",
+            default="number.charger_max_current",
+            description="Current limit entity; the power uses the lower of this and current_entity.",
+        ): cv.entity_id,
+        vol.Optional(
+            "voltage",
+            default=230,
+            description=cv.describe("Phase voltage of the simulated supply.", unit="V"),
+        ): vol.All(vol.Coerce(float), vol.Range(100, 480)),
+        vol.Optional(
+            "phases", default=3, description="Number of phases the vehicle draws on: 1 or 3."
+        ): vol.In([1, 3]),
+        vol.Optional(
+            "update_interval",
+            default=1,
+            description=cv.describe("Time between meter updates.", unit="s"),
+        ): vol.All(vol.Coerce(float), vol.Range(min=0.05)),
     }
 )
 

@@ -25,15 +25,32 @@ CONFIG_SCHEMA = vol.Schema(
     vol.All(
         lambda value: {} if value is None else value,
         {
-            vol.Optional("host", default="127.0.0.1"): cv.string,
-            vol.Optional("port", default=9000): cv.port,
-            vol.Optional("heartbeat_interval", default=60): vol.All(
-                vol.Coerce(int), vol.Range(min=1, max=86400)
-            ),
-            vol.Optional("boot_status", default="Accepted"): vol.In(
-                ["Accepted", "Pending", "Rejected"]
-            ),
-            vol.Optional("password"): cv.string,
+            vol.Optional(
+                "host",
+                default="127.0.0.1",
+                description="Address the demo CSMS listens on; keep it local.",
+            ): cv.string,
+            vol.Optional(
+                "port",
+                default=9000,
+                description="TCP port of ws://<host>:<port>/ocpp/<station id>.",
+            ): cv.port,
+            vol.Optional(
+                "heartbeat_interval",
+                default=60,
+                description=cv.describe(
+                    "Heartbeat interval the demo CSMS gives stations at boot.", unit="s"
+                ),
+            ): vol.All(vol.Coerce(int), vol.Range(min=1, max=86400)),
+            vol.Optional(
+                "boot_status",
+                default="Accepted",
+                description="Answer to BootNotification: Accepted, Pending or Rejected (to try the station).",
+            ): vol.In(["Accepted", "Pending", "Rejected"]),
+            vol.Optional(
+                "password",
+                description="Check HTTP Basic auth with this password (user = station id).",
+            ): cv.string,
         },
     )
 )

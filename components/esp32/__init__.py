@@ -93,10 +93,32 @@ def _current(value: Any) -> int:
 
 SIMULATOR_SCHEMA = vol.Schema(
     {
-        vol.Optional("time_scale", default=1.0): vol.All(vol.Coerce(float), vol.Range(min=0.001)),
-        vol.Optional("stat_interval", default=7.5): cv.period_seconds(0.01),
-        vol.Optional("cable_rating", default=20): vol.In([6, 13, 20, 32, 63]),
-        vol.Optional("fault_report_interval", default=1.0): cv.period_seconds(0.001),
+        vol.Optional(
+            "time_scale",
+            default=1.0,
+            description="Speed of the simulated firmware's clock; below 1 runs it faster.",
+        ): vol.All(vol.Coerce(float), vol.Range(min=0.001)),
+        vol.Optional(
+            "stat_interval",
+            default=7.5,
+            description=cv.describe(
+                "Time between the simulated controller's STAT lines.", unit="s"
+            ),
+        ): cv.period_seconds(0.01),
+        vol.Optional(
+            "cable_rating",
+            default=20,
+            description=cv.describe(
+                "Rating of the cable the `plug_in` simulation plugs in.", unit="A"
+            ),
+        ): vol.In([6, 13, 20, 32, 63]),
+        vol.Optional(
+            "fault_report_interval",
+            default=1.0,
+            description=cv.describe(
+                "Time between the simulated power board's fault reports.", unit="s"
+            ),
+        ): cv.period_seconds(0.001),
     }
 )
 
@@ -118,17 +140,63 @@ def _check(config: dict[str, Any]) -> dict[str, Any]:
 CONFIG_SCHEMA = vol.All(
     vol.Schema(
         {
-            vol.Required("port"): _port,
-            vol.Optional("baudrate", default=115200): _baudrate,
-            vol.Optional("name", default=DEFAULT_NAME): cv.string,
-            vol.Optional("status_interval", default=timedelta(seconds=10)): cv.period_seconds(0.05),
+            vol.Required(
+                "port",
+                description=cv.describe(
+                    "Serial device of the controller (a /dev/serial/by-id/ path survives re-plugging), or `simulator` for a simulated controller on a pseudo-terminal.",
+                    example="/dev/serial/by-id/usb-Silicon_Labs_CP2102_USB_to_UART_Bridge-if00-port0",
+                ),
+            ): _port,
             vol.Optional(
-                "session_status_interval", default=timedelta(seconds=2)
+                "baudrate",
+                default=115200,
+                description=cv.describe("Serial speed; the firmware runs at 115200.", unit="baud"),
+            ): _baudrate,
+            vol.Optional(
+                "name",
+                default=DEFAULT_NAME,
+                description="Prefix of every entity id (sensor.<name>_state).",
+            ): cv.string,
+            vol.Optional(
+                "status_interval",
+                default=timedelta(seconds=10),
+                description=cv.describe(
+                    "Time without a STAT line before asking for one (READSTAT) when idle; entities go unavailable after 3 intervals without one.",
+                    unit="s",
+                ),
             ): cv.period_seconds(0.05),
-            vol.Optional("ack_timeout", default=timedelta(seconds=3)): cv.period_seconds(0.05),
-            vol.Optional("retries", default=1): vol.All(vol.Coerce(int), vol.Range(min=0, max=5)),
-            vol.Optional("max_current"): _current,
-            vol.Optional("simulator"): SIMULATOR_SCHEMA,
+            vol.Optional(
+                "session_status_interval",
+                default=timedelta(seconds=2),
+                description=cv.describe(
+                    "The same during a session (the firmware's own STAT comes every ~7.5 s and skips short states).",
+                    unit="s",
+                ),
+            ): cv.period_seconds(0.05),
+            vol.Optional(
+                "ack_timeout",
+                default=timedelta(seconds=3),
+                description=cv.describe(
+                    "Time to wait for the controller's answer to a command; some take over 1 s.",
+                    unit="s",
+                ),
+            ): cv.period_seconds(0.05),
+            vol.Optional(
+                "retries",
+                default=1,
+                description="Retries of a command without an answer, only where a retry is safe (never AUTH when idle, never LOCK/UNLOCK, SETMAXAMP only when idle).",
+            ): vol.All(vol.Coerce(int), vol.Range(min=0, max=5)),
+            vol.Optional(
+                "max_current",
+                description=cv.describe(
+                    "Current limit applied when idle at start and after every controller reboot (the firmware restarts at 32 A).",
+                    unit="A",
+                ),
+            ): _current,
+            vol.Optional(
+                "simulator",
+                description="Options of the simulated controller; only with `port: simulator`.",
+            ): SIMULATOR_SCHEMA,
         }
     ),
     _check,

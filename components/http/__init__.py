@@ -35,39 +35,90 @@ def _token_value(value: Any) -> str:
 
 
 ACCESS_TOKEN_SCHEMA = vol.Schema(
-    {vol.Required("name"): cv.string, vol.Required("token"): _token_value}
+    {
+        vol.Required(
+            "name", description="Who the token is for (shown by `orge auth list`)."
+        ): cv.string,
+        vol.Required(
+            "token",
+            description="The token itself, at least 16 characters; keep it in secrets.yaml (!secret).",
+        ): _token_value,
+    }
 )
 
 CONFIG_SCHEMA = vol.Schema(
     {
-        vol.Optional("server_host", default="0.0.0.0"): vol.All(cv.ensure_list, [cv.string]),
-        vol.Optional("server_port", default=DEFAULT_PORT): cv.port,
-        vol.Optional("cors_allowed_origins", default=[]): vol.All(cv.ensure_list, [cv.string]),
-        vol.Optional("use_x_forwarded_for", default=False): cv.boolean,
-        vol.Optional("trusted_proxies", default=[]): vol.All(cv.ensure_list, [_network]),
-        vol.Optional("ip_ban_enabled", default=True): cv.boolean,
+        vol.Optional(
+            "server_host", default="0.0.0.0", description="Address or addresses to listen on."
+        ): vol.All(cv.ensure_list, [cv.string]),
+        vol.Optional(
+            "server_port", default=DEFAULT_PORT, description="TCP port of the API and the web view."
+        ): cv.port,
+        vol.Optional(
+            "cors_allowed_origins",
+            default=[],
+            description=cv.describe(
+                "Web page origins on other hosts allowed to call the API.",
+                example=["https://ops.example.com"],
+            ),
+        ): vol.All(cv.ensure_list, [cv.string]),
+        vol.Optional(
+            "use_x_forwarded_for",
+            default=False,
+            description="Take the client address from X-Forwarded-For when the request comes from one of trusted_proxies (behind ngrok or a reverse proxy).",
+        ): cv.boolean,
+        vol.Optional(
+            "trusted_proxies",
+            default=[],
+            description="Addresses or networks of proxies whose X-Forwarded-For is believed.",
+        ): vol.All(cv.ensure_list, [_network]),
+        vol.Optional(
+            "ip_ban_enabled",
+            default=True,
+            description="Ban an address after login_attempts_threshold failed logins (bans are kept in .storage/ip_bans.yaml).",
+        ): cv.boolean,
         # Home Assistant's default (-1) never bans; a station on the internet should.
-        vol.Optional("login_attempts_threshold", default=10): vol.All(
-            vol.Coerce(int), vol.Any(-1, vol.Range(min=1))
-        ),
-        vol.Optional("ssl_certificate"): cv.string,
-        vol.Optional("ssl_key"): cv.string,
-        vol.Optional("max_body_size", default=DEFAULT_MAX_BODY): vol.All(
-            vol.Coerce(int), vol.Range(min=1024)
-        ),
-        vol.Optional("websocket_max_pending", default=2048): vol.All(
-            vol.Coerce(int), vol.Range(min=8)
-        ),
+        vol.Optional(
+            "login_attempts_threshold",
+            default=10,
+            description="Failed logins before a ban; -1 never bans. An IPv6 client is counted and banned by its /64.",
+        ): vol.All(vol.Coerce(int), vol.Any(-1, vol.Range(min=1))),
+        vol.Optional(
+            "ssl_certificate",
+            description="TLS certificate file (inside the config dir); give both ssl_certificate and ssl_key, or neither.",
+        ): cv.string,
+        vol.Optional("ssl_key", description="TLS private key file for ssl_certificate."): cv.string,
+        vol.Optional(
+            "max_body_size",
+            default=DEFAULT_MAX_BODY,
+            description=cv.describe("Largest request body; larger ones get 413.", unit="bytes"),
+        ): vol.All(vol.Coerce(int), vol.Range(min=1024)),
+        vol.Optional(
+            "websocket_max_pending",
+            default=2048,
+            description="Messages queued for one WebSocket client before it is dropped.",
+        ): vol.All(vol.Coerce(int), vol.Range(min=8)),
         # Seconds a connection may go without a complete request head (slow headers or an
         # idle keep-alive) before it is closed, so a slow client cannot hold sockets.
-        vol.Optional("idle_timeout", default=DEFAULT_IDLE_TIMEOUT): vol.All(
-            vol.Coerce(float), vol.Range(min=0.1, max=3600)
-        ),
+        vol.Optional(
+            "idle_timeout",
+            default=DEFAULT_IDLE_TIMEOUT,
+            description=cv.describe(
+                "Time a connection may take to send a request head, or stay idle between keep-alive requests, before it is closed.",
+                unit="s",
+            ),
+        ): vol.All(vol.Coerce(float), vol.Range(min=0.1, max=3600)),
         # Open connections at once (all clients; through ngrok every one is 127.0.0.1).
-        vol.Optional("max_connections", default=DEFAULT_MAX_CONNECTIONS): vol.All(
-            vol.Coerce(int), vol.Range(min=4)
-        ),
-        vol.Optional("access_tokens", default=[]): vol.All(cv.ensure_list, [ACCESS_TOKEN_SCHEMA]),
+        vol.Optional(
+            "max_connections",
+            default=DEFAULT_MAX_CONNECTIONS,
+            description="Open connections at once (all clients; through ngrok every one is 127.0.0.1); more are closed at once.",
+        ): vol.All(vol.Coerce(int), vol.Range(min=4)),
+        vol.Optional(
+            "access_tokens",
+            default=[],
+            description="Tokens provisioned by fleet tooling, besides those of `orge auth create-token`.",
+        ): vol.All(cv.ensure_list, [ACCESS_TOKEN_SCHEMA]),
     }
 )
 

@@ -19,9 +19,12 @@ CONFIG_SCHEMA = vol.Schema(
             cv.slug: vol.Any(
                 None,
                 {
-                    vol.Optional("name"): cv.string,
-                    vol.Optional("initial"): cv.boolean,
-                    vol.Optional("icon"): cv.string,
+                    vol.Optional("name", description="Friendly name."): cv.string,
+                    vol.Optional(
+                        "initial",
+                        description="State at every start; without it the last state is restored.",
+                    ): cv.boolean,
+                    vol.Optional("icon", description="Icon, e.g. mdi:car-electric."): cv.string,
                 },
             )
         },

@@ -39,11 +39,16 @@ def _valid(conf: dict[str, Any]) -> dict[str, Any]:
 
 ITEM = vol.All(
     {
-        vol.Optional("name"): cv.string,
-        vol.Optional("has_date", default=False): cv.boolean,
-        vol.Optional("has_time", default=False): cv.boolean,
-        vol.Optional("initial"): cv.string,
-        vol.Optional("icon"): cv.string,
+        vol.Optional("name", description="Friendly name."): cv.string,
+        vol.Optional("has_date", default=False, description="The helper holds a date."): cv.boolean,
+        vol.Optional(
+            "has_time", default=False, description="The helper holds a time of day."
+        ): cv.boolean,
+        vol.Optional(
+            "initial",
+            description="Value at every start (YYYY-MM-DD, HH:MM:SS or both); without it the last value is restored.",
+        ): cv.string,
+        vol.Optional("icon", description="Icon, e.g. mdi:clock."): cv.string,
     },
     _valid,
 )

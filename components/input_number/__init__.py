@@ -23,14 +23,22 @@ def _range(conf: dict[str, Any]) -> dict[str, Any]:
 
 ITEM = vol.All(
     {
-        vol.Optional("name"): cv.string,
-        vol.Required("min"): vol.Coerce(float),
-        vol.Required("max"): vol.Coerce(float),
-        vol.Optional("step", default=1): vol.All(vol.Coerce(float), vol.Range(min=1e-9)),
-        vol.Optional("initial"): vol.Coerce(float),
-        vol.Optional("mode", default="slider"): vol.In(["slider", "box"]),
-        vol.Optional("unit_of_measurement"): cv.string,
-        vol.Optional("icon"): cv.string,
+        vol.Optional("name", description="Friendly name."): cv.string,
+        vol.Required("min", description="Lowest value."): vol.Coerce(float),
+        vol.Required("max", description="Highest value; above min."): vol.Coerce(float),
+        vol.Optional("step", default=1, description="Step between values."): vol.All(
+            vol.Coerce(float), vol.Range(min=1e-9)
+        ),
+        vol.Optional(
+            "initial", description="Value at every start; without it the last value is restored."
+        ): vol.Coerce(float),
+        vol.Optional(
+            "mode", default="slider", description="How the web view shows it: slider or box."
+        ): vol.In(["slider", "box"]),
+        vol.Optional(
+            "unit_of_measurement", description="Unit shown with the value, e.g. A."
+        ): cv.string,
+        vol.Optional("icon", description="Icon, e.g. mdi:current-ac."): cv.string,
     },
     _range,
 )

@@ -22,10 +22,15 @@ def _initial_in_options(conf: dict[str, Any]) -> dict[str, Any]:
 
 ITEM = vol.All(
     {
-        vol.Optional("name"): cv.string,
-        vol.Required("options"): vol.All(cv.ensure_list, vol.Length(min=1), [cv.string]),
-        vol.Optional("initial"): cv.string,
-        vol.Optional("icon"): cv.string,
+        vol.Optional("name", description="Friendly name."): cv.string,
+        vol.Required("options", description="The choices (at least one)."): vol.All(
+            cv.ensure_list, vol.Length(min=1), [cv.string]
+        ),
+        vol.Optional(
+            "initial",
+            description="Option at every start (one of options); without it the last one is restored.",
+        ): cv.string,
+        vol.Optional("icon", description="Icon, e.g. mdi:format-list-bulleted."): cv.string,
     },
     _initial_in_options,
 )

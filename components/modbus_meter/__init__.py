@@ -68,18 +68,47 @@ def _key(value: Any) -> str:
 
 REGISTER_SCHEMA = vol.Schema(
     {
-        vol.Required("key"): _key,
-        vol.Optional("name"): cv.string,
-        vol.Required("address"): vol.All(vol.Coerce(int), vol.Range(0, 0xFFFF)),
-        vol.Optional("input_type", default="holding"): vol.In(INPUT_TYPES),
-        vol.Required("data_type"): vol.In(list(DATA_TYPES)),
-        vol.Optional("count"): vol.All(vol.Coerce(int), vol.Range(1, 4)),
-        vol.Optional("word_order", default="big"): vol.In(WORD_ORDERS),
-        vol.Optional("scale", default=1.0): vol.Coerce(float),
-        vol.Optional("precision"): vol.All(vol.Coerce(int), vol.Range(0, 6)),
-        vol.Optional("unit_of_measurement"): cv.string,
-        vol.Optional("device_class"): cv.string,
-        vol.Optional("state_class"): vol.In(["measurement", "total", "total_increasing"]),
+        vol.Required(
+            "key",
+            description="Register name: lower-case letters, digits and _; the entity is sensor.<name>_<key> (energy, power, voltage_l1... have their units and classes).",
+        ): _key,
+        vol.Optional(
+            "name", description="Friendly name after the prefix (default: the key with spaces)."
+        ): cv.string,
+        vol.Required(
+            "address",
+            description=cv.describe(
+                "0-based protocol address (input register 30001 is 0).", example=20480
+            ),
+        ): vol.All(vol.Coerce(int), vol.Range(0, 0xFFFF)),
+        vol.Optional(
+            "input_type",
+            default="holding",
+            description="holding (function 03) or input (function 04).",
+        ): vol.In(INPUT_TYPES),
+        vol.Required(
+            "data_type", description="int16, uint16, int32, uint32, int64, uint64 or float32."
+        ): vol.In(list(DATA_TYPES)),
+        vol.Optional(
+            "count", description="Registers read; must match data_type (checked)."
+        ): vol.All(vol.Coerce(int), vol.Range(1, 4)),
+        vol.Optional(
+            "word_order", default="big", description="big: most significant word first; or little."
+        ): vol.In(WORD_ORDERS),
+        vol.Optional(
+            "scale", default=1.0, description="The raw value is multiplied by this."
+        ): vol.Coerce(float),
+        vol.Optional("precision", description="Decimals kept."): vol.All(
+            vol.Coerce(int), vol.Range(0, 6)
+        ),
+        vol.Optional("unit_of_measurement", description="Unit of the entity, e.g. kWh."): cv.string,
+        vol.Optional(
+            "device_class",
+            description="Home Assistant device class, e.g. energy (energy in Wh/kWh/MWh with total_increasing is checked against going backwards).",
+        ): cv.string,
+        vol.Optional("state_class", description="measurement, total or total_increasing."): vol.In(
+            ["measurement", "total", "total_increasing"]
+        ),
     }
 )
 
@@ -191,24 +220,77 @@ def _check(config: dict[str, Any]) -> dict[str, Any]:
 CONFIG_SCHEMA = vol.All(
     vol.Schema(
         {
-            vol.Optional("port"): cv.string,
-            vol.Optional("baudrate"): _baudrate,
-            vol.Optional("parity"): _parity,
-            vol.Optional("stopbits"): vol.In([1, 2]),
-            vol.Optional("bytesize"): vol.In([7, 8]),
-            vol.Optional("host"): cv.string,
-            vol.Optional("tcp_port"): vol.All(vol.Coerce(int), vol.Range(1, 65535)),
-            vol.Optional("slave", default=1): vol.All(vol.Coerce(int), vol.Range(0, 247)),
-            vol.Optional("model"): vol.In(list(MODELS)),
-            vol.Optional("registers"): _registers,
-            vol.Optional("name", default=DEFAULT_NAME): _key,
-            vol.Optional("scan_interval", default=5): cv.period_seconds(1),
-            vol.Optional("timeout", default=1): cv.period_seconds(0.05),
-            vol.Optional("max_failures", default=3): vol.All(vol.Coerce(int), vol.Range(1, 100)),
-            vol.Optional("max_backoff", default=60): cv.period_seconds(1),
-            vol.Optional("max_power", default=DEFAULT_MAX_POWER): vol.All(
-                vol.Coerce(float), vol.Range(min=1)
+            vol.Optional(
+                "port",
+                description=cv.describe(
+                    "Serial device of the RS485 adapter (Modbus RTU); or host: instead.",
+                    example="/dev/serial/by-id/usb-FTDI_FT232R_USB_UART_A10K1234-if00-port0",
+                ),
+            ): cv.string,
+            vol.Optional(
+                "baudrate",
+                description=cv.describe(
+                    "Serial speed as set on the meter (default 9600).", unit="baud"
+                ),
+            ): _baudrate,
+            vol.Optional(
+                "parity", description="N, E or O, as set on the meter (default N)."
+            ): _parity,
+            vol.Optional("stopbits", description="1 or 2 (default 1)."): vol.In([1, 2]),
+            vol.Optional("bytesize", description="7 or 8 data bits (default 8)."): vol.In([7, 8]),
+            vol.Optional(
+                "host",
+                description=cv.describe(
+                    "Address of a Modbus TCP gateway; or port: instead.", example="192.0.2.20"
+                ),
+            ): cv.string,
+            vol.Optional("tcp_port", description="TCP port of the gateway (default 502)."): vol.All(
+                vol.Coerce(int), vol.Range(1, 65535)
             ),
+            vol.Optional(
+                "slave", default=1, description="The meter's Modbus address (unit id), 0..247."
+            ): vol.All(vol.Coerce(int), vol.Range(0, 247)),
+            vol.Optional(
+                "model",
+                description="Built-in register map: abb_b23 (ABB B21/B23/B24), eastron_sdm630 or eastron_sdm120; or registers: instead.",
+            ): vol.In(list(MODELS)),
+            vol.Optional(
+                "registers", description="A register map of your own, instead of model:."
+            ): _registers,
+            vol.Optional(
+                "name",
+                default=DEFAULT_NAME,
+                description="Prefix of the entity ids (sensor.<name>_energy); lower-case letters, digits and _.",
+            ): _key,
+            vol.Optional(
+                "scan_interval", default=5, description=cv.describe("Time between reads.", unit="s")
+            ): cv.period_seconds(1),
+            vol.Optional(
+                "timeout",
+                default=1,
+                description=cv.describe("Time to wait for each answer.", unit="s"),
+            ): cv.period_seconds(0.05),
+            vol.Optional(
+                "max_failures",
+                default=3,
+                description="Failed reads in a row before the values are unavailable.",
+            ): vol.All(vol.Coerce(int), vol.Range(1, 100)),
+            vol.Optional(
+                "max_backoff",
+                default=60,
+                description=cv.describe(
+                    "Longest wait between reads after failures; the wait doubles from scan_interval.",
+                    unit="s",
+                ),
+            ): cv.period_seconds(1),
+            vol.Optional(
+                "max_power",
+                default=DEFAULT_MAX_POWER,
+                description=cv.describe(
+                    "The most the station can draw: an energy reading that rose by more than this could deliver since the last one is refused.",
+                    unit="W",
+                ),
+            ): vol.All(vol.Coerce(float), vol.Range(min=1)),
         }
     ),
     _check,

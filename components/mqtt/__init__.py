@@ -77,10 +77,12 @@ def _protocol(value: Any) -> str:
 
 BUTTON_SCHEMA = vol.Schema(
     {
-        vol.Required("name"): cv.string,
-        vol.Required("action"): cv.service,
-        vol.Optional("data", default={}): dict,
-        vol.Optional("icon"): cv.string,
+        vol.Required("name", description="Button name in Home Assistant."): cv.string,
+        vol.Required(
+            "action", description="Service the button calls (domain.service)."
+        ): cv.service,
+        vol.Optional("data", default={}, description="Service data of the call."): dict,
+        vol.Optional("icon", description="Icon, e.g. mdi:ev-station."): cv.string,
     }
 )
 
@@ -97,41 +99,134 @@ def _consistent(config: dict[str, Any]) -> dict[str, Any]:
 
 CONFIG_SCHEMA = vol.All(
     {
-        vol.Required("broker"): cv.string,
-        vol.Optional("port"): cv.port,
-        vol.Optional("username"): cv.string,
-        vol.Optional("password"): cv.string,
-        vol.Optional("client_id"): cv.string,
-        vol.Optional("protocol", default="3.1.1"): _protocol,
-        vol.Optional("keepalive", default=60): vol.All(vol.Coerce(int), vol.Range(min=5)),
-        vol.Optional("certificate"): cv.string,
-        vol.Optional("client_cert"): cv.string,
-        vol.Optional("client_key"): cv.string,
-        vol.Optional("tls_insecure", default=False): cv.boolean,
-        vol.Optional("base_topic", default="orge"): base_topic,
-        vol.Optional("reconnect_min", default=10.0): vol.All(
-            cv.period_seconds(), vol.Range(min=0.01)
-        ),
-        vol.Optional("reconnect_max", default=120.0): vol.All(
-            cv.period_seconds(), vol.Range(min=0.01)
-        ),
-        vol.Optional("min_interval", default=5.0): vol.All(cv.period_seconds(), vol.Range(min=0)),
-        vol.Optional("entity_min_interval", default={}): {
-            cv.entity_id: vol.All(cv.period_seconds(), vol.Range(min=0))
-        },
-        vol.Optional("include", default={}): FILTER_SCHEMA,
-        vol.Optional("exclude", default={}): FILTER_SCHEMA,
-        vol.Optional("event_types", default=DEFAULT_EVENT_TYPES): vol.All(
-            cv.ensure_list, [cv.string]
-        ),
-        vol.Optional("event_buffer", default=100): vol.All(vol.Coerce(int), vol.Range(min=0)),
-        vol.Optional("max_pending", default=5000): vol.All(vol.Coerce(int), vol.Range(min=10)),
-        vol.Optional("allowed_services", default=[]): vol.All(cv.ensure_list, [cv.service]),
-        vol.Optional("discovery", default=True): cv.boolean,
-        vol.Optional("discovery_prefix", default="homeassistant"): base_topic,
-        vol.Optional("model", default="ORGE AC charging station"): cv.string,
-        vol.Optional("manufacturer", default="ORGE"): cv.string,
-        vol.Optional("buttons", default={}): {topic_level: BUTTON_SCHEMA},
+        vol.Required(
+            "broker",
+            description=cv.describe(
+                "Host name or address of the broker.", example="mqtt.fleet.example.com"
+            ),
+        ): cv.string,
+        vol.Optional(
+            "port", description="Broker port; default 1883 without TLS, 8883 with."
+        ): cv.port,
+        vol.Optional(
+            "username", description="User name at the broker (one per station in a fleet)."
+        ): cv.string,
+        vol.Optional(
+            "password",
+            description="Password at the broker; keep it in secrets.yaml (masked in every log).",
+        ): cv.string,
+        vol.Optional(
+            "client_id", description="MQTT client id; default: the station id."
+        ): cv.string,
+        vol.Optional(
+            "protocol", default="3.1.1", description="MQTT protocol version: 3.1.1 or 5."
+        ): _protocol,
+        vol.Optional(
+            "keepalive",
+            default=60,
+            description=cv.describe(
+                "Keep-alive interval; the last will fires after 1.5 times this without a word.",
+                unit="s",
+            ),
+        ): vol.All(vol.Coerce(int), vol.Range(min=5)),
+        vol.Optional(
+            "certificate",
+            description=cv.describe(
+                "CA file of the broker; setting it turns TLS on.", example="/etc/orge/mqtt-ca.pem"
+            ),
+        ): cv.string,
+        vol.Optional(
+            "client_cert", description="Client certificate file for TLS client authentication."
+        ): cv.string,
+        vol.Optional("client_key", description="Key file of client_cert."): cv.string,
+        vol.Optional(
+            "tls_insecure",
+            default=False,
+            description="Skip the broker's host name check (never in a fleet).",
+        ): cv.boolean,
+        vol.Optional(
+            "base_topic",
+            default="orge",
+            description="First topic levels: <base_topic>/<station_id>/...",
+        ): base_topic,
+        vol.Optional(
+            "reconnect_min",
+            default=10.0,
+            description=cv.describe(
+                "First reconnect wait: retries wait a random 0..min x 2^n.", unit="s"
+            ),
+        ): vol.All(cv.period_seconds(), vol.Range(min=0.01)),
+        vol.Optional(
+            "reconnect_max",
+            default=120.0,
+            description=cv.describe("Longest reconnect wait.", unit="s"),
+        ): vol.All(cv.period_seconds(), vol.Range(min=0.01)),
+        vol.Optional(
+            "min_interval",
+            default=5.0,
+            description=cv.describe(
+                "Least time between two publications of one entity; the latest value goes out when it ends.",
+                unit="s",
+            ),
+        ): vol.All(cv.period_seconds(), vol.Range(min=0)),
+        vol.Optional(
+            "entity_min_interval",
+            default={},
+            description="min_interval per entity: entity id -> seconds.",
+        ): {cv.entity_id: vol.All(cv.period_seconds(), vol.Range(min=0))},
+        vol.Optional(
+            "include",
+            default={},
+            description="Entities published (as the recorder's include); default: all.",
+        ): FILTER_SCHEMA,
+        vol.Optional(
+            "exclude", default={}, description="Entities not published (as the recorder's exclude)."
+        ): FILTER_SCHEMA,
+        vol.Optional(
+            "event_types",
+            default=DEFAULT_EVENT_TYPES,
+            description="Bus events published on <base>/<station>/event/<type>.",
+        ): vol.All(cv.ensure_list, [cv.string]),
+        vol.Optional(
+            "event_buffer",
+            default=100,
+            description="Events kept while the broker is away (the oldest go).",
+        ): vol.All(vol.Coerce(int), vol.Range(min=0)),
+        vol.Optional(
+            "max_pending",
+            default=5000,
+            description="Retained topics kept while the broker is away (the latest value of each).",
+        ): vol.All(vol.Coerce(int), vol.Range(min=10)),
+        vol.Optional(
+            "allowed_services",
+            default=[],
+            description="The only services <base>/<station>/command may call (default: none).",
+        ): vol.All(cv.ensure_list, [cv.service]),
+        vol.Optional(
+            "discovery",
+            default=True,
+            description="Publish Home Assistant MQTT discovery, so a central Home Assistant shows each station as a device.",
+        ): cv.boolean,
+        vol.Optional(
+            "discovery_prefix",
+            default="homeassistant",
+            description="Discovery prefix of Home Assistant.",
+        ): base_topic,
+        vol.Optional(
+            "model",
+            default="ORGE AC charging station",
+            description="Device model shown in Home Assistant.",
+        ): cv.string,
+        vol.Optional(
+            "manufacturer",
+            default="ORGE",
+            description="Device manufacturer shown in Home Assistant.",
+        ): cv.string,
+        vol.Optional(
+            "buttons",
+            default={},
+            description="Home Assistant buttons mapped to services: button id -> {name, action, data, icon}.",
+        ): {topic_level: BUTTON_SCHEMA},
     },
     _consistent,
 )

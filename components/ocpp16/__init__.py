@@ -24,6 +24,13 @@ from ..ocpp_station.config import count, seconds, station_schema
 DOMAIN = "ocpp16"
 
 
+def _evse_action() -> Any:
+    from ..ocpp_station.evse import ACTION_SCHEMA
+
+    return ACTION_SCHEMA
+
+
+@cv.json_schema(lambda convert: convert(_evse_action()))
 def _action(value: Any) -> Any:
     from ..ocpp_station.evse import ACTION_SCHEMA
 
@@ -35,15 +42,49 @@ def _action(value: Any) -> Any:
 CONFIG_SCHEMA = station_schema(
     {
         # 1.6 BootNotification.chargePointVendor is CiString20Type
-        vol.Optional("vendor", default="ORGE"): vol.All(cv.string, vol.Length(max=20)),
-        vol.Optional("meter_values_sample_interval", default=60): seconds(0),
-        vol.Optional("clock_aligned_data_interval", default=0): seconds(0),
-        vol.Optional("transaction_message_attempts", default=3): count(1),
-        vol.Optional("transaction_message_retry_interval", default=60): seconds(0),
-        vol.Optional("local_id_tag", default="ORGE-LOCAL"): vol.All(
-            cv.string, vol.Length(min=1, max=20)
-        ),
-        vol.Optional("reset_action", default={"action": "orge.stop"}): _action,
+        vol.Optional(
+            "vendor",
+            default="ORGE",
+            description="BootNotification chargePointVendor (max 20 characters).",
+        ): vol.All(cv.string, vol.Length(max=20)),
+        vol.Optional(
+            "meter_values_sample_interval",
+            default=60,
+            description=cv.describe(
+                "MeterValues during a transaction (MeterValueSampleInterval, 0: off).", unit="s"
+            ),
+        ): seconds(0),
+        vol.Optional(
+            "clock_aligned_data_interval",
+            default=0,
+            description=cv.describe(
+                "Meter values aligned on the clock (ClockAlignedDataInterval, 900 = every quarter hour, 0: off).",
+                unit="s",
+            ),
+        ): seconds(0),
+        vol.Optional(
+            "transaction_message_attempts",
+            default=3,
+            description="Sends of a transaction message before it is moved aside (TransactionMessageAttempts).",
+        ): count(1),
+        vol.Optional(
+            "transaction_message_retry_interval",
+            default=60,
+            description=cv.describe(
+                "Wait between sends: this x attempts so far (TransactionMessageRetryInterval).",
+                unit="s",
+            ),
+        ): seconds(0),
+        vol.Optional(
+            "local_id_tag",
+            default="ORGE-LOCAL",
+            description="idTag of a session started without one (1-20 characters).",
+        ): vol.All(cv.string, vol.Length(min=1, max=20)),
+        vol.Optional(
+            "reset_action",
+            default={"action": "orge.stop"},
+            description="What a Reset does after stopping transactions ({action: domain.service}); systemd restarts ORGE after orge.stop.",
+        ): _action,
     }
 )
 

@@ -22,13 +22,47 @@ DOMAIN = "ocpp201"
 CONFIG_SCHEMA = station_schema(
     {
         # When the CSMS chose ocpp1.6 on a URL shared with ocpp16, retry 2.0.1 this often.
-        vol.Optional("primary_retry_interval", default=300): seconds(0.1),
-        vol.Optional("message_attempts", default=3): count(1),
-        vol.Optional("message_attempt_interval", default=60): seconds(0),
-        vol.Optional("sampled_interval", default=60): count(0),
-        vol.Optional("aligned_interval", default=900): count(0),
-        vol.Optional("ev_connection_timeout", default=120): count(1),
-        vol.Optional("organization_name", default="ORGE"): cv.string,
+        vol.Optional(
+            "primary_retry_interval",
+            default=300,
+            description=cv.describe(
+                "How often 2.0.1 is tried again when the CSMS chose 1.6 on a URL shared with ocpp16.",
+                unit="s",
+            ),
+        ): seconds(0.1),
+        vol.Optional(
+            "message_attempts",
+            default=3,
+            description="Sends of a TransactionEvent before it is moved aside (OCPP 2.0.1 MessageAttempts).",
+        ): count(1),
+        vol.Optional(
+            "message_attempt_interval",
+            default=60,
+            description=cv.describe("Wait between sends: this x failed attempts so far.", unit="s"),
+        ): seconds(0),
+        vol.Optional(
+            "sampled_interval",
+            default=60,
+            description=cv.describe(
+                "Meter values during a transaction (SampledDataCtrlr.TxUpdatedInterval, 0: off).",
+                unit="s",
+            ),
+        ): count(0),
+        vol.Optional(
+            "aligned_interval",
+            default=900,
+            description=cv.describe(
+                "Clock-aligned meter values (AlignedDataCtrlr.Interval, 0: off).", unit="s"
+            ),
+        ): count(0),
+        vol.Optional(
+            "ev_connection_timeout",
+            default=120,
+            description=cv.describe("Time a remote start waits for the EV to connect.", unit="s"),
+        ): count(1),
+        vol.Optional(
+            "organization_name", default="ORGE", description="SecurityCtrlr.OrganizationName."
+        ): cv.string,
     }
 )
 

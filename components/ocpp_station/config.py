@@ -37,6 +37,7 @@ def count(minimum: int = 0) -> Any:
     return vol.All(vol.Coerce(int), vol.Range(min=minimum))
 
 
+@cv.json_schema({"type": ["string", "number"], "pattern": r"^\s*[^/\s][^/]{0,47}$"})
 def station_id(value: Any) -> str:
     """OCPP-J: the station id is the last URL path segment (1.6 CiString, 2.0.1
     identifierString, at most 48 characters), so no '/'."""
@@ -46,6 +47,11 @@ def station_id(value: Any) -> str:
     return text
 
 
+@cv.json_schema(
+    lambda convert: {
+        "anyOf": [convert(cv.boolean), {"type": "string", "pattern": "^\\s*[aA][uU][tT][oO]\\s*$"}]
+    }
+)
 def append_station_id(value: Any) -> Any:
     """`auto` (append /<station_id> unless the URL ends with it), true or false."""
     if isinstance(value, str) and value.strip().lower() == "auto":
@@ -54,35 +60,135 @@ def append_station_id(value: Any) -> Any:
 
 
 BASE_OPTIONS: dict[Any, Any] = {
-    vol.Required("url"): cv.ws_url,
+    vol.Required(
+        "url",
+        description=cv.describe(
+            "WebSocket URL of the CSMS (ws:// or wss://); credentials in it are taken as the password.",
+            example="wss://csms.example/ocpp/ORGE_AC_001",
+        ),
+    ): cv.ws_url,
     # Default: `orge: station_id`, else the OCPP_STATION_NAME environment variable.
-    vol.Optional("station_id"): station_id,
-    vol.Optional("password"): vol.Any(None, cv.string),
-    vol.Optional("append_station_id", default="auto"): append_station_id,
-    vol.Optional("ca_file"): cv.string,
-    vol.Optional("verify_tls", default=True): cv.boolean,
-    vol.Optional("fallback", default=True): cv.boolean,
-    vol.Optional("fallback_after", default=3): count(1),
-    vol.Optional("heartbeat_interval", default=60): seconds(1),
-    vol.Optional("boot_retry_interval", default=30): seconds(0.05),
-    vol.Optional("response_timeout", default=30): seconds(0.1),
-    vol.Optional("ping_interval", default=30): seconds(0),
-    vol.Optional("offline_threshold", default=60): seconds(0),
-    vol.Optional("retry_backoff_wait_minimum", default=10): seconds(0),
-    vol.Optional("retry_backoff_random_range", default=10): seconds(0),
-    vol.Optional("retry_backoff_repeat_times", default=5): count(0),
-    vol.Optional("vendor", default="ORGE"): vol.All(cv.string, vol.Length(max=50)),
-    vol.Optional("model", default="AC-22"): vol.All(cv.string, vol.Length(max=20)),
-    vol.Optional("serial_number"): vol.All(cv.string, vol.Length(max=25)),
-    vol.Optional("firmware_version"): vol.All(cv.string, vol.Length(max=50)),
-    vol.Optional("queue_size", default=1000): count(10),
-    vol.Optional("ready_grace", default=10): seconds(0),
-    vol.Optional("log_messages", default=False): cv.boolean,
-    vol.Optional("evse", default=None): evse_list,
-    # nominal phase voltage (V): converts charging schedules in W to the controller's A
-    vol.Optional("nominal_voltage", default=230): vol.All(
-        vol.Coerce(float), vol.Range(min=100, max=480)
+    vol.Optional(
+        "station_id",
+        description="The station's id at the CSMS (last URL segment, 1-48 characters); default: orge: station_id, else OCPP_STATION_NAME.",
+    ): station_id,
+    vol.Optional(
+        "password",
+        description="HTTP Basic password (user = station id, security profile 1/2); omit for no auth. Never logged.",
+    ): vol.Any(None, cv.string),
+    vol.Optional(
+        "append_station_id",
+        default="auto",
+        description="auto: add /<station_id> to the URL unless it ends with it; true or false.",
+    ): append_station_id,
+    vol.Optional(
+        "ca_file",
+        description="Extra trusted CA file for wss:// (the certificate is always verified).",
+    ): cv.string,
+    vol.Optional(
+        "verify_tls",
+        default=True,
+        description="false only for a lab CSMS with a self-made certificate.",
+    ): cv.boolean,
+    vol.Optional(
+        "fallback",
+        default=True,
+        description="As the fallback protocol, take over when the primary fails; false never takes over.",
+    ): cv.boolean,
+    vol.Optional(
+        "fallback_after",
+        default=3,
+        description="Failed connection attempts in a row before handing over to the other protocol.",
+    ): count(1),
+    vol.Optional(
+        "heartbeat_interval",
+        default=60,
+        description=cv.describe("Heartbeat interval until the CSMS gives one at boot.", unit="s"),
+    ): seconds(1),
+    vol.Optional(
+        "boot_retry_interval",
+        default=30,
+        description=cv.describe(
+            "Time between BootNotifications when the CSMS gives no interval.", unit="s"
+        ),
+    ): seconds(0.05),
+    vol.Optional(
+        "response_timeout",
+        default=30,
+        description=cv.describe("Time to wait for each answer of the CSMS.", unit="s"),
+    ): seconds(0.1),
+    vol.Optional(
+        "ping_interval",
+        default=30,
+        description=cv.describe(
+            "Time between WebSocket pings (0: off); a dead link is found by them.", unit="s"
+        ),
+    ): seconds(0),
+    vol.Optional(
+        "offline_threshold",
+        default=60,
+        description=cv.describe(
+            "Offline time after which every connector's status is sent again.", unit="s"
+        ),
+    ): seconds(0),
+    vol.Optional(
+        "retry_backoff_wait_minimum",
+        default=10,
+        description=cv.describe(
+            "Reconnect wait: minimum x 2^n + random(0, range), n capped at repeat_times (OCPP 2.0.1 Part 4 section 5.3).",
+            unit="s",
+        ),
+    ): seconds(0),
+    vol.Optional(
+        "retry_backoff_random_range",
+        default=10,
+        description=cv.describe(
+            "Random part of the reconnect wait, so a fleet does not reconnect at once.", unit="s"
+        ),
+    ): seconds(0),
+    vol.Optional(
+        "retry_backoff_repeat_times", default=5, description="Doublings of the reconnect wait."
+    ): count(0),
+    vol.Optional("vendor", default="ORGE", description="BootNotification vendor name."): vol.All(
+        cv.string, vol.Length(max=50)
     ),
+    vol.Optional(
+        "model", default="AC-22", description="BootNotification model (max 20 characters)."
+    ): vol.All(cv.string, vol.Length(max=20)),
+    vol.Optional(
+        "serial_number", description="BootNotification serial number (max 25 characters)."
+    ): vol.All(cv.string, vol.Length(max=25)),
+    vol.Optional(
+        "firmware_version",
+        description="BootNotification firmware version; default: ORGE <version>.",
+    ): vol.All(cv.string, vol.Length(max=50)),
+    vol.Optional(
+        "queue_size",
+        default=1000,
+        description="Journaled messages kept for the CSMS; meter values are dropped first.",
+    ): count(10),
+    vol.Optional(
+        "ready_grace",
+        default=10,
+        description=cv.describe("Time in READY before the EV counts as SuspendedEV.", unit="s"),
+    ): seconds(0),
+    vol.Optional(
+        "log_messages", default=False, description="Log every OCPP frame (debugging)."
+    ): cv.boolean,
+    vol.Optional(
+        "evse",
+        default=None,
+        description="The EVSEs and their entities; default: one EVSE bound to the esp32 entities and no meter.",
+    ): evse_list,
+    # nominal phase voltage (V): converts charging schedules in W to the controller's A
+    vol.Optional(
+        "nominal_voltage",
+        default=230,
+        description=cv.describe(
+            "Nominal phase voltage: converts charging schedules in W to the controller's A.",
+            unit="V",
+        ),
+    ): vol.All(vol.Coerce(float), vol.Range(min=100, max=480)),
 }
 
 

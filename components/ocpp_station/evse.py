@@ -404,6 +404,24 @@ DEFAULT_CP_ENTITY = "sensor.charger_cp_state"
 DEFAULT_PB_ENTITY = "sensor.charger_power_board"
 
 
+_ACTION_FIELDS = vol.Schema(
+    {
+        vol.Required("action", description="Service to call (domain.service)."): cv.service,
+        vol.Optional("data", default={}, description="Service data."): dict,
+        vol.Optional("target", default={}, description="Service target."): dict,
+    }
+)
+
+
+def _action_json(convert: Any) -> dict[str, Any]:
+    """`domain.service`, or {action (or service), data, target}."""
+    from orge.schema_export import with_old_keys
+
+    fields = with_old_keys(convert(_ACTION_FIELDS), {"service": "action"})
+    return {"anyOf": [convert(cv.service), fields]}
+
+
+@cv.json_schema(_action_json)
 def _action(value: Any) -> dict[str, Any]:
     """`{action: domain.service, data: {...}}` (`service:` accepted as in Home Assistant)."""
     if isinstance(value, str):
@@ -413,44 +431,108 @@ def _action(value: Any) -> dict[str, Any]:
     value = dict(value)
     if "service" in value and "action" not in value:
         value["action"] = value.pop("service")
-    return vol.Schema(
-        {
-            vol.Required("action"): cv.service,
-            vol.Optional("data", default={}): dict,
-            vol.Optional("target", default={}): dict,
-        }
-    )(value)
+    return _ACTION_FIELDS(value)
 
 
 ACTION_SCHEMA = _action
 
 EVSE_SCHEMA = vol.Schema(
     {
-        vol.Required("id"): vol.All(vol.Coerce(int), vol.Range(min=1)),
-        vol.Optional("connector_id", default=1): vol.All(vol.Coerce(int), vol.Range(min=1)),
-        vol.Optional("state_entity", default=DEFAULT_STATE_ENTITY): cv.entity_id,
+        vol.Required(
+            "id", description="EVSE id (OCPP 2.0.1 evseId; the 1.6 connectorId)."
+        ): vol.All(vol.Coerce(int), vol.Range(min=1)),
+        vol.Optional(
+            "connector_id", default=1, description="Connector of the EVSE (OCPP 2.0.1 connectorId)."
+        ): vol.All(vol.Coerce(int), vol.Range(min=1)),
+        vol.Optional(
+            "state_entity",
+            default=DEFAULT_STATE_ENTITY,
+            description="The controller's state entity: gives the connector status.",
+        ): cv.entity_id,
         # CP and power-board state refine the status (faults, EV gone) when the state
         # entity does not carry `cp`/`pb` attributes itself.
-        vol.Optional("cp_entity", default=DEFAULT_CP_ENTITY): cv.entity_id,
-        vol.Optional("pb_entity", default=DEFAULT_PB_ENTITY): cv.entity_id,
-        vol.Optional("energy_entity"): cv.entity_id,
-        vol.Optional("power_entity"): cv.entity_id,
+        vol.Optional(
+            "cp_entity",
+            default=DEFAULT_CP_ENTITY,
+            description="Control pilot state entity: refines faults and an EV gone.",
+        ): cv.entity_id,
+        vol.Optional(
+            "pb_entity",
+            default=DEFAULT_PB_ENTITY,
+            description="Power board state entity: refines faults.",
+        ): cv.entity_id,
+        vol.Optional(
+            "energy_entity",
+            description=cv.describe(
+                "Energy meter entity (Wh, kWh or MWh), sent in Wh as Energy.Active.Import.Register.",
+                example="sensor.meter_energy",
+            ),
+        ): cv.entity_id,
+        vol.Optional(
+            "power_entity",
+            description=cv.describe(
+                "Power entity (W or kW), sent as Power.Active.Import in W.",
+                example="sensor.meter_power",
+            ),
+        ): cv.entity_id,
         # per-phase Current.Import and Voltage (measurands.py): {L1: sensor.x, ...}
-        vol.Optional("current_entities"): CURRENT_ENTITIES,
-        vol.Optional("voltage_entities"): VOLTAGE_ENTITIES,
-        vol.Optional("authorize_action", default=DEFAULT_AUTHORIZE): ACTION_SCHEMA,
-        vol.Optional("stop_action", default=DEFAULT_STOP): ACTION_SCHEMA,
-        vol.Optional("current_limit_entity", default=DEFAULT_CURRENT_LIMIT): cv.entity_id,
-        vol.Optional("unlock_action"): ACTION_SCHEMA,
-        vol.Optional("max_current", default=32): vol.All(vol.Coerce(float), vol.Range(min=6)),
-        vol.Optional("min_current", default=6): vol.All(vol.Coerce(float), vol.Range(min=0)),
+        vol.Optional(
+            "current_entities", description="Current.Import per phase: L1/L2/L3 -> entity (A)."
+        ): CURRENT_ENTITIES,
+        vol.Optional(
+            "voltage_entities", description="Voltage per phase: L1-N/L2-N/L3-N -> entity (V)."
+        ): VOLTAGE_ENTITIES,
+        vol.Optional(
+            "authorize_action",
+            default=DEFAULT_AUTHORIZE,
+            description="Service called when the CSMS authorizes a session.",
+        ): ACTION_SCHEMA,
+        vol.Optional(
+            "stop_action",
+            default=DEFAULT_STOP,
+            description="Service called when the CSMS stops a session.",
+        ): ACTION_SCHEMA,
+        vol.Optional(
+            "current_limit_entity",
+            default=DEFAULT_CURRENT_LIMIT,
+            description="Number entity that sets the controller's current limit (charging profiles).",
+        ): cv.entity_id,
+        vol.Optional(
+            "unlock_action",
+            description="Service for UnlockConnector; without it the answer is UnlockFailed (2.0.1) or NotSupported (1.6).",
+        ): ACTION_SCHEMA,
+        vol.Optional(
+            "max_current",
+            default=32,
+            description=cv.describe("The limit without a charging profile.", unit="A"),
+        ): vol.All(vol.Coerce(float), vol.Range(min=6)),
+        vol.Optional(
+            "min_current",
+            default=6,
+            description=cv.describe("Lowest limit; lower profile limits are Rejected.", unit="A"),
+        ): vol.All(vol.Coerce(float), vol.Range(min=0)),
         # what the device model reports (2.0.1 SupplyPhases, ConnectorEnumType)
-        vol.Optional("phases", default=3): vol.In([1, 3]),
-        vol.Optional("connector_type", default="cType2"): vol.All(cv.string, vol.Length(max=20)),
+        vol.Optional(
+            "phases", default=3, description="Supply phases the device model reports: 1 or 3."
+        ): vol.In([1, 3]),
+        vol.Optional(
+            "connector_type",
+            default="cType2",
+            description="Connector type the device model reports (ConnectorEnumType, cType2: a Type 2 cable, sType2: a socket).",
+        ): vol.All(cv.string, vol.Length(max=20)),
     }
 )
 
 
+@cv.json_schema(
+    lambda convert: {
+        "anyOf": [
+            {"type": "null"},
+            convert(EVSE_SCHEMA),
+            {"type": "array", "minItems": 1, "items": convert(EVSE_SCHEMA)},
+        ]
+    }
+)
 def evse_list(value: Any) -> list[dict[str, Any]]:
     """The `evse:` option; absent -> one EVSE bound to the esp32 component's defaults."""
     if value is None:

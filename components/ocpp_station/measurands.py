@@ -63,6 +63,12 @@ def _phase_map(allowed: tuple[str, ...], short: Mapping[str, str]) -> Any:
         # samples in phase order, whatever order the YAML has
         return {phase: result[phase] for phase in allowed if phase in result}
 
+    # For `orge schema export`: phase (any case, short forms) -> entity id.
+    setattr(
+        validate,
+        cv.JSON_SCHEMA_ATTR,
+        lambda convert: {"type": "object", "additionalProperties": convert(cv.entity_id)},
+    )
     return validate
 
 

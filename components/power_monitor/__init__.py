@@ -28,20 +28,40 @@ def _absolute_path(value: Any) -> str:
 
 CONFIG_SCHEMA = vol.Schema(
     {
-        vol.Optional("name", default="pi"): cv.slug,
-        vol.Optional("scan_interval", default=timedelta(seconds=5)): vol.All(
-            cv.time_period, vol.Range(min=timedelta(seconds=1))
-        ),
+        vol.Optional(
+            "name",
+            default="pi",
+            description="Prefix of the entity ids (binary_sensor.<name>_under_voltage).",
+        ): cv.slug,
+        vol.Optional(
+            "scan_interval",
+            default=timedelta(seconds=5),
+            description=cv.describe("Time between readings.", unit="s"),
+        ): vol.All(cv.time_period, vol.Range(min=timedelta(seconds=1))),
         # a vcgencmd or dmesg that hangs longer counts as a failure
-        vol.Optional("command_timeout", default=timedelta(seconds=3)): vol.All(
-            cv.time_period, vol.Range(min=timedelta(milliseconds=100))
-        ),
-        vol.Optional("vcgencmd", default="vcgencmd"): cv.strict_string,
+        vol.Optional(
+            "command_timeout",
+            default=timedelta(seconds=3),
+            description=cv.describe(
+                "A vcgencmd or dmesg that takes longer counts as a failure.", unit="s"
+            ),
+        ): vol.All(cv.time_period, vol.Range(min=timedelta(milliseconds=100))),
+        vol.Optional(
+            "vcgencmd", default="vcgencmd", description="Path of vcgencmd, or its name on PATH."
+        ): cv.strict_string,
         # where /sys is found: every sysfs path starts here (a test tree, a container mount)
-        vol.Optional("sysfs_root", default="/"): _absolute_path,
+        vol.Optional(
+            "sysfs_root",
+            default="/",
+            description="Where /sys is found (a container mount, a test tree); an absolute path.",
+        ): _absolute_path,
         # an absolute path is read as a file (/dev/kmsg, read from where it stopped);
         # anything else is a command printing the whole kernel log (dmesg)
-        vol.Optional("kernel_log", default="/dev/kmsg"): cv.strict_string,
+        vol.Optional(
+            "kernel_log",
+            default="/dev/kmsg",
+            description="An absolute path is a file read as it grows (/dev/kmsg); anything else a command printing the kernel log (dmesg).",
+        ): cv.strict_string,
     }
 )
 

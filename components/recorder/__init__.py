@@ -26,19 +26,53 @@ def _db_url(value: Any) -> str:
 
 
 EXCLUDE_SCHEMA = FILTER_SCHEMA.extend(
-    {vol.Optional("event_types", default=[]): vol.All(cv.ensure_list, [cv.string])}
+    {
+        vol.Optional(
+            "event_types",
+            default=[],
+            description=cv.describe("Event types not recorded.", example=["service_registered"]),
+        ): vol.All(cv.ensure_list, [cv.string])
+    }
 )
 
 CONFIG_SCHEMA = vol.Schema(
     {
-        vol.Optional("db_url"): _db_url,
-        vol.Optional("commit_interval", default=1.0): vol.All(
-            vol.Coerce(float), vol.Range(min=0, max=60)
-        ),
-        vol.Optional("purge_keep_days", default=10): vol.All(vol.Coerce(int), vol.Range(min=1)),
-        vol.Optional("auto_purge", default=True): cv.boolean,
-        vol.Optional("include", default={}): FILTER_SCHEMA,
-        vol.Optional("exclude", default={}): EXCLUDE_SCHEMA,
+        vol.Optional(
+            "db_url",
+            description=cv.describe(
+                "SQLite database; a relative path is inside the config dir.",
+                example="sqlite:///.storage/orge.db",
+            ),
+        ): _db_url,
+        vol.Optional(
+            "commit_interval",
+            default=1.0,
+            description=cv.describe(
+                "Time between commits: a crash loses at most this much history.", unit="s"
+            ),
+        ): vol.All(vol.Coerce(float), vol.Range(min=0, max=60)),
+        vol.Optional(
+            "purge_keep_days",
+            default=10,
+            description=cv.describe(
+                "Days of history kept; older rows are deleted daily.", unit="d"
+            ),
+        ): vol.All(vol.Coerce(int), vol.Range(min=1)),
+        vol.Optional(
+            "auto_purge",
+            default=True,
+            description="Delete old rows every day (or call recorder.purge).",
+        ): cv.boolean,
+        vol.Optional(
+            "include",
+            default={},
+            description="Only these are recorded, when domains, entities or globs are given.",
+        ): FILTER_SCHEMA,
+        vol.Optional(
+            "exclude",
+            default={},
+            description="Never recorded: domains, entities, entity globs and event types.",
+        ): EXCLUDE_SCHEMA,
     }
 )
 

@@ -49,23 +49,34 @@ def script_schema() -> vol.Schema:
 
     field = vol.Schema(
         {
-            vol.Optional("name"): cv.string,
-            vol.Optional("description"): cv.string,
-            vol.Optional("example"): object,
-            vol.Optional("default"): object,
-            vol.Optional("required", default=False): cv.boolean,
-            vol.Optional("selector"): vol.Any(None, dict),
+            vol.Optional("name", description="Field name shown in the web view."): cv.string,
+            vol.Optional("description", description="What the field is for."): cv.string,
+            vol.Optional("example", description="Example value shown in the web view."): object,
+            vol.Optional("default", description="Value when the call gives none."): object,
+            vol.Optional(
+                "required", default=False, description="The call must give this field."
+            ): cv.boolean,
+            vol.Optional(
+                "selector",
+                description="Home Assistant selector of the field (how a UI asks for it).",
+            ): vol.Any(None, dict),
         }
     )
     return vol.Schema(
         {
-            vol.Optional("alias"): cv.string,
-            vol.Optional("description"): cv.string,
-            vol.Optional("icon"): cv.string,
+            vol.Optional("alias", description="Name of the script."): cv.string,
+            vol.Optional("description", description="What the script does."): cv.string,
+            vol.Optional("icon", description="Icon, e.g. mdi:stop."): cv.string,
             **MODE_SCHEMA,
-            vol.Optional("fields", default={}): {cv.slug: vol.Any(None, field)},
-            vol.Optional("variables", default={}): vol.All(dict, template_complex),
-            vol.Required("sequence"): ACTIONS_SCHEMA,
+            vol.Optional(
+                "fields",
+                default={},
+                description="Fields a call may give: field name -> {name, description, example, default, required, selector}; each is a variable of the sequence.",
+            ): {cv.slug: vol.Any(None, field)},
+            vol.Optional(
+                "variables", default={}, description="Variables (templates) for the sequence."
+            ): vol.All(dict, template_complex),
+            vol.Required("sequence", description="The actions to run."): ACTIONS_SCHEMA,
         }
     )
 

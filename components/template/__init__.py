@@ -46,31 +46,67 @@ def block_schema() -> Any:
     from orge.template import template, template_complex
 
     common = {
-        vol.Required("name"): cv.string,
-        vol.Optional("unique_id"): cv.string,
-        vol.Required("state"): template,
-        vol.Optional("icon"): cv.string,
-        vol.Optional("device_class"): cv.string,
-        vol.Optional("availability"): template,
-        vol.Optional("attributes", default={}): vol.All(dict, template_complex),
+        vol.Required("name", description="Friendly name; the entity id comes from it."): cv.string,
+        vol.Optional("unique_id", description="Unique id of the entity."): cv.string,
+        vol.Required("state", description="Template giving the state."): template,
+        vol.Optional("icon", description="Icon (may be a template)."): cv.string,
+        vol.Optional("device_class", description="Home Assistant device class."): cv.string,
+        vol.Optional(
+            "availability",
+            description="Template: the entity is unavailable while it renders false.",
+        ): template,
+        vol.Optional("attributes", default={}, description="Attribute name -> template."): vol.All(
+            dict, template_complex
+        ),
     }
     sensor = vol.Schema(
         {
             **common,
-            vol.Optional("unit_of_measurement"): cv.string,
-            vol.Optional("state_class"): cv.string,
+            vol.Optional("unit_of_measurement", description="Unit of the sensor."): cv.string,
+            vol.Optional(
+                "state_class", description="measurement, total or total_increasing."
+            ): cv.string,
         }
     )
     binary = vol.Schema(
-        {**common, vol.Optional("delay_on"): period, vol.Optional("delay_off"): period}
+        {
+            **common,
+            vol.Optional(
+                "delay_on",
+                description=cv.describe(
+                    "Time the template must be true before the sensor turns on.", unit="s"
+                ),
+            ): period,
+            vol.Optional(
+                "delay_off",
+                description=cv.describe(
+                    "Time the template must be false before the sensor turns off.", unit="s"
+                ),
+            ): period,
+        }
     )
     schema = vol.Schema(
         {
-            vol.Optional("triggers"): TRIGGER_SCHEMA,
-            vol.Optional("conditions", default=[]): CONDITIONS_SCHEMA,
-            vol.Optional("variables", default={}): vol.All(dict, template_complex),
-            vol.Optional("sensor", default=[]): vol.All(cv.ensure_list, [sensor]),
-            vol.Optional("binary_sensor", default=[]): vol.All(cv.ensure_list, [binary]),
+            vol.Optional(
+                "triggers",
+                description="Trigger-based: the states are rendered only when one of these fires (and restored across restarts).",
+            ): TRIGGER_SCHEMA,
+            vol.Optional(
+                "conditions",
+                default=[],
+                description="Trigger-based: what must hold for a trigger to update the states.",
+            ): CONDITIONS_SCHEMA,
+            vol.Optional(
+                "variables",
+                default={},
+                description="Variables (templates) for the state templates.",
+            ): vol.All(dict, template_complex),
+            vol.Optional("sensor", default=[], description="Template sensors."): vol.All(
+                cv.ensure_list, [sensor]
+            ),
+            vol.Optional(
+                "binary_sensor", default=[], description="Template binary sensors."
+            ): vol.All(cv.ensure_list, [binary]),
         }
     )
 

@@ -20,9 +20,15 @@ import orge.validation as cv
 
 FILTER_SCHEMA = vol.Schema(
     {
-        vol.Optional("domains", default=[]): vol.All(cv.ensure_list, [cv.string]),
-        vol.Optional("entities", default=[]): cv.entity_ids,
-        vol.Optional("entity_globs", default=[]): vol.All(cv.ensure_list, [cv.string]),
+        vol.Optional(
+            "domains", default=[], description="Entity domains, e.g. [sensor, switch]."
+        ): vol.All(cv.ensure_list, [cv.string]),
+        vol.Optional("entities", default=[], description="Entity ids."): cv.entity_ids,
+        vol.Optional(
+            "entity_globs",
+            default=[],
+            description="Entity id patterns with * and ?, e.g. sensor.charger_*.",
+        ): vol.All(cv.ensure_list, [cv.string]),
     }
 )
 

@@ -22,11 +22,21 @@ DEFAULT_MAX = 10
 LOG_LEVELS = ("silent", "critical", "error", "warning", "info", "debug")
 
 MODE_SCHEMA = {
-    vol.Optional("mode", default="single"): vol.In(MODES),
-    vol.Optional("max", default=DEFAULT_MAX): vol.All(vol.Coerce(int), vol.Range(min=1)),
-    vol.Optional("max_exceeded", default="warning"): vol.All(
-        cv.string, vol.Lower, vol.In(LOG_LEVELS)
-    ),
+    vol.Optional(
+        "mode",
+        default="single",
+        description="What a new run does while one is running: single (refused), restart, queued or parallel.",
+    ): vol.In(MODES),
+    vol.Optional(
+        "max",
+        default=DEFAULT_MAX,
+        description="Runs queued or in parallel at most (queued and parallel modes).",
+    ): vol.All(vol.Coerce(int), vol.Range(min=1)),
+    vol.Optional(
+        "max_exceeded",
+        default="warning",
+        description="Log level of a refused run (critical..debug), or silent.",
+    ): vol.All(cv.string, vol.Lower, vol.In(LOG_LEVELS)),
 }
 
 

@@ -1,0 +1,64 @@
+"""docs/configuration.md and configuration.yaml.example keep step with the schemas: every
+option of the core and of every built-in component is described once, in its schema, and
+shown in the example."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from orge.schema_docs import render, rows
+from orge.schema_export import OLDER_SPELLING, export_schema
+from tests.conftest import REPO
+
+_TOP_KEY = re.compile(r"^([a-z0-9_]+):", re.MULTILINE)
+
+
+def _options() -> list[tuple[str, str, str]]:
+    """(domain, option, description) of every option."""
+    schema = export_schema()
+    found = []
+    for domain, block in schema["properties"].items():
+        for name, _kind, _default, description in rows(block, schema["definitions"]):
+            if not description.startswith(OLDER_SPELLING):
+                found.append((domain, name, description))
+    return found
+
+
+def test_docs_page_is_in_step_with_the_schemas() -> None:
+    """Fails when a schema changed and `orge schema docs -o docs/configuration.md` was not
+    run again."""
+    page = (REPO / "docs" / "configuration.md").read_text()
+    assert page == render(), "run: orge schema docs -o docs/configuration.md"
+
+
+def test_every_option_is_described() -> None:
+    missing = [f"{domain}: {name}" for domain, name, text in _options() if not text.strip()]
+    assert missing == []
+
+
+def _sections(text: str) -> dict[str, str]:
+    """Each top-level block of the example with the comments up to the next one."""
+    starts = [(m.group(1), m.start()) for m in _TOP_KEY.finditer(text)]
+    ends = [start for _, start in starts[1:]] + [len(text)]
+    return {domain: text[start:end] for (domain, start), end in zip(starts, ends, strict=True)}
+
+
+def test_example_shows_every_option() -> None:
+    sections = _sections((REPO / "configuration.yaml.example").read_text())
+    missing = []
+    for domain, name, _text in _options():
+        leaf = name.rsplit(".", 1)[-1].removesuffix("[]")
+        if not re.search(rf"(?<![a-z0-9_]){re.escape(leaf)}:", sections.get(domain, "")):
+            missing.append(f"{domain}: {name}")
+    assert missing == []
+
+
+@pytest.mark.parametrize("domain", ["orge", "esp32", "http", "ocpp201"])
+def test_page_lists_the_options_of(domain: str) -> None:
+    page = render()
+    section = page.split(f"## `{domain}:`", 1)[1].split("\n## ", 1)[0]
+    for option_domain, name, _text in _options():
+        if option_domain == domain:
+            assert f"| `{name}` |" in section
