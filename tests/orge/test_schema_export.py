@@ -206,5 +206,68 @@ def test_options_carry_description_default_and_ranges() -> None:
     assert esp32["required"] == ["port"] and esp32["additionalProperties"] is False
     status = esp32["properties"]["status_interval"]
     assert status["default"] == 10.0  # seconds, as a duration option takes them
+    assert status["description"].endswith("[s]") and status["minimum"] == 0.05
+    port = esp32["properties"]["port"]
+    assert port["examples"][0].startswith("/dev/serial/by-id/")
     core = schema["properties"]["orge"]["anyOf"][1]
     assert core["properties"]["unit_system"]["enum"] == ["metric", "us_customary"]
+
+
+VALID = {
+    "esp32 durations in every form": (
+        "esp32:\n  port: simulator\n  status_interval: '00:00:10'\n  ack_timeout: {seconds: 3}\n"
+        "  retries: '2'\n  max_current: 16\n  simulator: {time_scale: 0.5, cable_rating: 32}\n"
+    ),
+    "modbus user register map": (
+        "modbus_meter:\n  host: 192.0.2.10\n  slave: 3\n  registers:\n"
+        "    - {key: energy, address: 0x5000, data_type: uint64, scale: 0.01,\n"
+        "       unit_of_measurement: kWh, device_class: energy, state_class: total_increasing}\n"
+        "    - {key: power, address: 20, data_type: float32, count: 2, word_order: little}\n"
+    ),
+    "modbus serial, lower-case parity": (
+        "modbus_meter:\n  port: /dev/ttyUSB1\n  model: abb_b23\n  parity: even\n  baudrate: '9600'\n"
+    ),
+    "mqtt protocol as a number": (
+        "mqtt:\n  broker: b\n  protocol: 5\n  keepalive: '60'\n  tls_insecure: 'off'\n"
+        "  entity_min_interval: {sensor.meter_power: 10}\n"
+        "  buttons: {stop-1: {name: Stop, action: esp32.stop_charging}}\n"
+    ),
+    "http lists and networks": (
+        "http:\n  server_host: [0.0.0.0, '::']\n  trusted_proxies: 10.0.0.0/8\n"
+        "  login_attempts_threshold: -1\n"
+    ),
+    "helpers with empty items": "timer:\n  t:\ninput_boolean:\n  a:\n  b: {initial: on}\n",
+    "automations in both spellings": (
+        "automation:\n"
+        "  - alias: new\n    triggers: {trigger: time_pattern, minutes: /5}\n"
+        "    conditions: '{{ true }}'\n    actions: {action: test.x, target: {entity_id: a.b}}\n"
+        "  - alias: old\n    trigger: {platform: homeassistant, event: start}\n"
+        "    condition: {or: [{condition: template, value_template: '{{ true }}'}]}\n"
+        "    action:\n"
+        "      - service: test.x\n        entity_id: sensor.y\n"
+        "      - delay: '00:00:01'\n"
+        "      - choose:\n          - conditions: '{{ true }}'\n            sequence: [{event: e}]\n"
+        "        default: [{stop: done}]\n"
+        "      - repeat: {count: 2, sequence: [{variables: {a: 1}}]}\n"
+        "      - if: [{condition: state, entity_id: sensor.x, state: 'on', for: {minutes: 1}}]\n"
+        "        then: [{wait_template: '{{ true }}', timeout: 5}]\n"
+        "      - parallel: [{action: test.y}, {sequence: [{action: test.z}]}]\n"
+        "      - condition: numeric_state\n        entity_id: sensor.x\n        above: 5\n"
+        "        continue_on_error: true\n"
+    ),
+    "script with fields": (
+        "script:\n  go:\n    fields: {reason: {required: true, selector: {text: {}}}}\n"
+        "    sequence: [{action: test.x, data: {r: '{{ reason }}'}}]\n"
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(VALID))
+def test_what_the_station_accepts_is_accepted(
+    validator: jsonschema.Draft7Validator, config_dir: Any, case: str
+) -> None:
+    """The station's own check-config accepts each of these, and so must the export."""
+    from orge.setup import check_configuration
+
+    assert check_configuration(str(config_dir(VALID[case]))).problems == []
+    assert _errors(validator, as_editor_reads(VALID[case])) == []
