@@ -1,4 +1,4 @@
-"""The `orge` command: run, check-config, status, update (orge/update.py), scaffold, and
+"""The `orge` command: run, check-config, status, update (orge/update.py), scaffold, schema, and
 the commands components add (once, auth).
 
 Exit codes of `orge run`: 0 stopped on request; 78 (EX_CONFIG) nothing to run (no config
