@@ -198,6 +198,38 @@ def rows(
             yield from rows(option, definitions, child)
 
 
+SCRIPT_SECTIONS = (
+    ("trigger", "Triggers", "trigger"),
+    ("condition", "Conditions", "condition"),
+    ("action", "Actions", ""),
+)
+
+
+def _label(kind_schema: Fragment, key: str) -> str:
+    """`state` for the state trigger, `delay` for a delay action, `action` for a call."""
+    chosen = kind_schema.get("properties", {}).get(key, {}) if key else {}
+    if "pattern" in chosen:
+        return f'{key}: "{{{{ template }}}}"'
+    if "const" in chosen:
+        return f"{key}: {chosen['const']}"
+    if "enum" in chosen:
+        return f"{key}: {chosen['enum'][0]}"
+    required = kind_schema.get("required", [])
+    return required[0] if required else "action"
+
+
+def script_kinds(schema: Fragment) -> Iterator[tuple[str, str, Fragment]]:
+    """(section, kind label, kind schema) of every trigger, condition and action kind."""
+    definitions = schema["definitions"]
+    for name, title, key in SCRIPT_SECTIONS:
+        for kind_schema in definitions[name]["anyOf"]:
+            if kind_schema.get("type") != "object" or "properties" not in kind_schema:
+                continue
+            if not key and "condition" in kind_schema["properties"]:
+                continue  # a condition as a step: the conditions above, + continue_on_error
+            yield title, _label(kind_schema, key), kind_schema
+
+
 def _cell(text: str) -> str:
     return text.replace("|", "\\|").replace("\n", " ") if "\\|" not in text else text
 
@@ -215,7 +247,23 @@ def render() -> str:
         if not table:
             out.append("\nNo options.\n")
             continue
-        out.append("\n| Option | Type | Default | Description |\n|---|---|---|---|\n")
-        for name, type_name, default, description in table:
-            out.append(f"| `{name}` | {_cell(type_name)} | {default} | {_cell(description)} |\n")
+        out.extend(_table(table))
+    section = ""
+    for title, label, kind_schema in script_kinds(schema):
+        if title != section:
+            section = title
+            out.append(f"\n## {title} (automations, scripts, template entities)\n")
+            if title == "Actions":
+                out.append(
+                    "\nA condition is a step too: any condition above, with `continue_on_error`.\n"
+                )
+        out.append(f"\n### `{label}`\n")
+        out.extend(_table(list(rows(kind_schema, definitions))))
     return "".join(out)
+
+
+def _table(table: list[tuple[str, str, str, str]]) -> list[str]:
+    out = ["\n| Option | Type | Default | Description |\n|---|---|---|---|\n"]
+    for name, type_name, default, description in table:
+        out.append(f"| `{name}` | {_cell(type_name)} | {default} | {_cell(description)} |\n")
+    return out

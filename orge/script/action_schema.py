@@ -32,9 +32,13 @@ KEYED_KINDS = (
 )
 
 _BASE = {
-    vol.Optional("alias"): cv.string,
-    vol.Optional("enabled", default=True): cv.boolean,
-    vol.Optional("continue_on_error", default=False): cv.boolean,
+    vol.Optional("alias", description="Name of the step in traces."): cv.string,
+    vol.Optional("enabled", default=True, description="false: the step is skipped."): cv.boolean,
+    vol.Optional(
+        "continue_on_error",
+        default=False,
+        description="Go on with the next step when this one fails.",
+    ): cv.boolean,
 }
 
 
@@ -83,7 +87,13 @@ def _call_service(value: dict[str, Any]) -> dict[str, Any]:
 
 
 _CALL_SERVICE = vol.Schema(
-    {**_BASE, vol.Optional("response_variable"): cv.string, vol.Optional("metadata"): dict}
+    {
+        **_BASE,
+        vol.Optional(
+            "response_variable", description="Variable that receives the service's response."
+        ): cv.string,
+        vol.Optional("metadata", description="Free-form data kept with the step."): dict,
+    }
 )
 
 
@@ -92,8 +102,15 @@ def _actions(value: Any) -> list[dict[str, Any]]:
 
 
 _WAIT = {
-    vol.Optional("timeout"): period,
-    vol.Optional("continue_on_timeout", default=True): cv.boolean,
+    vol.Optional(
+        "timeout",
+        description=cv.describe("Longest wait; then continue_on_timeout decides.", unit="s"),
+    ): period,
+    vol.Optional(
+        "continue_on_timeout",
+        default=True,
+        description="After a timeout, go on (wait.completed is false) or stop the run.",
+    ): cv.boolean,
 }
 
 
@@ -129,75 +146,144 @@ def _parallel_branch(value: Any) -> list[dict[str, Any]]:
 
 
 SCHEMAS: dict[str, Any] = {
-    "delay": vol.Schema({**_BASE, vol.Required("delay"): period}),
-    "wait_template": vol.Schema({**_BASE, **_WAIT, vol.Required("wait_template"): template}),
+    "delay": vol.Schema(
+        {
+            **_BASE,
+            vol.Required(
+                "delay",
+                description=cv.describe("Wait this long (a duration or a template).", unit="s"),
+            ): period,
+        }
+    ),
+    "wait_template": vol.Schema(
+        {
+            **_BASE,
+            **_WAIT,
+            vol.Required(
+                "wait_template", description="Wait until this template renders true."
+            ): template,
+        }
+    ),
     "wait_for_trigger": vol.Schema(
-        {**_BASE, **_WAIT, vol.Required("wait_for_trigger"): TRIGGER_SCHEMA}
+        {
+            **_BASE,
+            **_WAIT,
+            vol.Required(
+                "wait_for_trigger", description="Wait until one of these triggers fires."
+            ): TRIGGER_SCHEMA,
+        }
     ),
     "event": vol.Schema(
         {
             **_BASE,
-            vol.Required("event"): cv.string,
-            vol.Optional("event_data", default={}): vol.All(dict, template_complex),
-            vol.Optional("event_data_template"): vol.All(dict, template_complex),
+            vol.Required("event", description="Event type to fire."): cv.string,
+            vol.Optional("event_data", default={}, description="Event data (templates)."): vol.All(
+                dict, template_complex
+            ),
+            vol.Optional(
+                "event_data_template", description="Older spelling of event_data."
+            ): vol.All(dict, template_complex),
         }
     ),
     "choose": vol.Schema(
         {
             **_BASE,
-            vol.Required("choose"): vol.All(
+            vol.Required(
+                "choose",
+                description="Options tried in order: the first whose conditions pass runs its sequence.",
+            ): vol.All(
                 cv.ensure_list,
                 [
                     vol.Schema(
                         {
-                            vol.Optional("alias"): cv.string,
-                            vol.Required("conditions"): CONDITIONS_SCHEMA,
-                            vol.Required("sequence"): _actions,
+                            vol.Optional(
+                                "alias", description="Name of this option in traces."
+                            ): cv.string,
+                            vol.Required(
+                                "conditions", description="What must pass for this option."
+                            ): CONDITIONS_SCHEMA,
+                            vol.Required(
+                                "sequence", description="Actions of this option."
+                            ): _actions,
                         }
                     )
                 ],
             ),
-            vol.Optional("default"): _actions,
+            vol.Optional("default", description="Actions run when no option passes."): _actions,
         }
     ),
     "if": vol.Schema(
         {
             **_BASE,
-            vol.Required("if"): CONDITIONS_SCHEMA,
-            vol.Required("then"): _actions,
-            vol.Optional("else"): _actions,
+            vol.Required(
+                "if", description="Conditions deciding between then and else."
+            ): CONDITIONS_SCHEMA,
+            vol.Required("then", description="Actions run when the conditions pass."): _actions,
+            vol.Optional("else", description="Actions run when they do not."): _actions,
         }
     ),
     "repeat": vol.Schema(
         {
             **_BASE,
-            vol.Required("repeat"): vol.All(
+            vol.Required(
+                "repeat",
+                description="Repeat a sequence: exactly one of count, while, until, for_each.",
+            ): vol.All(
                 vol.Schema(
                     {
-                        vol.Optional("count"): _count,
-                        vol.Optional("while"): CONDITIONS_SCHEMA,
-                        vol.Optional("until"): CONDITIONS_SCHEMA,
-                        vol.Optional("for_each"): _for_each,
-                        vol.Required("sequence"): _actions,
+                        vol.Optional(
+                            "count", description="Times to repeat (a number or a template)."
+                        ): _count,
+                        vol.Optional(
+                            "while",
+                            description="Repeat while these conditions pass (checked before each run).",
+                        ): CONDITIONS_SCHEMA,
+                        vol.Optional(
+                            "until",
+                            description="Repeat until these conditions pass (checked after each run).",
+                        ): CONDITIONS_SCHEMA,
+                        vol.Optional(
+                            "for_each",
+                            description="Repeat once per item of this list (or template); the item is repeat.item.",
+                        ): _for_each,
+                        vol.Required("sequence", description="Actions to repeat."): _actions,
                     }
                 ),
                 _repeat_body,
             ),
         }
     ),
-    "variables": vol.Schema({**_BASE, vol.Required("variables"): vol.All(dict, template_complex)}),
+    "variables": vol.Schema(
+        {
+            **_BASE,
+            vol.Required(
+                "variables", description="Variables (templates) set for the following steps."
+            ): vol.All(dict, template_complex),
+        }
+    ),
     "stop": vol.Schema(
         {
             **_BASE,
-            vol.Required("stop"): cv.string,
-            vol.Optional("error", default=False): cv.boolean,
-            vol.Optional("response_variable"): cv.string,
+            vol.Required("stop", description="Stop the run, with this reason."): cv.string,
+            vol.Optional(
+                "error", default=False, description="The stop is an error (the run fails)."
+            ): cv.boolean,
+            vol.Optional(
+                "response_variable", description="Variable whose value the run returns."
+            ): cv.string,
         }
     ),
     "parallel": vol.Schema(
-        {**_BASE, vol.Required("parallel"): vol.All(cv.ensure_list, [_parallel_branch])}
+        {
+            **_BASE,
+            vol.Required(
+                "parallel", description="Steps (or sequences) run at the same time."
+            ): vol.All(cv.ensure_list, [_parallel_branch]),
+        }
     ),
-    "sequence": vol.Schema({**_BASE, vol.Required("sequence"): _actions}),
+    "sequence": vol.Schema(
+        {**_BASE, vol.Required("sequence", description="Actions run as one group."): _actions}
+    ),
 }
 
 

@@ -34,9 +34,14 @@ WEEKDAYS = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 Check = Callable[[dict[str, Any]], bool]
 
 _BASE = {
-    vol.Required("condition"): cv.string,
-    vol.Optional("alias"): cv.string,
-    vol.Optional("enabled", default=True): cv.boolean,
+    vol.Required(
+        "condition",
+        description="Condition kind: state, numeric_state, template, time, trigger, and, or, not.",
+    ): cv.string,
+    vol.Optional("alias", description="Name of the condition in traces."): cv.string,
+    vol.Optional(
+        "enabled", default=True, description="false: the condition is skipped (counts as true)."
+    ): cv.boolean,
 }
 
 
@@ -69,11 +74,21 @@ def _state_condition_schema(values: Callable[[Any], Any]) -> vol.Schema:
     return vol.Schema(
         {
             **_BASE,
-            vol.Required("entity_id"): cv.entity_ids,
-            vol.Required("state"): values,
-            vol.Optional("attribute"): cv.string,
-            vol.Optional("for"): period,
-            vol.Optional("match", default="all"): vol.All(vol.Lower, vol.In(["all", "any"])),
+            vol.Required("entity_id", description="Entity id or ids to check."): cv.entity_ids,
+            vol.Required(
+                "state", description="State (or attribute value) or list of them that passes."
+            ): values,
+            vol.Optional(
+                "attribute", description="Check this attribute instead of the state."
+            ): cv.string,
+            vol.Optional(
+                "for", description=cv.describe("The state must have held this long.", unit="s")
+            ): period,
+            vol.Optional(
+                "match",
+                default="all",
+                description="With several entity ids: all must match, or any.",
+            ): vol.All(vol.Lower, vol.In(["all", "any"])),
         }
     )
 
@@ -94,29 +109,69 @@ _NUMERIC = vol.All(
     vol.Schema(
         {
             **_BASE,
-            vol.Required("entity_id"): cv.entity_ids,
-            vol.Optional("above"): number_or_entity,
-            vol.Optional("below"): number_or_entity,
-            vol.Optional("attribute"): cv.string,
-            vol.Optional("value_template"): template,
+            vol.Required("entity_id", description="Entity id or ids to check."): cv.entity_ids,
+            vol.Optional(
+                "above",
+                description="The value must be above this number (or the state of this entity).",
+            ): number_or_entity,
+            vol.Optional(
+                "below",
+                description="The value must be below this number (or the state of this entity).",
+            ): number_or_entity,
+            vol.Optional(
+                "attribute", description="Check this attribute instead of the state."
+            ): cv.string,
+            vol.Optional(
+                "value_template", description="Template turning the state into the number compared."
+            ): template,
         }
     ),
     has_at_least_one("above", "below"),
 )
-_TEMPLATE = vol.Schema({**_BASE, vol.Required("value_template"): template})
+_TEMPLATE = vol.Schema(
+    {
+        **_BASE,
+        vol.Required(
+            "value_template", description="Passes when this template renders true."
+        ): template,
+    }
+)
 _TIME = vol.All(
     vol.Schema(
         {
             **_BASE,
-            vol.Optional("after"): _time_or_entity,
-            vol.Optional("before"): _time_or_entity,
-            vol.Optional("weekday"): vol.All(cv.ensure_list, [vol.In(WEEKDAYS)]),
+            vol.Optional(
+                "after",
+                description="Passes after this time of day (HH:MM[:SS]) or input_datetime entity.",
+            ): _time_or_entity,
+            vol.Optional(
+                "before",
+                description="Passes before this time of day (HH:MM[:SS]) or input_datetime entity.",
+            ): _time_or_entity,
+            vol.Optional(
+                "weekday", description="Passes on these days: mon, tue, wed, thu, fri, sat, sun."
+            ): vol.All(cv.ensure_list, [vol.In(WEEKDAYS)]),
         }
     ),
     has_at_least_one("after", "before", "weekday"),
 )
-_TRIGGER = vol.Schema({**_BASE, vol.Required("id"): vol.All(cv.ensure_list, [cv.string])})
-_LOGIC = vol.Schema({**_BASE, vol.Required("conditions"): vol.All(cv.ensure_list, _conditions)})
+_TRIGGER = vol.Schema(
+    {
+        **_BASE,
+        vol.Required(
+            "id",
+            description="Passes when the run was started by the trigger with this id (or one of these).",
+        ): vol.All(cv.ensure_list, [cv.string]),
+    }
+)
+_LOGIC = vol.Schema(
+    {
+        **_BASE,
+        vol.Required("conditions", description="The conditions combined."): vol.All(
+            cv.ensure_list, _conditions
+        ),
+    }
+)
 
 KINDS: dict[str, Any] = {
     "state": _STATE,

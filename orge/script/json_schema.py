@@ -36,14 +36,17 @@ def _kind(convert: Converter, schema: Any, key: str, names: list[str]) -> Fragme
         fragment = _merge([p for p in parts if p.get("type") == "object"]) or fragment
     fragment = dict(fragment)
     properties = dict(fragment.get("properties", {}))
-    properties[key] = {"const": names[0]} if len(names) == 1 else {"enum": names}
+    choice: Fragment = {"const": names[0]} if len(names) == 1 else {"enum": names}
+    if "description" in properties.get(key, {}):
+        choice["description"] = properties[key]["description"]
+    properties[key] = choice
     fragment["properties"] = properties
     return fragment
 
 
 def define_script_shapes(convert: Converter) -> None:
     """Put the six shapes in `convert.definitions` and map the engine's validators to them."""
-    from orge.schema_export import SERVICE, list_or_one, with_old_keys
+    from orge.schema_export import OLDER_SPELLING, SERVICE, list_or_one, with_old_keys
 
     for name, schema in (
         ("triggers", trigger.TRIGGER_SCHEMA),
@@ -68,15 +71,21 @@ def define_script_shapes(convert: Converter) -> None:
         kinds: list[Fragment] = [{"type": "string", "pattern": _TEMPLATE_TEXT}]
         for name, schema in condition.KINDS.items():
             kinds.append(_kind(convert, schema, "condition", [name]))
-        for logic in ("and", "or", "not"):
+        for logic in ("and", "or", "not"):  # `and: [...]`, shorthand of `condition: and`
+            full = convert(condition.KINDS[logic])
+            properties = {
+                key: value
+                for key, value in full["properties"].items()
+                if key not in ("condition", "conditions")
+            }
+            properties[logic] = {
+                **full["properties"]["conditions"],
+                "description": f"Shorthand of `condition: {logic}` with these conditions.",
+            }
             kinds.append(
                 {
                     "type": "object",
-                    "properties": {
-                        logic: _ref("conditions"),
-                        "alias": convert(cv.string),
-                        "enabled": convert(cv.boolean),
-                    },
+                    "properties": properties,
                     "required": [logic],
                     "additionalProperties": False,
                 }
@@ -84,7 +93,13 @@ def define_script_shapes(convert: Converter) -> None:
         kinds.append(  # `condition: "{{ ... }}"`, a template condition
             {
                 "type": "object",
-                "properties": {"condition": {"type": "string", "pattern": _TEMPLATE_TEXT}},
+                "properties": {
+                    "condition": {
+                        "type": "string",
+                        "pattern": _TEMPLATE_TEXT,
+                        "description": "Shorthand of a template condition.",
+                    }
+                },
                 "required": ["condition"],
             }
         )
@@ -94,11 +109,17 @@ def define_script_shapes(convert: Converter) -> None:
         call = convert(action_schema._CALL_SERVICE)
         properties = dict(call.get("properties", {}))
         name = {"type": "string", "pattern": rf"{SERVICE['pattern']}|{_TEMPLATE_TEXT}"}
-        for key in ("action", "service", "service_template"):
-            properties[key] = name
-        for key in ("data", "data_template", "target"):
-            properties[key] = {"type": ["object", "null"]}
-        properties["entity_id"] = {}  # older: the target's entity_id beside the action
+        properties["action"] = {**name, "description": "Service to call: domain.service."}
+        for key in ("service", "service_template"):
+            properties[key] = {**name, "description": f"{OLDER_SPELLING} `action`."}
+        mapping = {"type": ["object", "null"]}
+        properties["data"] = {**mapping, "description": "Service data (templates)."}
+        properties["data_template"] = {**mapping, "description": f"{OLDER_SPELLING} `data`."}
+        properties["target"] = {
+            **mapping,
+            "description": "Entities, devices or areas acted on: {entity_id: ...}.",
+        }
+        properties["entity_id"] = {"description": f"{OLDER_SPELLING} `target: {{entity_id}}`."}
         call_service = {
             **call,
             "properties": properties,

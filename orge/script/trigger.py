@@ -31,11 +31,19 @@ from orge.template import dynamic_template, template, template_complex
 _LOGGER = logging.getLogger(__name__)
 
 _BASE = {
-    vol.Required("trigger"): cv.string,
-    vol.Optional("id"): cv.string,
-    vol.Optional("alias"): cv.string,
-    vol.Optional("enabled", default=True): cv.boolean,
-    vol.Optional("variables"): vol.All(dict, template_complex),
+    vol.Required(
+        "trigger",
+        description="Trigger platform: state, numeric_state, event, time, time_pattern, template or orge (older: platform:).",
+    ): cv.string,
+    vol.Optional(
+        "id",
+        description="Id of the trigger, as trigger.id in the actions and for a trigger condition.",
+    ): cv.string,
+    vol.Optional("alias", description="Name of the trigger in traces."): cv.string,
+    vol.Optional("enabled", default=True, description="false: the trigger is ignored."): cv.boolean,
+    vol.Optional(
+        "variables", description="Variables (templates) set when this trigger fires."
+    ): vol.All(dict, template_complex),
 }
 
 
@@ -43,13 +51,31 @@ def _state_schema(values: Callable[[Any], Any]) -> vol.Schema:
     return vol.Schema(
         {
             **_BASE,
-            vol.Required("entity_id"): cv.entity_ids,
-            vol.Optional("from"): values,
-            vol.Optional("to"): values,
-            vol.Optional("not_from"): values,
-            vol.Optional("not_to"): values,
-            vol.Optional("attribute"): cv.string,
-            vol.Optional("for"): period,
+            vol.Required("entity_id", description="Entity id or ids to watch."): cv.entity_ids,
+            vol.Optional(
+                "from",
+                description="Fires only when the state (or attribute) changes from this value or one of these.",
+            ): values,
+            vol.Optional(
+                "to",
+                description="Fires only when the state (or attribute) changes to this value or one of these.",
+            ): values,
+            vol.Optional(
+                "not_from", description="Fires only when the old state is none of these."
+            ): values,
+            vol.Optional(
+                "not_to", description="Fires only when the new state is none of these."
+            ): values,
+            vol.Optional(
+                "attribute", description="Watch this attribute instead of the state."
+            ): cv.string,
+            vol.Optional(
+                "for",
+                description=cv.describe(
+                    "The condition must hold this long before the trigger fires (a duration or a template).",
+                    unit="s",
+                ),
+            ): period,
         }
     )
 
@@ -74,12 +100,28 @@ _NUMERIC_STATE = vol.All(
     vol.Schema(
         {
             **_BASE,
-            vol.Required("entity_id"): cv.entity_ids,
-            vol.Optional("above"): number_or_entity,
-            vol.Optional("below"): number_or_entity,
-            vol.Optional("attribute"): cv.string,
-            vol.Optional("value_template"): template,
-            vol.Optional("for"): period,
+            vol.Required("entity_id", description="Entity id or ids to watch."): cv.entity_ids,
+            vol.Optional(
+                "above",
+                description="Fires when the value crosses above this number (or the state of this entity).",
+            ): number_or_entity,
+            vol.Optional(
+                "below",
+                description="Fires when the value crosses below this number (or the state of this entity).",
+            ): number_or_entity,
+            vol.Optional(
+                "attribute", description="Watch this attribute instead of the state."
+            ): cv.string,
+            vol.Optional(
+                "value_template", description="Template turning the state into the number compared."
+            ): template,
+            vol.Optional(
+                "for",
+                description=cv.describe(
+                    "The condition must hold this long before the trigger fires (a duration or a template).",
+                    unit="s",
+                ),
+            ): period,
         }
     ),
     has_at_least_one("above", "below"),
@@ -88,8 +130,12 @@ _NUMERIC_STATE = vol.All(
 _EVENT = vol.Schema(
     {
         **_BASE,
-        vol.Required("event_type"): vol.All(cv.ensure_list, [cv.string]),
-        vol.Optional("event_data"): dict,
+        vol.Required("event_type", description="Event type or types to listen to."): vol.All(
+            cv.ensure_list, [cv.string]
+        ),
+        vol.Optional(
+            "event_data", description="Fires only when the event data contains these values."
+        ): dict,
     }
 )
 
@@ -106,7 +152,15 @@ def _at_value(value: Any) -> Any:
         raise vol.Invalid(f"expected a time (HH:MM[:SS]) or an entity id, got {value!r}") from None
 
 
-_TIME = vol.Schema({**_BASE, vol.Required("at"): vol.All(cv.ensure_list, [_at_value])})
+_TIME = vol.Schema(
+    {
+        **_BASE,
+        vol.Required(
+            "at",
+            description="Time of day (HH:MM[:SS]) or input_datetime / timestamp sensor entity, or a list of them.",
+        ): vol.All(cv.ensure_list, [_at_value]),
+    }
+)
 
 
 def _pattern(value: Any) -> str:
@@ -121,19 +175,45 @@ _TIME_PATTERN = vol.All(
     vol.Schema(
         {
             **_BASE,
-            vol.Optional("hours"): _pattern,
-            vol.Optional("minutes"): _pattern,
-            vol.Optional("seconds"): _pattern,
+            vol.Optional(
+                "hours", description="Hours to fire at: a number, * or /n (every n)."
+            ): _pattern,
+            vol.Optional(
+                "minutes", description="Minutes to fire at: a number, * or /n (every n)."
+            ): _pattern,
+            vol.Optional(
+                "seconds", description="Seconds to fire at: a number, * or /n (every n)."
+            ): _pattern,
         }
     ),
     has_at_least_one("hours", "minutes", "seconds"),
 )
 
 _TEMPLATE = vol.Schema(
-    {**_BASE, vol.Required("value_template"): dynamic_template, vol.Optional("for"): period}
+    {
+        **_BASE,
+        vol.Required(
+            "value_template", description="Fires when this template turns true."
+        ): dynamic_template,
+        vol.Optional(
+            "for",
+            description=cv.describe(
+                "The condition must hold this long before the trigger fires (a duration or a template).",
+                unit="s",
+            ),
+        ): period,
+    }
 )
 
-_ORGE = vol.Schema({**_BASE, vol.Required("event"): vol.In(["start", "shutdown"])})
+_ORGE = vol.Schema(
+    {
+        **_BASE,
+        vol.Required(
+            "event",
+            description="start or shutdown of ORGE (Home Assistant's homeassistant platform).",
+        ): vol.In(["start", "shutdown"]),
+    }
+)
 
 PLATFORMS: dict[str, Any] = {
     "state": _STATE,

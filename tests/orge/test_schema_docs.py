@@ -8,7 +8,7 @@ import re
 
 import pytest
 
-from orge.schema_docs import render, rows
+from orge.schema_docs import render, rows, script_kinds
 from orge.schema_export import OLDER_SPELLING, export_schema
 from tests.conftest import REPO
 
@@ -35,6 +35,20 @@ def test_docs_page_is_in_step_with_the_schemas() -> None:
 
 def test_every_option_is_described() -> None:
     missing = [f"{domain}: {name}" for domain, name, text in _options() if not text.strip()]
+    assert missing == []
+
+
+def test_every_trigger_condition_and_action_option_is_described() -> None:
+    schema = export_schema()
+    missing = [
+        f"{section} {label}: {name}"
+        for section, label, kind_schema in script_kinds(schema)
+        for name, _kind, _default, text in rows(kind_schema, schema["definitions"])
+        if not text.strip()
+    ]
+    kinds = {(section, label) for section, label, _ in script_kinds(schema)}
+    assert ("Triggers", "trigger: state") in kinds and ("Actions", "delay") in kinds
+    assert ("Conditions", "condition: time") in kinds and ("Actions", "repeat") in kinds
     assert missing == []
 
 
