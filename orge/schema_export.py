@@ -45,13 +45,13 @@ INCLUDE_TEXT = r"^[^\s:]+(?:\.ya?ml|/)$"
 _BOOLEAN_WORDS = ("1", "true", "yes", "on", "enable", "0", "false", "no", "off", "disable")
 
 
-def _any_case(word: str) -> str:
+def any_case(word: str) -> str:
     """`on` -> `[oO][nN]`: JSON Schema patterns (ECMA 262) have no case-insensitive flag."""
     return "".join(f"[{c.lower()}{c.upper()}]" if c.isalpha() else re.escape(c) for c in word)
 
 
 def _words(words: Iterable[str]) -> str:
-    return r"^\s*(?:" + "|".join(_any_case(w) for w in words) + r")\s*$"
+    return r"^\s*(?:" + "|".join(any_case(w) for w in words) + r")\s*$"
 
 
 def _number(kind: str = "number") -> Fragment:
@@ -188,9 +188,12 @@ def _merge(parts: list[Fragment]) -> Fragment:
 
 
 class Converter:
-    """Voluptuous schema -> JSON Schema fragment; shared pieces go to `definitions`."""
+    """Voluptuous schema -> JSON Schema fragment; shared pieces go to `definitions`.
+    `config_dir` is the configuration exported for (None: the built-in components only),
+    for hints that read files of it (blueprints)."""
 
-    def __init__(self) -> None:
+    def __init__(self, config_dir: str | None = None) -> None:
+        self.config_dir = config_dir
         self.definitions: dict[str, Fragment] = {"time_period": TIME_PERIOD}
         self._known = _known()
         self._refs: dict[int, str] = {}
@@ -459,7 +462,7 @@ def export_schema(config_dir: str | None = None) -> Fragment:
     from orge.loader import ComponentIndex
     from orge.script.json_schema import define_script_shapes
 
-    convert = Converter()
+    convert = Converter(config_dir)
     define_script_shapes(convert)
     properties: dict[str, Fragment] = {
         CORE_DOMAIN: _block(convert(CORE_SCHEMA), True, "The station itself (core options)"),

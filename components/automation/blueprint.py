@@ -84,6 +84,96 @@ def load(config_dir: str, path: str) -> tuple[dict[str, Any], dict[str, Any]]:
     return data, inputs
 
 
+def selector_json_schema(selector: Any, convert: Any) -> dict[str, Any]:
+    """What `_check_selector` lets through, as JSON Schema ({} where it checks nothing)."""
+    from orge.schema_export import any_case, choices
+
+    if not isinstance(selector, dict) or not selector:
+        return {}
+    kind, options = next(iter(selector.items()))
+    options = options or {}
+    if kind == "entity":
+        entity = convert(cv.entity_id)
+        domains = [str(d).lower() for d in cv.ensure_list(options.get("domain"))]
+        if domains:
+            alternatives = "|".join(any_case(domain) for domain in domains)
+            entity = {"type": "string", "pattern": rf"^\s*(?:{alternatives})\.[A-Za-z0-9_]+\s*$"}
+        return {"type": "array", "items": entity} if options.get("multiple") else entity
+    if kind == "number":
+        number = convert(vol.Coerce(float))
+        for key, bound in (("min", "minimum"), ("max", "maximum")):
+            if isinstance(options.get(key), (int, float)):
+                number[bound] = options[key]
+        return number
+    if kind == "boolean":
+        return {"type": "boolean"}
+    if kind == "time":
+        return convert(cv.time_of_day)
+    if kind == "duration":
+        return convert(cv.time_period)
+    if kind == "text":
+        return convert(cv.string)
+    if kind == "select":
+        allowed = [o["value"] if isinstance(o, dict) else o for o in options.get("options", [])]
+        return choices(allowed) if allowed else {}
+    return {}
+
+
+def use_json_schema(convert: Any, config_dir: str | None) -> dict[str, Any]:
+    """`use_blueprint:` for every blueprint found (those of `config_dir` first): its path,
+    and its inputs with their descriptions, the ones without a default required, no other.
+    Any other path takes any input (check-config says whether it exists)."""
+    found: dict[str, dict[str, Any]] = {}
+    bases = [shipped_dir()]
+    if config_dir:
+        bases.insert(0, os.path.join(config_dir, "blueprints", "automation"))
+    for base in bases:
+        for folder, _dirs, files in sorted(os.walk(base)):
+            for file in sorted(files):
+                if not file.endswith((".yaml", ".yml")):
+                    continue
+                path = os.path.relpath(os.path.join(folder, file), base).replace(os.sep, "/")
+                if path in found:
+                    continue
+                try:
+                    data, inputs = load(config_dir or base, path)
+                except (ConfigError, OSError):
+                    continue  # check-config reports a broken blueprint where it is used
+                properties = {}
+                for name, spec in inputs.items():
+                    prop = selector_json_schema(spec.get("selector"), convert)
+                    text = ": ".join(str(spec[k]) for k in ("name", "description") if spec.get(k))
+                    if text:
+                        prop = {**prop, "description": text}
+                    properties[name] = prop
+                required = [name for name, spec in inputs.items() if "default" not in spec]
+                found[path] = {
+                    "type": "object",
+                    "description": str(data["blueprint"].get("name", "")),
+                    "properties": {
+                        "path": {"const": path},
+                        "input": {
+                            "type": ["object", "null"] if not required else "object",
+                            "properties": properties,
+                            **({"required": required} if required else {}),
+                            "additionalProperties": False,
+                        },
+                    },
+                    "required": ["path", *(["input"] if required else [])],
+                    "additionalProperties": False,
+                }
+    other = {
+        "type": "object",
+        "properties": {
+            "path": {"type": "string", "not": {"enum": list(found)}},
+            "input": {"type": ["object", "null"]},
+        },
+        "required": ["path"],
+        "additionalProperties": False,
+    }
+    return {"anyOf": [*found.values(), other]}
+
+
 def _check_selector(value: Any, selector: Any) -> str | None:
     """None if the value suits the selector, else why not."""
     if not isinstance(selector, dict) or not selector:

@@ -271,3 +271,52 @@ def test_what_the_station_accepts_is_accepted(
 
     assert check_configuration(str(config_dir(VALID[case]))).problems == []
     assert _errors(validator, as_editor_reads(VALID[case])) == []
+
+
+NOTIFY_BLUEPRINT = """\
+blueprint:
+  name: Notify
+  domain: automation
+  input:
+    target_event:
+      name: Event to fire
+    sensor:
+      default: sensor.x
+      selector:
+        entity: {domain: sensor}
+triggers:
+  - trigger: state
+    entity_id: !input sensor
+actions:
+  - event: !input target_event
+"""
+USE_NOTIFY = "automation:\n  - alias: Custom\n    use_blueprint:\n      path: mine/notify.yaml\n"
+# tests/components/automation/test_blueprints.py::BAD, as the schema must see them
+BAD_INPUTS = {
+    "missing input": "      input: {sensor: sensor.y}\n",
+    "mistyped input": "      input: {target_event: x, sensor: binary_sensor.y}\n",
+    "unknown input": "      input:\n        target_event: x\n        sensr: sensor.z\n",
+}
+
+
+def test_blueprint_inputs_of_the_config_dir(config_dir: Any) -> None:
+    """`-c DIR` exports the inputs of DIR's blueprints: required ones, their selectors, no
+    others; the shipped ones too, with their descriptions."""
+    from orge.setup import check_configuration
+
+    files = {"blueprints/automation/mine/notify.yaml": NOTIFY_BLUEPRINT}
+    good = USE_NOTIFY + "      input: {target_event: moved, sensor: Sensor.Y}\n"
+    path = config_dir(good, **files)
+    assert check_configuration(str(path)).problems == []
+    schema = export_schema(str(path))
+    validator = jsonschema.Draft7Validator(schema)
+    assert _errors(validator, as_editor_reads(good)) == []
+    for case, inputs in BAD_INPUTS.items():
+        assert check_configuration(str(config_dir(USE_NOTIFY + inputs, **files))).problems
+        assert _errors(validator, as_editor_reads(USE_NOTIFY + inputs)), case
+    uses = json.dumps(schema["properties"]["automation"])
+    assert '"const": "orge/current_limit.yaml"' in uses
+    assert "Reduced current (A)" in uses
+    # A path no blueprint has is left to check-config (it names the file and line).
+    unknown = "automation:\n  - use_blueprint: {path: other/x.yaml, input: {a: 1}}\n"
+    assert _errors(validator, as_editor_reads(unknown)) == []
