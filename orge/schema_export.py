@@ -464,8 +464,14 @@ def export_schema(config_dir: str | None = None) -> Fragment:
 
     convert = Converter(config_dir)
     define_script_shapes(convert)
+    core = convert(CORE_SCHEMA)
+    packages = core["properties"]["packages"]
+    for name, package in packages["patternProperties"].items():  # `pkg: !include pkg.yaml`
+        packages["patternProperties"][name] = _block(package, False)
+    shown = {key: packages.pop(key) for key in ("description", "default") if key in packages}
+    core["properties"]["packages"] = {**shown, **_block(packages, False)}  # or a folder
     properties: dict[str, Fragment] = {
-        CORE_DOMAIN: _block(convert(CORE_SCHEMA), True, "The station itself (core options)"),
+        CORE_DOMAIN: _block(core, True, "The station itself (core options)"),
         LOGGER_DOMAIN: _block(convert(LOGGER_SCHEMA), True, "Log levels"),
     }
     index = ComponentIndex(config_dir)

@@ -190,6 +190,8 @@ def test_secrets_and_includes_as_an_editor_reads_them(
     validator: jsonschema.Draft7Validator,
 ) -> None:
     text = (
+        "orge:\n  packages:\n    charger: !include packages/charger.yaml\n"
+        "    meter: {modbus_meter: {port: x}}\n"
         "automation: !include automations.yaml\n"
         "script: !include_dir_named scripts/\n"
         "http:\n  server_port: !env_var ORGE_HTTP_PORT 8000\n"
