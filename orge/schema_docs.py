@@ -15,6 +15,7 @@ from typing import Any
 from orge.schema_export import (
     BOOLEAN,
     ENTITY_ID,
+    ENTITY_IDS_TEXT,
     INCLUDE_TEXT,
     SERVICE,
     TIME_PERIOD,
@@ -113,7 +114,7 @@ def _kind(fragment: Fragment, definitions: dict[str, Fragment]) -> str:
     if types == "object":
         return "mapping"
     if types == "string":
-        if fragment.get("pattern") == ENTITY_ID["pattern"]:
+        if fragment.get("pattern") in (ENTITY_ID["pattern"], ENTITY_IDS_TEXT["pattern"]):
             return "entity id"
         if fragment.get("pattern") == SERVICE["pattern"]:
             return "action name (domain.service)"

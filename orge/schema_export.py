@@ -69,8 +69,13 @@ BOOLEAN: Fragment = {
 STRING: Fragment = {"type": ["string", "number", "boolean"]}  # cv.string: any scalar
 STRICT_STRING: Fragment = {"type": "string"}
 SLUG_PATTERN = r"^[a-z0-9_]+$"
-# cv.entity_id lower-cases before it checks.
-ENTITY_ID: Fragment = {"type": "string", "pattern": r"^\s*[A-Za-z0-9_]+\.[A-Za-z0-9_]+\s*$"}
+# cv.entity_id lower-cases before it checks; cv.entity_ids also splits "a.b, c.d".
+_ENTITY_ID_TEXT = r"\s*[A-Za-z0-9_]+\.[A-Za-z0-9_]+\s*"
+ENTITY_ID: Fragment = {"type": "string", "pattern": f"^{_ENTITY_ID_TEXT}$"}
+ENTITY_IDS_TEXT: Fragment = {
+    "type": "string",
+    "pattern": f"^{_ENTITY_ID_TEXT}(?:,{_ENTITY_ID_TEXT})*$",
+}
 _SERVICE_PART = r"[A-Za-z0-9](?:[A-Za-z0-9_]*[A-Za-z0-9])?"  # cv.service: no _ at either end
 SERVICE: Fragment = {"type": "string", "pattern": rf"^{_SERVICE_PART}\.{_SERVICE_PART}$"}
 # Durations as cv.time_period reads them; a template (where one is taken) is a string too.
@@ -108,6 +113,11 @@ def _time_zones() -> Fragment:
     }
 
 
+def _url(*schemes: str) -> Fragment:
+    alternatives = "|".join(any_case(scheme) for scheme in schemes)
+    return {"type": "string", "pattern": rf"^(?:(?:{alternatives})://[^/]|{_ENV_VAR_TEXT})"}
+
+
 def _known() -> dict[int, Fragment]:
     """The shared validators of orge.validation, by identity."""
     return {
@@ -116,10 +126,11 @@ def _known() -> dict[int, Fragment]:
         id(cv.boolean): BOOLEAN,
         id(cv.slug): {"type": ["string", "integer"], "pattern": SLUG_PATTERN},
         id(cv.entity_id): ENTITY_ID,
-        id(cv.entity_ids): {"anyOf": [ENTITY_ID, {"type": "array", "items": ENTITY_ID}]},
+        id(cv.entity_ids): {"anyOf": [ENTITY_IDS_TEXT, {"type": "array", "items": ENTITY_ID}]},
         id(cv.service): SERVICE,
-        id(cv.url): {"type": "string", "pattern": rf"^(?:(?:https?|wss?)://[^/]|{_ENV_VAR_TEXT})"},
-        id(cv.ws_url): {"type": "string", "pattern": rf"^(?:wss?://[^/]|{_ENV_VAR_TEXT})"},
+        # urlparse lower-cases the scheme before cv.url checks it.
+        id(cv.url): _url("https", "http", "wss", "ws"),
+        id(cv.ws_url): _url("wss", "ws"),
         id(cv.time_zone): _time_zones(),
         # Inline: in draft-07 a keyword beside "$ref" (a minimum) would be ignored.
         id(cv.time_period): TIME_PERIOD,

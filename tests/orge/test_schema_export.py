@@ -229,6 +229,11 @@ VALID = {
     "modbus serial, lower-case parity": (
         "modbus_meter:\n  port: /dev/ttyUSB1\n  model: abb_b23\n  parity: even\n  baudrate: '9600'\n"
     ),
+    "entity ids as one comma-separated text": (
+        "automation:\n  - triggers: {trigger: state, entity_id: 'sensor.a, Sensor.B'}\n"
+        "    actions: {action: test.x}\n"
+        "ngrok:\n  api_url: HTTP://127.0.0.1:4040\n"
+    ),
     "mqtt protocol as a number": (
         "mqtt:\n  broker: b\n  protocol: 5\n  keepalive: '60'\n  tls_insecure: 'off'\n"
         "  entity_min_interval: {sensor.meter_power: 10}\n"
@@ -236,6 +241,7 @@ VALID = {
     ),
     "http lists and networks": (
         "http:\n  server_host: [0.0.0.0, '::']\n  trusted_proxies: 10.0.0.0/8\n"
+        "  cors_allowed_origins: HTTPS://ops.example.com\n"
         "  login_attempts_threshold: -1\n"
     ),
     "helpers with empty items": "timer:\n  t:\ninput_boolean:\n  a:\n  b: {initial: on}\n",
