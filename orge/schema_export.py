@@ -427,9 +427,18 @@ def with_old_keys(fragment: Fragment, renames: dict[str, str]) -> Fragment:
     return result
 
 
-def list_or_one(item: Fragment) -> Fragment:
-    """A list of items, one item alone, or nothing (an empty included file)."""
-    return {"anyOf": [{"type": "null"}, item, {"type": "array", "items": item}]}
+EMPTY_MAPPING: Fragment = {"type": "object", "maxProperties": 0}
+
+
+def list_or_one(
+    item: Fragment, empty_mapping: bool = False, empty_entries: bool = False
+) -> Fragment:
+    """A list of items, one item alone, or nothing (an empty included file); with
+    `empty_mapping` also `{}` (a domain's list such as automation:), with `empty_entries` a
+    list may hold empty entries (skipped)."""
+    entry = {"anyOf": [{"type": "null"}, item]} if empty_entries else item
+    options = [{"type": "null"}, EMPTY_MAPPING] if empty_mapping else [{"type": "null"}]
+    return {"anyOf": [*options, item, {"type": "array", "items": entry}]}
 
 
 def accepts_nothing(schema: Any) -> bool:

@@ -72,7 +72,7 @@ def _json_schema(convert: Any) -> dict[str, Any]:
         },
         "required": ["use_blueprint"],
     }
-    return list_or_one({"anyOf": [automation, used]})
+    return list_or_one({"anyOf": [automation, used]}, empty_mapping=True, empty_entries=True)
 
 
 @cv.json_schema(_json_schema)

@@ -87,7 +87,12 @@ BUTTON_SCHEMA = vol.Schema(
 )
 
 
-@cv.json_schema({"if": {"required": ["client_key"]}, "then": {"required": ["client_cert"]}})
+@cv.json_schema(
+    {
+        "if": {"required": ["client_key"], "properties": {"client_key": {"minLength": 1}}},
+        "then": {"required": ["client_cert"]},
+    }
+)
 def _consistent(config: dict[str, Any]) -> dict[str, Any]:
     """Pairs one option alone cannot check."""
     if config.get("client_key") and not config.get("client_cert"):

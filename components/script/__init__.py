@@ -21,6 +21,7 @@ DOMAIN = "script"
     lambda convert: {
         "anyOf": [
             {"type": "null"},
+            {"type": "array", "maxItems": 0},
             {
                 "type": "object",
                 "patternProperties": {"^[a-z0-9_]+$": convert(script_schema())},

@@ -29,7 +29,7 @@ DOMAIN = "template"
 OLD_KEYS = {"trigger": "triggers", "condition": "conditions"}  # older spelling -> current
 
 
-@cv.json_schema(lambda convert: list_or_one(convert(block_schema())))
+@cv.json_schema(lambda convert: list_or_one(convert(block_schema()), empty_mapping=True))
 def _block_list(value: Any) -> list[Any]:
     if value is None or value == {}:
         return []

@@ -245,6 +245,7 @@ VALID = {
         "  login_attempts_threshold: -1\n"
     ),
     "helpers with empty items": "timer:\n  t:\ninput_boolean:\n  a:\n  b: {initial: on}\n",
+    "empty blocks": "automation:\n  -\ntemplate: {}\nscript: []\n",
     "automations in both spellings": (
         "automation:\n"
         "  - alias: new\n    triggers: {trigger: time_pattern, minutes: /5}\n"
