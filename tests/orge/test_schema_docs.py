@@ -5,6 +5,9 @@ shown in the example."""
 from __future__ import annotations
 
 import re
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
@@ -76,3 +79,17 @@ def test_page_lists_the_options_of(domain: str) -> None:
     for option_domain, name, _text in _options():
         if option_domain == domain:
             assert f"| `{name}` |" in section
+
+
+def test_cli_writes_the_page(tmp_path: Path) -> None:
+    """A real `orge schema docs -o FILE` writes what the test above compares."""
+    out = tmp_path / "configuration.md"
+    done = subprocess.run(
+        [sys.executable, "-m", "orge", "schema", "docs", "-o", str(out)],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    assert out.read_text() == (REPO / "docs" / "configuration.md").read_text()

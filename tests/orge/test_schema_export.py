@@ -186,6 +186,19 @@ def test_cli_export_with_custom_components(config_dir: Any, tmp_path: Path) -> N
     assert errors, "port: an int, the secret's name is text"
 
 
+def test_cli_refuses_a_missing_config_dir(tmp_path: Path) -> None:
+    missing = tmp_path / "nowhere"
+    done = subprocess.run(
+        [sys.executable, "-m", "orge", "schema", "export", "-c", str(missing)],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        timeout=60,
+    )
+    assert done.returncode == 1 and done.stdout == ""
+    assert f"{missing}: no such configuration directory" in done.stderr
+
+
 def test_secrets_and_includes_as_an_editor_reads_them(
     validator: jsonschema.Draft7Validator,
 ) -> None:
