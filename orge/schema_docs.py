@@ -17,6 +17,7 @@ from orge.schema_export import (
     ENTITY_ID,
     ENTITY_IDS_TEXT,
     INCLUDE_TEXT,
+    NUMBER,
     SERVICE,
     TIME_PERIOD,
     export_schema,
@@ -97,11 +98,11 @@ def _kind(fragment: Fragment, definitions: dict[str, Fragment]) -> str:
             ):
                 names.append(name)
         return " or ".join(names) or "any"
-    if "allOf" in fragment:
-        return kind(fragment["allOf"][0], definitions)
     types = fragment.get("type")
+    if "allOf" in fragment and not types:
+        return kind(fragment["allOf"][0], definitions)
     if isinstance(types, list):
-        if set(types) == {"number", "string"}:
+        if set(types) == {"number", "string"} and fragment.get("pattern") == NUMBER["pattern"]:
             return "number"
         if set(types) == {"string", "number", "boolean"}:
             return "string"
@@ -123,6 +124,8 @@ def _kind(fragment: Fragment, definitions: dict[str, Fragment]) -> str:
         return str(types)
     if "const" in fragment:
         return json.dumps(fragment["const"])
+    if "minimum" in fragment or "maximum" in fragment:
+        return "number"
     return "any"
 
 

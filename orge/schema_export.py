@@ -54,9 +54,11 @@ def _words(words: Iterable[str]) -> str:
     return r"^\s*(?:" + "|".join(any_case(w) for w in words) + r")\s*$"
 
 
-def _number(kind: str = "number") -> Fragment:
-    """A number, or text voluptuous's Coerce reads as one (or an `!env_var` text)."""
-    return {"type": [kind, "string"], "pattern": f"^(?:{_NUMBER_TEXT}|{_ENV_VAR_TEXT})$"}
+# A number, or text voluptuous's Coerce reads as one (or an `!env_var` text).
+NUMBER: Fragment = {
+    "type": ["number", "string"],
+    "pattern": f"^(?:{_NUMBER_TEXT}|{_ENV_VAR_TEXT})$",
+}
 
 
 BOOLEAN: Fragment = {
@@ -253,10 +255,8 @@ class Converter:
         if isinstance(schema, vol.Any):
             return self._any(list(schema.validators))
         if isinstance(schema, vol.Coerce):
-            if schema.type is int:
-                return _number("number")  # int(5.7) is 5: a float is accepted too
-            if schema.type is float:
-                return _number("number")
+            if schema.type in (int, float):  # int(5.7) is 5: a float is accepted too
+                return dict(NUMBER)
             return {}
         if isinstance(schema, vol.Range):
             return self._range(schema)

@@ -20,6 +20,7 @@ DEFAULT_IDLE_TIMEOUT = 30.0
 DEFAULT_MAX_CONNECTIONS = 256
 
 
+@cv.json_schema(lambda convert: convert(cv.string))
 def _network(value: Any) -> ipaddress.IPv4Network | ipaddress.IPv6Network:
     try:
         return ipaddress.ip_network(cv.string(value), strict=False)
@@ -27,6 +28,7 @@ def _network(value: Any) -> ipaddress.IPv4Network | ipaddress.IPv6Network:
         raise vol.Invalid(f"invalid IP address or network {value!r}") from None
 
 
+@cv.json_schema({"type": ["string", "number"], "minLength": 16})
 def _token_value(value: Any) -> str:
     text = cv.string(value)
     if len(text) < 16:
