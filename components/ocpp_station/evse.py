@@ -431,7 +431,8 @@ def _action(value: Any) -> dict[str, Any]:
     value = dict(value)
     if "service" in value and "action" not in value:
         value["action"] = value.pop("service")
-    return _ACTION_FIELDS(value)
+    action: dict[str, Any] = _ACTION_FIELDS(value)
+    return action
 
 
 ACTION_SCHEMA = _action
