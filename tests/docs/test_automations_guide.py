@@ -11,6 +11,7 @@ number entity with the controller's range and `persistent_notification` is the r
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -39,6 +40,16 @@ orge:
   time_zone: UTC
 automation: !include automations.yaml
 persistent_notification:
+"""
+
+# the esp32 component on orge.testing's simulated controller, fast timings
+ESP32 = """
+esp32:
+  port: {port}
+  status_interval: 0.5
+  session_status_interval: 0.2
+  ack_timeout: 0.4
+  max_current: 16
 """
 
 Start = Callable[[str], Any]
@@ -153,6 +164,62 @@ async def test_derate_on_under_voltage(station: Start) -> None:
     assert_state(hub, "number.charger_max_current", "10")
     await async_fire_time_changed(hub, 1)
     assert_state(hub, "number.charger_max_current", "16")
+
+
+async def _until(check: Callable[[], bool], what: str, timeout: float = 5.0) -> None:
+    """Real time: the controller answers over a real pty."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not check():
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        await asyncio.sleep(0.02)
+
+
+def _state_is(hub: Orge, entity_id: str, state: str) -> Callable[[], bool]:
+    return lambda: (current := hub.states.get(entity_id)) is not None and current.state == state
+
+
+def _state_is_attr(hub: Orge, entity_id: str, name: str, value: Any) -> Callable[[], bool]:
+    return lambda: (
+        (current := hub.states.get(entity_id)) is not None
+        and (current.attributes.get(name) == value)
+    )
+
+
+async def test_derate_on_under_voltage_with_the_controller(
+    config_dir: Callable[..., Path], start_station: Any, esp32_simulator: Any
+) -> None:
+    """The same example against the esp32 component on the simulated controller: the
+    limit reaches the controller outside a session and is refused in one, which the
+    automation survives (`continue_on_error`)."""
+    sim = esp32_simulator
+    path = config_dir(
+        STATION + ESP32.format(port=sim.port),
+        {"automations.yaml": SNIPPETS["derate_on_under_voltage"].text},
+    )
+    hub, result = await start_station(path)
+    assert result.problems == []
+    await _until(_state_is(hub, "number.charger_max_current", "16"), "the start limit")
+
+    await step(hub, "sensor.meter_voltage_l1", "205.0")
+    await async_fire_time_changed(hub, 60)
+    await _until(lambda: sim.max_current == 10, "SETMAXAMP 10 at the controller")
+    await _until(_state_is(hub, "number.charger_max_current", "10"), "the limit read back")
+
+    sim.vehicle_ready()
+    await _until(_state_is(hub, "sensor.charger_state", "ev_connected"), "ev_connected")
+    await hub.services.async_call("esp32", "authorize", {}, blocking=True)
+    sim.vehicle_charging()
+    await _until(_state_is(hub, "sensor.charger_state", "charging"), "charging")
+    automation = "automation.derate_on_under_voltage"
+    triggered = hub.states.get(automation).attributes["last_triggered"]
+    await step(hub, "sensor.meter_voltage_l1", "225.0")
+    await async_fire_time_changed(hub, timedelta(minutes=5))
+    assert hub.states.get(automation).attributes["last_triggered"] != triggered  # it ran
+    await _until(_state_is_attr(hub, automation, "current", 0), "the run's end")
+    assert sim.max_current == 10  # refused during the session: the limit stays
+    assert_state(hub, "sensor.charger_state", "charging")
+    assert_state(hub, automation, "on")
 
 
 async def test_notify_on_fault(station: Start) -> None:
