@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import ast
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -175,6 +177,26 @@ async def test_collector_read_at_scrape(orge: Orge) -> None:
 async def test_the_guides_own_test_passes(orge: Orge, tmp_path: Path) -> None:
     folder = write_pulse_meter(tmp_path / "src")
     await SNIPPETS["pulse_meter_test"].module().test_pulses_make_energy(orge, folder)
+
+
+def test_python_snippets_pass_mypy_strict(tmp_path: Path) -> None:
+    """The guide asks for full type hints; its own code has them (`mypy --strict`)."""
+    pytest.importorskip("mypy")
+    files = []
+    for snippet in SNIPPETS.values():
+        if snippet.lang == "python":
+            file = tmp_path / f"{snippet.name}.py"
+            file.write_text(snippet.text)
+            files.append(str(file))
+    run = subprocess.run(
+        [sys.executable, "-m", "mypy", "--strict", "--follow-imports=silent"]
+        + ["--no-incremental", "--config-file", str(REPO / "pyproject.toml"), *files],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        timeout=300,
+    )
+    assert run.returncode == 0, run.stdout + run.stderr
 
 
 # --- the esp32 walk-through -----------------------------------------------------------
