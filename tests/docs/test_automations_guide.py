@@ -22,7 +22,6 @@ import pytest
 
 from orge.core import Orge
 from orge.entity import NumberEntity, async_add_entities
-from orge.script import condition, trigger_time
 from orge.testing import (
     ControlledClock,
     assert_state,
@@ -53,21 +52,6 @@ esp32:
 """
 
 Start = Callable[[str], Any]
-
-
-@pytest.fixture
-def wall_clock_time_of_day(monkeypatch: pytest.MonkeyPatch) -> None:
-    """`datetime.now()` of the time trigger and the time condition read `time.time()`,
-    which the controllable clock moves (orge.testing moves the loop clock and
-    `time.time()` only, see orge/testing/clock.py)."""
-
-    class ClockDatetime(datetime):
-        @classmethod
-        def now(cls, tz: Any = None) -> Any:
-            return datetime.fromtimestamp(time.time(), tz)
-
-    monkeypatch.setattr(trigger_time, "datetime", ClockDatetime)
-    monkeypatch.setattr(condition, "datetime", ClockDatetime)
 
 
 @pytest.fixture
@@ -107,9 +91,7 @@ def _next(hour: int, minute: int = 0) -> datetime:
     return moment if moment > now else moment + timedelta(days=1)
 
 
-async def test_free_charging_hours(
-    wall_clock_time_of_day: None, orge_clock: ControlledClock, station: Start
-) -> None:
+async def test_free_charging_hours(orge_clock: ControlledClock, station: Start) -> None:
     orge_clock.advance(_next(21).timestamp() - time.time())  # 21:00 UTC
     hub = await station("free_charging_hours")
     authorize = async_mock_service(hub, "esp32", "authorize")
