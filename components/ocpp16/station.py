@@ -46,6 +46,13 @@ from ..ocpp_station.recovery import SessionRecovery
 from ..ocpp_station.role import LinkRole
 from ..ocpp_station.sender import CallRejected, JournalSender, LinkDown, NoAnswer, RetryPolicy
 from ..ocpp_station.session import StationSessions
+from ..ocpp_station.session_steps import (
+    Call,
+    boot_until_accepted,
+    heartbeat,
+    heartbeat_loop,
+    resend_every_status,
+)
 from ..ocpp_station.timers import aligned, every
 from . import DOMAIN
 from .config_keys import SETTING_PREFIX, ConfigKeys, defaults
@@ -115,7 +122,6 @@ class Ocpp16Station(StationLifecycle, Orders):
         self.link: Link | None = None
         self.accepted = False  # BootNotification accepted on the current connection
         self.registration = Registration()  # the boot status on it (shared policy)
-        self.boot_content: dict[str, Any] | None = None  # accepted in this process
         self.last_sent_status: dict[int, str] = {}
         self.offline_since: float | None = time.monotonic()
         self.backoff = ReconnectBackoff(
@@ -318,14 +324,18 @@ class Ocpp16Station(StationLifecycle, Orders):
             if not await self._boot(link):
                 return
             self.accepted = True
-            offline_for = time.monotonic() - (self.offline_since or 0)
-            first = self.last_sent_status == {}
+            resend_all = resend_every_status(
+                self.last_sent_status == {},
+                self.offline_since,
+                time.monotonic(),
+                float(self.config["offline_threshold"]),
+            )
             self.offline_since = None
             self._set_connection("connected")
             self.role.report_connected(SUBPROTOCOL)
             workers.append(self.spawn(self.sender.run(self._send_entry)))
             workers.append(self.spawn(self._heartbeat_loop(link)))
-            if first or offline_for > self.config["offline_threshold"]:
+            if resend_all:
                 # Every connector is (re)sent once: forget what was sent, so a status change
                 # racing with this loop is not sent twice.
                 self.last_sent_status.clear()
@@ -354,59 +364,41 @@ class Ocpp16Station(StationLifecycle, Orders):
         return payload
 
     async def _boot(self, link: Link) -> bool:
-        """Boot until Accepted (retrying Pending/Rejected at the CSMS's interval)."""
-        payload = self.boot_payload()
-        self.registration.connected()
-        if self.boot_content == payload:
-            _LOGGER.debug("Reconnected; BootNotification unchanged, not re-sent")
-            self.registration.answered("Accepted")
-            return True
-        while True:
-            try:
-                answer = await link.send_call("BootNotification", payload)
-            except (NoAnswer, CallRejected) as err:
-                self._set_error(f"BootNotification: {err}")
-                await asyncio.sleep(self.config["boot_retry_interval"])
-                continue
-            self.clock.set_from_csms(answer["currentTime"])
-            status, interval = answer["status"], int(answer.get("interval") or 0)
-            self.registration.answered(status)
-            if status == "Accepted":
-                self.boot_content = payload
-                if interval > 0:
-                    await self._store_key("HeartbeatInterval", str(interval))
-                return True
-            wait = interval if interval > 0 else self.config["boot_retry_interval"]
-            self._set_connection(status.lower(), retry_in=wait)
-            if status == "Rejected":
-                self._set_error("BootNotification Rejected by the CSMS")
-                self.role.report_failure("BootNotification Rejected", refused=True)
-            _LOGGER.warning("BootNotification %s; retrying in %s s", status, wait)
-            if await self.registration.wait(link.closed, wait):
-                return False
+        """Boot until Accepted (the shared step, retrying Pending/Rejected at the CSMS's
+        interval); False when the connection closed first."""
+        return await boot_until_accepted(
+            link.send_call, link.closed, self, self.config["boot_retry_interval"]
+        )
+
+    def boot_content(self, payload: dict[str, Any]) -> Any:
+        return payload
+
+    async def on_boot_skipped(self, call: Call) -> None:
+        _LOGGER.debug("Reconnected; BootNotification unchanged, not re-sent")
+
+    async def on_boot_accepted(self, interval: int) -> None:
+        if interval > 0:
+            await self._store_key("HeartbeatInterval", str(interval))
+
+    def on_boot_refused(self, status: str, wait: float) -> None:
+        self._set_connection(status.lower(), retry_in=wait)
+        if status == "Rejected":
+            self._set_error("BootNotification Rejected by the CSMS")
+            self.role.report_failure("BootNotification Rejected", refused=True)
+
+    def _heartbeat_interval(self) -> float:
+        return self.keys.number("HeartbeatInterval") or float(self.config["heartbeat_interval"])
 
     async def _heartbeat_loop(self, link: Link) -> None:
-        last = time.monotonic()
-        while True:
-            await self.settings.sleep_until(
-                every(
-                    last,
-                    lambda: (
-                        self.keys.number("HeartbeatInterval") or self.config["heartbeat_interval"]
-                    ),
-                )
-            )
-            last = time.monotonic()
-            await self.send_heartbeat(link)
+        await heartbeat_loop(
+            link.send_call, self.clock, self.settings, self._heartbeat_interval, self._set_error
+        )
 
     async def send_heartbeat(self, link: Link) -> None:
         try:
-            answer = await link.send_call("Heartbeat", {})
-            self.clock.set_from_csms(answer["currentTime"])
+            await heartbeat(link.send_call, self.clock, self._set_error)
         except (NoAnswer, CallRejected) as err:
             self._set_error(f"Heartbeat: {err}")
-        except (KeyError, TypeError, ValueError) as err:  # a bad currentTime: keep the clock
-            self._set_error(f"Heartbeat: unusable currentTime: {err}")
 
     # --- status -------------------------------------------------------------------------------
 

@@ -433,7 +433,7 @@ class Orders(SmartCharging):
             return
         station.password = str(new)
         # the new connection boots again (OCA TC_A_09_CS: BootNotification after it)
-        station.boot_hash = None
+        station.registration.forget()
         _LOGGER.info("BasicAuthPassword changed by the CSMS: reconnecting with it")
         link = station.link
         if link is not None:

@@ -31,12 +31,19 @@ class Registration:
 
     def __init__(self) -> None:
         self.status: str | None = None
+        # what the last Accepted boot carried (kept across connections in this process;
+        # cleared by Pending / Rejected or `forget`): unchanged -> no new boot on reconnect
+        self.accepted_content: Any = None
         self._now = asyncio.Event()
 
     def connected(self) -> None:
         """A new connection: nothing answered on it yet, no stale trigger."""
         self.status = None
         self._now.clear()
+
+    def forget(self) -> None:
+        """The next connection boots again whatever it carries (e.g. a new password)."""
+        self.accepted_content = None
 
     def answered(self, status: str) -> None:
         self.status = status
