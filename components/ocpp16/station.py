@@ -316,6 +316,7 @@ class Ocpp16Station(StationLifecycle, Orders):
 
     async def _session(self, connection: Connection) -> None:
         link = self.link = Link(self, connection)
+        connection.call_gate = self.registration.gate(SUBPROTOCOL)  # §4.2 while Rejected
         receiver = self.spawn(link.run())
         self._set_connection("booting")
         self.sensors.set_protocol(SUBPROTOCOL)

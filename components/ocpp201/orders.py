@@ -463,6 +463,8 @@ class Orders(SmartCharging):
             await station.journal.set_setting(f"dm/{var.key}", var.value)
             if var.component == "OCPPCommCtrlr" and var.name.startswith("RetryBackOff"):
                 station.apply_backoff_settings()
+            if var.component == "OCPPCommCtrlr" and var.name == "WebSocketPingInterval":
+                station.apply_ping_interval()  # on the open socket, at once
         if changed:
             station.settings.notify()  # timers driven by these variables re-read them now
         return call_result.SetVariables(set_variable_result=results)

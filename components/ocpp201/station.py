@@ -357,6 +357,7 @@ class Station201(StationLifecycle, TransactionLog):
         )
         link = self.link = connection
         connection.attach(cp, self.station_id, self.config["response_timeout"])
+        connection.call_gate = self.registration.gate(OCPP201)  # B03.FR.08 while Rejected
         self.sensors.set_protocol(OCPP201)
         result: ConnectFailed | None = None
         try:
