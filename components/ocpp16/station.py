@@ -181,6 +181,10 @@ class Ocpp16Station(StationLifecycle, Orders):
                 record.data.get("id_tag", ""),
                 record.data.get("meter_start", 0),
             )
+            # who may stop it locally, the values kept for StopTransaction (persisted)
+            for name in ("parent", "ended"):
+                if record.data.get(name):
+                    self.txs[connector].extra[name] = record.data[name]
             binding.session.resume(record.data.get("charging_state"))
             _LOGGER.info("Resuming transaction %s on connector %s", record.tx_id, connector)
         await self.sessions.async_start(self.bindings.values())
@@ -515,11 +519,7 @@ class Ocpp16Station(StationLifecycle, Orders):
                 tx.extra["parent"] = held.group  # who may stop it locally (driver.py)
             self.txs[connector] = tx
             self.limits.transaction_started(connector)  # Relative profiles start now
-            await self.journal.open_transaction(
-                tx.local_id,
-                binding.evse_id,
-                {"connector": connector, "id_tag": id_tag, "meter_start": tx.meter_start},
-            )
+            await self.journal.open_transaction(tx.local_id, binding.evse_id, self._tx_record(tx))
             payload = {
                 "connectorId": connector,
                 "idTag": id_tag,
@@ -529,6 +529,23 @@ class Ocpp16Station(StationLifecycle, Orders):
             await self._journal("StartTransaction", payload, KIND_START, tx.local_id)
             await self.sessions.transaction_started(binding, tx.local_id, None, id_tag)
             tx.meter_task = self.spawn(self._meter_loop(tx))
+
+    @staticmethod
+    def _tx_record(tx: Tx) -> dict[str, Any]:
+        """The journal record's data of an open transaction: what a restart needs to
+        carry it on (its parentIdTag decides who may stop it locally; the values kept for
+        StopTransaction's transactionData)."""
+        return {
+            "connector": tx.connector,
+            "id_tag": tx.id_tag,
+            "meter_start": tx.meter_start,
+            "parent": tx.extra.get("parent"),
+            "ended": tx.extra.get("ended", []),
+        }
+
+    async def _persist_tx(self, tx: Tx) -> None:
+        if self.txs.get(tx.connector) is tx:
+            await self.journal.update_transaction(tx.local_id, self._tx_record(tx))
 
     async def _end_tx(self, binding: EvseBinding, event: SessionEvent | None) -> None:
         """End the connector's transaction. `event` is the session's end; None when the
@@ -616,6 +633,8 @@ class Ocpp16Station(StationLifecycle, Orders):
             keep_for_end(
                 tx.extra.setdefault("ended", []), {"timestamp": stamp, "sampledValue": kept}
             )
+            if kept:
+                await self._persist_tx(tx)
             samples = self._samples(
                 binding, self.keys.list("MeterValuesSampledData"), "Sample.Periodic"
             )
@@ -647,6 +666,8 @@ class Ocpp16Station(StationLifecycle, Orders):
                     )
                     meter = {"timestamp": self.clock.iso(), "sampledValue": kept}
                     keep_for_end(self.txs[connector].extra.setdefault("ended", []), meter)
+                    if kept:
+                        await self._persist_tx(self.txs[connector])
                 samples = self._samples(
                     binding, self.keys.list("MeterValuesAlignedData"), "Sample.Clock"
                 )
@@ -692,9 +713,10 @@ class Ocpp16Station(StationLifecycle, Orders):
             await self.sessions.transaction_id_known(entry.tx_id, str(csms_id))
             status = (response.get("idTagInfo") or {}).get("status")
             parent = (response.get("idTagInfo") or {}).get("parentIdTag")
-            for tx in self.txs.values():
+            for tx in list(self.txs.values()):
                 if parent and tx.local_id == entry.tx_id:
                     tx.extra["parent"] = parent  # who may stop it locally (driver.py)
+                    await self._persist_tx(tx)
             if status != "Accepted" and self.keys.flag("StopTransactionOnInvalidId"):
                 self.spawn(self._stop_invalid(entry.tx_id, status))
         elif entry.action == "StopTransaction" and entry.tx_id:

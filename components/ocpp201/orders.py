@@ -70,6 +70,7 @@ class Orders(SmartCharging):
         remote_start_id: int,
         evse_id: int | None = None,
         charging_profile: dict[str, Any] | None = None,
+        group_id_token: dict[str, Any] | None = None,
         **_: Any,
     ) -> Any:
         station = self.station
@@ -106,7 +107,9 @@ class Orders(SmartCharging):
                 return call_result.RequestStartTransaction(status="Rejected", status_info=model)
             self.limits.install(model)
         # held until the vehicle is plugged in, within EVConnectionTimeOut (shared policy)
-        station.arming.arm(binding, snake_to_camel_case(id_token), remote_start_id)
+        # groupIdToken (F01): a driver of that group may stop it locally (C01 group rule)
+        group = (group_id_token or {}).get("id_token")
+        station.arming.arm(binding, snake_to_camel_case(id_token), remote_start_id, group=group)
         self._accepted_start.add(binding.evse_id)
         return call_result.RequestStartTransaction(status="Accepted")
 

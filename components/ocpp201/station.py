@@ -162,14 +162,7 @@ class Station201(StationLifecycle, TransactionLog):
             binding = self.evses.get(record.evse_id)
             if binding is None:
                 continue
-            tx = Transaction(
-                record.tx_id,
-                record.evse_id,
-                record.data.get("connector_id", 1),
-                record.data.get("id_token"),
-                record.data.get("remote_start_id"),
-                record.data.get("charging_state", "EVConnected"),
-            )
+            tx = Transaction.from_record(record.tx_id, record.evse_id, record.data)
             self.transactions[record.evse_id] = tx
             binding.session.resume(tx.charging_state)
             _LOGGER.info(

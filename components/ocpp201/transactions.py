@@ -67,12 +67,31 @@ class Transaction:
     stop_token: dict[str, Any] | None = None  # the token a driver stopped it with
 
     def data(self) -> dict[str, Any]:
+        """The journal record's data: what a restart needs to carry the transaction on
+        (its group decides who may stop it locally; the kept TxEnded values go into the
+        Ended event however long ORGE was down)."""
         return {
             "connector_id": self.connector_id,
             "id_token": self.id_token,
             "remote_start_id": self.remote_start_id,
             "charging_state": self.charging_state,
+            "group": self.group,
+            "ended_values": self.ended_values,
         }
+
+    @classmethod
+    def from_record(cls, tx_id: str, evse_id: int, data: dict[str, Any]) -> Transaction:
+        """The transaction as `data()` stored it in the journal (before a restart)."""
+        return cls(
+            tx_id,
+            evse_id,
+            data.get("connector_id", 1),
+            data.get("id_token"),
+            data.get("remote_start_id"),
+            data.get("charging_state", "EVConnected"),
+            group=data.get("group"),
+            ended_values=list(data.get("ended_values") or []),
+        )
 
 
 class TransactionLog:
@@ -325,19 +344,28 @@ class TransactionLog:
                 if self.transactions.get(tx.evse_id) is not tx:
                     return
                 last = time.monotonic()
-                tx.keep_for_end(
+                await self._keep_for_end(
+                    tx,
                     self.meter_value(
                         binding,
                         "Sample.Periodic",
                         last,
                         self._measurands("SampledDataCtrlr", "TxEndedMeasurands"),
-                    )
+                    ),
                 )
 
         tx.timer = self.orge.async_create_background_task(sample(), f"ocpp201 sampling {tx.tx_id}")
         tx.ended_timer = self.orge.async_create_background_task(
             sample_for_end(), f"ocpp201 Ended samples {tx.tx_id}"
         )
+
+    async def _keep_for_end(self, tx: Transaction, meter: dict[str, Any] | None) -> None:
+        """Keep a TxEnded value for the Ended event, in the journal too (a restart keeps it)."""
+        if meter is None:
+            return
+        tx.keep_for_end(meter)
+        if self.transactions.get(tx.evse_id) is tx:
+            await self.journal.update_transaction(tx.tx_id, tx.data())
 
     def _stop_sampling(self, tx: Transaction) -> None:
         for task in (tx.timer, tx.ended_timer):
@@ -365,13 +393,14 @@ class TransactionLog:
             if self.model.value("AlignedDataCtrlr", "Enabled"):
                 mono = boundary() or time.monotonic()  # stamped with the boundary itself
                 for tx in list(self.transactions.values()):
-                    tx.keep_for_end(
+                    await self._keep_for_end(
+                        tx,
                         self.meter_value(
                             self.evses[tx.evse_id],
                             "Sample.Clock",
                             mono,
                             self._measurands("AlignedDataCtrlr", "TxEndedMeasurands"),
-                        )
+                        ),
                     )
             await asyncio.sleep(0.01)  # past the boundary before computing the next
 
