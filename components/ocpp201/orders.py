@@ -27,16 +27,16 @@ from orge.redact import register_secret
 from .smart_charging import IDLE_STATES, SmartCharging, _info
 
 if TYPE_CHECKING:
-    from .station import Station201
+    from .state import OrdersState
 
 _LOGGER = logging.getLogger(__name__)
 EVENT_RESET = "ocpp_reset"
 
 
 class Orders(SmartCharging):
-    """Answers to the CSMS, bound to one `Station201`."""
+    """Answers to the CSMS, given the station as `OrdersState` (state.py)."""
 
-    def __init__(self, station: Station201) -> None:
+    def __init__(self, station: OrdersState) -> None:
         self.station = station
         self.availability: dict[int, str] = {}  # evse id -> Operative / Inoperative
         self.scheduled_availability: dict[int, str] = {}

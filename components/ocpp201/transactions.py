@@ -13,11 +13,10 @@ import contextlib
 import logging
 import time
 import uuid
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from components.ocpp_station.arming import StartArming
-from components.ocpp_station.ended_values import in_time_order, keep_for_end
+from components.ocpp_station.ended_values import in_time_order
 from components.ocpp_station.evse import EvseBinding, SessionEvent
 from components.ocpp_station.journal import (
     KIND_END,
@@ -30,6 +29,8 @@ from components.ocpp_station.measurands import read_samples
 from components.ocpp_station.sender import CallRejected, LinkDown, NoAnswer
 from components.ocpp_station.timers import SettingsWake, aligned, every
 
+from .state import OrdersForTransactions, Transaction
+
 if TYPE_CHECKING:
     from components.ocpp_station.clock import StationClock
     from components.ocpp_station.connection import Connection as Link
@@ -38,60 +39,12 @@ if TYPE_CHECKING:
     from components.ocpp_station.session import StationSessions
 
     from .device_model import DeviceModel
-    from .orders import Orders
+
+__all__ = ["Transaction", "TransactionLog"]
 
 _LOGGER = logging.getLogger("components.ocpp201.station")
 ENERGY = "Energy.Active.Import.Register"
 POWER = "Power.Active.Import"
-
-
-@dataclass
-class Transaction:
-    """A transaction this station opened (mirrors the journal's record)."""
-
-    tx_id: str
-    evse_id: int
-    connector_id: int
-    id_token: dict[str, Any] | None = None
-    remote_start_id: int | None = None
-    charging_state: str = "EVConnected"
-    timer: asyncio.Task[None] | None = field(default=None, repr=False)  # sampling
-    group: str | None = None  # the starting token's groupIdToken (who may stop it locally)
-    # meter values kept for the Ended event (TxEndedInterval samples, J01/J02)
-    ended_values: list[dict[str, Any]] = field(default_factory=list, repr=False)
-    ended_timer: asyncio.Task[None] | None = field(default=None, repr=False)
-
-    def keep_for_end(self, meter: dict[str, Any] | None) -> None:
-        keep_for_end(self.ended_values, meter)
-
-    stop_token: dict[str, Any] | None = None  # the token a driver stopped it with
-
-    def data(self) -> dict[str, Any]:
-        """The journal record's data: what a restart needs to carry the transaction on
-        (its group decides who may stop it locally; the kept TxEnded values go into the
-        Ended event however long ORGE was down)."""
-        return {
-            "connector_id": self.connector_id,
-            "id_token": self.id_token,
-            "remote_start_id": self.remote_start_id,
-            "charging_state": self.charging_state,
-            "group": self.group,
-            "ended_values": self.ended_values,
-        }
-
-    @classmethod
-    def from_record(cls, tx_id: str, evse_id: int, data: dict[str, Any]) -> Transaction:
-        """The transaction as `data()` stored it in the journal (before a restart)."""
-        return cls(
-            tx_id,
-            evse_id,
-            data.get("connector_id", 1),
-            data.get("id_token"),
-            data.get("remote_start_id"),
-            data.get("charging_state", "EVConnected"),
-            group=data.get("group"),
-            ended_values=list(data.get("ended_values") or []),
-        )
 
 
 class TransactionLog:
@@ -102,7 +55,7 @@ class TransactionLog:
     journal: AsyncJournal
     sender: JournalSender
     model: DeviceModel
-    orders: Orders
+    orders: OrdersForTransactions
     link: Link | None
     boot_accepted: bool
     evses: dict[int, EvseBinding]
