@@ -15,7 +15,6 @@ import contextlib
 import logging
 import time
 import uuid
-from dataclasses import dataclass, field
 from typing import Any
 
 import voluptuous as vol
@@ -60,23 +59,11 @@ from .driver import present_id_tag
 from .link import SUBPROTOCOL, Link
 from .maintenance import Maintenance16
 from .orders import AVAILABILITY_KEY, Orders
+from .state import Tx
 
 _LOGGER = logging.getLogger(__name__)
 TX_ID_PREFIX = "txid16:"
 STEP_DOWN_GRACE = 5.0  # seconds the old link may carry our last StopTransactions (as ocpp201)
-
-
-@dataclass
-class Tx:
-    """A transaction this station runs on one connector."""
-
-    local_id: str
-    connector: int
-    id_tag: str
-    meter_start: int
-    meter_task: asyncio.Task[None] | None = None
-    stop_reason: str | None = None  # set when ORGE itself stops it (reset, unlock, invalid id)
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 class Ocpp16Station(StationLifecycle, Orders):
