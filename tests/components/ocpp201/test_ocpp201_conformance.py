@@ -253,7 +253,7 @@ async def test_tc_j_03_tc_j_10_ended_event_carries_tx_ended_samples(
 
 async def test_group_and_tx_ended_values_survive_a_restart(config_dir, start_station) -> None:
     """RequestStartTransaction's groupIdToken (F01) decides who may stop the transaction
-    locally (C01/C09 GroupId), after a restart too; the SampledDataCtrlr.TxEndedInterval
+    locally (C09.FR.03), after a restart too; the SampledDataCtrlr.TxEndedInterval
     values kept before the restart are in the Ended event (J02) with those after it."""
     async with OcppCsms(passwords={STATION: PASSWORD}) as csms:
         csms.groups = {"FLEET-2": "FLEET"}
