@@ -98,7 +98,7 @@ KEYS: dict[str, Key] = {
         Key("StopTxnAlignedData", False, _measurands),
         Key("TransactionMessageAttempts", False, _int(1, 100)),
         Key("TransactionMessageRetryInterval", False, _int(0, 86400)),
-        Key("WebSocketPingInterval", False, _int(0, 3600), reboot=True),
+        Key("WebSocketPingInterval", False, _int(0, 3600)),  # applied to the open socket
         Key("AuthorizeRemoteTxRequests", False, _bool),
         Key("StopTransactionOnInvalidId", False, _bool),
         # RW in §9.1; ORGE implements one value of each

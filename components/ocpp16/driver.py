@@ -19,11 +19,11 @@ from orge.exceptions import ServiceValidationError
 from ..ocpp_station.arming import local_stop_allowed
 
 if TYPE_CHECKING:
-    from .station import Ocpp16Station
+    from .state import DriverState
 
 
 async def present_id_tag(
-    station: Ocpp16Station, connector_id: int | None, id_tag: str
+    station: DriverState, connector_id: int | None, id_tag: str
 ) -> dict[str, Any]:
     """The answer of `ocpp16.authorize`: {"status": IdTagInfo status}; when the tag
     stopped a transaction, also "connector_id" and "stopped": True (as `ocpp201.authorize`

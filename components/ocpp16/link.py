@@ -23,7 +23,7 @@ from ocpp.v16 import call_result as result
 from ..ocpp_station.connection import OCPP16, Connection
 
 if TYPE_CHECKING:
-    from .station import Ocpp16Station
+    from .state import LinkState
 
 _LOGGER = logging.getLogger(__name__)
 SUBPROTOCOL = OCPP16
@@ -34,7 +34,7 @@ _WIRE = logging.getLogger("components.ocpp16.wire")
 class Link(ChargePoint):
     """One connection's view of the CSMS, with the 1.6 order handlers."""
 
-    def __init__(self, station: Ocpp16Station, connection: Connection) -> None:
+    def __init__(self, station: LinkState, connection: Connection) -> None:
         logger = getattr(station, "wire_logger", _WIRE)
         super().__init__(
             station.station_id, connection, response_timeout=station.response_timeout, logger=logger

@@ -287,6 +287,8 @@ class Orders(SmartCharging):
         if normalised is not None:
             self.spawn(self.journal.set_setting(SETTING_PREFIX + key, normalised))
             self.settings.notify()  # timers driven by this key re-read it now
+            if key == "WebSocketPingInterval":
+                self.apply_ping_interval()  # on the open socket, at once
             if key.startswith("RetryBackOff"):
                 self.backoff.configure(
                     self.keys.number("RetryBackOffWaitMinimum"),

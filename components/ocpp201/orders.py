@@ -27,16 +27,16 @@ from orge.redact import register_secret
 from .smart_charging import IDLE_STATES, SmartCharging, _info
 
 if TYPE_CHECKING:
-    from .station import Station201
+    from .state import OrdersState
 
 _LOGGER = logging.getLogger(__name__)
 EVENT_RESET = "ocpp_reset"
 
 
 class Orders(SmartCharging):
-    """Answers to the CSMS, bound to one `Station201`."""
+    """Answers to the CSMS, given the station as `OrdersState` (state.py)."""
 
-    def __init__(self, station: Station201) -> None:
+    def __init__(self, station: OrdersState) -> None:
         self.station = station
         self.availability: dict[int, str] = {}  # evse id -> Operative / Inoperative
         self.scheduled_availability: dict[int, str] = {}
@@ -70,6 +70,7 @@ class Orders(SmartCharging):
         remote_start_id: int,
         evse_id: int | None = None,
         charging_profile: dict[str, Any] | None = None,
+        group_id_token: dict[str, Any] | None = None,
         **_: Any,
     ) -> Any:
         station = self.station
@@ -106,7 +107,9 @@ class Orders(SmartCharging):
                 return call_result.RequestStartTransaction(status="Rejected", status_info=model)
             self.limits.install(model)
         # held until the vehicle is plugged in, within EVConnectionTimeOut (shared policy)
-        station.arming.arm(binding, snake_to_camel_case(id_token), remote_start_id)
+        # groupIdToken (F01): a driver of that group may stop it locally (C01 group rule)
+        group = (group_id_token or {}).get("id_token")
+        station.arming.arm(binding, snake_to_camel_case(id_token), remote_start_id, group=group)
         self._accepted_start.add(binding.evse_id)
         return call_result.RequestStartTransaction(status="Accepted")
 
@@ -433,7 +436,7 @@ class Orders(SmartCharging):
             return
         station.password = str(new)
         # the new connection boots again (OCA TC_A_09_CS: BootNotification after it)
-        station.boot_hash = None
+        station.registration.forget()
         _LOGGER.info("BasicAuthPassword changed by the CSMS: reconnecting with it")
         link = station.link
         if link is not None:
@@ -463,6 +466,8 @@ class Orders(SmartCharging):
             await station.journal.set_setting(f"dm/{var.key}", var.value)
             if var.component == "OCPPCommCtrlr" and var.name.startswith("RetryBackOff"):
                 station.apply_backoff_settings()
+            if var.component == "OCPPCommCtrlr" and var.name == "WebSocketPingInterval":
+                station.apply_ping_interval()  # on the open socket, at once
         if changed:
             station.settings.notify()  # timers driven by these variables re-read them now
         return call_result.SetVariables(set_variable_result=results)

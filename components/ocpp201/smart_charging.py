@@ -25,7 +25,7 @@ from components.ocpp_station.profiles import (
 )
 
 if TYPE_CHECKING:
-    from .station import Station201
+    from .state import SmartChargingState
 
 _LOGGER = logging.getLogger(__name__)
 __all__ = ["IDLE_STATES", "SmartCharging", "_info"]
@@ -42,7 +42,7 @@ def _info(reason: str, text: str | None = None) -> dict[str, Any]:
 class SmartCharging:
     """Mixed into `Orders`: the charging-profile orders and the limits they give."""
 
-    station: Station201
+    station: SmartChargingState
     limits: ChargingLimits
 
     def make_limits(self) -> ChargingLimits:

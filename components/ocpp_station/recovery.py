@@ -56,6 +56,7 @@ class SessionRecovery:
                 "id_token": held.id_token,
                 "remote_start_id": held.remote_start_id,
                 "remote": held.remote,
+                "group": held.group,  # who may stop it locally, after a restart too
             },
         )
 
@@ -90,6 +91,7 @@ class SessionRecovery:
                 record.get("remote_start_id"),
                 remote=bool(record.get("remote")),
                 released=True,
+                group=record.get("group"),
             )
         for evse_id, binding in bindings.items():
             if evse_id in open_tx or binding.session.active:

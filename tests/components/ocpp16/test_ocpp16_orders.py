@@ -64,8 +64,9 @@ async def test_configuration_get_and_change_persisted(linked, config_dir) -> Non
     assert await csms.change_configuration(STATION, "TransactionMessageAttempts", "5") == {
         "status": "Accepted"
     }
+    # applied to the open socket at once, so Accepted (§5.3), no longer RebootRequired
     assert await csms.change_configuration(STATION, "WebSocketPingInterval", "20") == {
-        "status": "RebootRequired"
+        "status": "Accepted"
     }
     await hub.async_block_till_done()
     await hub.async_stop()
