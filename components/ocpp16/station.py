@@ -94,6 +94,7 @@ class Ocpp16Station(StationLifecycle, Orders):
             binding = EvseBinding(
                 orge, evse, self._evse_changed, ready_grace=float(config["ready_grace"])
             )
+            binding.on_stop_request = self._journal_stop_request
             self.bindings[binding.evse_id] = binding
         self.keys = ConfigKeys(defaults(config, len(self.bindings)), {})
         self.limits = self.make_limits()  # charging profiles (smart.py)
@@ -169,11 +170,16 @@ class Ocpp16Station(StationLifecycle, Orders):
                 record.data.get("meter_start", 0),
             )
             # who may stop it locally, the values kept for StopTransaction (persisted)
-            for name in ("parent", "ended"):
+            for name in ("parent", "ended", "stop_requested"):
                 if record.data.get(name):
                     self.txs[connector].extra[name] = record.data[name]
-            binding.session.resume(record.data.get("charging_state"))
+            binding.session.resume(
+                record.data.get("charging_state"), record.data.get("stop_requested")
+            )
             _LOGGER.info("Resuming transaction %s on connector %s", record.tx_id, connector)
+        # taken now: a resumed transaction the controller has ended meanwhile is closed
+        # below, and its held start must still count as used (not be armed again)
+        resumed = set(self.txs)
         await self.sessions.async_start(self.bindings.values())
         for connector, binding in self.bindings.items():
             binding.inoperative = self._inoperative(connector)
@@ -185,7 +191,7 @@ class Ocpp16Station(StationLifecycle, Orders):
         self.role.start()
         # held starts and sessions found after a restart (on standby, adopt_sessions
         # opens the transaction when this component takes over)
-        await self.recovery.restore(self.bindings, self.txs)
+        await self.recovery.restore(self.bindings, resumed)
         self.orge.async_create_background_task(self.run_lifecycle(), "ocpp16 link")
         self.orge.async_create_background_task(self._aligned_loop(), "ocpp16 aligned meter")
         self.orge.bus.async_listen_once(EVENT_ORGE_STOP, self._stop)
@@ -528,7 +534,16 @@ class Ocpp16Station(StationLifecycle, Orders):
             "meter_start": tx.meter_start,
             "parent": tx.extra.get("parent"),
             "ended": tx.extra.get("ended", []),
+            "stop_requested": tx.extra.get("stop_requested"),
         }
+
+    async def _journal_stop_request(self, binding: EvseBinding, reason: str) -> None:
+        """The stop's reason in the open transaction's journal record, before the
+        controller is told (StopTransaction carries it after a crash in between)."""
+        tx = self.txs.get(binding.evse_id)
+        if tx is not None:
+            tx.extra["stop_requested"] = reason
+            await self._persist_tx(tx)
 
     async def _persist_tx(self, tx: Tx) -> None:
         if self.txs.get(tx.connector) is tx:

@@ -58,6 +58,7 @@ class Transaction:
         keep_for_end(self.ended_values, meter)
 
     stop_token: dict[str, Any] | None = None  # the token a driver stopped it with
+    stop_requested: str | None = None  # the reason of a stop asked of the controller
 
     def data(self) -> dict[str, Any]:
         """The journal record's data: what a restart needs to carry the transaction on
@@ -70,6 +71,7 @@ class Transaction:
             "charging_state": self.charging_state,
             "group": self.group,
             "ended_values": self.ended_values,
+            "stop_requested": self.stop_requested,
         }
 
     @classmethod
@@ -84,6 +86,7 @@ class Transaction:
             data.get("charging_state", "EVConnected"),
             group=data.get("group"),
             ended_values=list(data.get("ended_values") or []),
+            stop_requested=data.get("stop_requested"),
         )
 
 

@@ -156,6 +156,7 @@ class Station201(StationLifecycle, TransactionLog):
                 self.orge, evse_config, self._evse_changed, ready_grace=self.config["ready_grace"]
             )
             binding.inoperative = self.orders.is_inoperative(binding.evse_id)
+            binding.on_stop_request = self._journal_stop_request
             self.evses[binding.evse_id] = binding
             self.orders.model_connector(binding)
         for record in await self.journal.transactions():
@@ -164,10 +165,13 @@ class Station201(StationLifecycle, TransactionLog):
                 continue
             tx = Transaction.from_record(record.tx_id, record.evse_id, record.data)
             self.transactions[record.evse_id] = tx
-            binding.session.resume(tx.charging_state)
+            binding.session.resume(tx.charging_state, tx.stop_requested)
             _LOGGER.info(
                 "Resuming transaction %s on EVSE %d from the journal", tx.tx_id, tx.evse_id
             )
+        # taken now: a resumed transaction the controller has ended meanwhile is closed
+        # below, and its held start must still count as used (not be armed again)
+        resumed = set(self.transactions)
         await self.sessions.async_start(self.evses.values())
         for binding in self.evses.values():
             binding.start()
@@ -179,7 +183,7 @@ class Station201(StationLifecycle, TransactionLog):
         self.role.start()
         # held starts and sessions found after a restart (on standby, adopt_sessions
         # opens the transaction when this component takes over)
-        await self.recovery.restore(self.evses, self.transactions)
+        await self.recovery.restore(self.evses, resumed)
         self.orge.bus.async_listen_once(EVENT_ORGE_STOP, self._on_stop)
         self.orge.bus.async_listen_once(EVENT_ORGE_FINAL_WRITE, self._on_final_write)
         self._tasks.append(
@@ -191,6 +195,14 @@ class Station201(StationLifecycle, TransactionLog):
         self._tasks.append(
             self.orge.async_create_background_task(self.run_lifecycle(), f"{DOMAIN} connection")
         )
+
+    async def _journal_stop_request(self, binding: EvseBinding, reason: str) -> None:
+        """The stop's reason in the open transaction's journal record, before the
+        controller is told (the Ended event carries it after a crash in between)."""
+        tx = self.transactions.get(binding.evse_id)
+        if tx is not None:
+            tx.stop_requested = reason
+            await self.journal.update_transaction(tx.tx_id, tx.data())
 
     def _register_services(self) -> None:
         import voluptuous as vol

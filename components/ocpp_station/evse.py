@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import enum
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -335,12 +335,16 @@ class SessionTracker:
     remote_start_pending: bool = False
     recovered: bool = False  # resumed from the journal after a restart
 
-    def resume(self, charging_state: ChargingState | str | None = None) -> None:
-        """A transaction was open before a restart (the journal says so)."""
+    def resume(
+        self, charging_state: ChargingState | str | None = None, stop_requested: str | None = None
+    ) -> None:
+        """A transaction was open before a restart (the journal says so), and a stop may
+        have been asked for (its reason, journaled before the controller was told)."""
         self.active = True
         self.recovered = True
         if charging_state:
             self.charging_state = ChargingState(charging_state)
+        self.stop_requested = stop_requested
 
     def feed(self, reading: Reading, view: ConnectorView) -> list[SessionEvent]:
         state = reading.state
@@ -487,6 +491,9 @@ class EvseBinding:
     _ready_since: float | None = None
     _ready_timer: asyncio.TimerHandle | None = None
     _unsub: Callable[[], None] | None = None
+    # Journals a stop request (its reason) before the controller is told, so a station
+    # killed between the two still ends the transaction with that reason after a restart.
+    on_stop_request: Callable[[EvseBinding, str], Awaitable[None]] | None = None
 
     @property
     def evse_id(self) -> int:
@@ -622,6 +629,8 @@ class EvseBinding:
     async def async_stop(self, reason: str = "Remote") -> None:
         """Ask the controller to stop; the session ends when its state says so."""
         self.session.stop_requested = reason
+        if self.on_stop_request is not None:
+            await self.on_stop_request(self, reason)
         await self.async_run_action("stop_action")
 
     async def async_set_current_limit(self, amps: float) -> None:

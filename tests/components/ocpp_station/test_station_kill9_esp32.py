@@ -265,6 +265,7 @@ async def test_kill9_at_each_step_bills_the_one_session(
                         await kill9(proc)
                         await asyncio.sleep(1.5)  # the EV charges on, the station is dead
                     else:
+                        await asyncio.sleep(2.5)  # charges a while: the meter counts
                         assert await proto.remote_stop(csms) == "Accepted"
                         await sim.wait_state(STOPPED)
                         if step == "unplugged":
