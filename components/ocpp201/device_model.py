@@ -361,6 +361,10 @@ class DeviceModel:
         add("SmartChargingCtrlr", "ProfileStackLevel", "integer", RO, 8)
         add("SmartChargingCtrlr", "ChargingProfileMaxStackLevel", "integer", RO, 8)
         add("SmartChargingCtrlr", "Entries", "integer", RO, 0, instance="ChargingProfiles")
+        # ReservationCtrlr (block H; reservation.py)
+        add("ReservationCtrlr", "Enabled", "boolean", RW, True)
+        add("ReservationCtrlr", "Available", "boolean", RO, True)
+        add("ReservationCtrlr", "NonEvseSpecific", "boolean", RW, True)
         # ChargingStation
         add("ChargingStation", "Model", "string", RO, c["model"])
         add("ChargingStation", "VendorName", "string", RO, c["vendor"])

@@ -55,6 +55,7 @@ from .charge_point import StationChargePoint
 from .device_model import DeviceModel
 from .maintenance import Maintenance201
 from .orders import Orders
+from .reservation import Reservation201
 from .transactions import Transaction, TransactionLog
 
 _LOGGER = logging.getLogger(__name__)
@@ -104,6 +105,7 @@ class Station201(StationLifecycle, TransactionLog):
             self.sensors.set_error,
         )
         self.recovery = SessionRecovery(self.journal, self.arming)  # crash safety (shared)
+        self.reservation = Reservation201(self)  # ReserveNow / CancelReservation (block H)
         self.link: Link | None = None
         self.boot_accepted = False
         self.boot_hash: str | None = None
@@ -173,6 +175,7 @@ class Station201(StationLifecycle, TransactionLog):
             _LOGGER.info(
                 "Resuming transaction %s on EVSE %d from the journal", tx.tx_id, tx.evse_id
             )
+        await self.reservation.load()
         await self.sessions.async_start(self.evses.values())
         for binding in self.evses.values():
             binding.start()
@@ -241,6 +244,7 @@ class Station201(StationLifecycle, TransactionLog):
 
     async def _on_stop(self, _event: Any) -> None:
         self.stopping = True
+        self.reservation.book.stop()
         if self.link is not None:
             await self.sender.settle(self.config["response_timeout"])
             await self.link.close()

@@ -39,6 +39,7 @@ if TYPE_CHECKING:
 
     from .device_model import DeviceModel
     from .orders import Orders
+    from .reservation import Reservation201
 
 _LOGGER = logging.getLogger("components.ocpp201.station")
 ENERGY = "Energy.Active.Import.Register"
@@ -57,6 +58,7 @@ class Transaction:
     charging_state: str = "EVConnected"
     timer: asyncio.Task[None] | None = field(default=None, repr=False)  # sampling
     group: str | None = None  # the starting token's groupIdToken (who may stop it locally)
+    reservation_id: int | None = None  # the reservation its start used (H03)
     # meter values kept for the Ended event (TxEndedInterval samples, J01/J02)
     ended_values: list[dict[str, Any]] = field(default_factory=list, repr=False)
     ended_timer: asyncio.Task[None] | None = field(default=None, repr=False)
@@ -89,6 +91,7 @@ class TransactionLog:
     evses: dict[int, EvseBinding]
     transactions: dict[int, Transaction]
     arming: StartArming
+    reservation: Reservation201
     sessions: StationSessions
     _tx_queue: asyncio.Queue[tuple[Any, ...]]
     settings: SettingsWake
@@ -159,6 +162,8 @@ class TransactionLog:
             payload["offline"] = True
         if with_evse:
             payload["evse"] = {"id": tx.evse_id, "connectorId": tx.connector_id}
+        if event_type == "Started" and tx.reservation_id is not None:
+            payload["reservationId"] = tx.reservation_id  # H03.FR.09
         if event_type == "Ended" and tx.stop_token:
             payload["idToken"] = tx.stop_token  # stopped by a driver's token (E07)
         elif with_token and tx.id_token:
@@ -197,6 +202,9 @@ class TransactionLog:
                 tx.remote_start_id = remote.remote_start_id
                 tx.group = remote.group
                 trigger = "RemoteStart" if remote.remote_start_id is not None else "Authorized"
+            tx.reservation_id = await self.reservation.book.consume(
+                evse_id, (tx.id_token or {}).get("idToken"), tx.group
+            )
             self.transactions[evse_id] = tx  # its record is written with the Started event
             self.orders.limits.transaction_started(evse_id)  # Relative profiles start now
             meter = self.meter_value(
