@@ -74,7 +74,7 @@ async def test_tc_019_1_get_configuration_returns_every_core_key(config_dir, sta
         assert int(keys["GetConfigurationMaxKeys"]["value"]) >= len(keys)
         assert keys["ConnectorPhaseRotation"]["value"] == "0.Unknown,1.Unknown"
         assert keys["NumberOfConnectors"]["value"] == "1"
-        assert keys["SupportedFeatureProfiles"]["value"] == "Core,FirmwareManagement,RemoteTrigger,SmartCharging"
+        assert keys["SupportedFeatureProfiles"]["value"] == "Core,FirmwareManagement,RemoteTrigger,SmartCharging,Reservation"
 
 
 async def test_tc_021_change_configuration_of_writable_core_keys(config_dir, start_station) -> None:
