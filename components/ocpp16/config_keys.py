@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..ocpp_station.measurands import MEASURANDS as SUPPLIED
-from ..ocpp_station.profiles import MAX_PERIODS
+from ..ocpp_station.profiles import MAX_PERIODS, MAX_PROFILES
 
 MEASURANDS = frozenset(
     {
@@ -165,7 +165,7 @@ def defaults(config: dict[str, Any], connectors: int) -> dict[str, str]:
         "ChargeProfileMaxStackLevel": "8",
         "ChargingScheduleAllowedChargingRateUnit": "Current,Power",
         "ChargingScheduleMaxPeriods": str(MAX_PERIODS),
-        "MaxChargingProfilesInstalled": "8",
+        "MaxChargingProfilesInstalled": str(MAX_PROFILES),
         "RetryBackOffWaitMinimum": i(config["retry_backoff_wait_minimum"]),
         "RetryBackOffRandomRange": i(config["retry_backoff_random_range"]),
         "RetryBackOffRepeatTimes": str(config["retry_backoff_repeat_times"]),
