@@ -85,8 +85,13 @@ class Orders(SmartCharging):
             candidates = [
                 b for b in station.evses.values() if b.evse_id not in station.transactions
             ]
-            # one the token may use first (a reservation may hold the others)
-            candidates.sort(key=lambda b: not reservations.allows(b.evse_id, token, group))
+            # its own reserved EVSE first, then one it may use (a reservation may hold others)
+            candidates.sort(
+                key=lambda b: (
+                    not reservations.held_for(b.evse_id, token, group),
+                    not reservations.allows(b.evse_id, token, group),
+                )
+            )
             binding = candidates[0] if candidates else None
         else:
             binding = station.evses.get(evse_id)

@@ -229,15 +229,10 @@ class Reservations:
         holding = self.holding(evse_id)
         return not holding or any(r.matches(id_token, group) for r in holding)
 
-    def needs_group(self, evse_id: int, id_token: str) -> bool:
-        """The EVSE is held for another token, but a group could let this one use it: the
-        protocol asks the CSMS (Authorize) for the token's group first."""
-        holding = self.holding(evse_id)
-        return (
-            bool(holding)
-            and not self.allows(evse_id, id_token)
-            and any(r.group_id_token for r in holding)
-        )
+    def held_for(self, evse_id: int, id_token: str, group: str | None = None) -> bool:
+        """A reservation of this EVSE itself is the token's (a start without an EVSE
+        goes there first)."""
+        return any(r.evse_id == evse_id and r.matches(id_token, group) for r in self.held.values())
 
     async def consume(self, evse_id: int, id_token: str | None, group: str | None) -> int | None:
         """A transaction started on the EVSE with this token: the reservation it uses

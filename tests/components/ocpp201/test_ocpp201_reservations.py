@@ -269,3 +269,58 @@ async def test_reservation_held_across_a_restart(config_dir: Any, start_station:
         update = (await csms.wait_for("ReservationStatusUpdate"))[0].payload
         assert update == {"reservationId": 82, "reservationUpdateStatus": "Expired"}
         assert not csms.errors_sent()
+
+
+async def test_TC_H_14_unspecified_reservations_equal_to_the_evses(
+    config_dir: Any, start_station: Any
+) -> None:
+    """TC_H_14_CS (H01.FR.07/09/20): two EVSEs. One reservation without evseId leaves both
+    Available; a second one needs both: both show Reserved; a third, or one for a specific
+    EVSE, is Occupied; cancelling one makes both Available again; then one for EVSE 2 is
+    Accepted and EVSE 1 is kept (Reserved) for the one without an EVSE."""
+    async with OcppCsms(passwords={STATION: PASSWORD}) as csms:
+        yaml = station_yaml(csms.url(), evse=False) + "\n".join(
+            [
+                "  evse:",
+                *(
+                    line
+                    for n in (1, 2)
+                    for line in (
+                        f"    - id: {n}",
+                        "      connector_id: 1",
+                        f"      state_entity: sensor.charger{n}_state",
+                        "      authorize_action: {action: fake.authorize}",
+                        "      stop_action: {action: fake.stop_charging}",
+                        f"      current_limit_entity: number.fake_limit{n}",
+                    )
+                ),
+            ]
+        )
+        hub, _ = await start_station(config_dir(yaml + "\n"))
+        for n in (1, 2):
+            hub.states.async_set(f"number.fake_limit{n}", "32", {})
+            hub.states.async_set(f"sensor.charger{n}_state", "idle", {"cp": 0, "pb": 0})
+
+        def status(evse: int) -> list[str]:
+            return [
+                m.payload["connectorStatus"]
+                for m in csms.received("StatusNotification")
+                if m.payload["evseId"] == evse
+            ]
+
+        await csms.wait_until(lambda: status(1)[-1:] == status(2)[-1:] == ["Available"])
+        assert await _reserve(csms, 1, "FIRST") == "Accepted"
+        await asyncio.sleep(0.3)
+        assert status(1)[-1] == status(2)[-1] == "Available"
+        assert await _reserve(csms, 2, "SECOND") == "Accepted"
+        await csms.wait_until(lambda: status(1)[-1:] == status(2)[-1:] == ["Reserved"])
+        assert await _reserve(csms, 3, "THIRD") == "Occupied"
+        assert await _reserve(csms, 4, "FOURTH", evseId=2) == "Occupied"
+        answer = await csms.call(STATION, "CancelReservation", {"reservationId": 1})
+        assert answer["status"] == "Accepted"
+        await csms.wait_until(lambda: status(1)[-1:] == status(2)[-1:] == ["Available"])
+        # EVSE 2 for one driver, EVSE 1 kept for the reservation without an EVSE
+        assert await _reserve(csms, 4, "FOURTH", evseId=2) == "Accepted"
+        await csms.wait_until(lambda: status(1)[-1:] == status(2)[-1:] == ["Reserved"])
+        assert await _reserve(csms, 5, "FIFTH", evseId=1) == "Occupied"
+        assert not csms.errors_sent()
