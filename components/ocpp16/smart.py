@@ -14,6 +14,8 @@ from typing import Any
 
 from ocpp.charge_point import snake_to_camel_case
 
+from orge.core import Orge
+
 from ..ocpp_station.charging_limits import ChargingLimits
 from ..ocpp_station.clock import format_time
 from ..ocpp_station.evse import EvseBinding
@@ -32,7 +34,7 @@ PROFILES_KEY = "profiles16"
 class SmartCharging:
     """Mixed into `Ocpp16Station` (through `Orders`): `self` is the station."""
 
-    orge: Any
+    orge: Orge
     clock: Any
     journal: Any
     config: dict[str, Any]

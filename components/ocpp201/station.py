@@ -49,7 +49,7 @@ from components.ocpp_station.session import StationSessions
 from components.ocpp_station.timers import every
 from components.ocpp_station.urls import station_url
 from orge import __version__
-from orge.core import EVENT_ORGE_FINAL_WRITE, EVENT_ORGE_STOP, callback
+from orge.core import EVENT_ORGE_FINAL_WRITE, EVENT_ORGE_STOP, Orge, callback
 
 from .charge_point import StationChargePoint
 from .device_model import DeviceModel
@@ -69,7 +69,7 @@ class Station201(StationLifecycle, TransactionLog):
 
     protocol_label = "OCPP 2.0.1"
 
-    def __init__(self, orge: Any, config: dict[str, Any], identity: StationIdentity) -> None:
+    def __init__(self, orge: Orge, config: dict[str, Any], identity: StationIdentity) -> None:
         self.orge = orge
         self.config = {**config, "station_id": identity.station_id}
         config = self.config

@@ -29,6 +29,7 @@ from components.ocpp_station.journal import (
 from components.ocpp_station.measurands import read_samples
 from components.ocpp_station.sender import CallRejected, LinkDown, NoAnswer
 from components.ocpp_station.timers import SettingsWake, aligned, every
+from orge.core import Orge
 
 if TYPE_CHECKING:
     from components.ocpp_station.clock import StationClock
@@ -80,7 +81,7 @@ class Transaction:
 class TransactionLog:
     """TransactionEvent journaling, sampled and clock-aligned meter values."""
 
-    orge: Any
+    orge: Orge
     clock: StationClock
     journal: AsyncJournal
     sender: JournalSender

@@ -24,7 +24,7 @@ from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any
 
-from orge.core import EVENT_ORGE_STOP, callback
+from orge.core import EVENT_ORGE_STOP, Orge, callback
 from orge.entity import async_add_entities
 
 from .entities import LinkSensor
@@ -61,7 +61,7 @@ class ChargingLimits:
 
     def __init__(
         self,
-        orge: Any,
+        orge: Orge,
         domain: str,
         clock: Any,
         journal: Any,

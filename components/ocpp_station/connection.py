@@ -381,7 +381,7 @@ class Connection:
             if not done:
                 future.cancel()
                 raise NoAnswer(f"no answer to {action} within {wait:g} s")
-            answer = future.result()
+            answer: dict[str, Any] = future.result()
         errors = await _schema_errors(_RESULT, action, self.version, answer, len(str(answer)))
         # lenient: what the station receives may carry fields its schema does not define
         errors = [error for error in errors if not error.startswith("additionalProperties")]

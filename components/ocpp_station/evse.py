@@ -23,7 +23,7 @@ from typing import Any
 import voluptuous as vol
 
 import orge.validation as cv
-from orge.core import callback
+from orge.core import Orge, callback
 
 from .measurands import CURRENT_ENTITIES, VOLTAGE_ENTITIES, scaled_value
 
@@ -422,13 +422,14 @@ def _action(value: Any) -> dict[str, Any]:
     value = dict(value)
     if "service" in value and "action" not in value:
         value["action"] = value.pop("service")
-    return vol.Schema(
+    action: dict[str, Any] = vol.Schema(
         {
             vol.Required("action"): cv.service,
             vol.Optional("data", default={}): dict,
             vol.Optional("target", default={}): dict,
         }
     )(value)
+    return action
 
 
 ACTION_SCHEMA = _action
@@ -482,7 +483,7 @@ class EvseBinding:
     (`energy_wh()`, `power_w()`) so no extra listener is needed for them.
     """
 
-    orge: Any
+    orge: Orge
     config: dict[str, Any]
     on_change: Callable[[EvseBinding, ConnectorView, list[SessionEvent]], None]
     ready_grace: float = 10.0

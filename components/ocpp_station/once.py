@@ -73,4 +73,5 @@ class OnceResult:
             data["error"] = self.error or (
                 f"boot {self.boot_status}" if self.boot_status != "Accepted" else "unanswered"
             )
-        return redact_value(data)
+        redacted: dict[str, Any] = redact_value(data)
+        return redacted
