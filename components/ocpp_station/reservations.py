@@ -148,7 +148,7 @@ class Reservations:
             binding = self._bindings.get(reservation.evse_id)
             if binding is None or not self._fits(binding, reservation.connector_type):
                 return "Rejected"
-            status = self._refusal(binding, others)
+            status = self._refusal(binding)
             if status is None and reservation.evse_id in self._specific(others):
                 status = "Occupied"
             if status is None:
@@ -166,7 +166,7 @@ class Reservations:
             if len(free) > self._unspecified_count(others, reservation.connector_type):
                 status = None
             else:
-                refusals = {self._refusal(b, others) for b in candidates}
+                refusals = {self._refusal(b) for b in candidates}
                 status = refusals.pop() if len(refusals) == 1 else "Occupied"
                 status = status or "Occupied"
         if status is not None:
@@ -267,7 +267,7 @@ class Reservations:
                 if reservation.evse_id == binding.evse_id:
                     self._end(reservation, REMOVED)
             unspecified = [r for r in self.held.values() if r.evse_id is None]
-            usable = [b for b in self._bindings.values() if self._refusal(b, {}) is None]
+            usable = [b for b in self._bindings.values() if self._refusal(b) is None]
             for reservation in unspecified[len(usable) :]:
                 self._end(reservation, REMOVED)
         if self._bindings:
@@ -316,7 +316,7 @@ class Reservations:
             "connector_type", DEFAULT_CONNECTOR_TYPE
         )
 
-    def _refusal(self, binding: EvseBinding, _held: Mapping[int, Reservation]) -> str | None:
+    def _refusal(self, binding: EvseBinding) -> str | None:
         """Why the EVSE cannot be reserved now (its state), or None."""
         view = binding.current_view()
         if view.status is Status.FAULTED:
@@ -354,7 +354,7 @@ class Reservations:
         return [
             b
             for b in self._bindings.values()
-            if b.evse_id != exclude and b.evse_id not in specific and self._refusal(b, held) is None
+            if b.evse_id != exclude and b.evse_id not in specific and self._refusal(b) is None
         ]
 
     def _reserved_evses(self) -> set[int]:
