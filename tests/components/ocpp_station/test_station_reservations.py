@@ -119,7 +119,8 @@ async def test_who_may_use_a_reservation_and_evse_less_ones(orge: Orge, tmp_path
 async def test_restore_expiry_and_removal(orge: Orge, tmp_path: Path) -> None:
     """Stored in their own table of the journal file; after a restart the held ones are
     back (Reserved before the bindings start), one that expired meanwhile ends Expired;
-    a fault ends one Removed; an expiry timer ends one Expired."""
+    a fault ends one Removed (and one without an EVSE when no EVSE is left); an expiry
+    timer ends one Expired."""
     path = tmp_path / "j.db"
     first = _Station(orge, path)
     await first.start()
@@ -141,6 +142,10 @@ async def test_restore_expiry_and_removal(orge: Orge, tmp_path: Path) -> None:
     await asyncio.sleep(0.35)
     assert second.ended[-1] == (12, "Expired")
     assert second.statuses()[2] == "Available"
+    # one without an EVSE ends when no EVSE is left for it
+    assert await second.book.reserve(Reservation(13, _in(60), "ANY")) == "Accepted"
+    orge.states.async_set("sensor.c2", "fault_hard", {"cp": 0, "pb": 1})
+    assert second.ended[-1] == (13, "Removed")
     await asyncio.sleep(0.05)  # the row deletions run as tasks
     await second.stop()
     with sqlite3.connect(path) as db:
