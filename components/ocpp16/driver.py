@@ -59,6 +59,10 @@ async def present_id_tag(
     if status == "Accepted":
         # identification first: held until the vehicle is plugged in (ConnectionTimeOut)
         binding = station.bindings[connector]
+        if not station.reservation.usable(binding, id_tag, parent):  # §5.13
+            raise ServiceValidationError(
+                f"ocpp16.authorize: connector {connector} is reserved for another id tag"
+            )
         station.arming.arm(binding, id_tag, remote=False, group=parent)
         await station.arming.async_release(binding)
     return {"status": status}

@@ -191,6 +191,33 @@ class Link(ChargePoint):
         )
         return result.GetLog(status=status, filename=name)
 
+    # --- reservations (reservation.py) ---------------------------------------------------
+
+    @on("ReserveNow")
+    async def on_reserve_now(
+        self, connector_id: int, expiry_date: str, id_tag: str, reservation_id: int,
+        parent_id_tag: str | None = None,
+    ) -> Any:  # fmt: skip
+        return result.ReserveNow(
+            status=await self.station.reservation.reserve_now(
+                connector_id, expiry_date, id_tag, reservation_id, parent_id_tag
+            )
+        )
+
+    @after("ReserveNow")
+    def after_reserve_now(self, **_: Any) -> None:
+        self.station.reservation.after_answer()
+
+    @on("CancelReservation")
+    async def on_cancel_reservation(self, reservation_id: int) -> Any:
+        return result.CancelReservation(
+            status=await self.station.reservation.cancel_reservation(reservation_id)
+        )
+
+    @after("CancelReservation")
+    def after_cancel_reservation(self, **_: Any) -> None:
+        self.station.reservation.after_answer()
+
     @on("DataTransfer")
     def on_data_transfer(
         self, vendor_id: str, message_id: str | None = None, data: str | None = None

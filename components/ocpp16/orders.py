@@ -58,6 +58,8 @@ class Orders(SmartCharging):
         binding = self.bindings[connector]
         if binding.current_view().status in (Status.FAULTED, Status.UNAVAILABLE, Status.FINISHING):
             return "Rejected"
+        if not self.reservation.usable(binding, id_tag, None):  # reserved for another (§5.13)
+            return "Rejected"
         if profile is not None:
             # §5.11: a TxProfile without transactionId, set before the session starts
             model = self.parse_profile(connector, profile, for_start=True)

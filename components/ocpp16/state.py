@@ -6,7 +6,8 @@ the parts it wires are given the station typed as the small `Protocol` of what t
 
 - `DriverState`: `driver.present_id_tag` (a driver's id tag: local stop or start);
 - `MaintenanceState`: `Maintenance16` (firmware and diagnostics);
-- `LinkState`: `Link` (the handlers of the CSMS's orders call these decisions and runs).
+- `LinkState`: `Link` (the handlers of the CSMS's orders call these decisions and runs);
+- `ReservationState`: `Reservation16` (ReserveNow / CancelReservation).
 
 `Tx` is the record of a running transaction (`txs`: connector -> Tx).
 """
@@ -142,3 +143,14 @@ class LinkState(Protocol):
     def composite_schedule(
         self, connector_id: int, duration: int, unit: str | None
     ) -> dict[str, Any]: ...
+
+
+class ReservationState(Protocol):
+    """What `Reservation16` uses of the station."""
+
+    journal: AsyncJournal
+    clock: StationClock
+    txs: dict[int, Tx]
+    arming: StartArming
+    bindings: dict[int, EvseBinding]
+    keys: ConfigKeys

@@ -59,6 +59,7 @@ from .driver import present_id_tag
 from .link import SUBPROTOCOL, Link
 from .maintenance import Maintenance16
 from .orders import AVAILABILITY_KEY, Orders
+from .reservation import Reservation16
 from .state import Tx
 
 _LOGGER = logging.getLogger(__name__)
@@ -107,6 +108,7 @@ class Ocpp16Station(StationLifecycle, Orders):
             lambda: self.keys.number("ConnectionTimeOut"), lambda m: self._set_error(m)
         )
         self.recovery = SessionRecovery(self.journal, self.arming)  # crash safety (shared)
+        self.reservation = Reservation16(self)  # Reservation profile (reservation.py)
         self.link: Link | None = None
         self.accepted = False  # BootNotification accepted on the current connection
         self.registration = Registration()  # the boot status on it (shared policy)
@@ -180,6 +182,7 @@ class Ocpp16Station(StationLifecycle, Orders):
         # taken now: a resumed transaction the controller has ended meanwhile is closed
         # below, and its held start must still count as used (not be armed again)
         resumed = set(self.txs)
+        await self.reservation.load()
         await self.sessions.async_start(self.bindings.values())
         for connector, binding in self.bindings.items():
             binding.inoperative = self._inoperative(connector)
@@ -199,6 +202,7 @@ class Ocpp16Station(StationLifecycle, Orders):
     async def _stop(self, _event: Event) -> None:
         self.role.stop()
         self.arming.stop()
+        self.reservation.book.stop()
         self.sessions.stop()
         for binding in self.bindings.values():
             binding.stop()
@@ -463,9 +467,10 @@ class Ocpp16Station(StationLifecycle, Orders):
                 self.spawn(self._end_tx(binding, event))
         self.spawn(self._send_status(connector))
         self.arming.state_changed(binding)
+        self.reservation.book.state_changed(binding)
         self.sessions.evse_changed(binding, view)
         if (
-            view.status is Status.AVAILABLE
+            view.status in (Status.AVAILABLE, Status.RESERVED)
             and connector not in self.txs
             and self.limits.affects(connector)
             and binding.current_limit() != self.limits.wanted(binding)
@@ -510,6 +515,9 @@ class Ocpp16Station(StationLifecycle, Orders):
             tx = Tx(uuid.uuid4().hex, connector, id_tag, self._meter_now(binding))
             if held is not None and held.group:
                 tx.extra["parent"] = held.group  # who may stop it locally (driver.py)
+            reservation_id = await self.reservation.book.consume(
+                connector, id_tag, held.group if held is not None else None
+            )
             self.txs[connector] = tx
             self.limits.transaction_started(connector)  # Relative profiles start now
             await self.journal.open_transaction(tx.local_id, binding.evse_id, self._tx_record(tx))
@@ -519,6 +527,8 @@ class Ocpp16Station(StationLifecycle, Orders):
                 "meterStart": tx.meter_start,
                 "timestamp": self.clock.iso(),
             }
+            if reservation_id is not None:
+                payload["reservationId"] = reservation_id  # §5.13: the reservation it used
             await self._journal("StartTransaction", payload, KIND_START, tx.local_id)
             await self.sessions.transaction_started(binding, tx.local_id, None, id_tag)
             tx.meter_task = self.spawn(self._meter_loop(tx))

@@ -74,6 +74,9 @@ class Orders(SmartCharging):
         **_: Any,
     ) -> Any:
         station = self.station
+        # a reserved EVSE takes only its token or group (H03; reservation.py)
+        token, group = str(id_token.get("id_token", "")), (group_id_token or {}).get("id_token")
+        reservations = station.reservation.book
         if station.registration.refuses_transactions:  # boot Pending (OCA TC_B_02)
             return call_result.RequestStartTransaction(
                 status="Rejected", status_info=_info("NotRegistered", "boot not accepted")
@@ -82,6 +85,13 @@ class Orders(SmartCharging):
             candidates = [
                 b for b in station.evses.values() if b.evse_id not in station.transactions
             ]
+            # its own reserved EVSE first, then one it may use (a reservation may hold others)
+            candidates.sort(
+                key=lambda b: (
+                    not reservations.held_for(b.evse_id, token, group),
+                    not reservations.allows(b.evse_id, token, group),
+                )
+            )
             binding = candidates[0] if candidates else None
         else:
             binding = station.evses.get(evse_id)
@@ -99,6 +109,10 @@ class Orders(SmartCharging):
             return call_result.RequestStartTransaction(
                 status="Rejected", status_info=_info(view.connector_status)
             )
+        if not reservations.allows(binding.evse_id, token, group):
+            return call_result.RequestStartTransaction(
+                status="Rejected", status_info=_info("Reserved", "reserved for another idToken")
+            )
         if charging_profile is not None:
             model = self.parse_profile(binding.evse_id, charging_profile, for_start=True)
             if charging_profile.get("charging_profile_purpose") != "TxProfile":
@@ -107,8 +121,6 @@ class Orders(SmartCharging):
                 return call_result.RequestStartTransaction(status="Rejected", status_info=model)
             self.limits.install(model)
         # held until the vehicle is plugged in, within EVConnectionTimeOut (shared policy)
-        # groupIdToken (F01): a driver of that group may stop it locally (C01 group rule)
-        group = (group_id_token or {}).get("id_token")
         station.arming.arm(binding, snake_to_camel_case(id_token), remote_start_id, group=group)
         self._accepted_start.add(binding.evse_id)
         return call_result.RequestStartTransaction(status="Accepted")
@@ -161,9 +173,11 @@ class Orders(SmartCharging):
         info = await self._authorize(token)
         status = str(info.get("status", "Invalid"))
         if status == "Accepted":
+            group = (info.get("groupIdToken") or {}).get("idToken")
+            # a reserved EVSE takes only its token or group (H03; reservation.py)
+            binding = station.reservation.usable(binding, evse_id, id_token, group)
             if self.limits.dirty:
                 await self.apply_limits()
-            group = (info.get("groupIdToken") or {}).get("idToken")
             station.arming.arm(binding, token, None, remote=False, group=group)
             await station.arming.async_release(binding)
         return {"status": status, "evse_id": binding.evse_id}
@@ -185,6 +199,7 @@ class Orders(SmartCharging):
     def state_changed(self, binding: EvseBinding) -> None:
         """Called inline on every EVSE change: pending remote start, pending limits."""
         self.station.arming.state_changed(binding)
+        self.station.reservation.book.state_changed(binding)
         if (
             self.limits.dirty
             and binding.reading.state in IDLE_STATES

@@ -21,6 +21,7 @@ from components.ocpp_station.profiles import (
     DEFAULT_VOLTAGE,
     Profile,
     ProfileError,
+    composite_duration,
     schedule_periods,
 )
 
@@ -172,6 +173,7 @@ class SmartCharging:
                 status="Rejected", status_info=_info("UnknownEvse")
             )
         unit = charging_rate_unit or "A"
+        duration = composite_duration(duration)  # the station's longest (K08)
         start, segments = self.limits.composite(evse_id, duration)
         voltage = self.limits.voltage
         return call_result.GetCompositeSchedule(

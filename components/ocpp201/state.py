@@ -50,6 +50,7 @@ class Transaction:
     charging_state: str = "EVConnected"
     timer: asyncio.Task[None] | None = field(default=None, repr=False)  # sampling
     group: str | None = None  # the starting token's groupIdToken (who may stop it locally)
+    reservation_id: int | None = None  # the reservation its start used (H03)
     # meter values kept for the Ended event (TxEndedInterval samples, J01/J02)
     ended_values: list[dict[str, Any]] = field(default_factory=list, repr=False)
     ended_timer: asyncio.Task[None] | None = field(default=None, repr=False)
@@ -72,6 +73,7 @@ class Transaction:
             "group": self.group,
             "ended_values": self.ended_values,
             "stop_requested": self.stop_requested,
+            "reservation_id": self.reservation_id,
         }
 
     @classmethod
@@ -87,6 +89,7 @@ class Transaction:
             group=data.get("group"),
             ended_values=list(data.get("ended_values") or []),
             stop_requested=data.get("stop_requested"),
+            reservation_id=data.get("reservation_id"),
         )
 
 
@@ -161,3 +164,16 @@ class OrdersForTransactions(Protocol):
     async def transaction_ended(self, binding: EvseBinding) -> None:
         """After-transaction work: transaction profiles, scheduled availability, reset."""
         ...
+
+
+class ReservationState(Protocol):
+    """What `Reservation201` reads of the station (it queues its own messages)."""
+
+    orge: Any
+    clock: StationClock
+    journal: AsyncJournal
+    sender: JournalSender
+    model: DeviceModel
+    evses: dict[int, EvseBinding]
+    transactions: dict[int, Transaction]
+    arming: StartArming

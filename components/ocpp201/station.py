@@ -58,6 +58,7 @@ from .charge_point import StationChargePoint
 from .device_model import DeviceModel
 from .maintenance import Maintenance201
 from .orders import Orders
+from .reservation import Reservation201
 from .transactions import Transaction, TransactionLog
 
 _LOGGER = logging.getLogger(__name__)
@@ -107,6 +108,7 @@ class Station201(StationLifecycle, TransactionLog):
             self.sensors.set_error,
         )
         self.recovery = SessionRecovery(self.journal, self.arming)  # crash safety (shared)
+        self.reservation = Reservation201(self)  # ReserveNow / CancelReservation (block H)
         self.link: Link | None = None
         self.boot_accepted = False
         self.boot_reason = "PowerUp"
@@ -172,6 +174,7 @@ class Station201(StationLifecycle, TransactionLog):
         # taken now: a resumed transaction the controller has ended meanwhile is closed
         # below, and its held start must still count as used (not be armed again)
         resumed = set(self.transactions)
+        await self.reservation.load()
         await self.sessions.async_start(self.evses.values())
         for binding in self.evses.values():
             binding.start()
@@ -248,6 +251,7 @@ class Station201(StationLifecycle, TransactionLog):
 
     async def _on_stop(self, _event: Any) -> None:
         self.stopping = True
+        self.reservation.book.stop()
         if self.link is not None:
             await self.sender.settle(self.config["response_timeout"])
             await self.link.close()

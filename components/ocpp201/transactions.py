@@ -40,6 +40,7 @@ if TYPE_CHECKING:
     from components.ocpp_station.session import StationSessions
 
     from .device_model import DeviceModel
+    from .reservation import Reservation201
 
 __all__ = ["Transaction", "TransactionLog"]
 
@@ -62,6 +63,7 @@ class TransactionLog:
     evses: dict[int, EvseBinding]
     transactions: dict[int, Transaction]
     arming: StartArming
+    reservation: Reservation201
     sessions: StationSessions
     _tx_queue: asyncio.Queue[tuple[Any, ...]]
     settings: SettingsWake
@@ -132,6 +134,8 @@ class TransactionLog:
             payload["offline"] = True
         if with_evse:
             payload["evse"] = {"id": tx.evse_id, "connectorId": tx.connector_id}
+        if event_type == "Started" and tx.reservation_id is not None:
+            payload["reservationId"] = tx.reservation_id  # H03.FR.09
         if event_type == "Ended" and tx.stop_token:
             payload["idToken"] = tx.stop_token  # stopped by a driver's token (E07)
         elif with_token and tx.id_token:
@@ -170,6 +174,9 @@ class TransactionLog:
                 tx.remote_start_id = remote.remote_start_id
                 tx.group = remote.group
                 trigger = "RemoteStart" if remote.remote_start_id is not None else "Authorized"
+            tx.reservation_id = await self.reservation.book.consume(
+                evse_id, (tx.id_token or {}).get("idToken"), tx.group
+            )
             self.transactions[evse_id] = tx  # its record is written with the Started event
             self.orders.limits.transaction_started(evse_id)  # Relative profiles start now
             meter = self.meter_value(

@@ -146,6 +146,7 @@ class Status(enum.StrEnum):
     FINISHING = "Finishing"
     FAULTED = "Faulted"
     UNAVAILABLE = "Unavailable"
+    RESERVED = "Reserved"  # held by a reservation (`reservations`), otherwise Available
 
 
 class ChargingState(enum.StrEnum):
@@ -168,6 +169,7 @@ _CONNECTOR_STATUS = {
     Status.FINISHING: "Occupied",
     Status.FAULTED: "Faulted",
     Status.UNAVAILABLE: "Unavailable",
+    Status.RESERVED: "Reserved",
 }
 
 
@@ -195,6 +197,7 @@ def map_reading(
     inoperative: bool = False,
     in_transaction: bool = False,
     start_held: bool = False,
+    reserved: bool = False,
 ) -> ConnectorView:
     """The status table of the protocol document, section 10.
 
@@ -204,11 +207,17 @@ def map_reading(
     `start_held`: an accepted start waits for the vehicle (`arming`): the 1.6 status is
     Preparing, "no longer available for a new user" (1.6 §7.7; OCA TC_011_1_CS step 7);
     the 2.0.1 connector status stays what the connector is (Available).
+    `reserved`: a reservation holds the connector (`reservations`): an Available one is
+    Reserved (1.6 ChargePointStatus, 2.0.1 ConnectorStatusEnumType); a vehicle plugged in
+    makes it Preparing / Occupied as usual.
     """
     view = _map(reading, ready_long, holding_transaction)
     if start_held and view.status is Status.AVAILABLE:
         view = replace(view, status=Status.PREPARING)
-    if inoperative and not in_transaction and view.status in (Status.AVAILABLE, Status.PREPARING):
+    if reserved and view.status is Status.AVAILABLE:
+        view = replace(view, status=Status.RESERVED)
+    unused = (Status.AVAILABLE, Status.PREPARING, Status.RESERVED)
+    if inoperative and not in_transaction and view.status in unused:
         view = replace(view, status=Status.UNAVAILABLE, charging_state=ChargingState.IDLE)
     return view
 
@@ -485,6 +494,7 @@ class EvseBinding:
     inoperative: bool = False
     holding_transaction: bool = False
     start_held: bool = False  # an accepted start waits for the vehicle (arming)
+    reserved: bool = False  # a reservation holds it (reservations)
     session: SessionTracker = field(default_factory=SessionTracker)
     view: ConnectorView | None = None
     reading: Reading = field(default_factory=lambda: Reading(None))
@@ -534,6 +544,7 @@ class EvseBinding:
             inoperative=self.inoperative,
             in_transaction=self.session.active,
             start_held=self.start_held,
+            reserved=self.reserved,
         )
 
     def _track_ready(self) -> None:
@@ -650,4 +661,9 @@ class EvseBinding:
     def set_start_held(self, held: bool) -> None:
         if held != self.start_held:
             self.start_held = held
+            self.refresh()
+
+    def set_reserved(self, reserved: bool) -> None:
+        if reserved != self.reserved:
+            self.reserved = reserved
             self.refresh()

@@ -195,7 +195,7 @@ def session_state(view: ConnectorView, active: bool, stop_requested: bool) -> st
         return "preparing"
     if view.status is Status.FINISHING:
         return "ended"
-    if view.status is Status.AVAILABLE:
+    if view.status in (Status.AVAILABLE, Status.RESERVED):
         return "idle"
     return "preparing"
 

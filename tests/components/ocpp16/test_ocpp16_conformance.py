@@ -76,7 +76,7 @@ async def test_tc_019_1_get_configuration_returns_every_core_key(config_dir, sta
         assert keys["NumberOfConnectors"]["value"] == "1"
         assert (
             keys["SupportedFeatureProfiles"]["value"]
-            == "Core,FirmwareManagement,RemoteTrigger,SmartCharging"
+            == "Core,FirmwareManagement,RemoteTrigger,SmartCharging,Reservation"
         )
 
 
