@@ -13,6 +13,7 @@ import voluptuous as vol
 
 import orge.validation as cv
 from components.ocpp_station.config import count, seconds, station_schema
+from orge.core import Orge
 
 DOMAIN = "ocpp201"
 
@@ -67,7 +68,7 @@ CONFIG_SCHEMA = station_schema(
 )
 
 
-async def async_setup(orge: Any, config: dict[str, Any]) -> bool:
+async def async_setup(orge: Orge, config: dict[str, Any]) -> bool:
     from components.ocpp_station.config import resolve_station
     from orge.exceptions import OrgeError
 

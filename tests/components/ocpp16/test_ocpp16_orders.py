@@ -64,8 +64,9 @@ async def test_configuration_get_and_change_persisted(linked, config_dir) -> Non
     assert await csms.change_configuration(STATION, "TransactionMessageAttempts", "5") == {
         "status": "Accepted"
     }
+    # applied to the open socket at once, so Accepted (§5.3), no longer RebootRequired
     assert await csms.change_configuration(STATION, "WebSocketPingInterval", "20") == {
-        "status": "RebootRequired"
+        "status": "Accepted"
     }
     await hub.async_block_till_done()
     await hub.async_stop()
@@ -203,16 +204,7 @@ async def test_unlock_trigger_datatransfer_unsupported(linked) -> None:
 
     # a 1.6 action the station does not support: NotSupported (OCPP-J 1.6 §4.2.3)
     with pytest.raises(OcppNotSupported):
-        await csms.call(
-            STATION,
-            "ReserveNow",
-            {
-                "connectorId": 1,
-                "expiryDate": "2030-01-01T00:00:00Z",
-                "idTag": "T",
-                "reservationId": 1,
-            },
-        )
+        await csms.call(STATION, "ExtendedTriggerMessage", {"requestedMessage": "Heartbeat"})
     # malformed CALLs get the right CALLERROR and the connection stays up
     answer = await csms.send_raw(STATION, '[2,"m1","Reset",{"type":"Sideways"}]')
     assert answer is not None and answer.kind == "error"
