@@ -37,6 +37,7 @@ if TYPE_CHECKING:
     from components.ocpp_station.sender import JournalSender
     from components.ocpp_station.session import StationSessions
 
+    from .authorization import Authorization201
     from .device_model import DeviceModel
     from .orders import Orders
 
@@ -84,6 +85,7 @@ class TransactionLog:
     sender: JournalSender
     model: DeviceModel
     orders: Orders
+    authorization: Authorization201
     link: Link | None
     boot_accepted: bool
     evses: dict[int, EvseBinding]
@@ -261,7 +263,9 @@ class TransactionLog:
         await self.orders.transaction_ended(binding)
 
     async def _confirmed(self, entry: Entry, response: Any) -> None:
-        """The CSMS answered a journaled message: an Ended event confirms the session."""
+        """The CSMS answered a journaled message: an Ended event confirms the session;
+        an idTokenInfo goes to the authorization cache (and may de-authorize, E05)."""
+        await self.authorization.answered(entry, response)
         if (
             entry.action == "TransactionEvent"
             and entry.tx_id
