@@ -240,13 +240,12 @@ class LocalAuth:
         return Decision(UNKNOWN, {"status": UNKNOWN}, "unknown")
 
     async def _touch(self, entry: Entry) -> None:
+        # the last use is kept in memory only: a write (an fsync) per presentation would
+        # slow every authorization; it is stored with the entry's next change, so after
+        # a restart an entry counts as used when it was last written
         if entry.source == "cache":
-            used = self.now()
             token, info, _ = self.cache[entry.key]
-            self.cache[entry.key] = (token, info, used)
-            await self.journal.execute(
-                "UPDATE auth_cache SET last_used = ? WHERE key = ?", (used, entry.key)
-            )
+            self.cache[entry.key] = (token, info, self.now())
 
     # --- the cache -----------------------------------------------------------------------
 
@@ -260,7 +259,10 @@ class LocalAuth:
         if policy.list_enabled and key in self.local_list:
             return
         used = self.now()
+        known = self.cache.get(key)
         self.cache[key] = (token, dict(info), used)
+        if known is not None and known[0] == token and known[1] == info:
+            return  # unchanged (e.g. the same token's TransactionEvent answers): no write
         await self.journal.execute(
             "INSERT OR REPLACE INTO auth_cache (key, token, info, last_used) VALUES (?, ?, ?, ?)",
             (key, json.dumps(token), json.dumps(info), used),
