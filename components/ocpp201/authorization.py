@@ -5,7 +5,7 @@ the 2.0.1 payloads mapped onto the protocol-neutral `ocpp_station.local_auth`.
   stop, automations and readers calling that service) goes through `authorize()`.
 - IdTokenInfo in any CSMS answer (Authorize, TransactionEvent) updates the cache; a
   TransactionEvent answered with a status other than Accepted de-authorizes the running
-  transaction (E05 / C15.FR.?: TxCtrlr.StopTxOnInvalidId true -> stopped, triggerReason
+  transaction (E05: TxCtrlr.StopTxOnInvalidId true -> stopped, triggerReason
   Deauthorized, stoppedReason DeAuthorized; false -> with TxCtrlr.MaxEnergyOnInvalidId
   above 0, at most that many Wh more, then stopped the same way: the controller cannot
   suspend the energy, only end the session).
@@ -211,7 +211,7 @@ class Authorization201:
 
     def get_local_list_version(self) -> Any:
         """GetLocalListVersion (D02): the installed version; 0 when no list is installed
-        (D02.FR.02) or the list is disabled."""
+        (D02) or the list is disabled."""
         if not self.station.model.value("LocalAuthListCtrlr", "Enabled"):
             return call_result.GetLocalListVersion(version_number=0)
         return call_result.GetLocalListVersion(version_number=self.local.version)
@@ -235,7 +235,7 @@ class Authorization201:
         id_token: dict[str, Any] | None,
         customer_certificate: dict[str, Any] | None,
     ) -> Any:
-        """The answer: Invalid unless exactly one customer reference is given (N09.FR.??:
+        """The answer: Invalid unless exactly one customer reference is given (N09:
         idToken, customerCertificate or customerIdentifier) and report or clear asked;
         Rejected for a reference ORGE keeps nothing by (a customerIdentifier or a
         certificate: data is kept per id token only); else Accepted."""

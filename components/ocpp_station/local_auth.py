@@ -21,8 +21,8 @@ The decision (`LocalAuth.authorize`):
 - online, `LocalPreAuthorize` and the token in the list (else the cache) Accepted and not
   expired: Accepted at once from there (C12/C13, 1.6 §3.5); listed / cached with another
   status and the matching DisablePostAuthorize true: that status, the CSMS is not asked.
-- otherwise online: the CSMS's answer (`ask()`), which updates the cache (C10.FR.01: every
-  IdTokenInfo the CSMS returns; a listed token is not cached, 1.6 §3.5.3).
+- otherwise online: the CSMS's answer (`ask()`), which updates the cache (every IdTokenInfo
+  the CSMS returns, C10; a listed token is not cached, 1.6 §3.5.3).
 - offline (or the CSMS could not be asked): with `LocalAuthorizeOffline` the list's, then
   the cache's entry (an entry past its expiry answers `Expired`); a token in neither is
   unknown: Accepted when `OfflineTxForUnknownIdEnabled` / `AllowOfflineTxForUnknownId`,
@@ -30,7 +30,7 @@ The decision (`LocalAuth.authorize`):
 
 The cache: an entry's cacheExpiryDateTime (2.0.1) / expiryDate (1.6) makes it `Expired`
 after that time; `AuthCacheCtrlr.LifeTime` (s, 0 = none) drops an entry not used for that
-long (C10.FR.08: counted from its last use); its size in bytes (`storage_used`) is kept
+long (counted from its last use); its size in bytes (`storage_used`) is kept
 below `cache_storage` by dropping the least recently used entries (Policy LRU).
 """
 
@@ -310,7 +310,7 @@ class LocalAuth:
         Full: the list becomes exactly the entries that have an info (none: the list
         is empty and its version 0). Differential: an
         entry with info is added or replaced, one without is removed; a version not
-        above the installed one is `VersionMismatch` (D01.FR.18, 1.6 §5.15), nothing
+        above the installed one is `VersionMismatch` (D01, 1.6 §5.15), nothing
         changes. More entries than LIST_MAX_ENTRIES: `Failed`, nothing changes.
         Returns the UpdateStatus: Accepted | Failed | VersionMismatch."""
         if not full and version <= self.version:
@@ -324,7 +324,7 @@ class LocalAuth:
         if len(new) > LIST_MAX_ENTRIES:
             return "Failed"
         self.local_list = new
-        # an empty list has version 0 (1.6 §5.9 / OCA TC_042_2_CS, 2.0.1 D02.FR.02)
+        # an empty list has version 0 (1.6 §5.9 / OCA TC_042_2_CS, 2.0.1 D02)
         self.version = version if new else 0
         await self.journal.execute("DELETE FROM auth_list")
         for key, (token, info) in new.items():

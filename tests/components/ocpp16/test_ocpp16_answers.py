@@ -38,7 +38,11 @@ async def test_error_table(config_dir, start_station) -> None:
         cases = [
             ('[2,"e1","FlyToTheMoon",{}]', "NotImplemented"),
             ('[2,"e2","CancelReservation",{"reservationId":1}]', "NotSupported"),
-            ('[2,"e3","SendLocalList",{"listVersion":1,"updateType":"Full"}]', "NotSupported"),
+            # (SendLocalList, the example here before, is supported since local auth)
+            (
+                '[2,"e3","ExtendedTriggerMessage",{"requestedMessage":"BootNotification"}]',
+                "NotSupported",
+            ),
             ('[2,"e4","Reset",{"type":"Sideways"}]', "FormationViolation"),
             ('[2,"e5","Reset",[]]', "FormationViolation"),
             ('[2,"e6","UnlockConnector",{"connectorId":"one"}]', "TypeConstraintViolation"),

@@ -80,11 +80,11 @@ def _events(csms: OcppCsms, event_type: str) -> list[dict[str, Any]]:
     return [p for p in csms.payloads("TransactionEvent") if p["eventType"] == event_type]
 
 
-async def test_tc_d_01_full_tc_d_02_differential_tc_d_08_version(config_dir, start_station) -> None:
+async def test_d01_full_and_differential_d02_version(config_dir, start_station) -> None:
     """D01/D02: a Full list replaces the list; a Differential one adds (with
     idTokenInfo) and removes (without) entries and must carry a higher version, else
-    VersionMismatch (D01.FR.18) and nothing changes; GetLocalListVersion gives the
-    installed version, 0 with no list (D02.FR.02); LocalAuthListCtrlr.Entries counts the
+    VersionMismatch and nothing changes; GetLocalListVersion gives the
+    installed version, 0 with no list (D02); LocalAuthListCtrlr.Entries counts the
     entries; a disabled list answers Failed."""
     async with OcppCsms(passwords={STATION: PASSWORD}) as csms:
         await _linked(csms, config_dir(station_yaml(csms.url())), start_station)
@@ -137,9 +137,9 @@ async def test_tc_c_37_clear_cache_accepted_tc_c_38_rejected_when_disabled(
         assert not csms.errors_sent()
 
 
-async def test_local_pre_authorize_from_the_list_tc_c_14_style(config_dir, start_station) -> None:
+async def test_c13_c14_local_pre_authorize_from_the_list(config_dir, start_station) -> None:
     """C13/C14 (LocalPreAuthorize true): a listed Accepted token starts at once, no
-    Authorize is sent; a listed Blocked token is asked of the CSMS (C14.FR.03), or not
+    Authorize is sent; a listed Blocked token is asked of the CSMS (C14), or not
     with LocalAuthListCtrlr.DisablePostAuthorize true (then Blocked at once)."""
     async with OcppCsms(passwords={STATION: PASSWORD}) as csms:
         hub, controller = await _linked(csms, config_dir(station_yaml(csms.url())), start_station)
@@ -307,7 +307,7 @@ async def _notified(csms: OcppCsms, request_id: int) -> list[dict[str, Any]]:
     return found
 
 
-async def test_tc_n_27_report_tc_n_32_clear_tc_n_31_no_data(config_dir, start_station) -> None:
+async def test_tc_n_27_report_n10_clear_tc_n_31_no_data(config_dir, start_station) -> None:
     """N09/N10: report=true sends NotifyCustomerInformation (seqNo from 0, tbc false on
     the last, generatedAt, requestId) with the token's cache and list entries and its
     sessions (TC_N_27_CS); clear=true removes the cache entry and the token from the
