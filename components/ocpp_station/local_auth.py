@@ -110,11 +110,6 @@ class Decision:
     info: dict[str, Any]
     source: str
 
-    @property
-    def local(self) -> bool:
-        """Decided without the CSMS (the transaction it starts is reported offline)."""
-        return self.source != "csms"
-
 
 class NotAsked(Exception):
     """`ask()` could not reach the CSMS (no link, no answer): decide offline."""
