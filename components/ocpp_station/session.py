@@ -425,7 +425,14 @@ class StationSessions:
         return [SessionRecord.from_row(row).as_log(now) for row in rows]
 
     async def forget_token(self, id_token: str) -> None:
-        """Remove `id_token` from the log (the sessions stay, without the token)."""
+        """Remove `id_token` from the log and the session entities (the sessions stay,
+        without the token)."""
         await self.journal.execute(
             "UPDATE sessions SET id_token = NULL WHERE lower(id_token) = lower(?)", (id_token,)
         )
+        for evse_id, record in self.current.items():
+            if record.id_token is not None and record.id_token.lower() == id_token.lower():
+                record.id_token = None
+                binding = self.bindings.get(evse_id)
+                if binding is not None:
+                    self.refresh(binding)

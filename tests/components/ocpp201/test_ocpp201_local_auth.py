@@ -322,6 +322,8 @@ async def test_tc_n_27_report_n10_clear_tc_n_31_no_data(config_dir, start_statio
         await csms.wait_for("TransactionEvent")
         controller.state("stopped", cp=0)
         await csms.wait_until(lambda: _events(csms, "Ended"))
+        # the finished session is still shown, with its token, until the clear
+        assert hub.states.get("sensor.ocpp201_session_state").attributes["id_token"] == "BOB"
         request = {"requestId": 5, "report": True, "clear": False, "idToken": _token("BOB")}
         assert await csms.call(STATION, "CustomerInformation", request) == {"status": "Accepted"}
         chunks = await _notified(csms, 5)
@@ -345,6 +347,7 @@ async def test_tc_n_27_report_n10_clear_tc_n_31_no_data(config_dir, start_statio
             "ocpp201", "get_sessions", {}, blocking=True, return_response=True
         )
         assert sessions["sessions"][0]["id_token"] is None
+        assert hub.states.get("sensor.ocpp201_session_state").attributes["id_token"] is None
         again = {"requestId": 8, "report": True, "clear": False, "idToken": _token("BOB")}
         assert (await csms.call(STATION, "CustomerInformation", again))["status"] == "Accepted"
         (none,) = await _notified(csms, 8)
