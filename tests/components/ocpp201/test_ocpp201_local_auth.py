@@ -137,9 +137,9 @@ async def test_tc_c_37_clear_cache_accepted_tc_c_38_rejected_when_disabled(
         assert not csms.errors_sent()
 
 
-async def test_c13_c14_local_pre_authorize_from_the_list(config_dir, start_station) -> None:
-    """C13/C14 (LocalPreAuthorize true): a listed Accepted token starts at once, no
-    Authorize is sent; a listed Blocked token is asked of the CSMS (C14), or not
+async def test_local_pre_authorize_from_the_list(config_dir, start_station) -> None:
+    """LocalPreAuthorize true (block C, the local list): a listed Accepted token starts
+    at once, no Authorize is sent; a listed Blocked token is asked of the CSMS, or not
     with LocalAuthListCtrlr.DisablePostAuthorize true (then Blocked at once)."""
     async with OcppCsms(passwords={STATION: PASSWORD}) as csms:
         hub, controller = await _linked(csms, config_dir(station_yaml(csms.url())), start_station)
@@ -162,6 +162,27 @@ async def test_c13_c14_local_pre_authorize_from_the_list(config_dir, start_stati
         await _set(csms, ("LocalAuthListCtrlr", "DisablePostAuthorize", "true"))
         assert (await _present(hub, "BAD"))["status"] == "Blocked"
         assert len(csms.payloads("Authorize")) == 1  # not asked this time
+
+
+async def test_tc_c_13_cached_token_pre_authorized_before_the_cable(
+    config_dir, start_station
+) -> None:
+    """TC_C_13_CS (C12): AuthCacheCtrlr.Enabled and LocalPreAuthorize true, the token
+    Accepted in the cache (from an earlier Authorize): presented again it is Accepted at
+    once, no AuthorizeRequest; the transaction starts with it once the cable is in."""
+    async with OcppCsms(passwords={STATION: PASSWORD}) as csms:
+        hub, controller = await _linked(csms, config_dir(station_yaml(csms.url())), start_station)
+        station = hub.data["ocpp201"]
+        assert (await _present(hub, "CACHED"))["status"] == "Accepted"
+        station.arming.cancel(station.evses[1])
+        assert len(csms.payloads("Authorize")) == 1
+        await _set(csms, ("AuthCtrlr", "LocalPreAuthorize", "true"))
+        assert await _present(hub, "CACHED") == {"status": "Accepted", "evse_id": 1}
+        assert len(csms.payloads("Authorize")) == 1  # answered from the cache
+        controller.state("ev_connected", cp=1)
+        started = (await csms.wait_for("TransactionEvent"))[0].payload
+        assert started["eventType"] == "Started" and started["triggerReason"] == "Authorized"
+        assert started["idToken"] == _token("CACHED")
 
 
 async def test_offline_listed_token_starts_and_unknown_token_rules_tc_c_26(
