@@ -702,17 +702,17 @@ class Ocpp16Station(StationLifecycle, Orders):
             await self.sessions.transaction_id_known(entry.tx_id, str(csms_id))
             status = (response.get("idTagInfo") or {}).get("status")
             parent = (response.get("idTagInfo") or {}).get("parentIdTag")
-            await self.authorization.answered(entry.payload.get("idTag"), response.get("idTagInfo"))
             for tx in self.txs.values():
                 if parent and tx.local_id == entry.tx_id:
                     tx.extra["parent"] = parent  # who may stop it locally (driver.py)
             if status != "Accepted" and self.keys.flag("StopTransactionOnInvalidId"):
                 self.spawn(self._stop_invalid(entry.tx_id, status))
-        elif entry.action == "StopTransaction" and entry.tx_id:
             await self.authorization.answered(entry.payload.get("idTag"), response.get("idTagInfo"))
+        elif entry.action == "StopTransaction" and entry.tx_id:
             self.csms_ids.pop(entry.tx_id, None)
             await self._forget_tx_id(entry.tx_id)
             await self.sessions.transaction_confirmed(entry.tx_id)
+            await self.authorization.answered(entry.payload.get("idTag"), response.get("idTagInfo"))
 
     async def _forget_tx_id(self, local_id: str) -> None:
         """The transaction is closed at the CSMS: its id mapping is no longer needed."""

@@ -265,13 +265,13 @@ class TransactionLog:
     async def _confirmed(self, entry: Entry, response: Any) -> None:
         """The CSMS answered a journaled message: an Ended event confirms the session;
         an idTokenInfo goes to the authorization cache (and may de-authorize, E05)."""
-        await self.authorization.answered(entry, response)
         if (
             entry.action == "TransactionEvent"
             and entry.tx_id
             and entry.payload.get("eventType") == "Ended"
         ):
             await self.sessions.transaction_confirmed(entry.tx_id)
+        await self.authorization.answered(entry, response)
 
     async def _meter_event(self, binding: EvseBinding, trigger: str, mono: float) -> None:
         tx = self.transactions.get(binding.evse_id)
