@@ -76,6 +76,12 @@ async def _offline(csms: OcppCsms, hub: Any) -> None:
     await wait_until(lambda: hub.data["ocpp201"].link is None, what="link down")
 
 
+async def _charging(hub: Any) -> None:
+    await wait_until(
+        lambda: hub.states.get("sensor.charger_state").state == "charging", what="charging"
+    )
+
+
 def _events(csms: OcppCsms, event_type: str) -> list[dict[str, Any]]:
     return [p for p in csms.payloads("TransactionEvent") if p["eventType"] == event_type]
 
@@ -153,6 +159,7 @@ async def test_local_pre_authorize_from_the_list(config_dir, start_station) -> N
         started = (await csms.wait_for("TransactionEvent"))[0].payload
         assert started["idToken"] == _token("listed")
         assert "offline" not in started
+        await _charging(hub)  # the fake controller's authorize ends in charging
         controller.state("stopped", cp=0)
         controller.state("idle", cp=0)
         await wait_until(lambda: not hub.data["ocpp201"].transactions, what="ended")
@@ -204,6 +211,7 @@ async def test_offline_listed_token_starts_and_unknown_token_rules_tc_c_26(
         started = (await csms.wait_for("TransactionEvent"))[0].payload
         assert started["eventType"] == "Started" and started["offline"] is True
         assert started["idToken"] == _token("LISTED")
+        await _charging(hub)  # the fake controller's authorize ends in charging
         controller.state("stopped", cp=0)
         controller.state("idle", cp=0)
         await wait_until(lambda: not hub.data["ocpp201"].transactions, what="ended")
@@ -341,6 +349,7 @@ async def test_tc_n_27_report_n10_clear_tc_n_31_no_data(config_dir, start_statio
         assert (await _present(hub, "BOB"))["status"] == "Accepted"
         controller.state("ev_connected", cp=1)
         await csms.wait_for("TransactionEvent")
+        await _charging(hub)  # the fake controller's authorize ends in charging
         controller.state("stopped", cp=0)
         await csms.wait_until(lambda: _events(csms, "Ended"))
         # the finished session is still shown, with its token, until the clear
@@ -363,12 +372,17 @@ async def test_tc_n_27_report_n10_clear_tc_n_31_no_data(config_dir, start_statio
         assert (await csms.call(STATION, "CustomerInformation", clear))["status"] == "Accepted"
         await _notified(csms, 7)
         station = hub.data["ocpp201"]
-        await wait_until(lambda: f"{TOKEN_TYPE}:bob" not in station.authorization.local.cache)
+        # the clear runs after the answer: the cache entry goes first, then the session
+        # log's token (in the file), then the entity's attribute
+        await wait_until(
+            lambda: hub.states.get("sensor.ocpp201_session_state").attributes["id_token"] is None,
+            what="token gone from the session entity",
+        )
+        assert f"{TOKEN_TYPE}:bob" not in station.authorization.local.cache
         sessions = await hub.services.async_call(
             "ocpp201", "get_sessions", {}, blocking=True, return_response=True
         )
         assert sessions["sessions"][0]["id_token"] is None
-        assert hub.states.get("sensor.ocpp201_session_state").attributes["id_token"] is None
         again = {"requestId": 8, "report": True, "clear": False, "idToken": _token("BOB")}
         assert (await csms.call(STATION, "CustomerInformation", again))["status"] == "Accepted"
         (none,) = await _notified(csms, 8)
