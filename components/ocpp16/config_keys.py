@@ -11,6 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from ..ocpp_station.local_auth import LIST_ITEMS_PER_MESSAGE, LIST_MAX_ENTRIES
 from ..ocpp_station.measurands import MEASURANDS as SUPPLIED
 from ..ocpp_station.profiles import MAX_PERIODS, MAX_PROFILES
 
@@ -104,8 +105,14 @@ KEYS: dict[str, Key] = {
         # RW in §9.1; ORGE implements one value of each
         Key("StopTransactionOnEVSideDisconnect", False, _only("true")),
         Key("UnlockConnectorOnEVSideDisconnect", False, _only("true")),
-        Key("LocalAuthorizeOffline", False, _only("false")),
-        Key("LocalPreAuthorize", False, _only("false")),
+        # local authorization (authorization.py; §9.1, §9.3 Local Auth List Management)
+        Key("LocalAuthorizeOffline", False, _bool),
+        Key("LocalPreAuthorize", False, _bool),
+        Key("AuthorizationCacheEnabled", False, _bool),
+        Key("AllowOfflineTxForUnknownId", False, _bool),
+        Key("LocalAuthListEnabled", False, _bool),
+        Key("LocalAuthListMaxLength", True),
+        Key("SendLocalListMaxLength", True),
         Key("ConnectorPhaseRotation", False, _phase_rotation),
         Key("MeterValuesSampledDataMaxLength", True),
         Key("MeterValuesAlignedDataMaxLength", True),
@@ -151,8 +158,13 @@ def defaults(config: dict[str, Any], connectors: int) -> dict[str, str]:
         "StopTransactionOnInvalidId": "true",
         "StopTransactionOnEVSideDisconnect": "true",
         "UnlockConnectorOnEVSideDisconnect": "true",
-        "LocalAuthorizeOffline": "false",
+        "LocalAuthorizeOffline": "true",
         "LocalPreAuthorize": "false",
+        "AuthorizationCacheEnabled": "true",
+        "AllowOfflineTxForUnknownId": "false",
+        "LocalAuthListEnabled": "true",
+        "LocalAuthListMaxLength": str(LIST_MAX_ENTRIES),
+        "SendLocalListMaxLength": str(LIST_ITEMS_PER_MESSAGE),
         "ResetRetries": "1",
         "ConnectorPhaseRotation": ",".join(f"{c}.Unknown" for c in range(connectors + 1)),
         "MeterValuesSampledDataMaxLength": str(len(SUPPORTED_MEASURANDS)),
@@ -160,7 +172,7 @@ def defaults(config: dict[str, Any], connectors: int) -> dict[str, str]:
         "StopTxnSampledDataMaxLength": str(len(SUPPORTED_MEASURANDS)),
         "StopTxnAlignedDataMaxLength": str(len(SUPPORTED_MEASURANDS)),
         "NumberOfConnectors": str(connectors),
-        "SupportedFeatureProfiles": "Core,FirmwareManagement,RemoteTrigger,SmartCharging,Reservation",
+        "SupportedFeatureProfiles": "Core,FirmwareManagement,LocalAuthListManagement,Reservation,SmartCharging,RemoteTrigger",
         "GetConfigurationMaxKeys": str(len(KEYS)),
         "ChargeProfileMaxStackLevel": "8",
         "ChargingScheduleAllowedChargingRateUnit": "Current,Power",

@@ -5,7 +5,8 @@ stop, else identification first.
   or one the CSMS authorizes with the same parentIdTag): the transaction stops with
   reason Local and StopTransaction carries the presented tag (1.6 §4.10; OCA TC_068_CS,
   TC_069_CS).
-- Otherwise the tag is authorized at the CSMS (§4.2) and, when Accepted, held on the
+- Otherwise the tag is authorized (at the CSMS, §4.2, else by the local list, the cache
+  and the offline rules: authorization.py) and, when Accepted, held on the
   connector until the vehicle is plugged in, for at most ConnectionTimeOut (TC_004_1_CS,
   TC_004_2_CS).
 """
@@ -27,9 +28,8 @@ async def present_id_tag(
 ) -> dict[str, Any]:
     """The answer of `ocpp16.authorize`: {"status": IdTagInfo status}; when the tag
     stopped a transaction, also "connector_id" and "stopped": True (as `ocpp201.authorize`
-    answers with "evse_id"). ServiceValidationError when the
-    connector is unknown, the CSMS is not connected, or a transaction runs there that
-    this tag may not stop."""
+    answers with "evse_id"). ServiceValidationError when the connector is unknown or a
+    transaction runs there that this tag may not stop."""
     if connector_id is not None and connector_id not in station.bindings:
         raise ServiceValidationError("ocpp16.authorize: unknown connector")
     running = [
@@ -53,9 +53,8 @@ async def present_id_tag(
             f"ocpp16.authorize: id tag {id_tag} may not stop the transaction running on "
             f"connector {connector_id or next(iter(station.txs))}"
         )
+    # the CSMS when connected, else the local list / cache / offline rules
     status, parent = await station.authorize_id_tag_info(id_tag)
-    if status == "NotConnected":
-        raise ServiceValidationError("ocpp16 is not connected to the CSMS; cannot authorize")
     if status == "Accepted":
         # identification first: held until the vehicle is plugged in (ConnectionTimeOut)
         binding = station.bindings[connector]

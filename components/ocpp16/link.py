@@ -80,9 +80,28 @@ class Link(ChargePoint):
         # call per station at a time must not wait for the charger (issue 10 point 2)
         return self.station.spawn(self.station.remote_stop_run(transaction_id))
 
+    # --- local authorization (authorization.py) ------------------------------------------
+
     @on("ClearCache")
-    def on_clear_cache(self) -> Any:
-        return result.ClearCache(status=self.station.clear_cache())
+    async def on_clear_cache(self) -> Any:
+        return result.ClearCache(status=await self.station.authorization.clear_cache())
+
+    @on("SendLocalList")
+    async def on_send_local_list(
+        self, list_version: int, update_type: str,
+        local_authorization_list: list[dict[str, Any]] | None = None,
+    ) -> Any:  # fmt: skip
+        return result.SendLocalList(
+            status=await self.station.authorization.send_local_list(
+                list_version, update_type, local_authorization_list
+            )
+        )
+
+    @on("GetLocalListVersion")
+    def on_get_local_list_version(self) -> Any:
+        return result.GetLocalListVersion(
+            list_version=self.station.authorization.get_local_list_version()
+        )
 
     @on("Reset")
     def on_reset(self, type: str) -> Any:

@@ -22,7 +22,7 @@ from .config_keys import SETTING_PREFIX
 from .smart import SmartCharging
 
 if TYPE_CHECKING:
-    pass
+    from .authorization import Authorization16
 
 _LOGGER = logging.getLogger(__name__)
 AVAILABILITY_KEY = "availability16"
@@ -39,6 +39,8 @@ TRIGGERABLE = (
 
 class Orders(SmartCharging):
     """Order handling; `self` is the `Ocpp16Station`."""
+
+    authorization: Authorization16
 
     # --- orders ---------------------------------------------------------------------------------
 
@@ -97,18 +99,11 @@ class Orders(SmartCharging):
         return (await self.authorize_id_tag_info(id_tag))[0]
 
     async def authorize_id_tag_info(self, id_tag: str) -> tuple[str, str | None]:
-        """Authorize (1.6 §4.2): (IdTagInfo status, parentIdTag or None); status
-        NotConnected / Failed when the CSMS could not be asked."""
-        link = self.link
-        if link is None or not self.accepted:
-            return "NotConnected", None
-        try:
-            answer = await link.send_call("Authorize", {"idTag": id_tag})
-        except (NoAnswer, CallRejected, LinkDown) as err:
-            self._set_error(f"Authorize: {err}")
-            return "Failed", None
-        info = answer.get("idTagInfo") or {}
-        return str(info.get("status", "Invalid")), info.get("parentIdTag")
+        """(IdTagInfo status, parentIdTag or None) of an id tag, decided by the local
+        authorization rules (`authorization.py`: Authorize (§4.2) when connected, else the
+        local list, the cache and AllowOfflineTxForUnknownId)."""
+        status, parent, _ = await self.authorization.authorize(id_tag)
+        return status, parent
 
     async def remote_stop(self, transaction_id: int) -> str:
         """The answer to RemoteStopTransaction: Accepted when the id is a running
@@ -143,11 +138,6 @@ class Orders(SmartCharging):
             await self._run_stop(self.bindings[tx.connector], "Remote")
         except Exception as err:
             self._set_error(f"RemoteStopTransaction: stop action failed: {err}")
-
-    def clear_cache(self) -> str:
-        """ClearCache (1.6 Core, §5.4): ORGE keeps no authorization cache (every id tag
-        is asked of the CSMS), so there is nothing to clear and the answer is Accepted."""
-        return "Accepted"
 
     async def run_stop(self, binding: EvseBinding, reason: str) -> None:
         """Ask the controller to stop the connector's session (`reason`: the 2.0.1

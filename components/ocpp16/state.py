@@ -7,7 +7,8 @@ the parts it wires are given the station typed as the small `Protocol` of what t
 - `DriverState`: `driver.present_id_tag` (a driver's id tag: local stop or start);
 - `MaintenanceState`: `Maintenance16` (firmware and diagnostics);
 - `LinkState`: `Link` (the handlers of the CSMS's orders call these decisions and runs);
-- `ReservationState`: `Reservation16` (ReserveNow / CancelReservation).
+- `ReservationState`: `Reservation16` (ReserveNow / CancelReservation);
+- `AuthorizationState`: `Authorization16` (local authorization: cache, list, offline).
 
 `Tx` is the record of a running transaction (`txs`: connector -> Tx).
 """
@@ -22,6 +23,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 if TYPE_CHECKING:
     from ..ocpp_station.arming import StartArming
     from ..ocpp_station.clock import StationClock
+    from ..ocpp_station.entities import LinkSensors
     from ..ocpp_station.evse import EvseBinding
     from ..ocpp_station.journal import AsyncJournal
     from ..ocpp_station.sender import JournalSender
@@ -154,3 +156,29 @@ class ReservationState(Protocol):
     arming: StartArming
     bindings: dict[int, EvseBinding]
     keys: ConfigKeys
+
+
+class CallSender(Protocol):
+    """The open link's CALL (`link.Link.send_call`)."""
+
+    async def send_call(
+        self, action: str, payload: dict[str, Any], timeout: float | None = None
+    ) -> dict[str, Any]:
+        """One CALL with a camelCase payload; returns the answer's payload."""
+        ...
+
+
+class AuthorizationState(Protocol):
+    """What `Authorization16` uses of the station."""
+
+    journal: AsyncJournal
+    keys: ConfigKeys
+    sender: JournalSender
+    clock: StationClock
+    sensors: LinkSensors
+    accepted: bool  # BootNotification accepted on the current connection
+
+    @property
+    def link(self) -> CallSender | None:
+        """The open link, None while offline."""
+        ...

@@ -54,6 +54,7 @@ from ..ocpp_station.session_steps import (
 )
 from ..ocpp_station.timers import aligned, every
 from . import DOMAIN
+from .authorization import Authorization16
 from .config_keys import SETTING_PREFIX, ConfigKeys, defaults
 from .driver import present_id_tag
 from .link import SUBPROTOCOL, Link
@@ -130,6 +131,7 @@ class Ocpp16Station(StationLifecycle, Orders):
         # ChangeConfiguration of a timer's key applies at once (issue 10 point 3)
         self.settings = self.sender.settings
         self.maintenance = Maintenance16(self)
+        self.authorization = Authorization16(self)  # cache and local list (§3.5)
         self._tx_lock = asyncio.Lock()
         self._status_lock = asyncio.Lock()
         self._tasks: set[asyncio.Task[Any]] = set()
@@ -148,6 +150,7 @@ class Ocpp16Station(StationLifecycle, Orders):
             {name[len(SETTING_PREFIX) :]: value for name, value in stored.items()},
         )
         await self.limits.async_start()
+        await self.authorization.load()
         self.availability = dict(await self.journal.get_setting(AVAILABILITY_KEY, {}) or {})
         ids = await self.journal.settings(TX_ID_PREFIX)
         self.csms_ids = {key[len(TX_ID_PREFIX) :]: int(value) for key, value in ids.items()}
@@ -731,10 +734,12 @@ class Ocpp16Station(StationLifecycle, Orders):
                     await self._persist_tx(tx)
             if status != "Accepted" and self.keys.flag("StopTransactionOnInvalidId"):
                 self.spawn(self._stop_invalid(entry.tx_id, status))
+            await self.authorization.answered(entry.payload.get("idTag"), response.get("idTagInfo"))
         elif entry.action == "StopTransaction" and entry.tx_id:
             self.csms_ids.pop(entry.tx_id, None)
             await self._forget_tx_id(entry.tx_id)
             await self.sessions.transaction_confirmed(entry.tx_id)
+            await self.authorization.answered(entry.payload.get("idTag"), response.get("idTagInfo"))
 
     async def _forget_tx_id(self, local_id: str) -> None:
         """The transaction is closed at the CSMS: its id mapping is no longer needed."""

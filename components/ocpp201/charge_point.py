@@ -153,6 +153,49 @@ class StationChargePoint(ChargePoint):
             request_id, log_type, log, retries, retry_interval
         )
 
+    # --- local authorization and customer information (authorization.py) -------------
+
+    @on("SendLocalList")
+    async def on_send_local_list(
+        self, version_number: int, update_type: str,
+        local_authorization_list: list[dict[str, Any]] | None = None, **_: Any,
+    ) -> Any:  # fmt: skip
+        return await self.orders.station.authorization.send_local_list(
+            version_number, update_type, local_authorization_list
+        )
+
+    @on("GetLocalListVersion")
+    def on_get_local_list_version(self, **_: Any) -> Any:
+        return self.orders.station.authorization.get_local_list_version()
+
+    @on("ClearCache")
+    async def on_clear_cache(self, **_: Any) -> Any:
+        return await self.orders.station.authorization.clear_cache()
+
+    @on("CustomerInformation")
+    def on_customer_information(
+        self, request_id: int, report: bool, clear: bool, customer_identifier: str | None = None,
+        id_token: dict[str, Any] | None = None, customer_certificate: dict[str, Any] | None = None,
+        **_: Any,
+    ) -> Any:  # fmt: skip
+        return self.orders.station.authorization.customer_information(
+            request_id, report, clear, customer_identifier, id_token, customer_certificate
+        )
+
+    @after("CustomerInformation")
+    async def after_customer_information(
+        self, request_id: int, report: bool, clear: bool, customer_identifier: str | None = None,
+        id_token: dict[str, Any] | None = None, customer_certificate: dict[str, Any] | None = None,
+        **_: Any,
+    ) -> None:  # fmt: skip
+        answer = self.orders.station.authorization.customer_information(
+            request_id, report, clear, customer_identifier, id_token, customer_certificate
+        )
+        if answer.status == "Accepted":
+            await self.orders.station.authorization.after_customer_information(
+                request_id, report, clear, id_token
+            )
+
     # --- smart charging --------------------------------------------------------------
 
     @on("SetChargingProfile")

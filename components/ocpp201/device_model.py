@@ -12,6 +12,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from components.ocpp_station.local_auth import (
+    CACHE_STORAGE,
+    LIST_BYTES_PER_MESSAGE,
+    LIST_ITEMS_PER_MESSAGE,
+    LIST_MAX_ENTRIES,
+    LIST_STORAGE,
+)
 from components.ocpp_station.measurands import MEASURANDS
 from components.ocpp_station.profiles import MAX_PERIODS, MAX_PROFILES
 
@@ -266,7 +273,7 @@ class DeviceModel:
             unit="s",
         )
         add("TxCtrlr", "StopTxOnEVSideDisconnect", "boolean", RO, True)
-        add("TxCtrlr", "StopTxOnInvalidId", "boolean", RO, False)
+        add("TxCtrlr", "StopTxOnInvalidId", "boolean", RW, False)  # E05, local_auth
         tx_points = ("PowerPathClosed",)
         add("TxCtrlr", "TxStartPoint", "MemberList", RO, list(tx_points), values_list=tx_points)
         add("TxCtrlr", "TxStopPoint", "MemberList", RO, list(tx_points), values_list=tx_points)
@@ -352,8 +359,24 @@ class DeviceModel:
         # AuthCtrlr
         add("AuthCtrlr", "Enabled", "boolean", RO, True)
         add("AuthCtrlr", "AuthorizeRemoteStart", "boolean", RO, False)
-        add("AuthCtrlr", "LocalAuthorizeOffline", "boolean", RO, True)
-        add("AuthCtrlr", "LocalPreAuthorize", "boolean", RO, False)
+        # AuthCtrlr offline rules, AuthCacheCtrlr, LocalAuthListCtrlr (local_auth; C, D)
+        add("AuthCtrlr", "LocalAuthorizeOffline", "boolean", RW, True)
+        add("AuthCtrlr", "LocalPreAuthorize", "boolean", RW, False)
+        add("AuthCtrlr", "OfflineTxForUnknownIdEnabled", "boolean", RW, False)
+        add("AuthCacheCtrlr", "Available", "boolean", RO, True)
+        add("AuthCacheCtrlr", "Enabled", "boolean", RW, True)
+        add("AuthCacheCtrlr", "LifeTime", "integer", RW, 0, minimum=0, unit="s")
+        add("AuthCacheCtrlr", "Policy", "OptionList", RO, "LRU", values_list=("LRU",))
+        add("AuthCacheCtrlr", "Storage", "integer", RO, 0, maximum=CACHE_STORAGE, unit="B")
+        add("AuthCacheCtrlr", "DisablePostAuthorize", "boolean", RW, False)
+        add("LocalAuthListCtrlr", "Available", "boolean", RO, True)
+        add("LocalAuthListCtrlr", "Enabled", "boolean", RW, True)
+        add("LocalAuthListCtrlr", "Entries", "integer", RO, 0, maximum=LIST_MAX_ENTRIES)
+        add("LocalAuthListCtrlr", "ItemsPerMessage", "integer", RO, LIST_ITEMS_PER_MESSAGE)
+        add("LocalAuthListCtrlr", "BytesPerMessage", "integer", RO, LIST_BYTES_PER_MESSAGE)
+        add("LocalAuthListCtrlr", "Storage", "integer", RO, 0, maximum=LIST_STORAGE, unit="B")
+        add("LocalAuthListCtrlr", "DisablePostAuthorize", "boolean", RW, False)
+        add("TxCtrlr", "MaxEnergyOnInvalidId", "integer", RW, 0, minimum=0, unit="Wh")
         # SmartChargingCtrlr
         add("SmartChargingCtrlr", "Enabled", "boolean", RO, True)
         add("SmartChargingCtrlr", "RateUnit", "MemberList", RO, ["A", "W"], values_list=("A", "W"))

@@ -138,10 +138,11 @@ class Orders(SmartCharging):
         """`ocpp201.authorize`: a token presented by a driver. It stops a transaction it
         may stop (the same token, or one the CSMS gives the starting token's group:
         `arming.local_stop_allowed`; Ended with triggerReason StopAuthorized, stoppedReason
-        Local; OCA TC_C_39_CS, TC_E_06/07-style local stop); else Authorize at the CSMS,
-        then start like a remote start, held until the vehicle is plugged in (C01, E01).
-        ServiceValidationError: no free EVSE, a transaction there it may not stop
-        (TC_C_04_CS), the CSMS not connected."""
+        Local; OCA TC_C_39_CS, TC_E_06/07-style local stop); else authorized through
+        the local rules (`authorization.py`: the CSMS, else the local list, the cache,
+        the offline rules), then started like a remote start, held until the vehicle is
+        plugged in (C01, E01). ServiceValidationError: no free EVSE, a transaction there
+        it may not stop (TC_C_04_CS)."""
         from orge.exceptions import ServiceValidationError
 
         station = self.station
@@ -183,18 +184,11 @@ class Orders(SmartCharging):
         return {"status": status, "evse_id": binding.evse_id}
 
     async def _authorize(self, token: dict[str, Any]) -> dict[str, Any]:
-        """Authorize (C01) -> the IdTokenInfo; ServiceValidationError when the CSMS
-        cannot be asked."""
-        from orge.exceptions import ServiceValidationError
-
-        link = self.station.link
-        if link is None or not self.station.boot_accepted:
-            raise ServiceValidationError("the CSMS is not connected: cannot authorize now")
-        try:
-            answer = await link.call("Authorize", {"idToken": token})
-        except (NoAnswer, CallRejected, LinkDown) as err:
-            raise ServiceValidationError(f"Authorize failed: {err}") from None
-        return dict(answer.get("idTokenInfo") or {})
+        """The IdTokenInfo of a token, decided by the local authorization rules
+        (`authorization.py`: Authorize at the CSMS when connected, else the local list,
+        the cache and the offline rules; C01, C12-C15)."""
+        decision = await self.station.authorization.authorize(token)
+        return {**decision.info, "status": decision.status}
 
     def state_changed(self, binding: EvseBinding) -> None:
         """Called inline on every EVSE change: pending remote start, pending limits."""

@@ -29,10 +29,12 @@ if TYPE_CHECKING:
     from components.ocpp_station.charging_limits import ChargingLimits
     from components.ocpp_station.clock import StationClock
     from components.ocpp_station.connection import Connection
+    from components.ocpp_station.entities import LinkSensors
     from components.ocpp_station.evse import EvseBinding
     from components.ocpp_station.journal import AsyncJournal
     from components.ocpp_station.recovery import SessionRecovery
     from components.ocpp_station.sender import JournalSender
+    from components.ocpp_station.session import StationSessions
     from components.ocpp_station.timers import SettingsWake
 
     from .device_model import DeviceModel
@@ -177,3 +179,19 @@ class ReservationState(Protocol):
     evses: dict[int, EvseBinding]
     transactions: dict[int, Transaction]
     arming: StartArming
+
+
+class AuthorizationState(Protocol):
+    """What `Authorization201` uses of the station."""
+
+    orge: Any
+    clock: StationClock
+    journal: AsyncJournal
+    sender: JournalSender
+    model: DeviceModel
+    evses: dict[int, EvseBinding]
+    transactions: dict[int, Transaction]
+    link: Connection | None
+    boot_accepted: bool
+    sensors: LinkSensors
+    sessions: StationSessions

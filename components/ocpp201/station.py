@@ -54,6 +54,7 @@ from components.ocpp_station.urls import station_url
 from orge import __version__
 from orge.core import EVENT_ORGE_FINAL_WRITE, EVENT_ORGE_STOP, Orge, callback
 
+from .authorization import Authorization201
 from .charge_point import StationChargePoint
 from .device_model import DeviceModel
 from .maintenance import Maintenance201
@@ -100,6 +101,7 @@ class Station201(StationLifecycle, TransactionLog):
         self.sensors = LinkSensors(orge, DOMAIN, "OCPP 2.0.1")
         self.orders = Orders(self)
         self.maintenance = Maintenance201(self)
+        self.authorization = Authorization201(self)  # cache, local list (C, D, N09)
         self.evses: dict[int, EvseBinding] = {}
         self.transactions: dict[int, Transaction] = {}
         # accepted starts held until the vehicle is plugged in (shared with ocpp16)
@@ -147,6 +149,7 @@ class Station201(StationLifecycle, TransactionLog):
         self.apply_backoff_settings()
         self.boot_reason = await self.journal.get_setting("boot_reason", "PowerUp")
         await self.orders.load()
+        await self.authorization.load()
         self.maintenance.start()
         self.model.variables[
             "ChargingStation/AvailabilityState"

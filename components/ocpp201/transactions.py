@@ -39,6 +39,7 @@ if TYPE_CHECKING:
     from components.ocpp_station.sender import JournalSender
     from components.ocpp_station.session import StationSessions
 
+    from .authorization import Authorization201
     from .device_model import DeviceModel
     from .reservation import Reservation201
 
@@ -58,6 +59,7 @@ class TransactionLog:
     sender: JournalSender
     model: DeviceModel
     orders: OrdersForTransactions
+    authorization: Authorization201
     link: Link | None
     boot_accepted: bool
     evses: dict[int, EvseBinding]
@@ -241,13 +243,15 @@ class TransactionLog:
         await self.orders.transaction_ended(binding)
 
     async def _confirmed(self, entry: Entry, response: Any) -> None:
-        """The CSMS answered a journaled message: an Ended event confirms the session."""
+        """The CSMS answered a journaled message: an Ended event confirms the session;
+        an idTokenInfo goes to the authorization cache (and may de-authorize, E05)."""
         if (
             entry.action == "TransactionEvent"
             and entry.tx_id
             and entry.payload.get("eventType") == "Ended"
         ):
             await self.sessions.transaction_confirmed(entry.tx_id)
+        await self.authorization.answered(entry, response)
 
     async def _meter_event(self, binding: EvseBinding, trigger: str, mono: float) -> None:
         tx = self.transactions.get(binding.evse_id)

@@ -322,7 +322,7 @@ def stop_reason_16(reason: str | None) -> str:
 _STOP_TRIGGERS = {
     "Remote": "RemoteStop",
     "Local": "StopAuthorized",
-    "DeAuthorized": "StopAuthorized",
+    "DeAuthorized": "Deauthorized",  # E05: the CSMS rejected the token
     "ImmediateReset": "ResetCommand",
 }
 

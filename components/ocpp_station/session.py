@@ -428,3 +428,29 @@ class StationSessions:
 
     async def _service_get_sessions(self, call: Any) -> dict[str, Any]:
         return {"sessions": await self.sessions(call.data["limit"])}
+
+    # --- personal data (2.0.1 CustomerInformation, N09/N10) ---------------------------------
+
+    async def sessions_of(self, id_token: str) -> list[dict[str, Any]]:
+        """The log's sessions started by `id_token` (compared case-insensitively, as id
+        tokens are), newest first, in the shape of `sessions()`."""
+        rows = await self.journal.execute(
+            f"SELECT {_COLUMNS} FROM sessions WHERE lower(id_token) = lower(?) "
+            "ORDER BY started_wall DESC",
+            (id_token,),
+        )
+        now = time.time()
+        return [SessionRecord.from_row(row).as_log(now) for row in rows]
+
+    async def forget_token(self, id_token: str) -> None:
+        """Remove `id_token` from the log and the session entities (the sessions stay,
+        without the token)."""
+        await self.journal.execute(
+            "UPDATE sessions SET id_token = NULL WHERE lower(id_token) = lower(?)", (id_token,)
+        )
+        for evse_id, record in self.current.items():
+            if record.id_token is not None and record.id_token.lower() == id_token.lower():
+                record.id_token = None
+                binding = self.bindings.get(evse_id)
+                if binding is not None:
+                    self.refresh(binding)

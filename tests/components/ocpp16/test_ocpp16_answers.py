@@ -38,7 +38,7 @@ async def test_error_table(config_dir, start_station) -> None:
         cases = [
             ('[2,"e1","FlyToTheMoon",{}]', "NotImplemented"),
             ('[2,"e2","ExtendedTriggerMessage",{"requestedMessage":"Heartbeat"}]', "NotSupported"),
-            ('[2,"e3","SendLocalList",{"listVersion":1,"updateType":"Full"}]', "NotSupported"),
+            # (SendLocalList and CancelReservation, examples here before, are supported now)
             ('[2,"e4","Reset",{"type":"Sideways"}]', "FormationViolation"),
             ('[2,"e5","Reset",[]]', "FormationViolation"),
             ('[2,"e6","UnlockConnector",{"connectorId":"one"}]', "TypeConstraintViolation"),

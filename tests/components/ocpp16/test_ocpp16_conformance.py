@@ -74,9 +74,8 @@ async def test_tc_019_1_get_configuration_returns_every_core_key(config_dir, sta
         assert int(keys["GetConfigurationMaxKeys"]["value"]) >= len(keys)
         assert keys["ConnectorPhaseRotation"]["value"] == "0.Unknown,1.Unknown"
         assert keys["NumberOfConnectors"]["value"] == "1"
-        assert (
-            keys["SupportedFeatureProfiles"]["value"]
-            == "Core,FirmwareManagement,RemoteTrigger,SmartCharging,Reservation"
+        assert keys["SupportedFeatureProfiles"]["value"] == (
+            "Core,FirmwareManagement,LocalAuthListManagement,Reservation,SmartCharging,RemoteTrigger"
         )
 
 
@@ -92,7 +91,10 @@ async def test_tc_021_change_configuration_of_writable_core_keys(config_dir, sta
         assert await change(STATION, "StopTransactionOnEVSideDisconnect", "false") == {
             "status": "Rejected"
         }
-        assert await change(STATION, "LocalPreAuthorize", "true") == {"status": "Rejected"}
+        # LocalPreAuthorize is real now (local authorization): a value that is not a
+        # boolean is Rejected, true is Accepted
+        assert await change(STATION, "LocalPreAuthorize", "maybe") == {"status": "Rejected"}
+        assert await change(STATION, "LocalPreAuthorize", "true") == {"status": "Accepted"}
         assert await change(STATION, "ConnectorPhaseRotation", "0.RST,1.RST") == {
             "status": "Accepted"
         }
