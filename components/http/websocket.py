@@ -22,8 +22,8 @@ from orge.core import Context, Event, Orge, callback
 from orge.exceptions import OrgeError, ServiceNotFound, ServiceValidationError
 
 from .auth import TokenEntry
+from .data import APP_DATA, KEY_CLIENT, HttpData
 from .jsonutil import dumps, loads
-from .server import APP_DATA, KEY_CLIENT, HttpData
 
 _LOGGER = logging.getLogger(__name__)
 AUTH_TIMEOUT = 10.0
@@ -43,6 +43,12 @@ ERR_TEMPLATE = "template_error"
 ERR_UNKNOWN = "unknown_error"
 ERR_NOT_SUPPORTED = "not_supported"
 
+
+# A command's handler: (connection, message id, message) -> None, or a coroutine of it.
+CommandHandler = Callable[["Connection", int, dict[str, Any]], Any]
+# The command table, by message type: put into the app by server.build_app (the commands
+# import this module, so this module is handed them instead of importing them).
+APP_COMMANDS: web.AppKey[dict[str, CommandHandler]] = web.AppKey("orge_ws_commands", dict)
 
 DIRECT_WRITE_LIMIT = 64 * 1024  # bytes buffered in the socket before messages queue up
 
@@ -91,9 +97,7 @@ class Connection:
         self.request = request
         self.token = token
         self.max_pending = int(data.config.get("websocket_max_pending", 2048))
-        from .ws_commands import COMMANDS  # imported here: it imports this module
-
-        self.commands: dict[str, Callable[..., Any]] = COMMANDS
+        self.commands: dict[str, CommandHandler] = request.app[APP_COMMANDS]
         self.queue: deque[str] = deque()
         self.wakeup = asyncio.Event()
         self.closing = False
@@ -249,13 +253,13 @@ class Connection:
         else:
             self._run_sync(handler, msg_id, message)
 
-    def _run_sync(self, handler: Callable[..., Any], msg_id: int, message: dict) -> None:
+    def _run_sync(self, handler: CommandHandler, msg_id: int, message: dict) -> None:
         try:
             handler(self, msg_id, message)
         except Exception as err:
             self._report(msg_id, err)
 
-    async def _run(self, handler: Callable[..., Any], msg_id: int, message: dict) -> None:
+    async def _run(self, handler: CommandHandler, msg_id: int, message: dict) -> None:
         try:
             await handler(self, msg_id, message)
         except asyncio.CancelledError:
