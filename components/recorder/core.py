@@ -72,6 +72,13 @@ class Recorder:
         self.rows_settled = 0
         self.metrics: RecorderMetrics | None = None
 
+    def queued_rows(self) -> int:
+        """Rows recorded but not yet committed: buffered on the loop, handed to the writer
+        thread, or kept back after a failed write (orge_recorder_queue_rows)."""
+        # rows_handed_over is written by the loop only, rows_settled by the thread only.
+        in_thread = max(self.rows_handed_over - self.rows_settled, 0)
+        return len(self.buffer) + in_thread + len(self.retained)
+
     # the loop's side ---------------------------------------------------------------------
 
     @callback
@@ -313,7 +320,7 @@ def _register_services(orge: Orge, recorder: Recorder) -> None:
 async def async_setup_recorder(orge: Orge, config: dict[str, Any]) -> Recorder:
     path = database_path(orge.config.config_dir or ".", config)
     recorder = Recorder(orge, path, config)
-    recorder.metrics = RecorderMetrics(recorder)
+    recorder.metrics = RecorderMetrics(orge, recorder.queued_rows)
     recorder.writer = await orge.async_add_executor_job(Writer, path)
     recorder.thread = threading.Thread(target=recorder.run, name="recorder", daemon=True)
     recorder.thread.start()

@@ -12,7 +12,7 @@ import logging
 import time
 from collections.abc import Callable
 from datetime import timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import voluptuous as vol
 
@@ -22,9 +22,6 @@ from orge.script import condition as cond
 from orge.script.helpers import render_period
 from orge.script.trace import Trace
 from orge.template import Template, TemplateError, render_complex, result_as_boolean
-
-if TYPE_CHECKING:
-    from orge.script.script import Script
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -43,21 +40,28 @@ class StopRun(Exception):
 
 
 class ScriptRun:
-    """One run of a Script."""
+    """One run of an action sequence (a Script's, orge/script/script.py, which owns the
+    run mode: the run is handed only what it runs, so it needs no Script)."""
 
     def __init__(
-        self, script: Script, variables: dict[str, Any], context: Context, trace: Trace
+        self,
+        orge: Orge,
+        name: str,
+        sequence: list[dict[str, Any]],
+        variables: dict[str, Any],
+        context: Context,
+        trace: Trace,
     ) -> None:
-        self.script = script
-        self.orge: Orge = script.orge
+        self.orge = orge
+        self.name = name
+        self.sequence = sequence
         self.variables = variables
         self.context = context
         self.trace = trace
-        self.name = script.name
         self._checks: dict[int, Callable[[dict[str, Any]], bool]] = {}
 
     async def async_run(self) -> Any:
-        await self.run_sequence(self.script.sequence, "action")
+        await self.run_sequence(self.sequence, "action")
         return None
 
     async def run_sequence(self, steps: list[dict[str, Any]], path: str) -> None:

@@ -87,7 +87,7 @@ class Script:
                 return None
         context = context or Context()
         trace = trace or Trace(self.item_id, None, context)
-        run = ScriptRun(self, dict(variables or {}), context, trace)
+        run = ScriptRun(self.orge, self.name, self.sequence, dict(variables or {}), context, trace)
         task = asyncio.current_task()
         assert task is not None
         self.runs.append(task)
