@@ -17,7 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from orge.core import Orge, callback
+from orge.core import Orge, OwnedTasks, callback
 from orge.exceptions import OrgeError, ServiceValidationError
 
 from . import protocol as p
@@ -88,7 +88,7 @@ class Esp32Charger:
         self._want_max_current = settings.max_current
         self._max_current_task: asyncio.Task[None] | None = None
         self._max_current_failed = False
-        self._tasks: set[asyncio.Task[Any]] = set()
+        self._tasks = OwnedTasks(orge)  # refreshes and the current limit, ended at shutdown
         self.simulator: Any = None  # the built-in simulator with `port: simulator`
 
     # --- picture of the controller ----------------------------------------------------
@@ -266,7 +266,9 @@ class Esp32Charger:
         self.orge.bus.async_fire(
             EVENT_INFO, {"level": "info", "message": "REBOOT", "value": None, "line": line.text}
         )
-        self._spawn(self._quiet_refresh(), "esp32 refresh after reboot")
+        self._tasks.async_create_background_task(
+            self._quiet_refresh(), "esp32 refresh after reboot"
+        )
 
     def _on_bad(self, line: p.Line) -> None:
         kind = line.bad or p.BAD_GARBAGE
@@ -285,7 +287,9 @@ class Esp32Charger:
         if up:
             # §9.6: the latch may have changed while we were away; rebuild from a STAT.
             self._last_lock_command = None
-            self._spawn(self._quiet_refresh(), "esp32 refresh after connect")
+            self._tasks.async_create_background_task(
+                self._quiet_refresh(), "esp32 refresh after connect"
+            )
         else:
             # The old STAT says nothing about the controller once we are reconnected.
             self.stat_time = None
@@ -295,11 +299,6 @@ class Esp32Charger:
             self._link_entity.async_write_state()
 
     # --- background work ------------------------------------------------------------
-
-    def _spawn(self, coro: Any, name: str) -> None:
-        task = self.orge.loop.create_task(coro, name=name)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
 
     async def _quiet_refresh(self) -> None:
         try:
@@ -331,13 +330,10 @@ class Esp32Charger:
             )
             age = None if self.stat_time is None else time.monotonic() - self.stat_time
             if age is None or age >= interval:
-                poll = self.orge.loop.create_task(self._quiet_refresh(), name="esp32 poll")
-                self._tasks.add(poll)
-                poll.add_done_callback(self._tasks.discard)
+                poll = self._tasks.async_create_background_task(self._quiet_refresh(), "esp32 poll")
 
     async def shutdown(self) -> None:
-        for task in list(self._tasks):
-            task.cancel()
+        self._tasks.async_cancel_all()
         await self.link.close()
 
     def _maybe_apply_max_current(self) -> None:
@@ -359,9 +355,9 @@ class Esp32Charger:
                 self._max_current_failed = True
                 _LOGGER.error("Cannot apply the current limit of %s A: %s", want, err)
 
-        self._max_current_task = self.orge.loop.create_task(apply(), name="esp32 max current")
-        self._tasks.add(self._max_current_task)
-        self._max_current_task.add_done_callback(self._tasks.discard)
+        self._max_current_task = self._tasks.async_create_background_task(
+            apply(), "esp32 max current"
+        )
 
     # --- commands -------------------------------------------------------------------
 

@@ -18,7 +18,7 @@ import voluptuous as vol
 from aiohttp import WSMsgType, web
 
 from orge import __version__
-from orge.core import Context, Event, Orge, callback
+from orge.core import Context, Event, Orge, OwnedTasks, callback
 from orge.exceptions import OrgeError, ServiceNotFound, ServiceValidationError
 
 from .auth import TokenEntry
@@ -105,8 +105,7 @@ class Connection:
         self.coalesce = False  # supported_features: {coalesce_messages: 1}
         self.last_id = 0
         self.subscriptions: dict[int, Callable[[], None]] = {}
-        self.tasks: set[asyncio.Task[Any]] = set()
-        self._close_task: asyncio.Task[Any] | None = None
+        self.tasks = OwnedTasks(self.orge)  # the running commands, cancelled at cleanup
 
     # sending ---------------------------------------------------------------------------
 
@@ -199,17 +198,16 @@ class Connection:
             return
         self.closing = True
         self.wakeup.set()
-        # Kept apart from self.tasks: cleanup() must not cancel the close handshake.
-        self._close_task = asyncio.get_running_loop().create_task(
-            self.ws.close(code=1001, message=reason.encode())
+        # The hub's, not self.tasks: cleanup() must not cancel the close handshake.
+        self.orge.async_create_background_task(
+            self.ws.close(code=1001, message=reason.encode()), "websocket close"
         )
 
     def cleanup(self) -> None:
         for remove in self.subscriptions.values():
             remove()
         self.subscriptions.clear()
-        for task in list(self.tasks):
-            task.cancel()
+        self.tasks.async_cancel_all()
 
     # receiving -------------------------------------------------------------------------
 
@@ -247,9 +245,9 @@ class Connection:
             self.send_error(msg_id, ERR_UNKNOWN_COMMAND, f"Unknown command {message['type']}.")
             return
         if asyncio.iscoroutinefunction(handler):
-            task = asyncio.get_running_loop().create_task(self._run(handler, msg_id, message))
-            self.tasks.add(task)
-            task.add_done_callback(self.tasks.discard)
+            self.tasks.async_create_background_task(
+                self._run(handler, msg_id, message), f"websocket command {message['type']}"
+            )
         else:
             self._run_sync(handler, msg_id, message)
 
@@ -358,7 +356,7 @@ async def handle(request: web.Request) -> web.StreamResponse:
         return ws
     conn = Connection(data, ws, request, entry)
     data.websockets.add(conn)
-    writer = asyncio.get_running_loop().create_task(conn.writer())
+    writer = conn.tasks.async_create_background_task(conn.writer(), "websocket writer")
     try:
         async for msg in ws:
             if msg.type == WSMsgType.TEXT:
