@@ -232,7 +232,7 @@ class _TemplateSubscription:
             from orge.helpers.event import async_track_time_interval
 
             self.remove_timer = async_track_time_interval(
-                self.conn.orge, lambda _now: self.rerender(), 60
+                self.conn.orge, callback(lambda _now: self.rerender()), 60
             )
         if self.strict and (
             missing := _undefined_names(self.conn.orge, self.template.text, self.variables)
