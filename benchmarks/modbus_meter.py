@@ -25,7 +25,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from orge.core import Orge, callback
+from orge.core import EVENT_STATE_CHANGED, Orge, callback
 from orge.setup import async_from_config_dir
 from tests.components.modbus_meter.fake_meter import FakeMeter, free_port, pty_pair
 
@@ -68,7 +68,7 @@ async def measure(model: str, seconds: float, where_yaml: str) -> tuple[float, i
             nonlocal writes
             writes += 1
 
-        hub.bus.async_listen("state_changed", count)
+        hub.bus.async_listen(EVENT_STATE_CHANGED, count)
         polls = reader.polls
         cpu, wall = time.process_time(), time.monotonic()
         await asyncio.sleep(seconds)

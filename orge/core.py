@@ -38,6 +38,12 @@ EVENT_STATE_CHANGED = "state_changed"
 EVENT_SERVICE_REGISTERED = "service_registered"
 EVENT_SERVICE_REMOVED = "service_removed"
 EVENT_COMPONENT_LOADED = "component_loaded"
+# Fired by components (automation, script) or by anyone (logbook_entry) and read by
+# others (the recorder's logbook, the API): named here, since components never import
+# one another. Home Assistant's names and values.
+EVENT_AUTOMATION_TRIGGERED = "automation_triggered"
+EVENT_SCRIPT_STARTED = "script_started"
+EVENT_LOGBOOK_ENTRY = "logbook_entry"
 MATCH_ALL = "*"
 
 STATE_UNAVAILABLE = "unavailable"

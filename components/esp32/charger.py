@@ -25,11 +25,11 @@ from .link import Esp32Link, LinkDown
 
 _LOGGER = logging.getLogger(__name__)
 
-EVENT_STATE_CHANGED = "esp32_state_changed"
-EVENT_ACK = "esp32_ack"
-EVENT_INFO = "esp32_info"
-EVENT_UNKNOWN_LINE = "esp32_unknown_line"
-EVENT_REBOOTED = "esp32_rebooted"
+EVENT_ESP32_STATE_CHANGED = "esp32_state_changed"
+EVENT_ESP32_ACK = "esp32_ack"
+EVENT_ESP32_INFO = "esp32_info"
+EVENT_ESP32_UNKNOWN_LINE = "esp32_unknown_line"
+EVENT_ESP32_REBOOTED = "esp32_rebooted"
 
 SESSION_STATES = frozenset(range(0, 9)) - {p.STATE_IDLE}
 _MAX_EVENT_TEXT = 200
@@ -141,7 +141,7 @@ class Esp32Charger:
         elif kind == "ACK":
             fields = line.record.fields  # type: ignore[union-attr]
             self.orge.bus.async_fire(
-                EVENT_ACK, {"command": fields["CMD"], "status": fields["STATUS"]}
+                EVENT_ESP32_ACK, {"command": fields["CMD"], "status": fields["STATUS"]}
             )
         elif kind in ("INFO", "WARN", "ERR"):
             self._on_info(line)
@@ -149,7 +149,7 @@ class Esp32Charger:
             self._on_banner(line)
         elif kind == "CARD":
             self.orge.bus.async_fire(
-                EVENT_INFO,
+                EVENT_ESP32_INFO,
                 {
                     "level": "info",
                     "message": "CARD_READ",
@@ -182,7 +182,7 @@ class Esp32Charger:
         new_code = stat.values["STATE"]
         if old_code != new_code:
             self.orge.bus.async_fire(
-                EVENT_STATE_CHANGED,
+                EVENT_ESP32_STATE_CHANGED,
                 {
                     "old_state": p.state_name(old_code),
                     "new_state": p.state_name(new_code),
@@ -228,7 +228,7 @@ class Esp32Charger:
                 "Pilot error (CP code 3) while %s: the relay stays closed", self.state_name
             )
             self.orge.bus.async_fire(
-                EVENT_INFO,
+                EVENT_ESP32_INFO,
                 {
                     "level": "warning",
                     "message": "CP_ERROR_IN_SESSION",
@@ -247,7 +247,7 @@ class Esp32Charger:
         if line.kind != "INFO":
             _LOGGER.warning("Controller says %s", record.text)
         self.orge.bus.async_fire(
-            EVENT_INFO,
+            EVENT_ESP32_INFO,
             {
                 "level": level,
                 "message": message,
@@ -262,9 +262,10 @@ class Esp32Charger:
         self._last_lock_command = None
         self._max_current_failed = False
         _LOGGER.warning("Controller rebooted: %s", line.text)
-        self.orge.bus.async_fire(EVENT_REBOOTED, {"line": line.text})
+        self.orge.bus.async_fire(EVENT_ESP32_REBOOTED, {"line": line.text})
         self.orge.bus.async_fire(
-            EVENT_INFO, {"level": "info", "message": "REBOOT", "value": None, "line": line.text}
+            EVENT_ESP32_INFO,
+            {"level": "info", "message": "REBOOT", "value": None, "line": line.text},
         )
         self._tasks.async_create_background_task(
             self._quiet_refresh(), "esp32 refresh after reboot"
@@ -277,7 +278,7 @@ class Esp32Charger:
         self.last_bad_line = text
         _LOGGER.debug("Skipped %s line %r: %s", kind, text, line.detail)
         self.orge.bus.async_fire(
-            EVENT_UNKNOWN_LINE, {"kind": kind, "line": text, "detail": line.detail}
+            EVENT_ESP32_UNKNOWN_LINE, {"kind": kind, "line": text, "detail": line.detail}
         )
         if self._bad_lines_entity is not None:
             self._bad_lines_entity.async_write_state()

@@ -15,6 +15,14 @@ from zoneinfo import ZoneInfo
 from aiohttp import web
 
 from orge.core import (
+    EVENT_COMPONENT_LOADED,
+    EVENT_ORGE_CLOSE,
+    EVENT_ORGE_FINAL_WRITE,
+    EVENT_ORGE_START,
+    EVENT_ORGE_STARTED,
+    EVENT_ORGE_STOP,
+    EVENT_SERVICE_REGISTERED,
+    EVENT_SERVICE_REMOVED,
     EVENT_STATE_CHANGED,
     Context,
     Event,
@@ -31,14 +39,14 @@ from .jsonutil import dumps
 PROTECTED_EVENTS = frozenset(
     {
         EVENT_STATE_CHANGED,
-        "orge_start",
-        "orge_started",
-        "orge_stop",
-        "orge_final_write",
-        "orge_close",
-        "service_registered",
-        "service_removed",
-        "component_loaded",
+        EVENT_ORGE_START,
+        EVENT_ORGE_STARTED,
+        EVENT_ORGE_STOP,
+        EVENT_ORGE_FINAL_WRITE,
+        EVENT_ORGE_CLOSE,
+        EVENT_SERVICE_REGISTERED,
+        EVENT_SERVICE_REMOVED,
+        EVENT_COMPONENT_LOADED,
     }
 )
 

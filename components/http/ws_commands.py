@@ -16,7 +16,7 @@ from typing import Any
 import voluptuous as vol
 from aiohttp import web
 
-from orge.core import MATCH_ALL, Context, Event, callback
+from orge.core import EVENT_STATE_CHANGED, MATCH_ALL, Context, Event, callback
 
 from . import operations
 from .jsonutil import dumps
@@ -214,7 +214,7 @@ class _TemplateSubscription:
         self.last: str | None = None
         self.listeners: dict[str, Any] = {}
         self.pending: asyncio.TimerHandle | None = None
-        self.remove_listener = conn.orge.bus.async_listen("state_changed", self.changed)
+        self.remove_listener = conn.orge.bus.async_listen(EVENT_STATE_CHANGED, self.changed)
         self.remove_timer: Callable[[], None] | None = None
 
     def render(self) -> str | None:
