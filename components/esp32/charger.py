@@ -21,7 +21,8 @@ from orge.core import Orge, OwnedTasks, callback
 from orge.exceptions import OrgeError, ServiceValidationError
 
 from . import protocol as p
-from .link import Esp32Link, LinkDown
+from .errors import ControllerError, ControllerNoAnswer, SerialLinkDown
+from .link import Esp32Link
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -33,14 +34,6 @@ EVENT_ESP32_REBOOTED = "esp32_rebooted"
 
 SESSION_STATES = frozenset(range(0, 9)) - {p.STATE_IDLE}
 _MAX_EVENT_TEXT = 200
-
-
-class NoAnswer(OrgeError):
-    """The controller did not answer within the ACK timeout (after the allowed retries)."""
-
-
-class ControllerError(OrgeError):
-    """The controller answered with an error status (ERR)."""
 
 
 @dataclass
@@ -365,7 +358,7 @@ class Esp32Charger:
     def _require_link(self) -> None:
         if not self.link.connected:
             detail = f" ({self.link.last_error})" if self.link.last_error else ""
-            raise LinkDown(
+            raise SerialLinkDown(
                 f"Charger {self.settings.name}: serial link to {self.link.port} is down{detail}"
             )
 
@@ -382,7 +375,7 @@ class Esp32Charger:
                 if self.stat is not None and self.stat is not before:
                     return self.stat
                 # acknowledged, but its STAT was corrupted and skipped: ask again
-        raise NoAnswer(
+        raise ControllerNoAnswer(
             f"no answer to READSTAT within {self.settings.ack_timeout:g} s "
             f"({1 + self.settings.retries} tries)"
         )
@@ -427,7 +420,7 @@ class Esp32Charger:
                 if stat.get("AUTH") == 1 or stat.state in (p.STATE_READY, p.STATE_CHARGING):
                     return  # executed, only the answer was lost
                 self._gate_authorize(stat)  # Q3: silence in IDLE means "no cable", not an error
-            raise NoAnswer(
+            raise ControllerNoAnswer(
                 f"Authorisation: no answer from the controller within {self.settings.ack_timeout:g} s"
             )
 
@@ -508,7 +501,7 @@ class Esp32Charger:
                 if time.monotonic() >= deadline:
                     break
                 await asyncio.sleep(0.05)
-        raise NoAnswer(
+        raise ControllerNoAnswer(
             f"{what}: {failure}; the controller still reports {p.state_name(stat.state)} "
             f"(STATE {stat.state}, AUTH {stat.get('AUTH')})"
         )
@@ -561,7 +554,7 @@ class Esp32Charger:
                     return
                 if stat.state != p.STATE_IDLE:
                     break  # §9.3: retry only in STATE 1
-            raise NoAnswer(
+            raise ControllerNoAnswer(
                 f"Current limit {current} A: no answer from the controller "
                 f"within {self.settings.ack_timeout:g} s"
             )
@@ -600,7 +593,7 @@ class Esp32Charger:
                 p.FRAME_LOCK if locked else p.FRAME_UNLOCK, _ack_of(name), self.settings.ack_timeout
             )
             if line is None:
-                raise NoAnswer(
+                raise ControllerNoAnswer(
                     f"{what}: no answer within {self.settings.ack_timeout:g} s (the controller "
                     "ignores a repeat of its previous lock command; not retried)"
                 )
