@@ -251,13 +251,13 @@ class Connection:
         else:
             self._run_sync(handler, msg_id, message)
 
-    def _run_sync(self, handler: CommandHandler, msg_id: int, message: dict) -> None:
+    def _run_sync(self, handler: CommandHandler, msg_id: int, message: dict[str, Any]) -> None:
         try:
             handler(self, msg_id, message)
         except Exception as err:
             self._report(msg_id, err)
 
-    async def _run(self, handler: CommandHandler, msg_id: int, message: dict) -> None:
+    async def _run(self, handler: CommandHandler, msg_id: int, message: dict[str, Any]) -> None:
         try:
             await handler(self, msg_id, message)
         except asyncio.CancelledError:
