@@ -26,7 +26,9 @@ from orge.template import Template, TemplateError, render_complex, result_as_boo
 _LOGGER = logging.getLogger(__name__)
 
 
-_EXPECTED = (OrgeError, ValueError, vol.Invalid)
+# Errors an action is expected to raise (a refused call, a bad value): `continue_on_error`
+# skips only these, and a run ending in one is logged without a traceback.
+EXPECTED_ERRORS = (OrgeError, ValueError, vol.Invalid)
 
 
 class StopRun(Exception):
@@ -84,7 +86,7 @@ class ScriptRun:
         except Exception as err:
             message = _describe(err)
             self.trace.add_step(path, started, None, message)
-            if step.get("continue_on_error") and isinstance(err, _EXPECTED):
+            if step.get("continue_on_error") and isinstance(err, EXPECTED_ERRORS):
                 _LOGGER.warning("%s: %s failed, continuing: %s", self.name, path, message)
                 return
             raise
