@@ -21,6 +21,7 @@ from orge.core import Orge, OwnedTasks, callback
 from orge.exceptions import OrgeError, ServiceValidationError
 
 from . import protocol as p
+from .const import MAX_CURRENT, MIN_CURRENT
 from .errors import ControllerError, ControllerNoAnswer, SerialLinkDown
 from .link import Esp32Link
 
@@ -508,11 +509,11 @@ class Esp32Charger:
 
     async def set_max_current(self, current: int, remember: bool = True) -> None:
         """SETMAXAMP, only in STATE 1 (or 2/3, which restart at 1): Q1 forbids it in sessions."""
-        if not p.MIN_CURRENT <= current <= p.MAX_CURRENT:
+        if not MIN_CURRENT <= current <= MAX_CURRENT:
             raise self._refuse(
                 "Current limit",
                 f"{current} A is out of range (the controller accepts "
-                f"{p.MIN_CURRENT}..{p.MAX_CURRENT} A)",
+                f"{MIN_CURRENT}..{MAX_CURRENT} A)",
             )
         self._require_link()
         async with self._command_lock:

@@ -14,6 +14,7 @@ from orge.exceptions import ServiceValidationError
 
 from . import protocol as p
 from .charger import Esp32Charger
+from .const import MAX_CURRENT, MIN_CURRENT
 
 Attributes = Callable[[Esp32Charger], dict[str, Any] | None]
 
@@ -171,8 +172,8 @@ class BadLinesSensor(_Esp32Entity, SensorEntity):
 class MaxCurrentNumber(_Esp32Entity, NumberEntity):
     """The controller's current limit (MAX); setting it goes through the gated command."""
 
-    _attr_native_min_value = p.MIN_CURRENT
-    _attr_native_max_value = p.MAX_CURRENT
+    _attr_native_min_value = MIN_CURRENT
+    _attr_native_max_value = MAX_CURRENT
     _attr_native_step = 1
     _attr_mode = "box"
     stat_keys = frozenset({"MAX"})
@@ -322,24 +323,24 @@ BINARY_SENSORS: tuple[Esp32BinarySensorEntityDescription, ...] = (
     ),
 )
 
-LINK = Esp32EntityDescription(key="link", name="link", device_class="connectivity")
-MAX_CURRENT = Esp32EntityDescription(
+LINK_SENSOR = Esp32EntityDescription(key="link", name="link", device_class="connectivity")
+MAX_CURRENT_NUMBER = Esp32EntityDescription(
     key="max_current", name="max current", device_class="current", unit_of_measurement="A"
 )
-BAD_LINES = Esp32EntityDescription(
+BAD_LINES_SENSOR = Esp32EntityDescription(
     key="bad_lines", name="bad lines", icon="mdi:alert-circle-outline"
 )
 
 
 def build_entities(charger: Esp32Charger) -> list[Entity]:
     """The charger's entities, in the order they are added (ids as in the tables)."""
-    link = LinkSensor(charger, LINK)
-    bad = BadLinesSensor(charger, BAD_LINES)
+    link = LinkSensor(charger, LINK_SENSOR)
+    bad = BadLinesSensor(charger, BAD_LINES_SENSOR)
     charger._link_entity, charger._bad_lines_entity = link, bad
     return [
         *(StatSensor(charger, description) for description in SENSORS),
         *(StatBinarySensor(charger, description) for description in BINARY_SENSORS),
         link,
-        MaxCurrentNumber(charger, MAX_CURRENT),
+        MaxCurrentNumber(charger, MAX_CURRENT_NUMBER),
         bad,
     ]

@@ -14,7 +14,6 @@ import voluptuous as vol
 import orge.validation as cv
 from orge.helpers.entity_filter import FILTER_SCHEMA
 
-DOMAIN = "recorder"
 DEFAULT_DB_FILE = "orge.db"
 
 
@@ -57,7 +56,7 @@ def database_path(config_dir: str, config: dict[str, Any]) -> str:
 async def async_setup(orge: Any, config: dict[str, Any]) -> bool:
     from .core import async_setup_recorder
 
-    await async_setup_recorder(orge, config)
+    await async_setup_recorder(orge, config, database_path(orge.config.config_dir or ".", config))
     return True
 
 

@@ -36,7 +36,8 @@ from orge.core import (
 )
 from orge.exceptions import OrgeError, ServiceValidationError
 
-from . import DOMAIN, database_path, queries
+from . import queries
+from .const import DOMAIN
 from .db import Writer
 from .filters import RecorderFilter
 from .metrics import RecorderMetrics
@@ -317,8 +318,9 @@ def _register_services(orge: Orge, recorder: Recorder) -> None:
     )
 
 
-async def async_setup_recorder(orge: Orge, config: dict[str, Any]) -> Recorder:
-    path = database_path(orge.config.config_dir or ".", config)
+async def async_setup_recorder(orge: Orge, config: dict[str, Any], path: str) -> Recorder:
+    """Open the database at `path` (a file path; __init__.database_path) on the writer
+    thread, record what the configuration asks, and register the recorder's services."""
     recorder = Recorder(orge, path, config)
     recorder.metrics = RecorderMetrics(orge, recorder.queued_rows)
     recorder.writer = await orge.async_add_executor_job(Writer, path)
