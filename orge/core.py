@@ -950,6 +950,7 @@ class OwnedTasks:
     def async_create_background_task(
         self, coro: Coroutine[Any, Any, _T], name: str
     ) -> asyncio.Task[_T]:
+        """Run `coro` as the hub's background task named `name`, owned by this owner."""
         task = self._orge.async_create_background_task(coro, name)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)

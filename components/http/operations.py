@@ -120,11 +120,13 @@ class StatesCache:
         self.body = self.gzipped = None
 
     def get(self) -> bytes:
+        """The JSON list of every state, as UTF-8."""
         if self.body is None:
             self.body = dumps([s.as_dict() for s in self.orge.states.async_all()]).encode()
         return self.body
 
     def get_gzipped(self) -> bytes:
+        """`get()` gzipped (level 1: the fastest, most of the gain)."""
         if self.gzipped is None:
             self.gzipped = gzip.compress(self.get(), compresslevel=1, mtime=0)
         return self.gzipped
@@ -202,6 +204,8 @@ async def render(orge: Orge, template: str, variables: dict[str, Any] | None) ->
 
 
 async def check_config(orge: Orge) -> dict[str, Any]:
+    """Home Assistant's check_config answer: `{"result": "valid" | "invalid", "errors":
+    str | None (the problems, one a line), "problems": [str]}`, secrets masked."""
     from orge.redact import redact
     from orge.setup import check_configuration
 
@@ -217,6 +221,8 @@ async def check_config(orge: Orge) -> dict[str, Any]:
 
 
 def parse_time(orge: Orge, text: str | None, name: str) -> datetime | None:
+    """An ISO 8601 time from a query as an aware UTC datetime (a naive one is in the
+    station's time zone); None for None. Raises HTTPBadRequest naming `name`."""
     if text is None:
         return None
     raw = text.strip().replace(" ", "+")  # a '+' in a query string arrives as a space
@@ -238,6 +244,8 @@ def require_recorder(orge: Orge, service: str) -> None:
 
 
 async def recorder_query(orge: Orge, service: str, data: dict[str, Any]) -> Any:
+    """The response of the recorder's `service` (get_history / get_logbook). Raises
+    HTTPNotFound without a recorder, HTTPBadRequest when it refuses `data`."""
     require_recorder(orge, service)
     try:
         return await orge.services.async_call(
