@@ -25,7 +25,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from orge.core import Orge
+from orge.core import EVENT_STATE_CHANGED, Orge, callback
 from orge.setup import async_from_config_dir
 from tests.components.modbus_meter.fake_meter import FakeMeter, free_port, pty_pair
 
@@ -63,11 +63,12 @@ async def measure(model: str, seconds: float, where_yaml: str) -> tuple[float, i
             await asyncio.sleep(0.05)
         writes = 0
 
+        @callback
         def count(_event: object) -> None:
             nonlocal writes
             writes += 1
 
-        hub.bus.async_listen("state_changed", count)
+        hub.bus.async_listen(EVENT_STATE_CHANGED, count)
         polls = reader.polls
         cpu, wall = time.process_time(), time.monotonic()
         await asyncio.sleep(seconds)

@@ -31,17 +31,15 @@ import logging
 import re
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from orge import service_descriptions
+from orge.check_result import CheckResult
 from orge.core import EVENT_ORGE_STARTED, Event, Orge, callback, valid_entity_id
 from orge.exceptions import ConfigError
 from orge.recovery import PROBLEM_ENTITY
 from orge.suggest import did_you_mean
 from orge.yaml import NodeDict, Secret, display_path, where
-
-if TYPE_CHECKING:
-    from orge.setup import CheckResult
 
 _LOGGER = logging.getLogger(__name__)
 

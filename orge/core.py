@@ -38,6 +38,12 @@ EVENT_STATE_CHANGED = "state_changed"
 EVENT_SERVICE_REGISTERED = "service_registered"
 EVENT_SERVICE_REMOVED = "service_removed"
 EVENT_COMPONENT_LOADED = "component_loaded"
+# Fired by components (automation, script) or by anyone (logbook_entry) and read by
+# others (the recorder's logbook, the API): named here, since components never import
+# one another. Home Assistant's names and values.
+EVENT_AUTOMATION_TRIGGERED = "automation_triggered"
+EVENT_SCRIPT_STARTED = "script_started"
+EVENT_LOGBOOK_ENTRY = "logbook_entry"
 MATCH_ALL = "*"
 
 STATE_UNAVAILABLE = "unavailable"
@@ -924,6 +930,39 @@ class Orge:
 
     async def async_wait_stopped(self) -> None:
         await self._stopped.wait()
+
+
+class OwnedTasks:
+    """The background tasks of one owner that ends before the hub does (a WebSocket
+    connection, a charger's link), as Home Assistant's
+    `ConfigEntry.async_create_background_task`: each task is the hub's background task
+    (named, its error logged, cancelled at stop) and also the owner's, which cancels
+    whatever is left at its own teardown with `async_cancel_all`."""
+
+    def __init__(self, orge: Orge) -> None:
+        self._orge = orge
+        self._tasks: set[asyncio.Task[Any]] = set()
+
+    def __len__(self) -> int:
+        return len(self._tasks)
+
+    @callback
+    def async_create_background_task(
+        self, coro: Coroutine[Any, Any, _T], name: str
+    ) -> asyncio.Task[_T]:
+        """Run `coro` as the hub's background task named `name`, owned by this owner."""
+        task = self._orge.async_create_background_task(coro, name)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return task
+
+    @callback
+    def async_cancel_all(self) -> list[asyncio.Task[Any]]:
+        """Cancel every task still running; returns them, to await their end if needed."""
+        tasks = [task for task in self._tasks if not task.done()]
+        for task in tasks:
+            task.cancel()
+        return tasks
 
 
 def run_callback_threadsafe(

@@ -67,6 +67,7 @@ class Entity:
     entity_id: str | None = None
     component: str | None = None  # the domain of the component that owns it
     _context: Context | None = None
+    _on_remove: list[Callable[[], None]] | None = None
 
     @property
     def name(self) -> str | None:
@@ -118,6 +119,15 @@ class Entity:
     async def async_will_remove_from_orge(self) -> None:
         """Called before removal: stop listeners and timers here."""
 
+    @callback
+    def async_on_remove(self, func: Callable[[], None]) -> None:
+        """Call `func` (a callback: a listener's or timer's cancel) when the entity is
+        removed, before `async_will_remove_from_orge`; the last added runs first
+        (Home Assistant's `Entity.async_on_remove`, helpers/entity.py)."""
+        if self._on_remove is None:
+            self._on_remove = []
+        self._on_remove.append(func)
+
     def async_set_context(self, context: Context | None) -> None:
         """The next state write carries this context (the service call that caused it)."""
         self._context = context
@@ -160,6 +170,8 @@ class Entity:
     async def async_remove(self) -> None:
         if self.orge is None or self.entity_id is None:
             return
+        while self._on_remove:
+            self._on_remove.pop()()
         await self.async_will_remove_from_orge()
         self.orge.data.get(DATA_ENTITIES, {}).pop(self.entity_id, None)
         self.orge.states.async_remove(self.entity_id)
@@ -453,11 +465,4 @@ def _start_polling(orge: Orge, entity: Entity) -> None:
             return
         entity.async_write_state()
 
-    cancel = async_track_time_interval(orge, poll, entity.scan_interval)
-    original = entity.async_will_remove_from_orge
-
-    async def will_remove() -> None:
-        cancel()
-        await original()
-
-    entity.async_will_remove_from_orge = will_remove  # type: ignore[method-assign]
+    entity.async_on_remove(async_track_time_interval(orge, poll, entity.scan_interval))

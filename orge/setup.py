@@ -16,11 +16,11 @@ import logging
 import os
 import time
 import traceback
-from dataclasses import dataclass, field
 from typing import Any
 
 from orge import check_names, recovery
 from orge import config as conf_util
+from orge.check_result import CheckResult
 from orge.core import EVENT_COMPONENT_LOADED, Orge
 from orge.exceptions import ConfigError, OrgeError
 from orge.loader import Component, ComponentIndex
@@ -35,30 +35,6 @@ RECOVERY_MODE_COMPONENTS = ("http", NOTIFICATION_DOMAIN)
 # The shipped configuration reads the HTTP port from this variable; recovery mode uses it
 # too when http's own block cannot be read, so the port stays where the operator expects.
 HTTP_PORT_VARIABLE = "ORGE_HTTP_PORT"
-
-
-@dataclass
-class CheckResult:
-    """What loading a configuration found: validated blocks and one line per problem."""
-
-    config_dir: str
-    raw: dict[str, Any] = field(default_factory=dict)
-    blocks: dict[str, Any] = field(default_factory=dict)
-    # The defaults until the sections validate: a configuration that does not load still
-    # has a name, a time zone and log levels to start recovery mode with.
-    core: dict[str, Any] = field(default_factory=lambda: conf_util.CORE_SCHEMA({}))
-    logger: dict[str, Any] = field(default_factory=lambda: conf_util.LOGGER_SCHEMA({}))
-    order: list[Component] = field(default_factory=list)
-    errors: dict[str, list[str]] = field(default_factory=dict)
-    index: ComponentIndex | None = None
-
-    def add(self, domain: str, problems: list[str]) -> None:
-        if problems:
-            self.errors.setdefault(domain, []).extend(problems)
-
-    @property
-    def problems(self) -> list[str]:
-        return [line for lines in self.errors.values() for line in lines]
 
 
 def _validate_component(result: CheckResult, component: Component, block: Any) -> Any:

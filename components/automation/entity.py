@@ -7,7 +7,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from orge.core import STATE_OFF, STATE_ON, Context, callback
+from orge.core import EVENT_AUTOMATION_TRIGGERED, STATE_OFF, STATE_ON, Context, callback
 from orge.restore_state import RestoreEntity
 from orge.script import condition as cond
 from orge.script.script import Script
@@ -16,7 +16,6 @@ from orge.script.trigger import async_attach_triggers, describe
 from orge.template import TemplateError, attach, render_complex
 
 _LOGGER = logging.getLogger(__name__)
-EVENT_AUTOMATION_TRIGGERED = "automation_triggered"
 
 
 class AutomationEntity(RestoreEntity):

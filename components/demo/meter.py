@@ -7,7 +7,7 @@ import json
 import logging
 from typing import Any
 
-from orge.core import Orge
+from orge.core import EVENT_ORGE_FINAL_WRITE, Orge, callback
 from orge.entity import SensorEntity, async_add_entities
 from orge.helpers.event import async_track_time_interval
 from orge.storage import storage_path, write_private_file
@@ -79,7 +79,7 @@ class DemoMeter:
             self._tick(0)
             await self.orge.async_add_executor_job(self._save)
 
-        self.orge.bus.async_listen_once("orge_final_write", stop)
+        self.orge.bus.async_listen_once(EVENT_ORGE_FINAL_WRITE, stop)
 
     def current_power(self) -> float:
         state = self.orge.states.get(self.config["state_entity"])
@@ -96,6 +96,7 @@ class DemoMeter:
         amps = min(offered) if offered else 0.0
         return float(self.config["voltage"] * amps * self.config["phases"])
 
+    @callback
     def _tick(self, _now: float) -> None:
         now = self.orge.loop.time()
         self.energy_kwh += self.power_w * (now - self._last) / 3_600_000

@@ -24,25 +24,10 @@ import orge.validation as cv
 from orge.core import Orge
 from orge.schema_export import choices
 
-DOMAIN = "esp32"
-PORT_SIMULATOR = "simulator"
+from .const import DOMAIN, MAX_CURRENT, MIN_CURRENT, PORT_SIMULATOR
+
 DEFAULT_NAME = "charger"
 BAUDRATES = (9600, 19200, 38400, 57600, 115200, 230400, 460800, 921600)
-MIN_CURRENT, MAX_CURRENT = 6, 32  # duplicated from protocol.py to keep this import light
-
-SIMULATE_EVENTS = (
-    "plug_in",
-    "vehicle_ready",
-    "vehicle_charging",
-    "pause",
-    "unplug",
-    "unplug_vehicle",
-    "fault_phase",
-    "fault_earth",
-    "clear_fault",
-    "card_read",
-    "reboot",
-)
 
 
 @cv.json_schema(choices(BAUDRATES))

@@ -17,30 +17,24 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from orge.core import Orge, callback
+from orge.core import Orge, OwnedTasks, callback
 from orge.exceptions import OrgeError, ServiceValidationError
 
 from . import protocol as p
-from .link import Esp32Link, LinkDown
+from .const import MAX_CURRENT, MIN_CURRENT
+from .errors import ControllerError, ControllerNoAnswer, SerialLinkDown
+from .link import Esp32Link
 
 _LOGGER = logging.getLogger(__name__)
 
-EVENT_STATE_CHANGED = "esp32_state_changed"
-EVENT_ACK = "esp32_ack"
-EVENT_INFO = "esp32_info"
-EVENT_UNKNOWN_LINE = "esp32_unknown_line"
-EVENT_REBOOTED = "esp32_rebooted"
+EVENT_ESP32_STATE_CHANGED = "esp32_state_changed"
+EVENT_ESP32_ACK = "esp32_ack"
+EVENT_ESP32_INFO = "esp32_info"
+EVENT_ESP32_UNKNOWN_LINE = "esp32_unknown_line"
+EVENT_ESP32_REBOOTED = "esp32_rebooted"
 
 SESSION_STATES = frozenset(range(0, 9)) - {p.STATE_IDLE}
 _MAX_EVENT_TEXT = 200
-
-
-class NoAnswer(OrgeError):
-    """The controller did not answer within the ACK timeout (after the allowed retries)."""
-
-
-class ControllerError(OrgeError):
-    """The controller answered with an error status (ERR)."""
 
 
 @dataclass
@@ -88,7 +82,7 @@ class Esp32Charger:
         self._want_max_current = settings.max_current
         self._max_current_task: asyncio.Task[None] | None = None
         self._max_current_failed = False
-        self._tasks: set[asyncio.Task[Any]] = set()
+        self._tasks = OwnedTasks(orge)  # refreshes and the current limit, ended at shutdown
         self.simulator: Any = None  # the built-in simulator with `port: simulator`
 
     # --- picture of the controller ----------------------------------------------------
@@ -141,7 +135,7 @@ class Esp32Charger:
         elif kind == "ACK":
             fields = line.record.fields  # type: ignore[union-attr]
             self.orge.bus.async_fire(
-                EVENT_ACK, {"command": fields["CMD"], "status": fields["STATUS"]}
+                EVENT_ESP32_ACK, {"command": fields["CMD"], "status": fields["STATUS"]}
             )
         elif kind in ("INFO", "WARN", "ERR"):
             self._on_info(line)
@@ -149,7 +143,7 @@ class Esp32Charger:
             self._on_banner(line)
         elif kind == "CARD":
             self.orge.bus.async_fire(
-                EVENT_INFO,
+                EVENT_ESP32_INFO,
                 {
                     "level": "info",
                     "message": "CARD_READ",
@@ -182,7 +176,7 @@ class Esp32Charger:
         new_code = stat.values["STATE"]
         if old_code != new_code:
             self.orge.bus.async_fire(
-                EVENT_STATE_CHANGED,
+                EVENT_ESP32_STATE_CHANGED,
                 {
                     "old_state": p.state_name(old_code),
                     "new_state": p.state_name(new_code),
@@ -228,7 +222,7 @@ class Esp32Charger:
                 "Pilot error (CP code 3) while %s: the relay stays closed", self.state_name
             )
             self.orge.bus.async_fire(
-                EVENT_INFO,
+                EVENT_ESP32_INFO,
                 {
                     "level": "warning",
                     "message": "CP_ERROR_IN_SESSION",
@@ -247,7 +241,7 @@ class Esp32Charger:
         if line.kind != "INFO":
             _LOGGER.warning("Controller says %s", record.text)
         self.orge.bus.async_fire(
-            EVENT_INFO,
+            EVENT_ESP32_INFO,
             {
                 "level": level,
                 "message": message,
@@ -262,11 +256,14 @@ class Esp32Charger:
         self._last_lock_command = None
         self._max_current_failed = False
         _LOGGER.warning("Controller rebooted: %s", line.text)
-        self.orge.bus.async_fire(EVENT_REBOOTED, {"line": line.text})
+        self.orge.bus.async_fire(EVENT_ESP32_REBOOTED, {"line": line.text})
         self.orge.bus.async_fire(
-            EVENT_INFO, {"level": "info", "message": "REBOOT", "value": None, "line": line.text}
+            EVENT_ESP32_INFO,
+            {"level": "info", "message": "REBOOT", "value": None, "line": line.text},
         )
-        self._spawn(self._quiet_refresh(), "esp32 refresh after reboot")
+        self._tasks.async_create_background_task(
+            self._quiet_refresh(), "esp32 refresh after reboot"
+        )
 
     def _on_bad(self, line: p.Line) -> None:
         kind = line.bad or p.BAD_GARBAGE
@@ -275,7 +272,7 @@ class Esp32Charger:
         self.last_bad_line = text
         _LOGGER.debug("Skipped %s line %r: %s", kind, text, line.detail)
         self.orge.bus.async_fire(
-            EVENT_UNKNOWN_LINE, {"kind": kind, "line": text, "detail": line.detail}
+            EVENT_ESP32_UNKNOWN_LINE, {"kind": kind, "line": text, "detail": line.detail}
         )
         if self._bad_lines_entity is not None:
             self._bad_lines_entity.async_write_state()
@@ -285,7 +282,9 @@ class Esp32Charger:
         if up:
             # §9.6: the latch may have changed while we were away; rebuild from a STAT.
             self._last_lock_command = None
-            self._spawn(self._quiet_refresh(), "esp32 refresh after connect")
+            self._tasks.async_create_background_task(
+                self._quiet_refresh(), "esp32 refresh after connect"
+            )
         else:
             # The old STAT says nothing about the controller once we are reconnected.
             self.stat_time = None
@@ -295,11 +294,6 @@ class Esp32Charger:
             self._link_entity.async_write_state()
 
     # --- background work ------------------------------------------------------------
-
-    def _spawn(self, coro: Any, name: str) -> None:
-        task = self.orge.loop.create_task(coro, name=name)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
 
     async def _quiet_refresh(self) -> None:
         try:
@@ -331,13 +325,10 @@ class Esp32Charger:
             )
             age = None if self.stat_time is None else time.monotonic() - self.stat_time
             if age is None or age >= interval:
-                poll = self.orge.loop.create_task(self._quiet_refresh(), name="esp32 poll")
-                self._tasks.add(poll)
-                poll.add_done_callback(self._tasks.discard)
+                poll = self._tasks.async_create_background_task(self._quiet_refresh(), "esp32 poll")
 
     async def shutdown(self) -> None:
-        for task in list(self._tasks):
-            task.cancel()
+        self._tasks.async_cancel_all()
         await self.link.close()
 
     def _maybe_apply_max_current(self) -> None:
@@ -359,16 +350,16 @@ class Esp32Charger:
                 self._max_current_failed = True
                 _LOGGER.error("Cannot apply the current limit of %s A: %s", want, err)
 
-        self._max_current_task = self.orge.loop.create_task(apply(), name="esp32 max current")
-        self._tasks.add(self._max_current_task)
-        self._max_current_task.add_done_callback(self._tasks.discard)
+        self._max_current_task = self._tasks.async_create_background_task(
+            apply(), "esp32 max current"
+        )
 
     # --- commands -------------------------------------------------------------------
 
     def _require_link(self) -> None:
         if not self.link.connected:
             detail = f" ({self.link.last_error})" if self.link.last_error else ""
-            raise LinkDown(
+            raise SerialLinkDown(
                 f"Charger {self.settings.name}: serial link to {self.link.port} is down{detail}"
             )
 
@@ -385,7 +376,7 @@ class Esp32Charger:
                 if self.stat is not None and self.stat is not before:
                     return self.stat
                 # acknowledged, but its STAT was corrupted and skipped: ask again
-        raise NoAnswer(
+        raise ControllerNoAnswer(
             f"no answer to READSTAT within {self.settings.ack_timeout:g} s "
             f"({1 + self.settings.retries} tries)"
         )
@@ -430,7 +421,7 @@ class Esp32Charger:
                 if stat.get("AUTH") == 1 or stat.state in (p.STATE_READY, p.STATE_CHARGING):
                     return  # executed, only the answer was lost
                 self._gate_authorize(stat)  # Q3: silence in IDLE means "no cable", not an error
-            raise NoAnswer(
+            raise ControllerNoAnswer(
                 f"Authorisation: no answer from the controller within {self.settings.ack_timeout:g} s"
             )
 
@@ -511,18 +502,18 @@ class Esp32Charger:
                 if time.monotonic() >= deadline:
                     break
                 await asyncio.sleep(0.05)
-        raise NoAnswer(
+        raise ControllerNoAnswer(
             f"{what}: {failure}; the controller still reports {p.state_name(stat.state)} "
             f"(STATE {stat.state}, AUTH {stat.get('AUTH')})"
         )
 
     async def set_max_current(self, current: int, remember: bool = True) -> None:
         """SETMAXAMP, only in STATE 1 (or 2/3, which restart at 1): Q1 forbids it in sessions."""
-        if not p.MIN_CURRENT <= current <= p.MAX_CURRENT:
+        if not MIN_CURRENT <= current <= MAX_CURRENT:
             raise self._refuse(
                 "Current limit",
                 f"{current} A is out of range (the controller accepts "
-                f"{p.MIN_CURRENT}..{p.MAX_CURRENT} A)",
+                f"{MIN_CURRENT}..{MAX_CURRENT} A)",
             )
         self._require_link()
         async with self._command_lock:
@@ -564,7 +555,7 @@ class Esp32Charger:
                     return
                 if stat.state != p.STATE_IDLE:
                     break  # §9.3: retry only in STATE 1
-            raise NoAnswer(
+            raise ControllerNoAnswer(
                 f"Current limit {current} A: no answer from the controller "
                 f"within {self.settings.ack_timeout:g} s"
             )
@@ -603,7 +594,7 @@ class Esp32Charger:
                 p.FRAME_LOCK if locked else p.FRAME_UNLOCK, _ack_of(name), self.settings.ack_timeout
             )
             if line is None:
-                raise NoAnswer(
+                raise ControllerNoAnswer(
                     f"{what}: no answer within {self.settings.ack_timeout:g} s (the controller "
                     "ignores a repeat of its previous lock command; not retried)"
                 )

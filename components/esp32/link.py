@@ -21,23 +21,14 @@ from collections.abc import Callable
 
 import serial_asyncio
 
-from orge.exceptions import OrgeError
-
 from . import protocol as p
+from .errors import FrameCorrupted, SerialLinkDown
 
 _LOGGER = logging.getLogger(__name__)
 
 # A connection shorter than this does not reset the back-off (a port that opens and
 # drops at once must not be hammered).
 _STABLE_AFTER = 5.0
-
-
-class LinkDown(OrgeError):
-    """The serial port is not open."""
-
-
-class FrameCorrupted(OrgeError):
-    """The controller answered <ERR;INVALID_COMMA> twice to the same frame."""
 
 
 _INVALID = object()  # a waiter's result when the controller reported a bad separator
@@ -146,7 +137,7 @@ class Esp32Link:
         if transport is not None:
             with contextlib.suppress(Exception):
                 transport.abort()
-        self._fail_waiter(LinkDown(f"serial link to {self.port} lost"))
+        self._fail_waiter(SerialLinkDown(f"serial link to {self.port} lost"))
 
     def connection_lost(self, exc: Exception | None) -> None:
         if self._lost is not None and not self._lost.done():
@@ -192,7 +183,7 @@ class Esp32Link:
 
     def _write(self, data: bytes) -> None:
         if not self.connected or self._transport is None:
-            raise LinkDown(f"serial link to {self.port} is down")
+            raise SerialLinkDown(f"serial link to {self.port} is down")
         self._transport.write(data)
         self.frames_sent += 1
 
@@ -205,11 +196,11 @@ class Esp32Link:
         """Send one frame and wait for the line `match` accepts.
 
         Returns the line, or None on timeout (after the late-answer grace period), or at
-        once None when `match` is None (a frame without an answer). Raises LinkDown when
+        once None when `match` is None (a frame without an answer). Raises SerialLinkDown when
         the port is closed or closes meanwhile; resends once on <ERR;INVALID_COMMA>.
         """
         if not self.connected:
-            raise LinkDown(f"serial link to {self.port} is down")
+            raise SerialLinkDown(f"serial link to {self.port} is down")
         async with self._lock:
             loop = asyncio.get_running_loop()
             for attempt in range(2):

@@ -44,8 +44,6 @@ STATE_NAMES: dict[int, str] = {
 CP_NAMES = {0: "A", 1: "B", 2: "C", 3: "error"}
 PB_NAMES = {0: "ok", 1: "no_phase", 2: "no_earth"}
 
-MIN_CURRENT = 6
-MAX_CURRENT = 32
 
 # The fields every STAT of this firmware prints (§5.1), in its order.
 STAT_FIELDS = (

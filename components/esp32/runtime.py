@@ -13,8 +13,9 @@ import orge.validation as cv
 from orge.core import EVENT_ORGE_STOP, Event, Orge, ServiceCall
 from orge.entity import async_add_entities
 
-from . import DOMAIN, PORT_SIMULATOR, SIMULATE_EVENTS, metrics
+from . import metrics
 from .charger import Esp32Charger, Settings
+from .const import DOMAIN, PORT_SIMULATOR, SIMULATE_EVENTS
 from .entities import build_entities
 
 _LOGGER = logging.getLogger(__name__)

@@ -37,6 +37,7 @@ import tty
 from collections.abc import Callable
 
 from . import protocol as p
+from .const import MAX_CURRENT, MIN_CURRENT
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -530,7 +531,7 @@ class Esp32Simulator:
                 self.state = p.STATE_PAUSED  # Q2
                 self._ack("AUTH", "CLEARED")
         elif command == p.CMD_SETMAXAMP:
-            ok = p.MIN_CURRENT <= value <= p.MAX_CURRENT
+            ok = MIN_CURRENT <= value <= MAX_CURRENT
             if ok:
                 self.max_current = value
             self.state = p.STATE_IDLE  # Q1: valid or not, the state machine restarts

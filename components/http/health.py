@@ -30,8 +30,8 @@ from orge import __version__
 from orge.core import CoreState, Orge
 from orge.recovery import recovery_status
 
+from .data import APP_DATA
 from .jsonutil import dumps
-from .server import APP_DATA
 
 STATUS_OK = "ok"
 STATUS_DEGRADED = "degraded"

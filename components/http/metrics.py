@@ -13,14 +13,13 @@ families only when scraped (orge/metrics.py says why).
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from aiohttp import web
 
 from orge import metrics
 
-if TYPE_CHECKING:
-    from .server import HttpData
+from .data import APP_DATA, HttpData
 
 
 class HttpMetrics:
@@ -52,8 +51,6 @@ class HttpMetrics:
 
 async def api_metrics(request: web.Request) -> web.Response:
     from prometheus_client import CONTENT_TYPE_LATEST
-
-    from .server import APP_DATA
 
     response = web.Response(body=metrics.render(request.app[APP_DATA].orge))
     response.headers["Content-Type"] = CONTENT_TYPE_LATEST

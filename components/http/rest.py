@@ -7,7 +7,6 @@ recorder through its services, so this component never imports it.
 
 from __future__ import annotations
 
-import gzip
 import logging
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -16,33 +15,30 @@ from zoneinfo import ZoneInfo
 from aiohttp import web
 
 from orge import __version__
-from orge.core import EVENT_STATE_CHANGED, Context, Event, Orge, callback, valid_entity_id
+from orge.core import Context, Orge, valid_entity_id
 from orge.exceptions import OrgeError, ServiceNotFound, ServiceValidationError
 from orge.recovery import recovery_status
 
 from . import jsonutil
+from .data import APP_DATA, HttpData, json_message, token_of
 from .health import api_health
 from .jsonutil import dumps
 from .metrics import api_metrics
-from .server import APP_DATA, HttpData, json_message, token_of
+from .operations import (
+    APP_STATES_CACHE,
+    PROTECTED_EVENTS,
+    StatesCache,
+    call_service,
+    check_config,
+    config_answer,
+    parse_time,
+    recorder_query,
+    render,
+    require_recorder,
+    service_descriptions,
+)
 
 _LOGGER = logging.getLogger(__name__)
-
-# Events a client may not fire: their data has a shape the engine relies on, or they
-# drive the station's lifecycle.
-PROTECTED_EVENTS = frozenset(
-    {
-        EVENT_STATE_CHANGED,
-        "orge_start",
-        "orge_started",
-        "orge_stop",
-        "orge_final_write",
-        "orge_close",
-        "service_registered",
-        "service_removed",
-        "component_loaded",
-    }
-)
 
 
 def json_response(data: Any, status: int = 200, compress: bool = False) -> web.Response:
@@ -91,57 +87,6 @@ async def api_status(request: web.Request) -> web.Response:
     return json_message("API running.")
 
 
-_UNITS = {
-    "metric": {
-        "length": "km",
-        "accumulated_precipitation": "mm",
-        "mass": "g",
-        "pressure": "Pa",
-        "temperature": "°C",
-        "volume": "L",
-        "wind_speed": "m/s",
-    },
-    "us_customary": {
-        "length": "mi",
-        "accumulated_precipitation": "in",
-        "mass": "lb",
-        "pressure": "psi",
-        "temperature": "°F",
-        "volume": "gal",
-        "wind_speed": "mph",
-    },
-}
-
-
-def config_answer(orge: Orge) -> dict[str, Any]:
-    """The core config in Home Assistant's shape (client libraries parse these keys)."""
-    config = dict(orge.config.as_dict())
-    if isinstance(config.get("unit_system"), str):
-        config["unit_system"] = _UNITS.get(config["unit_system"], _UNITS["metric"])
-    dirs = config.get("allowlist_external_dirs", [])
-    for key, value in (
-        ("latitude", 0.0),
-        ("longitude", 0.0),
-        ("elevation", 0),
-        ("radius", 0),
-        ("whitelist_external_dirs", dirs),
-        ("allowlist_external_urls", []),
-        ("currency", "EUR"),
-        ("country", None),
-        ("language", "en"),
-        ("external_url", None),
-        ("internal_url", None),
-    ):
-        config.setdefault(key, value)
-    # Home Assistant's `recovery_mode`, and what ORGE adds: whether it runs on the last
-    # good copy and which problems made it (docs/recovery.md).
-    status = recovery_status(orge)
-    config["recovery_mode"] = status.recovery_mode
-    config["using_last_good"] = status.using_last_good
-    config["config_problems"] = status.as_dict()["problems"]
-    return config
-
-
 async def api_config(request: web.Request) -> web.Response:
     return json_response(config_answer(_orge(request)))
 
@@ -169,37 +114,6 @@ async def api_openapi(request: web.Request) -> web.Response:
 
 
 # --- states ---------------------------------------------------------------------------
-
-
-class StatesCache:
-    """The body of `GET /api/states`, serialized (and gzipped) once until a state changes.
-
-    With 200 entities the body is ~60 KB; gzip makes it ~10x smaller, which matters more
-    through a tunnel than the one compression per change costs.
-    """
-
-    def __init__(self, orge: Orge) -> None:
-        self.orge = orge
-        self.body: bytes | None = None
-        self.gzipped: bytes | None = None
-        orge.bus.async_listen(EVENT_STATE_CHANGED, self._invalidate)
-
-    @callback
-    def _invalidate(self, _event: Event) -> None:
-        self.body = self.gzipped = None
-
-    def get(self) -> bytes:
-        if self.body is None:
-            self.body = dumps([s.as_dict() for s in self.orge.states.async_all()]).encode()
-        return self.body
-
-    def get_gzipped(self) -> bytes:
-        if self.gzipped is None:
-            self.gzipped = gzip.compress(self.get(), compresslevel=1, mtime=0)
-        return self.gzipped
-
-
-APP_STATES_CACHE: web.AppKey[StatesCache] = web.AppKey("orge_states_cache", StatesCache)
 
 
 async def api_states(request: web.Request) -> web.Response:
@@ -261,62 +175,9 @@ async def api_state_delete(request: web.Request) -> web.Response:
 # --- services and events --------------------------------------------------------------
 
 
-def service_descriptions(orge: Orge) -> dict[str, dict[str, Any]]:
-    """`{domain: {service: {name, description, fields, response?}}}` as Home Assistant."""
-    result: dict[str, dict[str, Any]] = {}
-    for domain, services in sorted(orge.services.async_services().items()):
-        described: dict[str, Any] = {}
-        for name, service in sorted(services.items()):
-            description = {
-                "name": service.description.get("name", name.replace("_", " ")),
-                "description": service.description.get("description", ""),
-                "fields": service.description.get("fields", {}),
-            }
-            if "target" in service.description:
-                description["target"] = service.description["target"]
-            if service.supports_response.value != "none":
-                description["response"] = {"optional": service.supports_response.value != "only"}
-            described[name] = description
-        result[domain] = described
-    return result
-
-
 async def api_services(request: web.Request) -> web.Response:
     descriptions = service_descriptions(_orge(request))
     return json_response([{"domain": d, "services": s} for d, s in descriptions.items()])
-
-
-async def call_service(
-    orge: Orge,
-    domain: str,
-    service: str,
-    data: dict[str, Any],
-    context: Context,
-    return_response: bool,
-    target: dict[str, Any] | None = None,
-) -> tuple[list[Any], Any]:
-    """Call a service, collecting the states it changed (those carrying its context)."""
-    changed: list[Any] = []
-
-    @callback
-    def collect(event: Event) -> None:
-        if event.context == context and event.data.get("new_state") is not None:
-            changed.append(event.data["new_state"])
-
-    remove = orge.bus.async_listen(EVENT_STATE_CHANGED, collect)
-    try:
-        response = await orge.services.async_call(
-            domain,
-            service,
-            data,
-            blocking=True,
-            context=context,
-            target=target,
-            return_response=return_response,
-        )
-    finally:
-        remove()
-    return changed, response
 
 
 async def api_call_service(request: web.Request) -> web.Response:
@@ -361,21 +222,6 @@ async def api_fire_event(request: web.Request) -> web.Response:
 # --- templates and configuration ------------------------------------------------------
 
 
-async def render(orge: Orge, template: str, variables: dict[str, Any] | None) -> str:
-    """Render through the engine's template module (imported here: it is optional)."""
-    try:
-        from orge.template import TemplateError, render_text
-    except ImportError:
-        raise web.HTTPBadRequest(text="Templates are not available in this build") from None
-    try:
-        result = render_text(orge, template, variables)
-        if hasattr(result, "__await__"):
-            result = await result
-    except TemplateError as err:
-        raise web.HTTPBadRequest(text=f"Error rendering template: {err}") from None
-    return str(result)
-
-
 async def api_template(request: web.Request) -> web.Response:
     data = await read_json_object(request)
     template = data.get("template")
@@ -388,39 +234,11 @@ async def api_template(request: web.Request) -> web.Response:
     return web.Response(text=text, content_type="text/plain")
 
 
-async def check_config(orge: Orge) -> dict[str, Any]:
-    from orge.redact import redact
-    from orge.setup import check_configuration
-
-    if not orge.config.config_dir:
-        return {"result": "invalid", "errors": "No configuration directory", "problems": []}
-    result = await orge.async_add_executor_job(check_configuration, orge.config.config_dir)
-    problems = [redact(line) for line in result.problems]
-    return {
-        "result": "invalid" if problems else "valid",
-        "errors": "\n".join(problems) if problems else None,
-        "problems": problems,
-    }
-
-
 async def api_check_config(request: web.Request) -> web.Response:
     return json_response(await check_config(_orge(request)))
 
 
 # --- history and logbook (from the recorder) ------------------------------------------
-
-
-def parse_time(orge: Orge, text: str | None, name: str) -> datetime | None:
-    if text is None:
-        return None
-    raw = text.strip().replace(" ", "+")  # a '+' in a query string arrives as a space
-    try:
-        value = datetime.fromisoformat(raw)
-    except ValueError:
-        raise web.HTTPBadRequest(text=f"Invalid {name}: {text!r} (use ISO 8601)") from None
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=ZoneInfo(orge.config.time_zone))
-    return value.astimezone(UTC)
 
 
 def _entity_list(text: str | None) -> list[str] | None:
@@ -431,24 +249,6 @@ def _entity_list(text: str | None) -> list[str] | None:
         if not valid_entity_id(entity_id):
             raise web.HTTPBadRequest(text=f"Invalid entity ID {entity_id!r}")
     return ids
-
-
-def require_recorder(orge: Orge, service: str) -> None:
-    """404 unless the recorder answers `service` (HA registers these views with it)."""
-    if not orge.services.has_service("recorder", service):
-        raise web.HTTPNotFound(
-            text="The recorder is not running: add `recorder:` to configuration.yaml"
-        )
-
-
-async def recorder_query(orge: Orge, service: str, data: dict[str, Any]) -> Any:
-    require_recorder(orge, service)
-    try:
-        return await orge.services.async_call(
-            "recorder", service, data, blocking=True, return_response=True
-        )
-    except (ServiceValidationError, OrgeError) as err:
-        raise web.HTTPBadRequest(text=str(err)) from None
 
 
 def _start(request: web.Request) -> datetime | None:

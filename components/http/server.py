@@ -11,13 +11,9 @@ from __future__ import annotations
 
 import asyncio
 import errno
-import functools
-import json
 import logging
 import os
 import ssl
-from dataclasses import dataclass, field
-from ipaddress import IPv4Address, IPv4Network, IPv6Address, IPv6Network, ip_address
 from typing import Any
 
 from aiohttp import web
@@ -26,13 +22,15 @@ from aiohttp.web_exceptions import HTTPException
 from orge.core import EVENT_ORGE_STOP, Orge, callback
 from orge.exceptions import OrgeError
 
-from .auth import TokenEntry, TokenValidator
+from . import rest, websocket, www_files
+from .auth import TokenValidator
 from .ban import BanManager
+from .data import APP_DATA, DATA_HTTP, KEY_CLIENT, KEY_TOKEN, HttpData, json_message
 from .metrics import HttpMetrics
+from .ws_commands import COMMANDS
 from .www_files import WWW_DIR  # noqa: F401  (the web view's folder, named where it is served)
 
 _LOGGER = logging.getLogger(__name__)
-DATA_HTTP = "http"
 
 SECURITY_HEADERS = {
     "X-Content-Type-Options": "nosniff",
@@ -48,100 +46,6 @@ SECURITY_HEADERS = {
 HSTS = "max-age=31536000"
 _CORS_METHODS = "GET, POST, DELETE, OPTIONS"
 _CORS_HEADERS = "Authorization, Content-Type"
-KEY_CLIENT: web.RequestKey[str] = web.RequestKey("orge_client_ip", str)
-KEY_TOKEN: web.RequestKey[Any] = web.RequestKey("orge_token", object)
-
-Network = IPv4Network | IPv6Network
-Address = IPv4Address | IPv6Address
-
-
-def json_message(message: str, status: int = 200, **extra: Any) -> web.Response:
-    return web.Response(
-        text=json.dumps({"message": message, **extra}),
-        status=status,
-        content_type="application/json",
-    )
-
-
-@dataclass
-class HttpData:
-    """What every handler may need; kept at `orge.data["http"]` and `app["orge_http"]`."""
-
-    orge: Orge
-    config: dict[str, Any]
-    tokens: TokenValidator
-    bans: BanManager
-    trusted_proxies: list[Network]
-    use_x_forwarded_for: bool
-    cors_origins: frozenset[str]
-    max_body: int
-    ssl: bool
-    websockets: set[Any] = field(default_factory=set)
-    websockets_authenticating: int = 0
-    authenticating_by_client: dict[Any, int] = field(default_factory=dict)
-    runner: web.AppRunner | None = None
-    port: int = 0
-    metrics: HttpMetrics | None = None
-    _warned_xff: bool = False
-
-    def is_trusted_proxy(self, address: Address) -> bool:
-        return any(address in network for network in self.trusted_proxies)
-
-    def client_address(self, request: web.Request) -> Address | None:
-        """The client's address; X-Forwarded-For counts only from a trusted proxy.
-
-        Walks the header from the right (the hop nearest to us), skipping trusted proxies,
-        so a client cannot pick its own address by sending a forged first entry.
-        """
-        peer = request.transport.get_extra_info("peername") if request.transport else None
-        address = _peer_address(peer[0]) if peer else None
-        forwarded = request.headers.getall("X-Forwarded-For", None)
-        if not forwarded or address is None:
-            return address
-        if not (self.use_x_forwarded_for and self.is_trusted_proxy(address)):
-            if not self._warned_xff:
-                self._warned_xff = True
-                _LOGGER.warning(
-                    "Ignoring X-Forwarded-For from %s: not a trusted proxy "
-                    "(set http: use_x_forwarded_for and trusted_proxies)",
-                    address,
-                )
-            return address
-        hops = [h.strip() for value in forwarded for h in value.split(",")]
-        for hop in reversed(hops):
-            try:
-                hop_address = ip_address(hop)
-            except ValueError:
-                return address  # a malformed header: trust only what we saw
-            if not self.is_trusted_proxy(hop_address):
-                return hop_address
-            address = hop_address
-        return address
-
-    async def async_auth_failed(self, address: Address | None, reason: str) -> None:
-        if address is not None and self.use_x_forwarded_for and self.is_trusted_proxy(address):
-            # The proxy itself (no X-Forwarded-For): banning it would lock out every client
-            # behind it, the owner too, on the word of whoever failed. Log, never ban.
-            _LOGGER.warning(
-                "Login attempt failed from trusted proxy %s (no client address): %s",
-                address,
-                reason,
-            )
-            return
-        if self.bans.record_failure(address, reason):
-            await self.orge.async_add_executor_job(self.bans.save)
-
-
-APP_DATA: web.AppKey[HttpData] = web.AppKey("orge_http", HttpData)
-
-
-@functools.lru_cache(maxsize=256)
-def _peer_address(host: str) -> Address | None:
-    # Parsing an address costs more than the rest of the guard; peers repeat.
-    try:
-        return ip_address(host)
-    except ValueError:
-        return None
 
 
 def bearer_token(request: web.Request) -> str | None:
@@ -243,15 +147,13 @@ def _preflight(data: HttpData, request: web.Request) -> web.Response:
     return response
 
 
-def token_of(request: web.Request) -> TokenEntry | None:
-    return request.get(KEY_TOKEN)
-
-
 def build_app(data: HttpData) -> web.Application:
-    from . import rest, websocket, www_files
-
+    """The application: the guard, the web view's files, the REST routes and the
+    WebSocket with its command table (registered here, as Home Assistant's websocket_api
+    registers its commands, so the socket never imports the commands)."""
     app = web.Application(middlewares=[guard], client_max_size=data.max_body)
     app[APP_DATA] = data
+    app[websocket.APP_COMMANDS] = COMMANDS
     app.router.add_get("/", www_files.index)
     app.router.add_get("/www/{name}", www_files.www)
     rest.add_routes(app)

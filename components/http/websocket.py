@@ -18,12 +18,12 @@ import voluptuous as vol
 from aiohttp import WSMsgType, web
 
 from orge import __version__
-from orge.core import Context, Event, Orge, callback
+from orge.core import Context, Event, Orge, OwnedTasks, callback
 from orge.exceptions import OrgeError, ServiceNotFound, ServiceValidationError
 
 from .auth import TokenEntry
+from .data import APP_DATA, KEY_CLIENT, HttpData
 from .jsonutil import dumps, loads
-from .server import APP_DATA, KEY_CLIENT, HttpData
 
 _LOGGER = logging.getLogger(__name__)
 AUTH_TIMEOUT = 10.0
@@ -43,6 +43,12 @@ ERR_TEMPLATE = "template_error"
 ERR_UNKNOWN = "unknown_error"
 ERR_NOT_SUPPORTED = "not_supported"
 
+
+# A command's handler: (connection, message id, message) -> None, or a coroutine of it.
+CommandHandler = Callable[["Connection", int, dict[str, Any]], Any]
+# The command table, by message type: put into the app by server.build_app (the commands
+# import this module, so this module is handed them instead of importing them).
+APP_COMMANDS: web.AppKey[dict[str, CommandHandler]] = web.AppKey("orge_ws_commands", dict)
 
 DIRECT_WRITE_LIMIT = 64 * 1024  # bytes buffered in the socket before messages queue up
 
@@ -91,9 +97,7 @@ class Connection:
         self.request = request
         self.token = token
         self.max_pending = int(data.config.get("websocket_max_pending", 2048))
-        from .ws_commands import COMMANDS  # imported here: it imports this module
-
-        self.commands: dict[str, Callable[..., Any]] = COMMANDS
+        self.commands: dict[str, CommandHandler] = request.app[APP_COMMANDS]
         self.queue: deque[str] = deque()
         self.wakeup = asyncio.Event()
         self.closing = False
@@ -101,8 +105,7 @@ class Connection:
         self.coalesce = False  # supported_features: {coalesce_messages: 1}
         self.last_id = 0
         self.subscriptions: dict[int, Callable[[], None]] = {}
-        self.tasks: set[asyncio.Task[Any]] = set()
-        self._close_task: asyncio.Task[Any] | None = None
+        self.tasks = OwnedTasks(self.orge)  # the running commands, cancelled at cleanup
 
     # sending ---------------------------------------------------------------------------
 
@@ -195,17 +198,16 @@ class Connection:
             return
         self.closing = True
         self.wakeup.set()
-        # Kept apart from self.tasks: cleanup() must not cancel the close handshake.
-        self._close_task = asyncio.get_running_loop().create_task(
-            self.ws.close(code=1001, message=reason.encode())
+        # The hub's, not self.tasks: cleanup() must not cancel the close handshake.
+        self.orge.async_create_background_task(
+            self.ws.close(code=1001, message=reason.encode()), "websocket close"
         )
 
     def cleanup(self) -> None:
         for remove in self.subscriptions.values():
             remove()
         self.subscriptions.clear()
-        for task in list(self.tasks):
-            task.cancel()
+        self.tasks.async_cancel_all()
 
     # receiving -------------------------------------------------------------------------
 
@@ -243,19 +245,19 @@ class Connection:
             self.send_error(msg_id, ERR_UNKNOWN_COMMAND, f"Unknown command {message['type']}.")
             return
         if asyncio.iscoroutinefunction(handler):
-            task = asyncio.get_running_loop().create_task(self._run(handler, msg_id, message))
-            self.tasks.add(task)
-            task.add_done_callback(self.tasks.discard)
+            self.tasks.async_create_background_task(
+                self._run(handler, msg_id, message), f"websocket command {message['type']}"
+            )
         else:
             self._run_sync(handler, msg_id, message)
 
-    def _run_sync(self, handler: Callable[..., Any], msg_id: int, message: dict) -> None:
+    def _run_sync(self, handler: CommandHandler, msg_id: int, message: dict[str, Any]) -> None:
         try:
             handler(self, msg_id, message)
         except Exception as err:
             self._report(msg_id, err)
 
-    async def _run(self, handler: Callable[..., Any], msg_id: int, message: dict) -> None:
+    async def _run(self, handler: CommandHandler, msg_id: int, message: dict[str, Any]) -> None:
         try:
             await handler(self, msg_id, message)
         except asyncio.CancelledError:
@@ -354,7 +356,7 @@ async def handle(request: web.Request) -> web.StreamResponse:
         return ws
     conn = Connection(data, ws, request, entry)
     data.websockets.add(conn)
-    writer = asyncio.get_running_loop().create_task(conn.writer())
+    writer = conn.tasks.async_create_background_task(conn.writer(), "websocket writer")
     try:
         async for msg in ws:
             if msg.type == WSMsgType.TEXT:

@@ -16,9 +16,9 @@ from typing import Any
 import voluptuous as vol
 from aiohttp import web
 
-from orge.core import MATCH_ALL, Context, Event, Orge, callback
+from orge.core import EVENT_STATE_CHANGED, MATCH_ALL, Context, Event, Orge, callback
 
-from . import rest
+from . import operations
 from .jsonutil import dumps
 from .websocket import (
     ERR_INVALID_FORMAT,
@@ -28,6 +28,7 @@ from .websocket import (
     ERR_TEMPLATE,
     RENDER_DELAY,
     CommandError,
+    CommandHandler,
     Connection,
     event_json,
 )
@@ -51,17 +52,17 @@ def cmd_ping(conn: Connection, msg_id: int, message: dict) -> None:
 
 
 def cmd_get_states(conn: Connection, msg_id: int, message: dict) -> None:
-    cache: rest.StatesCache = conn.request.app[rest.APP_STATES_CACHE]
+    cache: operations.StatesCache = conn.request.app[operations.APP_STATES_CACHE]
     body = cache.get().decode()
     conn.send(f'{{"id":{msg_id},"type":"result","success":true,"result":{body}}}')
 
 
 def cmd_get_config(conn: Connection, msg_id: int, message: dict) -> None:
-    conn.send_result(msg_id, rest.config_answer(conn.orge))
+    conn.send_result(msg_id, operations.config_answer(conn.orge))
 
 
 def cmd_get_services(conn: Connection, msg_id: int, message: dict) -> None:
-    conn.send_result(msg_id, rest.service_descriptions(conn.orge))
+    conn.send_result(msg_id, operations.service_descriptions(conn.orge))
 
 
 def cmd_supported_features(conn: Connection, msg_id: int, message: dict) -> None:
@@ -150,7 +151,7 @@ async def cmd_call_service(conn: Connection, msg_id: int, message: dict) -> None
     target = _require(message, "target", dict, None)
     return_response = bool(message.get("return_response", False))
     context = conn.context()
-    _changed, response = await rest.call_service(
+    _changed, response = await operations.call_service(
         conn.orge, domain, service, data, context, return_response, target
     )
     result: dict[str, Any] = {"context": context.as_dict()}
@@ -162,7 +163,7 @@ async def cmd_call_service(conn: Connection, msg_id: int, message: dict) -> None
 def cmd_fire_event(conn: Connection, msg_id: int, message: dict) -> None:
     event_type = _require(message, "event_type", str)
     data = _require(message, "event_data", dict, None) or {}
-    if event_type in rest.PROTECTED_EVENTS:
+    if event_type in operations.PROTECTED_EVENTS:
         raise CommandError(ERR_ORGE, f"Event {event_type} cannot be fired through the API")
     context = conn.context()
     conn.orge.bus.async_fire(event_type, data, "REMOTE", context)
@@ -213,7 +214,7 @@ class _TemplateSubscription:
         self.last: str | None = None
         self.listeners: dict[str, Any] = {}
         self.pending: asyncio.TimerHandle | None = None
-        self.remove_listener = conn.orge.bus.async_listen("state_changed", self.changed)
+        self.remove_listener = conn.orge.bus.async_listen(EVENT_STATE_CHANGED, self.changed)
         self.remove_timer: Callable[[], None] | None = None
 
     def render(self) -> str | None:
@@ -231,7 +232,7 @@ class _TemplateSubscription:
             from orge.helpers.event import async_track_time_interval
 
             self.remove_timer = async_track_time_interval(
-                self.conn.orge, lambda _now: self.rerender(), 60
+                self.conn.orge, callback(lambda _now: self.rerender()), 60
             )
         if self.strict and (
             missing := _undefined_names(self.conn.orge, self.template.text, self.variables)
@@ -372,7 +373,7 @@ async def cmd_trace_list(conn: Connection, msg_id: int, message: dict) -> None:
 
 
 async def cmd_check_config(conn: Connection, msg_id: int, message: dict) -> None:
-    conn.send_result(msg_id, await rest.check_config(conn.orge))
+    conn.send_result(msg_id, await operations.check_config(conn.orge))
 
 
 def _ws_time(conn: Connection, message: dict, key: str) -> datetime | None:
@@ -383,7 +384,7 @@ def _ws_time(conn: Connection, message: dict, key: str) -> datetime | None:
     if not isinstance(value, str):
         raise CommandError(ERR_INVALID_FORMAT, f"Message incorrectly formatted: bad {key}")
     try:
-        return rest.parse_time(conn.orge, value, key)
+        return operations.parse_time(conn.orge, value, key)
     except web.HTTPBadRequest:
         raise CommandError(f"invalid_{key}", f"Invalid {key}") from None
 
@@ -423,7 +424,7 @@ async def cmd_history_during_period(conn: Connection, msg_id: int, message: dict
         conn.send_result(msg_id, {})
         return
     data.update(start_time=start.isoformat(), end_time=end.isoformat(), entity_ids=entity_ids)
-    response = await rest.recorder_query(conn.orge, "get_history", data)
+    response = await operations.recorder_query(conn.orge, "get_history", data)
     history = response.get("history", {}) if isinstance(response, dict) else {}
     conn.send_result(msg_id, history)
 
@@ -453,11 +454,11 @@ async def cmd_logbook_get_events(conn: Connection, msg_id: int, message: dict) -
     }
     if context_id is not None:
         data["context_id"] = context_id
-    response = await rest.recorder_query(conn.orge, "get_logbook", data)
+    response = await operations.recorder_query(conn.orge, "get_logbook", data)
     conn.send_result(msg_id, response.get("entries", []) if isinstance(response, dict) else [])
 
 
-COMMANDS: dict[str, Callable[..., Any]] = {
+COMMANDS: dict[str, CommandHandler] = {
     "ping": cmd_ping,
     "get_states": cmd_get_states,
     "get_config": cmd_get_config,

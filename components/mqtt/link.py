@@ -143,9 +143,12 @@ class Link:
         _LOGGER.info("MQTT connected to %s as %s", self._config["broker"], self.client_id)
         self._on_connected_changed(True)
         self._on_connect()
+        # Two halves of this connection, awaited right here: the first to end ends both,
+        # and its error is the connection's (re-raised below). Not the hub's tasks: the
+        # hub would log each broker disconnect a second time as a failed task.
         tasks = [
-            asyncio.ensure_future(self._send(client)),
-            asyncio.ensure_future(self._receive(client)),
+            asyncio.create_task(self._send(client), name="mqtt send"),
+            asyncio.create_task(self._receive(client), name="mqtt receive"),
         ]
         try:
             done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)

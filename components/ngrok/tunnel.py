@@ -24,7 +24,14 @@ from typing import Any
 import voluptuous as vol
 
 import orge.validation as cv
-from orge.core import EVENT_ORGE_STARTED, CoreState, Orge, ServiceCall, SupportsResponse
+from orge.core import (
+    EVENT_ORGE_STARTED,
+    EVENT_ORGE_STOP,
+    CoreState,
+    Orge,
+    ServiceCall,
+    SupportsResponse,
+)
 from orge.entity import BinarySensorEntity, SensorEntity, async_add_entities
 from orge.exceptions import OrgeError
 from orge.helpers.event import async_track_time_interval
@@ -182,7 +189,7 @@ class TunnelWatcher:
                 await self.supervisor.stop()
             await self.api.close()
 
-        self.orge.bus.async_listen_once("orge_stop", stop)
+        self.orge.bus.async_listen_once(EVENT_ORGE_STOP, stop)
         if self.supervisor is not None:
             register_secret(self.supervisor.config["authtoken"])
             self.orge.async_create_background_task(self.supervisor.run(), "ngrok agent")

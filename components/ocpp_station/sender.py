@@ -19,26 +19,34 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
+from orge.exceptions import OrgeError
+
 from .journal import AsyncJournal, Entry
 from .timers import SettingsWake
 
 _LOGGER = logging.getLogger(__name__)
 
 
-class CallRejected(Exception):
-    """The CSMS answered with a CALLERROR."""
+class OcppError(OrgeError):
+    """Base of the OCPP layer's errors: a call to the CSMS that did not end in its answer.
+    The class names are part of what the journal keeps of a failure ("NoAnswer: ...").
+    (The ESP32 layer has its own family, components/esp32/errors.py.)"""
+
+
+class CallRejected(OcppError):
+    """The CSMS answered with a CALLERROR (OCPP-J: `code` is its errorCode)."""
 
     def __init__(self, code: str, description: str = "") -> None:
         super().__init__(f"{code}: {description}" if description else code)
         self.code = code
 
 
-class NoAnswer(Exception):
+class NoAnswer(OcppError):
     """The CSMS did not answer within the response timeout."""
 
 
-class LinkDown(Exception):
-    """The connection is gone; the message stays queued."""
+class LinkDown(OcppError):
+    """The connection to the CSMS is gone; the message stays queued."""
 
 
 @dataclass

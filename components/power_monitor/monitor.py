@@ -26,7 +26,7 @@ import os
 from dataclasses import dataclass, field
 from typing import Any
 
-from orge.core import Orge
+from orge.core import EVENT_ORGE_STOP, Orge, callback
 from orge.entity import BinarySensorEntity, SensorEntity, async_add_entities
 from orge.helpers.event import async_track_time_interval
 
@@ -229,11 +229,12 @@ class PowerMonitor:
             return
         cancel = async_track_time_interval(self.orge, self._poll, self.interval)
 
+        @callback
         def stop(_event: Any) -> None:
             cancel()
             self.kernel_log.close()
 
-        self.orge.bus.async_listen_once("orge_stop", stop)
+        self.orge.bus.async_listen_once(EVENT_ORGE_STOP, stop)
         self.orge.async_create_task(self.async_refresh())
 
     async def _poll(self, _now: float) -> None:

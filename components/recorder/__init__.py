@@ -15,7 +15,6 @@ import orge.validation as cv
 from orge.core import Orge
 from orge.helpers.entity_filter import FILTER_SCHEMA
 
-DOMAIN = "recorder"
 DEFAULT_DB_FILE = "orge.db"
 
 
@@ -92,7 +91,7 @@ def database_path(config_dir: str, config: dict[str, Any]) -> str:
 async def async_setup(orge: Orge, config: dict[str, Any]) -> bool:
     from .core import async_setup_recorder
 
-    await async_setup_recorder(orge, config)
+    await async_setup_recorder(orge, config, database_path(orge.config.config_dir or ".", config))
     return True
 
 

@@ -37,7 +37,8 @@ from orge.core import (
 )
 from orge.exceptions import OrgeError, ServiceValidationError
 
-from . import DOMAIN, database_path, queries
+from . import queries
+from .const import DOMAIN
 from .db import Writer
 from .filters import RecorderFilter
 from .metrics import RecorderMetrics
@@ -72,6 +73,13 @@ class Recorder:
         self.rows_handed_over = 0
         self.rows_settled = 0
         self.metrics: RecorderMetrics | None = None
+
+    def queued_rows(self) -> int:
+        """Rows recorded but not yet committed: buffered on the loop, handed to the writer
+        thread, or kept back after a failed write (orge_recorder_queue_rows)."""
+        # rows_handed_over is written by the loop only, rows_settled by the thread only.
+        in_thread = max(self.rows_handed_over - self.rows_settled, 0)
+        return len(self.buffer) + in_thread + len(self.retained)
 
     # the loop's side ---------------------------------------------------------------------
 
@@ -311,10 +319,11 @@ def _register_services(orge: Orge, recorder: Recorder) -> None:
     )
 
 
-async def async_setup_recorder(orge: Orge, config: dict[str, Any]) -> Recorder:
-    path = database_path(orge.config.config_dir or ".", config)
+async def async_setup_recorder(orge: Orge, config: dict[str, Any], path: str) -> Recorder:
+    """Open the database at `path` (a file path; __init__.database_path) on the writer
+    thread, record what the configuration asks, and register the recorder's services."""
     recorder = Recorder(orge, path, config)
-    recorder.metrics = RecorderMetrics(recorder)
+    recorder.metrics = RecorderMetrics(orge, recorder.queued_rows)
     recorder.writer = await orge.async_add_executor_job(Writer, path)
     recorder.thread = threading.Thread(target=recorder.run, name="recorder", daemon=True)
     recorder.thread.start()

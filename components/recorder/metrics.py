@@ -10,13 +10,11 @@
 from __future__ import annotations
 
 import bisect
-from collections.abc import Iterator
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Iterator
+from typing import Any
 
 from orge import metrics
-
-if TYPE_CHECKING:
-    from .core import Recorder
+from orge.core import Orge
 
 # Upper bounds in seconds: an SD card commits in 2-50 ms, a worn one takes seconds.
 COMMIT_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
@@ -25,23 +23,19 @@ COMMIT_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 
 class RecorderMetrics:
     """Counts kept by the writer thread only (one writer: no lock); read at scrape."""
 
-    def __init__(self, recorder: Recorder) -> None:
-        self._recorder = recorder
+    def __init__(self, orge: Orge, queued_rows: Callable[[], int]) -> None:
+        """`queued_rows`: the recorder's count of rows not yet committed, read at scrape
+        (components/recorder/core.py's Recorder.queued_rows)."""
+        self.queued_rows = queued_rows
         self.bucket_counts = [0] * (len(COMMIT_BUCKETS) + 1)  # the last one: +Inf
         self.commit_seconds_sum = 0.0
         self.rows_written = 0
-        metrics.add_collector(recorder.orge, self)
+        metrics.add_collector(orge, self)
 
     def observe_commit(self, seconds: float, rows: int) -> None:
         self.bucket_counts[bisect.bisect_left(COMMIT_BUCKETS, seconds)] += 1
         self.commit_seconds_sum += seconds
         self.rows_written += rows
-
-    def queued_rows(self) -> int:
-        recorder = self._recorder
-        # rows_handed_over is written by the loop only, rows_settled by the thread only.
-        in_thread = max(recorder.rows_handed_over - recorder.rows_settled, 0)
-        return len(recorder.buffer) + in_thread + len(recorder.retained)
 
     def collect(self) -> Iterator[Any]:
         from prometheus_client.core import (

@@ -11,13 +11,21 @@ import sqlite3
 from datetime import UTC, datetime
 from typing import Any
 
+from orge.core import (
+    EVENT_AUTOMATION_TRIGGERED,
+    EVENT_LOGBOOK_ENTRY,
+    EVENT_ORGE_START,
+    EVENT_ORGE_STOP,
+    EVENT_SCRIPT_STARTED,
+)
+
 # Events the logbook shows besides state changes.
 LOGBOOK_EVENTS = (
-    "automation_triggered",
-    "script_started",
-    "logbook_entry",
-    "orge_start",
-    "orge_stop",
+    EVENT_AUTOMATION_TRIGGERED,
+    EVENT_SCRIPT_STARTED,
+    EVENT_LOGBOOK_ENTRY,
+    EVENT_ORGE_START,
+    EVENT_ORGE_STOP,
 )
 
 
@@ -217,15 +225,15 @@ def logbook(
 
 
 def _event_entry(event_type: str, data: dict[str, Any]) -> dict[str, Any]:
-    if event_type == "orge_start":
+    if event_type == EVENT_ORGE_START:
         return {"name": "ORGE", "message": "started", "domain": "orge"}
-    if event_type == "orge_stop":
+    if event_type == EVENT_ORGE_STOP:
         return {"name": "ORGE", "message": "stopped", "domain": "orge"}
     entity_id = data.get("entity_id")
     domain = str(entity_id).partition(".")[0] if entity_id else data.get("domain")
-    if event_type == "logbook_entry":
+    if event_type == EVENT_LOGBOOK_ENTRY:
         message = data.get("message", "")
-    elif event_type == "automation_triggered":
+    elif event_type == EVENT_AUTOMATION_TRIGGERED:
         source = data.get("source")
         message = f"triggered by {source}" if source else "triggered"
     else:

@@ -34,7 +34,6 @@ class _TemplateEntity(RestoreEntity):
         self._attr_icon = conf.get("icon")
         self._attr_device_class = conf.get("device_class")
         self._attr_extra_state_attributes = {}
-        self._watchers: list[TemplateWatcher] = []
         self._variables: dict[str, Any] = {}
         # templates whose last render failed: an error is logged when one starts failing
         # (as async_track_template_result reports error -> error as no change)
@@ -62,15 +61,9 @@ class _TemplateEntity(RestoreEntity):
             watcher = TemplateWatcher(
                 self.orge, tpl, self._variables, self._changed, self.label, on_error=self._changed
             )
-            self._watchers.append(watcher)
             watcher.start()
+            self.async_on_remove(watcher.stop)
         self.refresh({})
-
-    async def async_will_remove_from_orge(self) -> None:
-        for watcher in self._watchers:
-            watcher.stop()
-        self._watchers.clear()
-        await super().async_will_remove_from_orge()
 
     @property
     def label(self) -> str:

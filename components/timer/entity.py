@@ -17,7 +17,18 @@ from orge.exceptions import ServiceValidationError
 from orge.helpers.event import async_call_later
 from orge.restore_state import HelperEntity
 
-from . import ACTIVE, DOMAIN, IDLE, PAUSED, _hms
+from . import (
+    ACTIVE,
+    DOMAIN,
+    EVENT_TIMER_CANCELLED,
+    EVENT_TIMER_FINISHED,
+    EVENT_TIMER_PAUSED,
+    EVENT_TIMER_RESTARTED,
+    EVENT_TIMER_STARTED,
+    IDLE,
+    PAUSED,
+    _hms,
+)
 
 
 class Timer(HelperEntity):
@@ -92,12 +103,12 @@ class Timer(HelperEntity):
         self._cancel = None
         self.finish()
 
-    def _fire(self, event: str) -> None:
+    def _fire(self, event_type: str) -> None:
         assert self.orge is not None
         data: dict[str, Any] = {"entity_id": self.entity_id}
-        if event == "finished":
+        if event_type == EVENT_TIMER_FINISHED:
             data["finished_at"] = dt_util.utcnow().isoformat()
-        self.orge.bus.async_fire(f"timer.{event}", data, context=self._context)
+        self.orge.bus.async_fire(event_type, data, context=self._context)
 
     def start(self, duration: timedelta | None) -> None:
         restarting = self.status == ACTIVE
@@ -105,7 +116,7 @@ class Timer(HelperEntity):
             self.duration = duration
         remaining = duration or (self.remaining if self.status == PAUSED else None) or self.duration
         self._run(remaining)
-        self._fire("restarted" if restarting else "started")
+        self._fire(EVENT_TIMER_RESTARTED if restarting else EVENT_TIMER_STARTED)
 
     def pause(self) -> None:
         if self.status != ACTIVE or self.finishes_at is None:
@@ -113,21 +124,21 @@ class Timer(HelperEntity):
         self._stop_clock()
         self.remaining = timedelta(seconds=max(self.finishes_at - time.time(), 0.0))
         self.status = PAUSED
-        self._fire("paused")
+        self._fire(EVENT_TIMER_PAUSED)
 
     def cancel(self) -> None:
         if self.status == IDLE:
             return
         self._stop_clock()
         self.status, self.remaining, self.finishes_at = IDLE, None, None
-        self._fire("cancelled")
+        self._fire(EVENT_TIMER_CANCELLED)
 
     def finish(self) -> None:
         if self.status == IDLE:
             return
         self._stop_clock()
         self.status, self.remaining, self.finishes_at = IDLE, None, None
-        self._fire("finished")
+        self._fire(EVENT_TIMER_FINISHED)
         self.async_write_state()
 
     def change(self, delta: timedelta) -> None:

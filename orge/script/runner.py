@@ -12,7 +12,7 @@ import logging
 import time
 from collections.abc import Callable
 from datetime import timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import voluptuous as vol
 
@@ -23,13 +23,12 @@ from orge.script.helpers import render_period
 from orge.script.trace import Trace
 from orge.template import Template, TemplateError, render_complex, result_as_boolean
 
-if TYPE_CHECKING:
-    from orge.script.script import Script
-
 _LOGGER = logging.getLogger(__name__)
 
 
-_EXPECTED = (OrgeError, ValueError, vol.Invalid)
+# Errors an action is expected to raise (a refused call, a bad value): `continue_on_error`
+# skips only these, and a run ending in one is logged without a traceback.
+EXPECTED_ERRORS = (OrgeError, ValueError, vol.Invalid)
 
 
 class StopRun(Exception):
@@ -43,21 +42,28 @@ class StopRun(Exception):
 
 
 class ScriptRun:
-    """One run of a Script."""
+    """One run of an action sequence (a Script's, orge/script/script.py, which owns the
+    run mode: the run is handed only what it runs, so it needs no Script)."""
 
     def __init__(
-        self, script: Script, variables: dict[str, Any], context: Context, trace: Trace
+        self,
+        orge: Orge,
+        name: str,
+        sequence: list[dict[str, Any]],
+        variables: dict[str, Any],
+        context: Context,
+        trace: Trace,
     ) -> None:
-        self.script = script
-        self.orge: Orge = script.orge
+        self.orge = orge
+        self.name = name
+        self.sequence = sequence
         self.variables = variables
         self.context = context
         self.trace = trace
-        self.name = script.name
         self._checks: dict[int, Callable[[dict[str, Any]], bool]] = {}
 
     async def async_run(self) -> Any:
-        await self.run_sequence(self.script.sequence, "action")
+        await self.run_sequence(self.sequence, "action")
         return None
 
     async def run_sequence(self, steps: list[dict[str, Any]], path: str) -> None:
@@ -80,7 +86,7 @@ class ScriptRun:
         except Exception as err:
             message = _describe(err)
             self.trace.add_step(path, started, None, message)
-            if step.get("continue_on_error") and isinstance(err, _EXPECTED):
+            if step.get("continue_on_error") and isinstance(err, EXPECTED_ERRORS):
                 _LOGGER.warning("%s: %s failed, continuing: %s", self.name, path, message)
                 return
             raise

@@ -12,7 +12,7 @@ import voluptuous as vol
 
 import orge.validation as cv
 from orge.core import Context, Orge
-from orge.script.runner import ScriptRun, StopRun
+from orge.script.runner import EXPECTED_ERRORS, ScriptRun, StopRun
 from orge.script.trace import Trace, TraceStore
 from orge.template import attach
 
@@ -97,7 +97,7 @@ class Script:
                 return None
         context = context or Context()
         trace = trace or Trace(self.item_id, None, context)
-        run = ScriptRun(self, dict(variables or {}), context, trace)
+        run = ScriptRun(self.orge, self.name, self.sequence, dict(variables or {}), context, trace)
         task = asyncio.current_task()
         assert task is not None
         self.runs.append(task)
@@ -128,7 +128,7 @@ class Script:
             raise
         except Exception as err:
             trace.finished("error", str(err))
-            _LOGGER.error("%s: %s", self.name, err, exc_info=not _expected(err))
+            _LOGGER.error("%s: %s", self.name, err, exc_info=not isinstance(err, EXPECTED_ERRORS))
             return None
         trace.finished("finished")
         return None
@@ -145,9 +145,3 @@ class Script:
     def _changed(self) -> None:
         if self.on_change is not None:
             self.on_change()
-
-
-def _expected(err: Exception) -> bool:
-    from orge.exceptions import OrgeError
-
-    return isinstance(err, (OrgeError, ValueError, vol.Invalid))

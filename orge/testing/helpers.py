@@ -27,8 +27,9 @@ async def async_setup_component(orge: Orge, domain: str, config: Mapping[str, An
     Returns True when it set up (or already was); False when validation or setup failed,
     the reason in `orge.config.setup_errors[domain]`, as on a station. Waits for the tasks
     setup started (`async_block_till_done`)."""
+    from orge.check_result import CheckResult
     from orge.loader import ComponentIndex
-    from orge.setup import CheckResult, _validate_component, async_setup_components
+    from orge.setup import _validate_component, async_setup_components
 
     if domain in orge.config.components:
         return True

@@ -88,7 +88,8 @@ def config_dir(tmp_path: Path) -> Callable[..., Path]:
 async def start_station(orge_clock: ControlledClock) -> AsyncIterator[Callable[..., Any]]:
     """start(config_dir) -> (hub, CheckResult): a station set up and started in this loop,
     on the test's controllable clock."""
-    from orge.setup import CheckResult, async_from_config_dir
+    from orge.check_result import CheckResult
+    from orge.setup import async_from_config_dir
 
     hubs: list[Orge] = []
 

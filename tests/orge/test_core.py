@@ -20,6 +20,7 @@ from orge.core import (
     CoreState,
     Event,
     Orge,
+    OwnedTasks,
     ServiceCall,
     SupportsResponse,
     callback,
@@ -224,6 +225,47 @@ async def test_stop_cancels_background_tasks_quickly() -> None:
     await orge.async_stop()
     assert cancelled.is_set()
     assert loop.time() - start < 1.0
+
+
+async def test_owned_tasks_end_with_their_owner_and_at_stop(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """An owner cancels only its own tasks; the hub cancels every owner's at stop and logs
+    a task's error under its name (as Home Assistant's background tasks)."""
+    orge = Orge()
+    first, second = OwnedTasks(orge), OwnedTasks(orge)
+    release = asyncio.Event()
+
+    async def wait_forever() -> None:
+        await asyncio.sleep(3600)
+
+    async def done_soon() -> str:
+        await release.wait()
+        return "done"
+
+    async def fails() -> None:
+        raise RuntimeError("controller gone")
+
+    a = first.async_create_background_task(wait_forever(), "first a")
+    b = first.async_create_background_task(done_soon(), "first b")
+    c = second.async_create_background_task(wait_forever(), "second c")
+    second.async_create_background_task(fails(), "second fails")
+    assert a.get_name() == "first a"
+    release.set()
+    assert await b == "done"
+    await asyncio.sleep(0)
+    assert len(first) == 1  # the finished task is no longer the owner's
+    assert "Background task second fails failed" in caplog.text
+
+    assert first.async_cancel_all() == [a]
+    await asyncio.gather(a, return_exceptions=True)
+    assert a.cancelled() and not c.done()
+    assert len(first) == 0
+
+    await orge.async_start()
+    await orge.async_stop()
+    assert c.cancelled()
+    assert len(second) == 0
 
 
 async def test_thread_safe_fire_and_set(orge: Orge) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -18,6 +19,7 @@ from orge.entity import (
     entity_component,
 )
 from orge.exceptions import OrgeError, ServiceValidationError
+from orge.testing.clock import async_fire_time_changed
 
 
 class Temperature(SensorEntity):
@@ -171,3 +173,33 @@ async def test_remove(orge: Orge) -> None:
     await relay.async_remove()
     assert orge.states.get("switch.relay") is None
     assert entity_component(orge, "switch.relay") is None
+
+
+async def test_async_on_remove_runs_last_added_first_before_will_remove(orge: Orge) -> None:
+    """Home Assistant's Entity.async_on_remove: the functions run at removal, the last
+    added first, before async_will_remove_from_orge."""
+    calls: list[str] = []
+
+    class Tracked(Relay):
+        async def async_will_remove_from_orge(self) -> None:
+            calls.append("will_remove")
+
+    relay = Tracked()
+    relay.async_on_remove(lambda: calls.append("first"))
+    relay.async_on_remove(lambda: calls.append("second"))
+    await async_add_entities(orge, "demo", [relay])
+    await relay.async_remove()
+    assert calls == ["second", "first", "will_remove"]
+
+
+async def test_polling_stops_when_the_entity_is_removed(orge: Orge) -> None:
+    sensor = Temperature()
+    sensor._attr_should_poll = True
+    sensor.scan_interval = timedelta(seconds=30)
+    await async_add_entities(orge, "demo", [sensor])
+    await async_fire_time_changed(orge, 30)
+    assert sensor.reads == 1
+    assert orge.states.get("sensor.board_temperature").state == "42.25"
+    await sensor.async_remove()
+    await async_fire_time_changed(orge, 90)
+    assert sensor.reads == 1

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+
+from orge.core import EVENT_STATE_CHANGED, Event, callback
 
 CONFIG = "demo:\n  update_interval: 0.05\n"
 
@@ -44,3 +47,25 @@ async def test_corrupt_register_starts_at_zero_with_error(
     orge, _ = await start_station(path)
     assert orge.states.get("sensor.meter_energy").state == "0.0"
     assert "unreadable" in caplog.text
+
+
+async def test_meter_writes_its_states_on_the_loop(
+    config_dir: Callable[..., Path], start_station: Callable[..., Any]
+) -> None:
+    """The meter's tick is a callback: its state writes happen on the loop's thread (a
+    plain function given to async_track_time_interval would run on an executor thread)."""
+    orge, _ = await start_station(config_dir(CONFIG))
+    threads: set[int] = set()
+
+    @callback
+    def seen(event: Event) -> None:
+        if event.data["entity_id"] == "sensor.meter_power":
+            threads.add(threading.get_ident())
+
+    orge.bus.async_listen(EVENT_STATE_CHANGED, seen)
+    orge.states.async_set("sensor.charger_state", "charging")
+    orge.states.async_set("number.charger_max_current", "16")
+    await asyncio.sleep(0.2)
+    assert orge.states.get("sensor.meter_power").state == "11040.0"
+    assert threads == {threading.get_ident()}
+    await orge.async_stop()

@@ -7,13 +7,14 @@ from __future__ import annotations
 import logging
 import os
 import stat
+import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from orge.core import callback
+from orge.core import EVENT_ORGE_STOP, callback
 from orge.setup import check_configuration
 from orge.testing import async_fire_time_changed
 
@@ -346,3 +347,39 @@ def test_check_config_rejects_bad_options(config_dir: Callable[..., Path]) -> No
     assert any("line 2" in p and "scan_interval" in p for p in problems), problems
     assert any("line 3" in p and "invalid slug" in p for p in problems), problems
     assert any("line 4" in p and "absolute path" in p for p in problems), problems
+
+
+async def test_stop_cancels_polling_on_the_loop_at_once(
+    tmp_path: Path,
+    config_dir: Callable[..., Path],
+    start_station: Callable[..., Any],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The orge_stop listener is a callback: it cancels the poll timer and closes the
+    kernel log inline on the loop's thread (a plain function would run on an executor
+    thread, cancelling a loop timer from outside the loop)."""
+    root = sysfs_tree(tmp_path / "root", throttled="0\n")
+    bin_dir = tmp_path / "bin"
+    tool(bin_dir, "dmesg", FAKE_DMESG)
+    (bin_dir / "kernel.log").write_text(DMESG_LOG)
+    put_on_path(monkeypatch, bin_dir)
+    path = config_dir(config(root, "dmesg", vcgencmd=f"{tmp_path}/nowhere/vcgencmd", interval=1))
+    orge, _ = await start_station(path)
+    await async_fire_time_changed(orge, 1.3)
+    await orge.async_block_till_done()
+    runs = (bin_dir / "dmesg_runs").read_text().count("run")
+    assert runs >= 2  # the start's read and the first poll's
+    monitor = orge.data["power_monitor"]
+    closed_on: list[int] = []
+    close = monitor.kernel_log.close
+
+    def record_close() -> None:
+        closed_on.append(threading.get_ident())
+        close()
+
+    monkeypatch.setattr(monitor.kernel_log, "close", record_close)
+    orge.bus.async_fire(EVENT_ORGE_STOP)
+    assert closed_on == [threading.get_ident()]  # ran inside async_fire, on this thread
+    await async_fire_time_changed(orge, 5)
+    await orge.async_block_till_done()
+    assert (bin_dir / "dmesg_runs").read_text().count("run") == runs  # no poll after stop
