@@ -12,7 +12,7 @@ import json
 from collections.abc import Iterator
 from typing import Any
 
-from orge.schema_export import (
+from orge.json_schema import (
     BOOLEAN,
     ENTITY_ID,
     ENTITY_IDS_TEXT,
@@ -20,8 +20,8 @@ from orge.schema_export import (
     NUMBER,
     SERVICE,
     TIME_PERIOD,
-    export_schema,
 )
+from orge.schema_export import export_schema
 
 Fragment = dict[str, Any]
 HEADER = """\

@@ -86,7 +86,7 @@ def load(config_dir: str, path: str) -> tuple[dict[str, Any], dict[str, Any]]:
 
 def selector_json_schema(selector: Any, convert: Any) -> dict[str, Any]:
     """What `_check_selector` lets through, as JSON Schema ({} where it checks nothing)."""
-    from orge.schema_export import any_case, choices
+    from orge.json_schema import any_case, choices
 
     if not isinstance(selector, dict) or not selector:
         return {}

@@ -60,7 +60,7 @@ AUTOMATION_SCHEMA = vol.Schema(
 def _json_schema(convert: Any) -> dict[str, Any]:
     """An automation (either key spelling) or a blueprint's use, one or a list."""
     from components.automation.blueprint import use_json_schema
-    from orge.schema_export import list_or_one, with_old_keys
+    from orge.json_schema import list_or_one, with_old_keys
 
     blueprint = use_json_schema(convert, convert.config_dir)
     automation = with_old_keys(convert(AUTOMATION_SCHEMA), _RENAMES)

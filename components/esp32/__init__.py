@@ -22,7 +22,7 @@ import voluptuous as vol
 
 import orge.validation as cv
 from orge.core import Orge
-from orge.schema_export import choices
+from orge.json_schema import choices
 
 from .const import DOMAIN, MAX_CURRENT, MIN_CURRENT, PORT_SIMULATOR
 

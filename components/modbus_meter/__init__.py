@@ -24,7 +24,7 @@ import voluptuous as vol
 
 import orge.validation as cv
 from orge.core import Orge
-from orge.schema_export import choices
+from orge.json_schema import choices
 
 from .naming import ERRORS_KEY, entity_ids
 from .registers import DATA_TYPES, INPUT_TYPES, MODELS, WORD_ORDERS, Register

@@ -23,7 +23,7 @@ import voluptuous as vol
 import orge.validation as cv
 from orge.core import Orge
 from orge.helpers.entity_filter import FILTER_SCHEMA
-from orge.schema_export import choices
+from orge.json_schema import choices
 
 DOMAIN = "mqtt"
 

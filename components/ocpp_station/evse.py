@@ -428,7 +428,7 @@ _ACTION_FIELDS = vol.Schema(
 
 def _action_json(convert: Any) -> dict[str, Any]:
     """`domain.service`, or {action (or service), data, target}."""
-    from orge.schema_export import with_old_keys
+    from orge.json_schema import with_old_keys
 
     fields = with_old_keys(convert(_ACTION_FIELDS), {"service": "action"})
     return {"anyOf": [convert(cv.service), fields]}

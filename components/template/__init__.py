@@ -23,7 +23,7 @@ import voluptuous as vol
 import orge.validation as cv
 from orge.config import format_invalid
 from orge.core import Orge
-from orge.schema_export import list_or_one, with_old_keys
+from orge.json_schema import list_or_one, with_old_keys
 
 DOMAIN = "template"
 OLD_KEYS = {"trigger": "triggers", "condition": "conditions"}  # older spelling -> current

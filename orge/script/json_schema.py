@@ -16,7 +16,7 @@ import orge.validation as cv
 from orge.script import action_schema, condition, trigger
 
 if TYPE_CHECKING:
-    from orge.schema_export import Converter
+    from orge.json_schema import Converter
 
 Fragment = dict[str, Any]
 _TEMPLATE_TEXT = r"\{\{|\{%"
@@ -28,12 +28,12 @@ def _ref(name: str) -> Fragment:
 
 def _kind(convert: Converter, schema: Any, key: str, names: list[str]) -> Fragment:
     """One kind's object schema with `key` fixed to its name(s)."""
-    from orge.schema_export import _merge
+    from orge.json_schema import merge
 
     fragment = convert(schema)
     parts = fragment.get("allOf")
     if parts:  # a kind with a check of its own: the object is its first part
-        fragment = _merge([p for p in parts if p.get("type") == "object"]) or fragment
+        fragment = merge([p for p in parts if p.get("type") == "object"]) or fragment
     fragment = dict(fragment)
     properties = dict(fragment.get("properties", {}))
     choice: Fragment = {"const": names[0]} if len(names) == 1 else {"enum": names}
@@ -46,7 +46,7 @@ def _kind(convert: Converter, schema: Any, key: str, names: list[str]) -> Fragme
 
 def define_script_shapes(convert: Converter) -> None:
     """Put the six shapes in `convert.definitions` and map the engine's validators to them."""
-    from orge.schema_export import OLDER_SPELLING, SERVICE, list_or_one, with_old_keys
+    from orge.json_schema import OLDER_SPELLING, SERVICE, list_or_one, with_old_keys
 
     for name, schema in (
         ("triggers", trigger.TRIGGER_SCHEMA),

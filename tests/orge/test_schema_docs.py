@@ -11,8 +11,9 @@ from pathlib import Path
 
 import pytest
 
+from orge.json_schema import OLDER_SPELLING
 from orge.schema_docs import render, rows, script_kinds
-from orge.schema_export import OLDER_SPELLING, export_schema
+from orge.schema_export import export_schema
 from tests.conftest import REPO
 
 _TOP_KEY = re.compile(r"^([a-z0-9_]+):", re.MULTILINE)
