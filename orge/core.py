@@ -937,10 +937,15 @@ class OwnedTasks:
     connection, a charger's link), as Home Assistant's
     `ConfigEntry.async_create_background_task`: each task is the hub's background task
     (named, its error logged, cancelled at stop) and also the owner's, which cancels
-    whatever is left at its own teardown with `async_cancel_all`."""
+    whatever is left at its own teardown with `async_cancel_all`.
 
-    def __init__(self, orge: Orge) -> None:
+    `on_error(err)`, when given, takes the error a task ends with instead of the hub's
+    "Background task failed" log line: an owner that expects some errors (a lost link)
+    and reports the others its own way (a last-error sensor)."""
+
+    def __init__(self, orge: Orge, on_error: Callable[[BaseException], None] | None = None) -> None:
         self._orge = orge
+        self._on_error = on_error
         self._tasks: set[asyncio.Task[Any]] = set()
 
     def __len__(self) -> int:
@@ -948,13 +953,25 @@ class OwnedTasks:
 
     @callback
     def async_create_background_task(
-        self, coro: Coroutine[Any, Any, _T], name: str
-    ) -> asyncio.Task[_T]:
-        """Run `coro` as the hub's background task named `name`, owned by this owner."""
-        task = self._orge.async_create_background_task(coro, name)
+        self, coro: Awaitable[_T], name: str
+    ) -> asyncio.Task[_T | None]:
+        """Run `coro` (a coroutine or any awaitable) as the hub's background task named
+        `name`, owned by this owner. With `on_error`, a failed task's result is None."""
+        task = self._orge.async_create_background_task(self._run(coro), name)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
         return task
+
+    async def _run(self, coro: Awaitable[_T]) -> _T | None:
+        if self._on_error is None:
+            return await coro
+        try:
+            return await coro
+        except asyncio.CancelledError:
+            raise
+        except Exception as err:  # the owner reports it (its own words, its own sensor)
+            self._on_error(err)
+            return None
 
     @callback
     def async_cancel_all(self) -> list[asyncio.Task[Any]]:

@@ -19,7 +19,7 @@ from typing import Any
 
 import voluptuous as vol
 
-from orge.core import EVENT_ORGE_STOP, Event, Orge, ServiceCall, SupportsResponse
+from orge.core import EVENT_ORGE_STOP, Event, Orge, OwnedTasks, ServiceCall, SupportsResponse
 
 from ..ocpp_station import journal as journal_mod
 from ..ocpp_station.arming import StartArming
@@ -106,7 +106,7 @@ class Ocpp16Station(StationLifecycle, Orders):
         self.csms_ids: dict[str, int] = {}  # local transaction id -> CSMS transactionId
         # accepted starts held until the vehicle is plugged in (shared with ocpp201)
         self.arming = StartArming(
-            lambda: self.keys.number("ConnectionTimeOut"), lambda m: self._set_error(m)
+            orge, lambda: self.keys.number("ConnectionTimeOut"), lambda m: self._set_error(m)
         )
         self.recovery = SessionRecovery(self.journal, self.arming)  # crash safety (shared)
         self.reservation = Reservation16(self)  # Reservation profile (reservation.py)
@@ -134,7 +134,7 @@ class Ocpp16Station(StationLifecycle, Orders):
         self.authorization = Authorization16(self)  # cache and local list (§3.5)
         self._tx_lock = asyncio.Lock()
         self._status_lock = asyncio.Lock()
-        self._tasks: set[asyncio.Task[Any]] = set()
+        self._tasks = OwnedTasks(orge, on_error=self._task_failed)
         self._boot_id = journal_mod.boot_id()
         self.wire_logger = logging.getLogger(f"components.{DOMAIN}.wire")
         self.wire_logger.setLevel(logging.INFO if config["log_messages"] else logging.WARNING)
@@ -211,26 +211,21 @@ class Ocpp16Station(StationLifecycle, Orders):
             binding.stop()
         if self.link is not None:
             await self.sender.settle(self.response_timeout)
-        for task in list(self._tasks):
-            task.cancel()
+        self._tasks.async_cancel_all()
         if self.link is not None:
             await self.link.connection.close()
         await self.journal.close()
 
     def spawn(self, coro: Any) -> asyncio.Task[Any]:
-        task = asyncio.ensure_future(coro)  # a coroutine or a journal future
-        self._tasks.add(task)
-        task.add_done_callback(self._task_done)
-        return task
+        """Run a coroutine or a journal future as this station's task (cancelled at stop)."""
+        name = getattr(coro, "__qualname__", "journal write")
+        return self._tasks.async_create_background_task(coro, f"ocpp16 {name}")
 
-    def _task_done(self, task: asyncio.Task[Any]) -> None:
-        self._tasks.discard(task)
-        if not task.cancelled() and task.exception() is not None:
-            err = task.exception()
-            if isinstance(err, LinkDown):
-                return  # the connection loop deals with a lost link
-            _LOGGER.error("OCPP 1.6 task failed: %r", err, exc_info=err)
-            self._set_error(f"internal error: {type(err).__name__}: {err}")
+    def _task_failed(self, err: BaseException) -> None:
+        if isinstance(err, LinkDown):
+            return  # the connection loop deals with a lost link
+        _LOGGER.error("OCPP 1.6 task failed: %r", err, exc_info=err)
+        self._set_error(f"internal error: {type(err).__name__}: {err}")
 
     def _inoperative(self, connector: int) -> bool:
         return (

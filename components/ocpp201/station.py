@@ -52,7 +52,7 @@ from components.ocpp_station.session_steps import (
 )
 from components.ocpp_station.urls import station_url
 from orge import __version__
-from orge.core import EVENT_ORGE_FINAL_WRITE, EVENT_ORGE_STOP, Orge, callback
+from orge.core import EVENT_ORGE_FINAL_WRITE, EVENT_ORGE_STOP, Orge, OwnedTasks, callback
 
 from .authorization import Authorization201
 from .charge_point import StationChargePoint
@@ -106,6 +106,7 @@ class Station201(StationLifecycle, TransactionLog):
         self.transactions: dict[int, Transaction] = {}
         # accepted starts held until the vehicle is plugged in (shared with ocpp16)
         self.arming = StartArming(
+            orge,
             lambda: float(self.model.value("TxCtrlr", "EVConnectionTimeOut")),
             self.sensors.set_error,
         )
@@ -121,8 +122,7 @@ class Station201(StationLifecycle, TransactionLog):
         self.offline_since: float | None = None
         self.ever_connected = False
         self._tx_queue: asyncio.Queue[tuple[Any, ...]] = asyncio.Queue()
-        self._tasks: list[asyncio.Task[Any]] = []
-        self._session_tasks: list[asyncio.Task[Any]] = []
+        self._tasks = OwnedTasks(orge)  # journal writer, aligned data, the connection
         self.sender = JournalSender(
             self.journal,
             self._retry_policy,
@@ -192,15 +192,9 @@ class Station201(StationLifecycle, TransactionLog):
         await self.recovery.restore(self.evses, resumed)
         self.orge.bus.async_listen_once(EVENT_ORGE_STOP, self._on_stop)
         self.orge.bus.async_listen_once(EVENT_ORGE_FINAL_WRITE, self._on_final_write)
-        self._tasks.append(
-            self.orge.async_create_background_task(self._tx_writer(), f"{DOMAIN} journal writer")
-        )
-        self._tasks.append(
-            self.orge.async_create_background_task(self._aligned_loop(), f"{DOMAIN} aligned data")
-        )
-        self._tasks.append(
-            self.orge.async_create_background_task(self.run_lifecycle(), f"{DOMAIN} connection")
-        )
+        self._tasks.async_create_background_task(self._tx_writer(), f"{DOMAIN} journal writer")
+        self._tasks.async_create_background_task(self._aligned_loop(), f"{DOMAIN} aligned data")
+        self._tasks.async_create_background_task(self.run_lifecycle(), f"{DOMAIN} connection")
 
     async def _journal_stop_request(self, binding: EvseBinding, reason: str) -> None:
         """The stop's reason in the open transaction's journal record, before the
@@ -263,8 +257,7 @@ class Station201(StationLifecycle, TransactionLog):
         # Let the writer put already-captured events in the journal before closing it.
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._tx_queue.join(), 1.0)
-        for task in self._tasks:
-            task.cancel()
+        self._tasks.async_cancel_all()
         self.arming.stop()
         self.sessions.stop()
         for binding in self.evses.values():
@@ -331,6 +324,11 @@ class Station201(StationLifecycle, TransactionLog):
         self._attempted = time.monotonic()
         return await self._session(connection)
 
+    def _session_task_failed(self, err: BaseException) -> None:
+        if not isinstance(err, LinkDown):
+            _LOGGER.error("OCPP 2.0.1 session task failed: %r", err, exc_info=err)
+            self.sensors.set_error(f"internal error: {type(err).__name__}: {err}")
+
     async def pause_before_retry(self, delay: float, failure: ConnectFailed | None) -> None:
         await asyncio.sleep(delay)
         if failure is not None and failure.shared_url:
@@ -372,6 +370,8 @@ class Station201(StationLifecycle, TransactionLog):
         connection.call_gate = self.registration.gate(OCPP201)  # B03.FR.08 while Rejected
         self.sensors.set_protocol(OCPP201)
         result: ConnectFailed | None = None
+        # this connection's loops, ended with it; a lost link is the lifecycle's to handle
+        session = OwnedTasks(self.orge, on_error=self._session_task_failed)
         try:
             accepted = await self._boot(link)
             if not accepted:
@@ -390,18 +390,14 @@ class Station201(StationLifecycle, TransactionLog):
             self._status_queue = asyncio.Queue()  # stale entries of an old link: dropped
             self._send_statuses(all_connectors=resend_all)
             self.ever_connected = True
-            self._session_tasks = [
-                asyncio.ensure_future(self._status_loop(link)),
-                asyncio.ensure_future(self._heartbeat_loop(link)),
-                asyncio.ensure_future(self._deliver(link)),
-            ]
+            session.async_create_background_task(self._status_loop(link), f"{DOMAIN} status")
+            session.async_create_background_task(self._heartbeat_loop(link), f"{DOMAIN} heartbeat")
+            session.async_create_background_task(self._deliver(link), f"{DOMAIN} delivery")
             await link.closed
         except LinkDown:
             pass
         finally:
-            for task in self._session_tasks:
-                task.cancel()
-            self._session_tasks = []
+            session.async_cancel_all()
             await link.close()
             self.link = None
             if self.offline_since is None:

@@ -29,6 +29,8 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from orge.core import Orge, OwnedTasks
+
 from .evse import ControllerState, EvseBinding
 
 _LOGGER = logging.getLogger(__name__)
@@ -60,6 +62,7 @@ class StartArming:
 
     def __init__(
         self,
+        orge: Orge,
         timeout: Callable[[], float],
         on_error: Callable[[str], None] | None = None,
     ) -> None:
@@ -67,7 +70,7 @@ class StartArming:
         self._on_error = on_error
         self.held: dict[int, HeldStart] = {}
         self._bindings: dict[int, EvseBinding] = {}
-        self._tasks: set[asyncio.Task[Any]] = set()
+        self._tasks = OwnedTasks(orge)  # controller actions and journal writes, ended at stop
         # Crash safety (`recovery.SessionRecovery` sets these): `persist(held)` stores a
         # start durably before the controller is authorized; `forget(evse_id)` drops it
         # once its session has ended or the start lapsed.
@@ -212,17 +215,14 @@ class StartArming:
         if self._on_error is not None:
             self._on_error(message)
 
-    def _spawn(self, coro: Any) -> None:
-        task = asyncio.ensure_future(coro)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+    def _spawn(self, coro: Awaitable[Any]) -> None:
+        self._tasks.async_create_background_task(coro, "held start")
 
     def stop(self) -> None:
         for held in self.held.values():
             if held.timer is not None:
                 held.timer.cancel()
-        for task in list(self._tasks):
-            task.cancel()
+        self._tasks.async_cancel_all()
 
 
 async def local_stop_allowed(

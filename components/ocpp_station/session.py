@@ -60,7 +60,7 @@ from typing import TYPE_CHECKING, Any
 
 import voluptuous as vol
 
-from orge.core import Event, Orge
+from orge.core import Event, Orge, callback
 
 from .entities import LinkSensor
 from .evse import ConnectorView, EvseBinding, Status
@@ -249,6 +249,7 @@ class StationSessions:
             ]
             if watched:
 
+                @callback  # on the loop: it writes the session sensor's state
                 def on_change(_event: Event, binding: EvseBinding = binding) -> None:
                     self.refresh(binding)
 
@@ -282,6 +283,7 @@ class StationSessions:
 
     # --- entities -----------------------------------------------------------------------
 
+    @callback
     def _tick(self, _now: float) -> None:
         for binding in self.bindings.values():
             if binding.session.active:
