@@ -35,12 +35,14 @@ CONFIG_SCHEMA = station_schema(
 
 async def async_setup(orge: Any, config: dict[str, Any]) -> bool:
     from components.ocpp_station.config import resolve_station
+    from components.ocpp_station.security import configured_profile
     from orge.exceptions import OrgeError
 
     from .station import Station201
 
     try:
         identity = resolve_station(config, orge.config.station_id)
+        configured_profile(config)  # profiles 2 and 3 need a wss:// URL
     except ValueError as err:
         raise OrgeError(f"ocpp201: {err}") from None
     station = Station201(orge, config, identity)

@@ -380,6 +380,10 @@ class DeviceModel:
             minimum=16,  # passwordString: 16-40 characters (2.0.1 Part 2, A00)
             maximum=40,
         )
+        # certificates (A02-A04, M): the SignCertificate retry policy and chain limit
+        add("SecurityCtrlr", "CertSigningWaitMinimum", "integer", RW, 60, minimum=1, unit="s")
+        add("SecurityCtrlr", "CertSigningRepeatTimes", "integer", RW, 3, minimum=0)
+        add("SecurityCtrlr", "MaxCertificateChainSize", "integer", RO, 10000)
 
     def add_connector(
         self,

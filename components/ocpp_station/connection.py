@@ -33,6 +33,7 @@ import json
 import logging
 import ssl
 import uuid
+from collections.abc import Sequence
 from typing import Any
 
 from websockets.asyncio.client import ClientConnection, connect
@@ -70,15 +71,29 @@ class ConnectFailed(Exception):
         self.shared_url = False  # the CSMS agreed on the other protocol on a shared URL
 
 
-def ssl_context(url: str, ca_file: str | None, verify: bool = True) -> ssl.SSLContext | None:
+def ssl_context(
+    url: str,
+    ca_file: str | None,
+    verify: bool = True,
+    *,
+    trusted: Sequence[str] = (),
+    client_cert: tuple[str, str] | None = None,
+) -> ssl.SSLContext | None:
     """The TLS context for wss:// (None for ws://). With `verify` the certificate and the
-    host name are checked (security profile 2); `ca_file` adds a trusted CA.
-    Raises OSError / ssl.SSLError for an unreadable CA file."""
+    host name are checked (security profiles 2 and 3); `ca_file` and the files in
+    `trusted` (the installed CSMSRootCertificates) add trusted CAs. `client_cert` is
+    (certificate chain file, key file): the station certificate security profile 3
+    presents (2.0.1 A00, 1.6 security whitepaper profile 3).
+    Raises OSError / ssl.SSLError for an unreadable CA, certificate or key file."""
     if not url.startswith("wss://"):
         return None
     context = (
         ssl.create_default_context(cafile=ca_file) if ca_file else ssl.create_default_context()
     )
+    for path in trusted:
+        context.load_verify_locations(cafile=path)
+    if client_cert is not None:
+        context.load_cert_chain(client_cert[0], client_cert[1])
     if not verify:
         context.check_hostname = False
         context.verify_mode = ssl.CERT_NONE
@@ -101,17 +116,22 @@ async def open_connection(
     *,
     ca_file: str | None = None,
     verify_tls: bool = True,
+    trusted: Sequence[str] = (),
+    client_cert: tuple[str, str] | None = None,
     ping_interval: float | None = 30,
     open_timeout: float = 15,
     wire_logger: logging.Logger | None = None,
 ) -> Connection:
     """Open the WebSocket offering `subprotocols` in order; a `Connection` whose
     `subprotocol` is one of them. Raises `ConnectFailed` (also when the CSMS agreed on
-    none of them: `refused`)."""
+    none of them: `refused`). `trusted` and `client_cert`: see `ssl_context`."""
     try:
-        context = ssl_context(url, ca_file, verify_tls)
+        context = ssl_context(url, ca_file, verify_tls, trusted=trusted, client_cert=client_cert)
     except (OSError, ssl.SSLError) as err:
-        raise ConnectFailed(f"cannot load CA file {ca_file}: {err}", refused=True) from None
+        what = f"CA file {ca_file}" if ca_file else "TLS certificate files"
+        if client_cert is not None:
+            what += f" / client certificate {client_cert[0]}"
+        raise ConnectFailed(f"cannot load {what}: {err}", refused=True) from None
     try:
         ws = await connect(
             url,

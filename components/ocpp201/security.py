@@ -1,0 +1,181 @@
+"""Security for OCPP 2.0.1 (blocks A and M, station side): the payloads of SignCertificate,
+CertificateSigned, InstallCertificate, GetInstalledCertificateIds and DeleteCertificate
+mapped onto the protocol-neutral `ocpp_station.certificates` / `ocpp_station.security`.
+
+- TriggerMessage(SignChargingStationCertificate) or a station certificate close to its
+  expiry (`certificate_renew_days`, A04) -> SignCertificateRequest with a CSR made on the
+  station (O = SecurityCtrlr.OrganizationName, CN = the station id, A02); when no
+  CertificateSigned follows within SecurityCtrlr.CertSigningWaitMinimum seconds it is
+  sent again, the wait doubled each time, at most CertSigningRepeatTimes times (A02);
+- CertificateSigned (A02/A03): Accepted when the chain holds the CSR's key (it is used
+  from the next connection: the station reconnects at once), else Rejected and the event
+  InvalidChargingStationCertificate;
+- InstallCertificate (M05), GetInstalledCertificateIds (M03), DeleteCertificate (M04).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import logging
+from typing import TYPE_CHECKING, Any
+
+from ocpp.v201 import call_result
+
+from components.ocpp_station.certificates import CertificateError
+from components.ocpp_station.security import StationSecurity
+from components.ocpp_station.sender import CallRejected, LinkDown, NoAnswer
+
+if TYPE_CHECKING:
+    from .station import Station201
+
+_LOGGER = logging.getLogger(__name__)
+STATION_CERTIFICATE = "ChargingStationCertificate"
+_CHECK_EVERY = 6 * 3600.0  # s between two looks at the certificate's expiry
+
+
+class Security201:
+    """The security orders and the certificate renewal of one `Station201`."""
+
+    def __init__(self, station: Station201) -> None:
+        self.station = station
+        self.shared = StationSecurity(
+            station.config,
+            station.orge.config.path(".storage", "ocpp201_certificates"),
+            station.journal,
+            station.sender.wake,
+            station.clock.iso,
+            lambda: station.clock.synced,
+        )
+        self._signed = asyncio.Event()  # a CertificateSigned was accepted
+        self._signing: asyncio.Task[None] | None = None
+        self._watch: asyncio.Task[None] | None = None
+
+    @property
+    def store(self) -> Any:
+        return self.shared.store
+
+    def start(self) -> None:
+        model = self.station.model
+        model.variables["SecurityCtrlr/CertificateEntries"].dynamic = self.store.count
+        self.store.max_chain_size = int(model.value("SecurityCtrlr", "MaxCertificateChainSize"))
+        self._watch = asyncio.ensure_future(self._watch_expiry())
+
+    def stop(self) -> None:
+        for task in (self._watch, self._signing):
+            if task is not None:
+                task.cancel()
+
+    # --- certificates ------------------------------------------------------------------
+
+    def install_certificate(self, certificate_type: str, certificate: str) -> Any:
+        """InstallCertificate (M05): Accepted / Rejected / Failed."""
+        status = self.store.install(certificate_type, certificate)
+        if status == "Accepted" and certificate_type == "CSMSRootCertificate":
+            self._reconfigured(f"{certificate_type} installed")
+        return call_result.InstallCertificate(status=status)
+
+    def get_installed_certificate_ids(self, certificate_type: list[str] | None) -> Any:
+        """GetInstalledCertificateIds (M03): the hash data of the stored roots of the
+        asked types (all when none), or NotFound."""
+        found = self.store.installed(certificate_type or None)
+        if not found:
+            return call_result.GetInstalledCertificateIds(status="NotFound")
+        return call_result.GetInstalledCertificateIds(
+            status="Accepted",
+            certificate_hash_data_chain=[
+                {"certificateType": e.use, "certificateHashData": e.hash_data.as_payload()}
+                for e in found
+            ],
+        )
+
+    def delete_certificate(self, certificate_hash_data: dict[str, str]) -> Any:
+        """DeleteCertificate (M04): Accepted / NotFound / Failed (the station certificate)."""
+        status = self.store.delete(certificate_hash_data)
+        if status == "Accepted":
+            self._reconfigured("certificate deleted")
+        return call_result.DeleteCertificate(status=status)
+
+    def certificate_signed(self, certificate_chain: str, certificate_type: str | None) -> Any:
+        """CertificateSigned (A02/A03): Accepted and installed, or Rejected."""
+        if certificate_type not in (None, STATION_CERTIFICATE):  # no ISO 15118 (V2G) here
+            return call_result.CertificateSigned(status="Rejected")
+        try:
+            self.store.accept_signed(certificate_chain)
+        except CertificateError as err:
+            _LOGGER.warning("CertificateSigned rejected: %s", err)
+            self.station.orge.async_create_task(
+                self.shared.event("InvalidChargingStationCertificate", str(err))
+            )
+            return call_result.CertificateSigned(status="Rejected")
+        self._signed.set()
+        return call_result.CertificateSigned(status="Accepted")
+
+    async def after_certificate_signed(self) -> None:
+        """The new certificate is used from the next connection: under profile 3 that
+        connection starts now (A02: the station switches to it)."""
+        if not self._signed.is_set():
+            return
+        _LOGGER.info("New charging station certificate installed")
+        link = self.station.link
+        if self.shared.profile >= 3 and link is not None:
+            await link.close()
+
+    # --- SignCertificate -------------------------------------------------------------
+
+    def trigger_sign(self) -> str:
+        """TriggerMessage(SignChargingStationCertificate): Accepted (sent after the answer)."""
+        return "Accepted"
+
+    def sign_soon(self) -> None:
+        """Send a SignCertificateRequest now (and again while no certificate comes)."""
+        if self._signing is None or self._signing.done():
+            self._signing = asyncio.ensure_future(self._sign())
+
+    async def _sign(self) -> None:
+        model = self.station.model
+        wait = float(model.value("SecurityCtrlr", "CertSigningWaitMinimum"))
+        repeats = int(model.value("SecurityCtrlr", "CertSigningRepeatTimes"))
+        for _attempt in range(repeats + 1):
+            link = self.station.link
+            if link is None:
+                return
+            self._signed.clear()
+            csr = self.store.create_csr(
+                str(model.value("SecurityCtrlr", "OrganizationName")), self.station.station_id
+            )
+            try:
+                answer = await link.call(
+                    "SignCertificate", {"csr": csr, "certificateType": STATION_CERTIFICATE}
+                )
+            except (NoAnswer, CallRejected, LinkDown) as err:
+                _LOGGER.warning("SignCertificate not answered: %s", err)
+                return
+            if answer.get("status") != "Accepted":
+                _LOGGER.warning("The CSMS rejected SignCertificate")
+                return
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._signed.wait(), wait)
+                return
+            wait *= 2  # A02: the wait doubles with each repetition
+
+    async def _watch_expiry(self) -> None:
+        """A04: renew the station certificate `certificate_renew_days` before it expires
+        (looked at now and every few hours; sent once the link is up)."""
+        margin = dt.timedelta(days=float(self.station.config.get("certificate_renew_days", 30)))
+        while True:
+            if self.store.renewal_due(margin) and self.station.link is not None:
+                self.sign_soon()
+            await asyncio.sleep(_CHECK_EVERY)
+
+    def connected(self) -> None:
+        """Boot accepted: a certificate that is due is renewed now."""
+        margin = dt.timedelta(days=float(self.station.config.get("certificate_renew_days", 30)))
+        if self.store.renewal_due(margin):
+            self.sign_soon()
+
+    def _reconfigured(self, what: str) -> None:
+        self.station.orge.async_create_task(
+            self.shared.event("ReconfigurationOfSecurityParameters", what)
+        )

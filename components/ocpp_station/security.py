@@ -1,0 +1,195 @@
+"""The station's security policy, shared by both protocols (2.0.1 blocks A and M, the
+OCPP 1.6 security whitepaper).
+
+`StationSecurity` owns, for one protocol component:
+
+- the security profile (1: Basic auth over ws://, 2: TLS + Basic auth, 3: TLS with the
+  station's client certificate, no Basic auth; 2.0.1 A00 / whitepaper §2) and the
+  credentials of the next connection (`connect_options`);
+- password rotation (2.0.1 A01 SecurityCtrlr.BasicAuthPassword, whitepaper
+  AuthorizationKey): the new password is tried at the next connection while the old one
+  is kept; when the CSMS refuses the new one (HTTP 401/403) the station goes back to the
+  old one; the old one is forgotten only once the CSMS accepted a connection with the new
+  one. Both are kept in the journal's settings (a restart in between loses nothing);
+- the certificate store (`certificates.CertificateStore`) under the config's
+  `.storage/<domain>_certificates`;
+- security events (SecurityEventNotification, the same payload in both protocols:
+  type, timestamp, techInfo) queued in the journal, so they reach the CSMS after a
+  restart too; each is also one line on the `orge.security` logger (the SecurityLog of
+  GetLog).
+
+Passwords are registered as secrets (`orge.redact`) before anything could log them.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from orge.redact import register_secret
+
+from .certificates import CertificateStore
+from .journal import KIND_OTHER
+
+SECURITY_LOGGER = logging.getLogger("orge.security")
+_PASSWORD = "security/password"
+_PREVIOUS = "security/password_previous"
+# the event names of 2.0.1 Part 2 Appendix 1 "Security events" (the whitepaper's list)
+SECURITY_EVENTS = (
+    "FirmwareUpdated",
+    "FailedToAuthenticateAtCsms",
+    "CsmsFailedToAuthenticate",
+    "SettingSystemTime",
+    "StartupOfTheDevice",
+    "ResetOrReboot",
+    "SecurityLogWasCleared",
+    "ReconfigurationOfSecurityParameters",
+    "MemoryExhaustion",
+    "InvalidMessages",
+    "AttemptedReplayAttacks",
+    "TamperDetectionActivated",
+    "InvalidFirmwareSignature",
+    "InvalidFirmwareSigningCertificate",
+    "InvalidCsmsCertificate",
+    "InvalidChargingStationCertificate",
+    "InvalidTLSVersion",
+    "InvalidTLSCipherSuite",
+)
+
+
+def configured_profile(config: Mapping[str, Any]) -> int:
+    """The configured security profile: the `security_profile` option, else 3 when a
+    client certificate is configured on a wss:// URL, 2 for wss://, 1 for ws://.
+    Raises ValueError when profile 2 or 3 is asked for on a ws:// URL (they are TLS)."""
+    url = str(config["url"])
+    profile = config.get("security_profile")
+    if profile is None:
+        if not url.startswith("wss://"):
+            return 1
+        return 3 if config.get("client_certificate") else 2
+    if int(profile) >= 2 and not url.startswith("wss://"):
+        raise ValueError(f"security_profile {profile} needs a wss:// URL (TLS), not {url}")
+    return int(profile)
+
+
+class StationSecurity:
+    """Security profile, password rotation, certificates and events of one component.
+
+    `journal` is the component's AsyncJournal, `wake` its sender's wake-up, `clock_iso`
+    its clock (ISO 8601 UTC), `time_synced` whether that clock is set from the CSMS.
+    """
+
+    def __init__(
+        self,
+        config: Mapping[str, Any],
+        store_dir: str,
+        journal: Any,
+        wake: Callable[[], None],
+        clock_iso: Callable[[], str],
+        time_synced: Callable[[], bool],
+    ) -> None:
+        self.config = config
+        self.journal = journal
+        self._wake = wake
+        self._clock_iso = clock_iso
+        self._time_synced = time_synced
+        self.profile = configured_profile(config)
+        self.store = CertificateStore(store_dir)
+        self.password: str | None = config.get("password")
+        self.previous_password: str | None = None  # kept until the new one is accepted
+
+    async def load(self, configured: str | None) -> str | None:
+        """The password to dial with: a rotated one from the journal wins over the
+        configured one; a rotation not yet accepted keeps the old one for the fallback."""
+        stored = await self.journal.get_setting(_PASSWORD)
+        previous = await self.journal.get_setting(_PREVIOUS)
+        for secret in (stored, previous):
+            if secret:
+                register_secret(str(secret))
+        self.password = str(stored) if stored else configured
+        self.previous_password = str(previous) if previous else None
+        return self.password
+
+    # --- connections -------------------------------------------------------------------
+
+    def connect_options(self) -> dict[str, Any]:
+        """`open_connection` keywords for this profile. Profile 3 presents the station
+        certificate (the one installed by CertificateSigned, else the configured
+        `client_certificate` / `client_key`) and sends no Basic auth (2.0.1 A00: profile
+        3 authenticates the station by its certificate)."""
+        options: dict[str, Any] = {
+            "password": self.password if self.profile < 3 else None,
+            "ca_file": self.config.get("ca_file"),
+            "verify_tls": self.config.get("verify_tls", True),
+            "trusted": [str(path) for path in self.store.trusted_roots()],
+        }
+        if self.profile >= 2:
+            options["client_cert"] = self.client_certificate()
+        return options
+
+    def client_certificate(self) -> tuple[str, str] | None:
+        """(chain file, key file) presented under profile 3 (and offered under 2 when
+        installed, which a CSMS may ignore)."""
+        installed = self.store.client_certificate()
+        if installed is not None:
+            return installed
+        cert, key = self.config.get("client_certificate"), self.config.get("client_key")
+        if cert and key:
+            return str(cert), str(key)
+        return None
+
+    # --- password rotation (A01) ------------------------------------------------------
+
+    async def rotate_password(self, new: str) -> bool:
+        """A new Basic auth password from the CSMS: used from the next connection, the
+        current one kept until the CSMS accepts the new one. False when it is the same."""
+        register_secret(new)
+        if new == self.password:
+            return False
+        if self.previous_password is None and self.password:
+            self.previous_password = self.password
+            await self.journal.set_setting(_PREVIOUS, self.password)
+        self.password = new
+        await self.journal.set_setting(_PASSWORD, new)
+        SECURITY_LOGGER.info("Basic auth password changed by the CSMS; trying it next")
+        return True
+
+    async def connect_refused(self, status: int | None) -> bool:
+        """A dial failed: when the CSMS refused the credentials (HTTP 401/403) of a
+        password not yet accepted, go back to the previous one (True). The event
+        FailedToAuthenticateAtCsms is queued for every refusal."""
+        if status not in (401, 403):
+            return False
+        await self.event("FailedToAuthenticateAtCsms", f"HTTP {status}")
+        if self.previous_password is None:
+            return False
+        SECURITY_LOGGER.warning(
+            "The CSMS refused the new Basic auth password; going back to the previous one"
+        )
+        self.password = self.previous_password
+        self.previous_password = None
+        await self.journal.set_setting(_PASSWORD, self.password)
+        await self.journal.delete_setting(_PREVIOUS)
+        return True
+
+    async def connected(self) -> None:
+        """The CSMS accepted a connection: a new password is now the only one."""
+        if self.previous_password is not None:
+            self.previous_password = None
+            await self.journal.delete_setting(_PREVIOUS)
+            SECURITY_LOGGER.info("The CSMS accepted the new Basic auth password")
+
+    # --- events ------------------------------------------------------------------------
+
+    async def event(self, kind: str, tech_info: str | None = None) -> None:
+        """Queue a SecurityEventNotification (type `kind`, one of SECURITY_EVENTS or a
+        vendor name, at most 50 characters; techInfo at most 255) in the journal."""
+        payload: dict[str, Any] = {"type": kind[:50], "timestamp": self._clock_iso()}
+        if tech_info:
+            payload["techInfo"] = tech_info[:255]
+        SECURITY_LOGGER.warning("Security event %s%s", kind, f": {tech_info}" if tech_info else "")
+        await self.journal.append(
+            "SecurityEventNotification", payload, KIND_OTHER, time_synced=self._time_synced()
+        )
+        self._wake()
