@@ -21,6 +21,7 @@ import datetime as dt
 import logging
 from typing import TYPE_CHECKING, Any
 
+from ocpp.charge_point import snake_to_camel_case
 from ocpp.v201 import call_result
 
 from components.ocpp_station.certificates import CertificateError
@@ -92,7 +93,8 @@ class Security201:
 
     def delete_certificate(self, certificate_hash_data: dict[str, str]) -> Any:
         """DeleteCertificate (M04): Accepted / NotFound / Failed (the station certificate)."""
-        status = self.store.delete(certificate_hash_data)
+        # the library hands the payload over in snake_case; the store speaks OCPP's names
+        status = self.store.delete(snake_to_camel_case(certificate_hash_data))
         if status == "Accepted":
             self._reconfigured("certificate deleted")
         return call_result.DeleteCertificate(status=status)

@@ -1,0 +1,208 @@
+"""Security profiles 2 and 3, certificates and password rotation (2.0.1 blocks A and M,
+station side), against the test CSMS over real TLS WebSockets with certificates made here."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import stat
+
+from ocpp201_helpers import PASSWORD, STATION, station_yaml, wait_until
+
+from orge.testing.ocpp_csms import CsmsPki, OcppCsms, accepted_attempts
+
+NEW_PASSWORD = "rotated-password-0123456789"
+
+
+def profile3_yaml(url: str, pki: CsmsPki, client: tuple[str, str] | None, **extra: object) -> str:
+    options: dict[str, object] = {"password": None, "ca_file": pki.root_file}
+    options["security_profile"] = 3
+    if client is not None:
+        options["client_certificate"], options["client_key"] = client
+    options.update(extra)
+    return station_yaml(url, **options)
+
+
+async def test_profile_3_connects_with_the_client_certificate(
+    config_dir, start_station, tmp_path
+) -> None:
+    pki = CsmsPki(str(tmp_path))
+    async with OcppCsms(ssl_context=pki.server_context(require_client=True)) as csms:
+        client = pki.client_files(STATION)
+        hub, result = await start_station(config_dir(profile3_yaml(csms.url(), pki, client)))
+        assert not result.problems
+        hub.states.async_set("sensor.charger_state", "idle", {"cp": 0})
+        await csms.wait_for("BootNotification")
+        attempt = accepted_attempts(csms, STATION)[0]
+        assert CsmsPki.common_name(attempt.client_certificate) == STATION
+        assert not attempt.basic_auth  # profile 3: no Basic auth (A00)
+        got = await csms.get_variables(STATION, ("SecurityCtrlr", "SecurityProfile"))
+        assert got["getVariableResult"][0]["attributeValue"] == "3"
+
+
+async def test_csms_requiring_a_client_certificate_refuses_a_station_without_one(
+    config_dir, start_station, tmp_path
+) -> None:
+    pki = CsmsPki(str(tmp_path))
+    async with OcppCsms(
+        passwords={STATION: PASSWORD}, ssl_context=pki.server_context(require_client=True)
+    ) as csms:
+        hub, _ = await start_station(config_dir(station_yaml(csms.url(), ca_file=pki.root_file)))
+        await wait_until(
+            lambda: hub.states.get("sensor.ocpp201_last_error").state not in ("none", "unknown"),
+            what="a connect error shown",
+        )
+        await asyncio.sleep(0.5)
+        assert not accepted_attempts(csms)
+        assert not csms.received()
+
+
+async def test_tc_a_11_sign_certificate_then_reconnect_with_the_new_certificate(
+    config_dir, start_station, tmp_path
+) -> None:
+    pki = CsmsPki(str(tmp_path))
+    async with OcppCsms(ssl_context=pki.server_context(require_client=True)) as csms:
+        client = pki.client_files(STATION)
+        hub, _ = await start_station(config_dir(profile3_yaml(csms.url(), pki, client)))
+        await csms.wait_for("BootNotification")
+        answer = await csms.trigger_message(STATION, "SignChargingStationCertificate")
+        assert answer["status"] == "Accepted"
+        request = (await csms.wait_for("SignCertificate"))[0].payload
+        assert request["certificateType"] == "ChargingStationCertificate"
+        assert "BEGIN CERTIFICATE REQUEST" in request["csr"]
+        chain = pki.sign_csr(request["csr"])
+        # the CSR's subject: O = OrganizationName, CN = the station id (A02)
+        signed = await csms.call(
+            STATION,
+            "CertificateSigned",
+            {"certificateChain": chain, "certificateType": "ChargingStationCertificate"},
+        )
+        assert signed["status"] == "Accepted"
+        station = hub.data["ocpp201"]
+        key_file = station.security.store.key_file
+        assert stat.S_IMODE(os.stat(key_file).st_mode) == 0o600
+        # the station reconnects at once and presents the new certificate
+        await csms.wait_until(lambda: len(accepted_attempts(csms, STATION)) >= 2, 8, "reconnect")
+        new = accepted_attempts(csms, STATION)[1].client_certificate
+        assert new is not None and new != accepted_attempts(csms, STATION)[0].client_certificate
+        from cryptography import x509
+
+        leaf = x509.load_pem_x509_certificates(chain.encode())[0]
+        assert x509.load_der_x509_certificate(new).serial_number == leaf.serial_number
+        # the private key never left the station: not in any frame
+        key_text = key_file.read_text()
+        assert all(key_text not in m.raw for m in csms.messages)
+
+
+async def test_certificate_signed_for_another_key_is_rejected(
+    config_dir, start_station, tmp_path
+) -> None:
+    pki = CsmsPki(str(tmp_path))
+    async with OcppCsms(ssl_context=pki.server_context(require_client=True)) as csms:
+        client = pki.client_files(STATION)
+        hub, _ = await start_station(config_dir(profile3_yaml(csms.url(), pki, client)))
+        await csms.wait_for("BootNotification")
+        await csms.trigger_message(STATION, "SignChargingStationCertificate")
+        await csms.wait_for("SignCertificate")
+        other = open(pki.client_files("OTHER")[0]).read()  # not the CSR's key
+        signed = await csms.call(
+            STATION,
+            "CertificateSigned",
+            {"certificateChain": other, "certificateType": "ChargingStationCertificate"},
+        )
+        assert signed["status"] == "Rejected"
+        event = (await csms.wait_for("SecurityEventNotification"))[0].payload
+        assert event["type"] == "InvalidChargingStationCertificate"
+        assert hub.data["ocpp201"].security.store.station_certificate() is None
+
+
+async def test_install_get_and_delete_certificates(config_dir, start_station, tmp_path) -> None:
+    pki = CsmsPki(str(tmp_path))
+    async with OcppCsms(passwords={STATION: PASSWORD}) as csms:
+        await start_station(config_dir(station_yaml(csms.url())))
+        await csms.wait_for("BootNotification")
+        none = await csms.call(STATION, "GetInstalledCertificateIds", {})
+        assert none["status"] == "NotFound"
+        installed = await csms.call(
+            STATION,
+            "InstallCertificate",
+            {"certificateType": "ManufacturerRootCertificate", "certificate": pki.root_pem},
+        )
+        assert installed["status"] == "Accepted"
+        not_a_cert = await csms.call(
+            STATION,
+            "InstallCertificate",
+            {"certificateType": "CSMSRootCertificate", "certificate": "garbage"},
+        )
+        assert not_a_cert["status"] == "Rejected"
+        ids = await csms.call(
+            STATION,
+            "GetInstalledCertificateIds",
+            {"certificateType": ["ManufacturerRootCertificate"]},
+        )
+        assert ids["status"] == "Accepted"
+        (entry,) = ids["certificateHashDataChain"]
+        assert entry["certificateType"] == "ManufacturerRootCertificate"
+        # the hash data as OCSP (RFC 6960) computes it, made here independently
+        import hashlib
+
+        from cryptography.hazmat.primitives import serialization
+
+        root = pki.root
+        key_bits = root.public_key().public_bytes(
+            serialization.Encoding.X962, serialization.PublicFormat.UncompressedPoint
+        )
+        assert entry["certificateHashData"] == {
+            "hashAlgorithm": "SHA256",
+            "issuerNameHash": hashlib.sha256(root.issuer.public_bytes()).hexdigest(),
+            "issuerKeyHash": hashlib.sha256(key_bits).hexdigest(),
+            "serialNumber": format(root.serial_number, "x"),
+        }
+        entries = await csms.get_variables(STATION, ("SecurityCtrlr", "CertificateEntries"))
+        assert entries["getVariableResult"][0]["attributeValue"] == "1"
+        deleted = await csms.call(
+            STATION, "DeleteCertificate", {"certificateHashData": entry["certificateHashData"]}
+        )
+        assert deleted["status"] == "Accepted"
+        again = await csms.call(
+            STATION, "DeleteCertificate", {"certificateHashData": entry["certificateHashData"]}
+        )
+        assert again["status"] == "NotFound"
+
+
+async def test_tc_a_10_new_password_refused_goes_back_to_the_old_one(
+    config_dir, start_station
+) -> None:
+    """A01: the old password is kept until the CSMS accepts the new one; a CSMS that
+    refuses the new one gets the old one again, and a FailedToAuthenticateAtCsms event."""
+    async with OcppCsms(passwords={STATION: PASSWORD}) as csms:
+        hub, _ = await start_station(config_dir(station_yaml(csms.url())))
+        await csms.wait_for("BootNotification")
+        answer = await csms.set_variables(
+            STATION, ("SecurityCtrlr", "BasicAuthPassword", NEW_PASSWORD)
+        )
+        assert answer["setVariableResult"][0]["attributeStatus"] == "Accepted"
+        # the CSMS still only knows the old password: the new one is refused (HTTP 401)
+        await csms.wait_until(
+            lambda: any(a.outcome == "unauthorized" for a in csms.attempts), 8, "refusal"
+        )
+        await csms.wait_until(lambda: len(accepted_attempts(csms)) >= 2, 8, "old password")
+        station = hub.data["ocpp201"]
+        assert station.password == PASSWORD
+        event = (await csms.wait_for("SecurityEventNotification"))[0].payload
+        assert event["type"] == "FailedToAuthenticateAtCsms"
+        assert await station.journal.get_setting("security/password") == PASSWORD
+
+
+async def test_new_password_accepted_drops_the_old_one(config_dir, start_station) -> None:
+    passwords = {STATION: PASSWORD}
+    async with OcppCsms(passwords=passwords) as csms:
+        hub, _ = await start_station(config_dir(station_yaml(csms.url())))
+        await csms.wait_for("BootNotification")
+        passwords[STATION] = NEW_PASSWORD  # the CSMS takes the new one from now on
+        await csms.set_variables(STATION, ("SecurityCtrlr", "BasicAuthPassword", NEW_PASSWORD))
+        await csms.wait_until(lambda: len(accepted_attempts(csms)) >= 2, 8, "reconnect")
+        station = hub.data["ocpp201"]
+        assert station.password == NEW_PASSWORD
+        await wait_until(lambda: station.security.shared.previous_password is None, what="kept")
+        assert await station.journal.get_setting("security/password_previous") is None
