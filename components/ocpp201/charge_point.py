@@ -179,6 +179,14 @@ class StationChargePoint(ChargePoint):
     def on_delete_certificate(self, certificate_hash_data: dict[str, str], **_: Any) -> Any:
         return self.orders.station.security.delete_certificate(certificate_hash_data)
 
+    @on("SetNetworkProfile")
+    async def on_set_network_profile(
+        self, configuration_slot: int, connection_data: dict[str, Any], **_: Any
+    ) -> Any:
+        return await self.orders.station.security.set_network_profile(
+            configuration_slot, connection_data
+        )
+
     # --- smart charging --------------------------------------------------------------
 
     @on("SetChargingProfile")

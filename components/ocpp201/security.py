@@ -10,7 +10,10 @@ mapped onto the protocol-neutral `ocpp_station.certificates` / `ocpp_station.sec
 - CertificateSigned (A02/A03): Accepted when the chain holds the CSR's key (it is used
   from the next connection: the station reconnects at once), else Rejected and the event
   InvalidChargingStationCertificate;
-- InstallCertificate (M05), GetInstalledCertificateIds (M03), DeleteCertificate (M04).
+- InstallCertificate (M05), GetInstalledCertificateIds (M03), DeleteCertificate (M04);
+- SetNetworkProfile (B09) and the network profile each connection uses, with the fallback
+  to the next slot of OCPPCommCtrlr.NetworkConfigurationPriority (B10,
+  `ocpp_station.network`).
 """
 
 from __future__ import annotations
@@ -25,6 +28,8 @@ from ocpp.charge_point import snake_to_camel_case
 from ocpp.v201 import call_result
 
 from components.ocpp_station.certificates import CertificateError
+from components.ocpp_station.connection import ConnectFailed
+from components.ocpp_station.network import NetworkProfile, NetworkProfiles, parse_priority
 from components.ocpp_station.security import StationSecurity
 from components.ocpp_station.sender import CallRejected, LinkDown, NoAnswer
 
@@ -49,6 +54,12 @@ class Security201:
             station.clock.iso,
             lambda: station.clock.synced,
         )
+        self.network = NetworkProfiles(
+            station.journal,
+            NetworkProfile(1, station.url, self.shared.profile),
+            station.station_id,
+            lambda: self.shared.client_certificate() is not None,
+        )
         self._signed = asyncio.Event()  # a CertificateSigned was accepted
         self._signing: asyncio.Task[None] | None = None
         self._watch: asyncio.Task[None] | None = None
@@ -57,9 +68,11 @@ class Security201:
     def store(self) -> Any:
         return self.shared.store
 
-    def start(self) -> None:
+    async def start(self) -> None:
         model = self.station.model
+        await self.network.load()
         model.variables["SecurityCtrlr/CertificateEntries"].dynamic = self.store.count
+        model.variables["SecurityCtrlr/SecurityProfile"].dynamic = lambda: self.shared.profile
         self.store.max_chain_size = int(model.value("SecurityCtrlr", "MaxCertificateChainSize"))
         self._watch = asyncio.ensure_future(self._watch_expiry())
 
@@ -67,6 +80,66 @@ class Security201:
         for task in (self._watch, self._signing):
             if task is not None:
                 task.cancel()
+
+    # --- connections (the lifecycle's hooks) ------------------------------------------
+
+    def connect_options(self) -> dict[str, Any]:
+        """The next connection's URL (station.url) and credentials: the network profile
+        NetworkConfigurationPriority puts first, or the one the fallback moved to."""
+        station = self.station
+        model = station.model
+        self.network.configure(
+            parse_priority(str(model.value("OCPPCommCtrlr", "NetworkConfigurationPriority"))),
+            int(model.value("OCPPCommCtrlr", "NetworkProfileConnectionAttempts")),
+        )
+        profile = self.network.current()
+        self.shared.profile = profile.security_profile
+        if profile.url != station.url:
+            station.url = profile.url
+            station.boot_hash = None  # another CSMS: boot there (B10)
+        return self.shared.connect_options()
+
+    async def connect_failed(self, failure: ConnectFailed) -> None:
+        """A dial failed: a refused new password falls back to the old one (A01), a
+        TLS certificate the station does not trust is a security event, and the
+        network profile falls back after its attempts (B10)."""
+        if await self.shared.connect_refused(failure.status):
+            self.station.password = self.shared.password
+        if "certificate" in failure.message and "TLS" in failure.message:
+            await self.shared.event("InvalidCsmsCertificate", failure.message)
+        self.network.failed()
+
+    async def connected(self) -> None:
+        """The CSMS accepted the handshake."""
+        await self.shared.connected()
+        await self.network.connected()
+
+    async def set_network_profile(
+        self, configuration_slot: int, connection_data: dict[str, Any]
+    ) -> Any:
+        """SetNetworkProfile (B09): Accepted (stored in the slot, used when
+        NetworkConfigurationPriority puts it first or the fallback reaches it) or
+        Rejected (not OCPP 2.0 over JSON, a security profile below the current one, a
+        TLS profile on ws://, profile 3 without a certificate, the slot in use)."""
+        reason: str | None = None
+        if connection_data.get("ocpp_version") != "OCPP20":
+            reason = "only OCPP20 (2.0.1) profiles"
+        elif connection_data.get("ocpp_transport") != "JSON":
+            reason = "only the JSON transport"
+        else:
+            reason = await self.network.set_slot(
+                configuration_slot,
+                str(connection_data["ocpp_csms_url"]),
+                int(connection_data["security_profile"]),
+            )
+        if reason is not None:
+            _LOGGER.warning("SetNetworkProfile rejected: %s", reason)
+            return call_result.SetNetworkProfile(
+                status="Rejected",
+                status_info={"reason_code": "InvalidProfile", "additional_info": reason[:512]},
+            )
+        self._reconfigured(f"network profile slot {configuration_slot} set")
+        return call_result.SetNetworkProfile(status="Accepted")
 
     # --- certificates ------------------------------------------------------------------
 
@@ -171,7 +244,7 @@ class Security201:
                 self.sign_soon()
             await asyncio.sleep(_CHECK_EVERY)
 
-    def connected(self) -> None:
+    def booted(self) -> None:
         """Boot accepted: a certificate that is due is renewed now."""
         margin = dt.timedelta(days=float(self.station.config.get("certificate_renew_days", 30)))
         if self.store.renewal_due(margin):

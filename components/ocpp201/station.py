@@ -143,7 +143,7 @@ class Station201(StationLifecycle, TransactionLog):
         self.journal.on_count = self.sensors.set_queue
         self.model.load(await self.journal.settings(DeviceModel.SETTING_PREFIX))
         self.password = await self.security.shared.load(self.orders.stored_password(self.password))
-        self.security.start()
+        await self.security.start()
         self.apply_backoff_settings()
         self.boot_reason = await self.journal.get_setting("boot_reason", "PowerUp")
         await self.orders.load()
@@ -316,18 +316,17 @@ class Station201(StationLifecycle, TransactionLog):
         self.sensors.set_connection(state, url=self.url, **attributes)
 
     def connect_options(self) -> dict[str, Any]:
-        return self.security.shared.connect_options()  # profile 1/2/3 (security.py)
+        return self.security.connect_options()  # network and security profile (security.py)
 
-    async def connect_refused(self, failure: ConnectFailed) -> None:
-        if await self.security.shared.connect_refused(failure.status):
-            self.password = self.security.shared.password  # back to the old password (A01)
+    async def connect_failed(self, failure: ConnectFailed) -> None:
+        await self.security.connect_failed(failure)
 
     def report_error(self, message: str) -> None:
         self.sensors.set_error(message)
 
     async def run_session(self, connection: Link) -> ConnectFailed | None:
         self._attempted = time.monotonic()
-        await self.security.shared.connected()  # a new password is accepted now (A01)
+        await self.security.connected()  # a new password / network profile holds now
         return await self._session(connection)
 
     async def pause_before_retry(self, delay: float, failure: ConnectFailed | None) -> None:
@@ -375,7 +374,7 @@ class Station201(StationLifecycle, TransactionLog):
             if not accepted:
                 return ConnectFailed("BootNotification rejected by the CSMS", refused=True)
             self.backoff.reset()
-            self.security.connected()  # a station certificate due for renewal (A04)
+            self.security.booted()  # a station certificate due for renewal (A04)
             self.role.report_connected(OCPP201)
             self.sensors.set_connection("connected")
             self.sensors.set_error("none")

@@ -79,7 +79,7 @@ class StationLifecycle:
             "verify_tls": self.config["verify_tls"],
         }
 
-    async def connect_refused(self, failure: ConnectFailed) -> None:
+    async def connect_failed(self, failure: ConnectFailed) -> None:
         """A dial failed (`failure.status` is the HTTP status when there was one): e.g.
         fall back to the previous password or network profile."""
 
@@ -122,7 +122,7 @@ class StationLifecycle:
                     )
                 except ConnectFailed as err:
                     failure = err
-                    await self.connect_refused(err)
+                    await self.connect_failed(err)
             if connection is not None:
                 if not self.role.active:  # the primary came back while we were dialling
                     await connection.close()

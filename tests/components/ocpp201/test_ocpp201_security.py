@@ -206,3 +206,103 @@ async def test_new_password_accepted_drops_the_old_one(config_dir, start_station
         assert station.password == NEW_PASSWORD
         await wait_until(lambda: station.security.shared.previous_password is None, what="kept")
         assert await station.journal.get_setting("security/password_previous") is None
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def network_profile(url: str, security_profile: int = 1) -> dict[str, object]:
+    return {
+        "ocppVersion": "OCPP20",
+        "ocppTransport": "JSON",
+        "ocppCsmsUrl": url,
+        "messageTimeout": 30,
+        "securityProfile": security_profile,
+        "ocppInterface": "Wired0",
+    }
+
+
+async def test_set_network_profile_unreachable_falls_back_to_the_previous(
+    config_dir, start_station
+) -> None:
+    """B09 + B10: a new profile first in NetworkConfigurationPriority that cannot connect:
+    after NetworkProfileConnectionAttempts failures the station is back on slot 1."""
+    async with OcppCsms(passwords={STATION: PASSWORD}) as csms:
+        hub, _ = await start_station(config_dir(station_yaml(csms.url())))
+        await csms.wait_for("BootNotification")
+        dead = f"ws://127.0.0.1:{free_port()}/ocpp"
+        answer = await csms.call(
+            STATION,
+            "SetNetworkProfile",
+            {"configurationSlot": 2, "connectionData": network_profile(dead)},
+        )
+        assert answer["status"] == "Accepted"
+        result = await csms.set_variables(
+            STATION,
+            ("OCPPCommCtrlr", "NetworkConfigurationPriority", "2,1"),
+            ("OCPPCommCtrlr", "NetworkProfileConnectionAttempts", "2"),
+        )
+        assert [r["attributeStatus"] for r in result["setVariableResult"]] == [
+            "Accepted",
+            "Accepted",
+        ]
+        station = hub.data["ocpp201"]
+        await csms.drop()  # the next connection uses the new priority
+        await wait_until(lambda: station.url.startswith(dead), what="slot 2 tried")
+        await csms.wait_until(lambda: len(accepted_attempts(csms)) >= 2, 10, "back on slot 1")
+        assert station.url == csms.url(STATION)
+        assert station.security.network.current().slot == 1
+
+
+async def test_set_network_profile_moves_to_a_new_csms(config_dir, start_station) -> None:
+    async with (
+        OcppCsms(passwords={STATION: PASSWORD}) as old,
+        OcppCsms(passwords={STATION: PASSWORD}) as new,
+    ):
+        await start_station(config_dir(station_yaml(old.url())))
+        await old.wait_for("BootNotification")
+        answer = await old.call(
+            STATION,
+            "SetNetworkProfile",
+            {"configurationSlot": 3, "connectionData": network_profile(new.url())},
+        )
+        assert answer["status"] == "Accepted"
+        await old.set_variables(STATION, ("OCPPCommCtrlr", "NetworkConfigurationPriority", "3,1"))
+        await old.drop()
+        boot = (await new.wait_for("BootNotification", timeout=8))[0]
+        assert boot.station_id == STATION
+
+
+async def test_set_network_profile_refuses_a_lower_security_profile(
+    config_dir, start_station, tmp_path
+) -> None:
+    """A05 / B09: a station that connected with profile 2 never goes down to profile 1."""
+    pki = CsmsPki(str(tmp_path))
+    async with OcppCsms(
+        passwords={STATION: PASSWORD}, ssl_context=pki.server_context(require_client=False)
+    ) as csms:
+        await start_station(config_dir(station_yaml(csms.url(), ca_file=pki.root_file)))
+        await csms.wait_for("BootNotification")
+        lower = await csms.call(
+            STATION,
+            "SetNetworkProfile",
+            {"configurationSlot": 2, "connectionData": network_profile("ws://127.0.0.1:1/x")},
+        )
+        assert lower["status"] == "Rejected"
+        no_cert = await csms.call(
+            STATION,
+            "SetNetworkProfile",
+            {"configurationSlot": 2, "connectionData": network_profile(csms.url(), 3)},
+        )
+        assert no_cert["status"] == "Rejected"  # profile 3 without a station certificate
+        same = await csms.call(
+            STATION,
+            "SetNetworkProfile",
+            {"configurationSlot": 2, "connectionData": network_profile(csms.url(), 2)},
+        )
+        assert same["status"] == "Accepted"
