@@ -38,6 +38,9 @@ EVENT_STATE_CHANGED = "state_changed"
 EVENT_SERVICE_REGISTERED = "service_registered"
 EVENT_SERVICE_REMOVED = "service_removed"
 EVENT_COMPONENT_LOADED = "component_loaded"
+# a client failed to authenticate at the station's own API (data: address, reason); the
+# OCPP components report it to the CSMS as a security event
+EVENT_LOGIN_FAILED = "login_failed"
 MATCH_ALL = "*"
 
 STATE_UNAVAILABLE = "unavailable"

@@ -22,6 +22,7 @@ import asyncio
 import contextlib
 import datetime as dt
 import logging
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from ocpp.charge_point import snake_to_camel_case
@@ -63,6 +64,7 @@ class Security201:
         self._signed = asyncio.Event()  # a CertificateSigned was accepted
         self._signing: asyncio.Task[None] | None = None
         self._watch: asyncio.Task[None] | None = None
+        self._unlisten: Callable[[], None] = lambda: None
 
     @property
     def store(self) -> Any:
@@ -75,11 +77,23 @@ class Security201:
         model.variables["SecurityCtrlr/SecurityProfile"].dynamic = lambda: self.shared.profile
         self.store.max_chain_size = int(model.value("SecurityCtrlr", "MaxCertificateChainSize"))
         self._watch = asyncio.ensure_future(self._watch_expiry())
+        self._unlisten = self.shared.listen(self.station.orge, lambda: self.station.role.active)
 
     def stop(self) -> None:
+        self._unlisten()
         for task in (self._watch, self._signing):
             if task is not None:
                 task.cancel()
+
+    async def startup_events(self) -> None:
+        """This start's security event, from its BootReason: ResetOrReboot after a Reset,
+        FirmwareUpdated after a firmware update's restart (a plain power-up sends none:
+        StartupOfTheDevice is left out, see docs/ocpp.md)."""
+        reason = self.station.boot_reason
+        if reason in ("RemoteReset", "ScheduledReset", "LocalReset", "Watchdog"):
+            await self.shared.event("ResetOrReboot", f"BootReason {reason}")
+        elif reason == "FirmwareUpdate":
+            await self.shared.event("FirmwareUpdated")
 
     # --- connections (the lifecycle's hooks) ------------------------------------------
 

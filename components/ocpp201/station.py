@@ -148,6 +148,7 @@ class Station201(StationLifecycle, TransactionLog):
         self.boot_reason = await self.journal.get_setting("boot_reason", "PowerUp")
         await self.orders.load()
         self.maintenance.start()
+        await self.security.startup_events()
         self.model.variables[
             "ChargingStation/AvailabilityState"
         ].dynamic = self.orders.availability_state

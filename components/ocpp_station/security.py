@@ -27,6 +27,7 @@ import logging
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from orge.core import EVENT_LOGIN_FAILED
 from orge.redact import register_secret
 
 from .certificates import CertificateStore
@@ -56,6 +57,9 @@ SECURITY_EVENTS = (
     "InvalidTLSVersion",
     "InvalidTLSCipherSuite",
 )
+# not in the spec's list (its type is free text, string[50]): a wrong token at the
+# station's own HTTP API / WebSocket (the bus event EVENT_LOGIN_FAILED)
+LOGIN_FAILED_AT_STATION_API = "FailedLoginAtStationApi"
 
 
 def configured_profile(config: Mapping[str, Any]) -> int:
@@ -152,7 +156,7 @@ class StationSecurity:
             await self.journal.set_setting(_PREVIOUS, self.password)
         self.password = new
         await self.journal.set_setting(_PASSWORD, new)
-        SECURITY_LOGGER.info("Basic auth password changed by the CSMS; trying it next")
+        await self.event("ReconfigurationOfSecurityParameters", "BasicAuthPassword changed")
         return True
 
     async def connect_refused(self, status: int | None) -> bool:
@@ -181,6 +185,20 @@ class StationSecurity:
             SECURITY_LOGGER.info("The CSMS accepted the new Basic auth password")
 
     # --- events ------------------------------------------------------------------------
+
+    def listen(self, orge: Any, active: Callable[[], bool]) -> Callable[[], None]:
+        """Report failed logins at the station's own API (the bus event the http
+        component fires) while `active()` (the component holding the CSMS link); returns
+        the unsubscribe function."""
+
+        async def login_failed(event: Any) -> None:
+            if active():
+                data = event.data
+                where = f" from {data['address']}" if data.get("address") else ""
+                await self.event(LOGIN_FAILED_AT_STATION_API, f"{data.get('reason')}{where}")
+
+        unsubscribe: Callable[[], None] = orge.bus.async_listen(EVENT_LOGIN_FAILED, login_failed)
+        return unsubscribe
 
     async def event(self, kind: str, tech_info: str | None = None) -> None:
         """Queue a SecurityEventNotification (type `kind`, one of SECURITY_EVENTS or a

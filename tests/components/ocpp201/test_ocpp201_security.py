@@ -189,8 +189,11 @@ async def test_tc_a_10_new_password_refused_goes_back_to_the_old_one(
         await csms.wait_until(lambda: len(accepted_attempts(csms)) >= 2, 8, "old password")
         station = hub.data["ocpp201"]
         assert station.password == PASSWORD
-        event = (await csms.wait_for("SecurityEventNotification"))[0].payload
-        assert event["type"] == "FailedToAuthenticateAtCsms"
+        events = await csms.wait_for("SecurityEventNotification", count=2)
+        assert [m.payload["type"] for m in events] == [
+            "ReconfigurationOfSecurityParameters",  # the password was set
+            "FailedToAuthenticateAtCsms",  # the CSMS refused it (HTTP 401)
+        ]
         assert await station.journal.get_setting("security/password") == PASSWORD
 
 
@@ -306,3 +309,30 @@ async def test_set_network_profile_refuses_a_lower_security_profile(
             {"configurationSlot": 2, "connectionData": network_profile(csms.url(), 2)},
         )
         assert same["status"] == "Accepted"
+
+
+async def test_failed_login_at_the_station_api_is_a_security_event(
+    config_dir, start_station
+) -> None:
+    """A wrong token at the station's own HTTP API: the http component says so on the
+    bus, ocpp201 queues a SecurityEventNotification (never the token)."""
+    import aiohttp
+
+    port = free_port()
+    wrong = "wrong-token-abcdefghijklmnop"
+    async with OcppCsms(passwords={STATION: PASSWORD}) as csms:
+        yaml = (
+            station_yaml(csms.url()) + f"http:\n  server_host: 127.0.0.1\n  server_port: {port}\n"
+        )
+        await start_station(config_dir(yaml))
+        await csms.wait_for("BootNotification")
+        async with aiohttp.ClientSession() as session:
+            async with session.get(
+                f"http://127.0.0.1:{port}/api/states",
+                headers={"Authorization": f"Bearer {wrong}"},
+            ) as response:
+                assert response.status == 401
+        event = (await csms.wait_for("SecurityEventNotification"))[0].payload
+        assert event["type"] == "FailedLoginAtStationApi"
+        assert "/api/states" in event["techInfo"] and "127.0.0.1" in event["techInfo"]
+        assert all(wrong not in m.raw for m in csms.messages)
