@@ -156,10 +156,11 @@ class StationChargePoint(ChargePoint):
     # --- security: certificates (security.py; A02-A04, M03-M05) -------------------------
 
     @on("CertificateSigned")
-    def on_certificate_signed(
+    async def on_certificate_signed(
         self, certificate_chain: str, certificate_type: str | None = None, **_: Any
     ) -> Any:
-        return self.orders.station.security.certificate_signed(certificate_chain, certificate_type)
+        security = self.orders.station.security
+        return await security.certificate_signed(certificate_chain, certificate_type)
 
     @after("CertificateSigned")
     async def after_certificate_signed(self, **_: Any) -> None:

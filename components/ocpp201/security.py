@@ -19,8 +19,6 @@ mapped onto the protocol-neutral `ocpp_station.certificates` / `ocpp_station.sec
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import datetime as dt
 import logging
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
@@ -28,7 +26,6 @@ from typing import TYPE_CHECKING, Any
 from ocpp.charge_point import snake_to_camel_case
 from ocpp.v201 import call_result
 
-from components.ocpp_station.certificates import CertificateError
 from components.ocpp_station.connection import ConnectFailed
 from components.ocpp_station.network import NetworkProfile, NetworkProfiles, parse_priority
 from components.ocpp_station.security import StationSecurity
@@ -61,9 +58,8 @@ class Security201:
             station.station_id,
             lambda: self.shared.client_certificate() is not None,
         )
-        self._signed = asyncio.Event()  # a CertificateSigned was accepted
-        self._signing: asyncio.Task[None] | None = None
         self._watch: asyncio.Task[None] | None = None
+        self._installed = False  # the last CertificateSigned was installed
         self._unlisten: Callable[[], None] = lambda: None
 
     @property
@@ -81,9 +77,9 @@ class Security201:
 
     def stop(self) -> None:
         self._unlisten()
-        for task in (self._watch, self._signing):
-            if task is not None:
-                task.cancel()
+        self.shared.stop()
+        if self._watch is not None:
+            self._watch.cancel()
 
     async def startup_events(self) -> None:
         """This start's security event, from its BootReason: ResetOrReboot after a Reset,
@@ -186,29 +182,21 @@ class Security201:
             self._reconfigured("certificate deleted")
         return call_result.DeleteCertificate(status=status)
 
-    def certificate_signed(self, certificate_chain: str, certificate_type: str | None) -> Any:
-        """CertificateSigned (A02/A03): Accepted and installed, or Rejected."""
+    async def certificate_signed(self, certificate_chain: str, certificate_type: str | None) -> Any:
+        """CertificateSigned (A02/A03): Accepted and installed, or Rejected (a chain that
+        does not hold the CSR's key, not valid now, too long; the event
+        InvalidChargingStationCertificate)."""
         if certificate_type not in (None, STATION_CERTIFICATE):  # no ISO 15118 (V2G) here
             return call_result.CertificateSigned(status="Rejected")
-        try:
-            self.store.accept_signed(certificate_chain)
-        except CertificateError as err:
-            _LOGGER.warning("CertificateSigned rejected: %s", err)
-            self.station.orge.async_create_task(
-                self.shared.event("InvalidChargingStationCertificate", str(err))
-            )
-            return call_result.CertificateSigned(status="Rejected")
-        self._signed.set()
-        return call_result.CertificateSigned(status="Accepted")
+        self._installed = await self.shared.accept_signed(certificate_chain)
+        return call_result.CertificateSigned(status="Accepted" if self._installed else "Rejected")
 
     async def after_certificate_signed(self) -> None:
         """The new certificate is used from the next connection: under profile 3 that
         connection starts now (A02: the station switches to it)."""
-        if not self._signed.is_set():
-            return
-        _LOGGER.info("New charging station certificate installed")
         link = self.station.link
-        if self.shared.profile >= 3 and link is not None:
+        if self._installed and self.shared.profile >= 3 and link is not None:
+            self._installed = False
             await link.close()
 
     # --- SignCertificate -------------------------------------------------------------
@@ -219,49 +207,39 @@ class Security201:
 
     def sign_soon(self) -> None:
         """Send a SignCertificateRequest now (and again while no certificate comes)."""
-        if self._signing is None or self._signing.done():
-            self._signing = asyncio.ensure_future(self._sign())
-
-    async def _sign(self) -> None:
         model = self.station.model
-        wait = float(model.value("SecurityCtrlr", "CertSigningWaitMinimum"))
-        repeats = int(model.value("SecurityCtrlr", "CertSigningRepeatTimes"))
-        for _attempt in range(repeats + 1):
+
+        async def send(csr: str) -> bool:
             link = self.station.link
             if link is None:
-                return
-            self._signed.clear()
-            csr = self.store.create_csr(
-                str(model.value("SecurityCtrlr", "OrganizationName")), self.station.station_id
-            )
+                return False
             try:
                 answer = await link.call(
                     "SignCertificate", {"csr": csr, "certificateType": STATION_CERTIFICATE}
                 )
             except (NoAnswer, CallRejected, LinkDown) as err:
                 _LOGGER.warning("SignCertificate not answered: %s", err)
-                return
-            if answer.get("status") != "Accepted":
-                _LOGGER.warning("The CSMS rejected SignCertificate")
-                return
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._signed.wait(), wait)
-                return
-            wait *= 2  # A02: the wait doubles with each repetition
+                return False
+            return answer.get("status") == "Accepted"
+
+        self.shared.sign_soon(
+            send,
+            str(model.value("SecurityCtrlr", "OrganizationName")),
+            float(model.value("SecurityCtrlr", "CertSigningWaitMinimum")),
+            int(model.value("SecurityCtrlr", "CertSigningRepeatTimes")),
+        )
 
     async def _watch_expiry(self) -> None:
         """A04: renew the station certificate `certificate_renew_days` before it expires
-        (looked at now and every few hours; sent once the link is up)."""
-        margin = dt.timedelta(days=float(self.station.config.get("certificate_renew_days", 30)))
+        (looked at every few hours; sent once the link is up)."""
         while True:
-            if self.store.renewal_due(margin) and self.station.link is not None:
-                self.sign_soon()
             await asyncio.sleep(_CHECK_EVERY)
+            if self.shared.renewal_due() and self.station.link is not None:
+                self.sign_soon()
 
     def booted(self) -> None:
         """Boot accepted: a certificate that is due is renewed now."""
-        margin = dt.timedelta(days=float(self.station.config.get("certificate_renew_days", 30)))
-        if self.store.renewal_due(margin):
+        if self.shared.renewal_due():
             self.sign_soon()
 
     def _reconfigured(self, what: str) -> None:

@@ -23,14 +23,17 @@ Passwords are registered as secrets (`orge.redact`) before anything could log th
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import datetime as dt
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 from orge.core import EVENT_LOGIN_FAILED
 from orge.redact import register_secret
 
-from .certificates import CertificateStore
+from .certificates import CertificateError, CertificateStore
 from .journal import KIND_OTHER
 
 SECURITY_LOGGER = logging.getLogger("orge.security")
@@ -102,6 +105,8 @@ class StationSecurity:
         self.store = CertificateStore(store_dir)
         self.password: str | None = config.get("password")
         self.previous_password: str | None = None  # kept until the new one is accepted
+        self._signed = asyncio.Event()  # a CertificateSigned was accepted
+        self._signing: asyncio.Task[None] | None = None
 
     async def load(self, configured: str | None) -> str | None:
         """The password to dial with: a rotated one from the journal wins over the
@@ -142,6 +147,63 @@ class StationSecurity:
         if cert and key:
             return str(cert), str(key)
         return None
+
+    # --- the station certificate (2.0.1 A02-A04, whitepaper "Certificate management") ---
+
+    def sign_soon(
+        self,
+        send: Callable[[str], Awaitable[bool]],
+        organization: str,
+        wait: float,
+        repeats: int,
+    ) -> None:
+        """Ask the CSMS to sign a new key pair (CSR subject O=`organization`, CN=the
+        station id): `send(csr_pem)` sends the protocol's SignCertificate and returns
+        whether it was Accepted. While no CertificateSigned
+        follows within `wait` s the request is repeated with a new CSR, the wait doubled
+        each time, at most `repeats` times (2.0.1 A02 CertSigningWaitMinimum /
+        CertSigningRepeatTimes). One request at a time."""
+        if self._signing is None or self._signing.done():
+            self._signing = asyncio.ensure_future(self._sign(send, organization, wait, repeats))
+
+    async def _sign(
+        self,
+        send: Callable[[str], Awaitable[bool]],
+        organization: str,
+        wait: float,
+        repeats: int,
+    ) -> None:
+        for _attempt in range(repeats + 1):
+            self._signed.clear()
+            csr = self.store.create_csr(organization, str(self.config["station_id"]))
+            if not await send(csr):
+                return
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._signed.wait(), wait)
+                return
+            wait *= 2
+
+    async def accept_signed(self, chain_pem: str) -> bool:
+        """CertificateSigned: install the chain for the pending key (True), or refuse it
+        with the event InvalidChargingStationCertificate (False)."""
+        try:
+            self.store.accept_signed(chain_pem)
+        except CertificateError as err:
+            SECURITY_LOGGER.warning("CertificateSigned rejected: %s", err)
+            await self.event("InvalidChargingStationCertificate", str(err))
+            return False
+        SECURITY_LOGGER.info("New charging station certificate installed")
+        self._signed.set()
+        return True
+
+    def renewal_due(self) -> bool:
+        """The station certificate expires within `certificate_renew_days` (A04)."""
+        days = float(self.config.get("certificate_renew_days", 30))
+        return self.store.renewal_due(dt.timedelta(days=days))
+
+    def stop(self) -> None:
+        if self._signing is not None:
+            self._signing.cancel()
 
     # --- password rotation (A01) ------------------------------------------------------
 
