@@ -44,6 +44,7 @@ from ..ocpp_station.lifecycle import StationLifecycle
 from ..ocpp_station.measurands import read_samples
 from ..ocpp_station.recovery import SessionRecovery
 from ..ocpp_station.role import LinkRole
+from ..ocpp_station.security import configured_profile
 from ..ocpp_station.sender import CallRejected, JournalSender, LinkDown, NoAnswer, RetryPolicy
 from ..ocpp_station.session import StationSessions
 from ..ocpp_station.timers import aligned, every
@@ -53,6 +54,7 @@ from .driver import present_id_tag
 from .link import SUBPROTOCOL, Link
 from .maintenance import Maintenance16
 from .orders import AVAILABILITY_KEY, Orders
+from .security import Security16
 
 _LOGGER = logging.getLogger(__name__)
 TX_ID_PREFIX = "txid16:"
@@ -134,6 +136,7 @@ class Ocpp16Station(StationLifecycle, Orders):
         # ChangeConfiguration of a timer's key applies at once (issue 10 point 3)
         self.settings = self.sender.settings
         self.maintenance = Maintenance16(self)
+        self.security = Security16(self)  # profiles, AuthorizationKey, certificates
         self._tx_lock = asyncio.Lock()
         self._status_lock = asyncio.Lock()
         self._tasks: set[asyncio.Task[Any]] = set()
@@ -163,6 +166,7 @@ class Ocpp16Station(StationLifecycle, Orders):
         await self.sensors.async_add()
         self.sensors.set_queue(self.journal.count_cached)
         self.maintenance.start()
+        await self.security.start()
         # Transactions open before a restart continue (or end, if the EV left meanwhile).
         for record in await self.journal.transactions():
             connector = int(record.data.get("connector", record.evse_id))
@@ -197,6 +201,7 @@ class Ocpp16Station(StationLifecycle, Orders):
         self.role.stop()
         self.arming.stop()
         self.sessions.stop()
+        self.security.stop()
         for binding in self.bindings.values():
             binding.stop()
         if self.link is not None:
@@ -257,7 +262,14 @@ class Ocpp16Station(StationLifecycle, Orders):
     def report_error(self, message: str) -> None:
         self._set_error(message)
 
+    def connect_options(self) -> dict[str, Any]:
+        return self.security.connect_options()  # security profile 1/2/3 (security.py)
+
+    async def connect_failed(self, failure: ConnectFailed) -> None:
+        await self.security.connect_failed(failure)
+
     async def run_session(self, connection: Connection) -> ConnectFailed | None:
+        await self.security.connected()  # a new key / profile holds now
         self.backoff.reset()
         await self._session(connection)
         return None  # a 1.6 boot Rejected is retried on the same socket (see _boot)
@@ -744,6 +756,7 @@ async def async_setup_station(orge: Orge, config: dict[str, Any]) -> bool:
 
     try:
         identity = resolve_station(config, orge.config.station_id)
+        configured_profile(config)  # profiles 2 and 3 need a wss:// URL
     except ValueError as err:
         raise OrgeError(f"ocpp16: {err}") from None
     station = Ocpp16Station(orge, config, identity)
