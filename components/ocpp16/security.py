@@ -152,7 +152,7 @@ class Security16:
         link = self.station.link
         if link is not None:
             self.station.boot_content = None  # boot again on the new connection
-            await link.connection.close()
+            await link.connection.close_for_reconnect()
 
     # --- certificates ----------------------------------------------------------------
 

@@ -442,7 +442,7 @@ class Orders(SmartCharging):
         _LOGGER.info("BasicAuthPassword changed by the CSMS: reconnecting with it")
         link = station.link
         if link is not None:
-            await link.close()
+            await link.close_for_reconnect()
 
     def availability_state(self) -> str:
         """ChargingStation.AvailabilityState: Unavailable when the station is Inoperative."""

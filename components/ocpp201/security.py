@@ -197,7 +197,7 @@ class Security201:
         link = self.station.link
         if self._installed and self.shared.profile >= 3 and link is not None:
             self._installed = False
-            await link.close()
+            await link.close_for_reconnect()
 
     # --- SignCertificate -------------------------------------------------------------
 

@@ -260,7 +260,7 @@ class Connection:
                 message = await self._ws.recv()
                 if isinstance(message, bytes):
                     continue  # OCPP-J frames are text
-                if _PASSWORD_VARIABLE in message:
+                if _PASSWORD_VARIABLE in message or _AUTHORIZATION_KEY in message:
                     _register_sent_password(message)  # before the line below logs it
                 self.wire_logger.info("%s: receive message %s", self.station_id, message)
                 await self._dispatch(message)
@@ -409,6 +409,25 @@ class Connection:
             raise CallRejected("FormatViolation", f"invalid {action} answer: {errors[0]}")
         return answer
 
+    async def close_for_reconnect(self, grace: float = 1.0) -> None:
+        """Close because the station will dial again with new credentials (a password,
+        a certificate, a security profile). A CSMS that is still busy with an earlier
+        frame may drop an answer that is followed at once by the close, so first our own
+        call in flight gets its answer and the CSMS has some time to read what was sent
+        (at most `grace` s in all)."""
+        deadline = asyncio.get_running_loop().time() + grace
+        try:
+            await asyncio.wait_for(self._call_lock.acquire(), grace)
+            acquired = True
+        except TimeoutError:
+            acquired = False
+        try:  # no new call of ours starts meanwhile: it would be cut off by the close
+            await asyncio.sleep(max(0.0, deadline - asyncio.get_running_loop().time()))
+            await self.close()
+        finally:
+            if acquired:
+                self._call_lock.release()
+
     async def close(self, code: int = 1000) -> None:
         """Close the socket (idempotent); pending calls end with LinkDown."""
         with contextlib.suppress(Exception):
@@ -417,13 +436,17 @@ class Connection:
 
 
 _PASSWORD_VARIABLE = "BasicAuthPassword"
+_AUTHORIZATION_KEY = "AuthorizationKey"
 
 
 def _register_sent_password(message: str) -> None:
-    """A 2.0.1 SetVariables may carry a new SecurityCtrlr.BasicAuthPassword: register it
-    as a secret so no log line (the wire log first of all) ever shows it."""
+    """A 2.0.1 SetVariables may carry a new SecurityCtrlr.BasicAuthPassword, a 1.6
+    ChangeConfiguration a new AuthorizationKey (security whitepaper): register it as a
+    secret so no log line (the wire log first of all) ever shows it."""
     with contextlib.suppress(ValueError, TypeError, IndexError, AttributeError):
         frame = json.loads(message)
+        if frame[3].get("key") == _AUTHORIZATION_KEY:
+            register_secret(str(frame[3].get("value") or ""))
         for item in frame[3].get("setVariableData") or []:
             if (item.get("variable") or {}).get("name") == _PASSWORD_VARIABLE:
                 register_secret(str(item.get("attributeValue") or ""))

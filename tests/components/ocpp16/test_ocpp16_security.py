@@ -148,3 +148,26 @@ async def test_security_profile_upgrade_that_cannot_connect_reverts(
         assert station.security.shared.profile == 2
         config = await csms.call(STATION, "GetConfiguration", {"key": ["SecurityProfile"]})
         assert config["configurationKey"][0]["value"] == "2"
+
+
+async def test_authorization_key_never_in_the_wire_log(config_dir, start_station, caplog) -> None:
+    import logging
+
+    caplog.set_level(logging.INFO)
+    async with OcppCsms(passwords={STATION: PASSWORD}) as csms:
+        await start_station(config_dir(station_yaml(csms.url(), log_messages=True)))
+        await csms.wait_for("BootNotification")
+        await csms.change_configuration(STATION, "AuthorizationKey", NEW_KEY)
+        await csms.wait_until(lambda: len(csms.attempts) >= 2, 8, "reconnect")
+    # the station's own log records, masked as orge's log handler masks them (the test
+    # CSMS's records are not the station's)
+    from orge.redact import RedactingFilter
+
+    lines = []
+    for record in caplog.records:
+        if record.name.startswith("components."):
+            RedactingFilter().filter(record)
+            lines.append(record.getMessage())
+    text = "\n".join(lines)
+    assert "ChangeConfiguration" in text  # the frame was logged...
+    assert NEW_KEY not in text  # ...without the key
