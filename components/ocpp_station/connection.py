@@ -188,6 +188,12 @@ def _connect_failed(
         return ConnectFailed(f"HTTP {code} from the CSMS during the handshake", status=code)
     if isinstance(err, InvalidURI):
         return ConnectFailed(f"invalid URL: {err}", refused=True)
+    if _closed_after_tls(err, url):
+        return ConnectFailed(
+            "TLS: the CSMS closed the connection before answering: it may require a client "
+            "certificate (security profile 3) or not accept the station's",
+            refused=True,
+        )
     if isinstance(err, ssl.SSLCertVerificationError):
         return ConnectFailed(f"TLS certificate not trusted: {err.verify_message}")
     if isinstance(err, ssl.SSLError):
@@ -200,6 +206,17 @@ def _connect_failed(
         reason = err.strerror or str(err) or type(err).__name__
         return ConnectFailed(f"cannot connect: {reason}")
     return ConnectFailed(f"cannot connect: {type(err).__name__}: {err}")
+
+
+def _closed_after_tls(err: BaseException, url: str) -> bool:
+    """The CSMS closed a wss:// connection before answering the HTTP upgrade: under TLS
+    1.3 that is how a refused (or missing) client certificate shows (the alert itself
+    does not reach the client's exception)."""
+    return (
+        url.startswith("wss://")
+        and isinstance(err, InvalidHandshake)
+        and isinstance(err.__cause__ or err.__context__, EOFError)
+    )
 
 
 # OCPP-J error names differ between the versions; the library speaks 2.0.1's.

@@ -49,8 +49,8 @@ async def test_csms_requiring_a_client_certificate_refuses_a_station_without_one
     ) as csms:
         hub, _ = await start_station(config_dir(station_yaml(csms.url(), ca_file=pki.root_file)))
         await wait_until(
-            lambda: hub.states.get("sensor.ocpp201_last_error").state not in ("none", "unknown"),
-            what="a connect error shown",
+            lambda: "client certificate" in hub.states.get("sensor.ocpp201_last_error").state,
+            what="the refusal shown as a client certificate problem",
         )
         await asyncio.sleep(0.5)
         assert not accepted_attempts(csms)
@@ -336,3 +336,46 @@ async def test_failed_login_at_the_station_api_is_a_security_event(
         assert event["type"] == "FailedLoginAtStationApi"
         assert "/api/states" in event["techInfo"] and "127.0.0.1" in event["techInfo"]
         assert all(wrong not in m.raw for m in csms.messages)
+
+
+async def test_sign_certificate_repeated_while_no_certificate_comes(
+    config_dir, start_station
+) -> None:
+    """A02: SignCertificate Accepted but no CertificateSigned within
+    CertSigningWaitMinimum: sent again (with a new CSR), at most CertSigningRepeatTimes."""
+    async with OcppCsms(passwords={STATION: PASSWORD}) as csms:
+        await start_station(config_dir(station_yaml(csms.url())))
+        await csms.wait_for("BootNotification")
+        await csms.set_variables(
+            STATION,
+            ("SecurityCtrlr", "CertSigningWaitMinimum", "1"),
+            ("SecurityCtrlr", "CertSigningRepeatTimes", "1"),
+        )
+        await csms.trigger_message(STATION, "SignChargingStationCertificate")
+        first, second = await csms.wait_for("SignCertificate", count=2, timeout=4)
+        assert second.mono - first.mono >= 1.0
+        assert first.payload["csr"] != second.payload["csr"]  # a new key pair each time
+        await asyncio.sleep(2.5)  # the doubled wait (2 s) ran out: no third request
+        assert len(csms.received("SignCertificate")) == 2
+
+
+async def test_a04_certificate_close_to_expiry_is_renewed(
+    config_dir, start_station, tmp_path
+) -> None:
+    pki = CsmsPki(str(tmp_path))
+    async with OcppCsms(ssl_context=pki.server_context(require_client=True)) as csms:
+        client = pki.client_files(STATION)
+        await start_station(config_dir(profile3_yaml(csms.url(), pki, client)))
+        await csms.wait_for("BootNotification")
+        await csms.trigger_message(STATION, "SignChargingStationCertificate")
+        csr = (await csms.wait_for("SignCertificate"))[0].payload["csr"]
+        short = pki.sign_csr(csr, days=2)  # within certificate_renew_days (30)
+        await csms.call(
+            STATION,
+            "CertificateSigned",
+            {"certificateChain": short, "certificateType": "ChargingStationCertificate"},
+        )
+        # reconnected with it, the station asks for a new one on its own (A04)
+        requests = await csms.wait_for("SignCertificate", count=2, timeout=8)
+        assert requests[1].payload["csr"] != csr
+        assert len(accepted_attempts(csms, STATION)) >= 2
