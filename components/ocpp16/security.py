@@ -81,7 +81,7 @@ class Security16:
     async def connect_failed(self, failure: ConnectFailed) -> None:
         """A refused new AuthorizationKey: back to the old one; a new SecurityProfile the
         station cannot connect with: back to the previous profile (whitepaper)."""
-        if await self.shared.connect_refused(failure.status):
+        if await self.shared.connect_failed(failure):
             self.station.password = self.shared.password
         if self.previous_profile is not None:
             _LOGGER.warning(

@@ -113,10 +113,8 @@ class Security201:
         """A dial failed: a refused new password falls back to the old one (A01), a
         TLS certificate the station does not trust is a security event, and the
         network profile falls back after its attempts (B10)."""
-        if await self.shared.connect_refused(failure.status):
+        if await self.shared.connect_failed(failure):
             self.station.password = self.shared.password
-        if "certificate" in failure.message and "TLS" in failure.message:
-            await self.shared.event("InvalidCsmsCertificate", failure.message)
         self.network.failed()
 
     async def connected(self) -> None:

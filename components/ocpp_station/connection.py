@@ -69,6 +69,7 @@ class ConnectFailed(Exception):
         self.refused = refused
         self.status = status
         self.shared_url = False  # the CSMS agreed on the other protocol on a shared URL
+        self.untrusted_csms = False  # the CSMS's TLS certificate failed verification
 
 
 def ssl_context(
@@ -195,7 +196,9 @@ def _connect_failed(
             refused=True,
         )
     if isinstance(err, ssl.SSLCertVerificationError):
-        return ConnectFailed(f"TLS certificate not trusted: {err.verify_message}")
+        untrusted = ConnectFailed(f"TLS certificate not trusted: {err.verify_message}")
+        untrusted.untrusted_csms = True
+        return untrusted
     if isinstance(err, ssl.SSLError):
         return ConnectFailed(f"TLS error: {err}")
     if isinstance(err, InvalidHandshake):

@@ -34,6 +34,7 @@ from orge.core import EVENT_LOGIN_FAILED
 from orge.redact import register_secret
 
 from .certificates import CertificateError, CertificateStore
+from .connection import ConnectFailed
 from .journal import KIND_OTHER
 
 SECURITY_LOGGER = logging.getLogger("orge.security")
@@ -221,10 +222,14 @@ class StationSecurity:
         await self.event("ReconfigurationOfSecurityParameters", "BasicAuthPassword changed")
         return True
 
-    async def connect_refused(self, status: int | None) -> bool:
+    async def connect_failed(self, failure: ConnectFailed) -> bool:
         """A dial failed: when the CSMS refused the credentials (HTTP 401/403) of a
-        password not yet accepted, go back to the previous one (True). The event
-        FailedToAuthenticateAtCsms is queued for every refusal."""
+        password not yet accepted, go back to the previous one (True). Events:
+        FailedToAuthenticateAtCsms for every refusal, InvalidCsmsCertificate for a CSMS
+        TLS certificate that failed verification."""
+        if failure.untrusted_csms:
+            await self.event("InvalidCsmsCertificate", failure.message)
+        status = failure.status
         if status not in (401, 403):
             return False
         await self.event("FailedToAuthenticateAtCsms", f"HTTP {status}")

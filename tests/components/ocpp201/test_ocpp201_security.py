@@ -379,3 +379,26 @@ async def test_a04_certificate_close_to_expiry_is_renewed(
         requests = await csms.wait_for("SignCertificate", count=2, timeout=8)
         assert requests[1].payload["csr"] != csr
         assert len(accepted_attempts(csms, STATION)) >= 2
+
+
+async def test_untrusted_csms_certificate_is_a_journaled_security_event(
+    config_dir, start_station, tmp_path
+) -> None:
+    """InvalidCsmsCertificate: queued in the journal (no link to send it over yet; the
+    journal delivers it once one is up, after a restart too)."""
+    pki = CsmsPki(str(tmp_path))
+    async with OcppCsms(
+        passwords={STATION: PASSWORD}, ssl_context=pki.server_context(require_client=False)
+    ) as csms:
+        hub, _ = await start_station(config_dir(station_yaml(csms.url())))
+        station = hub.data["ocpp201"]
+
+        async def queued() -> list[str]:
+            return [e.payload["type"] for e in await station.journal.pending()]
+
+        for _ in range(50):
+            if "InvalidCsmsCertificate" in await queued():
+                break
+            await asyncio.sleep(0.1)
+        assert "InvalidCsmsCertificate" in await queued()
+        assert not csms.received()
