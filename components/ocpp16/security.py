@@ -47,6 +47,7 @@ class Security16:
         self.station = station
         self.shared = StationSecurity(
             station.config,
+            station.orge.config.path(),
             station.orge.config.path(".storage", "ocpp16_certificates"),
             station.journal,
             station.sender.wake,

@@ -33,6 +33,13 @@ CONFIG_SCHEMA = station_schema(
 )
 
 
+def validate_config(config_dir: str, config: dict[str, Any]) -> list[str]:
+    """Problems a schema cannot see: the security options (`ocpp_station.security`)."""
+    from components.ocpp_station.security import config_problems
+
+    return config_problems(DOMAIN, config_dir, config)
+
+
 async def async_setup(orge: Any, config: dict[str, Any]) -> bool:
     from components.ocpp_station.config import resolve_station
     from components.ocpp_station.security import configured_profile

@@ -46,6 +46,7 @@ class Security201:
         self.station = station
         self.shared = StationSecurity(
             station.config,
+            station.orge.config.path(),
             station.orge.config.path(".storage", "ocpp201_certificates"),
             station.journal,
             station.sender.wake,

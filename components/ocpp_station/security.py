@@ -27,6 +27,7 @@ import asyncio
 import contextlib
 import datetime as dt
 import logging
+import os
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
@@ -81,16 +82,44 @@ def configured_profile(config: Mapping[str, Any]) -> int:
     return int(profile)
 
 
+def config_problems(domain: str, config_dir: str, config: Mapping[str, Any]) -> list[str]:
+    """What check-config reports about a block's security options (a schema cannot see
+    them): profile 2/3 on ws://, a client certificate without its key (or the other way
+    round), files that are not there, profile 3 with no certificate at all."""
+    problems = []
+    try:
+        profile = configured_profile(config)
+    except ValueError as err:
+        return [f"{domain}: {err}"]
+    cert, key = config.get("client_certificate"), config.get("client_key")
+    if bool(cert) != bool(key):
+        problems.append(f"{domain}: client_certificate and client_key must be given together")
+    for name in ("client_certificate", "client_key", "ca_file"):
+        path = config.get(name)
+        if path and not os.path.isfile(os.path.join(config_dir, str(path))):
+            problems.append(f"{domain}: {name} file {path} not found")
+    installed = os.path.join(config_dir, ".storage", f"{domain}_certificates", "station")
+    if profile == 3 and not cert and not os.path.isfile(os.path.join(installed, "key.pem")):
+        problems.append(
+            f"{domain}: security_profile 3 needs client_certificate and client_key (the "
+            "station certificate; none was installed by the CSMS either)"
+        )
+    return problems
+
+
 class StationSecurity:
     """Security profile, password rotation, certificates and events of one component.
 
-    `journal` is the component's AsyncJournal, `wake` its sender's wake-up, `clock_iso`
-    its clock (ISO 8601 UTC), `time_synced` whether that clock is set from the CSMS.
+    `config_dir` is the configuration directory (relative certificate paths are read
+    from it), `journal` the component's AsyncJournal, `wake` its sender's wake-up,
+    `clock_iso` its clock (ISO 8601 UTC), `time_synced` whether that clock is set from
+    the CSMS.
     """
 
     def __init__(
         self,
         config: Mapping[str, Any],
+        config_dir: str,
         store_dir: str,
         journal: Any,
         wake: Callable[[], None],
@@ -98,6 +127,7 @@ class StationSecurity:
         time_synced: Callable[[], bool],
     ) -> None:
         self.config = config
+        self.config_dir = config_dir
         self.journal = journal
         self._wake = wake
         self._clock_iso = clock_iso
@@ -146,7 +176,7 @@ class StationSecurity:
             return installed
         cert, key = self.config.get("client_certificate"), self.config.get("client_key")
         if cert and key:
-            return str(cert), str(key)
+            return os.path.join(self.config_dir, str(cert)), os.path.join(self.config_dir, str(key))
         return None
 
     # --- the station certificate (2.0.1 A02-A04, whitepaper "Certificate management") ---

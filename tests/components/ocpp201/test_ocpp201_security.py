@@ -402,3 +402,28 @@ async def test_untrusted_csms_certificate_is_a_journaled_security_event(
             await asyncio.sleep(0.1)
         assert "InvalidCsmsCertificate" in await queued()
         assert not csms.received()
+
+
+def test_check_config_names_the_security_problems(tmp_path) -> None:
+    """check-config (validate_config) sees what the schema cannot: TLS profiles on ws://,
+    a certificate without its key, missing files, profile 3 without any certificate."""
+    from components.ocpp201 import CONFIG_SCHEMA, validate_config
+
+    def problems(**options: object) -> list[str]:
+        return validate_config(str(tmp_path), CONFIG_SCHEMA({"station_id": STATION, **options}))
+
+    assert problems(url="ws://csms/ocpp", security_profile=2) == [
+        "ocpp201: security_profile 2 needs a wss:// URL (TLS), not ws://csms/ocpp"
+    ]
+    assert problems(url="wss://csms/ocpp", security_profile=3, client_certificate="c.pem") == [
+        "ocpp201: client_certificate and client_key must be given together",
+        "ocpp201: client_certificate file c.pem not found",
+    ]
+    assert problems(url="wss://csms/ocpp", security_profile=3) == [
+        "ocpp201: security_profile 3 needs client_certificate and client_key (the station "
+        "certificate; none was installed by the CSMS either)"
+    ]
+    (tmp_path / "c.pem").write_text("x")
+    (tmp_path / "k.pem").write_text("x")
+    assert problems(url="wss://csms/ocpp", client_certificate="c.pem", client_key="k.pem") == []
+    assert problems(url="ws://csms/ocpp") == []
