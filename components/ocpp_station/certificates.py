@@ -250,6 +250,21 @@ class CertificateStore:
                 return "Accepted"
         return "NotFound"
 
+    def issued_by_root(self, pem: str, use: str, now: dt.datetime | None = None) -> bool | None:
+        """Whether the (leaf) certificate of `pem` is valid now and signed by a stored
+        root of `use` (None: no root of that use is stored, nothing to check against).
+        A text that is not a certificate is False."""
+        roots = self.installed([use])
+        if not roots:
+            return None
+        try:
+            cert = load_chain(pem)[0]
+        except CertificateError:
+            return False
+        if not _valid_now(cert, now or dt.datetime.now(dt.UTC)):
+            return False
+        return any(_issued_by(cert, load_chain(r.path.read_text())[0]) for r in roots)
+
     def trusted_roots(self) -> list[Path]:
         """The CSMSRootCertificate files (trusted for the CSMS's TLS certificate)."""
         return [entry.path for entry in self.installed(["CSMSRootCertificate"])]

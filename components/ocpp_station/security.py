@@ -138,6 +138,7 @@ class StationSecurity:
         self.previous_password: str | None = None  # kept until the new one is accepted
         self._signed = asyncio.Event()  # a CertificateSigned was accepted
         self._signing: asyncio.Task[None] | None = None
+        self._background: set[asyncio.Task[None]] = set()
 
     async def load(self, configured: str | None) -> str | None:
         """The password to dial with: a rotated one from the journal wins over the
@@ -235,6 +236,26 @@ class StationSecurity:
     def stop(self) -> None:
         if self._signing is not None:
             self._signing.cancel()
+
+    def firmware_certificate_refused(self, signing_certificate: str | None) -> bool:
+        """A signed firmware update whose signing certificate is not issued by an
+        installed ManufacturerRootCertificate (2.0.1 L01: answer InvalidCertificate; the
+        whitepaper's SignedUpdateFirmware likewise), with the event
+        InvalidFirmwareSigningCertificate queued. Without a manufacturer root installed
+        there is nothing to check against: not refused."""
+        if not signing_certificate:
+            return False
+        if self.store.issued_by_root(signing_certificate, "ManufacturerRootCertificate") in (
+            None,
+            True,
+        ):
+            return False
+        task = asyncio.ensure_future(
+            self.event("InvalidFirmwareSigningCertificate", "not issued by a manufacturer root")
+        )
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+        return True
 
     # --- password rotation (A01) ------------------------------------------------------
 

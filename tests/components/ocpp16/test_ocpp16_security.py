@@ -171,3 +171,35 @@ async def test_authorization_key_never_in_the_wire_log(config_dir, start_station
     text = "\n".join(lines)
     assert "ChangeConfiguration" in text  # the frame was logged...
     assert NEW_KEY not in text  # ...without the key
+
+
+async def test_signed_update_firmware_with_a_certificate_no_manufacturer_root_issued(
+    config_dir, start_station, tmp_path
+) -> None:
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    pki, other = CsmsPki(str(tmp_path / "a")), CsmsPki(str(tmp_path / "b"))
+    async with OcppCsms(passwords={STATION: PASSWORD}) as csms:
+        await start_station(config_dir(station_yaml(csms.url())))
+        await csms.wait_for("BootNotification")
+        await csms.call(
+            STATION,
+            "InstallCertificate",
+            {"certificateType": "ManufacturerRootCertificate", "certificate": pki.root_pem},
+        )
+        answer = await csms.call(
+            STATION,
+            "SignedUpdateFirmware",
+            {
+                "requestId": 1,
+                "firmware": {
+                    "location": "https://127.0.0.1:1/orge-9.9.9-py3-none-any.whl",
+                    "retrieveDateTime": "2026-01-01T00:00:00Z",
+                    "signingCertificate": open(other.client_files("FW")[0]).read(),
+                    "signature": "c2lnbmF0dXJl",
+                },
+            },
+        )
+        assert answer["status"] == "InvalidCertificate"
+        event = (await csms.wait_for("SecurityEventNotification"))[0].payload
+        assert event["type"] == "InvalidFirmwareSigningCertificate"

@@ -427,3 +427,66 @@ def test_check_config_names_the_security_problems(tmp_path) -> None:
     (tmp_path / "k.pem").write_text("x")
     assert problems(url="wss://csms/ocpp", client_certificate="c.pem", client_key="k.pem") == []
     assert problems(url="ws://csms/ocpp") == []
+
+
+async def test_tc_l_05_firmware_signing_certificate_not_from_the_manufacturer_root(
+    config_dir, start_station, tmp_path
+) -> None:
+    """L01 / TC_L_05_CS: with a ManufacturerRootCertificate installed, a signing
+    certificate it did not issue gets InvalidCertificate and the security event
+    InvalidFirmwareSigningCertificate; one it issued is not refused for its certificate."""
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    pki = CsmsPki(str(tmp_path / "a"))
+    other = CsmsPki(str(tmp_path / "b"))
+    async with OcppCsms(passwords={STATION: PASSWORD}) as csms:
+        await start_station(config_dir(station_yaml(csms.url())))
+        await csms.wait_for("BootNotification")
+        installed = await csms.call(
+            STATION,
+            "InstallCertificate",
+            {"certificateType": "ManufacturerRootCertificate", "certificate": pki.root_pem},
+        )
+        assert installed["status"] == "Accepted"
+
+        def update(request_id: int, signer: CsmsPki) -> dict[str, object]:
+            return {
+                "requestId": request_id,
+                "firmware": {
+                    "location": "https://127.0.0.1:1/orge-9.9.9-py3-none-any.whl",
+                    "retrieveDateTime": "2026-01-01T00:00:00Z",
+                    "signingCertificate": open(signer.client_files("FW-SIGNER")[0]).read(),
+                    "signature": "c2lnbmF0dXJl",
+                },
+            }
+
+        refused = await csms.call(STATION, "UpdateFirmware", update(1, other))
+        assert refused["status"] == "InvalidCertificate"
+        event = (await csms.wait_for("SecurityEventNotification"))[0].payload
+        assert event["type"] == "InvalidFirmwareSigningCertificate"
+        assert not csms.received("FirmwareStatusNotification")
+        trusted = await csms.call(STATION, "UpdateFirmware", update(2, pki))
+        assert trusted["status"] != "InvalidCertificate"
+
+
+async def test_tc_l_18_unsigned_firmware_refused_under_profile_3(
+    config_dir, start_station, tmp_path
+) -> None:
+    pki = CsmsPki(str(tmp_path))
+    async with OcppCsms(ssl_context=pki.server_context(require_client=True)) as csms:
+        client = pki.client_files(STATION)
+        await start_station(config_dir(profile3_yaml(csms.url(), pki, client)))
+        await csms.wait_for("BootNotification")
+        answer = await csms.call(
+            STATION,
+            "UpdateFirmware",
+            {
+                "requestId": 1,
+                "firmware": {
+                    "location": "https://127.0.0.1:1/orge-9.9.9-py3-none-any.whl",
+                    "retrieveDateTime": "2026-01-01T00:00:00Z",
+                },
+            },
+        )
+        assert answer["status"] == "Rejected"
+        assert not csms.received("FirmwareStatusNotification")
