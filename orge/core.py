@@ -62,7 +62,7 @@ _VALID_ENTITY_ID = re.compile(r"^(?!.+__)(?!_)[\da-z_]+(?<!_)\.(?!_)[\da-z_]+(?<
 
 def callback(func: _F) -> _F:
     """Mark a function as safe to run inline on the loop (it never blocks)."""
-    func._orge_callback = True
+    func._orge_callback = True  # type: ignore[attr-defined]
     return func
 
 

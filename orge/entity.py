@@ -302,7 +302,8 @@ ENTITY_SERVICE_SCHEMA = vol.Schema(
 
 
 def _entities(orge: Orge) -> dict[str, Entity]:
-    return orge.data.setdefault(DATA_ENTITIES, {})
+    entities: dict[str, Entity] = orge.data.setdefault(DATA_ENTITIES, {})
+    return entities
 
 
 def get_entity(orge: Orge, entity_id: str) -> Entity | None:

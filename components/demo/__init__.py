@@ -10,6 +10,7 @@ from typing import Any
 import voluptuous as vol
 
 import orge.validation as cv
+from orge.core import Orge
 
 DOMAIN = "demo"
 
@@ -26,7 +27,7 @@ CONFIG_SCHEMA = vol.Schema(
 )
 
 
-async def async_setup(orge: Any, config: dict[str, Any]) -> bool:
+async def async_setup(orge: Orge, config: dict[str, Any]) -> bool:
     from components.demo.meter import DemoMeter
 
     meter = DemoMeter(orge, config)

@@ -13,14 +13,12 @@ only when /api/metrics is scraped.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from orge import metrics
+from orge.core import Orge
 
-if TYPE_CHECKING:
-    from orge.core import Orge
-
-    from .charger import Esp32Charger
+from .charger import Esp32Charger
 
 
 class Esp32Collector:

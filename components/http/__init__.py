@@ -12,6 +12,7 @@ from typing import Any
 import voluptuous as vol
 
 import orge.validation as cv
+from orge.core import Orge
 
 DOMAIN = "http"
 DEFAULT_PORT = 8000
@@ -90,7 +91,7 @@ def validate_config(config_dir: str, config: dict[str, Any]) -> list[str]:
     return problems
 
 
-async def async_setup(orge: Any, config: dict[str, Any]) -> bool:
+async def async_setup(orge: Orge, config: dict[str, Any]) -> bool:
     from .server import async_start_server
 
     await async_start_server(orge, config)

@@ -16,7 +16,7 @@ from typing import Any
 import voluptuous as vol
 from aiohttp import web
 
-from orge.core import MATCH_ALL, Context, Event, callback
+from orge.core import MATCH_ALL, Context, Event, Orge, callback
 
 from . import rest
 from .jsonutil import dumps
@@ -169,7 +169,7 @@ def cmd_fire_event(conn: Connection, msg_id: int, message: dict) -> None:
     conn.send_result(msg_id, {"context": context.as_dict()})
 
 
-def _undefined_names(orge: Any, text: str, variables: dict[str, Any] | None) -> list[str]:
+def _undefined_names(orge: Orge, text: str, variables: dict[str, Any] | None) -> list[str]:
     """The top-level names a template reads that are neither variables nor template globals
     (what Home Assistant's `strict` rendering refuses with "'x' is undefined")."""
     from jinja2 import Environment, meta

@@ -21,6 +21,7 @@ from typing import Any
 import voluptuous as vol
 
 import orge.validation as cv
+from orge.core import Orge
 from orge.helpers.entity_filter import FILTER_SCHEMA
 
 DOMAIN = "mqtt"
@@ -132,7 +133,7 @@ CONFIG_SCHEMA = vol.All(
 )
 
 
-async def async_setup(orge: Any, config: dict[str, Any]) -> bool:
+async def async_setup(orge: Orge, config: dict[str, Any]) -> bool:
     from .station import async_setup_mqtt
 
     return await async_setup_mqtt(orge, config)

@@ -19,7 +19,7 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-from orge.core import Context, SupportsResponse
+from orge.core import Context, Orge, SupportsResponse
 from orge.exceptions import OrgeError, ServiceNotFound, ServiceValidationError
 
 from .states import to_json
@@ -42,7 +42,7 @@ class Refused(Exception):
 class Commands:
     def __init__(
         self,
-        orge: Any,
+        orge: Orge,
         base: str,
         allowed: frozenset[str],
         buttons: dict[str, dict[str, Any]],

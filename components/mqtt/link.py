@@ -19,6 +19,8 @@ from typing import Any
 
 import aiomqtt
 
+from orge.core import Orge
+
 from .outbox import Outbox
 
 _LOGGER = logging.getLogger(__name__)
@@ -52,7 +54,7 @@ class Link:
 
     def __init__(
         self,
-        orge: Any,
+        orge: Orge,
         config: dict[str, Any],
         client_id: str,
         availability_topic: str,

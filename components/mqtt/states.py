@@ -15,7 +15,7 @@ import json
 import time
 from typing import Any
 
-from orge.core import Event, callback
+from orge.core import Event, Orge, callback
 from orge.helpers.entity_filter import EntityFilter
 
 from .outbox import Outbox
@@ -35,7 +35,7 @@ def entity_topic(base: str, entity_id: str) -> str:
 class StatePublisher:
     def __init__(
         self,
-        orge: Any,
+        orge: Orge,
         outbox: Outbox,
         base: str,
         entity_filter: EntityFilter,

@@ -8,7 +8,7 @@ from typing import Any
 
 import orge
 from orge import redact
-from orge.core import EVENT_ORGE_STOP, EVENT_STATE_CHANGED, Event, callback
+from orge.core import EVENT_ORGE_STOP, EVENT_STATE_CHANGED, Event, Orge, callback
 from orge.entity import BinarySensorEntity, SensorEntity, async_add_entities
 from orge.exceptions import OrgeError
 from orge.helpers.entity_filter import EntityFilter
@@ -61,7 +61,7 @@ class RejectedSensor(SensorEntity):
         self.async_write_state()
 
 
-def station_id_of(hub: Any) -> str:
+def station_id_of(hub: Orge) -> str:
     """The station id (`orge: station_id`), checked to be one topic level."""
     station_id = hub.config.station_id
     if not station_id:
@@ -75,7 +75,7 @@ def station_id_of(hub: Any) -> str:
         raise OrgeError(f"mqtt: station id {station_id!r} cannot be a topic level: {err}") from None
 
 
-async def async_setup_mqtt(hub: Any, config: dict[str, Any]) -> bool:
+async def async_setup_mqtt(hub: Orge, config: dict[str, Any]) -> bool:
     station_id = station_id_of(hub)
     redact.register_secret(config.get("password"))
     base = f"{config['base_topic']}/{station_id}"

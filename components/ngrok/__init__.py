@@ -15,6 +15,7 @@ from typing import Any
 import voluptuous as vol
 
 import orge.validation as cv
+from orge.core import Orge
 
 DOMAIN = "ngrok"
 
@@ -49,7 +50,7 @@ CONFIG_SCHEMA = vol.Schema(
 )
 
 
-async def async_setup(orge: Any, config: dict[str, Any]) -> bool:
+async def async_setup(orge: Orge, config: dict[str, Any]) -> bool:
     from components.ngrok.tunnel import async_setup_ngrok
 
     return await async_setup_ngrok(orge, config)

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..ocpp_station.measurands import MEASURANDS as SUPPLIED
-from ..ocpp_station.profiles import MAX_PERIODS
+from ..ocpp_station.profiles import MAX_PERIODS, MAX_PROFILES
 from ..ocpp_station.security import configured_profile
 
 MEASURANDS = frozenset(
@@ -100,7 +100,7 @@ KEYS: dict[str, Key] = {
         Key("StopTxnAlignedData", False, _measurands),
         Key("TransactionMessageAttempts", False, _int(1, 100)),
         Key("TransactionMessageRetryInterval", False, _int(0, 86400)),
-        Key("WebSocketPingInterval", False, _int(0, 3600), reboot=True),
+        Key("WebSocketPingInterval", False, _int(0, 3600)),  # applied to the open socket
         Key("AuthorizeRemoteTxRequests", False, _bool),
         Key("StopTransactionOnInvalidId", False, _bool),
         # RW in §9.1; ORGE implements one value of each
@@ -131,6 +131,8 @@ KEYS: dict[str, Key] = {
         Key("CertificateSignedMaxChainSize", True),
         Key("CertificateStoreMaxLength", True),
         Key("AdditionalRootCertificateCheck", True),
+        # Reservation profile (§9.5; reservation.py)
+        Key("ReserveConnectorZeroSupported", True),
     )
 }
 
@@ -167,12 +169,12 @@ def defaults(config: dict[str, Any], connectors: int) -> dict[str, str]:
         "StopTxnSampledDataMaxLength": str(len(SUPPORTED_MEASURANDS)),
         "StopTxnAlignedDataMaxLength": str(len(SUPPORTED_MEASURANDS)),
         "NumberOfConnectors": str(connectors),
-        "SupportedFeatureProfiles": "Core,FirmwareManagement,RemoteTrigger,SmartCharging",
+        "SupportedFeatureProfiles": "Core,FirmwareManagement,RemoteTrigger,SmartCharging,Reservation",
         "GetConfigurationMaxKeys": str(len(KEYS)),
         "ChargeProfileMaxStackLevel": "8",
         "ChargingScheduleAllowedChargingRateUnit": "Current,Power",
         "ChargingScheduleMaxPeriods": str(MAX_PERIODS),
-        "MaxChargingProfilesInstalled": "8",
+        "MaxChargingProfilesInstalled": str(MAX_PROFILES),
         "RetryBackOffWaitMinimum": i(config["retry_backoff_wait_minimum"]),
         "RetryBackOffRandomRange": i(config["retry_backoff_random_range"]),
         "RetryBackOffRepeatTimes": str(config["retry_backoff_repeat_times"]),
@@ -182,6 +184,7 @@ def defaults(config: dict[str, Any], connectors: int) -> dict[str, str]:
         "CertificateSignedMaxChainSize": "10000",
         "CertificateStoreMaxLength": "20",
         "AdditionalRootCertificateCheck": "false",
+        "ReserveConnectorZeroSupported": "true",
     }
 
 

@@ -19,11 +19,11 @@ from orge.exceptions import ServiceValidationError
 from ..ocpp_station.arming import local_stop_allowed
 
 if TYPE_CHECKING:
-    from .station import Ocpp16Station
+    from .state import DriverState
 
 
 async def present_id_tag(
-    station: Ocpp16Station, connector_id: int | None, id_tag: str
+    station: DriverState, connector_id: int | None, id_tag: str
 ) -> dict[str, Any]:
     """The answer of `ocpp16.authorize`: {"status": IdTagInfo status}; when the tag
     stopped a transaction, also "connector_id" and "stopped": True (as `ocpp201.authorize`
@@ -59,6 +59,10 @@ async def present_id_tag(
     if status == "Accepted":
         # identification first: held until the vehicle is plugged in (ConnectionTimeOut)
         binding = station.bindings[connector]
+        if not station.reservation.usable(binding, id_tag, parent):  # §5.13
+            raise ServiceValidationError(
+                f"ocpp16.authorize: connector {connector} is reserved for another id tag"
+            )
         station.arming.arm(binding, id_tag, remote=False, group=parent)
         await station.arming.async_release(binding)
     return {"status": status}

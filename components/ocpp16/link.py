@@ -24,7 +24,7 @@ from ocpp.v16 import call_result as result
 from ..ocpp_station.connection import OCPP16, Connection
 
 if TYPE_CHECKING:
-    from .station import Ocpp16Station
+    from .state import LinkState
 
 _LOGGER = logging.getLogger(__name__)
 SUBPROTOCOL = OCPP16
@@ -35,7 +35,7 @@ _WIRE = logging.getLogger("components.ocpp16.wire")
 class Link(ChargePoint):
     """One connection's view of the CSMS, with the 1.6 order handlers."""
 
-    def __init__(self, station: Ocpp16Station, connection: Connection) -> None:
+    def __init__(self, station: LinkState, connection: Connection) -> None:
         logger = getattr(station, "wire_logger", _WIRE)
         super().__init__(
             station.station_id, connection, response_timeout=station.response_timeout, logger=logger
@@ -234,6 +234,33 @@ class Link(ChargePoint):
         # the library hands the payload over in snake_case; the store speaks OCPP's names
         hash_data = snake_to_camel_case(certificate_hash_data)
         return result.DeleteCertificate(status=self.station.security.delete_certificate(hash_data))
+
+    # --- reservations (reservation.py) ---------------------------------------------------
+
+    @on("ReserveNow")
+    async def on_reserve_now(
+        self, connector_id: int, expiry_date: str, id_tag: str, reservation_id: int,
+        parent_id_tag: str | None = None,
+    ) -> Any:  # fmt: skip
+        return result.ReserveNow(
+            status=await self.station.reservation.reserve_now(
+                connector_id, expiry_date, id_tag, reservation_id, parent_id_tag
+            )
+        )
+
+    @after("ReserveNow")
+    def after_reserve_now(self, **_: Any) -> None:
+        self.station.reservation.after_answer()
+
+    @on("CancelReservation")
+    async def on_cancel_reservation(self, reservation_id: int) -> Any:
+        return result.CancelReservation(
+            status=await self.station.reservation.cancel_reservation(reservation_id)
+        )
+
+    @after("CancelReservation")
+    def after_cancel_reservation(self, **_: Any) -> None:
+        self.station.reservation.after_answer()
 
     @on("DataTransfer")
     def on_data_transfer(

@@ -19,7 +19,7 @@ from ..ocpp_station.firmware import FirmwareRequest, FirmwareUpdater
 from ..ocpp_station.journal import KIND_OTHER
 
 if TYPE_CHECKING:
-    from .station import Ocpp16Station
+    from .state import MaintenanceState
 
 # OCPP 1.6 FirmwareStatus (§7.25)
 FIRMWARE_STATUS_16 = {
@@ -38,9 +38,9 @@ DIAGNOSTICS_STATUS_16 = {
 
 
 class Maintenance16:
-    """The firmware and diagnostics orders of one `Ocpp16Station`."""
+    """The firmware and diagnostics orders, given the station as `MaintenanceState`."""
 
-    def __init__(self, station: Ocpp16Station) -> None:
+    def __init__(self, station: MaintenanceState) -> None:
         self.station = station
         self.firmware = FirmwareUpdater(station.orge, self._firmware_status, self._busy)
         self.logs = LogUploader(station.orge, station.station_id, self._log_status, station.journal)

@@ -12,9 +12,9 @@ from __future__ import annotations
 from types import SimpleNamespace
 from typing import Any
 
-from ..ocpp_station.config import core_station_id, firmware_version, resolve_station
+from ..ocpp_station.config import firmware_version
 from ..ocpp_station.connection import ConnectFailed, open_connection
-from ..ocpp_station.once import OnceResult
+from ..ocpp_station.once import OnceResult, resolve_for_once
 from ..ocpp_station.sender import CallRejected, LinkDown, NoAnswer
 from .link import SUBPROTOCOL, Link
 
@@ -24,15 +24,10 @@ def _summary(payload: dict[str, Any], keys: tuple[str, ...]) -> dict[str, Any]:
 
 
 async def async_once(config: dict[str, Any], config_dir: str, timeout: float) -> OnceResult:
-    try:
-        identity = resolve_station(config, core_station_id(config_dir))
-    except ValueError as err:
-        result = OnceResult(SUBPROTOCOL, "", config["url"])
-        result.error = str(err)
-        result.finish()
+    identity, result = resolve_for_once(config, config_dir, SUBPROTOCOL)
+    if identity is None:
         return result
     station_id, url = identity.station_id, identity.url
-    result = OnceResult(SUBPROTOCOL, station_id, url)
     station = SimpleNamespace(
         station_id=station_id, response_timeout=min(timeout, config["response_timeout"])
     )

@@ -58,6 +58,8 @@ class Orders(SmartCharging):
         binding = self.bindings[connector]
         if binding.current_view().status in (Status.FAULTED, Status.UNAVAILABLE, Status.FINISHING):
             return "Rejected"
+        if not self.reservation.usable(binding, id_tag, None):  # reserved for another (§5.13)
+            return "Rejected"
         if profile is not None:
             # §5.11: a TxProfile without transactionId, set before the session starts
             model = self.parse_profile(connector, profile, for_start=True)
@@ -290,6 +292,8 @@ class Orders(SmartCharging):
         if normalised is not None:
             self.spawn(self.journal.set_setting(SETTING_PREFIX + key, normalised))
             self.settings.notify()  # timers driven by this key re-read it now
+            if key == "WebSocketPingInterval":
+                self.apply_ping_interval()  # on the open socket, at once
             if key.startswith("RetryBackOff"):
                 self.backoff.configure(
                     self.keys.number("RetryBackOffWaitMinimum"),

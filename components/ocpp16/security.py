@@ -26,7 +26,7 @@ from ..ocpp_station.security import StationSecurity
 from ..ocpp_station.sender import CallRejected, LinkDown, NoAnswer
 
 if TYPE_CHECKING:
-    from .station import Ocpp16Station
+    from .state import SecurityState
 
 _LOGGER = logging.getLogger(__name__)
 # the whitepaper's CertificateUseEnumType -> the store's (2.0.1) names
@@ -41,9 +41,9 @@ SIGN_REPEATS = 3
 
 
 class Security16:
-    """The security keys and orders of one `Ocpp16Station`."""
+    """The security keys and orders of one station (`SecurityState`)."""
 
-    def __init__(self, station: Ocpp16Station) -> None:
+    def __init__(self, station: SecurityState) -> None:
         self.station = station
         self.shared = StationSecurity(
             station.config,
@@ -152,7 +152,7 @@ class Security16:
     async def _reconnect(self) -> None:
         link = self.station.link
         if link is not None:
-            self.station.boot_content = None  # boot again on the new connection
+            self.station.registration.forget()  # boot again on the new connection
             await link.connection.close_for_reconnect()
 
     # --- certificates ----------------------------------------------------------------
@@ -167,7 +167,7 @@ class Security16:
             if link is None:
                 return False
             try:
-                answer = await link.send_call("SignCertificate", {"csr": csr})
+                answer: dict[str, Any] = await link.send_call("SignCertificate", {"csr": csr})
             except (NoAnswer, CallRejected, LinkDown) as err:
                 _LOGGER.warning("SignCertificate not answered: %s", err)
                 return False

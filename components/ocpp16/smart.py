@@ -14,10 +14,18 @@ from typing import Any
 
 from ocpp.charge_point import snake_to_camel_case
 
+from orge.core import Orge
+
 from ..ocpp_station.charging_limits import ChargingLimits
 from ..ocpp_station.clock import format_time
 from ..ocpp_station.evse import EvseBinding
-from ..ocpp_station.profiles import DEFAULT_VOLTAGE, Profile, ProfileError, schedule_periods
+from ..ocpp_station.profiles import (
+    DEFAULT_VOLTAGE,
+    Profile,
+    ProfileError,
+    composite_duration,
+    schedule_periods,
+)
 
 _LOGGER = logging.getLogger(__name__)
 PROFILES_KEY = "profiles16"
@@ -26,7 +34,7 @@ PROFILES_KEY = "profiles16"
 class SmartCharging:
     """Mixed into `Ocpp16Station` (through `Orders`): `self` is the station."""
 
-    orge: Any
+    orge: Orge
     clock: Any
     journal: Any
     config: dict[str, Any]
@@ -99,6 +107,7 @@ class SmartCharging:
         if connector_id != 0 and connector_id not in self.bindings:
             return {"status": "Rejected"}
         unit = unit or "A"
+        duration = composite_duration(duration)  # the station's longest (§5.7)
         start, segments = self.limits.composite(connector_id, duration)
         voltage = self.limits.voltage
         return {

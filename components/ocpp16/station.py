@@ -15,7 +15,6 @@ import contextlib
 import logging
 import time
 import uuid
-from dataclasses import dataclass, field
 from typing import Any
 
 import voluptuous as vol
@@ -47,6 +46,13 @@ from ..ocpp_station.role import LinkRole
 from ..ocpp_station.security import configured_profile
 from ..ocpp_station.sender import CallRejected, JournalSender, LinkDown, NoAnswer, RetryPolicy
 from ..ocpp_station.session import StationSessions
+from ..ocpp_station.session_steps import (
+    Call,
+    boot_until_accepted,
+    heartbeat,
+    heartbeat_loop,
+    resend_every_status,
+)
 from ..ocpp_station.timers import aligned, every
 from . import DOMAIN
 from .config_keys import SETTING_PREFIX, ConfigKeys, defaults
@@ -54,24 +60,13 @@ from .driver import present_id_tag
 from .link import SUBPROTOCOL, Link
 from .maintenance import Maintenance16
 from .orders import AVAILABILITY_KEY, Orders
+from .reservation import Reservation16
 from .security import Security16
+from .state import Tx
 
 _LOGGER = logging.getLogger(__name__)
 TX_ID_PREFIX = "txid16:"
 STEP_DOWN_GRACE = 5.0  # seconds the old link may carry our last StopTransactions (as ocpp201)
-
-
-@dataclass
-class Tx:
-    """A transaction this station runs on one connector."""
-
-    local_id: str
-    connector: int
-    id_tag: str
-    meter_start: int
-    meter_task: asyncio.Task[None] | None = None
-    stop_reason: str | None = None  # set when ORGE itself stops it (reset, unlock, invalid id)
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 class Ocpp16Station(StationLifecycle, Orders):
@@ -102,6 +97,7 @@ class Ocpp16Station(StationLifecycle, Orders):
             binding = EvseBinding(
                 orge, evse, self._evse_changed, ready_grace=float(config["ready_grace"])
             )
+            binding.on_stop_request = self._journal_stop_request
             self.bindings[binding.evse_id] = binding
         self.keys = ConfigKeys(defaults(config, len(self.bindings)), {})
         self.limits = self.make_limits()  # charging profiles (smart.py)
@@ -114,10 +110,10 @@ class Ocpp16Station(StationLifecycle, Orders):
             lambda: self.keys.number("ConnectionTimeOut"), lambda m: self._set_error(m)
         )
         self.recovery = SessionRecovery(self.journal, self.arming)  # crash safety (shared)
+        self.reservation = Reservation16(self)  # Reservation profile (reservation.py)
         self.link: Link | None = None
         self.accepted = False  # BootNotification accepted on the current connection
         self.registration = Registration()  # the boot status on it (shared policy)
-        self.boot_content: dict[str, Any] | None = None  # accepted in this process
         self.last_sent_status: dict[int, str] = {}
         self.offline_since: float | None = time.monotonic()
         self.backoff = ReconnectBackoff(
@@ -179,8 +175,18 @@ class Ocpp16Station(StationLifecycle, Orders):
                 record.data.get("id_tag", ""),
                 record.data.get("meter_start", 0),
             )
-            binding.session.resume(record.data.get("charging_state"))
+            # who may stop it locally, the values kept for StopTransaction (persisted)
+            for name in ("parent", "ended", "stop_requested"):
+                if record.data.get(name):
+                    self.txs[connector].extra[name] = record.data[name]
+            binding.session.resume(
+                record.data.get("charging_state"), record.data.get("stop_requested")
+            )
             _LOGGER.info("Resuming transaction %s on connector %s", record.tx_id, connector)
+        # taken now: a resumed transaction the controller has ended meanwhile is closed
+        # below, and its held start must still count as used (not be armed again)
+        resumed = set(self.txs)
+        await self.reservation.load()
         await self.sessions.async_start(self.bindings.values())
         for connector, binding in self.bindings.items():
             binding.inoperative = self._inoperative(connector)
@@ -192,7 +198,7 @@ class Ocpp16Station(StationLifecycle, Orders):
         self.role.start()
         # held starts and sessions found after a restart (on standby, adopt_sessions
         # opens the transaction when this component takes over)
-        await self.recovery.restore(self.bindings, self.txs)
+        await self.recovery.restore(self.bindings, resumed)
         self.orge.async_create_background_task(self.run_lifecycle(), "ocpp16 link")
         self.orge.async_create_background_task(self._aligned_loop(), "ocpp16 aligned meter")
         self.orge.bus.async_listen_once(EVENT_ORGE_STOP, self._stop)
@@ -200,6 +206,7 @@ class Ocpp16Station(StationLifecycle, Orders):
     async def _stop(self, _event: Event) -> None:
         self.role.stop()
         self.arming.stop()
+        self.reservation.book.stop()
         self.sessions.stop()
         self.security.stop()
         for binding in self.bindings.values():
@@ -322,6 +329,7 @@ class Ocpp16Station(StationLifecycle, Orders):
 
     async def _session(self, connection: Connection) -> None:
         link = self.link = Link(self, connection)
+        connection.call_gate = self.registration.gate(SUBPROTOCOL)  # §4.2 while Rejected
         receiver = self.spawn(link.run())
         self._set_connection("booting")
         self.sensors.set_protocol(SUBPROTOCOL)
@@ -330,14 +338,18 @@ class Ocpp16Station(StationLifecycle, Orders):
             if not await self._boot(link):
                 return
             self.accepted = True
-            offline_for = time.monotonic() - (self.offline_since or 0)
-            first = self.last_sent_status == {}
+            resend_all = resend_every_status(
+                self.last_sent_status == {},
+                self.offline_since,
+                time.monotonic(),
+                float(self.config["offline_threshold"]),
+            )
             self.offline_since = None
             self._set_connection("connected")
             self.role.report_connected(SUBPROTOCOL)
             workers.append(self.spawn(self.sender.run(self._send_entry)))
             workers.append(self.spawn(self._heartbeat_loop(link)))
-            if first or offline_for > self.config["offline_threshold"]:
+            if resend_all:
                 # Every connector is (re)sent once: forget what was sent, so a status change
                 # racing with this loop is not sent twice.
                 self.last_sent_status.clear()
@@ -366,59 +378,41 @@ class Ocpp16Station(StationLifecycle, Orders):
         return payload
 
     async def _boot(self, link: Link) -> bool:
-        """Boot until Accepted (retrying Pending/Rejected at the CSMS's interval)."""
-        payload = self.boot_payload()
-        self.registration.connected()
-        if self.boot_content == payload:
-            _LOGGER.debug("Reconnected; BootNotification unchanged, not re-sent")
-            self.registration.answered("Accepted")
-            return True
-        while True:
-            try:
-                answer = await link.send_call("BootNotification", payload)
-            except (NoAnswer, CallRejected) as err:
-                self._set_error(f"BootNotification: {err}")
-                await asyncio.sleep(self.config["boot_retry_interval"])
-                continue
-            self.clock.set_from_csms(answer["currentTime"])
-            status, interval = answer["status"], int(answer.get("interval") or 0)
-            self.registration.answered(status)
-            if status == "Accepted":
-                self.boot_content = payload
-                if interval > 0:
-                    await self._store_key("HeartbeatInterval", str(interval))
-                return True
-            wait = interval if interval > 0 else self.config["boot_retry_interval"]
-            self._set_connection(status.lower(), retry_in=wait)
-            if status == "Rejected":
-                self._set_error("BootNotification Rejected by the CSMS")
-                self.role.report_failure("BootNotification Rejected", refused=True)
-            _LOGGER.warning("BootNotification %s; retrying in %s s", status, wait)
-            if await self.registration.wait(link.closed, wait):
-                return False
+        """Boot until Accepted (the shared step, retrying Pending/Rejected at the CSMS's
+        interval); False when the connection closed first."""
+        return await boot_until_accepted(
+            link.send_call, link.closed, self, self.config["boot_retry_interval"]
+        )
+
+    def boot_content(self, payload: dict[str, Any]) -> Any:
+        return payload
+
+    async def on_boot_skipped(self, call: Call) -> None:
+        _LOGGER.debug("Reconnected; BootNotification unchanged, not re-sent")
+
+    async def on_boot_accepted(self, interval: int) -> None:
+        if interval > 0:
+            await self._store_key("HeartbeatInterval", str(interval))
+
+    def on_boot_refused(self, status: str, wait: float) -> None:
+        self._set_connection(status.lower(), retry_in=wait)
+        if status == "Rejected":
+            self._set_error("BootNotification Rejected by the CSMS")
+            self.role.report_failure("BootNotification Rejected", refused=True)
+
+    def _heartbeat_interval(self) -> float:
+        return self.keys.number("HeartbeatInterval") or float(self.config["heartbeat_interval"])
 
     async def _heartbeat_loop(self, link: Link) -> None:
-        last = time.monotonic()
-        while True:
-            await self.settings.sleep_until(
-                every(
-                    last,
-                    lambda: (
-                        self.keys.number("HeartbeatInterval") or self.config["heartbeat_interval"]
-                    ),
-                )
-            )
-            last = time.monotonic()
-            await self.send_heartbeat(link)
+        await heartbeat_loop(
+            link.send_call, self.clock, self.settings, self._heartbeat_interval, self._set_error
+        )
 
     async def send_heartbeat(self, link: Link) -> None:
         try:
-            answer = await link.send_call("Heartbeat", {})
-            self.clock.set_from_csms(answer["currentTime"])
+            await heartbeat(link.send_call, self.clock, self._set_error)
         except (NoAnswer, CallRejected) as err:
             self._set_error(f"Heartbeat: {err}")
-        except (KeyError, TypeError, ValueError) as err:  # a bad currentTime: keep the clock
-            self._set_error(f"Heartbeat: unusable currentTime: {err}")
 
     # --- status -------------------------------------------------------------------------------
 
@@ -485,9 +479,10 @@ class Ocpp16Station(StationLifecycle, Orders):
                 self.spawn(self._end_tx(binding, event))
         self.spawn(self._send_status(connector))
         self.arming.state_changed(binding)
+        self.reservation.book.state_changed(binding)
         self.sessions.evse_changed(binding, view)
         if (
-            view.status is Status.AVAILABLE
+            view.status in (Status.AVAILABLE, Status.RESERVED)
             and connector not in self.txs
             and self.limits.affects(connector)
             and binding.current_limit() != self.limits.wanted(binding)
@@ -532,22 +527,49 @@ class Ocpp16Station(StationLifecycle, Orders):
             tx = Tx(uuid.uuid4().hex, connector, id_tag, self._meter_now(binding))
             if held is not None and held.group:
                 tx.extra["parent"] = held.group  # who may stop it locally (driver.py)
+            reservation_id = await self.reservation.book.consume(
+                connector, id_tag, held.group if held is not None else None
+            )
             self.txs[connector] = tx
             self.limits.transaction_started(connector)  # Relative profiles start now
-            await self.journal.open_transaction(
-                tx.local_id,
-                binding.evse_id,
-                {"connector": connector, "id_tag": id_tag, "meter_start": tx.meter_start},
-            )
+            await self.journal.open_transaction(tx.local_id, binding.evse_id, self._tx_record(tx))
             payload = {
                 "connectorId": connector,
                 "idTag": id_tag,
                 "meterStart": tx.meter_start,
                 "timestamp": self.clock.iso(),
             }
+            if reservation_id is not None:
+                payload["reservationId"] = reservation_id  # §5.13: the reservation it used
             await self._journal("StartTransaction", payload, KIND_START, tx.local_id)
             await self.sessions.transaction_started(binding, tx.local_id, None, id_tag)
             tx.meter_task = self.spawn(self._meter_loop(tx))
+
+    @staticmethod
+    def _tx_record(tx: Tx) -> dict[str, Any]:
+        """The journal record's data of an open transaction: what a restart needs to
+        carry it on (its parentIdTag decides who may stop it locally; the values kept for
+        StopTransaction's transactionData)."""
+        return {
+            "connector": tx.connector,
+            "id_tag": tx.id_tag,
+            "meter_start": tx.meter_start,
+            "parent": tx.extra.get("parent"),
+            "ended": tx.extra.get("ended", []),
+            "stop_requested": tx.extra.get("stop_requested"),
+        }
+
+    async def _journal_stop_request(self, binding: EvseBinding, reason: str) -> None:
+        """The stop's reason in the open transaction's journal record, before the
+        controller is told (StopTransaction carries it after a crash in between)."""
+        tx = self.txs.get(binding.evse_id)
+        if tx is not None:
+            tx.extra["stop_requested"] = reason
+            await self._persist_tx(tx)
+
+    async def _persist_tx(self, tx: Tx) -> None:
+        if self.txs.get(tx.connector) is tx:
+            await self.journal.update_transaction(tx.local_id, self._tx_record(tx))
 
     async def _end_tx(self, binding: EvseBinding, event: SessionEvent | None) -> None:
         """End the connector's transaction. `event` is the session's end; None when the
@@ -635,6 +657,8 @@ class Ocpp16Station(StationLifecycle, Orders):
             keep_for_end(
                 tx.extra.setdefault("ended", []), {"timestamp": stamp, "sampledValue": kept}
             )
+            if kept:
+                await self._persist_tx(tx)
             samples = self._samples(
                 binding, self.keys.list("MeterValuesSampledData"), "Sample.Periodic"
             )
@@ -666,6 +690,8 @@ class Ocpp16Station(StationLifecycle, Orders):
                     )
                     meter = {"timestamp": self.clock.iso(), "sampledValue": kept}
                     keep_for_end(self.txs[connector].extra.setdefault("ended", []), meter)
+                    if kept:
+                        await self._persist_tx(self.txs[connector])
                 samples = self._samples(
                     binding, self.keys.list("MeterValuesAlignedData"), "Sample.Clock"
                 )
@@ -711,9 +737,10 @@ class Ocpp16Station(StationLifecycle, Orders):
             await self.sessions.transaction_id_known(entry.tx_id, str(csms_id))
             status = (response.get("idTagInfo") or {}).get("status")
             parent = (response.get("idTagInfo") or {}).get("parentIdTag")
-            for tx in self.txs.values():
+            for tx in list(self.txs.values()):
                 if parent and tx.local_id == entry.tx_id:
                     tx.extra["parent"] = parent  # who may stop it locally (driver.py)
+                    await self._persist_tx(tx)
             if status != "Accepted" and self.keys.flag("StopTransactionOnInvalidId"):
                 self.spawn(self._stop_invalid(entry.tx_id, status))
         elif entry.action == "StopTransaction" and entry.tx_id:

@@ -13,6 +13,7 @@ import voluptuous as vol
 
 import orge.validation as cv
 from components.ocpp_station.config import count, seconds, station_schema
+from orge.core import Orge
 
 DOMAIN = "ocpp201"
 
@@ -40,7 +41,7 @@ def validate_config(config_dir: str, config: dict[str, Any]) -> list[str]:
     return config_problems(DOMAIN, config_dir, config)
 
 
-async def async_setup(orge: Any, config: dict[str, Any]) -> bool:
+async def async_setup(orge: Orge, config: dict[str, Any]) -> bool:
     from components.ocpp_station.config import resolve_station
     from components.ocpp_station.security import configured_profile
     from orge.exceptions import OrgeError

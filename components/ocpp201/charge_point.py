@@ -241,6 +241,30 @@ class StationChargePoint(ChargePoint):
     ) -> Any:
         return self.orders.get_composite_schedule(duration, evse_id, charging_rate_unit)
 
+    # --- reservations (reservation.py) ----------------------------------------------------
+
+    @on("ReserveNow")
+    async def on_reserve_now(
+        self, id: int, expiry_date_time: str, id_token: dict[str, Any],
+        connector_type: str | None = None, evse_id: int | None = None,
+        group_id_token: dict[str, Any] | None = None, **_: Any,
+    ) -> Any:  # fmt: skip
+        return await self.orders.station.reservation.reserve_now(
+            id, expiry_date_time, id_token, connector_type, evse_id, group_id_token
+        )
+
+    @after("ReserveNow")
+    def after_reserve_now(self, **_: Any) -> None:
+        self.orders.station.reservation.after_answer()
+
+    @on("CancelReservation")
+    async def on_cancel_reservation(self, reservation_id: int, **_: Any) -> Any:
+        return await self.orders.station.reservation.cancel_reservation(reservation_id)
+
+    @after("CancelReservation")
+    def after_cancel_reservation(self, **_: Any) -> None:
+        self.orders.station.reservation.after_answer()
+
     @on("DataTransfer")
     def on_data_transfer(
         self, vendor_id: str, message_id: str | None = None, data: Any = None, **_: Any

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from components.ocpp_station.measurands import MEASURANDS
-from components.ocpp_station.profiles import MAX_PERIODS
+from components.ocpp_station.profiles import MAX_PERIODS, MAX_PROFILES
 
 RW = "ReadWrite"
 RO = "ReadOnly"
@@ -376,7 +376,19 @@ class DeviceModel:
         add("SmartChargingCtrlr", "PeriodsPerSchedule", "integer", RO, MAX_PERIODS)
         add("SmartChargingCtrlr", "ProfileStackLevel", "integer", RO, 8)
         add("SmartChargingCtrlr", "ChargingProfileMaxStackLevel", "integer", RO, 8)
-        add("SmartChargingCtrlr", "Entries", "integer", RO, 0, instance="ChargingProfiles")
+        add(
+            "SmartChargingCtrlr",
+            "Entries",
+            "integer",
+            RO,
+            0,
+            instance="ChargingProfiles",
+            maximum=MAX_PROFILES,  # its maxLimit: more are Rejected
+        )
+        # ReservationCtrlr (block H; reservation.py)
+        add("ReservationCtrlr", "Enabled", "boolean", RW, True)
+        add("ReservationCtrlr", "Available", "boolean", RO, True)
+        add("ReservationCtrlr", "NonEvseSpecific", "boolean", RW, True)
         # ChargingStation
         add("ChargingStation", "Model", "string", RO, c["model"])
         add("ChargingStation", "VendorName", "string", RO, c["vendor"])

@@ -13,13 +13,13 @@ from components.ocpp_station.firmware import FirmwareRequest, FirmwareUpdater
 from components.ocpp_station.journal import KIND_OTHER
 
 if TYPE_CHECKING:
-    from .station import Station201
+    from .state import MaintenanceState
 
 
 class Maintenance201:
-    """UpdateFirmware (L01/L02) and GetLog (N01) of one `Station201`."""
+    """UpdateFirmware (L01/L02) and GetLog (N01), given the station as `MaintenanceState`."""
 
-    def __init__(self, station: Station201) -> None:
+    def __init__(self, station: MaintenanceState) -> None:
         self.station = station
         self.firmware = FirmwareUpdater(station.orge, self._firmware_status, self._busy)
         self.logs = LogUploader(station.orge, station.station_id, self._log_status, station.journal)

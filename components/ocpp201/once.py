@@ -12,27 +12,24 @@ import logging
 from typing import Any
 
 from components.ocpp_station.config import firmware_version
-from components.ocpp_station.once import OnceResult
+from components.ocpp_station.once import OnceResult, resolve_for_once
 from components.ocpp_station.sender import CallRejected, LinkDown, NoAnswer
 
 _LOGGER = logging.getLogger(__name__)
 
 
 async def async_once(config: dict[str, Any], config_dir: str, timeout: float) -> OnceResult:
-    from components.ocpp_station.config import core_station_id, resolve_station
     from components.ocpp_station.connection import OCPP201, ConnectFailed, open_connection
 
     from .charge_point import StationChargePoint
+    from .device_model import DeviceModel
 
-    try:
-        identity = resolve_station(config, core_station_id(config_dir))
-    except ValueError as err:
-        result = OnceResult(OCPP201, "", config["url"])
-        result.error = str(err)
-        result.finish()
+    # the password SetVariables stored (SecurityCtrlr.BasicAuthPassword) wins, as in `run`
+    stored = ("ocpp201.db", f"{DeviceModel.SETTING_PREFIX}SecurityCtrlr/BasicAuthPassword")
+    identity, result = resolve_for_once(config, config_dir, OCPP201, stored)
+    if identity is None:
         return result
     station_id, password, url = identity.station_id, identity.password, identity.url
-    result = OnceResult(OCPP201, station_id, url)
     try:
         connection = await open_connection(
             url,

@@ -27,16 +27,16 @@ from orge.redact import register_secret
 from .smart_charging import IDLE_STATES, SmartCharging, _info
 
 if TYPE_CHECKING:
-    from .station import Station201
+    from .state import OrdersState
 
 _LOGGER = logging.getLogger(__name__)
 EVENT_RESET = "ocpp_reset"
 
 
 class Orders(SmartCharging):
-    """Answers to the CSMS, bound to one `Station201`."""
+    """Answers to the CSMS, given the station as `OrdersState` (state.py)."""
 
-    def __init__(self, station: Station201) -> None:
+    def __init__(self, station: OrdersState) -> None:
         self.station = station
         self.availability: dict[int, str] = {}  # evse id -> Operative / Inoperative
         self.scheduled_availability: dict[int, str] = {}
@@ -70,9 +70,13 @@ class Orders(SmartCharging):
         remote_start_id: int,
         evse_id: int | None = None,
         charging_profile: dict[str, Any] | None = None,
+        group_id_token: dict[str, Any] | None = None,
         **_: Any,
     ) -> Any:
         station = self.station
+        # a reserved EVSE takes only its token or group (H03; reservation.py)
+        token, group = str(id_token.get("id_token", "")), (group_id_token or {}).get("id_token")
+        reservations = station.reservation.book
         if station.registration.refuses_transactions:  # boot Pending (OCA TC_B_02)
             return call_result.RequestStartTransaction(
                 status="Rejected", status_info=_info("NotRegistered", "boot not accepted")
@@ -81,6 +85,13 @@ class Orders(SmartCharging):
             candidates = [
                 b for b in station.evses.values() if b.evse_id not in station.transactions
             ]
+            # its own reserved EVSE first, then one it may use (a reservation may hold others)
+            candidates.sort(
+                key=lambda b: (
+                    not reservations.held_for(b.evse_id, token, group),
+                    not reservations.allows(b.evse_id, token, group),
+                )
+            )
             binding = candidates[0] if candidates else None
         else:
             binding = station.evses.get(evse_id)
@@ -98,6 +109,10 @@ class Orders(SmartCharging):
             return call_result.RequestStartTransaction(
                 status="Rejected", status_info=_info(view.connector_status)
             )
+        if not reservations.allows(binding.evse_id, token, group):
+            return call_result.RequestStartTransaction(
+                status="Rejected", status_info=_info("Reserved", "reserved for another idToken")
+            )
         if charging_profile is not None:
             model = self.parse_profile(binding.evse_id, charging_profile, for_start=True)
             if charging_profile.get("charging_profile_purpose") != "TxProfile":
@@ -106,7 +121,7 @@ class Orders(SmartCharging):
                 return call_result.RequestStartTransaction(status="Rejected", status_info=model)
             self.limits.install(model)
         # held until the vehicle is plugged in, within EVConnectionTimeOut (shared policy)
-        station.arming.arm(binding, snake_to_camel_case(id_token), remote_start_id)
+        station.arming.arm(binding, snake_to_camel_case(id_token), remote_start_id, group=group)
         self._accepted_start.add(binding.evse_id)
         return call_result.RequestStartTransaction(status="Accepted")
 
@@ -158,9 +173,11 @@ class Orders(SmartCharging):
         info = await self._authorize(token)
         status = str(info.get("status", "Invalid"))
         if status == "Accepted":
+            group = (info.get("groupIdToken") or {}).get("idToken")
+            # a reserved EVSE takes only its token or group (H03; reservation.py)
+            binding = station.reservation.usable(binding, evse_id, id_token, group)
             if self.limits.dirty:
                 await self.apply_limits()
-            group = (info.get("groupIdToken") or {}).get("idToken")
             station.arming.arm(binding, token, None, remote=False, group=group)
             await station.arming.async_release(binding)
         return {"status": status, "evse_id": binding.evse_id}
@@ -182,6 +199,7 @@ class Orders(SmartCharging):
     def state_changed(self, binding: EvseBinding) -> None:
         """Called inline on every EVSE change: pending remote start, pending limits."""
         self.station.arming.state_changed(binding)
+        self.station.reservation.book.state_changed(binding)
         if (
             self.limits.dirty
             and binding.reading.state in IDLE_STATES
@@ -438,7 +456,7 @@ class Orders(SmartCharging):
             return
         station.password = str(new)
         # the new connection boots again (OCA TC_A_09_CS: BootNotification after it)
-        station.boot_hash = None
+        station.registration.forget()
         _LOGGER.info("BasicAuthPassword changed by the CSMS: reconnecting with it")
         link = station.link
         if link is not None:
@@ -468,6 +486,8 @@ class Orders(SmartCharging):
             await station.journal.set_setting(f"dm/{var.key}", var.value)
             if var.component == "OCPPCommCtrlr" and var.name.startswith("RetryBackOff"):
                 station.apply_backoff_settings()
+            if var.component == "OCPPCommCtrlr" and var.name == "WebSocketPingInterval":
+                station.apply_ping_interval()  # on the open socket, at once
         if changed:
             station.settings.notify()  # timers driven by these variables re-read them now
         return call_result.SetVariables(set_variable_result=results)

@@ -32,7 +32,7 @@ from components.ocpp_station.security import StationSecurity
 from components.ocpp_station.sender import CallRejected, LinkDown, NoAnswer
 
 if TYPE_CHECKING:
-    from .station import Station201
+    from .state import SecurityState
 
 _LOGGER = logging.getLogger(__name__)
 STATION_CERTIFICATE = "ChargingStationCertificate"
@@ -40,9 +40,9 @@ _CHECK_EVERY = 6 * 3600.0  # s between two looks at the certificate's expiry
 
 
 class Security201:
-    """The security orders and the certificate renewal of one `Station201`."""
+    """The security orders and the certificate renewal of one station (`SecurityState`)."""
 
-    def __init__(self, station: Station201) -> None:
+    def __init__(self, station: SecurityState) -> None:
         self.station = station
         self.shared = StationSecurity(
             station.config,
@@ -107,7 +107,7 @@ class Security201:
         self.shared.profile = profile.security_profile
         if profile.url != station.url:
             station.url = profile.url
-            station.boot_hash = None  # another CSMS: boot there (B10)
+            station.registration.forget()  # another CSMS: boot there (B10)
         return self.shared.connect_options()
 
     async def connect_failed(self, failure: ConnectFailed) -> None:

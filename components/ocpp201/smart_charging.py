@@ -21,11 +21,12 @@ from components.ocpp_station.profiles import (
     DEFAULT_VOLTAGE,
     Profile,
     ProfileError,
+    composite_duration,
     schedule_periods,
 )
 
 if TYPE_CHECKING:
-    from .station import Station201
+    from .state import SmartChargingState
 
 _LOGGER = logging.getLogger(__name__)
 __all__ = ["IDLE_STATES", "SmartCharging", "_info"]
@@ -42,7 +43,7 @@ def _info(reason: str, text: str | None = None) -> dict[str, Any]:
 class SmartCharging:
     """Mixed into `Orders`: the charging-profile orders and the limits they give."""
 
-    station: Station201
+    station: SmartChargingState
     limits: ChargingLimits
 
     def make_limits(self) -> ChargingLimits:
@@ -172,6 +173,7 @@ class SmartCharging:
                 status="Rejected", status_info=_info("UnknownEvse")
             )
         unit = charging_rate_unit or "A"
+        duration = composite_duration(duration)  # the station's longest (K08)
         start, segments = self.limits.composite(evse_id, duration)
         voltage = self.limits.voltage
         return call_result.GetCompositeSchedule(

@@ -10,10 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
-import json
 import logging
-import math
 import time
 from typing import Any
 
@@ -47,15 +44,22 @@ from components.ocpp_station.sender import (
     RetryPolicy,
 )
 from components.ocpp_station.session import StationSessions
-from components.ocpp_station.timers import every
+from components.ocpp_station.session_steps import (
+    Call,
+    boot_until_accepted,
+    heartbeat,
+    heartbeat_loop,
+    resend_every_status,
+)
 from components.ocpp_station.urls import station_url
 from orge import __version__
-from orge.core import EVENT_ORGE_FINAL_WRITE, EVENT_ORGE_STOP, callback
+from orge.core import EVENT_ORGE_FINAL_WRITE, EVENT_ORGE_STOP, Orge, callback
 
 from .charge_point import StationChargePoint
 from .device_model import DeviceModel
 from .maintenance import Maintenance201
 from .orders import Orders
+from .reservation import Reservation201
 from .security import Security201
 from .transactions import Transaction, TransactionLog
 
@@ -70,7 +74,7 @@ class Station201(StationLifecycle, TransactionLog):
 
     protocol_label = "OCPP 2.0.1"
 
-    def __init__(self, orge: Any, config: dict[str, Any], identity: StationIdentity) -> None:
+    def __init__(self, orge: Orge, config: dict[str, Any], identity: StationIdentity) -> None:
         self.orge = orge
         self.config = {**config, "station_id": identity.station_id}
         config = self.config
@@ -106,9 +110,9 @@ class Station201(StationLifecycle, TransactionLog):
             self.sensors.set_error,
         )
         self.recovery = SessionRecovery(self.journal, self.arming)  # crash safety (shared)
+        self.reservation = Reservation201(self)  # ReserveNow / CancelReservation (block H)
         self.link: Link | None = None
         self.boot_accepted = False
-        self.boot_hash: str | None = None
         self.boot_reason = "PowerUp"
         self.registration = Registration()  # this connection's boot status (shared policy)
         self.last_status: dict[tuple[int, int], str] = {}  # confirmed by the CSMS
@@ -159,25 +163,23 @@ class Station201(StationLifecycle, TransactionLog):
                 self.orge, evse_config, self._evse_changed, ready_grace=self.config["ready_grace"]
             )
             binding.inoperative = self.orders.is_inoperative(binding.evse_id)
+            binding.on_stop_request = self._journal_stop_request
             self.evses[binding.evse_id] = binding
             self.orders.model_connector(binding)
         for record in await self.journal.transactions():
             binding = self.evses.get(record.evse_id)
             if binding is None:
                 continue
-            tx = Transaction(
-                record.tx_id,
-                record.evse_id,
-                record.data.get("connector_id", 1),
-                record.data.get("id_token"),
-                record.data.get("remote_start_id"),
-                record.data.get("charging_state", "EVConnected"),
-            )
+            tx = Transaction.from_record(record.tx_id, record.evse_id, record.data)
             self.transactions[record.evse_id] = tx
-            binding.session.resume(tx.charging_state)
+            binding.session.resume(tx.charging_state, tx.stop_requested)
             _LOGGER.info(
                 "Resuming transaction %s on EVSE %d from the journal", tx.tx_id, tx.evse_id
             )
+        # taken now: a resumed transaction the controller has ended meanwhile is closed
+        # below, and its held start must still count as used (not be armed again)
+        resumed = set(self.transactions)
+        await self.reservation.load()
         await self.sessions.async_start(self.evses.values())
         for binding in self.evses.values():
             binding.start()
@@ -189,7 +191,7 @@ class Station201(StationLifecycle, TransactionLog):
         self.role.start()
         # held starts and sessions found after a restart (on standby, adopt_sessions
         # opens the transaction when this component takes over)
-        await self.recovery.restore(self.evses, self.transactions)
+        await self.recovery.restore(self.evses, resumed)
         self.orge.bus.async_listen_once(EVENT_ORGE_STOP, self._on_stop)
         self.orge.bus.async_listen_once(EVENT_ORGE_FINAL_WRITE, self._on_final_write)
         self._tasks.append(
@@ -201,6 +203,14 @@ class Station201(StationLifecycle, TransactionLog):
         self._tasks.append(
             self.orge.async_create_background_task(self.run_lifecycle(), f"{DOMAIN} connection")
         )
+
+    async def _journal_stop_request(self, binding: EvseBinding, reason: str) -> None:
+        """The stop's reason in the open transaction's journal record, before the
+        controller is told (the Ended event carries it after a crash in between)."""
+        tx = self.transactions.get(binding.evse_id)
+        if tx is not None:
+            tx.stop_requested = reason
+            await self.journal.update_transaction(tx.tx_id, tx.data())
 
     def _register_services(self) -> None:
         import voluptuous as vol
@@ -246,6 +256,7 @@ class Station201(StationLifecycle, TransactionLog):
 
     async def _on_stop(self, _event: Any) -> None:
         self.stopping = True
+        self.reservation.book.stop()
         if self.link is not None:
             await self.sender.settle(self.config["response_timeout"])
             await self.link.close()
@@ -368,6 +379,7 @@ class Station201(StationLifecycle, TransactionLog):
         )
         link = self.link = connection
         connection.attach(cp, self.station_id, self.config["response_timeout"])
+        connection.call_gate = self.registration.gate(OCPP201)  # B03.FR.08 while Rejected
         self.sensors.set_protocol(OCPP201)
         result: ConnectFailed | None = None
         try:
@@ -379,15 +391,15 @@ class Station201(StationLifecycle, TransactionLog):
             self.role.report_connected(OCPP201)
             self.sensors.set_connection("connected")
             self.sensors.set_error("none")
-            offline_for = (
-                math.inf if self.offline_since is None else time.monotonic() - self.offline_since
+            resend_all = resend_every_status(
+                not self.ever_connected,
+                self.offline_since,
+                time.monotonic(),
+                float(self.model.value("OCPPCommCtrlr", "OfflineThreshold")),
             )
             self.offline_since = None
             self._status_queue = asyncio.Queue()  # stale entries of an old link: dropped
-            self._send_statuses(
-                all_connectors=not self.ever_connected
-                or offline_for > self.model.value("OCPPCommCtrlr", "OfflineThreshold")
-            )
+            self._send_statuses(all_connectors=resend_all)
             self.ever_connected = True
             self._session_tasks = [
                 asyncio.ensure_future(self._status_loop(link)),
@@ -454,94 +466,52 @@ class Station201(StationLifecycle, TransactionLog):
             station["serialNumber"] = self.config["serial_number"]
         return {"chargingStation": station, "reason": self.boot_reason}
 
-    async def _boot(self, link: Link) -> bool:
-        payload = self.boot_payload()
-        content = hashlib.sha256(
-            json.dumps(payload["chargingStation"], sort_keys=True).encode()
-        ).hexdigest()
-        self.registration.connected()
-        if self.boot_accepted and content == self.boot_hash:
-            # A reconnect with unchanged content: no new BootNotification (a heartbeat
-            # re-reads the CSMS time).
-            self.registration.answered("Accepted")
-            await self.heartbeat(link)
-            return True
-        while True:
-            payload = self.boot_payload()  # the reason may be Triggered by now
-            try:
-                answer = await link.call("BootNotification", payload)
-            except (NoAnswer, CallRejected) as err:
-                _LOGGER.warning("BootNotification failed (%s); retrying", err)
-                self.sensors.set_error(f"BootNotification: {err}")
-                await self._pause(link, self.config["boot_retry_interval"])
-                continue
-            self._sync_time(answer.get("currentTime"))
-            status = answer.get("status")
-            interval = int(answer.get("interval") or 0)
-            self.registration.answered(str(status))
-            if status == "Accepted":
-                self.boot_accepted = True
-                self.boot_hash = content
-                if interval > 0:
-                    self.model.variables["OCPPCommCtrlr/HeartbeatInterval"].value = interval
-                if self.boot_reason != "PowerUp":
-                    self.boot_reason = "PowerUp"
-                    await self.journal.set_setting("boot_reason", "PowerUp")
-                _LOGGER.info(
-                    "BootNotification accepted by %s (heartbeat %d s)",
-                    self.url,
-                    self.heartbeat_interval(),
-                )
-                return True
-            # Pending / Rejected: not registered now; nothing but the boot goes out
-            self.boot_accepted = False
-            wait = interval if interval > 0 else self.config["boot_retry_interval"]
-            self.sensors.set_connection(status.lower() if status else "pending")
-            if status == "Rejected":
-                message = f"BootNotification rejected; retrying in {wait} s"
-                self.sensors.set_error(message)
-                self.role.report_failure(message, refused=True)
-                _LOGGER.warning(message)
-            if await self.registration.wait(link.closed, wait):
-                raise LinkDown()
+    # --- boot and heartbeat: the shared session steps with 2.0.1's payloads ------------
 
-    @staticmethod
-    async def _pause(link: Link, seconds: float) -> None:
-        """Wait, but give up at once if the link closes meanwhile."""
-        await asyncio.wait({link.closed}, timeout=seconds)
-        if not link.is_open:
+    async def _boot(self, link: Link) -> bool:
+        if not await boot_until_accepted(
+            link.call, link.closed, self, self.config["boot_retry_interval"]
+        ):
             raise LinkDown()
+        return True
+
+    def boot_content(self, payload: dict[str, Any]) -> Any:
+        return payload["chargingStation"]  # the reason changes from boot to boot
+
+    async def on_boot_skipped(self, call: Call) -> None:
+        await heartbeat(call, self.clock, self.report_error)  # re-reads the CSMS time
+
+    async def on_boot_accepted(self, interval: int) -> None:
+        self.boot_accepted = True
+        if interval > 0:
+            self.model.variables["OCPPCommCtrlr/HeartbeatInterval"].value = interval
+        if self.boot_reason != "PowerUp":
+            self.boot_reason = "PowerUp"
+            await self.journal.set_setting("boot_reason", "PowerUp")
+        _LOGGER.info(
+            "BootNotification accepted by %s (heartbeat %d s)", self.url, self.heartbeat_interval()
+        )
+
+    def on_boot_refused(self, status: str, wait: float) -> None:
+        self.boot_accepted = False
+        self.sensors.set_connection(status.lower() if status else "pending")
+        if status == "Rejected":
+            message = f"BootNotification rejected; retrying in {wait} s"
+            self.sensors.set_error(message)
+            self.role.report_failure(message, refused=True)
 
     def heartbeat_interval(self) -> int:
         return int(self.model.value("OCPPCommCtrlr", "HeartbeatInterval"))
 
-    def _sync_time(self, current_time: str | None) -> None:
-        if not current_time:
-            return
-        try:
-            self.clock.set_from_csms(current_time)
-        except ValueError:
-            _LOGGER.warning("CSMS sent an unreadable currentTime %r", current_time)
-
     async def heartbeat(self, link: Link) -> None:
         """One Heartbeat; the answer's currentTime sets the station clock.
         Raises LinkDown / NoAnswer / CallRejected."""
-        answer = await link.call("Heartbeat", {})
-        self._sync_time(answer.get("currentTime"))
+        await heartbeat(link.call, self.clock, self.report_error)
 
     async def _heartbeat_loop(self, link: Link) -> None:
-        last = time.monotonic()
-        while link.is_open:
-            await self.settings.sleep_until(every(last, self.heartbeat_interval))
-            last = time.monotonic()
-            try:
-                await self.heartbeat(link)
-            except LinkDown:
-                return
-            except (NoAnswer, CallRejected) as err:
-                _LOGGER.warning("Heartbeat not answered: %s", err)
-            except Exception:
-                _LOGGER.exception("Heartbeat failed")
+        await heartbeat_loop(
+            link.call, self.clock, self.settings, self.heartbeat_interval, self.report_error
+        )
 
     async def _deliver(self, link: Link) -> None:
         async def send(entry: Entry, payload: dict[str, Any]) -> Any:

@@ -13,11 +13,10 @@ import contextlib
 import logging
 import time
 import uuid
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from components.ocpp_station.arming import StartArming
-from components.ocpp_station.ended_values import in_time_order, keep_for_end
+from components.ocpp_station.ended_values import in_time_order
 from components.ocpp_station.evse import EvseBinding, SessionEvent
 from components.ocpp_station.journal import (
     KIND_END,
@@ -29,6 +28,9 @@ from components.ocpp_station.journal import (
 from components.ocpp_station.measurands import read_samples
 from components.ocpp_station.sender import CallRejected, LinkDown, NoAnswer
 from components.ocpp_station.timers import SettingsWake, aligned, every
+from orge.core import Orge
+
+from .state import OrdersForTransactions, Transaction
 
 if TYPE_CHECKING:
     from components.ocpp_station.clock import StationClock
@@ -38,57 +40,30 @@ if TYPE_CHECKING:
     from components.ocpp_station.session import StationSessions
 
     from .device_model import DeviceModel
-    from .orders import Orders
+    from .reservation import Reservation201
+
+__all__ = ["Transaction", "TransactionLog"]
 
 _LOGGER = logging.getLogger("components.ocpp201.station")
 ENERGY = "Energy.Active.Import.Register"
 POWER = "Power.Active.Import"
 
 
-@dataclass
-class Transaction:
-    """A transaction this station opened (mirrors the journal's record)."""
-
-    tx_id: str
-    evse_id: int
-    connector_id: int
-    id_token: dict[str, Any] | None = None
-    remote_start_id: int | None = None
-    charging_state: str = "EVConnected"
-    timer: asyncio.Task[None] | None = field(default=None, repr=False)  # sampling
-    group: str | None = None  # the starting token's groupIdToken (who may stop it locally)
-    # meter values kept for the Ended event (TxEndedInterval samples, J01/J02)
-    ended_values: list[dict[str, Any]] = field(default_factory=list, repr=False)
-    ended_timer: asyncio.Task[None] | None = field(default=None, repr=False)
-
-    def keep_for_end(self, meter: dict[str, Any] | None) -> None:
-        keep_for_end(self.ended_values, meter)
-
-    stop_token: dict[str, Any] | None = None  # the token a driver stopped it with
-
-    def data(self) -> dict[str, Any]:
-        return {
-            "connector_id": self.connector_id,
-            "id_token": self.id_token,
-            "remote_start_id": self.remote_start_id,
-            "charging_state": self.charging_state,
-        }
-
-
 class TransactionLog:
     """TransactionEvent journaling, sampled and clock-aligned meter values."""
 
-    orge: Any
+    orge: Orge
     clock: StationClock
     journal: AsyncJournal
     sender: JournalSender
     model: DeviceModel
-    orders: Orders
+    orders: OrdersForTransactions
     link: Link | None
     boot_accepted: bool
     evses: dict[int, EvseBinding]
     transactions: dict[int, Transaction]
     arming: StartArming
+    reservation: Reservation201
     sessions: StationSessions
     _tx_queue: asyncio.Queue[tuple[Any, ...]]
     settings: SettingsWake
@@ -159,6 +134,8 @@ class TransactionLog:
             payload["offline"] = True
         if with_evse:
             payload["evse"] = {"id": tx.evse_id, "connectorId": tx.connector_id}
+        if event_type == "Started" and tx.reservation_id is not None:
+            payload["reservationId"] = tx.reservation_id  # H03.FR.09
         if event_type == "Ended" and tx.stop_token:
             payload["idToken"] = tx.stop_token  # stopped by a driver's token (E07)
         elif with_token and tx.id_token:
@@ -197,6 +174,9 @@ class TransactionLog:
                 tx.remote_start_id = remote.remote_start_id
                 tx.group = remote.group
                 trigger = "RemoteStart" if remote.remote_start_id is not None else "Authorized"
+            tx.reservation_id = await self.reservation.book.consume(
+                evse_id, (tx.id_token or {}).get("idToken"), tx.group
+            )
             self.transactions[evse_id] = tx  # its record is written with the Started event
             self.orders.limits.transaction_started(evse_id)  # Relative profiles start now
             meter = self.meter_value(
@@ -325,19 +305,28 @@ class TransactionLog:
                 if self.transactions.get(tx.evse_id) is not tx:
                     return
                 last = time.monotonic()
-                tx.keep_for_end(
+                await self._keep_for_end(
+                    tx,
                     self.meter_value(
                         binding,
                         "Sample.Periodic",
                         last,
                         self._measurands("SampledDataCtrlr", "TxEndedMeasurands"),
-                    )
+                    ),
                 )
 
         tx.timer = self.orge.async_create_background_task(sample(), f"ocpp201 sampling {tx.tx_id}")
         tx.ended_timer = self.orge.async_create_background_task(
             sample_for_end(), f"ocpp201 Ended samples {tx.tx_id}"
         )
+
+    async def _keep_for_end(self, tx: Transaction, meter: dict[str, Any] | None) -> None:
+        """Keep a TxEnded value for the Ended event, in the journal too (a restart keeps it)."""
+        if meter is None:
+            return
+        tx.keep_for_end(meter)
+        if self.transactions.get(tx.evse_id) is tx:
+            await self.journal.update_transaction(tx.tx_id, tx.data())
 
     def _stop_sampling(self, tx: Transaction) -> None:
         for task in (tx.timer, tx.ended_timer):
@@ -365,13 +354,14 @@ class TransactionLog:
             if self.model.value("AlignedDataCtrlr", "Enabled"):
                 mono = boundary() or time.monotonic()  # stamped with the boundary itself
                 for tx in list(self.transactions.values()):
-                    tx.keep_for_end(
+                    await self._keep_for_end(
+                        tx,
                         self.meter_value(
                             self.evses[tx.evse_id],
                             "Sample.Clock",
                             mono,
                             self._measurands("AlignedDataCtrlr", "TxEndedMeasurands"),
-                        )
+                        ),
                     )
             await asyncio.sleep(0.01)  # past the boundary before computing the next
 

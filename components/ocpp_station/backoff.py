@@ -27,7 +27,7 @@ class ReconnectBackoff:
         """Seconds to wait before the next attempt; counts this failure."""
         doublings = min(self.failures, self.repeat_times)
         self.failures += 1
-        return self.wait_minimum * (2**doublings) + self.rng.uniform(0, self.random_range)
+        return self.wait_minimum * (2.0**doublings) + self.rng.uniform(0, self.random_range)
 
     def reset(self) -> None:
         self.failures = 0

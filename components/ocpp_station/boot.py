@@ -9,13 +9,19 @@ One policy for both protocols (OCPP 1.6 §4.2 / §5.17, OCPP 2.0.1 B02 / B03 / F
   (connectors' status first) instead of at the next attempt;
 - while not Accepted the station sends no other request than BootNotification, except
   what the CSMS triggers; CSMS requests that would start or stop a transaction are
-  Rejected (`refuses_transactions`; 1.6 §4.2 "Pending", OCA TC_B_02).
+  Rejected (`refuses_transactions`; 1.6 §4.2 "Pending", OCA TC_B_02);
+- while Rejected the station does not serve the CSMS's requests (`csms_call_refusal`):
+  1.6 §4.2 "the Charge Point SHALL NOT respond to any Central System initiated message"
+  (dropped unanswered); 2.0.1 B03.FR.08: answered with a CALLERROR SecurityError.
 """
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from typing import Any
+
+from .connection import NO_ANSWER, OCPP16
 
 ACCEPTED = "Accepted"
 PENDING = "Pending"
@@ -31,12 +37,19 @@ class Registration:
 
     def __init__(self) -> None:
         self.status: str | None = None
+        # what the last Accepted boot carried (kept across connections in this process;
+        # cleared by Pending / Rejected or `forget`): unchanged -> no new boot on reconnect
+        self.accepted_content: Any = None
         self._now = asyncio.Event()
 
     def connected(self) -> None:
         """A new connection: nothing answered on it yet, no stale trigger."""
         self.status = None
         self._now.clear()
+
+    def forget(self) -> None:
+        """The next connection boots again whatever it carries (e.g. a new password)."""
+        self.accepted_content = None
 
     def answered(self, status: str) -> None:
         self.status = status
@@ -46,6 +59,22 @@ class Registration:
     def refuses_transactions(self) -> bool:
         """True while the CSMS answered Pending or Rejected: remote start/stop are Rejected."""
         return self.status in (PENDING, REJECTED)
+
+    def csms_call_refusal(self, subprotocol: str) -> str | None:
+        """How a CSMS CALL on a connection speaking `subprotocol` is met now (the
+        `Connection.call_gate` verdict): None = served; while Rejected, `NO_ANSWER` under
+        1.6 (§4.2), "SecurityError" under 2.0.1 (B03.FR.08)."""
+        if self.status != REJECTED:
+            return None
+        return NO_ANSWER if subprotocol == OCPP16 else "SecurityError"
+
+    def gate(self, subprotocol: str) -> Callable[[str], str | None]:
+        """The `Connection.call_gate` of a connection speaking `subprotocol`."""
+
+        def verdict(_action: str) -> str | None:
+            return self.csms_call_refusal(subprotocol)
+
+        return verdict
 
     def trigger(self) -> bool:
         """TriggerMessage(BootNotification): send the next boot now. False (and nothing

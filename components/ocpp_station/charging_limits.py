@@ -24,13 +24,14 @@ from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any
 
-from orge.core import EVENT_ORGE_STOP, callback
+from orge.core import EVENT_ORGE_STOP, Orge, callback
 from orge.entity import async_add_entities
 
 from .entities import LinkSensor
 from .evse import ControllerState, EvseBinding
 from .profiles import (
     DEFAULT_VOLTAGE,
+    MAX_PROFILES,
     STATION_MAX,
     TX,
     Profile,
@@ -60,7 +61,7 @@ class ChargingLimits:
 
     def __init__(
         self,
-        orge: Any,
+        orge: Orge,
         domain: str,
         clock: Any,
         journal: Any,
@@ -136,8 +137,14 @@ class ChargingLimits:
         it comes with a remote start (`for_start`), without a transaction on its EVSE or
         with another transaction's id (2.0.1 K01.FR.09/33, 1.6 §5.16.3); a limit below
         the controller's minimum current (it cannot go lower: it would charge above the
-        limit)."""
+        limit); one that would make more than MAX_PROFILES installed (1.6
+        MaxChargingProfilesInstalled, 2.0.1 SmartChargingCtrlr.Entries maxLimit; one that
+        replaces an installed one always fits)."""
         evses = self._evses()
+        if len(install(self.profiles, profile)) > MAX_PROFILES:
+            return ProfileError(
+                "MaxProfilesReached", f"{MAX_PROFILES} charging profiles are installed already"
+            )
         if profile.evse and profile.evse not in evses:
             return ProfileError("UnknownEvse", f"no EVSE {profile.evse}")
         if profile.purpose == STATION_MAX and profile.evse != 0:

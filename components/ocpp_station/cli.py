@@ -56,7 +56,7 @@ def cmd_once(args: argparse.Namespace) -> int:
             "(sudo systemctl stop orge), run orge once, then start it (sudo systemctl start orge)."
         )
         print(f"orge once: {message}", file=sys.stderr)
-        answer = {"ok": False, "protocol": None, "station_id": None, "url": None}
+        answer: dict[str, Any] = {"ok": False, "protocol": None, "station_id": None, "url": None}
         answer.update({"messages": [], "elapsed_ms": 0.0, "error": message})
         sys.stdout.write(json.dumps(answer) + "\n")
         return 1
@@ -83,11 +83,13 @@ async def async_once(config_path: str, timeout: float) -> dict[str, Any]:
     check = await asyncio.get_running_loop().run_in_executor(
         None, check_configuration, config_dir, False
     )
-    blocks = {d: check.blocks[d] for d in ("ocpp201", "ocpp16") if d in check.blocks}
+    blocks: dict[str, Any] = {
+        d: check.blocks[d] for d in ("ocpp201", "ocpp16") if d in check.blocks
+    }
     problems = [p for d in ("ocpp201", "ocpp16", "configuration") for p in check.errors.get(d, [])]
     order = domain_order(blocks)
     if not order:
-        return redact_value(
+        refused: dict[str, Any] = redact_value(
             {
                 "ok": False,
                 "protocol": None,
@@ -98,6 +100,7 @@ async def async_once(config_path: str, timeout: float) -> dict[str, Any]:
                 "error": "; ".join(problems) or "no ocpp201 or ocpp16 configured in " + config_dir,
             }
         )
+        return refused
     tried: list[dict[str, Any]] = []
     result: dict[str, Any] = {}
     for domain in order:
@@ -121,4 +124,5 @@ async def async_once(config_path: str, timeout: float) -> dict[str, Any]:
     if tried:
         result["tried"] = tried  # what failed before the answer shown (or all of it)
     result["elapsed_ms"] = round((time.monotonic() - start) * 1000, 1)
-    return redact_value(result)
+    redacted: dict[str, Any] = redact_value(result)
+    return redacted

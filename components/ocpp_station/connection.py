@@ -33,7 +33,7 @@ import json
 import logging
 import ssl
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from websockets.asyncio.client import ClientConnection, connect
@@ -48,6 +48,7 @@ OCPP201 = "ocpp2.0.1"
 OCPP16 = "ocpp1.6"
 _VERSIONS = {OCPP201: "2.0.1", OCPP16: "1.6"}
 _CALL, _RESULT, _ERROR = 2, 3, 4
+NO_ANSWER = "no answer"  # a `Connection.call_gate` verdict: the CALL is dropped unanswered
 _MAX_MESSAGE = 4 * 1024 * 1024
 # Schema checks of small messages (a StatusNotification: ~0.1 ms) run inline: a hop to a
 # worker thread costs more than that and adds latency; bigger ones go to the executor.
@@ -253,10 +254,26 @@ class Connection:
         self._charge_point: Any = None
         self._tasks: list[asyncio.Task[Any]] = []
         self._error_names = _ERROR_NAMES_16 if self.subprotocol == OCPP16 else _ERROR_NAMES_201
+        # asked before a CSMS CALL is served: None = serve it, NO_ANSWER = drop it, else
+        # the CALLERROR code to answer with (the boot policy, `boot.Registration`)
+        self.call_gate: Callable[[str], str | None] | None = None
 
     @property
     def is_open(self) -> bool:
         return not self.closed.done()
+
+    def set_ping_interval(self, seconds: float) -> None:
+        """Apply a new WebSocket ping interval (s; 0 = no pings) to this open socket at
+        once (1.6 key / 2.0.1 OCPPCommCtrlr.WebSocketPingInterval); the pong must come
+        within half of it, as at `open_connection`."""
+        ws = self._ws
+        if ws.keepalive_task is not None:
+            ws.keepalive_task.cancel()
+            ws.keepalive_task = None
+        ws.ping_interval = seconds if seconds > 0 else None
+        ws.ping_timeout = seconds / 2 if seconds > 0 else None
+        if self.is_open:
+            ws.start_keepalive()  # (does nothing when the interval is None)
 
     def attach(self, charge_point: Any, station_id: str, response_timeout: float) -> None:
         """Start reading; CSMS CALLs go to `charge_point` (an `ocpp` ChargePoint built
@@ -353,7 +370,16 @@ class Connection:
         """CSMS CALLs, one at a time and in order (answers are read meanwhile)."""
         while True:
             unique_id, action, raw = await self._calls.get()
+            # asked here, not on reading: an answer read just before (the boot's) has
+            # been taken in by the task that waited for it by now
+            refusal = self.call_gate(action) if self.call_gate is not None else None
+            if refusal == NO_ANSWER:
+                _LOGGER.warning("Not answering %s from the CSMS: the boot was Rejected", action)
+                continue
             try:
+                if refusal is not None:
+                    await self._error(unique_id, refusal, f"{action} refused: boot Rejected")
+                    continue
                 await self._charge_point.route_message(raw)
             except LinkDown:
                 return
@@ -421,7 +447,7 @@ class Connection:
             if not done:
                 future.cancel()
                 raise NoAnswer(f"no answer to {action} within {wait:g} s")
-            answer = future.result()
+            answer: dict[str, Any] = future.result()
         errors = await _schema_errors(_RESULT, action, self.version, answer, len(str(answer)))
         # lenient: what the station receives may carry fields its schema does not define
         errors = [error for error in errors if not error.startswith("additionalProperties")]

@@ -47,6 +47,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from orge.core import Orge
 from orge.log import RING
 from orge.redact import redact
 
@@ -264,7 +265,7 @@ class LogUploader:
     component maps the neutral status); `journal` is the station's AsyncJournal.
     """
 
-    def __init__(self, orge: Any, station_id: str, notify: Notify, journal: Any) -> None:
+    def __init__(self, orge: Orge, station_id: str, notify: Notify, journal: Any) -> None:
         self.orge = orge
         self.station_id = station_id
         self.notify = notify

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from orge.core import Orge
 from orge.entity import SensorEntity, async_add_entities
 
 
@@ -29,9 +30,10 @@ class LinkSensor(SensorEntity):
 
 
 class LinkSensors:
-    """The four link sensors of one OCPP component (`label`: "OCPP 2.0.1", "OCPP 1.6")."""
+    """The four link sensors of one OCPP component (`label`: "OCPP 2.0.1", "OCPP 1.6");
+    `orge` None: only to name them (`link_entity_ids`, check-config has no hub)."""
 
-    def __init__(self, orge: Any, domain: str, label: str) -> None:
+    def __init__(self, orge: Orge | None, domain: str, label: str) -> None:
         self.orge = orge
         self.domain = domain
         self.connection = LinkSensor(
@@ -52,6 +54,7 @@ class LinkSensors:
         return [self.connection, self.protocol, self.error, self.queue]
 
     async def async_add(self) -> None:
+        assert self.orge is not None, "link sensors made without a hub only name entities"
         await async_add_entities(self.orge, self.domain, self.entities)
 
     def set_connection(self, value: str, **attributes: Any) -> None:

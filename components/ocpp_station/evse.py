@@ -16,14 +16,14 @@ from __future__ import annotations
 import asyncio
 import enum
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
 import voluptuous as vol
 
 import orge.validation as cv
-from orge.core import callback
+from orge.core import Orge, callback
 
 from .measurands import CURRENT_ENTITIES, VOLTAGE_ENTITIES, scaled_value
 
@@ -146,6 +146,7 @@ class Status(enum.StrEnum):
     FINISHING = "Finishing"
     FAULTED = "Faulted"
     UNAVAILABLE = "Unavailable"
+    RESERVED = "Reserved"  # held by a reservation (`reservations`), otherwise Available
 
 
 class ChargingState(enum.StrEnum):
@@ -168,6 +169,7 @@ _CONNECTOR_STATUS = {
     Status.FINISHING: "Occupied",
     Status.FAULTED: "Faulted",
     Status.UNAVAILABLE: "Unavailable",
+    Status.RESERVED: "Reserved",
 }
 
 
@@ -195,6 +197,7 @@ def map_reading(
     inoperative: bool = False,
     in_transaction: bool = False,
     start_held: bool = False,
+    reserved: bool = False,
 ) -> ConnectorView:
     """The status table of the protocol document, section 10.
 
@@ -204,11 +207,17 @@ def map_reading(
     `start_held`: an accepted start waits for the vehicle (`arming`): the 1.6 status is
     Preparing, "no longer available for a new user" (1.6 §7.7; OCA TC_011_1_CS step 7);
     the 2.0.1 connector status stays what the connector is (Available).
+    `reserved`: a reservation holds the connector (`reservations`): an Available one is
+    Reserved (1.6 ChargePointStatus, 2.0.1 ConnectorStatusEnumType); a vehicle plugged in
+    makes it Preparing / Occupied as usual.
     """
     view = _map(reading, ready_long, holding_transaction)
     if start_held and view.status is Status.AVAILABLE:
         view = replace(view, status=Status.PREPARING)
-    if inoperative and not in_transaction and view.status in (Status.AVAILABLE, Status.PREPARING):
+    if reserved and view.status is Status.AVAILABLE:
+        view = replace(view, status=Status.RESERVED)
+    unused = (Status.AVAILABLE, Status.PREPARING, Status.RESERVED)
+    if inoperative and not in_transaction and view.status in unused:
         view = replace(view, status=Status.UNAVAILABLE, charging_state=ChargingState.IDLE)
     return view
 
@@ -335,12 +344,16 @@ class SessionTracker:
     remote_start_pending: bool = False
     recovered: bool = False  # resumed from the journal after a restart
 
-    def resume(self, charging_state: ChargingState | str | None = None) -> None:
-        """A transaction was open before a restart (the journal says so)."""
+    def resume(
+        self, charging_state: ChargingState | str | None = None, stop_requested: str | None = None
+    ) -> None:
+        """A transaction was open before a restart (the journal says so), and a stop may
+        have been asked for (its reason, journaled before the controller was told)."""
         self.active = True
         self.recovered = True
         if charging_state:
             self.charging_state = ChargingState(charging_state)
+        self.stop_requested = stop_requested
 
     def feed(self, reading: Reading, view: ConnectorView) -> list[SessionEvent]:
         state = reading.state
@@ -413,13 +426,14 @@ def _action(value: Any) -> dict[str, Any]:
     value = dict(value)
     if "service" in value and "action" not in value:
         value["action"] = value.pop("service")
-    return vol.Schema(
+    action: dict[str, Any] = vol.Schema(
         {
             vol.Required("action"): cv.service,
             vol.Optional("data", default={}): dict,
             vol.Optional("target", default={}): dict,
         }
     )(value)
+    return action
 
 
 ACTION_SCHEMA = _action
@@ -473,19 +487,23 @@ class EvseBinding:
     (`energy_wh()`, `power_w()`) so no extra listener is needed for them.
     """
 
-    orge: Any
+    orge: Orge
     config: dict[str, Any]
     on_change: Callable[[EvseBinding, ConnectorView, list[SessionEvent]], None]
     ready_grace: float = 10.0
     inoperative: bool = False
     holding_transaction: bool = False
     start_held: bool = False  # an accepted start waits for the vehicle (arming)
+    reserved: bool = False  # a reservation holds it (reservations)
     session: SessionTracker = field(default_factory=SessionTracker)
     view: ConnectorView | None = None
     reading: Reading = field(default_factory=lambda: Reading(None))
     _ready_since: float | None = None
     _ready_timer: asyncio.TimerHandle | None = None
     _unsub: Callable[[], None] | None = None
+    # Journals a stop request (its reason) before the controller is told, so a station
+    # killed between the two still ends the transaction with that reason after a restart.
+    on_stop_request: Callable[[EvseBinding, str], Awaitable[None]] | None = None
 
     @property
     def evse_id(self) -> int:
@@ -526,6 +544,7 @@ class EvseBinding:
             inoperative=self.inoperative,
             in_transaction=self.session.active,
             start_held=self.start_held,
+            reserved=self.reserved,
         )
 
     def _track_ready(self) -> None:
@@ -621,6 +640,8 @@ class EvseBinding:
     async def async_stop(self, reason: str = "Remote") -> None:
         """Ask the controller to stop; the session ends when its state says so."""
         self.session.stop_requested = reason
+        if self.on_stop_request is not None:
+            await self.on_stop_request(self, reason)
         await self.async_run_action("stop_action")
 
     async def async_set_current_limit(self, amps: float) -> None:
@@ -640,4 +661,9 @@ class EvseBinding:
     def set_start_held(self, held: bool) -> None:
         if held != self.start_held:
             self.start_held = held
+            self.refresh()
+
+    def set_reserved(self, reserved: bool) -> None:
+        if reserved != self.reserved:
+            self.reserved = reserved
             self.refresh()

@@ -61,6 +61,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from orge import update as orge_update
+from orge.core import Orge
 from orge.redact import redact
 
 _LOGGER = logging.getLogger(__name__)
@@ -167,7 +168,7 @@ class FirmwareUpdater:
 
     def __init__(
         self,
-        orge: Any,
+        orge: Orge,
         notify: Notify,
         busy: Callable[[], bool],
     ) -> None:
@@ -310,7 +311,7 @@ class FirmwareUpdater:
                 _LOGGER.error("Installing %s failed: %s", name, err)
                 await self._report("InstallationFailed", rid)
                 return
-            pending = {
+            pending: dict[str, Any] = {
                 "request_id": rid,
                 "version": version,
                 "download_dir": download_dir,

@@ -22,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import os
 import sqlite3
 import threading
 import time
@@ -123,6 +124,22 @@ class TransactionRecord:
     seq_next: int
     opened_wall: float
     data: dict[str, Any] = field(default_factory=dict)
+
+
+def read_setting(path: str, key: str, default: Any = None) -> Any:
+    """One setting of the journal at `path`, read-only, without creating the file (for
+    `orge once`, which may run beside the station): `default` when there is no journal
+    or no such setting."""
+    if not os.path.exists(path):
+        return default
+    db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    try:
+        row = db.execute("SELECT value FROM settings WHERE key = ?", (key,)).fetchone()
+    except sqlite3.Error:  # a journal from before the settings table
+        return default
+    finally:
+        db.close()
+    return json.loads(row[0]) if row else default
 
 
 class Journal:

@@ -39,6 +39,8 @@ class StationLifecycle:
     config: dict[str, Any]
     wire_logger: logging.Logger
     stopping: bool = False
+    # the socket the session runs on (None between connections)
+    current_connection: Connection | None = None
     protocol_label = "OCPP"
     # the link state shown while waiting after a refusal (2.0.1 shows "rejected"; 1.6's
     # sensor has always shown "disconnected" and its users rely on that)
@@ -89,6 +91,13 @@ class StationLifecycle:
     async def pause_before_retry(self, delay: float, failure: ConnectFailed | None) -> None:
         raise NotImplementedError
 
+    def apply_ping_interval(self) -> None:
+        """WebSocketPingInterval changed (ChangeConfiguration / SetVariables): the open
+        socket pings at the new interval at once, 0 = off (the next socket is opened
+        with it anyway)."""
+        if self.current_connection is not None:
+            self.current_connection.set_ping_interval(self.ping_interval())
+
     # --- the loop --------------------------------------------------------------------
 
     async def run_lifecycle(self) -> None:
@@ -134,12 +143,14 @@ class StationLifecycle:
                     safe_url(self.url),
                     connection.subprotocol,
                 )
+                self.current_connection = connection
                 try:
                     failure = await self.run_session(connection)
                 except Exception as err:  # keep the link alive whatever happened
                     _LOGGER.exception("%s session failed", self.protocol_label)
                     self.report_error(f"{type(err).__name__}: {err}")
                 finally:
+                    self.current_connection = None
                     if failure is None or not failure.shared_url:
                         await connection.close()  # (a handed-over socket stays open)
                     self.session_ended()

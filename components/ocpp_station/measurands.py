@@ -32,6 +32,7 @@ from typing import Any, Protocol
 import voluptuous as vol
 
 import orge.validation as cv
+from orge.core import Orge
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -84,7 +85,7 @@ class Sample:
 class Metered(Protocol):
     """What `read_samples` needs of an EVSE (an `EvseBinding`)."""
 
-    orge: Any
+    orge: Orge
     config: dict[str, Any]
 
     def energy_wh(self) -> float | None: ...

@@ -13,12 +13,16 @@ component index), never by a static import, and tries the primary, then the fall
 from __future__ import annotations
 
 import json
+import os
 import time
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
 from typing import Any
 
-from orge.redact import redact_value
+from orge.redact import redact_value, register_secret
 
+from .config import StationIdentity, core_station_id, resolve_station
+from .journal import read_setting
 from .urls import safe_url
 
 REQUIRED_ACTIONS = ("BootNotification", "StatusNotification", "Heartbeat")
@@ -73,4 +77,33 @@ class OnceResult:
             data["error"] = self.error or (
                 f"boot {self.boot_status}" if self.boot_status != "Accepted" else "unanswered"
             )
-        return redact_value(data)
+        redacted: dict[str, Any] = redact_value(data)
+        return redacted
+
+
+def resolve_for_once(
+    config: Mapping[str, Any],
+    config_dir: str,
+    protocol: str,
+    stored_password: tuple[str, str] | None = None,
+) -> tuple[StationIdentity | None, OnceResult]:
+    """The shared preamble of both protocols' `async_once`: the station's identity as
+    `orge run` resolves it and the result to fill. `stored_password` = (journal file name
+    in `<config_dir>/.storage`, setting key): a password the CSMS set there (2.0.1
+    SecurityCtrlr.BasicAuthPassword) wins over the configured one, as in `orge run`.
+    Returns (None, a finished result with the error) when the identity cannot be
+    resolved (ValueError of `resolve_station`)."""
+    try:
+        identity = resolve_station(config, core_station_id(config_dir))
+    except ValueError as err:
+        result = OnceResult(protocol, "", str(config["url"]))
+        result.error = str(err)
+        result.finish()
+        return None, result
+    if stored_password is not None:
+        file_name, key = stored_password
+        stored = read_setting(os.path.join(config_dir, ".storage", file_name), key)
+        if stored:
+            register_secret(str(stored))  # before anything could print it
+            identity = replace(identity, password=str(stored))
+    return identity, OnceResult(protocol, identity.station_id, identity.url)

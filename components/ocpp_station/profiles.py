@@ -44,10 +44,14 @@ RECURRENCE = {"Daily": timedelta(days=1), "Weekly": timedelta(days=7)}
 DEFAULT_PHASES = 3
 DEFAULT_VOLTAGE = 230.0
 MAX_STACK_LEVEL = 8  # SmartChargingCtrlr.ProfileStackLevel / ChargeProfileMaxStackLevel
-MAX_PERIODS = 24
-EPOCH = datetime(
-    1970, 1, 1, tzinfo=UTC
-)  # SmartChargingCtrlr.PeriodsPerSchedule / ChargingScheduleMaxPeriods
+MAX_PERIODS = 24  # SmartChargingCtrlr.PeriodsPerSchedule / ChargingScheduleMaxPeriods
+# 1.6 MaxChargingProfilesInstalled / 2.0.1 SmartChargingCtrlr.Entries[ChargingProfiles]
+# maxLimit: a profile beyond it (not replacing one) is Rejected
+MAX_PROFILES = 8
+# The longest composite schedule reported (s): 1.6 §5.7 / 2.0.1 K08 let the station
+# answer a shorter `duration` than asked; a week covers a Weekly recurring profile
+MAX_COMPOSITE_DURATION = 7 * 86400
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 class ProfileError(ValueError):
@@ -295,6 +299,12 @@ def from_ocpp(raw: dict[str, Any], evse: int, installed: datetime | None = None)
         installed=installed,
         raw=raw,
     )
+
+
+def composite_duration(asked: int) -> int:
+    """The duration (s) a GetCompositeSchedule answer covers: the one asked, at most
+    MAX_COMPOSITE_DURATION (the answer's `duration` says which)."""
+    return max(0, min(int(asked), MAX_COMPOSITE_DURATION))
 
 
 def install(profiles: list[Profile], new: Profile) -> list[Profile]:

@@ -56,6 +56,7 @@ class SessionRecovery:
                 "id_token": held.id_token,
                 "remote_start_id": held.remote_start_id,
                 "remote": held.remote,
+                "group": held.group,  # who may stop it locally, after a restart too
             },
         )
 
@@ -63,7 +64,8 @@ class SessionRecovery:
         await self.journal.delete_setting(f"{HELD_KEY}{evse_id}")
 
     async def restore(self, bindings: Mapping[int, EvseBinding], open_tx: Container[int]) -> None:
-        """After the protocol resumed its open transactions (`open_tx`: their EVSE ids)
+        """After the protocol resumed its open transactions (`open_tx`: the EVSE ids of
+        those the journal held, even if one has been ended since)
         and started the bindings: hold journaled starts again and open a transaction for
         every controller found in a session without one. Call after the role started:
         a component on standby opens the transaction when it takes over
@@ -90,6 +92,7 @@ class SessionRecovery:
                 record.get("remote_start_id"),
                 remote=bool(record.get("remote")),
                 released=True,
+                group=record.get("group"),
             )
         for evse_id, binding in bindings.items():
             if evse_id in open_tx or binding.session.active:

@@ -23,7 +23,7 @@ import os
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from orge.core import EVENT_ORGE_STARTED, callback
+from orge.core import EVENT_ORGE_STARTED, Orge, callback
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -82,7 +82,7 @@ class LinkRole:
 
     def __init__(
         self,
-        orge: Any,
+        orge: Orge,
         domain: str,
         *,
         fallback_enabled: bool = True,
@@ -210,7 +210,7 @@ class LinkRole:
         slots[url] = connection
 
         def expire() -> None:
-            if slots.get(url) is connection:
+            if url in slots and slots[url] is connection:
                 del slots[url]
                 self.orge.async_create_task(connection.close())
 

@@ -60,6 +60,8 @@ from typing import TYPE_CHECKING, Any
 
 import voluptuous as vol
 
+from orge.core import Event, Orge
+
 from .entities import LinkSensor
 from .evse import ConnectorView, EvseBinding, Status
 
@@ -118,7 +120,20 @@ class SessionRecord:
 
     @classmethod
     def from_row(cls, row: tuple[Any, ...]) -> SessionRecord:
-        return cls(*row[:9], bool(row[9]))
+        key, evse_id, transaction_id, id_token, started, energy_start = row[:6]
+        ended, energy_kwh, stop_reason, confirmed = row[6:10]
+        return cls(
+            key,
+            evse_id,
+            transaction_id,
+            id_token,
+            started,
+            energy_start,
+            ended,
+            energy_kwh,
+            stop_reason,
+            bool(confirmed),
+        )
 
     def duration_s(self, now: float) -> int:
         return max(0, round((self.ended_wall or now) - self.started_wall))
@@ -180,7 +195,7 @@ def session_state(view: ConnectorView, active: bool, stop_requested: bool) -> st
         return "preparing"
     if view.status is Status.FINISHING:
         return "ended"
-    if view.status is Status.AVAILABLE:
+    if view.status in (Status.AVAILABLE, Status.RESERVED):
         return "idle"
     return "preparing"
 
@@ -192,7 +207,7 @@ class StationSessions:
     `transaction_*` coroutines from its transaction code; everything else is here.
     """
 
-    def __init__(self, orge: Any, domain: str, label: str, journal: AsyncJournal) -> None:
+    def __init__(self, orge: Orge, domain: str, label: str, journal: AsyncJournal) -> None:
         self.orge = orge
         self.domain = domain
         self.label = label
@@ -227,14 +242,17 @@ class StationSessions:
             )
             if rows:
                 self.current[evse_id] = SessionRecord.from_row(rows[0])
-            watched = [binding.config.get(k) for k in ("energy_entity", "power_entity")]
-            watched = [entity for entity in watched if entity]
+            watched: list[str] = [
+                entity
+                for entity in (binding.config.get(k) for k in ("energy_entity", "power_entity"))
+                if entity
+            ]
             if watched:
-                self._unsubs.append(
-                    async_track_state_change_event(
-                        self.orge, watched, lambda _e, b=binding: self.refresh(b)
-                    )
-                )
+
+                def on_change(_event: Event, binding: EvseBinding = binding) -> None:
+                    self.refresh(binding)
+
+                self._unsubs.append(async_track_state_change_event(self.orge, watched, on_change))
         await async_add_entities(self.orge, self.domain, list(self.sensors.values()))
         self._unsubs.append(async_track_time_interval(self.orge, self._tick, TICK))
         self.orge.services.async_register(

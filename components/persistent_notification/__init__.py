@@ -13,6 +13,7 @@ from typing import Any
 import voluptuous as vol
 
 import orge.validation as cv
+from orge.core import Orge
 
 DOMAIN = "persistent_notification"
 CONFIG_SCHEMA = cv.empty_config_schema(DOMAIN)
@@ -27,7 +28,7 @@ CREATE_SCHEMA = vol.Schema(
 DISMISS_SCHEMA = vol.Schema({vol.Required("notification_id"): cv.slug})
 
 
-async def async_setup(orge: Any, config: Any) -> bool:
+async def async_setup(orge: Orge, config: Any) -> bool:
     import yaml
 
     from orge.core import ServiceCall, callback, new_id

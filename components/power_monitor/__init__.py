@@ -14,6 +14,7 @@ from typing import Any
 import voluptuous as vol
 
 import orge.validation as cv
+from orge.core import Orge
 
 DOMAIN = "power_monitor"
 
@@ -45,7 +46,7 @@ CONFIG_SCHEMA = vol.Schema(
 )
 
 
-async def async_setup(orge: Any, config: dict[str, Any]) -> bool:
+async def async_setup(orge: Orge, config: dict[str, Any]) -> bool:
     from components.power_monitor.monitor import PowerMonitor
 
     monitor = PowerMonitor(orge, config)

@@ -12,6 +12,7 @@ from typing import Any
 import voluptuous as vol
 
 import orge.validation as cv
+from orge.core import Orge
 from orge.helpers.entity_filter import FILTER_SCHEMA
 
 DOMAIN = "recorder"
@@ -54,7 +55,7 @@ def database_path(config_dir: str, config: dict[str, Any]) -> str:
     return path if os.path.isabs(path) else os.path.join(config_dir, path)
 
 
-async def async_setup(orge: Any, config: dict[str, Any]) -> bool:
+async def async_setup(orge: Orge, config: dict[str, Any]) -> bool:
     from .core import async_setup_recorder
 
     await async_setup_recorder(orge, config)

@@ -22,6 +22,7 @@ from typing import Any
 import voluptuous as vol
 
 import orge.validation as cv
+from orge import dt as dt_util
 from orge.core import (
     EVENT_ORGE_CLOSE,
     EVENT_ORGE_FINAL_WRITE,
@@ -230,7 +231,7 @@ PURGE_SCHEMA = vol.Schema(
 
 
 def _period(data: Any) -> tuple[float, float]:
-    end = data.get("end_time") or datetime.now(UTC)
+    end = data.get("end_time") or dt_util.utcnow()
     start = data.get("start_time") or end - timedelta(days=1)
     if end < start:
         raise ServiceValidationError("end_time is before start_time")

@@ -10,6 +10,7 @@ from typing import Any
 import voluptuous as vol
 
 import orge.validation as cv
+from orge import dt as dt_util
 from orge.core import Orge, ServiceCall, callback
 from orge.entity import ENTITY_SERVICE_SCHEMA
 from orge.exceptions import ServiceValidationError
@@ -95,7 +96,7 @@ class Timer(HelperEntity):
         assert self.orge is not None
         data: dict[str, Any] = {"entity_id": self.entity_id}
         if event == "finished":
-            data["finished_at"] = datetime.now(UTC).isoformat()
+            data["finished_at"] = dt_util.utcnow().isoformat()
         self.orge.bus.async_fire(f"timer.{event}", data, context=self._context)
 
     def start(self, duration: timedelta | None) -> None:

@@ -17,6 +17,7 @@ from typing import Any
 import voluptuous as vol
 
 import orge.validation as cv
+from orge import dt as dt_util
 from orge.core import STATE_UNAVAILABLE, STATE_UNKNOWN, Orge, State
 from orge.script.helpers import (
     each,
@@ -267,7 +268,7 @@ def time_matches(orge: Orge, config: dict[str, Any], now: datetime | None = None
     """
     from orge.template import time_zone
 
-    now = now or datetime.now(time_zone(orge))
+    now = now or dt_util.now(time_zone(orge))
     after = _time_limit(orge, config.get("after"), dt_time(0))
     before = _time_limit(orge, config.get("before"), dt_time(23, 59, 59, 999999))
     if after is None or before is None:

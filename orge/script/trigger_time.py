@@ -14,6 +14,7 @@ from datetime import UTC, datetime, timedelta
 from datetime import time as dt_time
 from typing import Any
 
+from orge import dt as dt_util
 from orge.core import Event, Orge, State, callback
 from orge.helpers.event import async_track_point_in_time, async_track_state_change_event
 from orge.template import as_datetime, time_zone
@@ -66,7 +67,7 @@ def attach_time(
             old()
         if detached:
             return
-        now = datetime.now(tz)
+        now = dt_util.now(tz)
         if isinstance(at, dt_time):
             when: datetime | None = next_time_of_day(now, at)
         else:
@@ -81,7 +82,7 @@ def attach_time(
         @callback
         def due(_now: float) -> None:
             cancels.pop(index, None)
-            data = {"now": datetime.now(tz), "description": f"time {at}"}
+            data = {"now": dt_util.now(tz), "description": f"time {at}"}
             if not isinstance(at, dt_time):
                 data["entity_id"] = at
             fire(data, None)
@@ -210,7 +211,7 @@ def attach_time_pattern(
     state: dict[str, Callable[[], None] | None] = {"cancel": None}
 
     def schedule() -> None:
-        when = next_pattern_time(datetime.now(tz), sets)
+        when = next_pattern_time(dt_util.now(tz), sets)
         if when is None:
             _LOGGER.warning("%s: time pattern never matches", name)
             return
@@ -218,7 +219,7 @@ def attach_time_pattern(
 
     @callback
     def due(_now: float) -> None:
-        fire({"now": datetime.now(tz), "description": "time pattern"}, None)
+        fire({"now": dt_util.now(tz), "description": "time pattern"}, None)
         schedule()
 
     schedule()

@@ -10,9 +10,10 @@ import ast
 import logging
 import time
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from orge import dt as dt_util
 from orge.exceptions import OrgeError
 from orge.template import budget
 from orge.template.budget import MAX_TEMPLATE_LENGTH, _bounded_filters, _BudgetRange, _check_text
@@ -120,7 +121,7 @@ def _globals_for(orge: Orge) -> dict[str, Any]:
 
     def now() -> datetime:
         _track_time()
-        return datetime.now(time_zone(orge))
+        return dt_util.now(time_zone(orge))
 
     def relative_time(value: Any) -> Any:
         _track_time()
@@ -133,7 +134,7 @@ def _globals_for(orge: Orge) -> dict[str, Any]:
         "is_state_attr": is_state_attr,
         "has_value": has_value,
         "now": now,
-        "utcnow": lambda: (_track_time(), datetime.now(UTC))[1],
+        "utcnow": lambda: (_track_time(), dt_util.utcnow())[1],
         "relative_time": relative_time,
         "today_at": lambda value="": _today_at(orge, value),
         "expand": expand,

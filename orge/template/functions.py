@@ -21,6 +21,7 @@ from datetime import UTC, date, datetime, timedelta
 from datetime import time as dt_time
 from typing import TYPE_CHECKING, Any
 
+from orge import dt as dt_util
 from orge.template.budget import MAX_ITERATIONS, _charge, _checked_regex, _regex_input
 from orge.template.tracking import _current, _track_time
 
@@ -274,7 +275,7 @@ def _relative_time(value: Any) -> Any:
         return value
     if value.tzinfo is None:
         value = value.replace(tzinfo=_local_tz())
-    delta = (datetime.now(UTC) - value).total_seconds()
+    delta = (dt_util.utcnow() - value).total_seconds()
     if delta < 0:
         return value
     rounded = round(delta)
@@ -292,7 +293,7 @@ def _today_at(orge: Orge, value: str = "") -> datetime:
     """Today (in the station's time zone) at 'HH:MM[:SS]'; midnight without one."""
     _track_time()
     zone = time_zone(orge)
-    today = datetime.now(zone).replace(hour=0, minute=0, second=0, microsecond=0)
+    today = dt_util.now(zone).replace(hour=0, minute=0, second=0, microsecond=0)
     if not value:
         return today
     moment = time_value(value)

@@ -7,9 +7,10 @@ the same offset: the loop then finds every timer that is due and runs them in or
 it would have after a real wait (Home Assistant's `async_fire_time_changed`,
 tests/common.py, does the same by running the loop's scheduled handles).
 
-Limits: `datetime.now()` is not moved (it cannot be patched without replacing the type),
-so time-of-day triggers, which compute their next moment from it, still need their own
-fake (tests/orge/script/test_ha_time_semantics.py). An interval timer that is overtaken by
+Time of day moves too: the engine reads "now" through `orge.dt`, which reads
+`time.time()`, so time triggers, time conditions and templates' `now()` follow this clock.
+(A test of daylight-saving transitions, tests/orge/script/test_ha_time_semantics.py, drives
+its own zone-aware fake.) Limits: an interval timer that is overtaken by
 a jump fires once, not once per missed tick, as on a blocked loop.
 """
 

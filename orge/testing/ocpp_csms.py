@@ -367,6 +367,10 @@ class CentralSystem201(_Recording, ChargePoint201):
     def on_cleared_limit(self, **_: Any) -> Any:
         return result201.ClearedChargingLimit()
 
+    @on("ReservationStatusUpdate")
+    def on_reservation_status_update(self, **_: Any) -> Any:
+        return result201.ReservationStatusUpdate()
+
 
 class OcppCsms:
     """A CSMS for tests. `async with OcppCsms() as csms:` starts it on a free port."""

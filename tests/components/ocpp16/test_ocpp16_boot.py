@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 
+import pytest
 from ocpp16_helpers import PASSWORD, STATION, FakeController, station_yaml, wait_state
 
 from tests.ocpp_csms import OcppCsms
@@ -64,3 +65,23 @@ async def test_rejected_sends_nothing_but_its_boot_at_the_csms_interval(
         assert {m.action for m in csms.received() if m.direction == "in"} == {"BootNotification"}
         csms.boot_status = "Accepted"
         await csms.wait_for("StatusNotification", where=lambda p: p["status"] == "Preparing")
+
+
+async def test_rejected_station_does_not_answer_the_csms(config_dir, start_station) -> None:
+    """1.6 §4.2: while its boot is Rejected "the Charge Point SHALL NOT respond to any
+    Central System initiated message"; once Accepted it answers again."""
+    async with OcppCsms(
+        passwords={STATION: PASSWORD}, boot_status="Rejected", boot_interval=1
+    ) as csms:
+        hub, _ = await start_station(config_dir(station_yaml(csms.url())))
+        FakeController(hub).state("idle")
+        await wait_state(hub, "sensor.ocpp16_connection", "rejected")  # the answer taken in
+        with pytest.raises(TimeoutError):
+            await csms.call(STATION, "GetConfiguration", {"key": ["HeartbeatInterval"]}, 1.0)
+        with pytest.raises(TimeoutError):
+            await csms.call(STATION, "RemoteStartTransaction", {"idTag": "TAG1"}, 1.0)
+        assert not [m for m in csms.messages if m.direction == "in" and m.kind != "call"]
+        csms.boot_status = "Accepted"
+        await csms.wait_for("StatusNotification", timeout=5)
+        answer = await csms.call(STATION, "GetConfiguration", {"key": ["HeartbeatInterval"]})
+        assert answer["configurationKey"][0]["key"] == "HeartbeatInterval"

@@ -8,7 +8,7 @@ import asyncio
 import logging
 
 import pytest
-from ocpp16_helpers import PASSWORD, STATION, FakeController, station_yaml
+from ocpp16_helpers import PASSWORD, STATION, FakeController, station_yaml, wait_state
 
 from orge import __version__
 from orge.exceptions import ServiceValidationError
@@ -74,7 +74,10 @@ async def test_tc_019_1_get_configuration_returns_every_core_key(config_dir, sta
         assert int(keys["GetConfigurationMaxKeys"]["value"]) >= len(keys)
         assert keys["ConnectorPhaseRotation"]["value"] == "0.Unknown,1.Unknown"
         assert keys["NumberOfConnectors"]["value"] == "1"
-        assert keys["SupportedFeatureProfiles"]["value"] == "Core,FirmwareManagement,RemoteTrigger,SmartCharging"
+        assert (
+            keys["SupportedFeatureProfiles"]["value"]
+            == "Core,FirmwareManagement,RemoteTrigger,SmartCharging,Reservation"
+        )
 
 
 async def test_tc_021_change_configuration_of_writable_core_keys(config_dir, start_station) -> None:
@@ -387,3 +390,46 @@ async def test_tc_060_remote_start_with_a_non_tx_profile_is_rejected(
         controller.state("ev_connected")
         await asyncio.sleep(0.3)
         assert controller.calls == [] and csms.received("StartTransaction") == []
+
+
+async def test_parent_id_tag_and_stop_txn_values_survive_a_restart(
+    config_dir, start_station
+) -> None:
+    """The parentIdTag of StartTransaction.conf decides who may stop the transaction
+    locally (TC_069_CS's rule), after a restart too; the StopTxnSampledData values kept
+    before the restart are in StopTransaction's transactionData with those after it."""
+    async with OcppCsms(passwords={STATION: PASSWORD}) as csms:
+        csms.groups = {"APP-USER": "FLEET", "FLEET-2": "FLEET"}
+        path = config_dir(station_yaml(csms.url()))
+        hub, _ = await start_station(path)
+        controller = FakeController(hub)
+        controller.state("idle")
+        await csms.wait_for("StatusNotification", 2)
+        for key, value in (
+            ("MeterValueSampleInterval", "1"),
+            ("StopTxnSampledData", "Energy.Active.Import.Register"),
+        ):
+            assert await csms.change_configuration(STATION, key, value) == {"status": "Accepted"}
+        assert await csms.remote_start(STATION, id_tag="APP-USER") == {"status": "Accepted"}
+        controller.energy(1000)
+        controller.state("ev_connected")
+        await csms.wait_for("StartTransaction")
+        controller.state("charging")
+        await asyncio.sleep(2.3)  # two values kept for StopTransaction
+        await hub.async_stop()
+
+        hub, _ = await start_station(path)  # the restart: the transaction is resumed
+        controller = FakeController(hub)
+        controller.energy(1500)
+        controller.state("charging")
+        await wait_state(hub, "sensor.ocpp16_connection", "connected")
+        assert (await _present(hub, "FLEET-2"))["stopped"] is True
+        stop = (await csms.wait_for("StopTransaction"))[0].payload
+        assert (stop["idTag"], stop["reason"]) == ("FLEET-2", "Local")
+        periodic = [
+            m
+            for m in stop["transactionData"]
+            if m["sampledValue"] and m["sampledValue"][0]["context"] == "Sample.Periodic"
+        ]
+        assert len(periodic) >= 2  # those kept before the restart
+        assert {m["sampledValue"][0]["value"] for m in periodic[:2]} == {"1000"}

@@ -254,3 +254,36 @@ async def test_station_name_from_the_environment(config_dir, start_station, monk
         assert PASSWORD not in hub.data["ocpp16"].url
         await wait_state(hub, "sensor.ocpp16_connection", "connected")
         assert PASSWORD not in str(hub.states.get("sensor.ocpp16_connection").attributes)
+
+
+async def test_websocket_ping_interval_applies_to_the_open_socket(
+    config_dir, start_station
+) -> None:
+    """ChangeConfiguration WebSocketPingInterval is Accepted and pings on the open socket
+    at once (§5.3: Accepted = changed and in force): from 0 (off) to 1 s, a frozen CSMS is
+    found out within the new interval plus its pong timeout."""
+    async with OcppCsms(passwords={STATION: PASSWORD}, ping_interval=None) as csms:
+        hub, _ = await start_station(config_dir(station_yaml(csms.url(), ping_interval=0)))
+        FakeController(hub).state("idle")
+        await csms.wait_for("StatusNotification", 2)
+        answer = await csms.change_configuration(STATION, "WebSocketPingInterval", "1")
+        assert answer == {"status": "Accepted"}
+        csms.freeze()
+        await wait_state(hub, "sensor.ocpp16_connection", "disconnected", timeout=3)
+
+
+async def test_websocket_ping_interval_0_turns_pings_off_on_the_open_socket(
+    config_dir, start_station
+) -> None:
+    """WebSocketPingInterval 0 (§9.1: "0 disables client side websocket Ping/Pong"), set
+    on an open socket that pinged every 0.3 s: a frozen CSMS goes unnoticed."""
+    async with OcppCsms(passwords={STATION: PASSWORD}, ping_interval=None) as csms:
+        hub, _ = await start_station(config_dir(station_yaml(csms.url(), ping_interval=0.3)))
+        FakeController(hub).state("idle")
+        await csms.wait_for("StatusNotification", 2)
+        answer = await csms.change_configuration(STATION, "WebSocketPingInterval", "0")
+        assert answer == {"status": "Accepted"}
+        csms.freeze()
+        await asyncio.sleep(1.5)  # five old intervals
+        assert hub.states.get("sensor.ocpp16_connection").state == "connected"
+        assert len([a for a in csms.attempts if a.outcome == "accepted"]) == 1

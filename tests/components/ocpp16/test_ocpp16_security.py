@@ -203,3 +203,16 @@ async def test_signed_update_firmware_with_a_certificate_no_manufacturer_root_is
         assert answer["status"] == "InvalidCertificate"
         event = (await csms.wait_for("SecurityEventNotification"))[0].payload
         assert event["type"] == "InvalidFirmwareSigningCertificate"
+
+
+async def test_extended_trigger_message_of_a_core_message(config_dir, start_station) -> None:
+    """ExtendedTriggerMessage (whitepaper) triggers what TriggerMessage does too."""
+    async with OcppCsms(passwords={STATION: PASSWORD}) as csms:
+        await start_station(config_dir(station_yaml(csms.url())))
+        await csms.wait_for("BootNotification")
+        before = len(csms.received("Heartbeat"))
+        answer = await csms.call(
+            STATION, "ExtendedTriggerMessage", {"requestedMessage": "Heartbeat"}
+        )
+        assert answer["status"] == "Accepted"
+        await csms.wait_for("Heartbeat", count=before + 1)

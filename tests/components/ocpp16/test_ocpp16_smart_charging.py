@@ -103,7 +103,6 @@ async def test_TC_056_tx_default_profile(linked) -> None:
     assert [c[1]["value"] for c in controller.calls if c[0] == "set_value"] == [16, 14, 8]
 
 
-
 async def wait_until(predicate: Any, timeout: float = 10.0) -> None:
     deadline = asyncio.get_running_loop().time() + timeout
     while not predicate():
@@ -243,3 +242,55 @@ async def test_recurring_weekly_and_restart(linked, start_station) -> None:
     start, periods, _ = await composite(csms, 1, 120)
     shift = int((start - anchor - timedelta(days=7)).total_seconds())
     assert periods[0] == (0, 8.0 if shift < 60 else 32.0)
+
+
+async def test_profile_limits_max_periods_stack_level_profiles_installed(linked) -> None:
+    """§5.16 with the §9.4 keys: more periods than ChargingScheduleMaxPeriods (24), a
+    stackLevel above ChargeProfileMaxStackLevel (8), a profile beyond
+    MaxChargingProfilesInstalled (8): Rejected; at the limits Accepted; replacing an
+    installed profile (same id) always fits."""
+    csms, _, _, _ = linked
+    keys = await csms.call(
+        STATION,
+        "GetConfiguration",
+        {
+            "key": [
+                "ChargingScheduleMaxPeriods",
+                "ChargeProfileMaxStackLevel",
+                "MaxChargingProfilesInstalled",
+            ]
+        },
+    )
+    assert {k["key"]: k["value"] for k in keys["configurationKey"]} == {
+        "ChargingScheduleMaxPeriods": "24",
+        "ChargeProfileMaxStackLevel": "8",
+        "MaxChargingProfilesInstalled": "8",
+    }
+    periods = [(60 * i, 16) for i in range(25)]
+    assert await set_profile(csms, 1, profile(1, "TxDefaultProfile", periods)) == "Rejected"
+    assert await set_profile(csms, 1, profile(1, "TxDefaultProfile", periods[:24])) == "Accepted"
+    assert await set_profile(csms, 1, profile(2, "TxDefaultProfile", [(0, 16)], stack=9)) == (
+        "Rejected"
+    )
+    for pid, stack in zip(range(2, 9), range(1, 8), strict=True):
+        assert (
+            await set_profile(csms, 1, profile(pid, "TxDefaultProfile", [(0, 16)], stack=stack))
+            == "Accepted"
+        ), pid
+    assert await set_profile(csms, 1, profile(9, "TxDefaultProfile", [(0, 16)], stack=8)) == (
+        "Rejected"
+    )
+    assert await set_profile(csms, 1, profile(8, "TxDefaultProfile", [(0, 20)], stack=8)) == (
+        "Accepted"
+    )
+
+
+async def test_composite_schedule_duration_capped(linked) -> None:
+    """§5.7: the duration asked, up to the station's maximum (7 days): a longer request is
+    answered with the shorter duration the schedule covers."""
+    csms, _, _, _ = linked
+    assert await set_profile(csms, 1, profile(1, "TxDefaultProfile", [(0, 16)])) == "Accepted"
+    _, periods, schedule = await composite(csms, 1, 3600)
+    assert schedule["duration"] == 3600 and periods == [(0, 16.0)]
+    _, periods, schedule = await composite(csms, 1, 30 * 86400)
+    assert schedule["duration"] == 7 * 86400 and periods == [(0, 16.0)]

@@ -12,6 +12,8 @@ from __future__ import annotations
 import asyncio
 import itertools
 
+import pytest
+from ocpp.exceptions import SecurityError
 from ocpp201_helpers import PASSWORD, STATION, FakeController, station_yaml, wait_state
 
 from tests.ocpp_csms import OCPP201, OcppCsms
@@ -111,3 +113,32 @@ async def test_tc_b_21_scheduled_reset_boots_with_reason_scheduled_reset(
         FakeController(hub2).state("idle", cp=0)
         boot = (await csms.wait_for("BootNotification", 2))[1].payload
         assert boot["reason"] == "ScheduledReset"
+
+
+async def test_rejected_station_answers_the_csms_with_security_error(
+    config_dir, start_station
+) -> None:
+    """B03.FR.08: while its boot is Rejected the station answers a CSMS request with a
+    CALLERROR SecurityError (and does not act on it); once Accepted it serves them."""
+    async with OcppCsms(
+        passwords={STATION: PASSWORD}, boot_status="Rejected", boot_interval=1
+    ) as csms:
+        hub, _ = await start_station(config_dir(station_yaml(csms.url())))
+        controller = FakeController(hub)
+        controller.state("idle", cp=0)
+        await wait_state(hub, "sensor.ocpp201_connection", "rejected")  # the answer taken in
+        for action, payload in (
+            ("GetVariables", {"getVariableData": [GET_HEARTBEAT]}),
+            ("RequestStartTransaction", START),
+        ):
+            with pytest.raises(SecurityError):
+                await csms.call(STATION, action, payload, 2.0)
+        assert controller.calls == []
+        csms.boot_status = "Accepted"
+        await csms.wait_for("StatusNotification", timeout=5)
+        answer = await csms.call(STATION, "GetVariables", {"getVariableData": [GET_HEARTBEAT]})
+        assert answer["getVariableResult"][0]["attributeStatus"] == "Accepted"
+
+
+GET_HEARTBEAT = {"component": {"name": "OCPPCommCtrlr"}, "variable": {"name": "HeartbeatInterval"}}
+START = {"idToken": {"idToken": "TAG1", "type": "Central"}, "remoteStartId": 3}

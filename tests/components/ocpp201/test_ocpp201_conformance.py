@@ -9,7 +9,7 @@ import asyncio
 import logging
 
 import pytest
-from ocpp201_helpers import PASSWORD, STATION, FakeController, station_yaml
+from ocpp201_helpers import PASSWORD, STATION, FakeController, station_yaml, wait_state
 
 from orge.exceptions import ServiceValidationError
 from tests.ocpp_csms import OCPP201, OcppCsms
@@ -249,3 +249,56 @@ async def test_tc_j_03_tc_j_10_ended_event_carries_tx_ended_samples(
         for event in _events(csms, "Started") + _events(csms, "Updated"):
             for value in event.get("meterValue", []):
                 assert value["sampledValue"][0]["context"] not in ("Sample.Clock",)
+
+
+async def test_group_and_tx_ended_values_survive_a_restart(config_dir, start_station) -> None:
+    """RequestStartTransaction's groupIdToken (F01) decides who may stop the transaction
+    locally (C09.FR.03), after a restart too; the SampledDataCtrlr.TxEndedInterval
+    values kept before the restart are in the Ended event (J02) with those after it."""
+    async with OcppCsms(passwords={STATION: PASSWORD}) as csms:
+        csms.groups = {"FLEET-2": "FLEET"}
+        path = config_dir(station_yaml(csms.url()))
+        hub, _ = await start_station(path)
+        controller = FakeController(hub)
+        controller.state("idle", cp=0)
+        await csms.wait_for("StatusNotification")
+        answer = await csms.set_variables(
+            STATION,
+            ("SampledDataCtrlr", "TxEndedInterval", "1"),
+            ("SampledDataCtrlr", "TxEndedMeasurands", "Energy.Active.Import.Register"),
+        )
+        assert {r["attributeStatus"] for r in answer["setVariableResult"]} == {"Accepted"}
+        start = await csms.call(
+            STATION,
+            "RequestStartTransaction",
+            {
+                "idToken": {"idToken": "APP-USER", "type": "Central"},
+                "groupIdToken": {"idToken": "FLEET", "type": "Central"},
+                "remoteStartId": 5,
+                "evseId": 1,
+            },
+        )
+        assert start["status"] == "Accepted"
+        controller.energy(1.0)
+        controller.state("ev_connected", cp=1)
+        await csms.wait_until(lambda: _events(csms, "Started"))
+        controller.state("charging", cp=1)
+        await asyncio.sleep(2.3)  # two TxEndedInterval values kept
+        await hub.async_stop()
+
+        hub, _ = await start_station(path)  # the restart: the transaction is resumed
+        controller = FakeController(hub)
+        controller.energy(1.5)
+        controller.state("charging", cp=1)
+        await wait_state(hub, "sensor.ocpp201_connection", "connected")
+        assert (await _present(hub, "FLEET-2"))["stopped"] is True
+        ended = (
+            await csms.wait_for("TransactionEvent", where=lambda p: p["eventType"] == "Ended")
+        )[0].payload
+        assert ended["triggerReason"] == "StopAuthorized"
+        assert ended["transactionInfo"]["stoppedReason"] == "Local"
+        periodic = [
+            m for m in ended["meterValue"] if m["sampledValue"][0]["context"] == "Sample.Periodic"
+        ]
+        assert len(periodic) >= 2  # those kept before the restart
+        assert {m["sampledValue"][0]["value"] for m in periodic[:2]} == {1000.0}  # Wh

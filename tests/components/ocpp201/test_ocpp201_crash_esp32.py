@@ -7,62 +7,13 @@ remoteStartId, whether the station died before or after journaling it (issue 10 
 from __future__ import annotations
 
 import asyncio
-import sys
 from pathlib import Path
 
 from ocpp201_helpers import PASSWORD, STATION
 
+from orge.testing.esp32_process import SimulatorProcess
 from tests.ocpp_csms import OcppCsms
-from tests.station_process import REPO, kill9, start, stop
-
-
-class SimulatorProcess:
-    """`python -m components.esp32.simulator --pty PATH`, driven over stdin."""
-
-    def __init__(self, proc: asyncio.subprocess.Process) -> None:
-        self.proc = proc
-        self.states: list[int] = []
-        self._reader = asyncio.ensure_future(self._read())
-
-    @classmethod
-    async def start(cls, link: Path) -> SimulatorProcess:
-        proc = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "components.esp32.simulator", "--pty", str(link),
-            "--time-scale", "0.05", "--stat-interval", "0.3",
-            cwd=REPO, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
-        )  # fmt: skip
-        sim = cls(proc)
-        await sim.wait(lambda: link.exists(), "the pty link")
-        return sim
-
-    async def _read(self) -> None:
-        assert self.proc.stdout is not None
-        while line := await self.proc.stdout.readline():
-            words = line.decode().split()
-            if words[:1] == ["STATE"]:
-                self.states.append(int(words[1]))
-
-    async def send(self, command: str) -> None:
-        assert self.proc.stdin is not None
-        self.proc.stdin.write(f"{command}\n".encode())
-        await self.proc.stdin.drain()
-
-    async def wait(self, predicate, what: str, timeout: float = 15.0) -> None:
-        deadline = asyncio.get_running_loop().time() + timeout
-        while not predicate():
-            if asyncio.get_running_loop().time() > deadline:
-                raise TimeoutError(f"simulator: no {what} within {timeout} s ({self.states})")
-            await asyncio.sleep(0.005)
-
-    async def close(self) -> None:
-        if self.proc.stdin is not None:
-            self.proc.stdin.close()
-        try:
-            await asyncio.wait_for(self.proc.wait(), 5)
-        except TimeoutError:
-            self.proc.kill()
-            await self.proc.wait()
-        self._reader.cancel()
+from tests.station_process import kill9, start, stop
 
 
 def _config(path: Path, url: str, port: Path) -> None:

@@ -162,3 +162,36 @@ async def test_password_in_url_is_used_and_hidden(config_dir, start_station) -> 
         await csms.wait_for("StatusNotification")
         assert next(a for a in csms.attempts if a.outcome == "accepted").user == STATION
         assert PASSWORD not in hub.data["ocpp201"].url
+
+
+async def test_websocket_ping_interval_applies_to_the_open_socket(
+    config_dir, start_station
+) -> None:
+    """OCPPCommCtrlr.WebSocketPingInterval set by SetVariables pings on the open socket at
+    once (not at the next connection): from 0 (off) to 1 s, a frozen CSMS is found out
+    within the new interval plus its pong timeout."""
+    async with OcppCsms(passwords={STATION: PASSWORD}, ping_interval=None) as csms:
+        hub, _ = await start_station(config_dir(station_yaml(csms.url(), ping_interval=0)))
+        FakeController(hub).state("idle", cp=0)
+        await csms.wait_for("StatusNotification")
+        answer = await csms.set_variables(STATION, ("OCPPCommCtrlr", "WebSocketPingInterval", "1"))
+        assert answer["setVariableResult"][0]["attributeStatus"] == "Accepted"
+        csms.freeze()
+        await wait_state(hub, "sensor.ocpp201_connection", "disconnected", timeout=3)
+
+
+async def test_websocket_ping_interval_0_turns_pings_off_on_the_open_socket(
+    config_dir, start_station
+) -> None:
+    """WebSocketPingInterval 0 (OCPP 2.0.1 Part 2 Appendix: 0 disables client-side
+    pings), set on an open socket that pinged every 0.3 s: a frozen CSMS goes unnoticed."""
+    async with OcppCsms(passwords={STATION: PASSWORD}, ping_interval=None) as csms:
+        hub, _ = await start_station(config_dir(station_yaml(csms.url(), ping_interval=0.3)))
+        FakeController(hub).state("idle", cp=0)
+        await csms.wait_for("StatusNotification")
+        answer = await csms.set_variables(STATION, ("OCPPCommCtrlr", "WebSocketPingInterval", "0"))
+        assert answer["setVariableResult"][0]["attributeStatus"] == "Accepted"
+        csms.freeze()
+        await asyncio.sleep(1.5)  # five old intervals
+        assert hub.states.get("sensor.ocpp201_connection").state == "connected"
+        assert len([a for a in csms.attempts if a.outcome == "accepted"]) == 1

@@ -94,3 +94,23 @@ async def test_once_falls_back_to_ocpp16(config_dir) -> None:
         assert out["protocol"] == "ocpp1.6"
         assert out["tried"][0]["protocol"] == "ocpp2.0.1"
         assert "cannot connect" in out["tried"][0]["error"]
+
+
+async def test_once_uses_the_password_the_csms_set(config_dir) -> None:
+    """A SecurityCtrlr.BasicAuthPassword the CSMS set (SetVariables, stored in the
+    journal) wins over the configured password for `orge once` as for `orge run`
+    (TC_A_09_CS: the station connects with the new password); never printed."""
+    from components.ocpp_station.journal import Journal
+
+    new_password = "rotated-by-csms-0123456789"
+    async with OcppCsms(passwords={STATION: new_password}) as csms:
+        path = config_dir(station_yaml(csms.url()))  # configured: the old PASSWORD
+        (path / ".storage").mkdir()
+        journal = Journal(str(path / ".storage" / "ocpp201.db"))
+        journal.set_setting("dm/SecurityCtrlr/BasicAuthPassword", new_password)
+        journal.close()
+        code, out = await run_once(path)
+        assert code == 0, out
+        assert out["ok"] is True
+        assert new_password not in json.dumps(out)
+        assert [a.outcome for a in csms.attempts] == ["accepted"]

@@ -209,7 +209,7 @@ async def test_unsupported_and_malformed_calls(config_dir, start_station) -> Non
         await connected_station(csms, config_dir, start_station)
         # a 2.0.1 action the station does not support: NotSupported (OCPP-J 2.0.1 §4.3)
         with pytest.raises(OcppNotSupported):
-            await csms.call(STATION, "CancelReservation", {"reservationId": 1})
+            await csms.call(STATION, "CostUpdated", {"totalCost": 1.5, "transactionId": "t1"})
         cases = [
             ("not json at all", "-1", "RpcFrameworkError"),
             (json.dumps({"a": 1}), "-1", "RpcFrameworkError"),

@@ -349,3 +349,74 @@ async def test_K01_relative_tx_profile_from_the_transaction_start(
         # 3600 s after the transaction began, give or take the second of truncation
         assert abs(periods[1][0] - (3600 - elapsed)) <= 1
         assert len(periods) == 2  # no duration: 8 A to the end
+
+
+async def test_K01_profile_limits_periods_stack_level_entries(config_dir, start_station) -> None:
+    """SetChargingProfile beyond the device model's limits is Rejected: more periods than
+    SmartChargingCtrlr.PeriodsPerSchedule (24), a stackLevel above ProfileStackLevel (8),
+    a profile beyond SmartChargingCtrlr.Entries[ChargingProfiles] maxLimit (8); at the
+    limits it is Accepted, and replacing an installed profile (same id) always is."""
+    async with OcppCsms(passwords={STATION: PASSWORD}) as csms:
+        await station(csms, config_dir, start_station)
+        answer = await csms.call(
+            STATION,
+            "GetVariables",
+            {
+                "getVariableData": [
+                    {
+                        "component": {"name": "SmartChargingCtrlr"},
+                        "variable": {"name": name},
+                    }
+                    for name in ("PeriodsPerSchedule", "ProfileStackLevel")
+                ]
+            },
+        )
+        assert [r["attributeValue"] for r in answer["getVariableResult"]] == ["24", "8"]
+        periods = [(60 * i, 16) for i in range(25)]
+        too_many = await set_profile(csms, 1, profile(1, "TxDefaultProfile", periods))
+        assert too_many["status"] == "Rejected"
+        assert too_many["statusInfo"]["reasonCode"] == "InvalidSchedule"
+        assert (await set_profile(csms, 1, profile(1, "TxDefaultProfile", periods[:24])))[
+            "status"
+        ] == "Accepted"
+        # ids 1..8 on stack levels 0..7 and 8: eight installed, none replaces another
+        for pid, stack in zip(range(2, 9), range(1, 8), strict=True):
+            answer = await set_profile(
+                csms, 1, profile(pid, "TxDefaultProfile", [(0, 16)], stack=stack)
+            )
+            assert answer["status"] == "Accepted", pid
+        entries = await csms.call(
+            STATION,
+            "GetVariables",
+            {
+                "getVariableData": [
+                    {
+                        "component": {"name": "SmartChargingCtrlr"},
+                        "variable": {"name": "Entries", "instance": "ChargingProfiles"},
+                    }
+                ]
+            },
+        )
+        assert entries["getVariableResult"][0]["attributeValue"] == "8"
+        ninth = await set_profile(csms, 1, profile(9, "TxDefaultProfile", [(0, 16)], stack=8))
+        assert ninth["status"] == "Rejected"
+        assert ninth["statusInfo"]["reasonCode"] == "MaxProfilesReached"
+        # replacing one (the same id) fits
+        again = await set_profile(csms, 1, profile(8, "TxDefaultProfile", [(0, 20)], stack=8))
+        assert again["status"] == "Accepted"
+
+
+async def test_K08_composite_schedule_duration_capped(config_dir, start_station) -> None:
+    """K08: the station reports the duration asked, up to its maximum (7 days); a longer
+    request is answered with the shorter duration it covers."""
+    async with OcppCsms(passwords={STATION: PASSWORD}) as csms:
+        await station(csms, config_dir, start_station)
+        assert (await set_profile(csms, 1, profile(1, "TxDefaultProfile", [(0, 16)])))[
+            "status"
+        ] == "Accepted"
+        _, periods, schedule = await composite(csms, 1, 3600)
+        assert schedule["duration"] == 3600
+        assert periods == [(0, 16.0)]
+        _, periods, schedule = await composite(csms, 1, 30 * 86400)
+        assert schedule["duration"] == 7 * 86400
+        assert periods == [(0, 16.0)]

@@ -1,5 +1,6 @@
 """Issue 10 "done means": one scenario through the shared station core under 2.0.1 and 1.6
-(boot, remote start before plug-in, charge with meter values, CSMS drop, remote stop),
+(boot, remote start before plug-in, charge with meter values, CSMS drop, remote stop,
+reset during a second session and the boot after it),
 each against the test CSMS over a real WebSocket; the station must behave the same way in
 both. The outcome of each run is reduced to protocol-neutral facts and compared."""
 
@@ -41,19 +42,29 @@ def _yaml(domain: str, url: str) -> str:
 
 
 class Controller:
-    """The charge controller on the bus: its state entity, its meter, its services."""
+    """The charge controller on the bus: its state entity, its meter, its services; and
+    `orge.stop` as `orge run` registers it (the station exits, systemd starts it again)."""
 
     def __init__(self, hub: Orge) -> None:
         self.hub = hub
         self.calls: list[str] = []
+        self.stopped = asyncio.Event()
         for service in ("authorize", "stop_charging"):
             hub.services.async_register("fake", service, self._service)
+        hub.services.async_register("orge", "stop", self._stop)
         hub.states.async_set("number.fake_limit", "32", {})
         self.energy(1000)
 
     async def _service(self, call: ServiceCall) -> None:
         self.calls.append(call.service)
         self.state("charging" if call.service == "authorize" else "stopped")
+
+    async def _stop(self, call: ServiceCall) -> None:
+        async def stop() -> None:
+            await self.hub.async_stop()
+            self.stopped.set()
+
+        self.hub.async_create_background_task(stop(), "stop")
 
     def state(self, name: str) -> None:
         self.hub.states.async_set("sensor.charger_state", name, {"cp": 0, "pb": 0})
@@ -132,15 +143,52 @@ class Run:
         return (await self.csms.request_stop(STATION, tx_id))["status"]
 
     def ended(self) -> dict[str, Any] | None:
+        ends = self.ends()
+        return ends[0] if ends else None
+
+    def ends(self) -> list[dict[str, Any]]:
+        """Every transaction end the CSMS received, in order."""
+        ends = []
         for m in self.tx_messages():
             if m.action == "StopTransaction":
-                return {"reason": m.payload["reason"], "energy": float(m.payload["meterStop"])}
+                ends.append(
+                    {"reason": m.payload["reason"], "energy": float(m.payload["meterStop"])}
+                )
             if m.action == "TransactionEvent" and m.payload["eventType"] == "Ended":
-                return {
-                    "reason": m.payload["transactionInfo"]["stoppedReason"],
-                    "energy": _energy(m.payload["meterValue"][-1]["sampledValue"]),
-                }
-        return None
+                ends.append(
+                    {
+                        "reason": m.payload["transactionInfo"]["stoppedReason"],
+                        "energy": _energy(m.payload["meterValue"][-1]["sampledValue"]),
+                    }
+                )
+        return ends
+
+    def starts(self) -> int:
+        return len(
+            [
+                m
+                for m in self.tx_messages()
+                if m.action == "StartTransaction"
+                or (m.action == "TransactionEvent" and m.payload["eventType"] == "Started")
+            ]
+        )
+
+    async def reset(self) -> str:
+        """The immediate reset: 2.0.1 Reset type Immediate (B12), 1.6 Reset type Hard (5.14)."""
+        kind = "Hard" if self.protocol == OCPP16 else "Immediate"
+        return (await self.csms.reset(STATION, kind))["status"]
+
+    def reset_reason_right(self, reason: str) -> bool:
+        """The end of a transaction an immediate reset cut: 2.0.1 ReasonEnumType
+        ImmediateReset, 1.6 Reason HardReset."""
+        return reason == ("HardReset" if self.protocol == OCPP16 else "ImmediateReset")
+
+    def boot_reason_right(self, payload: dict[str, Any]) -> bool:
+        """The boot after the reset: 2.0.1 BootReasonEnumType RemoteReset; a 1.6
+        BootNotification has no reason field."""
+        if self.protocol == OCPP16:
+            return "reason" not in payload
+        return payload.get("reason") == "RemoteReset"
 
 
 async def _scenario(protocol: str, config: Path, start_station) -> dict[str, Any]:
@@ -200,6 +248,28 @@ async def _scenario(protocol: str, config: Path, start_station) -> dict[str, Any
         facts["stop_energy"] = ended["energy"]
         facts["authorize_calls"] = controller.calls.count("authorize")
         facts["stop_calls"] = controller.calls.count("stop_charging")
+
+        # a second session, then an immediate reset during it: the transaction ends with
+        # the reset's reason, the station exits to be restarted and boots again
+        controller.state("idle")
+        await asyncio.sleep(0.3)
+        facts["second_remote_start"] = await run.remote_start("APP-2")
+        controller.state("cable_detect")
+        controller.state("ev_connected")
+        await csms.wait_until(lambda: run.starts() == 2, 5, "the second transaction's start")
+        boots = len(csms.received("BootNotification"))
+        facts["reset"] = await run.reset()
+        await csms.wait_until(lambda: len(run.ends()) == 2, 10, "the reset transaction's end")
+        facts["reset_reason_right"] = run.reset_reason_right(run.ends()[1]["reason"])
+        await asyncio.wait_for(controller.stopped.wait(), 20)
+        facts["stopped_for_reset"] = True
+        facts["authorize_calls_with_reset"] = controller.calls.count("authorize")
+        facts["stop_calls_with_reset"] = controller.calls.count("stop_charging")
+        hub, result = await start_station(config)  # what systemd does
+        assert not result.problems
+        Controller(hub).state("idle")
+        await csms.wait_for("BootNotification", count=boots + 1, timeout=10)
+        facts["boot_reason_right"] = run.boot_reason_right(csms.payloads("BootNotification")[-1])
         facts["errors_sent"] = len(csms.errors_sent())
         await hub.async_stop()
         return facts
@@ -221,6 +291,13 @@ async def test_same_scenario_same_behaviour_under_201_and_16(tmp_path: Path, sta
         "stop_energy": 2500.0,
         "authorize_calls": 1,
         "stop_calls": 1,
+        "second_remote_start": "Accepted",
+        "reset": "Accepted",
+        "reset_reason_right": True,
+        "stopped_for_reset": True,
+        "authorize_calls_with_reset": 2,
+        "stop_calls_with_reset": 2,  # the reset stops the controller first
+        "boot_reason_right": True,
         "errors_sent": 0,
     }
     assert outcome_201 == expected

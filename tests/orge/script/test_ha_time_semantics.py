@@ -19,6 +19,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from orge import dt as dt_util
 from orge.script import trigger_time
 from orge.script.condition import CONDITIONS_SCHEMA, time_matches
 from orge.script.trigger import validate_triggers
@@ -53,12 +54,10 @@ def clock(monkeypatch: pytest.MonkeyPatch) -> Callable[[datetime], FakeClock]:
     def make(start: datetime) -> FakeClock:
         fake = FakeClock(start)
 
-        class FakeDatetime(datetime):
-            @classmethod
-            def now(cls, tz: Any = None) -> datetime:  # type: ignore[override]
-                return fake.now.astimezone(tz) if tz else fake.now
+        def now(tz: Any = None) -> datetime:
+            return fake.now.astimezone(tz) if tz else fake.now
 
-        monkeypatch.setattr(trigger_time, "datetime", FakeDatetime)
+        monkeypatch.setattr(dt_util, "now", now)
         monkeypatch.setattr(trigger_time, "async_track_point_in_time", fake.track)
         return fake
 
