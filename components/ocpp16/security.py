@@ -69,6 +69,7 @@ class Security16:
         self.previous_profile = int(previous) if previous is not None else None
         station.keys.values["SecurityProfile"] = str(self.shared.profile)
         self._unlisten = self.shared.listen(station.orge, lambda: station.role.active)
+        self.shared.watch_expiry(self._renew)
 
     def stop(self) -> None:
         self._unlisten()
@@ -175,6 +176,15 @@ class Security16:
 
         cpo = self.station.keys.get("CpoName") or self.station.config["vendor"]
         self.shared.sign_soon(send, cpo, SIGN_WAIT, SIGN_REPEATS)
+
+    def _renew(self) -> None:
+        if self.station.link is not None:  # sent once the link is up otherwise (booted)
+            self.sign_soon()
+
+    def booted(self) -> None:
+        """Boot accepted: a station certificate close to its expiry is renewed now."""
+        if self.shared.renewal_due():
+            self.sign_soon()
 
     async def certificate_signed(self, certificate_chain: str) -> str:
         self._installed = await self.shared.accept_signed(certificate_chain)

@@ -338,6 +338,7 @@ class Ocpp16Station(StationLifecycle, Orders):
             if not await self._boot(link):
                 return
             self.accepted = True
+            self.security.booted()  # a station certificate due for renewal
             resend_all = resend_every_status(
                 self.last_sent_status == {},
                 self.offline_since,

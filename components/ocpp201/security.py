@@ -18,7 +18,6 @@ mapped onto the protocol-neutral `ocpp_station.certificates` / `ocpp_station.sec
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
@@ -36,7 +35,6 @@ if TYPE_CHECKING:
 
 _LOGGER = logging.getLogger(__name__)
 STATION_CERTIFICATE = "ChargingStationCertificate"
-_CHECK_EVERY = 6 * 3600.0  # s between two looks at the certificate's expiry
 
 
 class Security201:
@@ -59,7 +57,6 @@ class Security201:
             station.station_id,
             lambda: self.shared.client_certificate() is not None,
         )
-        self._watch: asyncio.Task[None] | None = None
         self._installed = False  # the last CertificateSigned was installed
         self._unlisten: Callable[[], None] = lambda: None
 
@@ -73,14 +70,12 @@ class Security201:
         model.variables["SecurityCtrlr/CertificateEntries"].dynamic = self.store.count
         model.variables["SecurityCtrlr/SecurityProfile"].dynamic = lambda: self.shared.profile
         self.store.max_chain_size = int(model.value("SecurityCtrlr", "MaxCertificateChainSize"))
-        self._watch = asyncio.ensure_future(self._watch_expiry())
+        self.shared.watch_expiry(self._renew)
         self._unlisten = self.shared.listen(self.station.orge, lambda: self.station.role.active)
 
     def stop(self) -> None:
         self._unlisten()
         self.shared.stop()
-        if self._watch is not None:
-            self._watch.cancel()
 
     async def startup_events(self) -> None:
         """This start's security event, from its BootReason: ResetOrReboot after a Reset,
@@ -228,13 +223,9 @@ class Security201:
             int(model.value("SecurityCtrlr", "CertSigningRepeatTimes")),
         )
 
-    async def _watch_expiry(self) -> None:
-        """A04: renew the station certificate `certificate_renew_days` before it expires
-        (looked at every few hours; sent once the link is up)."""
-        while True:
-            await asyncio.sleep(_CHECK_EVERY)
-            if self.shared.renewal_due() and self.station.link is not None:
-                self.sign_soon()
+    def _renew(self) -> None:
+        if self.station.link is not None:  # sent once the link is up otherwise (booted)
+            self.sign_soon()
 
     def booted(self) -> None:
         """Boot accepted: a certificate that is due is renewed now."""

@@ -39,6 +39,7 @@ from .connection import ConnectFailed
 from .journal import KIND_OTHER
 
 SECURITY_LOGGER = logging.getLogger("orge.security")
+_CHECK_EVERY = 6 * 3600.0  # s between two looks at the station certificate's expiry
 _PASSWORD = "security/password"
 _PREVIOUS = "security/password_previous"
 # the event names of 2.0.1 Part 2 Appendix 1 "Security events" (the whitepaper's list)
@@ -139,6 +140,7 @@ class StationSecurity:
         self._signed = asyncio.Event()  # a CertificateSigned was accepted
         self._signing: asyncio.Task[None] | None = None
         self._background: set[asyncio.Task[None]] = set()
+        self._watch: asyncio.Task[None] | None = None
 
     async def load(self, configured: str | None) -> str | None:
         """The password to dial with: a rotated one from the journal wins over the
@@ -233,9 +235,23 @@ class StationSecurity:
         days = float(self.config.get("certificate_renew_days", 30))
         return self.store.renewal_due(dt.timedelta(days=days))
 
+    def watch_expiry(self, renew: Callable[[], None]) -> None:
+        """A04: every `_CHECK_EVERY` s, `renew()` (the protocol's SignCertificate) when
+        the station certificate is due (`renewal_due`); a boot checks too (the
+        protocol calls `renew` after an accepted boot when due)."""
+
+        async def watch() -> None:
+            while True:
+                await asyncio.sleep(_CHECK_EVERY)
+                if self.renewal_due():
+                    renew()
+
+        self._watch = asyncio.ensure_future(watch())
+
     def stop(self) -> None:
-        if self._signing is not None:
-            self._signing.cancel()
+        for task in (self._signing, self._watch):
+            if task is not None:
+                task.cancel()
 
     def firmware_certificate_refused(self, signing_certificate: str | None) -> bool:
         """A signed firmware update whose signing certificate is not issued by an

@@ -216,3 +216,25 @@ async def test_extended_trigger_message_of_a_core_message(config_dir, start_stat
         )
         assert answer["status"] == "Accepted"
         await csms.wait_for("Heartbeat", count=before + 1)
+
+
+async def test_certificate_close_to_expiry_is_renewed(config_dir, start_station, tmp_path) -> None:
+    pki = CsmsPki(str(tmp_path))
+    async with OcppCsms(ssl_context=pki.server_context(require_client=True)) as csms:
+        cert, key = pki.client_files(STATION)
+        yaml = station_yaml(
+            csms.url(), password=None, ca_file=pki.root_file, security_profile=3,
+            client_certificate=cert, client_key=key,
+        )  # fmt: skip
+        await start_station(config_dir(yaml))
+        await csms.wait_for("BootNotification")
+        await csms.call(
+            STATION, "ExtendedTriggerMessage", {"requestedMessage": "SignChargePointCertificate"}
+        )
+        csr = (await csms.wait_for("SignCertificate"))[0].payload["csr"]
+        short = pki.sign_csr(csr, days=2)  # within certificate_renew_days (30)
+        signed = await csms.call(STATION, "CertificateSigned", {"certificateChain": short})
+        assert signed["status"] == "Accepted"
+        # reconnected with it, the station asks for a new one on its own
+        requests = await csms.wait_for("SignCertificate", count=2, timeout=8)
+        assert requests[1].payload["csr"] != csr
