@@ -2,7 +2,9 @@
 
 Used by the OCPP tests of both protocols. It
 
-- serves `ws://127.0.0.1:<port>/<anything>/<station_id>` (or wss with `ssl_context`),
+- serves `ws://127.0.0.1:<port>/<anything>/<station_id>` (or wss with `ssl_context`;
+  `CsmsPki` makes the certificates, and a context that requires a client certificate
+  for security profile 3; each attempt records the client certificate presented),
   negotiates `ocpp2.0.1` / `ocpp1.6` in the order the station offers them (restricted to
   `protocols`), and answers HTTP 401 when HTTP Basic auth does not match `passwords`;
 - answers every message a station sends with ordinary `@on` handlers (Accepted by
