@@ -44,6 +44,9 @@ EVENT_COMPONENT_LOADED = "component_loaded"
 EVENT_AUTOMATION_TRIGGERED = "automation_triggered"
 EVENT_SCRIPT_STARTED = "script_started"
 EVENT_LOGBOOK_ENTRY = "logbook_entry"
+# a client failed to authenticate at the station's own API (data: address, reason); the
+# OCPP components report it to the CSMS as a security event
+EVENT_LOGIN_FAILED = "login_failed"
 MATCH_ALL = "*"
 
 STATE_UNAVAILABLE = "unavailable"

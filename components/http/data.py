@@ -18,7 +18,7 @@ from typing import Any, Protocol
 
 from aiohttp import web
 
-from orge.core import Orge
+from orge.core import EVENT_LOGIN_FAILED, Orge
 
 from .auth import TokenEntry, TokenValidator
 from .ban import BanManager
@@ -106,6 +106,11 @@ class HttpData:
         return address
 
     async def async_auth_failed(self, address: Address | None, reason: str) -> None:
+        # on the bus for whoever reports security events (the OCPP components); never
+        # the credential itself, only where it came from and what it was for
+        self.orge.bus.async_fire(
+            EVENT_LOGIN_FAILED, {"address": str(address) if address else None, "reason": reason}
+        )
         if address is not None and self.use_x_forwarded_for and self.is_trusted_proxy(address):
             # The proxy itself (no X-Forwarded-For): banning it would lock out every client
             # behind it, the owner too, on the word of whoever failed. Log, never ban.

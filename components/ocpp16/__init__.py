@@ -89,6 +89,13 @@ CONFIG_SCHEMA = station_schema(
 )
 
 
+def validate_config(config_dir: str, config: dict[str, Any]) -> list[str]:
+    """Problems a schema cannot see: the security options (`ocpp_station.security`)."""
+    from ..ocpp_station.security import config_problems
+
+    return config_problems(DOMAIN, config_dir, config)
+
+
 async def async_setup(orge: Orge, config: dict[str, Any]) -> bool:
     from .station import async_setup_station
 

@@ -14,6 +14,7 @@ from typing import Any
 from ..ocpp_station.local_auth import LIST_ITEMS_PER_MESSAGE, LIST_MAX_ENTRIES
 from ..ocpp_station.measurands import MEASURANDS as SUPPLIED
 from ..ocpp_station.profiles import MAX_PERIODS, MAX_PROFILES
+from ..ocpp_station.security import configured_profile
 
 MEASURANDS = frozenset(
     {
@@ -84,6 +85,7 @@ class Key:
     readonly: bool
     check: Callable[[str], str] | None = None
     reboot: bool = False  # the change takes effect only after a restart
+    write_only: bool = False  # never reported (the whitepaper's AuthorizationKey)
 
 
 KEYS: dict[str, Key] = {
@@ -129,6 +131,13 @@ KEYS: dict[str, Key] = {
         Key("RetryBackOffWaitMinimum", False, _int(0, 86400)),
         Key("RetryBackOffRandomRange", False, _int(0, 86400)),
         Key("RetryBackOffRepeatTimes", False, _int(0, 100)),
+        # security whitepaper (security.py decides SecurityProfile and AuthorizationKey)
+        Key("SecurityProfile", False, _int(0, 3)),
+        Key("AuthorizationKey", False, write_only=True),
+        Key("CpoName", False, str),
+        Key("CertificateSignedMaxChainSize", True),
+        Key("CertificateStoreMaxLength", True),
+        Key("AdditionalRootCertificateCheck", True),
         # Reservation profile (§9.5; reservation.py)
         Key("ReserveConnectorZeroSupported", True),
     )
@@ -181,6 +190,12 @@ def defaults(config: dict[str, Any], connectors: int) -> dict[str, str]:
         "RetryBackOffWaitMinimum": i(config["retry_backoff_wait_minimum"]),
         "RetryBackOffRandomRange": i(config["retry_backoff_random_range"]),
         "RetryBackOffRepeatTimes": str(config["retry_backoff_repeat_times"]),
+        "SecurityProfile": str(configured_profile(config)),
+        "AuthorizationKey": "",
+        "CpoName": str(config["vendor"]),
+        "CertificateSignedMaxChainSize": "10000",
+        "CertificateStoreMaxLength": "20",
+        "AdditionalRootCertificateCheck": "false",
         "ReserveConnectorZeroSupported": "true",
     }
 
@@ -219,9 +234,10 @@ class ConfigKeys:
             if key is None:
                 unknown.append(name)
                 continue
-            known.append(
-                {"key": name, "readonly": key.readonly, "value": self.values.get(name, "")}
-            )
+            entry: dict[str, Any] = {"key": name, "readonly": key.readonly}
+            if not key.write_only:
+                entry["value"] = self.values.get(name, "")
+            known.append(entry)
         return known, unknown
 
     def change(self, name: str, value: str) -> tuple[str, str | None]:

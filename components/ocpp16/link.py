@@ -16,6 +16,7 @@ import asyncio
 import logging
 from typing import TYPE_CHECKING, Any
 
+from ocpp.charge_point import snake_to_camel_case
 from ocpp.routing import after, on
 from ocpp.v16 import ChargePoint
 from ocpp.v16 import call_result as result
@@ -209,6 +210,49 @@ class Link(ChargePoint):
             request_id, log_type, log, retries, retry_interval
         )
         return result.GetLog(status=status, filename=name)
+
+    # --- security whitepaper (security.py) ----------------------------------------------
+
+    @on("ExtendedTriggerMessage")
+    def on_extended_trigger(self, requested_message: str, connector_id: int | None = None) -> Any:
+        status = self.station.security.extended_trigger(requested_message)
+        if status is None:  # the other messages as TriggerMessage does them
+            status = self.station.trigger_decision(requested_message, connector_id)
+        return result.ExtendedTriggerMessage(status=status)
+
+    @after("ExtendedTriggerMessage")
+    def after_extended_trigger(
+        self, requested_message: str, connector_id: int | None = None
+    ) -> Any:
+        if requested_message == "SignChargePointCertificate":
+            self.station.security.sign_soon()
+            return None
+        return self.station.spawn(self.station.trigger_run(requested_message, connector_id))
+
+    @on("CertificateSigned")
+    async def on_certificate_signed(self, certificate_chain: str) -> Any:
+        status = await self.station.security.certificate_signed(certificate_chain)
+        return result.CertificateSigned(status=status)
+
+    @after("CertificateSigned")
+    async def after_certificate_signed(self, certificate_chain: str) -> None:
+        await self.station.security.after_certificate_signed()
+
+    @on("InstallCertificate")
+    def on_install_certificate(self, certificate_type: str, certificate: str) -> Any:
+        status = self.station.security.install_certificate(certificate_type, certificate)
+        return result.InstallCertificate(status=status)
+
+    @on("GetInstalledCertificateIds")
+    def on_get_installed_certificate_ids(self, certificate_type: str) -> Any:
+        status, found = self.station.security.get_installed_certificate_ids(certificate_type)
+        return result.GetInstalledCertificateIds(status=status, certificate_hash_data=found)
+
+    @on("DeleteCertificate")
+    def on_delete_certificate(self, certificate_hash_data: dict[str, str]) -> Any:
+        # the library hands the payload over in snake_case; the store speaks OCPP's names
+        hash_data = snake_to_camel_case(certificate_hash_data)
+        return result.DeleteCertificate(status=self.station.security.delete_certificate(hash_data))
 
     # --- reservations (reservation.py) ---------------------------------------------------
 

@@ -90,7 +90,11 @@ class Maintenance16:
         self, request_id: int, firmware: dict[str, Any], retries: int | None,
         retry_interval: int | None,
     ) -> str:  # fmt: skip
-        """SignedUpdateFirmware (whitepaper): Accepted / AcceptedCanceled / Rejected."""
+        """SignedUpdateFirmware (whitepaper): Accepted / AcceptedCanceled / Rejected /
+        InvalidCertificate (a signing certificate no installed manufacturer root issued)."""
+        security = self.station.security.shared
+        if security.firmware_certificate_refused(firmware.get("signing_certificate")):
+            return "InvalidCertificate"
         request = FirmwareRequest.from_ocpp(firmware, request_id, retries, retry_interval)
         return self.firmware.start(request)
 

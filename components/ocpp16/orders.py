@@ -275,6 +275,9 @@ class Orders(SmartCharging):
             self._set_error(f"TriggerMessage {message}: {err}")
 
     def change_configuration(self, key: str, value: str) -> str:
+        decided = self.security.change_configuration(key, value)  # whitepaper keys
+        if decided is not None:
+            return decided
         status, normalised = self.keys.change(key, value)
         if normalised is not None:
             self.spawn(self.journal.set_setting(SETTING_PREFIX + key, normalised))

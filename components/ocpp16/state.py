@@ -22,10 +22,13 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
     from ..ocpp_station.arming import StartArming
+    from ..ocpp_station.boot import Registration
     from ..ocpp_station.clock import StationClock
     from ..ocpp_station.entities import LinkSensors
     from ..ocpp_station.evse import EvseBinding
     from ..ocpp_station.journal import AsyncJournal
+    from ..ocpp_station.role import LinkRole
+    from ..ocpp_station.security import StationSecurity
     from ..ocpp_station.sender import JournalSender
     from .config_keys import ConfigKeys
 
@@ -59,6 +62,47 @@ class DriverState(Protocol):
         ...
 
 
+class SecurityOrders(Protocol):
+    """The security whitepaper's orders `Link` hands to `Security16` (security.py), and
+    its shared policy (`Maintenance16` checks firmware signing certificates with it)."""
+
+    shared: StationSecurity
+
+    def extended_trigger(self, requested_message: str) -> str | None: ...
+
+    def sign_soon(self) -> None: ...
+
+    async def certificate_signed(self, certificate_chain: str) -> str: ...
+
+    async def after_certificate_signed(self) -> None: ...
+
+    def install_certificate(self, certificate_type: str, certificate: str) -> str: ...
+
+    def get_installed_certificate_ids(
+        self, certificate_type: str
+    ) -> tuple[str, list[dict[str, str]] | None]: ...
+
+    def delete_certificate(self, certificate_hash_data: dict[str, str]) -> str: ...
+
+
+class SecurityState(Protocol):
+    """What `Security16` uses of the station (its password follows the rotation)."""
+
+    orge: Any
+    config: dict[str, Any]
+    url: str
+    password: str | None
+    clock: StationClock
+    journal: AsyncJournal
+    sender: JournalSender
+    keys: ConfigKeys
+    role: LinkRole
+    registration: Registration
+    link: Any  # the Link of the open connection (send_call, connection), or None
+
+    def spawn(self, coro: Coroutine[Any, Any, Any]) -> asyncio.Task[Any]: ...
+
+
 class MaintenanceState(Protocol):
     """What `Maintenance16` uses of the station."""
 
@@ -68,6 +112,7 @@ class MaintenanceState(Protocol):
     journal: AsyncJournal
     sender: JournalSender
     txs: dict[int, Tx]
+    security: SecurityOrders
 
 
 class MaintenanceOrders(Protocol):
@@ -101,6 +146,7 @@ class LinkState(Protocol):
     response_timeout: float
     keys: ConfigKeys
     maintenance: MaintenanceOrders
+    security: SecurityOrders
 
     def spawn(self, coro: Coroutine[Any, Any, Any]) -> asyncio.Task[Any]: ...
 

@@ -43,6 +43,7 @@ from ..ocpp_station.lifecycle import StationLifecycle
 from ..ocpp_station.measurands import read_samples
 from ..ocpp_station.recovery import SessionRecovery
 from ..ocpp_station.role import LinkRole
+from ..ocpp_station.security import configured_profile
 from ..ocpp_station.sender import CallRejected, JournalSender, LinkDown, NoAnswer, RetryPolicy
 from ..ocpp_station.session import StationSessions
 from ..ocpp_station.session_steps import (
@@ -61,6 +62,7 @@ from .link import SUBPROTOCOL, Link
 from .maintenance import Maintenance16
 from .orders import AVAILABILITY_KEY, Orders
 from .reservation import Reservation16
+from .security import Security16
 from .state import Tx
 
 _LOGGER = logging.getLogger(__name__)
@@ -132,6 +134,7 @@ class Ocpp16Station(StationLifecycle, Orders):
         self.settings = self.sender.settings
         self.maintenance = Maintenance16(self)
         self.authorization = Authorization16(self)  # cache and local list (§3.5)
+        self.security = Security16(self)  # profiles, AuthorizationKey, certificates
         self._tx_lock = asyncio.Lock()
         self._status_lock = asyncio.Lock()
         self._tasks = OwnedTasks(orge, on_error=self._task_failed)
@@ -162,6 +165,7 @@ class Ocpp16Station(StationLifecycle, Orders):
         await self.sensors.async_add()
         self.sensors.set_queue(self.journal.count_cached)
         self.maintenance.start()
+        await self.security.start()
         # Transactions open before a restart continue (or end, if the EV left meanwhile).
         for record in await self.journal.transactions():
             connector = int(record.data.get("connector", record.evse_id))
@@ -207,6 +211,7 @@ class Ocpp16Station(StationLifecycle, Orders):
         self.arming.stop()
         self.reservation.book.stop()
         self.sessions.stop()
+        self.security.stop()
         for binding in self.bindings.values():
             binding.stop()
         if self.link is not None:
@@ -262,7 +267,14 @@ class Ocpp16Station(StationLifecycle, Orders):
     def report_error(self, message: str) -> None:
         self._set_error(message)
 
+    def connect_options(self) -> dict[str, Any]:
+        return self.security.connect_options()  # security profile 1/2/3 (security.py)
+
+    async def connect_failed(self, failure: ConnectFailed) -> None:
+        await self.security.connect_failed(failure)
+
     async def run_session(self, connection: Connection) -> ConnectFailed | None:
+        await self.security.connected()  # a new key / profile holds now
         self.backoff.reset()
         await self._session(connection)
         return None  # a 1.6 boot Rejected is retried on the same socket (see _boot)
@@ -324,6 +336,7 @@ class Ocpp16Station(StationLifecycle, Orders):
             if not await self._boot(link):
                 return
             self.accepted = True
+            self.security.booted()  # a station certificate due for renewal
             resend_all = resend_every_status(
                 self.last_sent_status == {},
                 self.offline_since,
@@ -771,6 +784,7 @@ async def async_setup_station(orge: Orge, config: dict[str, Any]) -> bool:
 
     try:
         identity = resolve_station(config, orge.config.station_id)
+        configured_profile(config)  # profiles 2 and 3 need a wss:// URL
     except ValueError as err:
         raise OrgeError(f"ocpp16: {err}") from None
     station = Ocpp16Station(orge, config, identity)

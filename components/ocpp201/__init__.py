@@ -68,14 +68,23 @@ CONFIG_SCHEMA = station_schema(
 )
 
 
+def validate_config(config_dir: str, config: dict[str, Any]) -> list[str]:
+    """Problems a schema cannot see: the security options (`ocpp_station.security`)."""
+    from components.ocpp_station.security import config_problems
+
+    return config_problems(DOMAIN, config_dir, config)
+
+
 async def async_setup(orge: Orge, config: dict[str, Any]) -> bool:
     from components.ocpp_station.config import resolve_station
+    from components.ocpp_station.security import configured_profile
     from orge.exceptions import OrgeError
 
     from .station import Station201
 
     try:
         identity = resolve_station(config, orge.config.station_id)
+        configured_profile(config)  # profiles 2 and 3 need a wss:// URL
     except ValueError as err:
         raise OrgeError(f"ocpp201: {err}") from None
     station = Station201(orge, config, identity)

@@ -196,6 +196,41 @@ class StationChargePoint(ChargePoint):
                 request_id, report, clear, id_token
             )
 
+    # --- security: certificates (security.py; A02-A04, M03-M05) -------------------------
+
+    @on("CertificateSigned")
+    async def on_certificate_signed(
+        self, certificate_chain: str, certificate_type: str | None = None, **_: Any
+    ) -> Any:
+        security = self.orders.station.security
+        return await security.certificate_signed(certificate_chain, certificate_type)
+
+    @after("CertificateSigned")
+    async def after_certificate_signed(self, **_: Any) -> None:
+        await self.orders.station.security.after_certificate_signed()
+
+    @on("InstallCertificate")
+    def on_install_certificate(self, certificate_type: str, certificate: str, **_: Any) -> Any:
+        return self.orders.station.security.install_certificate(certificate_type, certificate)
+
+    @on("GetInstalledCertificateIds")
+    def on_get_installed_certificate_ids(
+        self, certificate_type: list[str] | None = None, **_: Any
+    ) -> Any:
+        return self.orders.station.security.get_installed_certificate_ids(certificate_type)
+
+    @on("DeleteCertificate")
+    def on_delete_certificate(self, certificate_hash_data: dict[str, str], **_: Any) -> Any:
+        return self.orders.station.security.delete_certificate(certificate_hash_data)
+
+    @on("SetNetworkProfile")
+    async def on_set_network_profile(
+        self, configuration_slot: int, connection_data: dict[str, Any], **_: Any
+    ) -> Any:
+        return await self.orders.station.security.set_network_profile(
+            configuration_slot, connection_data
+        )
+
     # --- smart charging --------------------------------------------------------------
 
     @on("SetChargingProfile")

@@ -76,6 +76,14 @@ class Variable:
             value = [part.strip() for part in text.split(",") if part.strip()]
             if self.values_list and any(v not in self.values_list for v in value):
                 raise ValueError(f"members must be among {', '.join(self.values_list)}")
+        elif self.data_type == "SequenceList":  # an ordered list of members, e.g. "2,1"
+            value = ",".join(part.strip() for part in text.split(",") if part.strip())
+            members = value.split(",")
+            if self.values_list and any(m not in self.values_list for m in members):
+                raise ValueError(f"members must be among {', '.join(self.values_list)}")
+            if len(set(members)) != len(members):
+                raise ValueError("members must not repeat")
+            return value
         else:
             value = text
             if self.values_list and value not in self.values_list:
@@ -253,15 +261,23 @@ class DeviceModel:
         )
         add("OCPPCommCtrlr", "ResetRetries", "integer", RO, 0)
         # list types carry their valuesList (B07, OCA TC_B_13_CS)
+        # the network profile slots in the order they are tried (B09/B10; network.py)
         add(
             "OCPPCommCtrlr",
             "NetworkConfigurationPriority",
             "SequenceList",
-            RO,
+            RW,
             "1",
-            values_list=("1",),
+            values_list=("1", "2", "3", "4"),
         )
-        add("OCPPCommCtrlr", "NetworkProfileConnectionAttempts", "integer", RO, c["fallback_after"])
+        add(
+            "OCPPCommCtrlr",
+            "NetworkProfileConnectionAttempts",
+            "integer",
+            RW,
+            c["fallback_after"],
+            minimum=1,
+        )
         # TxCtrlr
         add(
             "TxCtrlr",
@@ -415,6 +431,10 @@ class DeviceModel:
             minimum=16,  # passwordString: 16-40 characters (2.0.1 Part 2, A00)
             maximum=40,
         )
+        # certificates (A02-A04, M): the SignCertificate retry policy and chain limit
+        add("SecurityCtrlr", "CertSigningWaitMinimum", "integer", RW, 60, minimum=1, unit="s")
+        add("SecurityCtrlr", "CertSigningRepeatTimes", "integer", RW, 3, minimum=0)
+        add("SecurityCtrlr", "MaxCertificateChainSize", "integer", RO, 10000)
 
     def add_connector(
         self,

@@ -57,11 +57,15 @@ class Maintenance201:
         self, request_id: int, firmware: dict[str, Any], retries: int | None,
         retry_interval: int | None,
     ) -> Any:  # fmt: skip
-        """UpdateFirmware (L01): status Accepted / AcceptedCanceled / Rejected."""
+        """UpdateFirmware (L01): status Accepted / AcceptedCanceled / Rejected /
+        InvalidCertificate (a signing certificate no installed manufacturer root issued)."""
         profile = int(self.station.model.value("SecurityCtrlr", "SecurityProfile") or 0)
         signed = firmware.get("signing_certificate") and firmware.get("signature")
         if profile >= 3 and not signed:  # signed firmware only under profile 3 (TC_L_18)
             return call_result.UpdateFirmware(status="Rejected")
+        security = self.station.security.shared
+        if security.firmware_certificate_refused(firmware.get("signing_certificate")):
+            return call_result.UpdateFirmware(status="InvalidCertificate")  # L01, TC_L_05
         request = FirmwareRequest.from_ocpp(firmware, request_id, retries, retry_interval)
         status = self.firmware.start(request)
         return call_result.UpdateFirmware(status=status)

@@ -367,6 +367,8 @@ class Orders(SmartCharging):
         elif requested_message == "TransactionEvent":
             active = [e for e in station.transactions if evse_id in (None, e)]
             status = "Accepted" if active else "Rejected"
+        elif requested_message == "SignChargingStationCertificate":
+            status = station.security.trigger_sign()
         else:
             status = "NotImplemented"
         return call_result.TriggerMessage(status=status)
@@ -386,6 +388,8 @@ class Orders(SmartCharging):
                 station.registration.trigger()  # sent now, not after the interval (F06)
             elif requested_message == "Heartbeat":
                 await station.heartbeat(link)
+            elif requested_message == "SignChargingStationCertificate":
+                station.security.sign_soon()
             elif requested_message == "StatusNotification":
                 for binding in targets:
                     station.queue_status(binding)
@@ -438,10 +442,11 @@ class Orders(SmartCharging):
 
     async def after_set_variables(self, items: list[dict[str, Any]]) -> None:
         """A new BasicAuthPassword (A01): the answer is out; drop the connection so the
-        lifecycle dials again with it (A01.FR.?? : reconnect with the new password)."""
+        lifecycle dials again with it, the old one kept until the CSMS accepts the new
+        one (`ocpp_station.security`)."""
         station = self.station
         new = station.model.value("SecurityCtrlr", "BasicAuthPassword")
-        if not new or new == station.password:
+        if not new or not await station.security.shared.rotate_password(str(new)):
             return
         station.password = str(new)
         # the new connection boots again (OCA TC_A_09_CS: BootNotification after it)
@@ -449,7 +454,7 @@ class Orders(SmartCharging):
         _LOGGER.info("BasicAuthPassword changed by the CSMS: reconnecting with it")
         link = station.link
         if link is not None:
-            await link.close()
+            await link.close_for_reconnect()
 
     def availability_state(self) -> str:
         """ChargingStation.AvailabilityState: Unavailable when the station is Inoperative."""

@@ -33,6 +33,8 @@ if TYPE_CHECKING:
     from components.ocpp_station.evse import EvseBinding
     from components.ocpp_station.journal import AsyncJournal
     from components.ocpp_station.recovery import SessionRecovery
+    from components.ocpp_station.role import LinkRole
+    from components.ocpp_station.security import StationSecurity
     from components.ocpp_station.sender import JournalSender
     from components.ocpp_station.session import StationSessions
     from components.ocpp_station.timers import SettingsWake
@@ -95,6 +97,35 @@ class Transaction:
         )
 
 
+class SecurityOrders(Protocol):
+    """What `Orders` and `Maintenance201` ask of `Security201` (security.py)."""
+
+    shared: StationSecurity
+
+    def trigger_sign(self) -> str: ...
+
+    def sign_soon(self) -> None: ...
+
+
+class SecurityState(Protocol):
+    """What `Security201` reads and writes of the station (the link's URL and password
+    follow the network profile and the password rotation)."""
+
+    orge: Any
+    config: dict[str, Any]
+    station_id: str
+    url: str
+    password: str | None
+    clock: StationClock
+    journal: AsyncJournal
+    sender: JournalSender
+    model: DeviceModel
+    role: LinkRole
+    registration: Registration
+    link: Connection | None
+    boot_reason: str
+
+
 class MaintenanceState(Protocol):
     """What `Maintenance201` reads and writes of the station."""
 
@@ -106,6 +137,7 @@ class MaintenanceState(Protocol):
     model: DeviceModel
     transactions: dict[int, Transaction]
     boot_reason: str
+    security: SecurityOrders
 
 
 class SmartChargingState(Protocol):
@@ -132,6 +164,7 @@ class OrdersState(SmartChargingState, Protocol):
     boot_accepted: bool
     boot_reason: str
     password: str | None
+    security: SecurityOrders
 
     def queue_status(self, binding: EvseBinding) -> None:
         """Queue the connector's current StatusNotification."""

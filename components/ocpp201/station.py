@@ -35,6 +35,7 @@ from components.ocpp_station.journal import (
 from components.ocpp_station.lifecycle import StationLifecycle
 from components.ocpp_station.recovery import SessionRecovery
 from components.ocpp_station.role import LinkRole
+from components.ocpp_station.security import configured_profile
 from components.ocpp_station.sender import (
     CallRejected,
     JournalSender,
@@ -60,6 +61,7 @@ from .device_model import DeviceModel
 from .maintenance import Maintenance201
 from .orders import Orders
 from .reservation import Reservation201
+from .security import Security201
 from .transactions import Transaction, TransactionLog
 
 _LOGGER = logging.getLogger(__name__)
@@ -93,7 +95,7 @@ class Station201(StationLifecycle, TransactionLog):
         self.model = DeviceModel(
             {**config, "heartbeat_interval": config["heartbeat_interval"]},
             self.station_id,
-            2 if self.url.startswith("wss://") else 1,
+            configured_profile(config),
             self.clock.iso,
             self.password,
         )
@@ -131,6 +133,7 @@ class Station201(StationLifecycle, TransactionLog):
             on_aside=self._moved_aside,
         )
         self.sessions = StationSessions(orge, DOMAIN, "OCPP 2.0.1", self.journal)
+        self.security = Security201(self)  # profiles, password rotation, certificates
         self.wire_logger = logging.getLogger(f"components.{DOMAIN}.wire")
         # (set both ways: the logger outlives a station restarted in the same process)
         self.wire_logger.setLevel(logging.INFO if config["log_messages"] else logging.WARNING)
@@ -145,12 +148,14 @@ class Station201(StationLifecycle, TransactionLog):
         await self.journal.open()
         self.journal.on_count = self.sensors.set_queue
         self.model.load(await self.journal.settings(DeviceModel.SETTING_PREFIX))
-        self.password = self.orders.stored_password(self.password)
+        self.password = await self.security.shared.load(self.orders.stored_password(self.password))
+        await self.security.start()
         self.apply_backoff_settings()
         self.boot_reason = await self.journal.get_setting("boot_reason", "PowerUp")
         await self.orders.load()
         await self.authorization.load()
         self.maintenance.start()
+        await self.security.startup_events()
         self.model.variables[
             "ChargingStation/AvailabilityState"
         ].dynamic = self.orders.availability_state
@@ -260,6 +265,7 @@ class Station201(StationLifecycle, TransactionLog):
         self._tasks.async_cancel_all()
         self.arming.stop()
         self.sessions.stop()
+        self.security.stop()
         for binding in self.evses.values():
             binding.stop()
         await self.journal.close()
@@ -317,11 +323,18 @@ class Station201(StationLifecycle, TransactionLog):
     def set_link_state(self, state: str, **attributes: Any) -> None:
         self.sensors.set_connection(state, url=self.url, **attributes)
 
+    def connect_options(self) -> dict[str, Any]:
+        return self.security.connect_options()  # network and security profile (security.py)
+
+    async def connect_failed(self, failure: ConnectFailed) -> None:
+        await self.security.connect_failed(failure)
+
     def report_error(self, message: str) -> None:
         self.sensors.set_error(message)
 
     async def run_session(self, connection: Link) -> ConnectFailed | None:
         self._attempted = time.monotonic()
+        await self.security.connected()  # a new password / network profile holds now
         return await self._session(connection)
 
     def _session_task_failed(self, err: BaseException) -> None:
@@ -377,6 +390,7 @@ class Station201(StationLifecycle, TransactionLog):
             if not accepted:
                 return ConnectFailed("BootNotification rejected by the CSMS", refused=True)
             self.backoff.reset()
+            self.security.booted()  # a station certificate due for renewal (A04)
             self.role.report_connected(OCPP201)
             self.sensors.set_connection("connected")
             self.sensors.set_error("none")

@@ -91,6 +91,27 @@ BASE_OPTIONS: dict[Any, Any] = {
         description="false only for a lab CSMS with a self-made certificate.",
     ): cv.boolean,
     vol.Optional(
+        "security_profile",
+        description="OCPP security profile: 1 Basic auth over ws://, 2 TLS + Basic auth, "
+        "3 TLS with the station's client certificate (default: 3 with client_certificate "
+        "on wss://, 2 on wss://, 1 on ws://)",
+    ): vol.All(vol.Coerce(int), vol.In([1, 2, 3])),
+    vol.Optional(
+        "client_certificate",
+        description="PEM file of the station certificate (chain) presented under security "
+        "profile 3 until the CSMS installs one through CertificateSigned",
+    ): cv.string,
+    vol.Optional(
+        "client_key",
+        description="PEM file of the private key of client_certificate (keep it mode 0600)",
+    ): cv.string,
+    vol.Optional(
+        "certificate_renew_days",
+        default=30,
+        description="renew the station certificate (SignCertificate) this many days before "
+        "it expires",
+    ): count(1),
+    vol.Optional(
         "fallback",
         default=True,
         description="As the fallback protocol, take over when the primary fails; false never takes over.",

@@ -33,7 +33,7 @@ import json
 import logging
 import ssl
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from websockets.asyncio.client import ClientConnection, connect
@@ -70,17 +70,32 @@ class ConnectFailed(Exception):
         self.refused = refused
         self.status = status
         self.shared_url = False  # the CSMS agreed on the other protocol on a shared URL
+        self.untrusted_csms = False  # the CSMS's TLS certificate failed verification
 
 
-def ssl_context(url: str, ca_file: str | None, verify: bool = True) -> ssl.SSLContext | None:
+def ssl_context(
+    url: str,
+    ca_file: str | None,
+    verify: bool = True,
+    *,
+    trusted: Sequence[str] = (),
+    client_cert: tuple[str, str] | None = None,
+) -> ssl.SSLContext | None:
     """The TLS context for wss:// (None for ws://). With `verify` the certificate and the
-    host name are checked (security profile 2); `ca_file` adds a trusted CA.
-    Raises OSError / ssl.SSLError for an unreadable CA file."""
+    host name are checked (security profiles 2 and 3); `ca_file` and the files in
+    `trusted` (the installed CSMSRootCertificates) add trusted CAs. `client_cert` is
+    (certificate chain file, key file): the station certificate security profile 3
+    presents (2.0.1 A00, 1.6 security whitepaper profile 3).
+    Raises OSError / ssl.SSLError for an unreadable CA, certificate or key file."""
     if not url.startswith("wss://"):
         return None
     context = (
         ssl.create_default_context(cafile=ca_file) if ca_file else ssl.create_default_context()
     )
+    for path in trusted:
+        context.load_verify_locations(cafile=path)
+    if client_cert is not None:
+        context.load_cert_chain(client_cert[0], client_cert[1])
     if not verify:
         context.check_hostname = False
         context.verify_mode = ssl.CERT_NONE
@@ -103,17 +118,22 @@ async def open_connection(
     *,
     ca_file: str | None = None,
     verify_tls: bool = True,
+    trusted: Sequence[str] = (),
+    client_cert: tuple[str, str] | None = None,
     ping_interval: float | None = 30,
     open_timeout: float = 15,
     wire_logger: logging.Logger | None = None,
 ) -> Connection:
     """Open the WebSocket offering `subprotocols` in order; a `Connection` whose
     `subprotocol` is one of them. Raises `ConnectFailed` (also when the CSMS agreed on
-    none of them: `refused`)."""
+    none of them: `refused`). `trusted` and `client_cert`: see `ssl_context`."""
     try:
-        context = ssl_context(url, ca_file, verify_tls)
+        context = ssl_context(url, ca_file, verify_tls, trusted=trusted, client_cert=client_cert)
     except (OSError, ssl.SSLError) as err:
-        raise ConnectFailed(f"cannot load CA file {ca_file}: {err}", refused=True) from None
+        what = f"CA file {ca_file}" if ca_file else "TLS certificate files"
+        if client_cert is not None:
+            what += f" / client certificate {client_cert[0]}"
+        raise ConnectFailed(f"cannot load {what}: {err}", refused=True) from None
     try:
         ws = await connect(
             url,
@@ -170,8 +190,16 @@ def _connect_failed(
         return ConnectFailed(f"HTTP {code} from the CSMS during the handshake", status=code)
     if isinstance(err, InvalidURI):
         return ConnectFailed(f"invalid URL: {err}", refused=True)
+    if _closed_after_tls(err, url):
+        return ConnectFailed(
+            "TLS: the CSMS closed the connection before answering: it may require a client "
+            "certificate (security profile 3) or not accept the station's",
+            refused=True,
+        )
     if isinstance(err, ssl.SSLCertVerificationError):
-        return ConnectFailed(f"TLS certificate not trusted: {err.verify_message}")
+        untrusted = ConnectFailed(f"TLS certificate not trusted: {err.verify_message}")
+        untrusted.untrusted_csms = True
+        return untrusted
     if isinstance(err, ssl.SSLError):
         return ConnectFailed(f"TLS error: {err}")
     if isinstance(err, InvalidHandshake):
@@ -182,6 +210,17 @@ def _connect_failed(
         reason = err.strerror or str(err) or type(err).__name__
         return ConnectFailed(f"cannot connect: {reason}")
     return ConnectFailed(f"cannot connect: {type(err).__name__}: {err}")
+
+
+def _closed_after_tls(err: BaseException, url: str) -> bool:
+    """The CSMS closed a wss:// connection before answering the HTTP upgrade: under TLS
+    1.3 that is how a refused (or missing) client certificate shows (the alert itself
+    does not reach the client's exception)."""
+    return (
+        url.startswith("wss://")
+        and isinstance(err, InvalidHandshake)
+        and isinstance(err.__cause__ or err.__context__, EOFError)
+    )
 
 
 # OCPP-J error names differ between the versions; the library speaks 2.0.1's.
@@ -258,7 +297,7 @@ class Connection:
                 message = await self._ws.recv()
                 if isinstance(message, bytes):
                     continue  # OCPP-J frames are text
-                if _PASSWORD_VARIABLE in message:
+                if _PASSWORD_VARIABLE in message or _AUTHORIZATION_KEY in message:
                     _register_sent_password(message)  # before the line below logs it
                 self.wire_logger.info("%s: receive message %s", self.station_id, message)
                 await self._dispatch(message)
@@ -416,6 +455,25 @@ class Connection:
             raise CallRejected("FormatViolation", f"invalid {action} answer: {errors[0]}")
         return answer
 
+    async def close_for_reconnect(self, grace: float = 1.0) -> None:
+        """Close because the station will dial again with new credentials (a password,
+        a certificate, a security profile). A CSMS that is still busy with an earlier
+        frame may drop an answer that is followed at once by the close, so first our own
+        call in flight gets its answer and the CSMS has some time to read what was sent
+        (at most `grace` s in all)."""
+        deadline = asyncio.get_running_loop().time() + grace
+        try:
+            await asyncio.wait_for(self._call_lock.acquire(), grace)
+            acquired = True
+        except TimeoutError:
+            acquired = False
+        try:  # no new call of ours starts meanwhile: it would be cut off by the close
+            await asyncio.sleep(max(0.0, deadline - asyncio.get_running_loop().time()))
+            await self.close()
+        finally:
+            if acquired:
+                self._call_lock.release()
+
     async def close(self, code: int = 1000) -> None:
         """Close the socket (idempotent); pending calls end with LinkDown."""
         with contextlib.suppress(Exception):
@@ -424,13 +482,17 @@ class Connection:
 
 
 _PASSWORD_VARIABLE = "BasicAuthPassword"
+_AUTHORIZATION_KEY = "AuthorizationKey"
 
 
 def _register_sent_password(message: str) -> None:
-    """A 2.0.1 SetVariables may carry a new SecurityCtrlr.BasicAuthPassword: register it
-    as a secret so no log line (the wire log first of all) ever shows it."""
+    """A 2.0.1 SetVariables may carry a new SecurityCtrlr.BasicAuthPassword, a 1.6
+    ChangeConfiguration a new AuthorizationKey (security whitepaper): register it as a
+    secret so no log line (the wire log first of all) ever shows it."""
     with contextlib.suppress(ValueError, TypeError, IndexError, AttributeError):
         frame = json.loads(message)
+        if frame[3].get("key") == _AUTHORIZATION_KEY:
+            register_secret(str(frame[3].get("value") or ""))
         for item in frame[3].get("setVariableData") or []:
             if (item.get("variable") or {}).get("name") == _PASSWORD_VARIABLE:
                 register_secret(str(item.get("attributeValue") or ""))

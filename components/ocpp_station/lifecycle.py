@@ -70,6 +70,21 @@ class StationLifecycle:
         """Boot and serve the connection until it closes; a ConnectFailed if refused."""
         raise NotImplementedError
 
+    def connect_options(self) -> dict[str, Any]:
+        """The credentials of the next connection: `password` (None: no Basic auth, as
+        under security profile 3), `ca_file`, `verify_tls`, `trusted`, `client_cert`
+        (keywords of `open_connection`). Asked before each dial, so a new password,
+        certificate or network profile applies from the next connection."""
+        return {
+            "password": self.password,
+            "ca_file": self.config.get("ca_file"),
+            "verify_tls": self.config["verify_tls"],
+        }
+
+    async def connect_failed(self, failure: ConnectFailed) -> None:
+        """A dial failed (`failure.status` is the HTTP status when there was one): e.g.
+        fall back to the previous password or network profile."""
+
     def session_ended(self) -> None:
         """The socket is gone: forget per-connection state."""
 
@@ -102,20 +117,21 @@ class StationLifecycle:
                     self.protocol_label,
                 )
             else:
+                options = self.connect_options()
                 try:
                     connection = await open_connection(
                         self.url,
                         self.station_id,
-                        self.password,
+                        options.pop("password"),
                         offered,
-                        ca_file=self.config.get("ca_file"),
-                        verify_tls=self.config["verify_tls"],
+                        **options,
                         ping_interval=self.ping_interval(),
                         open_timeout=self.open_timeout(),
                         wire_logger=self.wire_logger,
                     )
                 except ConnectFailed as err:
                     failure = err
+                    await self.connect_failed(err)
             if connection is not None:
                 if not self.role.active:  # the primary came back while we were dialling
                     await connection.close()

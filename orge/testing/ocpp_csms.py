@@ -2,7 +2,9 @@
 
 Used by the OCPP tests of both protocols. It
 
-- serves `ws://127.0.0.1:<port>/<anything>/<station_id>` (or wss with `ssl_context`),
+- serves `ws://127.0.0.1:<port>/<anything>/<station_id>` (or wss with `ssl_context`;
+  `CsmsPki` makes the certificates, and a context that requires a client certificate
+  for security profile 3; each attempt records the client certificate presented),
   negotiates `ocpp2.0.1` / `ocpp1.6` in the order the station offers them (restricted to
   `protocols`), and answers HTTP 401 when HTTP Basic auth does not match `passwords`;
 - answers every message a station sends with ordinary `@on` handlers (Accepted by
@@ -105,6 +107,8 @@ class Attempt:
     offered: tuple[str, ...] = ()
     protocol: str | None = None
     user: str | None = None
+    client_certificate: bytes | None = None  # DER of the TLS client certificate (profile 3)
+    basic_auth: bool = False  # the handshake carried an HTTP Basic Authorization header
 
 
 def _now_iso() -> str:
@@ -278,6 +282,10 @@ class CentralSystem16(_Recording, ChargePoint16):
     def on_security_event(self, **_: Any) -> Any:
         return result16.SecurityEventNotification()
 
+    @on("SignCertificate")
+    def on_sign_certificate(self, **_: Any) -> Any:
+        return result16.SignCertificate(status="Accepted")
+
 
 class CentralSystem201(_Recording, ChargePoint201):
     """The CSMS's view of one OCPP 2.0.1 station."""
@@ -332,6 +340,10 @@ class CentralSystem201(_Recording, ChargePoint201):
     @on("SecurityEventNotification")
     def on_security_event(self, **_: Any) -> Any:
         return result201.SecurityEventNotification()
+
+    @on("SignCertificate")
+    def on_sign_certificate(self, **_: Any) -> Any:
+        return result201.SignCertificate(status="Accepted")
 
     @on("DataTransfer")
     def on_data_transfer(self, **_: Any) -> Any:
@@ -820,6 +832,8 @@ class OcppCsms:
                 offered,
                 protocol,
                 station_id,
+                _peer_certificate(connection),
+                "authorization" in connection.request.headers,
             )
         )
         cls = CentralSystem16 if protocol == OCPP16 else CentralSystem201
@@ -896,3 +910,173 @@ def self_signed_tls(directory: str, host: str = "127.0.0.1") -> tuple[ssl.SSLCon
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     context.load_cert_chain(cert_path, key_path)
     return context, cert_path
+
+
+def _peer_certificate(connection: ServerConnection) -> bytes | None:
+    """The DER of the client certificate the station presented (None without TLS or one)."""
+    ssl_object = connection.transport.get_extra_info("ssl_object")
+    if ssl_object is None:
+        return None
+    der: bytes | None = ssl_object.getpeercert(binary_form=True)
+    return der
+
+
+class CsmsPki:
+    """A small PKI for security profile 3 tests (`cryptography`): a root CA, the CSMS's
+    server certificate for `host` signed by it, client certificates for stations, and
+    the signing of a station's CSR (what a CSMS does with SignCertificate).
+
+    `root_file` is the root's PEM (a station's `ca_file` or CSMSRootCertificate);
+    `server_context(require_client=True)` a server SSLContext that requires a client
+    certificate issued by the root (`require_client=False`: security profile 2).
+    """
+
+    def __init__(self, directory: str, host: str = "127.0.0.1") -> None:
+        import datetime as dt
+        import ipaddress
+        import os
+
+        from cryptography import x509
+        from cryptography.hazmat.primitives import hashes, serialization
+        from cryptography.hazmat.primitives.asymmetric import ec
+        from cryptography.x509.oid import NameOID
+
+        self._x509 = x509
+        self._hashes = hashes
+        self._serialization = serialization
+        self._ec = ec
+        self._name_oid = NameOID
+        self._dt = dt
+        self.directory = directory
+        self.root_key = ec.generate_private_key(ec.SECP256R1())
+        name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "Test CSMS Root")])
+        now = dt.datetime.now(dt.UTC)
+        self.root = (
+            x509.CertificateBuilder()
+            .subject_name(name)
+            .issuer_name(name)
+            .public_key(self.root_key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - dt.timedelta(minutes=5))
+            .not_valid_after(now + dt.timedelta(days=30))
+            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+            .add_extension(
+                x509.KeyUsage(False, False, False, False, False, True, True, False, False),
+                critical=True,
+            )
+            .add_extension(
+                x509.SubjectKeyIdentifier.from_public_key(self.root_key.public_key()),
+                critical=False,
+            )
+            .sign(self.root_key, hashes.SHA256())
+        )
+        self.root_file = os.path.join(directory, "csms-root.pem")
+        with open(self.root_file, "wb") as handle:
+            handle.write(self.root_pem.encode())
+        server_key = ec.generate_private_key(ec.SECP256R1())
+        alt = (
+            [x509.IPAddress(ipaddress.ip_address(host))]
+            if host.replace(".", "").isdigit()
+            else [x509.DNSName(host)]
+        )
+        server = self._issue(server_key.public_key(), "Test CSMS", None, days=30, alt=alt)
+        self.server_files = self._write("csms-server", server, server_key)
+
+    @property
+    def root_pem(self) -> str:
+        return self.root.public_bytes(self._serialization.Encoding.PEM).decode()
+
+    def _issue(
+        self,
+        public_key: Any,
+        common_name: str,
+        organization: str | None,
+        days: float,
+        alt: list[Any] | None = None,
+        client: bool = False,
+    ) -> Any:
+        x509, oid = self._x509, self._name_oid
+        attributes = [x509.NameAttribute(oid.COMMON_NAME, common_name)]
+        if organization:
+            attributes.insert(0, x509.NameAttribute(oid.ORGANIZATION_NAME, organization))
+        now = self._dt.datetime.now(self._dt.UTC)
+        usage = x509.oid.ExtendedKeyUsageOID
+        builder = (
+            x509.CertificateBuilder()
+            .subject_name(x509.Name(attributes))
+            .issuer_name(self.root.subject)
+            .public_key(public_key)
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - self._dt.timedelta(minutes=5))
+            .not_valid_after(now + self._dt.timedelta(days=days))
+            .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+            .add_extension(
+                x509.ExtendedKeyUsage([usage.CLIENT_AUTH if client else usage.SERVER_AUTH]),
+                critical=False,
+            )
+            .add_extension(
+                x509.AuthorityKeyIdentifier.from_issuer_public_key(self.root_key.public_key()),
+                critical=False,
+            )
+        )
+        if alt:
+            builder = builder.add_extension(x509.SubjectAlternativeName(alt), critical=False)
+        return builder.sign(self.root_key, self._hashes.SHA256())
+
+    def _write(self, stem: str, cert: Any, key: Any) -> tuple[str, str]:
+        import os
+
+        serialization = self._serialization
+        cert_path = os.path.join(self.directory, f"{stem}-cert.pem")
+        key_path = os.path.join(self.directory, f"{stem}-key.pem")
+        with open(cert_path, "wb") as handle:
+            handle.write(cert.public_bytes(serialization.Encoding.PEM))
+        with open(key_path, "wb") as handle:
+            handle.write(
+                key.private_bytes(
+                    serialization.Encoding.PEM,
+                    serialization.PrivateFormat.PKCS8,
+                    serialization.NoEncryption(),
+                )
+            )
+        os.chmod(key_path, 0o600)
+        return cert_path, key_path
+
+    def client_files(self, station_id: str, organization: str = "ORGE") -> tuple[str, str]:
+        """A station certificate (CN = station id) and its key, as files: (cert, key)."""
+        key = self._ec.generate_private_key(self._ec.SECP256R1())
+        cert = self._issue(key.public_key(), station_id, organization, days=30, client=True)
+        return self._write(f"client-{station_id}", cert, key)
+
+    def sign_csr(self, csr_pem: str, days: float = 30) -> str:
+        """The CSMS's answer to a SignCertificate: the certificate for the CSR's key and
+        subject, signed by the root (PEM; the chain leaf, then the root)."""
+        csr = self._x509.load_pem_x509_csr(csr_pem.encode())
+        subject = csr.subject
+        common_name = str(subject.get_attributes_for_oid(self._name_oid.COMMON_NAME)[0].value)
+        organizations = subject.get_attributes_for_oid(self._name_oid.ORGANIZATION_NAME)
+        organization = str(organizations[0].value) if organizations else None
+        cert = self._issue(csr.public_key(), common_name, organization, days=days, client=True)
+        encoding = self._serialization.Encoding.PEM
+        return cert.public_bytes(encoding).decode() + self.root_pem
+
+    def server_context(self, require_client: bool = True) -> ssl.SSLContext:
+        """The CSMS's TLS context: its certificate; with `require_client` a client
+        certificate issued by the root is required (security profile 3)."""
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.load_cert_chain(*self.server_files)
+        if require_client:
+            context.verify_mode = ssl.CERT_REQUIRED
+            context.load_verify_locations(cafile=self.root_file)
+        return context
+
+    @staticmethod
+    def common_name(der: bytes | None) -> str | None:
+        """The CN of a DER certificate (an Attempt's client_certificate)."""
+        if der is None:
+            return None
+        from cryptography import x509
+        from cryptography.x509.oid import NameOID
+
+        cert = x509.load_der_x509_certificate(der)
+        return str(cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)[0].value)

@@ -270,3 +270,18 @@ async def test_ipv6_client_is_banned_by_its_64(make_station) -> None:
     await station.hub.async_block_till_done()
     saved = (station.path / ".storage" / "ip_bans.yaml").read_text()
     assert "2001:db8:1:2::/64" in saved
+
+
+async def test_failed_login_is_an_event_on_the_bus(station) -> None:
+    """Whoever reports security events (the OCPP components) learns of a wrong token from
+    the bus: where it came from and what it was for, never the token."""
+    from orge.core import EVENT_LOGIN_FAILED
+
+    seen = []
+    station.hub.bus.async_listen(EVENT_LOGIN_FAILED, lambda event: seen.append(event.data))
+    wrong = "not-the-token-0123456789"
+    response = await station.get("/api/states", headers={"Authorization": f"Bearer {wrong}"})
+    assert response.status == 401
+    await station.hub.async_block_till_done()
+    assert seen == [{"address": "127.0.0.1", "reason": "invalid token for /api/states"}]
+    assert wrong not in str(seen)

@@ -37,8 +37,9 @@ async def test_error_table(config_dir, start_station) -> None:
         await csms.wait_for("StatusNotification", 2)
         cases = [
             ('[2,"e1","FlyToTheMoon",{}]', "NotImplemented"),
-            ('[2,"e2","ExtendedTriggerMessage",{"requestedMessage":"Heartbeat"}]', "NotSupported"),
-            # (SendLocalList and CancelReservation, examples here before, are supported now)
+            # a station-to-CSMS action sent to the station (ExtendedTriggerMessage, the
+            # example before, is the security whitepaper's and answered now)
+            ('[2,"e2","Heartbeat",{}]', "NotSupported"),
             ('[2,"e4","Reset",{"type":"Sideways"}]', "FormationViolation"),
             ('[2,"e5","Reset",[]]', "FormationViolation"),
             ('[2,"e6","UnlockConnector",{"connectorId":"one"}]', "TypeConstraintViolation"),

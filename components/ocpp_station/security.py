@@ -1,0 +1,347 @@
+"""The station's security policy, shared by both protocols (2.0.1 blocks A and M, the
+OCPP 1.6 security whitepaper).
+
+`StationSecurity` owns, for one protocol component:
+
+- the security profile (1: Basic auth over ws://, 2: TLS + Basic auth, 3: TLS with the
+  station's client certificate, no Basic auth; 2.0.1 A00 / whitepaper §2) and the
+  credentials of the next connection (`connect_options`);
+- password rotation (2.0.1 A01 SecurityCtrlr.BasicAuthPassword, whitepaper
+  AuthorizationKey): the new password is tried at the next connection while the old one
+  is kept; when the CSMS refuses the new one (HTTP 401/403) the station goes back to the
+  old one; the old one is forgotten only once the CSMS accepted a connection with the new
+  one. Both are kept in the journal's settings (a restart in between loses nothing);
+- the certificate store (`certificates.CertificateStore`) under the config's
+  `.storage/<domain>_certificates`;
+- security events (SecurityEventNotification, the same payload in both protocols:
+  type, timestamp, techInfo) queued in the journal, so they reach the CSMS after a
+  restart too; each is also one line on the `orge.security` logger (the SecurityLog of
+  GetLog).
+
+Passwords are registered as secrets (`orge.redact`) before anything could log them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import logging
+import os
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any
+
+from orge.core import EVENT_LOGIN_FAILED
+from orge.redact import register_secret
+
+from .certificates import CertificateError, CertificateStore
+from .connection import ConnectFailed
+from .journal import KIND_OTHER
+
+SECURITY_LOGGER = logging.getLogger("orge.security")
+_CHECK_EVERY = 6 * 3600.0  # s between two looks at the station certificate's expiry
+_PASSWORD = "security/password"
+_PREVIOUS = "security/password_previous"
+# the event names of 2.0.1 Part 2 Appendix 1 "Security events" (the whitepaper's list)
+SECURITY_EVENTS = (
+    "FirmwareUpdated",
+    "FailedToAuthenticateAtCsms",
+    "CsmsFailedToAuthenticate",
+    "SettingSystemTime",
+    "StartupOfTheDevice",
+    "ResetOrReboot",
+    "SecurityLogWasCleared",
+    "ReconfigurationOfSecurityParameters",
+    "MemoryExhaustion",
+    "InvalidMessages",
+    "AttemptedReplayAttacks",
+    "TamperDetectionActivated",
+    "InvalidFirmwareSignature",
+    "InvalidFirmwareSigningCertificate",
+    "InvalidCsmsCertificate",
+    "InvalidChargingStationCertificate",
+    "InvalidTLSVersion",
+    "InvalidTLSCipherSuite",
+)
+# not in the spec's list (its type is free text, string[50]): a wrong token at the
+# station's own HTTP API / WebSocket (the bus event EVENT_LOGIN_FAILED)
+LOGIN_FAILED_AT_STATION_API = "FailedLoginAtStationApi"
+
+
+def configured_profile(config: Mapping[str, Any]) -> int:
+    """The configured security profile: the `security_profile` option, else 3 when a
+    client certificate is configured on a wss:// URL, 2 for wss://, 1 for ws://.
+    Raises ValueError when profile 2 or 3 is asked for on a ws:// URL (they are TLS)."""
+    url = str(config["url"])
+    profile = config.get("security_profile")
+    if profile is None:
+        if not url.startswith("wss://"):
+            return 1
+        return 3 if config.get("client_certificate") else 2
+    if int(profile) >= 2 and not url.startswith("wss://"):
+        raise ValueError(f"security_profile {profile} needs a wss:// URL (TLS), not {url}")
+    return int(profile)
+
+
+def config_problems(domain: str, config_dir: str, config: Mapping[str, Any]) -> list[str]:
+    """What check-config reports about a block's security options (a schema cannot see
+    them): profile 2/3 on ws://, a client certificate without its key (or the other way
+    round), files that are not there, profile 3 with no certificate at all."""
+    problems = []
+    try:
+        profile = configured_profile(config)
+    except ValueError as err:
+        return [f"{domain}: {err}"]
+    cert, key = config.get("client_certificate"), config.get("client_key")
+    if bool(cert) != bool(key):
+        problems.append(f"{domain}: client_certificate and client_key must be given together")
+    for name in ("client_certificate", "client_key", "ca_file"):
+        path = config.get(name)
+        if path and not os.path.isfile(os.path.join(config_dir, str(path))):
+            problems.append(f"{domain}: {name} file {path} not found")
+    installed = os.path.join(config_dir, ".storage", f"{domain}_certificates", "station")
+    if profile == 3 and not cert and not os.path.isfile(os.path.join(installed, "key.pem")):
+        problems.append(
+            f"{domain}: security_profile 3 needs client_certificate and client_key (the "
+            "station certificate; none was installed by the CSMS either)"
+        )
+    return problems
+
+
+class StationSecurity:
+    """Security profile, password rotation, certificates and events of one component.
+
+    `config_dir` is the configuration directory (relative certificate paths are read
+    from it), `journal` the component's AsyncJournal, `wake` its sender's wake-up,
+    `clock_iso` its clock (ISO 8601 UTC), `time_synced` whether that clock is set from
+    the CSMS.
+    """
+
+    def __init__(
+        self,
+        config: Mapping[str, Any],
+        config_dir: str,
+        store_dir: str,
+        journal: Any,
+        wake: Callable[[], None],
+        clock_iso: Callable[[], str],
+        time_synced: Callable[[], bool],
+    ) -> None:
+        self.config = config
+        self.config_dir = config_dir
+        self.journal = journal
+        self._wake = wake
+        self._clock_iso = clock_iso
+        self._time_synced = time_synced
+        self.profile = configured_profile(config)
+        self.store = CertificateStore(store_dir)
+        self.password: str | None = config.get("password")
+        self.previous_password: str | None = None  # kept until the new one is accepted
+        self._signed = asyncio.Event()  # a CertificateSigned was accepted
+        self._signing: asyncio.Task[None] | None = None
+        self._background: set[asyncio.Task[None]] = set()
+        self._watch: asyncio.Task[None] | None = None
+
+    async def load(self, configured: str | None) -> str | None:
+        """The password to dial with: a rotated one from the journal wins over the
+        configured one; a rotation not yet accepted keeps the old one for the fallback."""
+        stored = await self.journal.get_setting(_PASSWORD)
+        previous = await self.journal.get_setting(_PREVIOUS)
+        for secret in (stored, previous):
+            if secret:
+                register_secret(str(secret))
+        self.password = str(stored) if stored else configured
+        self.previous_password = str(previous) if previous else None
+        return self.password
+
+    # --- connections -------------------------------------------------------------------
+
+    def connect_options(self) -> dict[str, Any]:
+        """`open_connection` keywords for this profile. Profile 3 presents the station
+        certificate (the one installed by CertificateSigned, else the configured
+        `client_certificate` / `client_key`) and sends no Basic auth (2.0.1 A00: profile
+        3 authenticates the station by its certificate)."""
+        options: dict[str, Any] = {
+            "password": self.password if self.profile < 3 else None,
+            "ca_file": self.config.get("ca_file"),
+            "verify_tls": self.config.get("verify_tls", True),
+            "trusted": [str(path) for path in self.store.trusted_roots()],
+        }
+        if self.profile >= 2:
+            options["client_cert"] = self.client_certificate()
+        return options
+
+    def client_certificate(self) -> tuple[str, str] | None:
+        """(chain file, key file) presented under profile 3 (and offered under 2 when
+        installed, which a CSMS may ignore)."""
+        installed = self.store.client_certificate()
+        if installed is not None:
+            return installed
+        cert, key = self.config.get("client_certificate"), self.config.get("client_key")
+        if cert and key:
+            return os.path.join(self.config_dir, str(cert)), os.path.join(self.config_dir, str(key))
+        return None
+
+    # --- the station certificate (2.0.1 A02-A04, whitepaper "Certificate management") ---
+
+    def sign_soon(
+        self,
+        send: Callable[[str], Awaitable[bool]],
+        organization: str,
+        wait: float,
+        repeats: int,
+    ) -> None:
+        """Ask the CSMS to sign a new key pair (CSR subject O=`organization`, CN=the
+        station id): `send(csr_pem)` sends the protocol's SignCertificate and returns
+        whether it was Accepted. While no CertificateSigned
+        follows within `wait` s the request is repeated with a new CSR, the wait doubled
+        each time, at most `repeats` times (2.0.1 A02 CertSigningWaitMinimum /
+        CertSigningRepeatTimes). One request at a time."""
+        if self._signing is None or self._signing.done():
+            self._signing = asyncio.ensure_future(self._sign(send, organization, wait, repeats))
+
+    async def _sign(
+        self,
+        send: Callable[[str], Awaitable[bool]],
+        organization: str,
+        wait: float,
+        repeats: int,
+    ) -> None:
+        for _attempt in range(repeats + 1):
+            self._signed.clear()
+            csr = self.store.create_csr(organization, str(self.config["station_id"]))
+            if not await send(csr):
+                return
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._signed.wait(), wait)
+                return
+            wait *= 2
+
+    async def accept_signed(self, chain_pem: str) -> bool:
+        """CertificateSigned: install the chain for the pending key (True), or refuse it
+        with the event InvalidChargingStationCertificate (False)."""
+        try:
+            self.store.accept_signed(chain_pem)
+        except CertificateError as err:
+            SECURITY_LOGGER.warning("CertificateSigned rejected: %s", err)
+            await self.event("InvalidChargingStationCertificate", str(err))
+            return False
+        SECURITY_LOGGER.info("New charging station certificate installed")
+        self._signed.set()
+        return True
+
+    def renewal_due(self) -> bool:
+        """The station certificate expires within `certificate_renew_days` (A04)."""
+        days = float(self.config.get("certificate_renew_days", 30))
+        return self.store.renewal_due(dt.timedelta(days=days))
+
+    def watch_expiry(self, renew: Callable[[], None]) -> None:
+        """A04: every `_CHECK_EVERY` s, `renew()` (the protocol's SignCertificate) when
+        the station certificate is due (`renewal_due`); a boot checks too (the
+        protocol calls `renew` after an accepted boot when due)."""
+
+        async def watch() -> None:
+            while True:
+                await asyncio.sleep(_CHECK_EVERY)
+                if self.renewal_due():
+                    renew()
+
+        self._watch = asyncio.ensure_future(watch())
+
+    def stop(self) -> None:
+        for task in (self._signing, self._watch):
+            if task is not None:
+                task.cancel()
+
+    def firmware_certificate_refused(self, signing_certificate: str | None) -> bool:
+        """A signed firmware update whose signing certificate is not issued by an
+        installed ManufacturerRootCertificate (2.0.1 L01: answer InvalidCertificate; the
+        whitepaper's SignedUpdateFirmware likewise), with the event
+        InvalidFirmwareSigningCertificate queued. Without a manufacturer root installed
+        there is nothing to check against: not refused."""
+        if not signing_certificate:
+            return False
+        if self.store.issued_by_root(signing_certificate, "ManufacturerRootCertificate") in (
+            None,
+            True,
+        ):
+            return False
+        task = asyncio.ensure_future(
+            self.event("InvalidFirmwareSigningCertificate", "not issued by a manufacturer root")
+        )
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+        return True
+
+    # --- password rotation (A01) ------------------------------------------------------
+
+    async def rotate_password(self, new: str) -> bool:
+        """A new Basic auth password from the CSMS: used from the next connection, the
+        current one kept until the CSMS accepts the new one. False when it is the same."""
+        register_secret(new)
+        if new == self.password:
+            return False
+        if self.previous_password is None and self.password:
+            self.previous_password = self.password
+            await self.journal.set_setting(_PREVIOUS, self.password)
+        self.password = new
+        await self.journal.set_setting(_PASSWORD, new)
+        await self.event("ReconfigurationOfSecurityParameters", "BasicAuthPassword changed")
+        return True
+
+    async def connect_failed(self, failure: ConnectFailed) -> bool:
+        """A dial failed: when the CSMS refused the credentials (HTTP 401/403) of a
+        password not yet accepted, go back to the previous one (True). Events:
+        FailedToAuthenticateAtCsms for every refusal, InvalidCsmsCertificate for a CSMS
+        TLS certificate that failed verification."""
+        if failure.untrusted_csms:
+            await self.event("InvalidCsmsCertificate", failure.message)
+        status = failure.status
+        if status not in (401, 403):
+            return False
+        await self.event("FailedToAuthenticateAtCsms", f"HTTP {status}")
+        if self.previous_password is None:
+            return False
+        SECURITY_LOGGER.warning(
+            "The CSMS refused the new Basic auth password; going back to the previous one"
+        )
+        self.password = self.previous_password
+        self.previous_password = None
+        await self.journal.set_setting(_PASSWORD, self.password)
+        await self.journal.delete_setting(_PREVIOUS)
+        return True
+
+    async def connected(self) -> None:
+        """The CSMS accepted a connection: a new password is now the only one."""
+        if self.previous_password is not None:
+            self.previous_password = None
+            await self.journal.delete_setting(_PREVIOUS)
+            SECURITY_LOGGER.info("The CSMS accepted the new Basic auth password")
+
+    # --- events ------------------------------------------------------------------------
+
+    def listen(self, orge: Any, active: Callable[[], bool]) -> Callable[[], None]:
+        """Report failed logins at the station's own API (the bus event the http
+        component fires) while `active()` (the component holding the CSMS link); returns
+        the unsubscribe function."""
+
+        async def login_failed(event: Any) -> None:
+            if active():
+                data = event.data
+                where = f" from {data['address']}" if data.get("address") else ""
+                await self.event(LOGIN_FAILED_AT_STATION_API, f"{data.get('reason')}{where}")
+
+        unsubscribe: Callable[[], None] = orge.bus.async_listen(EVENT_LOGIN_FAILED, login_failed)
+        return unsubscribe
+
+    async def event(self, kind: str, tech_info: str | None = None) -> None:
+        """Queue a SecurityEventNotification (type `kind`, one of SECURITY_EVENTS or a
+        vendor name, at most 50 characters; techInfo at most 255) in the journal."""
+        payload: dict[str, Any] = {"type": kind[:50], "timestamp": self._clock_iso()}
+        if tech_info:
+            payload["techInfo"] = tech_info[:255]
+        SECURITY_LOGGER.warning("Security event %s%s", kind, f": {tech_info}" if tech_info else "")
+        await self.journal.append(
+            "SecurityEventNotification", payload, KIND_OTHER, time_synced=self._time_synced()
+        )
+        self._wake()
