@@ -159,6 +159,12 @@ automation:
 """
 
 COUNTER_USER = "fleet-observer"
+# deploy/orge.service's Environment= lines: a station runs as provisioned.
+SERVICE_ENV = dict(
+    line.removeprefix("Environment=").split("=", 1)
+    for line in Path(REPO, "deploy", "orge.service").read_text().splitlines()
+    if line.startswith("Environment=")
+)
 
 
 def free_port() -> int:
@@ -252,7 +258,12 @@ def notify_socket(directory: str) -> socket.socket:
 
 
 def spawn(proc: Proc, stdout: int | None = subprocess.DEVNULL) -> None:
-    env = {**os.environ, "PYTHONPATH": REPO, "NOTIFY_SOCKET": proc.notify.getsockname()}
+    env = {
+        **os.environ,
+        "PYTHONPATH": REPO,
+        "NOTIFY_SOCKET": proc.notify.getsockname(),
+        **SERVICE_ENV,
+    }
     proc.spawned = time.monotonic()
     proc.popen = subprocess.Popen(
         [sys.executable, "-m", "orge", "run", "-c", proc.config],
