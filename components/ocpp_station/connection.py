@@ -33,7 +33,7 @@ import json
 import logging
 import ssl
 import uuid
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus, InvalidURI
@@ -41,6 +41,9 @@ from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidSta
 from orge.redact import register_secret
 
 from .sender import CallRejected, LinkDown, NoAnswer
+
+if TYPE_CHECKING:
+    from .metrics import OcppMetrics
 
 _LOGGER = logging.getLogger(__name__)
 OCPP201 = "ocpp2.0.1"
@@ -213,6 +216,7 @@ class Connection:
         self._charge_point: Any = None
         self._tasks: list[asyncio.Task[Any]] = []
         self._error_names = _ERROR_NAMES_16 if self.subprotocol == OCPP16 else _ERROR_NAMES_201
+        self.metrics: OcppMetrics | None = None  # the hub's counts, set by its station
 
     @property
     def is_open(self) -> bool:
@@ -296,6 +300,8 @@ class Connection:
             await self._error(unique_id, "FormatViolation", "The payload of a CALL is an object")
             return
         action = frame[2]
+        if self.metrics is not None:
+            self.metrics.count_received(self.subprotocol, action)
         handlers = getattr(self._charge_point, "route_map", {}).get(action)
         if not handlers or "_on_action" not in handlers:
             if _known_action(action, self.version):
@@ -375,6 +381,8 @@ class Connection:
             try:
                 self.wire_logger.info("%s: send %s", self.station_id, text)
                 await self.send(text)
+                if self.metrics is not None:
+                    self.metrics.count_sent(self.subprotocol, action)
                 done, _ = await asyncio.wait({future}, timeout=wait)
             finally:
                 self._pending.pop(unique_id, None)

@@ -22,6 +22,7 @@ import logging
 from typing import Any
 
 from .connection import ConnectFailed, Connection, open_connection
+from .metrics import ocpp_metrics
 from .urls import safe_url
 
 _LOGGER = logging.getLogger(__name__)
@@ -31,8 +32,11 @@ class StationLifecycle:
     """Mixin of a protocol's station. Needs `role`, `backoff`, `url`, `station_id`,
     `password`, `config`, `wire_logger` and the hooks; `stopping` ends the loop."""
 
+    orge: Any
     role: Any
     backoff: Any
+    journal: Any
+    sender: Any
     url: str
     station_id: str
     password: str | None
@@ -77,6 +81,8 @@ class StationLifecycle:
     # --- the loop --------------------------------------------------------------------
 
     async def run_lifecycle(self) -> None:
+        counts = ocpp_metrics(self.orge)  # /api/metrics (metrics.py)
+        counts.watch(self.subprotocols()[0], self.journal, self.sender)
         while not self.stopping:
             if not self.role.active:
                 self.set_link_state("standby")
@@ -108,6 +114,7 @@ class StationLifecycle:
                 except ConnectFailed as err:
                     failure = err
             if connection is not None:
+                connection.metrics = counts
                 if not self.role.active:  # the primary came back while we were dialling
                     await connection.close()
                     continue
