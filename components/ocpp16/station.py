@@ -16,7 +16,7 @@ import logging
 import time
 import uuid
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import voluptuous as vol
 
@@ -28,6 +28,7 @@ from ..ocpp_station.backoff import ReconnectBackoff
 from ..ocpp_station.boot import Registration
 from ..ocpp_station.clock import StationClock
 from ..ocpp_station.config import StationIdentity, firmware_version, resolve_station
+from ..ocpp_station.connection import OCPP16 as SUBPROTOCOL
 from ..ocpp_station.connection import ConnectFailed, Connection
 from ..ocpp_station.ended_values import in_time_order, keep_for_end
 from ..ocpp_station.entities import LinkSensors
@@ -50,9 +51,11 @@ from ..ocpp_station.timers import aligned, every
 from . import DOMAIN
 from .config_keys import SETTING_PREFIX, ConfigKeys, defaults
 from .driver import present_id_tag
-from .link import SUBPROTOCOL, Link
 from .maintenance import Maintenance16
 from .orders import AVAILABILITY_KEY, Orders
+
+if TYPE_CHECKING:
+    from .link import Link
 
 _LOGGER = logging.getLogger(__name__)
 TX_ID_PREFIX = "txid16:"
@@ -309,6 +312,10 @@ class Ocpp16Station(StationLifecycle, Orders):
                 self.spawn(self._start_tx(binding))
 
     async def _session(self, connection: Connection) -> None:
+        # The 1.6 stack (ocpp.v16's messages and schemas, ~1.3 MiB) loads only when a 1.6
+        # socket is open: on most stations 1.6 is the fallback and never connects.
+        from .link import Link
+
         link = self.link = Link(self, connection)
         receiver = self.spawn(link.run())
         self._set_connection("booting")
