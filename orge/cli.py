@@ -73,13 +73,14 @@ def build_parser(wanted: str | None = None) -> argparse.ArgumentParser:
     _add_config_arg(status)
     status.set_defaults(func=cmd_status)
 
-    from orge import update  # standard library only: cheap to import
-
     upd = sub.add_parser(
         "update", help="install a release beside the live one, switch, restart, watch"
     )
-    update.add_arguments(upd)
-    upd.set_defaults(func=update.run_command)
+    if wanted == "update":  # imported for its own command only: ~0.3 MiB in a station
+        from orge import update
+
+        update.add_arguments(upd)
+        upd.set_defaults(func=update.run_command)
 
     scaffold = sub.add_parser("scaffold", help="create a new component that works as generated")
     scaffold_sub = scaffold.add_subparsers(dest="what", metavar="WHAT", required=True)
