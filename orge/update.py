@@ -61,6 +61,7 @@ DEFAULT_RESTART = "systemctl restart orge"
 DEFAULT_HEALTH_URL = "http://127.0.0.1:8000/api/health"
 DEFAULT_DEADLINE = 120.0
 DEFAULT_KEEP = 1  # releases kept besides the live and the previous one
+DEPS_PTH = "_orge_deps.pth"  # a release's line to the site-packages of --deps-from
 DOWNLOADS = ".downloads"  # in the releases folder; not a version name, never a release
 DOWNLOAD_TIMEOUT = 60.0  # s without a byte from the server
 RELEASE_FILE = "orge-release.json"
@@ -380,24 +381,49 @@ def download_wheel(url: str, directory: str, say: Say = _quiet) -> str:
 
 def prune_releases(layout: Layout, keep: int = DEFAULT_KEEP, say: Say = _quiet) -> list[str]:
     """Delete old releases: the live one, the one live before it (what `--rollback` goes
-    back to) and the `keep` most recently installed others stay. Returns the versions
-    deleted (their folders are gone)."""
+    back to), the `keep` most recently installed others, and any release whose libraries
+    one of those uses (`--deps-from` inside it) stay. Returns the versions deleted (their
+    folders are gone). Raises UpdateError for a negative `keep`."""
     if keep < 0:
         raise UpdateError(f"--keep must be 0 or more, not {keep}")
     live = layout.live()
     history = [version for version in layout.history() if version != live]
     protected = {live, history[-1] if history else None}
-    others = [r for r in reversed(layout.releases()) if r.version not in protected]
-    deleted = []
-    for release in others[keep:]:
+    releases = list(reversed(layout.releases()))  # newest install first
+    others = [r for r in releases if r.version not in protected]
+    kept = [r for r in releases if r.version in protected] + others[:keep]
+    doomed = others[keep:]
+    changed = True
+    while changed:  # a kept release's libraries may come from one that would go
+        changed = False
+        used = {path: r.version for r in kept for path in _libraries_of(r.path)}
+        for release in list(doomed):
+            inside = os.path.realpath(release.path) + os.sep
+            user = next((v for path, v in used.items() if path.startswith(inside)), None)
+            if user is not None:
+                say(f"keeping old release {release.version}: {user} uses its libraries")
+                doomed.remove(release)
+                kept.append(release)
+                changed = True
+    for release in doomed:
         say(f"removing old release {release.version} ({release.path})")
         # orge-release.json first: a power cut half-way leaves an incomplete folder, which
         # is never taken for a release (and is rebuilt if that version is installed again)
         with contextlib.suppress(FileNotFoundError):
             os.unlink(os.path.join(release.path, RELEASE_FILE))
         shutil.rmtree(release.path, ignore_errors=True)
-        deleted.append(release.version)
-    return deleted
+    return [release.version for release in doomed]
+
+
+def _libraries_of(venv: str) -> list[str]:
+    """The site-packages folders (resolved) a release takes its libraries from through
+    `_link_site_packages`; none for a release with its own."""
+    found = []
+    with contextlib.suppress(OSError):
+        for own in _site_packages(venv):
+            with contextlib.suppress(OSError), open(os.path.join(own, DEPS_PTH)) as handle:
+                found += [os.path.realpath(line.strip()) for line in handle if line.strip()]
+    return found
 
 
 def _release_env() -> dict[str, str]:
@@ -439,7 +465,7 @@ def _link_site_packages(venv: str, site_packages: str) -> None:
     after the venv's own, so the release's ORGE comes first and the libraries come from
     there. A bare path line: that folder's own `.pth` files are not run."""
     (own,) = _site_packages(venv)
-    with open(os.path.join(own, "_orge_deps.pth"), "w", encoding="utf-8") as handle:
+    with open(os.path.join(own, DEPS_PTH), "w", encoding="utf-8") as handle:
         handle.write(site_packages + "\n")
 
 

@@ -492,6 +492,20 @@ def test_prune_keeps_live_previous_and_n_more(tmp_path: Path) -> None:
     assert sorted(os.listdir(layout.releases_dir)) == ["1.2", "1.4", "1.5"]
     assert lines[0] == f"removing old release 1.3 ({layout.releases_dir}/1.3)"
     assert prune_releases(layout, 1) == []  # nothing more to do
+    # 1.5 takes its libraries from 1.2's venv (installed with --deps-from there)
+    libraries = Path(layout.release_path("1.2"), "lib", "python3.11", "site-packages")
+    libraries.mkdir(parents=True)
+    own = Path(layout.release_path("1.5"), "lib", "python3.11", "site-packages")
+    own.mkdir(parents=True)
+    (own / "_orge_deps.pth").write_text(f"{libraries}\n")
+    lines.clear()
+    history = ["1.0", "1.2", "1.4", "1.5"]
+    layout.record(history, {"result": "updated", "version": "1.5"})
+    layout.switch("1.5")  # live 1.5, previous 1.4: 1.2 stays for 1.5's libraries
+    assert prune_releases(layout, 0, say=lines.append) == []
+    assert lines == ["keeping old release 1.2: 1.5 uses its libraries"]
+    layout.record(history[:-1], {"result": "rollback", "version": "1.4"})
+    layout.switch("1.4")
     assert prune_releases(layout, 0) == ["1.5"]
     assert [r.version for r in layout.releases()] == ["1.2", "1.4"]
     with pytest.raises(UpdateError, match="--keep must be 0 or more"):
