@@ -760,6 +760,17 @@ def _result(result: str, version: str, reason: str | None = None) -> dict[str, A
 # --- command line ----------------------------------------------------------------------
 
 
+def _count(text: str) -> int:
+    """A whole number of 0 or more (argparse type)."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number of 0 or more")
+    return value
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """The options of `orge update` (and of `python3 -m orge.update`)."""
     what = parser.add_mutually_exclusive_group(required=True)
@@ -810,8 +821,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--python", default=sys.executable, help="Python for new venvs")
     parser.add_argument(
         "--keep",
-        type=int,
-        default=int(env("ORGE_UPDATE_KEEP", DEFAULT_KEEP)),
+        type=_count,  # checked before anything is installed, not after the switch
+        default=env("ORGE_UPDATE_KEEP", str(DEFAULT_KEEP)),  # converted by argparse too
         metavar="N",
         help="after an update, old releases kept besides the live and the previous one "
         f"(default {DEFAULT_KEEP}); older ones are deleted",

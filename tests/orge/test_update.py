@@ -510,3 +510,17 @@ def test_prune_keeps_live_previous_and_n_more(tmp_path: Path) -> None:
     assert [r.version for r in layout.releases()] == ["1.2", "1.4"]
     with pytest.raises(UpdateError, match="--keep must be 0 or more"):
         prune_releases(layout, -1)
+
+
+def test_keep_is_checked_before_anything_is_done(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from orge.update import main
+
+    for argv, env in ((["--keep", "-1"], None), ([], "two")):
+        if env is not None:
+            monkeypatch.setenv("ORGE_UPDATE_KEEP", env)
+        with pytest.raises(SystemExit) as exit_info:
+            main(["--to", str(tmp_path / "orge-1.0.0-py3-none-any.whl"), *argv])
+        assert exit_info.value.code == 2  # argparse's usage error: nothing installed
+        assert "--keep: " in capsys.readouterr().err
