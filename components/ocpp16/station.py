@@ -43,6 +43,7 @@ from ..ocpp_station.evse import (
 from ..ocpp_station.journal import KIND_END, KIND_METER, KIND_START, AsyncJournal, Entry
 from ..ocpp_station.lifecycle import StationLifecycle
 from ..ocpp_station.measurands import read_samples
+from ..ocpp_station.metrics import ocpp_metrics
 from ..ocpp_station.recovery import SessionRecovery
 from ..ocpp_station.role import LinkRole
 from ..ocpp_station.sender import CallRejected, JournalSender, LinkDown, NoAnswer, RetryPolicy
@@ -134,6 +135,7 @@ class Ocpp16Station(StationLifecycle, Orders):
             on_aside=self._aside,
         )
         self.sessions = StationSessions(orge, DOMAIN, "OCPP 1.6", self.journal)
+        ocpp_metrics(orge).watch(SUBPROTOCOL, self.journal, self.sender)  # /api/metrics
         # ChangeConfiguration of a timer's key applies at once (issue 10 point 3)
         self.settings = self.sender.settings
         self.maintenance = Maintenance16(self)

@@ -36,6 +36,7 @@ from components.ocpp_station.journal import (
     boot_id,
 )
 from components.ocpp_station.lifecycle import StationLifecycle
+from components.ocpp_station.metrics import ocpp_metrics
 from components.ocpp_station.recovery import SessionRecovery
 from components.ocpp_station.role import LinkRole
 from components.ocpp_station.sender import (
@@ -125,6 +126,7 @@ class Station201(StationLifecycle, TransactionLog):
             on_aside=self._moved_aside,
         )
         self.sessions = StationSessions(orge, DOMAIN, "OCPP 2.0.1", self.journal)
+        ocpp_metrics(orge).watch(OCPP201, self.journal, self.sender)  # /api/metrics
         self.wire_logger = logging.getLogger(f"components.{DOMAIN}.wire")
         # (set both ways: the logger outlives a station restarted in the same process)
         self.wire_logger.setLevel(logging.INFO if config["log_messages"] else logging.WARNING)

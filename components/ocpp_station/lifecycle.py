@@ -35,8 +35,6 @@ class StationLifecycle:
     orge: Any
     role: Any
     backoff: Any
-    journal: Any
-    sender: Any
     url: str
     station_id: str
     password: str | None
@@ -81,8 +79,7 @@ class StationLifecycle:
     # --- the loop --------------------------------------------------------------------
 
     async def run_lifecycle(self) -> None:
-        counts = ocpp_metrics(self.orge)  # /api/metrics (metrics.py)
-        counts.watch(self.subprotocols()[0], self.journal, self.sender)
+        counts = ocpp_metrics(self.orge)  # the socket's counts for /api/metrics
         while not self.stopping:
             if not self.role.active:
                 self.set_link_state("standby")

@@ -11,7 +11,9 @@ one to the other count into it, labelled by the socket's OCPP-J subprotocol (`oc
   `Connection._dispatch`.
 - `orge_ocpp_messages_queued_total{protocol,action}`: messages written to the offline
   journal (transaction events, statuses...: what must reach the CSMS even across an
-  outage). `AsyncJournal.append`, through its `on_append` hook.
+  outage). `AsyncJournal.append`, through its `on_append` hook (set when the station is
+  built, so what start-up journals, e.g. a transaction ended while the station was off,
+  is counted).
 - `orge_ocpp_messages_retried_total{protocol,action}`: journaled messages the CSMS refused
   (CALLERROR) or left unanswered, to be sent again (OCPP 2.0.1 MessageAttempts / 1.6
   TransactionMessageAttempts); the last failure moves the message aside instead and is
