@@ -6,7 +6,6 @@ One place for the cut-off and the wording, so every message reads the same:
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -19,6 +18,8 @@ CUTOFF = 0.6
 def nearest(name: str, candidates: Iterable[Any]) -> str | None:
     """The candidate closest to `name` (ratio >= CUTOFF), or None."""
     names = [str(candidate) for candidate in candidates]
+    import difflib  # only when a name is wrong: ~0.4 MiB a running station never needs
+
     matches = difflib.get_close_matches(str(name), names, n=1, cutoff=CUTOFF)
     return matches[0] if matches else None
 

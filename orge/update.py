@@ -13,8 +13,14 @@ A release is complete only once `orge-release.json` is in it; a folder without i
 cut during an install) is removed and built again. The switch is one `rename(2)` of a new
 symlink over `current`, so at every instant `current` names one complete release. Nothing
 is ever downloaded from a place the operator did not name: the code comes from the wheel
-file or the local git repository given, its dependencies from pip's configured index, from
-`--wheelhouse DIR` only, or from an installed site-packages (`--deps-from`).
+file, the http(s) URL of a wheel (fetched with the standard library, the server's TLS
+certificate and host name verified against the system's CAs or `SSL_CERT_FILE`, redirects
+followed only on the same scheme, host and port) or the local git repository given, its
+dependencies from pip's configured index, from `--wheelhouse DIR` only, or from an installed
+site-packages (`--deps-from`).
+
+Old releases are deleted after a successful update: the live one, the one live before it
+(for `--rollback`) and the `--keep N` (default 1) most recently installed others stay.
 
 This module uses the standard library only: `deploy/provision.sh` runs it from a wheel or
 a source tree before any ORGE is installed (`python3 -m orge.update ...`).
@@ -36,10 +42,14 @@ import os
 import re
 import shlex
 import shutil
+import ssl
 import subprocess
 import sys
 import tempfile
 import time
+import urllib.error
+import urllib.parse
+import urllib.request
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -50,6 +60,10 @@ DEFAULT_CONFIG = "/etc/orge/config"
 DEFAULT_RESTART = "systemctl restart orge"
 DEFAULT_HEALTH_URL = "http://127.0.0.1:8000/api/health"
 DEFAULT_DEADLINE = 120.0
+DEFAULT_KEEP = 1  # releases kept besides the live and the previous one
+DEPS_PTH = "_orge_deps.pth"  # a release's line to the site-packages of --deps-from
+DOWNLOADS = ".downloads"  # in the releases folder; not a version name, never a release
+DOWNLOAD_TIMEOUT = 60.0  # s without a byte from the server
 RELEASE_FILE = "orge-release.json"
 STATE_FILE = "update.json"
 LOCK_FILE = ".update.lock"
@@ -193,23 +207,46 @@ def _write_atomic(path: str, text: str) -> None:
 class Source:
     """What to install: a wheel file, or a tag of a local git repository."""
 
-    kind: str  # "wheel" | "tag"
+    kind: str  # "wheel" | "url" | "tag"
     version: str
     location: str  # the wheel's path, or the repository
     tag: str = ""
+    url: str = ""  # where a downloaded wheel came from (without credentials or query)
 
     def describe(self) -> str:
+        if self.url:
+            return self.url
         return self.location if self.kind == "wheel" else f"{self.location}@{self.tag}"
 
 
+def shown_url(url: str) -> str:
+    """A URL as it may be shown and recorded: without user, password, query and fragment
+    (where a download token would be)."""
+    parts = urllib.parse.urlsplit(url)
+    host = parts.hostname or ""
+    if ":" in host:
+        host = f"[{host}]"
+    netloc = f"{host}:{parts.port}" if parts.port else host
+    return urllib.parse.urlunsplit((parts.scheme, netloc, parts.path, "", ""))
+
+
 def resolve_source(to: str, repo: str | None) -> Source:
-    """`--to`: a path to `orge-<version>-...whl` (or `file://` URL to one), else a tag of
-    the git repository `repo`. Raises UpdateError for anything else."""
+    """`--to`: a path to `orge-<version>-...whl` (or `file://` URL to one), the http(s) URL
+    of such a wheel (downloaded by `install_release` only if that version is not installed
+    yet), else a tag of the git repository `repo`. Raises UpdateError for anything else."""
+    if to.startswith(("http://", "https://")):
+        name = urllib.parse.unquote(os.path.basename(urllib.parse.urlsplit(to).path))
+        match = _WHEEL_NAME.match(name)
+        if not match:
+            raise UpdateError(
+                f"{shown_url(to)}: not the URL of an ORGE wheel (orge-<version>-...whl)"
+            )
+        return Source("url", match["version"], to, url=shown_url(to))
     path = to[len("file://") :] if to.startswith("file://") else to
     if "://" in path:
         raise UpdateError(
-            f"{to}: give a wheel file or a tag of a local git repository; "
-            "ORGE downloads nothing itself"
+            f"{shown_url(to)}: give a wheel file, an http(s) URL of one, or a tag of a local "
+            "git repository; ORGE downloads nothing else"
         )
     if path.endswith(".whl"):
         match = _WHEEL_NAME.match(os.path.basename(path))
@@ -260,7 +297,13 @@ def install_release(
     say(f"installing ORGE {source.version} from {source.describe()} into {path}")
     try:
         with tempfile.TemporaryDirectory(prefix="orge-update-") as scratch:
-            wheel = source.location if source.kind == "wheel" else _wheel_from_tag(source, scratch)
+            if source.kind == "url":
+                downloads = os.path.join(layout.releases_dir, DOWNLOADS)
+                wheel = download_wheel(source.location, downloads, say)
+            elif source.kind == "wheel":
+                wheel = source.location
+            else:
+                wheel = _wheel_from_tag(source, scratch)
             _run([python, "-m", "venv", path], "creating the venv")
             pip = [os.path.join(path, "bin", "python"), "-m", "pip", "install", "--quiet"]
             pip += ["--disable-pip-version-check", "--no-warn-script-location"]
@@ -271,11 +314,14 @@ def install_release(
                 pip += ["--no-index", "--find-links", wheelhouse]
             _run([*pip, wheel], "pip install")
         installed = _installed_version(path)
-        if installed != source.version and source.kind == "wheel":
+        if installed != source.version and source.kind in ("wheel", "url"):
             raise UpdateError(f"{source.describe()} holds ORGE {installed}, not {source.version}")
     except BaseException:
         shutil.rmtree(path, ignore_errors=True)
         raise
+    finally:
+        if source.kind == "url":  # the venv holds the code now; the wheel is not kept
+            shutil.rmtree(os.path.join(layout.releases_dir, DOWNLOADS), ignore_errors=True)
     release = Release(
         source.version, path, source.describe(), datetime.now(UTC).isoformat(timespec="seconds")
     )
@@ -284,6 +330,100 @@ def install_release(
     _write_atomic(os.path.join(path, RELEASE_FILE), json.dumps(data, indent=2) + "\n")
     say(f"installed ORGE {installed} as release {source.version}")
     return release, True
+
+
+class _SameOrigin(urllib.request.HTTPRedirectHandler):
+    """Follows a redirect only to the scheme, host and port the operator named: a wheel
+    is never fetched from anywhere else (nor moved from https to http)."""
+
+    def redirect_request(
+        self, req: urllib.request.Request, fp: Any, code: int, msg: str, headers: Any, newurl: str
+    ) -> urllib.request.Request | None:
+        old, new = urllib.parse.urlsplit(req.full_url), urllib.parse.urlsplit(newurl)
+        if (old.scheme, old.hostname, old.port) != (new.scheme, new.hostname, new.port):
+            raise UpdateError(
+                f"{shown_url(req.full_url)} redirects to {shown_url(newurl)}, another server "
+                "than the one named; nothing downloaded"
+            )
+        return super().redirect_request(req, fp, code, msg, headers, newurl)
+
+
+def download_wheel(url: str, directory: str, say: Say = _quiet) -> str:
+    """Fetch the wheel at `url` into `directory` (created) and return its path. https is
+    verified: the certificate against the system's CAs (or `SSL_CERT_FILE` /
+    `SSL_CERT_DIR`), the host name against it. A partial file is never left behind.
+    Raises UpdateError (HTTP error, TLS failure, no answer within DOWNLOAD_TIMEOUT s, a
+    redirect to another server)."""
+    name = urllib.parse.unquote(os.path.basename(urllib.parse.urlsplit(url).path))
+    os.makedirs(directory, exist_ok=True)
+    target = os.path.join(directory, name)
+    partial = f"{target}.part"
+    opener = urllib.request.build_opener(
+        urllib.request.HTTPSHandler(context=ssl.create_default_context()), _SameOrigin()
+    )
+    say(f"downloading {shown_url(url)}")
+    try:
+        with opener.open(url, timeout=DOWNLOAD_TIMEOUT) as answer, open(partial, "wb") as out:
+            shutil.copyfileobj(answer, out)
+        os.replace(partial, target)
+    except urllib.error.HTTPError as err:
+        raise UpdateError(
+            f"cannot download {shown_url(url)}: HTTP {err.code} {err.reason}"
+        ) from None
+    except (OSError, ValueError) as err:
+        reason = err.reason if isinstance(err, urllib.error.URLError) else err
+        raise UpdateError(f"cannot download {shown_url(url)}: {reason}") from None
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(partial)
+    return target
+
+
+def prune_releases(layout: Layout, keep: int = DEFAULT_KEEP, say: Say = _quiet) -> list[str]:
+    """Delete old releases: the live one, the one live before it (what `--rollback` goes
+    back to), the `keep` most recently installed others, and any release whose libraries
+    one of those uses (`--deps-from` inside it) stay. Returns the versions deleted (their
+    folders are gone). Raises UpdateError for a negative `keep`."""
+    if keep < 0:
+        raise UpdateError(f"--keep must be 0 or more, not {keep}")
+    live = layout.live()
+    history = [version for version in layout.history() if version != live]
+    protected = {live, history[-1] if history else None}
+    releases = list(reversed(layout.releases()))  # newest install first
+    others = [r for r in releases if r.version not in protected]
+    kept = [r for r in releases if r.version in protected] + others[:keep]
+    doomed = others[keep:]
+    changed = True
+    while changed:  # a kept release's libraries may come from one that would go
+        changed = False
+        used = {path: r.version for r in kept for path in _libraries_of(r.path)}
+        for release in list(doomed):
+            inside = os.path.realpath(release.path) + os.sep
+            user = next((v for path, v in used.items() if path.startswith(inside)), None)
+            if user is not None:
+                say(f"keeping old release {release.version}: {user} uses its libraries")
+                doomed.remove(release)
+                kept.append(release)
+                changed = True
+    for release in doomed:
+        say(f"removing old release {release.version} ({release.path})")
+        # orge-release.json first: a power cut half-way leaves an incomplete folder, which
+        # is never taken for a release (and is rebuilt if that version is installed again)
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(os.path.join(release.path, RELEASE_FILE))
+        shutil.rmtree(release.path, ignore_errors=True)
+    return [release.version for release in doomed]
+
+
+def _libraries_of(venv: str) -> list[str]:
+    """The site-packages folders (resolved) a release takes its libraries from through
+    `_link_site_packages`; none for a release with its own."""
+    found = []
+    with contextlib.suppress(OSError):
+        for own in _site_packages(venv):
+            with contextlib.suppress(OSError), open(os.path.join(own, DEPS_PTH)) as handle:
+                found += [os.path.realpath(line.strip()) for line in handle if line.strip()]
+    return found
 
 
 def _release_env() -> dict[str, str]:
@@ -325,7 +465,7 @@ def _link_site_packages(venv: str, site_packages: str) -> None:
     after the venv's own, so the release's ORGE comes first and the libraries come from
     there. A bare path line: that folder's own `.pth` files are not run."""
     (own,) = _site_packages(venv)
-    with open(os.path.join(own, "_orge_deps.pth"), "w", encoding="utf-8") as handle:
+    with open(os.path.join(own, DEPS_PTH), "w", encoding="utf-8") as handle:
         handle.write(site_packages + "\n")
 
 
@@ -498,6 +638,7 @@ class Options:
     deps_from: str | None = None
     wheelhouse: str | None = None
     python: str = sys.executable
+    keep: int = DEFAULT_KEEP  # old releases kept besides the live and the previous one
 
 
 def update(to: str, options: Options, say: Say = print) -> str:
@@ -535,6 +676,7 @@ def update(to: str, options: Options, say: Say = print) -> str:
         if failure is None:
             layout.record([*history, release.version], _result("updated", release.version))
             say(f"ORGE {release.version} is live and healthy")
+            prune_releases(layout, options.keep, say)
             return release.version
         if previous is None:
             layout.record([*history, release.version], _result("failed", release.version))
@@ -618,10 +760,23 @@ def _result(result: str, version: str, reason: str | None = None) -> dict[str, A
 # --- command line ----------------------------------------------------------------------
 
 
+def _count(text: str) -> int:
+    """A whole number of 0 or more (argparse type)."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number of 0 or more")
+    return value
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """The options of `orge update` (and of `python3 -m orge.update`)."""
     what = parser.add_mutually_exclusive_group(required=True)
-    what.add_argument("--to", metavar="VERSION", help="a wheel file, or a tag of --repo")
+    what.add_argument(
+        "--to", metavar="VERSION", help="a wheel file, the http(s) URL of one, or a tag of --repo"
+    )
     what.add_argument("--rollback", action="store_true", help="go back to the previous release")
     what.add_argument("--status", action="store_true", help="list releases; * is live")
     what.add_argument(
@@ -665,6 +820,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--python", default=sys.executable, help="Python for new venvs")
     parser.add_argument(
+        "--keep",
+        type=_count,  # checked before anything is installed, not after the switch
+        default=env("ORGE_UPDATE_KEEP", str(DEFAULT_KEEP)),  # converted by argparse too
+        metavar="N",
+        help="after an update, old releases kept besides the live and the previous one "
+        f"(default {DEFAULT_KEEP}); older ones are deleted",
+    )
+    parser.add_argument(
         "--result-file",
         metavar="FILE",
         help="write the outcome there as JSON ({result, version, reason, at}) when done",
@@ -697,6 +860,7 @@ def run_command(args: argparse.Namespace) -> int:
         deps_from=args.deps_from,
         wheelhouse=args.wheelhouse,
         python=args.python,
+        keep=args.keep,
     )
     if getattr(args, "from_request", None):
         try:

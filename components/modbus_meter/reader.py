@@ -106,6 +106,8 @@ class MeterReader:
         self.last_refused: dict[str, Any] | None = None
         self.last_read: float | None = None  # time.time() of the last good poll
         self.polls = 0
+        self.requests = 0  # register read requests sent (metrics.py)
+        self.reads = 0  # polls the meter answered in full (metrics.py)
         # key -> (reading in kWh, monotonic time) of the last accepted energy reading
         self._accepted: dict[str, tuple[float, float]] = {}
         self._received = False
@@ -197,6 +199,7 @@ class MeterReader:
         except ValueError as err:
             self._failed(PollFailed(INVALID_ANSWERS, str(err)))
             return False
+        self.reads += 1
         self._accept(values)
         return True
 
@@ -226,6 +229,7 @@ class MeterReader:
         )
         what = f"{block.input_type} registers {block.address:#06x}+{block.count}"
         self._received = False
+        self.requests += 1
         try:
             answer = await read(block.address, count=block.count, device_id=self.config["slave"])
         except ModbusIOException:

@@ -10,6 +10,7 @@ import voluptuous as vol
 from orge.core import Orge, ServiceCall
 from orge.entity import Entity, async_add_entities
 
+from . import metrics
 from .entities import build_entities
 from .reader import MeterReader
 
@@ -33,6 +34,7 @@ async def async_setup_meter(orge: Orge, config: dict[str, Any]) -> bool:
     reader = MeterReader(config, write_states)
     entities.extend(build_entities(reader, config["name"]))
     orge.data[DOMAIN] = reader
+    metrics.register(orge, reader, config["name"])
     await async_add_entities(orge, DOMAIN, entities)
 
     async def accept_reading(_call: ServiceCall) -> None:

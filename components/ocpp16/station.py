@@ -15,7 +15,7 @@ import contextlib
 import logging
 import time
 import uuid
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import voluptuous as vol
 
@@ -27,6 +27,7 @@ from ..ocpp_station.backoff import ReconnectBackoff
 from ..ocpp_station.boot import Registration
 from ..ocpp_station.clock import StationClock
 from ..ocpp_station.config import StationIdentity, firmware_version, resolve_station
+from ..ocpp_station.connection import OCPP16 as SUBPROTOCOL
 from ..ocpp_station.connection import ConnectFailed, Connection
 from ..ocpp_station.ended_values import in_time_order, keep_for_end
 from ..ocpp_station.entities import LinkSensors
@@ -41,6 +42,7 @@ from ..ocpp_station.evse import (
 from ..ocpp_station.journal import KIND_END, KIND_METER, KIND_START, AsyncJournal, Entry
 from ..ocpp_station.lifecycle import StationLifecycle
 from ..ocpp_station.measurands import read_samples
+from ..ocpp_station.metrics import ocpp_metrics
 from ..ocpp_station.recovery import SessionRecovery
 from ..ocpp_station.role import LinkRole
 from ..ocpp_station.security import configured_profile
@@ -58,12 +60,14 @@ from . import DOMAIN
 from .authorization import Authorization16
 from .config_keys import SETTING_PREFIX, ConfigKeys, defaults
 from .driver import present_id_tag
-from .link import SUBPROTOCOL, Link
 from .maintenance import Maintenance16
 from .orders import AVAILABILITY_KEY, Orders
 from .reservation import Reservation16
 from .security import Security16
 from .state import Tx
+
+if TYPE_CHECKING:
+    from .link import Link
 
 _LOGGER = logging.getLogger(__name__)
 TX_ID_PREFIX = "txid16:"
@@ -130,6 +134,7 @@ class Ocpp16Station(StationLifecycle, Orders):
             on_aside=self._aside,
         )
         self.sessions = StationSessions(orge, DOMAIN, "OCPP 1.6", self.journal)
+        ocpp_metrics(orge).watch(SUBPROTOCOL, self.journal, self.sender)  # /api/metrics
         # ChangeConfiguration of a timer's key applies at once (issue 10 point 3)
         self.settings = self.sender.settings
         self.maintenance = Maintenance16(self)
@@ -326,6 +331,10 @@ class Ocpp16Station(StationLifecycle, Orders):
                 self.spawn(self._start_tx(binding))
 
     async def _session(self, connection: Connection) -> None:
+        # The 1.6 stack (ocpp.v16's messages and schemas, ~1.3 MiB) loads only when a 1.6
+        # socket is open: on most stations 1.6 is the fallback and never connects.
+        from .link import Link
+
         link = self.link = Link(self, connection)
         connection.call_gate = self.registration.gate(SUBPROTOCOL)  # §4.2 while Rejected
         receiver = self.spawn(link.run())

@@ -33,6 +33,7 @@ from components.ocpp_station.journal import (
     boot_id,
 )
 from components.ocpp_station.lifecycle import StationLifecycle
+from components.ocpp_station.metrics import ocpp_metrics
 from components.ocpp_station.recovery import SessionRecovery
 from components.ocpp_station.role import LinkRole
 from components.ocpp_station.security import configured_profile
@@ -134,6 +135,7 @@ class Station201(StationLifecycle, TransactionLog):
         )
         self.sessions = StationSessions(orge, DOMAIN, "OCPP 2.0.1", self.journal)
         self.security = Security201(self)  # profiles, password rotation, certificates
+        ocpp_metrics(orge).watch(OCPP201, self.journal, self.sender)  # /api/metrics
         self.wire_logger = logging.getLogger(f"components.{DOMAIN}.wire")
         # (set both ways: the logger outlives a station restarted in the same process)
         self.wire_logger.setLevel(logging.INFO if config["log_messages"] else logging.WARNING)

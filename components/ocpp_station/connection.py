@@ -34,7 +34,7 @@ import logging
 import ssl
 import uuid
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus, InvalidURI
@@ -42,6 +42,9 @@ from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidSta
 from orge.redact import register_secret
 
 from .sender import CallRejected, LinkDown, NoAnswer
+
+if TYPE_CHECKING:
+    from .metrics import OcppMetrics
 
 _LOGGER = logging.getLogger(__name__)
 OCPP201 = "ocpp2.0.1"
@@ -257,6 +260,7 @@ class Connection:
         # asked before a CSMS CALL is served: None = serve it, NO_ANSWER = drop it, else
         # the CALLERROR code to answer with (the boot policy, `boot.Registration`)
         self.call_gate: Callable[[str], str | None] | None = None
+        self.metrics: OcppMetrics | None = None  # the hub's counts, set by its station
 
     @property
     def is_open(self) -> bool:
@@ -353,6 +357,8 @@ class Connection:
             await self._error(unique_id, "FormatViolation", "The payload of a CALL is an object")
             return
         action = frame[2]
+        if self.metrics is not None:
+            self.metrics.count_received(self.subprotocol, action)
         handlers = getattr(self._charge_point, "route_map", {}).get(action)
         if not handlers or "_on_action" not in handlers:
             if _known_action(action, self.version):
@@ -441,6 +447,8 @@ class Connection:
             try:
                 self.wire_logger.info("%s: send %s", self.station_id, text)
                 await self.send(text)
+                if self.metrics is not None:
+                    self.metrics.count_sent(self.subprotocol, action)
                 done, _ = await asyncio.wait({future}, timeout=wait)
             finally:
                 self._pending.pop(unique_id, None)

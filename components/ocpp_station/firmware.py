@@ -58,11 +58,13 @@ import urllib.parse
 import urllib.request
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from orge import update as orge_update
 from orge.core import Orge
 from orge.redact import redact
+
+if TYPE_CHECKING:
+    from orge import update as orge_update
 
 _LOGGER = logging.getLogger(__name__)
 _SECURITY = logging.getLogger("orge.security")
@@ -228,6 +230,8 @@ class FirmwareUpdater:
     def start(self, request: FirmwareRequest) -> str:
         """Begin an update: "Accepted", "AcceptedCanceled" (the running one is cancelled)
         or "Rejected" (a switch is under way, or the location is not HTTP(S))."""
+        from orge import update as orge_update  # loaded when an update is asked for
+
         if urllib.parse.urlsplit(request.location).scheme not in ("http", "https"):
             return "Rejected"
         prefix = _options(self.orge.config.path()).prefix
@@ -254,6 +258,8 @@ class FirmwareUpdater:
         await self.notify(status, request_id)
 
     async def _run(self, request: FirmwareRequest) -> None:
+        from orge import update as orge_update
+
         rid = request.request_id
         loop = asyncio.get_running_loop()
         download_dir = ""
@@ -378,6 +384,8 @@ class FirmwareUpdater:
 
 
 def _options(config_dir: str) -> orge_update.Options:
+    from orge import update as orge_update
+
     env = os.environ.get
     return orge_update.Options(
         prefix=env("ORGE_PREFIX", orge_update.DEFAULT_PREFIX),

@@ -463,6 +463,12 @@ class AsyncJournal:
         self._max = max_messages
         self.count_cached = 0
         self.on_count: Callable[[int], None] | None = None
+        self.on_append: Callable[[Entry], None] | None = None  # a message was journaled
+
+    @property
+    def path(self) -> str:
+        """The SQLite database's file."""
+        return self._path
 
     @property
     def journal(self) -> Journal:
@@ -499,7 +505,10 @@ class AsyncJournal:
         return result
 
     async def append(self, *args: Any, **kwargs: Any) -> Entry:
-        return await self._counted(self.journal.append, *args, **kwargs)
+        entry = await self._counted(self.journal.append, *args, **kwargs)
+        if self.on_append is not None:
+            self.on_append(entry)
+        return entry
 
     async def confirm(self, entry_id: int) -> None:
         await self._counted(self.journal.confirm, entry_id)

@@ -22,6 +22,7 @@ import logging
 from typing import Any
 
 from .connection import ConnectFailed, Connection, open_connection
+from .metrics import ocpp_metrics
 from .urls import safe_url
 
 _LOGGER = logging.getLogger(__name__)
@@ -31,6 +32,7 @@ class StationLifecycle:
     """Mixin of a protocol's station. Needs `role`, `backoff`, `url`, `station_id`,
     `password`, `config`, `wire_logger` and the hooks; `stopping` ends the loop."""
 
+    orge: Any
     role: Any
     backoff: Any
     url: str
@@ -101,6 +103,7 @@ class StationLifecycle:
     # --- the loop --------------------------------------------------------------------
 
     async def run_lifecycle(self) -> None:
+        counts = ocpp_metrics(self.orge)  # the socket's counts for /api/metrics
         while not self.stopping:
             if not self.role.active:
                 self.set_link_state("standby")
@@ -133,6 +136,7 @@ class StationLifecycle:
                     failure = err
                     await self.connect_failed(err)
             if connection is not None:
+                connection.metrics = counts
                 if not self.role.active:  # the primary came back while we were dialling
                     await connection.close()
                     continue

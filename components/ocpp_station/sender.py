@@ -92,6 +92,7 @@ class JournalSender:
         self.prepare = prepare
         self.on_confirmed = on_confirmed
         self.on_aside = on_aside
+        self.on_retry: Callable[[Entry], None] | None = None  # a failed message is retried
         self._wake = asyncio.Event()
         self.in_flight: Entry | None = None
         # The confirmation of an answered message (on_confirmed + delete), shielded: it
@@ -180,6 +181,8 @@ class JournalSender:
             if self.on_aside is not None:
                 self.on_aside(entry, reason)
             return
+        if self.on_retry is not None:
+            self.on_retry(entry)
         delay = policy.delay(failures)
         _LOGGER.warning(
             "%s %d failed (%s), attempt %d of %d; retrying in %.1f s",

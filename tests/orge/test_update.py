@@ -27,18 +27,23 @@ from typing import Any
 
 import pytest
 
+from orge.testing.ocpp_csms import self_signed_tls
 from orge.update import (
+    DOWNLOADS,
     RELEASE_FILE,
     Layout,
     Options,
     UpdateError,
+    download_wheel,
     install_only,
+    prune_releases,
     read_health,
     resolve_source,
     wait_healthy,
 )
 from tests.conftest import REPO
 from tests.deploy.wheels import SITE_PACKAGES, build_wheels
+from tests.fileservers import FileServer
 
 needs_git = pytest.mark.skipif(shutil.which("git") is None, reason="git not installed")
 RESTART = Path(__file__).resolve().parent.parent / "deploy" / "restart_station.py"
@@ -246,8 +251,15 @@ def test_a_second_install_changes_nothing_and_an_incomplete_one_is_rebuilt(
 
 @needs_git
 def test_sources_are_only_what_the_operator_named(tmp_path: Path) -> None:
-    with pytest.raises(UpdateError, match="downloads nothing itself"):
-        resolve_source("https://example.com/orge-9.0.0-py3-none-any.whl", None)
+    with pytest.raises(UpdateError, match="downloads nothing else"):
+        resolve_source("ftp://example.com/orge-9.0.0-py3-none-any.whl", None)
+    with pytest.raises(UpdateError, match="not the URL of an ORGE wheel"):
+        resolve_source("https://example.com/orge-9.0.0.tar.gz", None)
+    url = "https://fleet:s3cret@example.com:8443/r/orge-9.0.0-py3-none-any.whl?token=t0k"
+    source = resolve_source(url, None)
+    assert (source.kind, source.version, source.location) == ("url", "9.0.0", url)
+    # what is shown and recorded in orge-release.json: no credentials, no token
+    assert source.describe() == "https://example.com:8443/r/orge-9.0.0-py3-none-any.whl"
     with pytest.raises(UpdateError, match="no such wheel file"):
         resolve_source(str(tmp_path / "orge-9.0.0-py3-none-any.whl"), None)
     with pytest.raises(UpdateError, match="not an ORGE wheel name"):
@@ -385,3 +397,130 @@ def test_install_from_a_git_tag(tmp_path: Path) -> None:
     assert release.version == "3.0.0"
     assert json.loads((Path(release.path) / RELEASE_FILE).read_text())["orge_version"] == "3.0.0"
     assert release.source == f"{repo}@v3.0.0"
+
+
+def test_update_from_an_https_url_then_old_releases_deleted(
+    station: Station, wheels: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`--to https://...whl`: fetched from the server named (its certificate verified),
+    installed, live; then the releases beyond the live one, the previous one and `--keep`
+    are deleted."""
+    tls, ca_file = self_signed_tls(str(tmp_path))
+    monkeypatch.setenv("SSL_CERT_FILE", ca_file)  # the station's CAs trust the test server
+    install_only(str(wheels["1.0.0"]), station.options(), say=lambda _l: None)
+    subprocess.run(station.restart.split(), check=True)
+    deadline = time.monotonic() + 60
+    while read_health(station.options().health_url, station.options().token).version != "1.0.0":
+        assert time.monotonic() < deadline, station.log.read_text()
+        time.sleep(0.5)
+    # installed beside, never live: an old release by the time 1.1.0 is live
+    install_only(str(wheels["1.2.0"]), station.options(), say=lambda _l: None)
+    releases = station.prefix / "releases"
+    assert sorted(os.listdir(releases)) == ["1.0.0", "1.2.0"]
+
+    with FileServer(wheels["1.1.0"].parent, tls=tls) as server:
+        url = server.url(wheels["1.1.0"].name)
+        done = station.update_cli("--to", url, "--keep", "0")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert [(r.method, r.path) for r in server.received] == [("GET", f"/{wheels['1.1.0'].name}")]
+    assert f"downloading {url}" in done.stdout
+    assert os.readlink(station.prefix / "current") == "releases/1.1.0"
+    assert station.serving_version() == "1.1.0"
+    assert json.loads((releases / "1.1.0" / RELEASE_FILE).read_text())["source"] == url
+    # live 1.1.0 and previous 1.0.0 stay; with --keep 0 nothing else: 1.2.0 is gone, and
+    # the downloaded wheel too (the venv holds the code)
+    assert sorted(os.listdir(releases)) == ["1.0.0", "1.1.0"]
+    assert "removing old release 1.2.0" in done.stdout
+    back = station.update_cli("--rollback")  # what stays is enough to go back
+    assert back.returncode == 0, back.stderr
+    assert station.serving_version() == "1.0.0"
+
+
+def test_download_verifies_tls_and_stays_on_the_named_server(
+    tmp_path: Path, wheels: dict[str, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    tls, ca_file = self_signed_tls(str(tmp_path))
+    downloads = tmp_path / "releases" / DOWNLOADS
+    name = wheels["1.0.0"].name
+    with FileServer(wheels["1.0.0"].parent, tls=tls) as server:
+        # a certificate no CA of the system vouches for: refused, nothing written
+        monkeypatch.delenv("SSL_CERT_FILE", raising=False)
+        with pytest.raises(UpdateError, match="CERTIFICATE_VERIFY_FAILED"):
+            download_wheel(server.url(name), str(downloads))
+        assert list(downloads.iterdir()) == []
+        monkeypatch.setenv("SSL_CERT_FILE", ca_file)
+        with pytest.raises(UpdateError, match="HTTP 404"):
+            download_wheel(server.url("orge-7.0.0-py3-none-any.whl"), str(downloads))
+        got = download_wheel(server.url(name), str(downloads))
+        assert Path(got).read_bytes() == wheels["1.0.0"].read_bytes()
+
+    class Elsewhere(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_response(302)
+            self.send_header("Location", f"http://localhost:{other}/{name}")
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    other = _free_port()
+    redirecting = ThreadingHTTPServer(("127.0.0.1", 0), Elsewhere)
+    threading.Thread(target=redirecting.serve_forever, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{redirecting.server_address[1]}/{name}"
+        with pytest.raises(UpdateError, match="another server than the one named"):
+            download_wheel(url, str(tmp_path / "elsewhere"))
+    finally:
+        redirecting.shutdown()
+        redirecting.server_close()
+
+
+def test_prune_keeps_live_previous_and_n_more(tmp_path: Path) -> None:
+    layout = Layout(str(tmp_path))
+    for day, version in enumerate(["1.0", "1.1", "1.2", "1.3", "1.4", "1.5"], start=1):
+        path = Path(layout.release_path(version))
+        path.mkdir(parents=True)
+        (path / "bin").mkdir()
+        installed = f"2026-01-{day:02d}T00:00:00+00:00"
+        (path / RELEASE_FILE).write_text(json.dumps({"installed_at": installed}))
+    # 1.2 was live before 1.4 (1.3 and 1.5 were installed, never live); 1.4 is live
+    layout.record(["1.0", "1.2", "1.4"], {"result": "updated", "version": "1.4"})
+    layout.switch("1.4")
+    lines: list[str] = []
+    assert prune_releases(layout, 1, say=lines.append) == ["1.3", "1.1", "1.0"]
+    assert sorted(os.listdir(layout.releases_dir)) == ["1.2", "1.4", "1.5"]
+    assert lines[0] == f"removing old release 1.3 ({layout.releases_dir}/1.3)"
+    assert prune_releases(layout, 1) == []  # nothing more to do
+    # 1.5 takes its libraries from 1.2's venv (installed with --deps-from there)
+    libraries = Path(layout.release_path("1.2"), "lib", "python3.11", "site-packages")
+    libraries.mkdir(parents=True)
+    own = Path(layout.release_path("1.5"), "lib", "python3.11", "site-packages")
+    own.mkdir(parents=True)
+    (own / "_orge_deps.pth").write_text(f"{libraries}\n")
+    lines.clear()
+    history = ["1.0", "1.2", "1.4", "1.5"]
+    layout.record(history, {"result": "updated", "version": "1.5"})
+    layout.switch("1.5")  # live 1.5, previous 1.4: 1.2 stays for 1.5's libraries
+    assert prune_releases(layout, 0, say=lines.append) == []
+    assert lines == ["keeping old release 1.2: 1.5 uses its libraries"]
+    layout.record(history[:-1], {"result": "rollback", "version": "1.4"})
+    layout.switch("1.4")
+    assert prune_releases(layout, 0) == ["1.5"]
+    assert [r.version for r in layout.releases()] == ["1.2", "1.4"]
+    with pytest.raises(UpdateError, match="--keep must be 0 or more"):
+        prune_releases(layout, -1)
+
+
+def test_keep_is_checked_before_anything_is_done(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from orge.update import main
+
+    for argv, env in ((["--keep", "-1"], None), ([], "two")):
+        if env is not None:
+            monkeypatch.setenv("ORGE_UPDATE_KEEP", env)
+        with pytest.raises(SystemExit) as exit_info:
+            main(["--to", str(tmp_path / "orge-1.0.0-py3-none-any.whl"), *argv])
+        assert exit_info.value.code == 2  # argparse's usage error: nothing installed
+        assert "--keep: " in capsys.readouterr().err
