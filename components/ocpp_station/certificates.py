@@ -32,12 +32,14 @@ import itertools
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from cryptography import x509
-from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec, rsa
-from cryptography.x509.oid import NameOID
+if TYPE_CHECKING:
+    from cryptography import x509
+
+# `cryptography` (about 16 MiB resident) is imported inside the functions that use it:
+# a station without certificates (security profiles 1 and 2, no roots installed) never
+# loads it.
 
 ROOT_USES = (
     "CSMSRootCertificate",
@@ -95,6 +97,9 @@ class Installed:
 
 def _key_bits(key: object) -> bytes:
     """The subjectPublicKey BIT STRING contents of a public key."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ec, rsa
+
     if isinstance(key, ec.EllipticCurvePublicKey):
         return key.public_bytes(
             serialization.Encoding.X962, serialization.PublicFormat.UncompressedPoint
@@ -117,6 +122,8 @@ def hash_data(cert: x509.Certificate, issuer: x509.Certificate | None = None) ->
 
 def load_chain(pem: str) -> list[x509.Certificate]:
     """The certificates of a PEM text, in order. Raises CertificateError."""
+    from cryptography import x509
+
     try:
         chain = x509.load_pem_x509_certificates(pem.encode())
     except ValueError as err:
@@ -131,6 +138,8 @@ def _valid_now(cert: x509.Certificate, now: dt.datetime) -> bool:
 
 
 def _issued_by(cert: x509.Certificate, issuer: x509.Certificate) -> bool:
+    from cryptography.exceptions import InvalidSignature
+
     try:
         cert.verify_directly_issued_by(issuer)
     except (ValueError, TypeError, InvalidSignature):
@@ -211,6 +220,9 @@ class CertificateStore:
         """InstallCertificate (2.0.1 M05, 1.6 whitepaper): "Accepted", "Rejected" (not a
         certificate, not valid now, not a CA certificate, an unknown use) or "Failed"
         (the store is full). Installing a certificate already there is Accepted."""
+        from cryptography import x509
+        from cryptography.hazmat.primitives import serialization
+
         now = now or dt.datetime.now(dt.UTC)
         if use not in ROOT_USES:
             return "Rejected"
@@ -275,6 +287,11 @@ class CertificateStore:
         """A new key pair (EC P-256, kept pending with mode 0600) and its PKCS#10
         certificate signing request in PEM, subject O=<organization>, CN=<station id>
         (2.0.1 A02.FR.02 / 1.6 whitepaper: the CSMS checks CN against the station)."""
+        from cryptography import x509
+        from cryptography.hazmat.primitives import hashes, serialization
+        from cryptography.hazmat.primitives.asymmetric import ec
+        from cryptography.x509.oid import NameOID
+
         key = ec.generate_private_key(ec.SECP256R1())
         _write_private(
             self._dir(self._station) / self._pending_key_file.name,
@@ -301,6 +318,8 @@ class CertificateStore:
         connection. Raises CertificateError when there is no pending key, the chain is
         too long or not a chain, the leaf is not valid now or does not hold the pending
         key's public key (A02: Rejected); the current certificate stays then."""
+        from cryptography.hazmat.primitives import serialization
+
         now = now or dt.datetime.now(dt.UTC)
         if len(chain_pem.encode()) > self.max_chain_size:
             raise CertificateError(f"the chain is larger than {self.max_chain_size} bytes")
