@@ -35,8 +35,10 @@ failed components (`persistent_notification.setup_failed_<domain>`, orge/setup.p
 from __future__ import annotations
 
 import argparse
+import base64
 import contextlib
 import fcntl
+import http.client
 import json
 import os
 import re
@@ -226,7 +228,11 @@ def shown_url(url: str) -> str:
     host = parts.hostname or ""
     if ":" in host:
         host = f"[{host}]"
-    netloc = f"{host}:{parts.port}" if parts.port else host
+    try:
+        port = parts.port
+    except ValueError:  # not a number: shown as it is after the host (no secret there)
+        port = parts.netloc.rpartition("@")[2].rpartition(":")[2] or None
+    netloc = f"{host}:{port}" if port else host
     return urllib.parse.urlunsplit((parts.scheme, netloc, parts.path, "", ""))
 
 
@@ -235,6 +241,10 @@ def resolve_source(to: str, repo: str | None) -> Source:
     of such a wheel (downloaded by `install_release` only if that version is not installed
     yet), else a tag of the git repository `repo`. Raises UpdateError for anything else."""
     if to.startswith(("http://", "https://")):
+        try:
+            _request(to)
+        except ValueError as err:
+            raise UpdateError(f"{shown_url(to)}: not a usable URL ({err})") from None
         name = urllib.parse.unquote(os.path.basename(urllib.parse.urlsplit(to).path))
         match = _WHEEL_NAME.match(name)
         if not match:
@@ -361,22 +371,58 @@ def download_wheel(url: str, directory: str, say: Say = _quiet) -> str:
     opener = urllib.request.build_opener(
         urllib.request.HTTPSHandler(context=ssl.create_default_context()), _SameOrigin()
     )
-    say(f"downloading {shown_url(url)}")
+    shown = shown_url(url)
+    if url.startswith("http://"):
+        say(f"warning: {shown} is plain http: anyone on the way can change the wheel; use https")
     try:
-        with opener.open(url, timeout=DOWNLOAD_TIMEOUT) as answer, open(partial, "wb") as out:
+        request = _request(url)
+    except ValueError as err:  # a port that is not a number, a broken host
+        raise UpdateError(f"cannot download {shown}: not a usable URL ({err})") from None
+    say(f"downloading {shown}")
+    try:
+        with opener.open(request, timeout=DOWNLOAD_TIMEOUT) as answer, open(partial, "wb") as out:
             shutil.copyfileobj(answer, out)
         os.replace(partial, target)
     except urllib.error.HTTPError as err:
-        raise UpdateError(
-            f"cannot download {shown_url(url)}: HTTP {err.code} {err.reason}"
-        ) from None
-    except (OSError, ValueError) as err:
+        raise UpdateError(f"cannot download {shown}: HTTP {err.code} {err.reason}") from None
+    except (OSError, ValueError, http.client.HTTPException) as err:
         reason = err.reason if isinstance(err, urllib.error.URLError) else err
-        raise UpdateError(f"cannot download {shown_url(url)}: {reason}") from None
+        raise UpdateError(
+            f"cannot download {shown}: {_without_secrets(str(reason), url)}"
+        ) from None
     finally:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(partial)
     return target
+
+
+def _request(url: str) -> urllib.request.Request:
+    """The GET of `url`; a user and password in it go into an Authorization: Basic
+    header (RFC 7617), never into the host part urllib would try to resolve. Raises
+    ValueError for a URL whose port is not a number."""
+    parts = urllib.parse.urlsplit(url)
+    parts.port  # noqa: B018 - raises ValueError for a port that is not a number
+    if parts.username is None and parts.password is None:
+        return urllib.request.Request(url)
+    user = urllib.parse.unquote(parts.username or "")
+    password = urllib.parse.unquote(parts.password or "")
+    host = parts.hostname or ""
+    netloc = f"[{host}]" if ":" in host else host
+    if parts.port:
+        netloc = f"{netloc}:{parts.port}"
+    bare = urllib.parse.urlunsplit((parts.scheme, netloc, parts.path, parts.query, ""))
+    token = base64.b64encode(f"{user}:{password}".encode()).decode()
+    return urllib.request.Request(bare, headers={"Authorization": f"Basic {token}"})
+
+
+def _without_secrets(text: str, url: str) -> str:
+    """`text` (an error message) without the URL's password and query, should a library
+    have quoted them."""
+    parts = urllib.parse.urlsplit(url)
+    for secret in (parts.password, parts.query, url):
+        if secret:
+            text = text.replace(secret, "***")
+    return text
 
 
 def prune_releases(layout: Layout, keep: int = DEFAULT_KEEP, say: Say = _quiet) -> list[str]:

@@ -8,6 +8,7 @@ import base64
 import datetime as dt
 import ssl
 import threading
+import urllib.parse
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -47,7 +48,7 @@ class FileServer:
 
             def do_GET(self) -> None:
                 self._record()
-                target = owner.root / self.path.lstrip("/")
+                target = owner.root / urllib.parse.urlsplit(self.path).path.lstrip("/")
                 if owner.fail_gets > 0:
                     owner.fail_gets -= 1
                     self.send_error(503)

@@ -10,6 +10,7 @@ the version the running station reports is the one its release installed.
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import shutil
@@ -453,6 +454,20 @@ def test_download_verifies_tls_and_stays_on_the_named_server(
             download_wheel(server.url("orge-7.0.0-py3-none-any.whl"), str(downloads))
         got = download_wheel(server.url(name), str(downloads))
         assert Path(got).read_bytes() == wheels["1.0.0"].read_bytes()
+        # a user and password in the URL go as Basic auth (RFC 7617), never shown
+        said: list[str] = []
+        secret_url = server.url(name).replace("://", "://fleet:s3cr%40t@") + "?token=T0K"
+        download_wheel(secret_url, str(downloads), said.append)
+        last = server.received[-1]
+        assert last.path == f"/{name}?token=T0K"
+        assert last.headers["Authorization"] == "Basic " + base64.b64encode(
+            b"fleet:s3cr@t"
+        ).decode("ascii")
+        assert said == [f"downloading {server.url(name)}"]
+    # a port that is not a number: a clear error that does not quote the password
+    with pytest.raises(UpdateError, match="not a usable URL") as refused:
+        resolve_source("https://fleet:s3cret@example.invalid:x1/orge-1.0.0-py3-none-any.whl", None)
+    assert "s3cret" not in str(refused.value)
 
     class Elsewhere(BaseHTTPRequestHandler):
         def do_GET(self) -> None:

@@ -76,7 +76,7 @@ async def test_ocpp_counts_match_what_the_csms_saw(config_dir, start_station) ->
         }
         await csms.call(STATION, "GetVariables", {"getVariableData": [heartbeat]})
         with pytest.raises(NotSupportedError):  # received (and answered) all the same
-            await csms.call(STATION, "ClearCache", {})
+            await csms.call(STATION, "CostUpdated", {"totalCost": 1.5, "transactionId": "x"})
         await asyncio.sleep(0.3)  # the last answers and confirmations settle
 
         async with aiohttp.ClientSession() as session:
@@ -95,7 +95,7 @@ async def test_ocpp_counts_match_what_the_csms_saw(config_dir, start_station) ->
         )
         assert per_action(found["orge_ocpp_messages_sent_total"]) == dict(seen_by_csms)
         assert per_action(found["orge_ocpp_messages_received_total"]) == dict(sent_by_csms)
-        assert dict(sent_by_csms) == {"GetVariables": 1, "ClearCache": 1}
+        assert dict(sent_by_csms) == {"GetVariables": 1, "CostUpdated": 1}
         # Every TransactionEvent went through the journal once; the refused one was sent
         # again: the CSMS saw one more than were queued.
         events = csms.received("TransactionEvent")
