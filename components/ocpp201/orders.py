@@ -153,7 +153,15 @@ class Orders(SmartCharging):
             group = (info.get("groupIdToken") or {}).get("idToken")
             return str(info.get("status", "Invalid")), group
 
-        for tx in list(station.transactions.values()):
+        # the transactions still running: one whose session the controller has ended is
+        # only being journaled (its Ended event), and a token presented now, e.g. right
+        # after the unplug's Available, starts the next session (OCA TC_E_04's next driver)
+        running = {
+            evse: tx
+            for evse, tx in station.transactions.items()
+            if station.evses[evse].session.active
+        }
+        for tx in list(running.values()):
             started = (tx.id_token or {}).get("idToken")
             if evse_id not in (None, tx.evse_id) or not started:
                 continue
@@ -161,11 +169,11 @@ class Orders(SmartCharging):
                 tx.stop_token = token
                 await station.evses[tx.evse_id].async_stop("Local")
                 return {"status": "Accepted", "evse_id": tx.evse_id, "stopped": True}
-        free = [b for b in station.evses.values() if b.evse_id not in station.transactions]
+        free = [b for b in station.evses.values() if b.evse_id not in running]
         binding = station.evses.get(evse_id) if evse_id else (free[0] if free else None)
-        if binding is None and evse_id is None and station.transactions:
+        if binding is None and evse_id is None and running:
             binding = next(iter(station.evses.values()))  # every EVSE runs a transaction
-        if binding is not None and binding.evse_id in station.transactions:
+        if binding is not None and binding.evse_id in running:
             raise ServiceValidationError(
                 f"id token {id_token} may not stop the transaction on EVSE {binding.evse_id}"
             )

@@ -211,11 +211,8 @@ class TransactionLog:
             await self.journal.update_transaction(tx.tx_id, tx.data())
             await self._append_tx(tx, "Updated", event.trigger, KIND_UPDATE, mono)
             return
-        # ended: over for the EVSE at once, before the journal writes below (a token
-        # presented meanwhile, e.g. right after the unplug's Available, starts a new
-        # session instead of meeting a transaction that has already ended)
+        # ended
         self._stop_sampling(tx)
-        del self.transactions[evse_id]
         meter = self.meter_value(
             binding,
             "Transaction.End",
@@ -238,6 +235,9 @@ class TransactionLog:
         # the session row is completed before the transaction record closes: a crash
         # between the two resumes the transaction, which then ends (and completes) again
         await self.sessions.transaction_ended(binding, tx.tx_id, event.reason or "Other")
+        # over for the EVSE now (a reset waits for this: the Ended event is journaled);
+        # the journal's record closes next
+        del self.transactions[evse_id]
         await self.journal.close_transaction(tx.tx_id)
         _LOGGER.info("Transaction %s ended on EVSE %d (%s)", tx.tx_id, evse_id, event.reason)
         await self.orders.transaction_ended(binding)
