@@ -105,13 +105,30 @@ class Security201:
             station.registration.forget()  # another CSMS: boot there (B10)
         return self.shared.connect_options()
 
-    async def connect_failed(self, failure: ConnectFailed) -> None:
-        """A dial failed: a refused new password falls back to the old one (A01), a
-        TLS certificate the station does not trust is a security event, and the
-        network profile falls back after its attempts (B10)."""
+    async def connect_failed(self, failure: ConnectFailed) -> bool:
+        """A dial failed: a refused new password falls back to the old one (A01; True:
+        dial again at once with it, the network profile's attempts not counted), a TLS
+        certificate the station does not trust is a security event, and the network
+        profile falls back after its attempts (B10)."""
         if await self.shared.connect_failed(failure):
-            self.station.password = self.shared.password
+            await self._password_refused(self.shared.password)
+            return True
         self.network.failed()
+        return False
+
+    async def _password_refused(self, old: str | None) -> None:
+        """`old` is the password again: SecurityCtrlr.BasicAuthPassword holds it again,
+        in the journal too, so nothing dials with the refused one later (a restart,
+        `orge once`, the next SetVariables)."""
+        station = self.station
+        station.password = old
+        var = station.model.variables["SecurityCtrlr/BasicAuthPassword"]
+        var.value = old or ""
+        setting = f"{station.model.SETTING_PREFIX}{var.key}"
+        if old:
+            await station.journal.set_setting(setting, old)
+        else:
+            await station.journal.delete_setting(setting)
 
     async def connected(self) -> None:
         """The CSMS accepted the handshake."""
