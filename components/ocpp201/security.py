@@ -66,6 +66,11 @@ class Security201:
 
     async def start(self) -> None:
         model = self.station.model
+        password = self.station.password
+        if password and model.value("SecurityCtrlr", "BasicAuthPassword") != password:
+            # a refused password an earlier release left in the device model (it only
+            # reset the journal's): the model holds the password in use again
+            await self._store_model_password(password)
         await self.network.load()
         model.variables["SecurityCtrlr/CertificateEntries"].dynamic = self.store.count
         model.variables["SecurityCtrlr/SecurityProfile"].dynamic = lambda: self.shared.profile
@@ -120,13 +125,18 @@ class Security201:
         """`old` is the password again: SecurityCtrlr.BasicAuthPassword holds it again,
         in the journal too, so nothing dials with the refused one later (a restart,
         `orge once`, the next SetVariables)."""
+        self.station.password = old
+        await self._store_model_password(old)
+
+    async def _store_model_password(self, password: str | None) -> None:
+        """SecurityCtrlr.BasicAuthPassword := `password`, persisted as SetVariables
+        persists it (None: back to empty, the setting deleted)."""
         station = self.station
-        station.password = old
         var = station.model.variables["SecurityCtrlr/BasicAuthPassword"]
-        var.value = old or ""
+        var.value = password or ""
         setting = f"{station.model.SETTING_PREFIX}{var.key}"
-        if old:
-            await station.journal.set_setting(setting, old)
+        if password:
+            await station.journal.set_setting(setting, password)
         else:
             await station.journal.delete_setting(setting)
 

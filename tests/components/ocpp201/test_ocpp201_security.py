@@ -236,6 +236,37 @@ async def test_tc_a_10_new_password_refused_goes_back_to_the_old_one(
         assert hub.data["ocpp201"].password == PASSWORD
 
 
+async def test_refused_password_left_in_the_device_model_is_never_tried(
+    config_dir, start_station
+) -> None:
+    """A journal where SecurityCtrlr.BasicAuthPassword still holds a refused password
+    while the password in use is the old one (what an earlier release left after a
+    refusal): the station dials with the old one, the model holds it again, and a
+    SetVariables of another variable rotates nothing (A01)."""
+    async with OcppCsms(passwords={STATION: PASSWORD}) as csms:
+        config = config_dir(station_yaml(csms.url()))
+        hub, _ = await start_station(config)
+        await csms.wait_for("BootNotification")
+        journal = hub.data["ocpp201"].journal
+        await journal.set_setting("dm/SecurityCtrlr/BasicAuthPassword", NEW_PASSWORD)
+        await journal.set_setting("security/password", PASSWORD)
+        await hub.async_stop()
+        hub, _ = await start_station(config)
+        await csms.wait_until(lambda: len(accepted_attempts(csms)) >= 2, 8, "restart")
+        station = hub.data["ocpp201"]
+        assert station.model.value("SecurityCtrlr", "BasicAuthPassword") == PASSWORD
+        stored = await station.journal.get_setting("dm/SecurityCtrlr/BasicAuthPassword")
+        assert stored == PASSWORD
+        attempts, sent = len(csms.attempts), len(csms.received("SecurityEventNotification"))
+        unrelated = await csms.set_variables(STATION, ("OCPPCommCtrlr", "HeartbeatInterval", "120"))
+        assert unrelated["setVariableResult"][0]["attributeStatus"] == "Accepted"
+        await csms.get_variables(STATION, ("OCPPCommCtrlr", "HeartbeatInterval"))
+        await asyncio.sleep(1.0)
+        assert len(csms.attempts) == attempts
+        assert len(csms.received("SecurityEventNotification")) == sent
+        assert all(a.outcome == "accepted" for a in csms.attempts)
+
+
 async def test_new_password_accepted_drops_the_old_one(config_dir, start_station) -> None:
     passwords = {STATION: PASSWORD}
     async with OcppCsms(passwords=passwords) as csms:
