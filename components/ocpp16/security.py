@@ -80,10 +80,12 @@ class Security16:
     def connect_options(self) -> dict[str, Any]:
         return self.shared.connect_options()
 
-    async def connect_failed(self, failure: ConnectFailed) -> None:
-        """A refused new AuthorizationKey: back to the old one; a new SecurityProfile the
-        station cannot connect with: back to the previous profile (whitepaper)."""
-        if await self.shared.connect_failed(failure):
+    async def connect_failed(self, failure: ConnectFailed) -> bool:
+        """A refused new AuthorizationKey: back to the old one (True: dial again at once
+        with it, no hand-over); a new SecurityProfile the station cannot connect with:
+        back to the previous profile (whitepaper)."""
+        reverted = await self.shared.connect_failed(failure)
+        if reverted:
             self.station.password = self.shared.password
         if self.previous_profile is not None:
             _LOGGER.warning(
@@ -92,6 +94,7 @@ class Security16:
                 self.previous_profile,
             )
             await self._set_profile(self.previous_profile, None)
+        return reverted
 
     async def connected(self) -> None:
         await self.shared.connected()

@@ -275,8 +275,8 @@ class Ocpp16Station(StationLifecycle, Orders):
     def connect_options(self) -> dict[str, Any]:
         return self.security.connect_options()  # security profile 1/2/3 (security.py)
 
-    async def connect_failed(self, failure: ConnectFailed) -> None:
-        await self.security.connect_failed(failure)
+    async def connect_failed(self, failure: ConnectFailed) -> bool:
+        return await self.security.connect_failed(failure)
 
     async def run_session(self, connection: Connection) -> ConnectFailed | None:
         await self.security.connected()  # a new key / profile holds now

@@ -42,6 +42,9 @@ class Orders(SmartCharging):
         self.scheduled_availability: dict[int, str] = {}
         self.reset_pending: str | None = None
         self._accepted_start: set[int] = set()
+        # the BasicAuthPassword the SetVariables being answered set (Accepted), for its
+        # after-hook: only that request rotates the password (A01)
+        self._password_set: str | None = None
 
     async def load(self) -> None:
         journal = self.station.journal
@@ -449,14 +452,15 @@ class Orders(SmartCharging):
         return configured
 
     async def after_set_variables(self, items: list[dict[str, Any]]) -> None:
-        """A new BasicAuthPassword (A01): the answer is out; drop the connection so the
-        lifecycle dials again with it, the old one kept until the CSMS accepts the new
-        one (`ocpp_station.security`)."""
+        """A new BasicAuthPassword (A01), when this SetVariables set it and it was
+        Accepted (any other SetVariables leaves the password alone): the answer is out;
+        drop the connection so the lifecycle dials again with it, the old one kept until
+        the CSMS accepts the new one (`ocpp_station.security`)."""
         station = self.station
-        new = station.model.value("SecurityCtrlr", "BasicAuthPassword")
-        if not new or not await station.security.shared.rotate_password(str(new)):
+        new, self._password_set = self._password_set, None
+        if not new or not await station.security.shared.rotate_password(new):
             return
-        station.password = str(new)
+        station.password = new
         # the new connection boots again (OCA TC_A_09_CS: BootNotification after it)
         station.registration.forget()
         _LOGGER.info("BasicAuthPassword changed by the CSMS: reconnecting with it")
@@ -485,6 +489,8 @@ class Orders(SmartCharging):
         for var in changed:
             if var.mutability == "WriteOnly":
                 register_secret(str(var.value))  # before anything could log it
+            if var.component == "SecurityCtrlr" and var.name == "BasicAuthPassword":
+                self._password_set = str(var.value)
             await station.journal.set_setting(f"dm/{var.key}", var.value)
             if var.component == "OCPPCommCtrlr" and var.name.startswith("RetryBackOff"):
                 station.apply_backoff_settings()

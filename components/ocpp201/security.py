@@ -66,6 +66,11 @@ class Security201:
 
     async def start(self) -> None:
         model = self.station.model
+        password = self.station.password
+        if password and model.value("SecurityCtrlr", "BasicAuthPassword") != password:
+            # a refused password an earlier release left in the device model (it only
+            # reset the journal's): the model holds the password in use again
+            await self._store_model_password(password)
         await self.network.load()
         model.variables["SecurityCtrlr/CertificateEntries"].dynamic = self.store.count
         model.variables["SecurityCtrlr/SecurityProfile"].dynamic = lambda: self.shared.profile
@@ -105,13 +110,35 @@ class Security201:
             station.registration.forget()  # another CSMS: boot there (B10)
         return self.shared.connect_options()
 
-    async def connect_failed(self, failure: ConnectFailed) -> None:
-        """A dial failed: a refused new password falls back to the old one (A01), a
-        TLS certificate the station does not trust is a security event, and the
-        network profile falls back after its attempts (B10)."""
+    async def connect_failed(self, failure: ConnectFailed) -> bool:
+        """A dial failed: a refused new password falls back to the old one (A01; True:
+        dial again at once with it, the network profile's attempts not counted), a TLS
+        certificate the station does not trust is a security event, and the network
+        profile falls back after its attempts (B10)."""
         if await self.shared.connect_failed(failure):
-            self.station.password = self.shared.password
+            await self._password_refused(self.shared.password)
+            return True
         self.network.failed()
+        return False
+
+    async def _password_refused(self, old: str | None) -> None:
+        """`old` is the password again: SecurityCtrlr.BasicAuthPassword holds it again,
+        in the journal too, so nothing dials with the refused one later (a restart,
+        `orge once`, the next SetVariables)."""
+        self.station.password = old
+        await self._store_model_password(old)
+
+    async def _store_model_password(self, password: str | None) -> None:
+        """SecurityCtrlr.BasicAuthPassword := `password`, persisted as SetVariables
+        persists it (None: back to empty, the setting deleted)."""
+        station = self.station
+        var = station.model.variables["SecurityCtrlr/BasicAuthPassword"]
+        var.value = password or ""
+        setting = f"{station.model.SETTING_PREFIX}{var.key}"
+        if password:
+            await station.journal.set_setting(setting, password)
+        else:
+            await station.journal.delete_setting(setting)
 
     async def connected(self) -> None:
         """The CSMS accepted the handshake."""

@@ -328,8 +328,8 @@ class Station201(StationLifecycle, TransactionLog):
     def connect_options(self) -> dict[str, Any]:
         return self.security.connect_options()  # network and security profile (security.py)
 
-    async def connect_failed(self, failure: ConnectFailed) -> None:
-        await self.security.connect_failed(failure)
+    async def connect_failed(self, failure: ConnectFailed) -> bool:
+        return await self.security.connect_failed(failure)
 
     def report_error(self, message: str) -> None:
         self.sensors.set_error(message)

@@ -83,9 +83,13 @@ class StationLifecycle:
             "verify_tls": self.config["verify_tls"],
         }
 
-    async def connect_failed(self, failure: ConnectFailed) -> None:
+    async def connect_failed(self, failure: ConnectFailed) -> bool:
         """A dial failed (`failure.status` is the HTTP status when there was one): e.g.
-        fall back to the previous password or network profile."""
+        fall back to the previous password or network profile. True when the failure
+        was a new password the CSMS refused and the old one is back (2.0.1 A01, 1.6
+        whitepaper AuthorizationKey): the loop dials again at once on this protocol and
+        the role does not count it (no hand-over to the other protocol)."""
+        return False
 
     def session_ended(self) -> None:
         """The socket is gone: forget per-connection state."""
@@ -133,8 +137,15 @@ class StationLifecycle:
                         wire_logger=self.wire_logger,
                     )
                 except ConnectFailed as err:
+                    if await self.connect_failed(err):
+                        _LOGGER.warning(
+                            "%s: the CSMS refused the new password (HTTP %s); connecting "
+                            "again with the old one",
+                            self.protocol_label,
+                            err.status,
+                        )
+                        continue
                     failure = err
-                    await self.connect_failed(err)
             if connection is not None:
                 connection.metrics = counts
                 if not self.role.active:  # the primary came back while we were dialling

@@ -291,9 +291,12 @@ class StationSecurity:
 
     async def connect_failed(self, failure: ConnectFailed) -> bool:
         """A dial failed: when the CSMS refused the credentials (HTTP 401/403) of a
-        password not yet accepted, go back to the previous one (True). Events:
-        FailedToAuthenticateAtCsms for every refusal, InvalidCsmsCertificate for a CSMS
-        TLS certificate that failed verification."""
+        password not yet accepted, go back to the previous one (True: the caller dials
+        again on the same protocol with it, A01 - the refusal is the new password's,
+        not the station's, so no fallback). The refused one is forgotten in the journal
+        too (a restart dials with the old one). Events: FailedToAuthenticateAtCsms for
+        every refusal, InvalidCsmsCertificate for a CSMS TLS certificate that failed
+        verification."""
         if failure.untrusted_csms:
             await self.event("InvalidCsmsCertificate", failure.message)
         status = failure.status
@@ -303,7 +306,8 @@ class StationSecurity:
         if self.previous_password is None:
             return False
         SECURITY_LOGGER.warning(
-            "The CSMS refused the new Basic auth password; going back to the previous one"
+            "The CSMS refused the new Basic auth password (HTTP %s); the old one is used again",
+            status,
         )
         self.password = self.previous_password
         self.previous_password = None

@@ -5,11 +5,13 @@ TC_087_CS)."""
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
+import logging
 
 from ocpp16_helpers import PASSWORD, STATION, station_yaml
 
-from orge.testing.ocpp_csms import CsmsPki, OcppCsms, accepted_attempts
+from orge.testing.ocpp_csms import OCPP16, CsmsPki, OcppCsms, accepted_attempts
 
 NEW_KEY = "new-authorization-key-0123"
 
@@ -94,11 +96,26 @@ async def test_tc_075_1_install_then_get_and_delete_a_manufacturer_root(
         assert again["status"] == "NotFound"
 
 
+def ocpp201_fallback_yaml(url: str) -> str:
+    """An ocpp201 block on the same URL: the fallback while OCPP_PRIMARY=16."""
+    return (
+        f"ocpp201:\n  url: {url}\n  station_id: {STATION}\n  password: {PASSWORD}\n"
+        "  response_timeout: 1\n  retry_backoff_wait_minimum: 0.1\n"
+        "  retry_backoff_random_range: 0.1\n  retry_backoff_repeat_times: 1\n"
+    )
+
+
 async def test_authorization_key_refused_by_the_csms_goes_back_to_the_old_one(
-    config_dir, start_station
+    config_dir, start_station, monkeypatch, caplog
 ) -> None:
-    async with OcppCsms(passwords={STATION: PASSWORD}) as csms:
-        hub, _ = await start_station(config_dir(station_yaml(csms.url())))
+    """Whitepaper: a refused new AuthorizationKey -> the old one again, on 1.6 (no
+    hand-over to the ocpp201 fallback on the same URL); the refused key is forgotten (a
+    later ChangeConfiguration of another key, and a restart, use the old one)."""
+    monkeypatch.setenv("OCPP_PRIMARY", "16")
+    caplog.set_level(logging.INFO)
+    async with OcppCsms(passwords={STATION: PASSWORD}) as csms:  # 1.6 and 2.0.1
+        config = config_dir(station_yaml(csms.url()) + ocpp201_fallback_yaml(csms.url()))
+        hub, _ = await start_station(config)
         await csms.wait_for("BootNotification")
         changed = await csms.change_configuration(STATION, "AuthorizationKey", NEW_KEY)
         assert changed["status"] == "Accepted"
@@ -109,13 +126,43 @@ async def test_authorization_key_refused_by_the_csms_goes_back_to_the_old_one(
             lambda: any(a.outcome == "unauthorized" for a in csms.attempts), 8, "refusal"
         )
         await csms.wait_until(lambda: len(accepted_attempts(csms)) >= 2, 8, "old key again")
-        assert hub.data["ocpp16"].password == PASSWORD
+        await csms.wait_for("BootNotification", count=2)
+        station = hub.data["ocpp16"]
+        assert station.password == PASSWORD
         events = await csms.wait_for("SecurityEventNotification", count=2)
         assert [m.payload["type"] for m in events] == [
             "ReconfigurationOfSecurityParameters",
             "FailedToAuthenticateAtCsms",
         ]
         assert all(NEW_KEY not in m.raw for m in csms.messages if m.action != "ChangeConfiguration")
+        # only ocpp16 dialled; ocpp201 stayed on standby
+        assert [a.offered[0] for a in csms.attempts] == [OCPP16] * len(csms.attempts)
+        assert [a.protocol for a in accepted_attempts(csms)] == [OCPP16, OCPP16]
+        assert hub.states.get("sensor.ocpp201_connection").state == "standby"
+        assert hub.states.get("sensor.ocpp_active_protocol").state == "ocpp1.6"
+        lines = [r.getMessage() for r in caplog.records if r.name.startswith(("comp", "orge.sec"))]
+        assert any("refused the new password" in line for line in lines)
+        assert not any("configured password" in line for line in lines)
+
+        # another key (Accepted) and a refused AuthorizationKey (under 16 characters):
+        # no rotation, no reconnect, no event
+        attempts, sent = len(csms.attempts), len(csms.received("SecurityEventNotification"))
+        heartbeat = await csms.change_configuration(STATION, "HeartbeatInterval", "120")
+        assert heartbeat["status"] == "Accepted"
+        short = await csms.change_configuration(STATION, "AuthorizationKey", "short")
+        assert short["status"] == "Rejected"
+        await csms.call(STATION, "GetConfiguration", {"key": ["HeartbeatInterval"]})
+        await asyncio.sleep(1.0)
+        assert len(csms.attempts) == attempts
+        assert len(csms.received("SecurityEventNotification")) == sent
+        assert station.password == PASSWORD
+
+        # a restart dials with the old key at once
+        await hub.async_stop()
+        hub, _ = await start_station(config)
+        await csms.wait_until(lambda: len(accepted_attempts(csms)) >= 3, 8, "restart")
+        assert len(csms.attempts) == attempts + 1  # no refused attempt first
+        assert hub.data["ocpp16"].password == PASSWORD
 
 
 async def test_security_profile_upgrade_that_cannot_connect_reverts(

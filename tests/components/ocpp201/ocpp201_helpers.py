@@ -55,6 +55,24 @@ def station_yaml(url: str, evse: bool = True, **options: Any) -> str:
     return "\n".join(lines) + "\n"
 
 
+def ocpp16_yaml(url: str, **extra: object) -> str:
+    """An ocpp16 block (the fallback) appended to `station_yaml`: short intervals."""
+    lines = [
+        "ocpp16:",
+        f"  url: {url}",
+        f"  station_id: {STATION}",
+        f"  password: {PASSWORD}",
+        "  fallback: true",
+        "  response_timeout: 1",
+        "  retry_backoff_wait_minimum: 0.1",
+        "  retry_backoff_random_range: 0.1",
+        "  retry_backoff_repeat_times: 1",
+        "  meter_values_sample_interval: 0",
+    ]
+    lines += [f"  {k}: {v}" for k, v in extra.items()]
+    return "\n".join(lines) + "\n"
+
+
 class FakeController:
     """Plays the esp32 component on the bus: state entity, meter, services.
 

@@ -4,12 +4,13 @@ station side), against the test CSMS over real TLS WebSockets with certificates 
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import stat
 
-from ocpp201_helpers import PASSWORD, STATION, station_yaml, wait_until
+from ocpp201_helpers import PASSWORD, STATION, ocpp16_yaml, station_yaml, wait_until
 
-from orge.testing.ocpp_csms import CsmsPki, OcppCsms, accepted_attempts
+from orge.testing.ocpp_csms import OCPP201, CsmsPki, OcppCsms, accepted_attempts
 
 NEW_PASSWORD = "rotated-password-0123456789"
 
@@ -171,12 +172,18 @@ async def test_install_get_and_delete_certificates(config_dir, start_station, tm
 
 
 async def test_tc_a_10_new_password_refused_goes_back_to_the_old_one(
-    config_dir, start_station
+    config_dir, start_station, monkeypatch, caplog
 ) -> None:
     """A01: the old password is kept until the CSMS accepts the new one; a CSMS that
-    refuses the new one gets the old one again, and a FailedToAuthenticateAtCsms event."""
-    async with OcppCsms(passwords={STATION: PASSWORD}) as csms:
-        hub, _ = await start_station(config_dir(station_yaml(csms.url())))
+    refuses the new one gets the old one again, on the same protocol (the refusal is the
+    new password's: no hand-over to the ocpp16 fallback on the same URL), and a
+    FailedToAuthenticateAtCsms event. The refused password is forgotten: a later
+    SetVariables of something else does not try it again, nor does a restart."""
+    monkeypatch.delenv("OCPP_PRIMARY", raising=False)
+    caplog.set_level(logging.INFO)
+    async with OcppCsms(passwords={STATION: PASSWORD}) as csms:  # 2.0.1 and 1.6
+        config = config_dir(station_yaml(csms.url()) + ocpp16_yaml(csms.url()))
+        hub, _ = await start_station(config)
         await csms.wait_for("BootNotification")
         answer = await csms.set_variables(
             STATION, ("SecurityCtrlr", "BasicAuthPassword", NEW_PASSWORD)
@@ -187,6 +194,7 @@ async def test_tc_a_10_new_password_refused_goes_back_to_the_old_one(
             lambda: any(a.outcome == "unauthorized" for a in csms.attempts), 8, "refusal"
         )
         await csms.wait_until(lambda: len(accepted_attempts(csms)) >= 2, 8, "old password")
+        await csms.wait_for("BootNotification", count=2)  # booted again (TC_A_09_CS)
         station = hub.data["ocpp201"]
         assert station.password == PASSWORD
         events = await csms.wait_for("SecurityEventNotification", count=2)
@@ -195,6 +203,68 @@ async def test_tc_a_10_new_password_refused_goes_back_to_the_old_one(
             "FailedToAuthenticateAtCsms",  # the CSMS refused it (HTTP 401)
         ]
         assert await station.journal.get_setting("security/password") == PASSWORD
+        # only ocpp201 dialled (it offers 2.0.1 first); ocpp16 stayed on standby
+        assert [a.offered[0] for a in csms.attempts] == [OCPP201] * len(csms.attempts)
+        assert [a.protocol for a in accepted_attempts(csms)] == [OCPP201, OCPP201]
+        assert hub.states.get("sensor.ocpp16_connection").state == "standby"
+        assert hub.states.get("sensor.ocpp_active_protocol").state == "ocpp2.0.1"
+        station_lines = [
+            r.getMessage() for r in caplog.records if r.name.startswith(("comp", "orge.sec"))
+        ]
+        assert any("refused the new password" in line for line in station_lines)
+        assert not any("configured password" in line for line in station_lines)
+        assert station.model.value("SecurityCtrlr", "BasicAuthPassword") == PASSWORD
+
+        # an unrelated SetVariables (Accepted), and a refused BasicAuthPassword (too short
+        # for passwordString, 16-40 characters): no rotation, no reconnect, no event
+        attempts, sent = len(csms.attempts), len(csms.received("SecurityEventNotification"))
+        unrelated = await csms.set_variables(STATION, ("OCPPCommCtrlr", "HeartbeatInterval", "120"))
+        assert unrelated["setVariableResult"][0]["attributeStatus"] == "Accepted"
+        short = await csms.set_variables(STATION, ("SecurityCtrlr", "BasicAuthPassword", "short"))
+        assert short["setVariableResult"][0]["attributeStatus"] == "Rejected"
+        await csms.get_variables(STATION, ("OCPPCommCtrlr", "HeartbeatInterval"))  # after-hooks ran
+        await asyncio.sleep(1.0)
+        assert len(csms.attempts) == attempts
+        assert len(csms.received("SecurityEventNotification")) == sent
+        assert station.password == PASSWORD
+
+        # a restart dials with the old password at once
+        await hub.async_stop()
+        hub, _ = await start_station(config)
+        await csms.wait_until(lambda: len(accepted_attempts(csms)) >= 3, 8, "restart")
+        assert len(csms.attempts) == attempts + 1  # no refused attempt first
+        assert hub.data["ocpp201"].password == PASSWORD
+
+
+async def test_refused_password_left_in_the_device_model_is_never_tried(
+    config_dir, start_station
+) -> None:
+    """A journal where SecurityCtrlr.BasicAuthPassword still holds a refused password
+    while the password in use is the old one (what an earlier release left after a
+    refusal): the station dials with the old one, the model holds it again, and a
+    SetVariables of another variable rotates nothing (A01)."""
+    async with OcppCsms(passwords={STATION: PASSWORD}) as csms:
+        config = config_dir(station_yaml(csms.url()))
+        hub, _ = await start_station(config)
+        await csms.wait_for("BootNotification")
+        journal = hub.data["ocpp201"].journal
+        await journal.set_setting("dm/SecurityCtrlr/BasicAuthPassword", NEW_PASSWORD)
+        await journal.set_setting("security/password", PASSWORD)
+        await hub.async_stop()
+        hub, _ = await start_station(config)
+        await csms.wait_until(lambda: len(accepted_attempts(csms)) >= 2, 8, "restart")
+        station = hub.data["ocpp201"]
+        assert station.model.value("SecurityCtrlr", "BasicAuthPassword") == PASSWORD
+        stored = await station.journal.get_setting("dm/SecurityCtrlr/BasicAuthPassword")
+        assert stored == PASSWORD
+        attempts, sent = len(csms.attempts), len(csms.received("SecurityEventNotification"))
+        unrelated = await csms.set_variables(STATION, ("OCPPCommCtrlr", "HeartbeatInterval", "120"))
+        assert unrelated["setVariableResult"][0]["attributeStatus"] == "Accepted"
+        await csms.get_variables(STATION, ("OCPPCommCtrlr", "HeartbeatInterval"))
+        await asyncio.sleep(1.0)
+        assert len(csms.attempts) == attempts
+        assert len(csms.received("SecurityEventNotification")) == sent
+        assert all(a.outcome == "accepted" for a in csms.attempts)
 
 
 async def test_new_password_accepted_drops_the_old_one(config_dir, start_station) -> None:

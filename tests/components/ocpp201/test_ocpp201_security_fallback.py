@@ -5,7 +5,15 @@ from __future__ import annotations
 import asyncio
 import socket
 
-from ocpp201_helpers import PASSWORD, STATION, FakeController, station_yaml, wait_state, wait_until
+from ocpp201_helpers import (
+    PASSWORD,
+    STATION,
+    FakeController,
+    ocpp16_yaml,
+    station_yaml,
+    wait_state,
+    wait_until,
+)
 
 from tests.ocpp_csms import OCPP16, OCPP201, OcppCsms, self_signed_tls
 
@@ -14,23 +22,6 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
-
-
-def ocpp16_yaml(url: str, **extra: object) -> str:
-    lines = [
-        "ocpp16:",
-        f"  url: {url}",
-        f"  station_id: {STATION}",
-        f"  password: {PASSWORD}",
-        "  fallback: true",
-        "  response_timeout: 1",
-        "  retry_backoff_wait_minimum: 0.1",
-        "  retry_backoff_random_range: 0.1",
-        "  retry_backoff_repeat_times: 1",
-        "  meter_values_sample_interval: 0",
-    ]
-    lines += [f"  {k}: {v}" for k, v in extra.items()]
-    return "\n".join(lines) + "\n"
 
 
 async def test_wss_with_ca_file(config_dir, start_station, tmp_path) -> None:
