@@ -237,6 +237,9 @@ def known_names(result: CheckResult) -> Known:
             known.complete = False
             continue
         block = result.blocks.get(domain)
+        if block is None and domain in result.errors:
+            known.complete = False  # its block is invalid: what it would make is unknown
+            continue
         try:
             ids = set(hook(block))
         except Exception:

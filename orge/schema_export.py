@@ -57,6 +57,7 @@ def export_schema(config_dir: str | None = None) -> Fragment:
     from orge.config import CORE_DOMAIN, CORE_SCHEMA, LOGGER_DOMAIN, LOGGER_SCHEMA
     from orge.loader import ComponentIndex
     from orge.script.json_schema import define_script_shapes
+    from orge.setup import takes_blocks
 
     convert = Converter(config_dir)
     define_script_shapes(convert)
@@ -71,6 +72,7 @@ def export_schema(config_dir: str | None = None) -> Fragment:
         LOGGER_DOMAIN: _block(convert(LOGGER_SCHEMA), True, "Log levels"),
     }
     index = ComponentIndex(config_dir)
+    single: set[str] = set()  # domains that take one block (no `esp32 second:`)
     for domain in sorted(index.components):
         component = index.components[domain]
         if component.is_library:
@@ -86,10 +88,12 @@ def export_schema(config_dir: str | None = None) -> Fragment:
             properties[domain] = {"description": description} if description else {}
             continue
         properties[domain] = _block(convert(schema), accepts_nothing(schema), description)
-    further = {  # `esp32 station2:` is a second esp32 block
+        if not takes_blocks(component):
+            single.add(domain)
+    further = {  # `automation more:` is a second automation block (a list-taking domain)
         f"^{re.escape(domain)} .+$": {"$ref": f"#/properties/{domain}"}
         for domain in properties
-        if domain not in (CORE_DOMAIN, LOGGER_DOMAIN)
+        if domain not in (CORE_DOMAIN, LOGGER_DOMAIN) and domain not in single
     }
     return {
         "$schema": DRAFT_07,

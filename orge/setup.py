@@ -18,6 +18,8 @@ import time
 import traceback
 from typing import Any
 
+import voluptuous as vol
+
 from orge import check_names, recovery
 from orge import config as conf_util
 from orge.check_result import CheckResult
@@ -60,6 +62,23 @@ def _validate_component(result: CheckResult, component: Component, block: Any) -
     validated, problems = conf_util.validate_block(domain, schema, block, result.config_dir)
     result.add(domain, problems)
     return validated
+
+
+def takes_blocks(component: Component) -> bool:
+    """Whether the component's configuration may come in several blocks (`automation:`
+    and `automation more:`): its CONFIG_SCHEMA takes a list. A component that cannot be
+    imported or has no schema is not asked (its own error is reported elsewhere)."""
+    try:
+        schema = getattr(component.import_module(), "CONFIG_SCHEMA", None)
+    except Exception:
+        return True
+    if schema is None:
+        return True
+    try:
+        schema([])
+    except (vol.Invalid, ValueError, TypeError, KeyError):
+        return False
+    return True
 
 
 def check_configuration(
@@ -116,7 +135,22 @@ def check_configuration(
         if not keys:
             block: Any = None  # a pulled-in dependency: its schema's defaults
         elif len(keys) > 1:
-            # Several blocks of one domain (`sensor:` and `sensor 2:`) are merged as lists.
+            # Several blocks of one domain (`sensor:` and `sensor 2:`) are merged as lists,
+            # for a domain whose schema takes a list; one that takes a single mapping
+            # (esp32, http, ...) is told so at the second block's line.
+            if not takes_blocks(component):
+                where = ""
+                if isinstance(raw, NodeDict):
+                    file, line = raw.key_line(keys[1])
+                    where = f"{display_path(file, config_dir)}, line {line}: "
+                result.add(
+                    component.domain,
+                    [
+                        f"{where}`{keys[1]}` is a second {component.domain} block, but "
+                        f"{component.domain} takes one: put its options under `{keys[0]}:`"
+                    ],
+                )
+                continue
             merged: list[Any] = []
             for key in keys:
                 value = raw[key]

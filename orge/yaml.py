@@ -212,7 +212,7 @@ def _construct_mapping(loader: _Loader, node: yaml.MappingNode) -> NodeDict:
                 f"{_rel(loader)}, line {key_node.start_mark.line + 1}: duplicate key '{key}'"
             )
         result[key] = loader.construct_object(value_node, deep=True)
-        result._key_lines[key] = (loader.path, value_node.start_mark.line + 1)
+        result._key_lines[key] = (loader.path, key_node.start_mark.line + 1)
     return result
 
 

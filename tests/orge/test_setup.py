@@ -183,3 +183,26 @@ def test_missing_requirement_is_reported_not_installed(config_dir: Callable[...,
     )
     result = check_configuration(str(config_dir("needy:\n", files=parts)))
     assert result.problems == ["Component 'needy' needs surely-not-installed-pkg>=1, not installed"]
+
+
+def test_a_second_block_of_a_one_block_domain_is_named_at_its_line(config_dir) -> None:
+    """`esp32 second:` beside `esp32:`: esp32 takes one mapping, so check-config names
+    the second block's line and what to do (not "expected a dictionary" without a
+    line), and no entity-id hook is run on the invalid block; a domain whose schema
+    takes a list (automation) merges its blocks."""
+    from orge.setup import check_configuration
+
+    path = config_dir(
+        "esp32:\n  port: simulator\nesp32 second:\n  port: simulator\n  name: second\n"
+        "automation:\n  - trigger: {platform: homeassistant, event: start}\n"
+        "    action: []\n"
+        "automation more:\n  - trigger: {platform: homeassistant, event: start}\n"
+        "    action: []\n"
+    )
+    result = check_configuration(str(path))
+    assert result.errors["esp32"] == [
+        "configuration.yaml, line 3: `esp32 second` is a second esp32 block, but esp32 "
+        "takes one: put its options under `esp32:`"
+    ]
+    assert "automation" not in result.errors
+    assert len(result.blocks["automation"]) == 2
