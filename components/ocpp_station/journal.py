@@ -26,7 +26,7 @@ import os
 import sqlite3
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -277,11 +277,14 @@ class Journal:
         "time_synced, offline, attempts, last_error"
     )
 
-    def first(self) -> Entry | None:
-        """The oldest message still to deliver."""
+    def first(self, skip: Collection[int] = ()) -> Entry | None:
+        """The oldest message still to deliver, leaving out the ids in `skip` (messages
+        waiting for their retry that the sender steps over)."""
+        ids = tuple(skip)
+        where = f"WHERE id NOT IN ({','.join('?' * len(ids))}) " if ids else ""
         with self._lock:
             row = self._db.execute(
-                f"SELECT {self._COLUMNS} FROM messages ORDER BY id LIMIT 1"
+                f"SELECT {self._COLUMNS} FROM messages {where}ORDER BY id LIMIT 1", ids
             ).fetchone()
         return self._entry(row) if row else None
 

@@ -7,6 +7,13 @@ unanswered message is retried up to `RetryPolicy.attempts` transmissions in tota
 waiting `interval * failures so far` between them (OCPP's MessageAttemptInterval /
 TransactionMessageRetryInterval), then moved aside. A dropped link is not an attempt:
 the message stays first in line for the next connection.
+
+Transaction messages (kinds start/update/end/meter) are never given up early: 1.6J
+§4.10 and 2.0.1 E12/E13 make the station retry them on any CALLERROR. A message that is
+not a transaction message (kind `other`) answered with CALLERROR NotImplemented or
+NotSupported (OCPP-J §4.2.3: the CSMS does not do that action, so sending it again
+cannot succeed) is moved aside at once, and one of them waiting for its retry is
+stepped over (see `JournalSender._next`).
 """
 
 from __future__ import annotations
@@ -21,7 +28,7 @@ from typing import Any
 
 from orge.exceptions import OrgeError
 
-from .journal import AsyncJournal, Entry
+from .journal import KIND_OTHER, AsyncJournal, Entry
 from .timers import SettingsWake
 
 _LOGGER = logging.getLogger(__name__)
@@ -61,6 +68,20 @@ class RetryPolicy:
 
 SendFunc = Callable[[Entry, dict[str, Any]], Awaitable[Any]]
 
+# CALLERROR codes meaning "the CSMS does not do this action" (OCPP-J 1.6 §4.2.3, 2.0.1
+# Part 4 §4.2.3): NotImplemented = the action is unknown, NotSupported = known but not
+# supported. The same message can never be accepted, so retrying it only costs time.
+UNSUPPORTED_CODES = frozenset({"NotImplemented", "NotSupported"})
+
+
+@dataclass
+class _Waiting:
+    """A non-transaction message waiting for its retry (stepped over meanwhile)."""
+
+    entry: Entry
+    failed_at: float  # time.monotonic() of the failed attempt
+    failures: int
+
 
 def _log_failure(entry: Entry) -> Callable[[asyncio.Future[None]], None]:
     """A failed confirmation is logged even when nobody awaits it any more (its `run`
@@ -99,6 +120,8 @@ class JournalSender:
         # finishes even if the session cancels `run` meanwhile, and the next `run` waits
         # for it before reading the journal.
         self._confirming: asyncio.Future[None] | None = None
+        # non-transaction messages waiting for their retry, by journal id (see `_next`)
+        self._waiting: dict[int, _Waiting] = {}
 
     def wake(self) -> None:
         """A new message was journaled."""
@@ -110,11 +133,14 @@ class JournalSender:
             # the previous connection was cut while a confirmation was being stored
             with contextlib.suppress(Exception):  # logged by its done callback
                 await asyncio.shield(self._confirming)
+        # A new connection retries at once whatever waited for its retry (as the head of
+        # the queue always did).
+        self._waiting.clear()
         while True:
             self._wake.clear()
-            entry = await self.journal.first()
+            entry = await self._next()
             if entry is None:
-                await self._wake.wait()
+                await self._idle()
                 continue
             payload: Any = entry.payload
             if self.prepare is not None:
@@ -157,6 +183,53 @@ class JournalSender:
                     asyncio.shield(confirming), max(0.1, deadline - time.monotonic())
                 )
 
+    def _retry_at(self, waiting: _Waiting) -> float:
+        # the spacing follows the setting as it is now (a new retry interval applies at once)
+        return waiting.failed_at + self.policy(waiting.entry).delay(waiting.failures)
+
+    async def _next(self) -> Entry | None:
+        """The oldest message to send now, or None.
+
+        Ordering: every message goes oldest first, except that a non-transaction message
+        (kind `other`) waiting for its retry is stepped over until its retry is due; it
+        then goes before anything younger. Why: a status/log/security notification the
+        CSMS refused once must not hold up a TransactionEvent or StartTransaction behind
+        it for minutes (and nothing follows from such a notification that the CSMS must
+        see after it). A transaction message waiting for its retry is not stepped over:
+        it holds up everything behind it, as before, so transaction messages stay
+        strictly in order among themselves (seqNo, Started before Ended, 1.6's
+        transactionId learnt from StartTransaction) and a StatusNotification Available
+        never reaches the CSMS before the StopTransaction that preceded it.
+        """
+        now = time.monotonic()
+        skip: list[int] = []
+        for entry_id, waiting in list(self._waiting.items()):
+            if self._retry_at(waiting) > now:
+                skip.append(entry_id)
+            else:  # due: back in line (or already gone from the journal)
+                del self._waiting[entry_id]
+        entry: Entry | None = await self.journal.first(skip)
+        return entry
+
+    async def _idle(self) -> None:
+        """Nothing to send now: wait for a new message or a stepped-over retry's moment."""
+        if not self._waiting:
+            await self._wake.wait()
+            return
+
+        def earliest() -> float | None:
+            return min((self._retry_at(w) for w in self._waiting.values()), default=None)
+
+        waiters = {
+            asyncio.ensure_future(self._wake.wait()),
+            asyncio.ensure_future(self.settings.sleep_until(earliest)),
+        }
+        try:
+            await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for waiter in waiters:
+                waiter.cancel()
+
     async def _confirm(self, entry: Entry, response: Any) -> None:
         if self.on_confirmed is not None:
             result = self.on_confirmed(entry, response)
@@ -168,9 +241,17 @@ class JournalSender:
         policy = self.policy(entry)
         reason = f"{type(err).__name__}: {err}"
         failures = await self.journal.record_attempt(entry.id, reason)
-        if failures >= policy.attempts:
+        # The CSMS does not do this action: sending it again cannot succeed. Only for
+        # non-transaction messages: a transaction message is retried on any CALLERROR
+        # (1.6J §4.10 TransactionMessageAttempts, 2.0.1 E12/E13), never lost early.
+        unsupported = (
+            entry.kind == KIND_OTHER
+            and isinstance(err, CallRejected)
+            and err.code in UNSUPPORTED_CODES
+        )
+        if unsupported or failures >= policy.attempts:
             _LOGGER.error(
-                "%s %d (transaction %s) failed %d times (%s); moved aside, not retried",
+                "%s %d (transaction %s) failed %d time(s) (%s); moved aside, not retried",
                 entry.action,
                 entry.id,
                 entry.tx_id,
@@ -193,6 +274,8 @@ class JournalSender:
             policy.attempts,
             delay,
         )
-        failed_at = time.monotonic()
-        # the spacing follows the setting as it is now (a new retry interval applies at once)
-        await self.settings.sleep_until(lambda: failed_at + self.policy(entry).delay(failures))
+        waiting = _Waiting(entry, time.monotonic(), failures)
+        if entry.kind == KIND_OTHER:
+            self._waiting[entry.id] = waiting  # stepped over until due (see `_next`)
+            return
+        await self.settings.sleep_until(lambda: self._retry_at(waiting))

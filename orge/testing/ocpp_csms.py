@@ -337,6 +337,10 @@ class CentralSystem201(_Recording, ChargePoint201):
     def on_notify_event(self, **_: Any) -> Any:
         return result201.NotifyEvent()
 
+    @on("NotifyCustomerInformation")
+    def on_notify_customer_information(self, **_: Any) -> Any:
+        return result201.NotifyCustomerInformation()
+
     @on("SecurityEventNotification")
     def on_security_event(self, **_: Any) -> Any:
         return result201.SecurityEventNotification()
