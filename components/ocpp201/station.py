@@ -256,9 +256,10 @@ class Station201(StationLifecycle, TransactionLog):
     async def _on_stop(self, _event: Any) -> None:
         self.stopping = True
         self.reservation.book.stop()
-        if self.link is not None:
+        link = self.link  # a reconnect (a new password) may drop it while we settle
+        if link is not None:
             await self.sender.settle(self.config["response_timeout"])
-            await self.link.close()
+            await link.close()
 
     async def _on_final_write(self, _event: Any) -> None:
         # Let the writer put already-captured events in the journal before closing it.
@@ -296,7 +297,7 @@ class Station201(StationLifecycle, TransactionLog):
         )
 
     def _moved_aside(self, entry: Entry, reason: str) -> None:
-        self.sensors.set_error(f"{entry.action} moved aside after retries: {reason}")
+        self.sensors.set_error(f"{entry.action} moved aside: {reason}")
 
     # --- connection --------------------------------------------------------------------
 

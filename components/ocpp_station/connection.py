@@ -318,6 +318,9 @@ class Connection:
         for future in self._pending.values():
             if not future.done():
                 future.set_exception(LinkDown("connection closed while waiting for the answer"))
+                # its caller may be gone already (cancelled at stop): the lost link is
+                # the lifecycle's news, not an unretrieved-exception traceback
+                future.exception()
         self._pending.clear()
         for task in self._tasks:
             if task is not asyncio.current_task():
