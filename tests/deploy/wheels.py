@@ -1,5 +1,6 @@
 """Wheels of ORGE built from a copy of this tree with another `orge.__version__`, as a
-release is built (`pip wheel --no-deps .`), for the update and provisioning tests."""
+release is built (`pip wheel --no-deps .`), and the release layout `orge update` installs
+into, for the update, firmware and provisioning tests."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import subprocess
 import sys
 import sysconfig
 from pathlib import Path
+from typing import Any
 
 from tests.conftest import REPO
 
@@ -56,3 +58,13 @@ def build_wheels(tmp: Path, versions: dict[str, bool]) -> dict[str, Path]:
         shutil.rmtree(tmp / f"tree-{version}")
         (wheels[version],) = (tmp / "wheels").glob(f"orge-{version}-*.whl")
     return wheels
+
+
+def releases_prefix(tmp_path: Path, monkeypatch: Any) -> Path:
+    """A release layout for `orge update` (its `current` link) under `tmp_path`, named by
+    `ORGE_PREFIX` for the process; returns the prefix."""
+    prefix = tmp_path / "opt" / "orge"
+    (prefix / "releases" / "0.1.0").mkdir(parents=True)
+    (prefix / "current").symlink_to("releases/0.1.0")
+    monkeypatch.setenv("ORGE_PREFIX", str(prefix))
+    return prefix

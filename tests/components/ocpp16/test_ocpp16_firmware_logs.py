@@ -14,20 +14,13 @@ from pathlib import Path
 from ocpp16_helpers import PASSWORD, STATION, FakeController, station_yaml
 
 from orge.log import RING
+from tests.deploy.wheels import releases_prefix
 from tests.fileservers import FileServer, FtpServer, sign, signing_pair
 from tests.ocpp_csms import OcppCsms, self_signed_tls
 
 
 def _iso(moment: datetime) -> str:
     return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
-
-
-def _prefix(tmp_path: Path, monkeypatch) -> None:
-    """A release layout for `orge update` (its `current` link)."""
-    prefix = tmp_path / "opt" / "orge"
-    (prefix / "releases" / "0.1.0").mkdir(parents=True)
-    (prefix / "current").symlink_to("releases/0.1.0")
-    monkeypatch.setenv("ORGE_PREFIX", str(prefix))
 
 
 async def _station(csms, config_dir, start_station):
@@ -42,7 +35,7 @@ async def test_TC_044_2_download_failed_and_signed_update_invalid_signature(
 ) -> None:
     tls, ca_file = self_signed_tls(str(tmp_path))
     monkeypatch.setenv("SSL_CERT_FILE", ca_file)
-    _prefix(tmp_path, monkeypatch)
+    releases_prefix(tmp_path, monkeypatch)
     (tmp_path / "www").mkdir()
     firmware = b"PK\x03\x04 a release"
     (tmp_path / "www" / "orge-9.9.9-py3-none-any.whl").write_bytes(firmware)

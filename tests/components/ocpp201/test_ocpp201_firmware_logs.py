@@ -16,21 +16,13 @@ from pathlib import Path
 from ocpp201_helpers import PASSWORD, STATION, FakeController, station_yaml
 
 from orge.log import RING
+from tests.deploy.wheels import releases_prefix
 from tests.fileservers import FileServer, multipart_file, sign, signing_pair
 from tests.ocpp_csms import OcppCsms, self_signed_tls
 
 
 def _iso(moment: datetime) -> str:
     return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
-
-
-def releases_prefix(tmp_path: Path, monkeypatch) -> Path:
-    """A release layout for `orge update` (its `current` link) the station installs into."""
-    prefix = tmp_path / "opt" / "orge"
-    (prefix / "releases" / "0.1.0").mkdir(parents=True)
-    (prefix / "current").symlink_to("releases/0.1.0")
-    monkeypatch.setenv("ORGE_PREFIX", str(prefix))
-    return prefix
 
 
 async def _station(csms, config_dir, start_station):
