@@ -27,7 +27,9 @@ class Reservation16:
 
     def __init__(self, station: ReservationState) -> None:
         self.station = station
-        self.book = Reservations(station.journal, station.clock, self._busy, self._ended)
+        self.book = Reservations(
+            station.orge, station.journal, station.clock, self._busy, self._ended
+        )
 
     def _busy(self, connector: int) -> bool:
         return connector in self.station.txs or connector in self.station.arming.held

@@ -46,6 +46,7 @@ class Security16:
     def __init__(self, station: SecurityState) -> None:
         self.station = station
         self.shared = StationSecurity(
+            station.orge,
             station.config,
             station.orge.config.path(),
             station.orge.config.path(".storage", "ocpp16_certificates"),

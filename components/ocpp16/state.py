@@ -196,6 +196,7 @@ class LinkState(Protocol):
 class ReservationState(Protocol):
     """What `Reservation16` uses of the station."""
 
+    orge: Any
     journal: AsyncJournal
     clock: StationClock
     txs: dict[int, Tx]

@@ -30,7 +30,9 @@ class Reservation201:
 
     def __init__(self, station: ReservationState) -> None:
         self.station = station
-        self.book = Reservations(station.journal, station.clock, self._busy, self._ended)
+        self.book = Reservations(
+            station.orge, station.journal, station.clock, self._busy, self._ended
+        )
 
     def _busy(self, evse_id: int) -> bool:
         return evse_id in self.station.transactions or evse_id in self.station.arming.held

@@ -43,6 +43,7 @@ class Security201:
     def __init__(self, station: SecurityState) -> None:
         self.station = station
         self.shared = StationSecurity(
+            station.orge,
             station.config,
             station.orge.config.path(),
             station.orge.config.path(".storage", "ocpp201_certificates"),

@@ -39,6 +39,8 @@ from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from orge.core import Orge, OwnedTasks
+
 from .clock import StationClock, format_time
 from .evse import EvseBinding, Status
 from .journal import AsyncJournal
@@ -80,6 +82,7 @@ class Reservations:
 
     def __init__(
         self,
+        orge: Orge,
         journal: AsyncJournal,
         clock: StationClock,
         busy: Callable[[int], bool],
@@ -92,7 +95,7 @@ class Reservations:
         self.held: dict[int, Reservation] = {}  # reservation id -> reservation
         self._bindings: Mapping[int, EvseBinding] = {}
         self._timers: dict[int, asyncio.TimerHandle] = {}
-        self._tasks: set[asyncio.Task[Any]] = set()
+        self._tasks = OwnedTasks(orge)  # journal writes (finished, not cancelled, at stop)
 
     # --- persistence ----------------------------------------------------------------------
 
@@ -368,9 +371,7 @@ class Reservations:
         return reserved
 
     def _spawn(self, coro: Any) -> None:
-        task = asyncio.ensure_future(coro)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        self._tasks.async_create_background_task(coro, "reservation journal write")
 
     def stop(self) -> None:
         for timer in self._timers.values():

@@ -31,7 +31,7 @@ import os
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
-from orge.core import EVENT_LOGIN_FAILED
+from orge.core import EVENT_LOGIN_FAILED, Orge, OwnedTasks
 from orge.redact import register_secret
 
 from .certificates import CertificateError, CertificateStore
@@ -119,6 +119,7 @@ class StationSecurity:
 
     def __init__(
         self,
+        orge: Orge,
         config: Mapping[str, Any],
         config_dir: str,
         store_dir: str,
@@ -138,9 +139,8 @@ class StationSecurity:
         self.password: str | None = config.get("password")
         self.previous_password: str | None = None  # kept until the new one is accepted
         self._signed = asyncio.Event()  # a CertificateSigned was accepted
-        self._signing: asyncio.Task[None] | None = None
-        self._background: set[asyncio.Task[None]] = set()
-        self._watch: asyncio.Task[None] | None = None
+        self._tasks = OwnedTasks(orge)  # signing, the expiry watch, events; ended at stop
+        self._signing: asyncio.Task[Any] | None = None
 
     async def load(self, configured: str | None) -> str | None:
         """The password to dial with: a rotated one from the journal wins over the
@@ -198,7 +198,9 @@ class StationSecurity:
         each time, at most `repeats` times (2.0.1 A02 CertSigningWaitMinimum /
         CertSigningRepeatTimes). One request at a time."""
         if self._signing is None or self._signing.done():
-            self._signing = asyncio.ensure_future(self._sign(send, organization, wait, repeats))
+            self._signing = self._tasks.async_create_background_task(
+                self._sign(send, organization, wait, repeats), "certificate signing"
+            )
 
     async def _sign(
         self,
@@ -246,12 +248,10 @@ class StationSecurity:
                 if self.renewal_due():
                     renew()
 
-        self._watch = asyncio.ensure_future(watch())
+        self._tasks.async_create_background_task(watch(), "certificate expiry watch")
 
     def stop(self) -> None:
-        for task in (self._signing, self._watch):
-            if task is not None:
-                task.cancel()
+        self._tasks.async_cancel_all()
 
     def firmware_certificate_refused(self, signing_certificate: str | None) -> bool:
         """A signed firmware update whose signing certificate is not issued by an
@@ -266,11 +266,10 @@ class StationSecurity:
             True,
         ):
             return False
-        task = asyncio.ensure_future(
-            self.event("InvalidFirmwareSigningCertificate", "not issued by a manufacturer root")
+        self._tasks.async_create_background_task(
+            self.event("InvalidFirmwareSigningCertificate", "not issued by a manufacturer root"),
+            "security event",
         )
-        self._background.add(task)
-        task.add_done_callback(self._background.discard)
         return True
 
     # --- password rotation (A01) ------------------------------------------------------

@@ -53,6 +53,7 @@ class _Station:
         )
         self.bindings = {c["id"]: EvseBinding(orge, c, self._changed) for c in configs}
         self.book = Reservations(
+            orge,
             self.journal,
             StationClock(),
             lambda evse: evse in self.busy,
