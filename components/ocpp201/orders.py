@@ -25,6 +25,7 @@ from components.ocpp_station.sender import CallRejected, LinkDown, NoAnswer
 from orge.redact import register_secret
 
 from .smart_charging import IDLE_STATES, SmartCharging, _info
+from .state import running_transactions
 
 if TYPE_CHECKING:
     from .state import OrdersState
@@ -84,10 +85,9 @@ class Orders(SmartCharging):
             return call_result.RequestStartTransaction(
                 status="Rejected", status_info=_info("NotRegistered", "boot not accepted")
             )
+        running = running_transactions(station.transactions, station.evses)
         if evse_id is None:
-            candidates = [
-                b for b in station.evses.values() if b.evse_id not in station.transactions
-            ]
+            candidates = [b for b in station.evses.values() if b.evse_id not in running]
             # its own reserved EVSE first, then one it may use (a reservation may hold others)
             candidates.sort(
                 key=lambda b: (
@@ -102,8 +102,8 @@ class Orders(SmartCharging):
             return call_result.RequestStartTransaction(
                 status="Rejected", status_info=_info("UnknownEvse")
             )
-        if binding.evse_id in station.transactions:
-            tx = station.transactions[binding.evse_id]
+        if binding.evse_id in running:
+            tx = running[binding.evse_id]
             return call_result.RequestStartTransaction(
                 status="Rejected", transaction_id=tx.tx_id, status_info=_info("TxInProgress")
             )
@@ -156,14 +156,7 @@ class Orders(SmartCharging):
             group = (info.get("groupIdToken") or {}).get("idToken")
             return str(info.get("status", "Invalid")), group
 
-        # the transactions still running: one whose session the controller has ended is
-        # only being journaled (its Ended event), and a token presented now, e.g. right
-        # after the unplug's Available, starts the next session (OCA TC_E_04's next driver)
-        running = {
-            evse: tx
-            for evse, tx in station.transactions.items()
-            if station.evses[evse].session.active
-        }
+        running = running_transactions(station.transactions, station.evses)
         for tx in list(running.values()):
             started = (tx.id_token or {}).get("idToken")
             if evse_id not in (None, tx.evse_id) or not started:
