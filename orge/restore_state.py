@@ -19,7 +19,7 @@ from typing import Any
 
 from orge.core import EVENT_ORGE_CLOSE, EVENT_ORGE_FINAL_WRITE, Event, Orge, State, callback
 from orge.entity import Entity
-from orge.storage import ensure_private_file, storage_path
+from orge.storage import connect_sqlite, storage_path
 
 _LOGGER = logging.getLogger(__name__)
 DATA_KEY = "restore_state"
@@ -51,9 +51,7 @@ class RestoreStateStore:
 
     def _connect(self) -> sqlite3.Connection:
         assert self.path is not None
-        conn = sqlite3.connect(ensure_private_file(self.path, sqlite=True))
-        conn.execute("PRAGMA journal_mode=WAL")
-        conn.execute("PRAGMA synchronous=FULL")
+        conn = connect_sqlite(self.path)
         conn.execute(
             "CREATE TABLE IF NOT EXISTS restore_state (entity_id TEXT PRIMARY KEY, "
             "state TEXT NOT NULL, attributes TEXT NOT NULL, last_changed REAL, "

@@ -1,9 +1,16 @@
-"""The one OCPP-J WebSocket client of both protocols (`websockets`).
+"""The one OCPP-J WebSocket client of both protocols (aiohttp's WebSocket client).
 
 `open_connection()` dials the CSMS: HTTP Basic auth (security profiles 1/2: user = station
 id), TLS for wss:// with an optional CA file and `verify_tls`, the subprotocols offered in
-order, WebSocket ping/pong to detect a dead link. It raises one `ConnectFailed` whose
-message an operator can act on (never the password).
+order. It raises one `ConnectFailed` whose message an operator can act on (never the
+password). The station's own pings (`Connection.set_ping_interval`, RFC 6455 §5.5.2) find
+a dead link: a pong later than half the interval closes the socket.
+
+aiohttp, not a second WebSocket library: the http component already loads it, and the
+`websockets` package with what it imports (importlib.metadata, email, urllib.request) cost
+each station ~2 MiB of resident memory for the same protocol (docs/operations.md, "Fleet
+figures"). No compression extension is offered: OCPP frames are small, and a deflate
+context costs memory on both ends for the whole life of the socket.
 
 `Connection` is one open socket. `attach(charge_point)` starts its reader: CALLRESULT /
 CALLERROR frames resolve the matching `call()` at once, CALL frames go to the `ocpp`
@@ -36,8 +43,8 @@ import uuid
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
-from websockets.asyncio.client import ClientConnection, connect
-from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus, InvalidURI
+import aiohttp
+from aiohttp import WSMsgType
 
 from orge.redact import register_secret
 
@@ -137,38 +144,43 @@ async def open_connection(
         if client_cert is not None:
             what += f" / client certificate {client_cert[0]}"
         raise ConnectFailed(f"cannot load {what}: {err}", refused=True) from None
+    # No proxy from the environment (trust_env=False): the CSMS is dialled as configured.
+    session = aiohttp.ClientSession(trust_env=False)
     try:
-        ws = await connect(
-            url,
-            subprotocols=subprotocols,  # type: ignore[arg-type]
-            additional_headers=basic_auth(station_id, password),
-            ssl=context,
-            open_timeout=open_timeout,
-            ping_interval=ping_interval or None,
-            # a pong later than half the interval means a dead link (the CSMS answers a
-            # ping at once); a dead link's closing handshake is not waited for long
-            ping_timeout=(ping_interval / 2) if ping_interval else None,
-            close_timeout=1,
-            proxy=None,
-            max_size=_MAX_MESSAGE,
-        )
+        async with asyncio.timeout(open_timeout):
+            ws = await session.ws_connect(
+                url,
+                protocols=subprotocols,
+                headers=basic_auth(station_id, password),
+                ssl=context if context is not None else True,
+                # pings are the station's own (`Connection`): their interval can change on
+                # the open socket; the CSMS's pings are answered by the reader
+                autoping=False,
+                # a dead link's closing handshake is not waited for long
+                timeout=aiohttp.ClientWSTimeout(ws_receive=None, ws_close=1.0),
+                max_msg_size=_MAX_MESSAGE,
+            )
     except Exception as err:
+        await session.close()
         raise _connect_failed(err, url, station_id, subprotocols, open_timeout) from None
-    if ws.subprotocol not in subprotocols:
+    if ws.protocol not in subprotocols:
         with contextlib.suppress(Exception):
             await ws.close(code=1002)
+        await session.close()
         raise ConnectFailed(
             f"the CSMS agreed on no OCPP subprotocol (offered {', '.join(subprotocols)})",
             refused=True,
         )
-    return Connection(ws, wire_logger or _LOGGER)
+    connection = Connection(ws, session, wire_logger or _LOGGER)
+    connection.set_ping_interval(ping_interval or 0)
+    return connection
 
 
 def _connect_failed(
     err: Exception, url: str, station_id: str, subprotocols: list[str], timeout: float
 ) -> ConnectFailed:
-    if isinstance(err, InvalidStatus):
-        code = err.response.status_code
+    if isinstance(err, aiohttp.WSServerHandshakeError) and err.status != 101:
+        code = err.status
         if code in (401, 403):
             return ConnectFailed(
                 f"HTTP {code}: the CSMS did not accept station id {station_id!r} with the "
@@ -191,7 +203,7 @@ def _connect_failed(
                 status=code,
             )
         return ConnectFailed(f"HTTP {code} from the CSMS during the handshake", status=code)
-    if isinstance(err, InvalidURI):
+    if isinstance(err, aiohttp.InvalidURL):
         return ConnectFailed(f"invalid URL: {err}", refused=True)
     if _closed_after_tls(err, url):
         return ConnectFailed(
@@ -199,14 +211,16 @@ def _connect_failed(
             "certificate (security profile 3) or not accept the station's",
             refused=True,
         )
-    if isinstance(err, ssl.SSLCertVerificationError):
-        untrusted = ConnectFailed(f"TLS certificate not trusted: {err.verify_message}")
+    if isinstance(err, aiohttp.ClientConnectorCertificateError):
+        cert_error = err.certificate_error
+        reason = getattr(cert_error, "verify_message", None) or str(cert_error)
+        untrusted = ConnectFailed(f"TLS certificate not trusted: {reason}")
         untrusted.untrusted_csms = True
         return untrusted
-    if isinstance(err, ssl.SSLError):
-        return ConnectFailed(f"TLS error: {err}")
-    if isinstance(err, InvalidHandshake):
-        return ConnectFailed(f"WebSocket handshake failed: {err}")
+    if isinstance(err, aiohttp.ClientSSLError):
+        return ConnectFailed(f"TLS error: {err.os_error}")
+    if isinstance(err, aiohttp.WSServerHandshakeError):
+        return ConnectFailed(f"WebSocket handshake failed: {err.message}")
     if isinstance(err, TimeoutError):
         return ConnectFailed(f"no answer from the CSMS within {timeout:g} s")
     if isinstance(err, OSError):
@@ -216,13 +230,13 @@ def _connect_failed(
 
 
 def _closed_after_tls(err: BaseException, url: str) -> bool:
-    """The CSMS closed a wss:// connection before answering the HTTP upgrade: under TLS
-    1.3 that is how a refused (or missing) client certificate shows (the alert itself
-    does not reach the client's exception)."""
+    """The CSMS closed a wss:// connection after the TLS handshake, before answering the
+    HTTP upgrade: under TLS 1.3 that is how a refused (or missing) client certificate
+    shows (the server checks it after the client's handshake has completed)."""
     return (
         url.startswith("wss://")
-        and isinstance(err, InvalidHandshake)
-        and isinstance(err.__cause__ or err.__context__, EOFError)
+        and isinstance(err, (aiohttp.ServerDisconnectedError, aiohttp.ClientOSError))
+        and not isinstance(err, aiohttp.ClientConnectorError)  # that is during the connect
     )
 
 
@@ -243,9 +257,15 @@ class Connection:
     `is_open`. Handed from one component to the other as is (fallback on a shared URL).
     """
 
-    def __init__(self, ws: ClientConnection, wire_logger: logging.Logger) -> None:
+    def __init__(
+        self,
+        ws: aiohttp.ClientWebSocketResponse,
+        session: aiohttp.ClientSession,
+        wire_logger: logging.Logger,
+    ) -> None:
         self._ws = ws
-        self.subprotocol: str = ws.subprotocol or ""
+        self._session = session  # the socket's own: closed with it
+        self.subprotocol: str = ws.protocol or ""
         self.version = _VERSIONS.get(self.subprotocol, "2.0.1")
         self.wire_logger = wire_logger
         self.station_id = ""
@@ -261,6 +281,9 @@ class Connection:
         # the CALLERROR code to answer with (the boot policy, `boot.Registration`)
         self.call_gate: Callable[[str], str | None] | None = None
         self.metrics: OcppMetrics | None = None  # the hub's counts, set by its station
+        self._ping_interval = 0.0
+        self._keepalive: asyncio.Task[None] | None = None
+        self._pong: asyncio.Future[None] | None = None
 
     @property
     def is_open(self) -> bool:
@@ -269,15 +292,41 @@ class Connection:
     def set_ping_interval(self, seconds: float) -> None:
         """Apply a new WebSocket ping interval (s; 0 = no pings) to this open socket at
         once (1.6 key / 2.0.1 OCPPCommCtrlr.WebSocketPingInterval); the pong must come
-        within half of it, as at `open_connection`."""
-        ws = self._ws
-        if ws.keepalive_task is not None:
-            ws.keepalive_task.cancel()
-            ws.keepalive_task = None
-        ws.ping_interval = seconds if seconds > 0 else None
-        ws.ping_timeout = seconds / 2 if seconds > 0 else None
-        if self.is_open:
-            ws.start_keepalive()  # (does nothing when the interval is None)
+        within half of it, else the link is taken as dead and the socket closed."""
+        self._ping_interval = seconds if seconds > 0 else 0.0
+        if self._keepalive is not None:
+            self._keepalive.cancel()
+            self._keepalive = None
+        if self._ping_interval and self.is_open:
+            self._keepalive = asyncio.ensure_future(self._ping_loop(self._ping_interval))
+
+    async def _ping_loop(self, interval: float) -> None:
+        # a pong later than half the interval means a dead link (the CSMS answers a ping
+        # at once, RFC 6455 §5.5.3)
+        loop = asyncio.get_running_loop()
+        while True:
+            await asyncio.sleep(interval)
+            self._pong = loop.create_future()
+            try:
+                await self._ws.ping()
+                await asyncio.wait_for(self._pong, interval / 2)
+            except TimeoutError:
+                _LOGGER.info("OCPP connection lost: no pong within %g s", interval / 2)
+                await self._abort()
+                return
+            except (ConnectionError, RuntimeError, aiohttp.ClientError) as err:
+                _LOGGER.info("OCPP connection lost: %s", err)
+                await self._abort()
+                return
+            finally:
+                self._pong = None
+
+    async def _abort(self) -> None:
+        """Drop a dead link without waiting for a closing handshake that cannot come."""
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(self._ws.close(code=1011), 1)
+        self._gone()
+        await self._release()
 
     def attach(self, charge_point: Any, station_id: str, response_timeout: float) -> None:
         """Start reading; CSMS CALLs go to `charge_point` (an `ocpp` ChargePoint built
@@ -296,21 +345,36 @@ class Connection:
     # --- receiving ---------------------------------------------------------------------
 
     async def _read(self) -> None:
+        ws = self._ws
         try:
             while True:
-                message = await self._ws.recv()
-                if isinstance(message, bytes):
+                frame = await ws.receive()
+                if frame.type is WSMsgType.TEXT:
+                    message: str = frame.data
+                elif frame.type is WSMsgType.PING:
+                    await ws.pong(frame.data)
+                    continue
+                elif frame.type is WSMsgType.PONG:
+                    if self._pong is not None and not self._pong.done():
+                        self._pong.set_result(None)
+                    continue
+                elif frame.type is WSMsgType.BINARY:
                     continue  # OCPP-J frames are text
+                elif frame.type is WSMsgType.ERROR:
+                    _LOGGER.info("OCPP connection lost: %s", frame.data)
+                    break
+                else:  # CLOSE (answered by aiohttp), CLOSING, CLOSED
+                    _LOGGER.info("OCPP connection closed (code %s)", ws.close_code)
+                    break
                 if _PASSWORD_VARIABLE in message or _AUTHORIZATION_KEY in message:
                     _register_sent_password(message)  # before the line below logs it
                 self.wire_logger.info("%s: receive message %s", self.station_id, message)
                 await self._dispatch(message)
-        except ConnectionClosed as err:
-            _LOGGER.info("OCPP connection closed (code %s)", err.rcvd.code if err.rcvd else None)
-        except (ConnectionError, LinkDown) as err:
+        except (ConnectionError, LinkDown, aiohttp.ClientError) as err:
             _LOGGER.info("OCPP connection lost: %s", err)
         finally:
             self._gone()
+        await self._release()
 
     def _gone(self) -> None:
         if not self.closed.done():
@@ -322,9 +386,14 @@ class Connection:
                 # the lifecycle's news, not an unretrieved-exception traceback
                 future.exception()
         self._pending.clear()
-        for task in self._tasks:
-            if task is not asyncio.current_task():
+        for task in (*self._tasks, self._keepalive):
+            if task is not None and task is not asyncio.current_task():
                 task.cancel()
+
+    async def _release(self) -> None:
+        """Close the socket's HTTP session (idempotent)."""
+        with contextlib.suppress(Exception):
+            await self._session.close()
 
     async def _dispatch(self, raw: str) -> None:
         try:
@@ -416,8 +485,8 @@ class Connection:
         if self.closed.done():
             raise LinkDown("connection closed")
         try:
-            await self._ws.send(text)
-        except (ConnectionClosed, ConnectionError, RuntimeError) as err:
+            await self._ws.send_str(text)
+        except (ConnectionError, RuntimeError, aiohttp.ClientError) as err:
             raise LinkDown(str(err)) from None
 
     async def recv(self) -> str:
@@ -490,6 +559,7 @@ class Connection:
         with contextlib.suppress(Exception):
             await asyncio.wait_for(self._ws.close(code=code), 3)
         self._gone()
+        await self._release()
 
 
 _PASSWORD_VARIABLE = "BasicAuthPassword"

@@ -31,7 +31,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from orge.storage import ensure_private_file
+from orge.storage import connect_sqlite
 
 _LOGGER = logging.getLogger(__name__)
 _T = TypeVar("_T")
@@ -148,11 +148,8 @@ class Journal:
     def __init__(self, path: str, max_messages: int = 1000) -> None:
         self.path = path
         self.max_messages = max_messages
-        ensure_private_file(path, sqlite=True)
         self._lock = threading.Lock()
-        self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=FULL")
+        self._db = connect_sqlite(path, check_same_thread=False, isolation_level=None)
         self._db.executescript(_SCHEMA)
 
     def close(self) -> None:

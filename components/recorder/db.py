@@ -17,7 +17,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from orge.core import Event, State
-from orge.storage import ensure_private_file
+from orge.storage import connect_sqlite
 
 _LOGGER = logging.getLogger(__name__)
 SCHEMA_VERSION = 1
@@ -63,11 +63,11 @@ class CorruptDatabase(Exception):
 
 
 def _connect(path: str) -> sqlite3.Connection:
-    ensure_private_file(path, sqlite=True)
-    conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=10)
     try:
-        conn.execute("PRAGMA journal_mode=WAL")
-        conn.execute("PRAGMA synchronous=FULL")
+        conn = connect_sqlite(path, isolation_level=None, check_same_thread=False, timeout=10)
+    except sqlite3.DatabaseError as err:
+        raise CorruptDatabase(str(err)) from None
+    try:
         row = conn.execute("PRAGMA quick_check").fetchone()
         if not row or row[0] != "ok":
             raise CorruptDatabase(row[0] if row else "quick_check returned nothing")
