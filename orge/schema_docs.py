@@ -19,6 +19,7 @@ from orge.json_schema import (
     INCLUDE_TEXT,
     NUMBER,
     SERVICE,
+    TAG_WORD,
     TIME_PERIOD,
 )
 from orge.schema_export import export_schema
@@ -57,8 +58,9 @@ def _resolve(fragment: Fragment, definitions: dict[str, Fragment]) -> Fragment:
 
 
 def _is_filler(fragment: Fragment) -> bool:
-    """The parts that only let an editor's view through: null, an include's file name."""
-    return fragment in ({"type": "null"}, {"type": "string", "pattern": INCLUDE_TEXT})
+    """The parts that only let an editor's view through: null, an include's file name, the
+    name of a `!secret` standing for a list or mapping."""
+    return fragment in ({"type": "null"}, {"type": "string", "pattern": INCLUDE_TEXT}, TAG_WORD)
 
 
 def kind(fragment: Fragment, definitions: dict[str, Fragment]) -> str:
@@ -158,7 +160,9 @@ def _is_list(fragment: Fragment, definitions: dict[str, Fragment]) -> bool:
 
 def _keyed(fragment: Fragment) -> bool:
     """A mapping of names (`input_boolean: {name: options}`) rather than of options."""
-    return fragment.get("type") == "object" and "properties" not in fragment
+    if fragment.get("type") == "object" and "properties" not in fragment:
+        return True
+    return any(_keyed(part) for part in fragment.get("anyOf", []) if part != TAG_WORD)
 
 
 def _keyed_block(block: Fragment) -> bool:
