@@ -51,8 +51,8 @@ _BOOLEAN_WORDS = ("1", "true", "yes", "on", "enable", "0", "false", "no", "off",
 
 
 def any_case(word: str) -> str:
-    """`on` -> `[oO][nN]`: JSON Schema patterns (ECMA 262) have no case-insensitive flag."""
-    return "".join(f"[{c.lower()}{c.upper()}]" if c.isalpha() else re.escape(c) for c in word)
+    """`on` -> `[oO][nN]` (the word's own case first, for `words_of`): JSON Schema patterns (ECMA 262) have no case-insensitive flag."""
+    return "".join(f"[{c}{c.swapcase()}]" if c.isalpha() else re.escape(c) for c in word)
 
 
 def _words(words: Iterable[str]) -> str:
@@ -63,21 +63,24 @@ def _alternatives(words: Iterable[str]) -> str:
     return "|".join(any_case(w) for w in words)
 
 
-_WORDS = re.compile(r"^\^\\s\*\(\?:(.*)\)\\s\*\$$")
-_ANY_CASE_LETTER = re.compile(r"\[([a-z])[A-Z]\]")
+_WORDS = re.compile(r"^\^\\s\*(?:\(\?:(.*)\)|(.*))\\s\*\$$")
+_WORD = re.compile(r"(?:\[([a-zA-Z])[a-zA-Z]\]|\\(\W)|([\w /.,=-]))+")
 
 
 def words_of(pattern: str) -> list[str] | None:
-    """The words of a pattern `_words` made (`choices(..., fold_case=True)`), or None:
-    what the docs list as the option's choices."""
+    """The words of a pattern `^\\s*(?:[oO][nN]|...)\\s*$` (as `choices(..., fold_case=True)`
+    makes it, or a hand-written hint of that shape), or None: what the docs list as the
+    option's choices."""
     found = _WORDS.match(pattern)
     if found is None:
         return None
-    words = [
-        re.sub(r"\\(.)", r"\1", _ANY_CASE_LETTER.sub(r"\1", alt))
-        for alt in found.group(1).split("|")
-    ]
-    return None if any("[" in word or "(" in word for word in words) else words
+    words = []
+    for alternative in (found.group(1) or found.group(2)).split("|"):
+        if not _WORD.fullmatch(alternative):
+            return None
+        parts = re.findall(r"\[([a-zA-Z])[a-zA-Z]\]|\\(\W)|([\w /.,=-])", alternative)
+        words.append("".join("".join(groups) for groups in parts))
+    return words
 
 
 # A number, or text voluptuous's Coerce reads as one (or an `!env_var` text).
