@@ -35,6 +35,8 @@ Options:
   --env-file FILE     the station's env file (required)
   --version TAG       install this tag of the git repository --repo
   --wheel FILE        install this ORGE wheel
+  --sha256 HEX        the wheel's SHA-256 as the release notes publish it: checked
+                      before anything is installed (a mismatch installs nothing)
   --repo DIR          git repository holding the tags (default: the one this script is in)
   --config-from DIR   configuration to install when there is none (default: its config/)
   --root DIR          work under DIR instead of /: every path (/opt/orge, /etc/orge,
@@ -60,12 +62,13 @@ die() { echo "provision: $*" >&2; exit 1; }
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 ENV_FILE="" VERSION="" WHEEL="" REPO="$HERE" CONFIG_FROM="$HERE/config" ROOT="" DRY=0 ONCE=1
-PYTHON=python3 DEPS_FROM="" WHEELHOUSE=""
+PYTHON=python3 DEPS_FROM="" WHEELHOUSE="" SHA256=""
 while [ $# -gt 0 ]; do
   case "$1" in
     --env-file) ENV_FILE=${2:?}; shift 2 ;;
     --version) VERSION=${2:?}; shift 2 ;;
     --wheel) WHEEL=${2:?}; shift 2 ;;
+    --sha256) SHA256=${2:?}; shift 2 ;;
     --repo) REPO=${2:?}; shift 2 ;;
     --config-from) CONFIG_FROM=${2:?}; shift 2 ;;
     --root) ROOT=${2:?}; shift 2 ;;
@@ -188,6 +191,11 @@ fi
 update_args=(--prefix "$PREFIX" --repo "$REPO" --python "$PYTHON")
 [ -n "$DEPS_FROM" ] && update_args+=(--deps-from "$DEPS_FROM")
 [ -n "$WHEELHOUSE" ] && update_args+=(--wheelhouse "$WHEELHOUSE")
+if [ -n "$SHA256" ]; then
+  [ -n "$WHEEL" ] || die "$CURRENT: --sha256 checks a wheel: give --wheel FILE"
+  [[ $SHA256 =~ ^[0-9A-Fa-f]{64}$ ]] || die "$CURRENT: --sha256: not 64 hexadecimal digits"
+  update_args+=(--sha256 "$SHA256")
+fi
 live=$(readlink "$PREFIX/current" 2>/dev/null || true)
 if [ "$DRY" = 1 ]; then
   if [ -n "$live" ]; then would "install $source_arg beside the live ${live#releases/} (nothing if it is that one)"

@@ -9,9 +9,12 @@ provides is reported with its file, line and the nearest existing name:
 
 Where the names come from:
 
-- services: the engine's `orge/services.yaml` (`orge.*` and the entity-domain services such
-  as `switch.turn_on`), the `services.yaml` of every configured component, and one service
-  per configured script (`script.<key>`, as in Home Assistant);
+- services: the engine's `orge/services.yaml` (`orge.*`, and the entity-domain services such
+  as `switch.turn_on` only where that domain has an entity: the engine registers them with
+  the domain's first entity, as Home Assistant loads the `switch` integration only for a
+  switch platform, and an action of a domain with none is "not found"), the `services.yaml`
+  of every configured component, and one service per configured script (`script.<key>`, as
+  in Home Assistant);
 - entity ids: each configured component's `configured_entity_ids(config) -> set[str]`
   (docs/components.md), given its validated block. An entry `domain.*` says "this component
   also makes ids in `domain` at run time". A component without the hook (a custom one) may
@@ -90,6 +93,9 @@ class Known:
     also appear at run time; `complete`: every configured component said what it makes."""
 
     services: set[str] = field(default_factory=set)
+    # The engine's entity-domain services (`switch.turn_on`), whether a domain has entities
+    # or not: what a blueprint input of that name is (a service, never an entity id).
+    entity_services: set[str] = field(default_factory=set)
     service_domains: set[str] = field(default_factory=set)
     open_service_domains: set[str] = field(default_factory=set)
     entities: set[str] = field(default_factory=set)
@@ -211,8 +217,12 @@ def known_names(result: CheckResult) -> Known:
     """Services and entity ids the configured components provide, from the files alone."""
     known = Known()
     for domain, services in service_descriptions.engine_descriptions().items():
+        names = {f"{domain}.{service}" for service in services}
+        if domain in ENTITY_DOMAINS:
+            known.entity_services.update(names)  # added below where the domain has entities
+            continue
         known.service_domains.add(domain)
-        known.services.update(f"{domain}.{service}" for service in services)
+        known.services.update(names)
     # The engine's own entities (orge/recovery.py), present on every station.
     known.entities.add(PROBLEM_ENTITY)
     for component in result.order:
@@ -255,7 +265,24 @@ def known_names(result: CheckResult) -> Known:
                 known.entities.add(entity_id)
     # Each script is also a service (`script.<key>`), as in Home Assistant.
     known.services.update(e for e in known.entities if e.startswith("script."))
+    _add_entity_services(known)
     return known
+
+
+def _add_entity_services(known: Known) -> None:
+    """`switch.turn_on` and the like exist where their domain has an entity (or may have
+    one at run time: a domain made at run time, a component that does not say what it
+    makes); a domain with none has no such service (orge/entity.py registers them with the
+    domain's first entity)."""
+    with_entities = {name.partition(".")[0] for name in known.entities | known.open_prefixes}
+    with_entities |= known.open_domains
+    for name in known.entity_services:
+        domain = name.partition(".")[0]
+        if domain in with_entities:
+            known.services.add(name)
+            known.service_domains.add(domain)
+        elif not known.complete:
+            known.open_service_domains.add(domain)  # the running station settles it
 
 
 def _is_service(name: str, known: Known) -> bool | None:
@@ -283,7 +310,7 @@ def _classify(reference: Reference, known: Known) -> str | None:
     id if its domain holds entities, else None (any other text: a host name, a version)."""
     if reference.kind != "input":
         return reference.kind
-    if reference.name in known.services:
+    if reference.name in known.services or reference.name in known.entity_services:
         return "service"
     if reference.name in known.entities:
         return "entity"

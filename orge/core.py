@@ -861,6 +861,15 @@ class Orge:
         future.add_done_callback(self._task_done)
         return future
 
+    @property
+    def pending_executor_jobs(self) -> tuple[asyncio.Future[Any], ...]:
+        """The jobs of `async_add_executor_job` not done yet, as a snapshot (a tuple: the
+        caller cannot change what the hub tracks). For a test clock that lets the loop run
+        until every job it started has finished (orge/testing/clock.py)."""
+        return tuple(
+            job for job in self._tasks if not isinstance(job, asyncio.Task) and not job.done()
+        )
+
     def _task_done(self, task: asyncio.Future[Any]) -> None:
         self._tasks.discard(task)
         if not task.cancelled() and task.exception() is not None:

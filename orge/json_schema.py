@@ -3,8 +3,9 @@ of ORGE's validators (`orge.validation`), for `orge schema export` (schema_expor
 
 The rule: a fragment never rejects what the schema accepts. What cannot be expressed
 (a custom validator with no `cv.json_schema` hint, a check across two options) becomes
-`{}`, "anything". Numbers and booleans also take the text an editor sees for
-`!env_var NAME default` (it knows the tag, not the value). Each option carries
+`{}`, "anything". Typed values also take the text an editor sees for
+`!env_var NAME default` with a default of the type (see `env_var_text`), lists and mappings
+the one word of `!secret name` (`tag_word_too`). Each option carries
 "description" (with its unit in brackets), "default" (durations in seconds) and
 "examples" when its marker has them (`orge.validation.describe`).
 """
@@ -23,27 +24,69 @@ import orge.validation as cv
 DRAFT_07 = "http://json-schema.org/draft-07/schema#"
 Fragment = dict[str, Any]
 
-# What an editor sees of `!env_var NAME default`: the text after the tag.
-_ENV_VAR_TEXT = r"[A-Z_][A-Z0-9_]*(?:\s.*)?"
+# What an editor sees of a tag is the text after it (the YAML language server gives a custom
+# tag's scalar as is), so `!env_var PORT` and a plain `PORT` look the same to it. A pattern
+# therefore takes the tag text only in a shape a plain value of the slot never has:
+# `!env_var NAME default` (orge/yaml.py:_env_var) with a default the slot accepts, which is
+# the value the station runs with when NAME is unset. A bare `!env_var NAME` where a number,
+# boolean, duration, URL or time zone goes is refused: it cannot be told from a mistyped word.
+# NAME: a name a shell can export (POSIX: letters, digits, `_`, no digit first).
+_ENV_NAME = r"[A-Za-z_][A-Za-z0-9_]*"
 _NUMBER_TEXT = r"\s*[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?\s*"
+
+
+def env_var_text(default: str) -> str:
+    """The text an editor sees of `!env_var NAME default`, `default` matching the regex
+    `default` (the loader joins the words after NAME with one space)."""
+    return rf"\s*{_ENV_NAME}\s+(?:{default})\s*"
+
+
 # What an editor sees of `!include file.yaml` or `!include_dir_named folder/`.
 INCLUDE_TEXT = r"^[^\s:]+(?:\.ya?ml|/)$"
+# What an editor sees of `!secret name` or `!include file.yaml` where a list or a mapping
+# goes: one word (a secret keeps its own YAML type: orge/yaml.py:_secret).
+TAG_WORD_TEXT = r"^\S+$"
+TAG_WORD: Fragment = {"type": "string", "pattern": TAG_WORD_TEXT}
 _BOOLEAN_WORDS = ("1", "true", "yes", "on", "enable", "0", "false", "no", "off", "disable")
 
 
 def any_case(word: str) -> str:
-    """`on` -> `[oO][nN]`: JSON Schema patterns (ECMA 262) have no case-insensitive flag."""
-    return "".join(f"[{c.lower()}{c.upper()}]" if c.isalpha() else re.escape(c) for c in word)
+    """`on` -> `[oO][nN]` (the word's own case first, for `words_of`): JSON Schema patterns (ECMA 262) have no case-insensitive flag."""
+    return "".join(f"[{c}{c.swapcase()}]" if c.isalpha() else re.escape(c) for c in word)
 
 
 def _words(words: Iterable[str]) -> str:
-    return r"^\s*(?:" + "|".join(any_case(w) for w in words) + r")\s*$"
+    return r"^\s*(?:" + _alternatives(words) + r")\s*$"
+
+
+def _alternatives(words: Iterable[str]) -> str:
+    return "|".join(any_case(w) for w in words)
+
+
+_WORDS = re.compile(r"^\^\\s\*(?:\(\?:(.*)\)|(.*))\\s\*\$$")
+_WORD = re.compile(r"(?:\[([a-zA-Z])[a-zA-Z]\]|\\(\W)|([\w /.,=-]))+")
+
+
+def words_of(pattern: str) -> list[str] | None:
+    """The words of a pattern `^\\s*(?:[oO][nN]|...)\\s*$` (as `choices(..., fold_case=True)`
+    makes it, or a hand-written hint of that shape), or None: what the docs list as the
+    option's choices."""
+    found = _WORDS.match(pattern)
+    if found is None:
+        return None
+    words = []
+    for alternative in (found.group(1) or found.group(2)).split("|"):
+        if not _WORD.fullmatch(alternative):
+            return None
+        parts = re.findall(r"\[([a-zA-Z])[a-zA-Z]\]|\\(\W)|([\w /.,=-])", alternative)
+        words.append("".join("".join(groups) for groups in parts))
+    return words
 
 
 # A number, or text voluptuous's Coerce reads as one (or an `!env_var` text).
 NUMBER: Fragment = {
     "type": ["number", "string"],
-    "pattern": f"^(?:{_NUMBER_TEXT}|{_ENV_VAR_TEXT})$",
+    "pattern": f"^(?:{_NUMBER_TEXT}|{env_var_text(_NUMBER_TEXT)})$",
 }
 
 
@@ -51,7 +94,11 @@ BOOLEAN: Fragment = {
     "anyOf": [
         {"type": "boolean"},
         {"enum": [0, 1]},
-        {"type": "string", "pattern": f"(?:{_words(_BOOLEAN_WORDS)})|^{_ENV_VAR_TEXT}$"},
+        {
+            "type": "string",
+            "pattern": f"(?:{_words(_BOOLEAN_WORDS)})"
+            f"|^{env_var_text(_alternatives(_BOOLEAN_WORDS))}$",
+        },
     ]
 }
 STRING: Fragment = {"type": ["string", "number", "boolean"]}  # cv.string: any scalar
@@ -67,8 +114,10 @@ ENTITY_IDS_TEXT: Fragment = {
 _SERVICE_PART = r"[A-Za-z0-9](?:[A-Za-z0-9_]*[A-Za-z0-9])?"  # cv.service: no _ at either end
 SERVICE: Fragment = {"type": "string", "pattern": rf"^{_SERVICE_PART}\.{_SERVICE_PART}$"}
 # Durations as cv.time_period reads them; a template (where one is taken) is a string too.
+_CLOCK_TEXT = r"\s*(?:-?\d+:)?-?\d+:-?\d+(?:\.\d+)?\s*"
 _DURATION_TEXT = (
-    rf"^(?:{_NUMBER_TEXT}|\s*(?:-?\d+:)?-?\d+:-?\d+(?:\.\d+)?\s*|{_ENV_VAR_TEXT})$|\{{[{{%]"
+    rf"^(?:{_NUMBER_TEXT}|{_CLOCK_TEXT}|{env_var_text(f'{_NUMBER_TEXT}|{_CLOCK_TEXT}')})$"
+    r"|\{[{%]"
 )
 TIME_PERIOD: Fragment = {
     "title": "duration",
@@ -96,14 +145,14 @@ def _time_zones() -> Fragment:
     return {
         "anyOf": [
             {"enum": sorted(available_timezones())},
-            {"type": "string", "pattern": f"^{_ENV_VAR_TEXT}$"},
+            {"type": "string", "pattern": f"^{env_var_text(r'[A-Za-z_][A-Za-z0-9_+/-]*')}$"},
         ]
     }
 
 
 def _url(*schemes: str) -> Fragment:
-    alternatives = "|".join(any_case(scheme) for scheme in schemes)
-    return {"type": "string", "pattern": rf"^(?:(?:{alternatives})://[^/]|{_ENV_VAR_TEXT})"}
+    url = rf"(?:{_alternatives(schemes)})://[^/]"
+    return {"type": "string", "pattern": rf"^(?:{url}|{env_var_text(url)})"}
 
 
 def _known() -> dict[int, Fragment]:
@@ -184,6 +233,27 @@ def merge(parts: list[Fragment]) -> Fragment:
             return {"allOf": parts}
         merged.update(part)
     return merged
+
+
+def _collection_only(fragment: Fragment) -> bool:
+    """Whether a fragment takes only lists or mappings (and null): no text at all."""
+    if "anyOf" in fragment:
+        return all(_collection_only(option) for option in fragment["anyOf"])
+    types = fragment.get("type")
+    types = types if isinstance(types, list) else [types]
+    return bool(types) and all(t in ("array", "object", "null") for t in types)
+
+
+def tag_word_too(fragment: Fragment) -> Fragment:
+    """An option that takes a list or a mapping also takes the text an editor sees of
+    `!secret name` or `!include file.yaml` (the loader puts the list or mapping there)."""
+    if not _collection_only(fragment) or not (fragment.get("type") or "anyOf" in fragment):
+        return fragment
+    shown: Fragment = {
+        k: fragment[k] for k in ("description", "default", "examples") if k in fragment
+    }
+    inner = {k: v for k, v in fragment.items() if k not in shown}
+    return {**shown, "anyOf": [*flat_any_of([inner]), TAG_WORD]}
 
 
 def flat_any_of(options: list[Fragment]) -> list[Fragment]:
@@ -278,7 +348,7 @@ class Converter:
         for key, value in schema.items():
             name = key.schema if isinstance(key, vol.Marker) else key
             if isinstance(name, str):
-                prop = self(value)
+                prop = tag_word_too(self(value))
                 if isinstance(key, vol.Marker):
                     prop = _document(prop, key)
                 properties[name] = prop

@@ -19,7 +19,9 @@ from orge.json_schema import (
     INCLUDE_TEXT,
     NUMBER,
     SERVICE,
+    TAG_WORD,
     TIME_PERIOD,
+    words_of,
 )
 from orge.schema_export import export_schema
 
@@ -57,8 +59,9 @@ def _resolve(fragment: Fragment, definitions: dict[str, Fragment]) -> Fragment:
 
 
 def _is_filler(fragment: Fragment) -> bool:
-    """The parts that only let an editor's view through: null, an include's file name."""
-    return fragment in ({"type": "null"}, {"type": "string", "pattern": INCLUDE_TEXT})
+    """The parts that only let an editor's view through: null, an include's file name, the
+    name of a `!secret` standing for a list or mapping."""
+    return fragment in ({"type": "null"}, {"type": "string", "pattern": INCLUDE_TEXT}, TAG_WORD)
 
 
 def kind(fragment: Fragment, definitions: dict[str, Fragment]) -> str:
@@ -91,16 +94,20 @@ def _kind(fragment: Fragment, definitions: dict[str, Fragment]) -> str:
             name = kind(part, definitions)
             if name not in names and not (
                 part.get("pattern")
+                and words_of(part["pattern"]) is None
                 and len(parts) > 1
                 and "enum" not in part
                 and part.get("type") == "string"
                 and names
-            ):
+            ):  # a number's or an !env_var's text: the other parts name the type
                 names.append(name)
         return " or ".join(names) or "any"
     types = fragment.get("type")
     if "allOf" in fragment and not types:
-        return kind(fragment["allOf"][0], definitions)
+        # All of them hold: the narrowest names it (cv.string, then the level's words).
+        kinds = [kind(part, definitions) for part in fragment["allOf"]]
+        narrow = [name for name in kinds if name not in ("any", "string")]
+        return narrow[-1] if narrow else kinds[0]
     if isinstance(types, list):
         if set(types) == {"number", "string"} and fragment.get("pattern") == NUMBER["pattern"]:
             return "number"
@@ -115,6 +122,9 @@ def _kind(fragment: Fragment, definitions: dict[str, Fragment]) -> str:
     if types == "object":
         return "mapping"
     if types == "string":
+        words = words_of(fragment.get("pattern", ""))
+        if words:  # choices in any case (vol.Lower/vol.Upper before vol.In)
+            return " \\| ".join(words)
         if fragment.get("pattern") in (ENTITY_ID["pattern"], ENTITY_IDS_TEXT["pattern"]):
             return "entity id"
         if fragment.get("pattern") == SERVICE["pattern"]:
@@ -158,7 +168,9 @@ def _is_list(fragment: Fragment, definitions: dict[str, Fragment]) -> bool:
 
 def _keyed(fragment: Fragment) -> bool:
     """A mapping of names (`input_boolean: {name: options}`) rather than of options."""
-    return fragment.get("type") == "object" and "properties" not in fragment
+    if fragment.get("type") == "object" and "properties" not in fragment:
+        return True
+    return any(_keyed(part) for part in fragment.get("anyOf", []) if part != TAG_WORD)
 
 
 def _keyed_block(block: Fragment) -> bool:
@@ -173,6 +185,14 @@ def rows(
 ) -> Iterator[tuple[str, str, str, str]]:
     """(option, type, default or "required", description) for every option, nested ones as
     `parent.child`, list items as `parent[].child`, named entries as `<name>.child`."""
+    for row, _option in option_rows(fragment, definitions, prefix):
+        yield row
+
+
+def option_rows(
+    fragment: Fragment, definitions: dict[str, Fragment], prefix: str = ""
+) -> Iterator[tuple[tuple[str, str, str, str], Fragment]]:
+    """Each row of `rows` with the option's fragment it was written from."""
     mapping = _object_of(fragment, definitions)
     if mapping is None:
         return
@@ -190,7 +210,7 @@ def rows(
             example = json.dumps(option["examples"][0], ensure_ascii=False)
             description += f" Example: `{example}`."
         full = f"{prefix}{name}"
-        yield full, kind(option, definitions), default, description
+        yield (full, kind(option, definitions), default, description), option
         if option.get("$ref", "").rsplit("/", 1)[-1] in _REFS or resolved.get("title"):
             continue  # triggers, conditions, actions, durations: not options of their own
         inner = _object_of(option, definitions)
@@ -199,7 +219,7 @@ def rows(
                 child = f"{full}.<name>."
             else:
                 child = f"{full}[]." if _is_list(option, definitions) else f"{full}."
-            yield from rows(option, definitions, child)
+            yield from option_rows(option, definitions, child)
 
 
 SCRIPT_SECTIONS = (

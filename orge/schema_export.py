@@ -12,9 +12,11 @@ anything; an unknown domain is rejected, as check-config rejects it.
 
 The rule: the export never rejects what the station accepts. What it cannot express
 (a custom validator with no `cv.json_schema` hint, a check across two options) becomes
-`{}`, "anything". Numbers and booleans also take the text an editor sees for
-`!env_var NAME default` (it knows the tag, not the value), and a domain's block or a package
-takes the file name of an `!include`. Secrets (`!secret name`) sit in options that take text.
+`{}`, "anything". Numbers, booleans, durations, URLs and time zones also take the text an
+editor sees for `!env_var NAME default` when the default fits (it sees the text after the tag,
+not the value; a bare NAME is refused there, as it cannot be told from a mistyped word), a
+domain's block or a package takes the file name of an `!include`, and an option that takes a
+list or mapping takes the one word of `!secret name` or `!include file.yaml`.
 
 Shape of the result: {"$schema", "title", "type": "object", "properties": {domain: ...},
 "patternProperties", "additionalProperties": false, "definitions": {...}}. Each option
@@ -62,10 +64,12 @@ def export_schema(config_dir: str | None = None) -> Fragment:
     convert = Converter(config_dir)
     define_script_shapes(convert)
     core = convert(CORE_SCHEMA)
-    packages = core["properties"]["packages"]
+    option = core["properties"]["packages"]
+    shown = {key: option[key] for key in ("description", "default") if key in option}
+    packages = next(p for p in option.get("anyOf", [option]) if p.get("type") == "object")
+    packages = {k: v for k, v in packages.items() if k not in shown}
     for name, package in packages["patternProperties"].items():  # `pkg: !include pkg.yaml`
         packages["patternProperties"][name] = _block(package, False)
-    shown = {key: packages.pop(key) for key in ("description", "default") if key in packages}
     core["properties"]["packages"] = {**shown, **_block(packages, False)}  # or a folder
     properties: dict[str, Fragment] = {
         CORE_DOMAIN: _block(core, True, "The station itself (core options)"),

@@ -38,6 +38,7 @@ import argparse
 import base64
 import contextlib
 import fcntl
+import hashlib
 import http.client
 import json
 import os
@@ -71,6 +72,7 @@ STATE_FILE = "update.json"
 LOCK_FILE = ".update.lock"
 # PEP 427: {distribution}-{version}(-{build tag})?-{python tag}-{abi tag}-{platform tag}.whl
 _WHEEL_NAME = re.compile(r"^orge-(?P<version>[^-]+)(-\d[^-]*)?-[^-]+-[^-]+-[^-]+\.whl$")
+_SHA256_HEX = re.compile(r"^[0-9A-Fa-f]{64}$")
 _VERSION_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]*$")
 _SETUP_FAILED = "persistent_notification.setup_failed_"
 
@@ -214,6 +216,7 @@ class Source:
     location: str  # the wheel's path, or the repository
     tag: str = ""
     url: str = ""  # where a downloaded wheel came from (without credentials or query)
+    sha256: str = ""  # the wheel's expected SHA-256 (64 lower-case hex digits), or ""
 
     def describe(self) -> str:
         if self.url:
@@ -236,10 +239,52 @@ def shown_url(url: str) -> str:
     return urllib.parse.urlunsplit((parts.scheme, netloc, parts.path, "", ""))
 
 
-def resolve_source(to: str, repo: str | None) -> Source:
+def sha256_hex(text: str) -> str:
+    """`--sha256`: the SHA-256 of a wheel as release notes publish it (64 hex digits, either
+    case; `sha256sum` prints it), lower-cased. Raises ValueError for anything else."""
+    text = text.strip().removeprefix("sha256:")
+    if not _SHA256_HEX.match(text):
+        raise ValueError(f"{text!r} is not a SHA-256 digest (64 hexadecimal digits)")
+    return text.lower()
+
+
+def verify_sha256(path: str, expected: str, shown: str) -> None:
+    """Raise UpdateError unless the file at `path` has the SHA-256 `expected` (lower-case
+    hex); `shown` names the wheel in the message (its URL without credentials, or path)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    if digest.hexdigest() != expected:
+        raise UpdateError(
+            f"{shown}: SHA-256 {digest.hexdigest()} is not the expected {expected} "
+            "(--sha256): not this release's wheel, or damaged; nothing installed"
+        )
+
+
+def resolve_source(to: str, repo: str | None, sha256: str | None = None) -> Source:
     """`--to`: a path to `orge-<version>-...whl` (or `file://` URL to one), the http(s) URL
     of such a wheel (downloaded by `install_release` only if that version is not installed
-    yet), else a tag of the git repository `repo`. Raises UpdateError for anything else."""
+    yet), else a tag of the git repository `repo`. With `sha256` (see `sha256_hex`) the
+    wheel must have that digest: a wheel file is checked here, a download once fetched and
+    before anything is installed. Raises UpdateError for anything else, a digest that does
+    not match, or a digest given for a git tag (there is no wheel to check)."""
+    if not sha256:
+        return _source(to, repo)
+    try:
+        expected = sha256_hex(sha256)
+    except ValueError as err:
+        raise UpdateError(f"--sha256: {err}") from None
+    if not to.startswith(("http://", "https://")) and not to.endswith(".whl"):
+        raise UpdateError(f"--sha256 checks a wheel; {to} is not one (a git tag has none)")
+    source = _source(to, repo)
+    source.sha256 = expected
+    if source.kind == "wheel":
+        verify_sha256(source.location, expected, source.describe())
+    return source
+
+
+def _source(to: str, repo: str | None) -> Source:
     if to.startswith(("http://", "https://")):
         try:
             _request(to)
@@ -310,6 +355,9 @@ def install_release(
             if source.kind == "url":
                 downloads = os.path.join(layout.releases_dir, DOWNLOADS)
                 wheel = download_wheel(source.location, downloads, say)
+                if source.sha256:  # before the venv: a wrong wheel installs nothing
+                    verify_sha256(wheel, source.sha256, source.describe())
+                    say(f"SHA-256 of {source.describe()} is the expected one")
             elif source.kind == "wheel":
                 wheel = source.location
             else:
@@ -337,6 +385,8 @@ def install_release(
     )
     data = {"version": release.version, "orge_version": installed, "source": release.source}
     data["installed_at"] = release.installed_at
+    if source.sha256:  # what the wheel was checked against, for an audit
+        data["sha256"] = source.sha256
     _write_atomic(os.path.join(path, RELEASE_FILE), json.dumps(data, indent=2) + "\n")
     say(f"installed ORGE {installed} as release {source.version}")
     return release, True
@@ -685,6 +735,7 @@ class Options:
     wheelhouse: str | None = None
     python: str = sys.executable
     keep: int = DEFAULT_KEEP  # old releases kept besides the live and the previous one
+    sha256: str | None = None  # the wheel's expected SHA-256 (--sha256), or None
 
 
 def update(to: str, options: Options, say: Say = print) -> str:
@@ -693,7 +744,7 @@ def update(to: str, options: Options, say: Say = print) -> str:
     version."""
     layout = Layout(options.prefix)
     with layout.locked():
-        source = resolve_source(to, options.repo)
+        source = resolve_source(to, options.repo, options.sha256)
         previous = layout.live()
         if previous == source.version:
             say(f"ORGE {previous} is already live; nothing to do")
@@ -817,6 +868,13 @@ def _count(text: str) -> int:
     return value
 
 
+def _digest(text: str) -> str:
+    try:
+        return sha256_hex(text)
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(str(err)) from None
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """The options of `orge update` (and of `python3 -m orge.update`)."""
     what = parser.add_mutually_exclusive_group(required=True)
@@ -839,6 +897,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--prefix", default=env("ORGE_PREFIX", DEFAULT_PREFIX))
     parser.add_argument("-c", "--config", default=env("ORGE_CONFIG", DEFAULT_CONFIG))
     parser.add_argument("--repo", metavar="DIR", help="local git repository holding the tags")
+    parser.add_argument(
+        "--sha256",
+        type=_digest,  # a malformed digest stops here, before anything is done
+        metavar="HEX",
+        help="the wheel's SHA-256 as the release notes publish it: the wheel of --to or "
+        "--install-only (file or download) is checked before anything is installed",
+    )
     parser.add_argument("--restart-command", default=env("ORGE_RESTART_COMMAND", DEFAULT_RESTART))
     parser.add_argument("--health-url", default=env("ORGE_HEALTH_URL", DEFAULT_HEALTH_URL))
     parser.add_argument(
@@ -907,6 +972,7 @@ def run_command(args: argparse.Namespace) -> int:
         wheelhouse=args.wheelhouse,
         python=args.python,
         keep=args.keep,
+        sha256=getattr(args, "sha256", None),
     )
     if getattr(args, "from_request", None):
         try:
@@ -996,7 +1062,7 @@ def install_only(to: str, options: Options, say: Say = print) -> Release:
     with layout.locked():
         release, installed = install_release(
             layout,
-            resolve_source(to, options.repo),
+            resolve_source(to, options.repo, options.sha256),
             python=options.python,
             deps_from=options.deps_from,
             wheelhouse=options.wheelhouse,

@@ -19,7 +19,7 @@ import voluptuous as vol
 import orge.validation as cv
 from orge.core import Orge
 
-DOMAIN = "demo_csms"
+from .const import DOMAIN
 
 CONFIG_SCHEMA = vol.Schema(
     vol.All(

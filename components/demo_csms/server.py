@@ -36,7 +36,7 @@ from orge.core import EVENT_ORGE_STOP, Event, Orge, ServiceCall, SupportsRespons
 from orge.entity import SensorEntity, async_add_entities
 from orge.exceptions import ServiceValidationError
 
-from . import DOMAIN
+from .const import DOMAIN
 
 _LOGGER = logging.getLogger(__name__)
 # The `ocpp` library logs every frame at INFO: keep that on its own, quiet logger

@@ -15,7 +15,6 @@ Topics (base `orge`, station id `S`):
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 import voluptuous as vol
@@ -25,7 +24,8 @@ from orge.core import Orge
 from orge.helpers.entity_filter import FILTER_SCHEMA
 from orge.json_schema import choices
 
-DOMAIN = "mqtt"
+from .const import DOMAIN as DOMAIN  # a component names its domain (docs/components.md)
+from .topics import base_topic, topic_level
 
 # Bus events an operator of a fleet cares about: controller faults and reboots, the
 # charger's state (a session starts and ends with it), the OCPP link falling back,
@@ -42,28 +42,6 @@ DEFAULT_EVENT_TYPES = [
     "ngrok_tunnel_changed",
     "power_monitor_problem",
 ]
-
-# A topic level that is safe everywhere: no MQTT wildcard or separator, and HA's
-# discovery node_id/object_id alphabet ([a-zA-Z0-9_-]).
-_TOPIC_LEVEL = re.compile(r"^[A-Za-z0-9_-]+$")
-
-
-@cv.json_schema({"type": "string", "pattern": _TOPIC_LEVEL.pattern})
-def topic_level(value: Any) -> str:
-    """One MQTT topic level usable in a discovery topic too: letters, digits, `_`, `-`."""
-    text = cv.strict_string(value)
-    if not _TOPIC_LEVEL.match(text):
-        raise vol.Invalid(f"only letters, digits, '_' and '-' are allowed, got {text!r}")
-    return text
-
-
-@cv.json_schema({"type": "string", "pattern": r"^[A-Za-z0-9_-]+(?:/[A-Za-z0-9_-]+)*$"})
-def base_topic(value: Any) -> str:
-    """A topic prefix: levels separated by `/`, no wildcards, no empty level."""
-    text = cv.strict_string(value)
-    for level in text.split("/"):
-        topic_level(level)
-    return text
 
 
 @cv.json_schema(choices(["3.1.1", 311, 4, 5, "5.0"]))

@@ -13,12 +13,13 @@ from orge.entity import BinarySensorEntity, SensorEntity, async_add_entities
 from orge.exceptions import OrgeError
 from orge.helpers.entity_filter import EntityFilter
 
-from . import DOMAIN, topic_level
 from .commands import Commands
+from .const import DOMAIN
 from .discovery import Discovery
 from .link import Link
 from .outbox import Outbox
 from .states import EventPublisher, StatePublisher
+from .topics import topic_level
 
 
 class ConnectedSensor(BinarySensorEntity):

@@ -17,7 +17,7 @@ import voluptuous as vol
 import orge.validation as cv
 from orge.core import Orge
 
-DOMAIN = "ngrok"
+from .const import DOMAIN as DOMAIN  # a component names its domain (docs/components.md)
 
 AGENT_SCHEMA = vol.Schema(
     {

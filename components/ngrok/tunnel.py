@@ -37,9 +37,9 @@ from orge.exceptions import OrgeError
 from orge.helpers.event import async_track_time_interval
 from orge.redact import register_secret
 
-from . import DOMAIN
 from .agent import AgentSupervisor
 from .api import AgentApi, AgentApiError, AgentRefused, Tunnel
+from .const import DOMAIN
 
 _LOGGER = logging.getLogger(__name__)
 EVENT_TUNNEL_CHANGED = "ngrok_tunnel_changed"

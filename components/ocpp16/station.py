@@ -90,7 +90,7 @@ class Ocpp16Station(StationLifecycle, Orders):
         self.response_timeout = float(config["response_timeout"])
         self.clock = StationClock()
         self.journal = AsyncJournal(orge.config.path(".storage", "ocpp16.db"), config["queue_size"])
-        self.sensors = LinkSensors(orge, DOMAIN, "OCPP 1.6")
+        self.sensors = LinkSensors(orge, DOMAIN, "OCPP 1.6", url=lambda: self.url)
         self.role = LinkRole(
             orge,
             DOMAIN,
@@ -246,7 +246,7 @@ class Ocpp16Station(StationLifecycle, Orders):
     # --- entities -------------------------------------------------------------------------
 
     def _set_connection(self, state: str, **attributes: Any) -> None:
-        self.sensors.set_connection(state, url=self.url, **attributes)
+        self.sensors.set_connection(state, **attributes)
 
     def _set_error(self, message: str) -> None:
         self.sensors.set_error(message, time=self.clock.iso())

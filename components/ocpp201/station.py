@@ -101,7 +101,7 @@ class Station201(StationLifecycle, TransactionLog):
             self.password,
         )
         self.backoff = ReconnectBackoff()
-        self.sensors = LinkSensors(orge, DOMAIN, "OCPP 2.0.1")
+        self.sensors = LinkSensors(orge, DOMAIN, "OCPP 2.0.1", url=lambda: self.url)
         self.orders = Orders(self)
         self.maintenance = Maintenance201(self)
         self.authorization = Authorization201(self)  # cache, local list (C, D, N09)
@@ -324,7 +324,7 @@ class Station201(StationLifecycle, TransactionLog):
         return max(5.0, self.config["response_timeout"])
 
     def set_link_state(self, state: str, **attributes: Any) -> None:
-        self.sensors.set_connection(state, url=self.url, **attributes)
+        self.sensors.set_connection(state, **attributes)
 
     def connect_options(self) -> dict[str, Any]:
         return self.security.connect_options()  # network and security profile (security.py)

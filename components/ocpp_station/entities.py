@@ -4,6 +4,7 @@ and, as attributes, the URL and the next retry), _protocol (the agreed subprotoc
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from orge.core import Orge
@@ -31,11 +32,20 @@ class LinkSensor(SensorEntity):
 
 class LinkSensors:
     """The four link sensors of one OCPP component (`label`: "OCPP 2.0.1", "OCPP 1.6");
-    `orge` None: only to name them (`link_entity_ids`, check-config has no hub)."""
+    `orge` None: only to name them (`link_entity_ids`, check-config has no hub). `url`
+    gives the URL the station dials now (credentials already removed: `urls.station_url`;
+    a network profile may change it), shown as the connection's `url` attribute."""
 
-    def __init__(self, orge: Orge | None, domain: str, label: str) -> None:
+    def __init__(
+        self,
+        orge: Orge | None,
+        domain: str,
+        label: str,
+        url: Callable[[], str] | None = None,
+    ) -> None:
         self.orge = orge
         self.domain = domain
+        self.url = url
         self.connection = LinkSensor(
             domain, "connection", f"{label} connection", "mdi:lan-connect", "disconnected"
         )
@@ -58,6 +68,10 @@ class LinkSensors:
         await async_add_entities(self.orge, self.domain, self.entities)
 
     def set_connection(self, value: str, **attributes: Any) -> None:
+        """The connection's state; its attributes are `attributes` and, in every state, the
+        `url` (the web page's Network view shows it)."""
+        if self.url is not None:
+            attributes = {"url": self.url(), **attributes}
         self.connection.update(value, **attributes)
 
     def set_protocol(self, value: str) -> None:

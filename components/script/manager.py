@@ -18,7 +18,8 @@ from orge.script.script import Script
 from orge.script.trace import Trace, TraceStore
 from orge.template import TemplateError, attach, render_complex
 
-from . import CONFIG_SCHEMA, DOMAIN, validate_scripts
+from .config import CONFIG_SCHEMA, validate_scripts
+from .const import DOMAIN
 
 _LOGGER = logging.getLogger(__name__)
 _RESERVED = ("turn_on", "turn_off", "toggle", "reload", "get_traces")

@@ -17,7 +17,8 @@ from orge.script.tracking import TemplateWatcher
 from orge.script.trigger import async_attach_triggers
 from orge.template import TemplateError, attach, render_complex, result_as_boolean
 
-from . import DOMAIN, validate_blocks
+from .config import CONFIG_SCHEMA, validate_blocks
+from .const import DOMAIN
 
 _LOGGER = logging.getLogger(__name__)
 _FAILED = object()  # a template that raised while rendering
@@ -237,8 +238,6 @@ class _Loaded:
 
 async def async_setup_entities(orge: Orge, config: list[Any]) -> None:
     from orge.script.reload import async_read_domain_block
-
-    from . import CONFIG_SCHEMA
 
     loaded = _Loaded()
     await loaded.async_load(orge, config)

@@ -8,47 +8,13 @@ was down finishes at start).
 
 from __future__ import annotations
 
-from datetime import timedelta
 from typing import Any
 
-import voluptuous as vol
-
-import orge.validation as cv
 from orge.core import Orge
 
-DOMAIN = "timer"
-IDLE, ACTIVE, PAUSED = "idle", "active", "paused"
-# Home Assistant's event types (homeassistant/components/timer/__init__.py).
-EVENT_TIMER_STARTED = "timer.started"
-EVENT_TIMER_RESTARTED = "timer.restarted"
-EVENT_TIMER_PAUSED = "timer.paused"
-EVENT_TIMER_CANCELLED = "timer.cancelled"
-EVENT_TIMER_FINISHED = "timer.finished"
-
-ITEM = vol.Schema(
-    {
-        vol.Optional("name", description="Friendly name."): cv.string,
-        vol.Optional(
-            "duration",
-            default=timedelta(0),
-            description=cv.describe("Duration of a start without a duration of its own.", unit="s"),
-        ): cv.positive_time_period,
-        vol.Optional(
-            "restore",
-            default=True,
-            description="An active or paused timer continues after a restart.",
-        ): cv.boolean,
-        vol.Optional("icon", description="Icon, e.g. mdi:timer."): cv.string,
-    }
-)
-CONFIG_SCHEMA = vol.Schema(vol.Any(None, {cv.slug: vol.Any(None, ITEM)}))
-
-
-def _hms(delta: timedelta) -> str:
-    total = round(delta.total_seconds())
-    sign = "-" if total < 0 else ""
-    total = abs(total)
-    return f"{sign}{total // 3600}:{total // 60 % 60:02d}:{total % 60:02d}"
+from .config import CONFIG_SCHEMA as CONFIG_SCHEMA  # what the loader validates with
+from .config import ITEM
+from .const import DOMAIN
 
 
 async def async_setup(orge: Orge, config: dict[str, Any] | None) -> bool:

@@ -17,7 +17,8 @@ from orge.exceptions import ServiceValidationError
 from orge.helpers.event import async_call_later
 from orge.restore_state import HelperEntity
 
-from . import (
+from .config import CONFIG_SCHEMA, ITEM
+from .const import (
     ACTIVE,
     DOMAIN,
     EVENT_TIMER_CANCELLED,
@@ -27,8 +28,14 @@ from . import (
     EVENT_TIMER_STARTED,
     IDLE,
     PAUSED,
-    _hms,
 )
+
+
+def _hms(delta: timedelta) -> str:
+    total = round(delta.total_seconds())
+    sign = "-" if total < 0 else ""
+    total = abs(total)
+    return f"{sign}{total // 3600}:{total // 60 % 60:02d}:{total % 60:02d}"
 
 
 class Timer(HelperEntity):
@@ -152,8 +159,6 @@ class Timer(HelperEntity):
 
 async def async_setup_timers(orge: Orge, config: dict[str, Any]) -> None:
     from orge.script.reload import async_replace_entities, register_reload
-
-    from . import CONFIG_SCHEMA, ITEM
 
     def build(block: dict[str, Any] | None) -> list[Timer]:
         return [Timer(key, conf or ITEM({})) for key, conf in (block or {}).items()]

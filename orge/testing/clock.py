@@ -106,7 +106,7 @@ async def async_run_due(orge: Orge) -> None:
         # Each pass runs the timers due; one may start work that schedules another timer
         # that is due too (an interval's next tick, a delay after a trigger).
         await asyncio.sleep(0)
-        jobs = [job for job in orge._tasks if not isinstance(job, asyncio.Task) and not job.done()]
+        jobs = orge.pending_executor_jobs
         if jobs:
             await asyncio.wait(jobs)
             continue

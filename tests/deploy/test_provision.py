@@ -243,3 +243,27 @@ async def test_a_csms_that_refuses_the_station_stops_at_step_8(tmp_path: Path, w
     assert '"ok": false' in out
     assert "[9/9]" not in out and not (root / "etc/systemd/system/orge.service").exists()
     assert PASSWORD not in out
+
+
+async def test_a_wheel_without_the_published_sha256_installs_nothing(
+    tmp_path: Path, wheel: Path
+) -> None:
+    """`--sha256 HEX` goes to `orge update --install-only`: a wheel with another digest
+    stops step 4 with both digests named, and no release is installed."""
+    env_file = tmp_path / "ocpp_station.env"
+    env_file.write_text(fleet_env("ws://127.0.0.1:9/ocpp"))
+    root = tmp_path / "root"
+    right = hashlib.sha256(wheel.read_bytes()).hexdigest()
+    wrong = hashlib.sha256(b"a wheel from elsewhere").hexdigest()
+    code, out = await provision(
+        "--env-file", env_file, "--root", root, "--wheel", wheel, "--sha256", wrong
+    )
+    assert code == 1, out
+    assert "[4/9] ORGE: installing ORGE failed: " in out
+    assert f"SHA-256 {right} is not the expected {wrong}" in out
+    assert not (root / "opt" / "orge" / "current").exists()
+    assert not (root / "opt" / "orge" / "releases" / "2.0.0").exists()
+    code, out = await provision(
+        "--env-file", env_file, "--root", root, "--wheel", wheel, "--sha256", "abc"
+    )
+    assert code == 1 and "--sha256: not 64 hexadecimal digits" in out

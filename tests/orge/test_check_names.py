@@ -222,3 +222,53 @@ def test_option_names_follow_the_schema_path() -> None:
     assert "baudrate" in option_names(CONFIG_SCHEMA, [])
     assert "time_scale" in option_names(CONFIG_SCHEMA, ["simulator"])
     assert option_names(CONFIG_SCHEMA, ["nothing_here"]) == []
+
+
+# A station whose only entity domains are esp32's (sensor, binary_sensor, number) and
+# input_boolean: no switch, button or select, and no light integration at all.
+NO_SWITCH = """\
+esp32:
+  port: simulator
+input_boolean:
+  free_charging:
+automation:
+  - id: domains
+    triggers:
+      - trigger: state
+        entity_id: sensor.charger_state
+    actions:
+      - action: switch.turn_on
+        target:
+          entity_id: switch.charger
+      - action: light.turn_on
+      - action: number.set_value
+        data: {entity_id: number.charger_max_current, value: 10}
+      - action: input_boolean.turn_on
+        target:
+          entity_id: input_boolean.free_charging
+"""
+
+
+async def test_entity_domain_service_of_a_domain_without_entities_does_not_exist(
+    config_dir: Callable[..., Path], start_station: Callable[..., Any]
+) -> None:
+    """Home Assistant: an action of a domain with no integration loaded is not found
+    ("Action switch.turn_on not found"). The engine registers `switch.turn_on` with the
+    first switch entity: check-config says so as for any unknown service, and the running
+    station agrees; services of components (input_boolean.turn_on) and of a domain that
+    has entities (number.set_value) stay valid."""
+    path = config_dir(NO_SWITCH)
+    result = orge_cmd("check-config", "-c", str(path))
+    assert result.returncode == 0, result.stdout + result.stderr
+    warnings = [line.strip() for line in result.stdout.splitlines()[2:]]
+    assert [w.split(" does not exist")[0] for w in warnings] == [
+        "configuration.yaml, line 11: service `switch.turn_on`",
+        "configuration.yaml, line 13: entity `switch.charger`",
+        "configuration.yaml, line 14: service `light.turn_on`",
+    ]
+    hub, checked = await start_station(path)
+    assert not checked.problems
+    assert not hub.services.has_service("switch", "turn_on")
+    assert hub.services.has_service("number", "set_value")
+    assert hub.services.has_service("input_boolean", "turn_on")
+    assert hub.states.get("persistent_notification.unknown_name_switch_turn_on") is not None

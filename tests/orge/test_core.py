@@ -280,3 +280,21 @@ async def test_thread_safe_fire_and_set(orge: Orge) -> None:
     await asyncio.sleep(0.01)
     assert [e.data for e in seen] == [{"x": 1}]
     assert orge.states.get("sensor.from_thread").state == "7"
+
+
+async def test_pending_executor_jobs_is_a_read_only_snapshot(orge: Orge) -> None:
+    """The hub's executor jobs not done yet (what the test clock waits for): a job in the
+    executor is in it until it has finished; tasks are not; changing the tuple is not
+    possible and the hub keeps tracking the job."""
+    release = threading.Event()
+    job = orge.async_add_executor_job(release.wait, 5)
+    task = orge.async_create_task(asyncio.sleep(0))
+    pending = orge.pending_executor_jobs
+    assert pending == (job,)
+    assert task not in pending
+    with pytest.raises(AttributeError):
+        pending.remove(job)  # type: ignore[attr-defined]
+    release.set()
+    assert await job is True
+    await orge.async_block_till_done()
+    assert orge.pending_executor_jobs == ()

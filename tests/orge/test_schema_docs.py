@@ -8,11 +8,13 @@ import re
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
+import jsonschema
 import pytest
 
-from orge.json_schema import OLDER_SPELLING
-from orge.schema_docs import render, rows, script_kinds
+from orge.json_schema import OLDER_SPELLING, words_of
+from orge.schema_docs import _resolve, option_rows, render, rows, script_kinds
 from orge.schema_export import export_schema
 from tests.conftest import REPO
 
@@ -94,3 +96,51 @@ def test_cli_writes_the_page(tmp_path: Path) -> None:
     )
     assert done.returncode == 0, done.stderr
     assert out.read_text() == (REPO / "docs" / "configuration.md").read_text()
+
+
+def _choices(fragment: dict[str, Any], definitions: dict[str, Any]) -> list[Any]:
+    """The values an option lists (an enum, words in any case), through anyOf/allOf."""
+    fragment = _resolve(fragment, definitions)
+    found: list[Any] = list(fragment.get("enum", []))
+    words = words_of(fragment.get("pattern", "")) if fragment.get("type") == "string" else None
+    found += words or []
+    for key in ("anyOf", "allOf"):
+        for part in fragment.get(key, []):
+            found += [c for c in _choices(part, definitions) if c not in found]
+    return found
+
+
+def test_type_lines_name_what_the_schema_takes() -> None:
+    """Each option's type on the page names every kind of value its schema takes: a boolean
+    that also takes a word (`append_station_id: auto`) is "boolean or auto", words in any
+    case are listed, a number that also takes words names both."""
+    schema = export_schema()
+    definitions = schema["definitions"]
+    wrong = []
+    checked = 0
+    for domain, block in schema["properties"].items():
+        for (name, line, _default, _text), option in option_rows(block, definitions):
+            if "$ref" in option:
+                continue
+            probe = jsonschema.Draft7Validator({"definitions": definitions, **option})
+            takes = probe.is_valid
+            missing = []
+            if takes(True) and not takes("any free text") and "boolean" not in line:
+                missing.append("boolean")
+            if takes(7.5) and not takes("any free text") and not takes(True):
+                if not {"number", "duration", "any"} & set(line.replace("(", " ").split()):
+                    missing.append("number")
+            if "one of " not in line:
+                missing += [
+                    str(c)
+                    for c in _choices(option, definitions)
+                    if isinstance(c, str)
+                    and takes(c)
+                    and c not in line.split(" \\| ")
+                    and c not in line.split(" or ")
+                ]
+            checked += 1
+            if missing:
+                wrong.append(f"{domain}: {name}: {line!r} lacks {missing}")
+    assert checked > 100
+    assert wrong == []

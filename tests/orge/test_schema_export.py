@@ -346,3 +346,70 @@ def test_blueprint_inputs_of_the_config_dir(config_dir: Any) -> None:
     # A path no blueprint has is left to check-config (it names the file and line).
     unknown = "automation:\n  - use_blueprint: {path: other/x.yaml, input: {a: 1}}\n"
     assert _errors(validator, as_editor_reads(unknown)) == []
+
+
+# Each tag where the station's loader (orge/yaml.py) takes it, as the editor sees it.
+TAGGED = """\
+orge:
+  station_id: !env_var OCPP_STATION_NAME
+  time_zone: !env_var ORGE_TZ Europe/Paris
+http:
+  server_port: !env_var ORGE_HTTP_PORT 8000
+  use_x_forwarded_for: !env_var ORGE_XFF off
+  access_tokens: !secret fleet_tokens
+  cors_allowed_origins: !secret origins
+mqtt:
+  broker: b
+  password: !secret mqtt_password
+  keepalive: !env_var MQTT_KEEPALIVE 60
+  include: !include mqtt_include.yaml
+automation: !include automations.yaml
+script: !include_dir_named scripts/
+"""
+TAGGED_FILES = {
+    "secrets.yaml": (
+        "fleet_tokens:\n  - {name: fleet, token: 0123456789abcdef0123}\n"
+        "origins: [https://ops.example.com]\nmqtt_password: pw\n"
+    ),
+    "mqtt_include.yaml": "entities: [sensor.power]\n",
+    "automations.yaml": "",
+    "scripts/x.yaml": "sequence: []\n",
+}
+# A plain word (no tag), or a tag whose default the slot does not take: the station refuses.
+PLAIN_WORDS = {
+    "number": "http:\n  server_port: ORGE_HTTP_PORT\n",
+    "number, lower case": "http:\n  server_port: port\n",
+    "boolean": "http:\n  use_x_forwarded_for: ORGE_XFF\n",
+    "duration": "mqtt:\n  broker: b\n  keepalive: MQTT_KEEPALIVE\n",
+    "number with a word default": "http:\n  server_port: !env_var ORGE_HTTP_PORT eighty\n",
+    "url": "ocpp201:\n  url: OCPP_201_URL\n  station_id: s\n",
+    "time zone": "orge:\n  time_zone: ORGE_TZ\n",
+}
+
+
+def test_tags_where_the_loader_takes_them(
+    validator: jsonschema.Draft7Validator, config_dir: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The editor takes each tag where the station does: `!env_var NAME default` with a
+    default the slot takes, `!secret` standing for a list or a mapping (a secret keeps its
+    YAML type), `!include` of an option's list or mapping."""
+    from orge.setup import check_configuration
+
+    monkeypatch.setenv("OCPP_STATION_NAME", "CP1")
+    for name in ("ORGE_TZ", "ORGE_HTTP_PORT", "ORGE_XFF", "MQTT_KEEPALIVE"):
+        monkeypatch.delenv(name, raising=False)
+    result = check_configuration(str(config_dir(TAGGED, files=TAGGED_FILES)))
+    assert result.problems == [], result.problems
+    assert _errors(validator, as_editor_reads(TAGGED)) == []
+
+
+@pytest.mark.parametrize("case", sorted(PLAIN_WORDS))
+def test_plain_words_are_refused_where_a_value_of_a_type_goes(
+    validator: jsonschema.Draft7Validator, config_dir: Any, case: str
+) -> None:
+    """An untagged word (an upper-case one included: it is not an `!env_var`) where a number,
+    boolean, duration, URL or time zone goes: check-config refuses it, so does the editor."""
+    from orge.setup import check_configuration
+
+    assert check_configuration(str(config_dir(PLAIN_WORDS[case]))).problems
+    assert _errors(validator, as_editor_reads(PLAIN_WORDS[case])), case

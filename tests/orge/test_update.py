@@ -539,3 +539,55 @@ def test_keep_is_checked_before_anything_is_done(
             main(["--to", str(tmp_path / "orge-1.0.0-py3-none-any.whl"), *argv])
         assert exit_info.value.code == 2  # argparse's usage error: nothing installed
         assert "--keep: " in capsys.readouterr().err
+
+
+def test_sha256_is_checked_before_anything_is_installed(
+    station: Station, wheels: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`--sha256 HEX` (the digest the release notes publish): a wheel file or a download
+    that does not have it is an error naming both digests, and nothing is installed,
+    switched or left behind; the right digest (either case) installs, and is recorded."""
+    import hashlib
+
+    tls, ca_file = self_signed_tls(str(tmp_path))
+    monkeypatch.setenv("SSL_CERT_FILE", ca_file)
+    install_only(str(wheels["1.0.0"]), station.options(), say=lambda _l: None)
+    releases = station.prefix / "releases"
+    right = hashlib.sha256(wheels["1.1.0"].read_bytes()).hexdigest()
+    wrong = hashlib.sha256(b"another wheel").hexdigest()
+
+    done = station.update_cli("--to", str(wheels["1.1.0"]), "--sha256", wrong)
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert f"SHA-256 {right} is not the expected {wrong}" in done.stderr
+    assert "nothing installed" in done.stderr
+    assert sorted(os.listdir(releases)) == ["1.0.0"]
+    assert os.readlink(station.prefix / "current") == "releases/1.0.0"
+
+    with FileServer(wheels["1.1.0"].parent, tls=tls) as server:
+        url = server.url(wheels["1.1.0"].name)
+        bad = station.update_cli("--install-only", url, "--sha256", wrong)
+        assert bad.returncode == 1, bad.stdout + bad.stderr
+        assert f"{url}: SHA-256 {right} is not the expected {wrong}" in bad.stderr
+        assert sorted(os.listdir(releases)) == ["1.0.0"]  # no venv, no .downloads left
+        good = station.update_cli("--install-only", url, "--sha256", right.upper())
+    assert good.returncode == 0, good.stdout + good.stderr
+    assert f"SHA-256 of {url} is the expected one" in good.stdout
+    assert sorted(os.listdir(releases)) == ["1.0.0", "1.1.0"]
+    assert json.loads((releases / "1.1.0" / RELEASE_FILE).read_text())["sha256"] == right
+    assert os.readlink(station.prefix / "current") == "releases/1.0.0"  # installed beside
+
+
+def test_sha256_malformed_or_for_a_tag_is_refused_at_once(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from orge.update import main
+
+    wheel = tmp_path / "orge-1.0.0-py3-none-any.whl"
+    wheel.write_bytes(b"not read: the digest is refused first")
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--to", str(wheel), "--sha256", "abc123", "--prefix", str(tmp_path / "p")])
+    assert exit_info.value.code == 2  # argparse's usage error: nothing done
+    assert "--sha256: 'abc123' is not a SHA-256 digest" in capsys.readouterr().err
+    assert not (tmp_path / "p").exists()
+    with pytest.raises(UpdateError, match="--sha256 checks a wheel; v1.0 is not one"):
+        resolve_source("v1.0", str(REPO), "0" * 64)
