@@ -417,3 +417,46 @@ async def test_customer_information_answers(
         assert answer["status"] == status
         await asyncio.sleep(0.2)
         assert csms.payloads("NotifyCustomerInformation") == []
+
+
+async def test_d01_refused_lists_change_nothing(config_dir, start_station) -> None:
+    """D01.FR.18: versionNumber SHALL be above 0 -> a Full or Differential update with 0
+    or below is Failed. D01.FR.06: the idTokens of a list SHALL be unique -> a list with
+    one token twice (IdTokenType.idToken compares case-insensitively) is Failed, not
+    applied with its last entry. AuthorizationData.idTokenInfo is required when
+    updateType is Full -> Failed. D01.FR.19: a Differential update whose version is not
+    above the installed one is VersionMismatch. D01.FR.17: a Differential entry without
+    idTokenInfo removes the token. Each refusal leaves the list and its version as they
+    were, and carries a statusInfo naming the reason."""
+    async with OcppCsms(passwords={STATION: PASSWORD}) as csms:
+        hub, _ = await _linked(csms, config_dir(station_yaml(csms.url())), start_station)
+        local = hub.data["ocpp201"].authorization.local
+        assert await _send_list(csms, 0, "Full", [_entry("A")]) == "Failed"
+        assert await _send_list(csms, -3, "Full", [_entry("A")]) == "Failed"
+        assert await _send_list(csms, 0, "Differential", [_entry("A")]) == "Failed"
+        assert await _version(csms) == 0
+        assert local.local_list == {}
+        assert await _send_list(csms, 4, "Full", [_entry("A"), _entry("B")]) == "Accepted"
+        before = dict(local.local_list)
+        twice = [_entry("A"), _entry("C"), _entry("c", "Blocked")]
+        answer = await csms.call(
+            STATION,
+            "SendLocalList",
+            {"versionNumber": 5, "updateType": "Full", "localAuthorizationList": twice},
+        )
+        assert answer["status"] == "Failed"
+        assert answer["statusInfo"]["reasonCode"] == "InvalidValue"
+        assert await _send_list(csms, 5, "Differential", twice) == "Failed"
+        no_info = [_entry("A"), {"idToken": _token("B")}]
+        assert await _send_list(csms, 5, "Full", no_info) == "Failed"
+        # a Differential version 0 or below when a list is installed: Failed (D01.FR.18
+        # comes before the version comparison)
+        assert await _send_list(csms, -1, "Differential", [_entry("C")]) == "Failed"
+        assert await _send_list(csms, 4, "Differential", [_entry("C")]) == "VersionMismatch"
+        assert await _version(csms) == 4
+        assert local.local_list == before
+        removal = [{"idToken": _token("A")}]
+        assert await _send_list(csms, 5, "Differential", removal) == "Accepted"
+        assert sorted(local.local_list) == [f"{TOKEN_TYPE}:b"]
+        assert await _version(csms) == 5
+        assert not csms.errors_sent()
