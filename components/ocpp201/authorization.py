@@ -47,6 +47,18 @@ def key_of(id_token: dict[str, Any]) -> str:
     return token_key(str(id_token.get("idToken", "")), str(id_token.get("type", "")))
 
 
+def allowed_evses(info: dict[str, Any]) -> set[int] | None:
+    """The EVSEs an IdTokenInfo (camelCase) lets its token charge on: its `evseId`
+    ("only used when the IdToken is only valid for one or more specific EVSEs, not for
+    the entire Charging Station", Part 2 IdTokenInfoType), as the CSMS's
+    AuthorizeResponse (C01), a local list entry (D01) or a cache entry (C10) gives it;
+    None when it has none (valid on every EVSE)."""
+    evses = info.get("evseId")
+    if not evses:
+        return None
+    return {int(evse) for evse in evses}
+
+
 def _info(reason: str, additional: str | None = None) -> dict[str, Any]:
     info: dict[str, Any] = {"reason_code": reason}
     if additional:
