@@ -92,8 +92,9 @@ class Authorization16:
         """SendLocalList (§5.15): Accepted; VersionMismatch for a Differential update
         whose version is not above the installed one; Failed when LocalAuthListEnabled
         is false, more than SendLocalListMaxLength entries are sent, or
-        `LocalAuth.update_list` refuses it (listVersion not above 0, an idTag twice,
-        a Full entry without idTagInfo)."""
+        `LocalAuth.update_list` refuses it (listVersion below 0, or 0 except for a Full
+        update that empties the list; an idTag twice; a Full entry without
+        idTagInfo)."""
         if not self.station.keys.flag("LocalAuthListEnabled"):
             return "Failed"
         items = entries or []
@@ -107,7 +108,9 @@ class Authorization16:
             )
             for item in items
         ]
-        outcome = await self.local.update_list(list_version, update_type == "Full", update)
+        outcome = await self.local.update_list(
+            list_version, update_type == "Full", update, clear_at_zero=True
+        )
         if outcome.reason is not None:
             _LOGGER.warning("SendLocalList %s: %s", outcome.status, outcome.detail)
         return outcome.status

@@ -125,10 +125,14 @@ class ListUpdate:
 
 
 def _refusal(
-    version: int, full: bool, entries: list[tuple[str, Any, dict[str, Any] | None]]
+    version: int,
+    full: bool,
+    entries: list[tuple[str, Any, dict[str, Any] | None]],
+    clear_at_zero: bool,
 ) -> tuple[str, str] | None:
     """(reasonCode, additionalInfo) when a SendLocalList cannot be applied at all."""
-    if version <= 0:
+    clearing = clear_at_zero and full and not entries
+    if version < 0 or (version == 0 and not clearing):
         return "InvalidValue", f"version {version}: must be above 0 (D01.FR.18)"
     seen: set[str] = set()
     for key, _token, info in entries:
@@ -328,13 +332,21 @@ class LocalAuth:
         return sum(_size(token, info) for token, info in self.local_list.values())
 
     async def update_list(
-        self, version: int, full: bool, entries: list[tuple[str, Any, dict[str, Any] | None]]
+        self,
+        version: int,
+        full: bool,
+        entries: list[tuple[str, Any, dict[str, Any] | None]],
+        *,
+        clear_at_zero: bool = False,
     ) -> ListUpdate:
         """SendLocalList (D01, 1.6 §5.15): `entries` are (key, token, info or None).
 
         Refused first, nothing changes (`Failed`, with the reason):
-        - a version of 0 or below (D01.FR.18; in 1.6 GetLocalListVersion 0 means "no
-          list" and -1 "not supported", §5.9, so a list cannot carry either);
+        - a version of 0 or below (2.0.1 D01.FR.18). 1.6 has no such rule, but there
+          GetLocalListVersion 0 means "the list is empty" and -1 "not supported"
+          (§5.9), so no list with entries can carry either: with `clear_at_zero`
+          (1.6) a Full update without entries at version 0 is taken (it empties the
+          list, which then has version 0 anyway), every other 0 or below is refused;
         - the same token twice (D01.FR.06; 1.6 §5.15 "all idTags ... MUST be unique"),
           compared by key, so case-insensitively;
         - a Full update with an entry without info (2.0.1 AuthorizationData.idTokenInfo
@@ -346,7 +358,7 @@ class LocalAuth:
         and its version 0, D01.FR.04). Differential: an entry with info is added or
         replaced (D01.FR.16), one without is removed (D01.FR.17); no entries: only the
         version changes (D01.FR.05)."""
-        refused = _refusal(version, full, entries)
+        refused = _refusal(version, full, entries, clear_at_zero)
         if refused is not None:
             return ListUpdate(FAILED, *refused)
         if not full and version <= self.version:

@@ -437,6 +437,9 @@ async def test_d01_refused_lists_change_nothing(config_dir, start_station) -> No
         assert await _version(csms) == 0
         assert local.local_list == {}
         assert await _send_list(csms, 4, "Full", [_entry("A"), _entry("B")]) == "Accepted"
+        # D01.FR.18 holds for an emptying Full update too (unlike 1.6): the list stays
+        assert await _send_list(csms, 0, "Full", []) == "Failed"
+        assert await _version(csms) == 4
         before = dict(local.local_list)
         twice = [_entry("A"), _entry("C"), _entry("c", "Blocked")]
         answer = await csms.call(
