@@ -91,7 +91,10 @@ class Authorization16:
     ) -> str:
         """SendLocalList (§5.15): Accepted; VersionMismatch for a Differential update
         whose version is not above the installed one; Failed when LocalAuthListEnabled
-        is false or more than SendLocalListMaxLength entries are sent."""
+        is false, more than SendLocalListMaxLength entries are sent, or
+        `LocalAuth.update_list` refuses it (listVersion below 0, or 0 except for a Full
+        update that empties the list; an idTag twice; a Full entry without
+        idTagInfo)."""
         if not self.station.keys.flag("LocalAuthListEnabled"):
             return "Failed"
         items = entries or []
@@ -105,7 +108,12 @@ class Authorization16:
             )
             for item in items
         ]
-        return await self.local.update_list(list_version, update_type == "Full", update)
+        outcome = await self.local.update_list(
+            list_version, update_type == "Full", update, clear_at_zero=True
+        )
+        if outcome.reason is not None:
+            _LOGGER.warning("SendLocalList %s: %s", outcome.status, outcome.detail)
+        return outcome.status
 
     def get_local_list_version(self) -> int:
         """GetLocalListVersion (§5.9): the installed version, 0 when the list is empty."""

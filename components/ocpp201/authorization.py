@@ -47,6 +47,18 @@ def key_of(id_token: dict[str, Any]) -> str:
     return token_key(str(id_token.get("idToken", "")), str(id_token.get("type", "")))
 
 
+def allowed_evses(info: dict[str, Any]) -> set[int] | None:
+    """The EVSEs an IdTokenInfo (camelCase) lets its token charge on: its `evseId`
+    ("only used when the IdToken is only valid for one or more specific EVSEs, not for
+    the entire Charging Station", Part 2 IdTokenInfoType), as the CSMS's
+    AuthorizeResponse (C01), a local list entry (D01) or a cache entry (C10) gives it;
+    None when it has none (valid on every EVSE)."""
+    evses = info.get("evseId")
+    if not evses:
+        return None
+    return {int(evse) for evse in evses}
+
+
 def _info(reason: str, additional: str | None = None) -> dict[str, Any]:
     info: dict[str, Any] = {"reason_code": reason}
     if additional:
@@ -194,8 +206,10 @@ class Authorization201:
         local_authorization_list: list[dict[str, Any]] | None,
     ) -> Any:
         """SendLocalList (D01): Accepted; VersionMismatch for a Differential update whose
-        version is not above the installed one; Failed when the list is disabled, holds
-        more than ItemsPerMessage entries, or would exceed Entries' maximum."""
+        version is not above the installed one (D01.FR.19); Failed, with a statusInfo
+        naming why, when the list is disabled, holds more than ItemsPerMessage entries,
+        or `LocalAuth.update_list` refuses it (versionNumber not above 0, D01.FR.18; a
+        token twice, D01.FR.06; a Full entry without idTokenInfo; Entries' maximum)."""
         items = [snake_to_camel_case(item) for item in local_authorization_list or []]
         if not self.station.model.value("LocalAuthListCtrlr", "Enabled"):
             return call_result.SendLocalList(
@@ -206,8 +220,12 @@ class Authorization201:
         entries = [
             (key_of(item["idToken"]), item["idToken"], item.get("idTokenInfo")) for item in items
         ]
-        status = await self.local.update_list(version_number, update_type == "Full", entries)
-        return call_result.SendLocalList(status=status)
+        update = await self.local.update_list(version_number, update_type == "Full", entries)
+        if update.reason is None:
+            return call_result.SendLocalList(status=update.status)
+        return call_result.SendLocalList(
+            status=update.status, status_info=_info(update.reason, update.detail)
+        )
 
     def get_local_list_version(self) -> Any:
         """GetLocalListVersion (D02): the installed version; 0 when no list is installed

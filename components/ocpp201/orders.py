@@ -24,6 +24,7 @@ from components.ocpp_station.recovery import reset_now
 from components.ocpp_station.sender import CallRejected, LinkDown, NoAnswer
 from orge.redact import register_secret
 
+from .authorization import allowed_evses
 from .smart_charging import IDLE_STATES, SmartCharging, _info
 from .state import running_transactions
 
@@ -144,8 +145,9 @@ class Orders(SmartCharging):
         Local; OCA TC_C_39_CS, TC_E_06/07-style local stop); else authorized through
         the local rules (`authorization.py`: the CSMS, else the local list, the cache,
         the offline rules), then started like a remote start, held until the vehicle is
-        plugged in (C01, E01). ServiceValidationError: no free EVSE, a transaction there
-        it may not stop (TC_C_04_CS)."""
+        plugged in (C01, E01), on an EVSE its IdTokenInfo.evseId lists when it has one
+        (`authorization.allowed_evses`). ServiceValidationError: no free EVSE, a
+        transaction there it may not stop (TC_C_04_CS), an EVSE its evseId excludes."""
         from orge.exceptions import ServiceValidationError
 
         station = self.station
@@ -179,8 +181,17 @@ class Orders(SmartCharging):
         status = str(info.get("status", "Invalid"))
         if status == "Accepted":
             group = (info.get("groupIdToken") or {}).get("idToken")
+            # IdTokenInfo.evseId: valid on those EVSEs only (from the CSMS, list or cache)
+            allowed = allowed_evses(info)
+            if allowed is not None and evse_id is None and binding.evse_id not in allowed:
+                binding = next((b for b in free if b.evse_id in allowed), binding)
             # a reserved EVSE takes only its token or group (H03; reservation.py)
             binding = station.reservation.usable(binding, evse_id, id_token, group)
+            if allowed is not None and binding.evse_id not in allowed:
+                raise ServiceValidationError(
+                    f"id token {id_token} is valid on EVSE {sorted(allowed)} only "
+                    f"(IdTokenInfo.evseId), not on EVSE {binding.evse_id}"
+                )
             if self.limits.dirty:
                 await self.apply_limits()
             station.arming.arm(binding, token, None, remote=False, group=group)

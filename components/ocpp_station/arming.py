@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -51,6 +52,8 @@ class HeldStart:
     authorized: bool = False  # the controller's authorize action ran
     timer: asyncio.TimerHandle | None = field(default=None, repr=False)
     group: str | None = None  # the token's group, when the CSMS told it (local stop)
+    expires: float = 0.0  # wall clock (s since the epoch) the held start lapses at
+    journaled: bool = False  # stored for a restart (see `persist`)
 
 
 class StartArming:
@@ -87,15 +90,24 @@ class StartArming:
         remote: bool = True,
         released: bool = False,
         group: str | None = None,
+        timeout: float | None = None,
     ) -> HeldStart:
-        """Hold a start on the binding's EVSE (replacing one held there). With
-        `released=False` nothing happens until `release()`; the session's start is
-        reported as a remote start when `remote`."""
+        """Hold a start on the binding's EVSE (replacing one held there) for `timeout`
+        seconds (default: the connection timeout). With `released=False` nothing
+        happens until `release()`; the session's start is reported as a remote start
+        when `remote`."""
         self.take(binding.evse_id)
-        held = HeldStart(binding.evse_id, id_token, remote_start_id, remote, released, group=group)
-        held.timer = asyncio.get_running_loop().call_later(
-            max(0.0, float(self._timeout())), self._expired, binding, held
+        delay = max(0.0, float(self._timeout() if timeout is None else timeout))
+        held = HeldStart(
+            binding.evse_id,
+            id_token,
+            remote_start_id,
+            remote,
+            released,
+            group=group,
+            expires=time.time() + delay,
         )
+        held.timer = asyncio.get_running_loop().call_later(delay, self._expired, binding, held)
         self.held[binding.evse_id] = held
         self._bindings[binding.evse_id] = binding
         binding.session.remote_start_pending = remote
@@ -163,21 +175,34 @@ class StartArming:
     async def _authorize_if_ready(self, binding: EvseBinding, held: HeldStart) -> None:
         if self.held.get(binding.evse_id) is not held or held.authorized:
             return
+        if not held.journaled and binding.reading.state not in READY_STATES:
+            # the driver badged (or the CSMS started) before plugging in: journaled
+            # now, so a restart holds it again for what is left of its time, as the
+            # reservation it may use is kept (a second badge is not asked for)
+            held.journaled = True
+            await self._journal(binding, held)
+        if self.held.get(binding.evse_id) is not held or held.authorized:
+            return
         if binding.reading.state not in READY_STATES:
             return  # held until the vehicle is plugged in
         held.authorized = True
-        if self.persist is not None:
-            # journaled before the controller may charge: a restart finds its token
-            try:
-                await self.persist(held)
-                self._persisted[binding.evse_id] = binding.session.active
-            except Exception as err:
-                self._report(f"could not journal the start on EVSE {binding.evse_id}: {err}")
+        held.journaled = True
+        # journaled before the controller may charge: a restart finds its token
+        await self._journal(binding, held)
         try:
             await binding.async_authorize()
         except Exception as err:
             self.cancel(binding)
             self._report(f"authorize action failed on EVSE {binding.evse_id}: {err}")
+
+    async def _journal(self, binding: EvseBinding, held: HeldStart) -> None:
+        if self.persist is None:
+            return
+        try:
+            await self.persist(held)
+            self._persisted[binding.evse_id] = binding.session.active
+        except Exception as err:
+            self._report(f"could not journal the start on EVSE {binding.evse_id}: {err}")
 
     def _expired(self, binding: EvseBinding, held: HeldStart) -> None:
         if self.held.get(binding.evse_id) is not held:
@@ -192,6 +217,8 @@ class StartArming:
         if held.authorized and not binding.session.active:
             self._spawn(self._clear_authorization(binding))
             self._drop_persisted(binding.evse_id)
+        elif not held.authorized:
+            self._drop_persisted(binding.evse_id)  # lapsed before any vehicle came
 
     def restored(self, evse_id: int) -> None:
         """A start restored from the journal after a restart: dropped like a new one."""

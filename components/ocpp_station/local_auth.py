@@ -52,6 +52,8 @@ _LOGGER = logging.getLogger(__name__)
 ACCEPTED = "Accepted"
 UNKNOWN = "Unknown"
 EXPIRED = "Expired"
+FAILED = "Failed"
+VERSION_MISMATCH = "VersionMismatch"
 CACHE_STORAGE = 65536  # bytes the cache may take (AuthCacheCtrlr.Storage maxLimit)
 LIST_MAX_ENTRIES = 1000  # LocalAuthListCtrlr.Entries maxLimit / 1.6 LocalAuthListMaxLength
 LIST_ITEMS_PER_MESSAGE = 250  # LocalAuthListCtrlr.ItemsPerMessage / SendLocalListMaxLength
@@ -109,6 +111,37 @@ class Decision:
     status: str
     info: dict[str, Any]
     source: str
+
+
+@dataclass(frozen=True)
+class ListUpdate:
+    """The outcome of a SendLocalList: `status` (Accepted | Failed | VersionMismatch,
+    UpdateStatus / SendLocalListStatusEnumType) and, when Failed, `reason` (a 2.0.1
+    StatusInfo reasonCode) and `detail` (its additionalInfo, naming the requirement)."""
+
+    status: str
+    reason: str | None = None
+    detail: str | None = None
+
+
+def _refusal(
+    version: int,
+    full: bool,
+    entries: list[tuple[str, Any, dict[str, Any] | None]],
+    clear_at_zero: bool,
+) -> tuple[str, str] | None:
+    """(reasonCode, additionalInfo) when a SendLocalList cannot be applied at all."""
+    clearing = clear_at_zero and full and not entries
+    if version < 0 or (version == 0 and not clearing):
+        return "InvalidValue", f"version {version}: must be above 0 (D01.FR.18)"
+    seen: set[str] = set()
+    for key, _token, info in entries:
+        if key in seen:
+            return "InvalidValue", f"token {key} listed twice (D01.FR.06)"
+        seen.add(key)
+        if full and info is None:
+            return "MissingParam", f"token {key} without its info in a Full update"
+    return None
 
 
 class NotAsked(Exception):
@@ -299,17 +332,37 @@ class LocalAuth:
         return sum(_size(token, info) for token, info in self.local_list.values())
 
     async def update_list(
-        self, version: int, full: bool, entries: list[tuple[str, Any, dict[str, Any] | None]]
-    ) -> str:
+        self,
+        version: int,
+        full: bool,
+        entries: list[tuple[str, Any, dict[str, Any] | None]],
+        *,
+        clear_at_zero: bool = False,
+    ) -> ListUpdate:
         """SendLocalList (D01, 1.6 §5.15): `entries` are (key, token, info or None).
-        Full: the list becomes exactly the entries that have an info (none: the list
-        is empty and its version 0). Differential: an
-        entry with info is added or replaced, one without is removed; a version not
-        above the installed one is `VersionMismatch` (D01, 1.6 §5.15), nothing
-        changes. More entries than LIST_MAX_ENTRIES: `Failed`, nothing changes.
-        Returns the UpdateStatus: Accepted | Failed | VersionMismatch."""
+
+        Refused first, nothing changes (`Failed`, with the reason):
+        - a version of 0 or below (2.0.1 D01.FR.18). 1.6 has no such rule, but there
+          GetLocalListVersion 0 means "the list is empty" and -1 "not supported"
+          (§5.9), so no list with entries can carry either: with `clear_at_zero`
+          (1.6) a Full update without entries at version 0 is taken (it empties the
+          list, which then has version 0 anyway), every other 0 or below is refused;
+        - the same token twice (D01.FR.06; 1.6 §5.15 "all idTags ... MUST be unique"),
+          compared by key, so case-insensitively;
+        - a Full update with an entry without info (2.0.1 AuthorizationData.idTokenInfo
+          / 1.6 idTagInfo: required when the update is Full);
+        - more than LIST_MAX_ENTRIES entries after the update.
+        Then a Differential update whose version is not above the installed one is
+        `VersionMismatch` (D01.FR.19, 1.6 §5.15 / OCA TC_043_2_CS), nothing changes.
+        Full: the list becomes exactly the entries (D01.FR.15; none: the list is empty
+        and its version 0, D01.FR.04). Differential: an entry with info is added or
+        replaced (D01.FR.16), one without is removed (D01.FR.17); no entries: only the
+        version changes (D01.FR.05)."""
+        refused = _refusal(version, full, entries, clear_at_zero)
+        if refused is not None:
+            return ListUpdate(FAILED, *refused)
         if not full and version <= self.version:
-            return "VersionMismatch"
+            return ListUpdate(VERSION_MISMATCH)
         new = {} if full else dict(self.local_list)
         for key, token, info in entries:
             if info is None:
@@ -317,7 +370,7 @@ class LocalAuth:
             else:
                 new[key] = (token, dict(info))
         if len(new) > LIST_MAX_ENTRIES:
-            return "Failed"
+            return ListUpdate(FAILED, "TooManyElements", f"more than {LIST_MAX_ENTRIES} entries")
         self.local_list = new
         # an empty list has version 0 (1.6 §5.9 / OCA TC_042_2_CS, 2.0.1 D02)
         self.version = version if new else 0
@@ -332,7 +385,7 @@ class LocalAuth:
         for key in [k for k in self.cache if k in new]:
             del self.cache[key]
             await self.journal.execute("DELETE FROM auth_cache WHERE key = ?", (key,))
-        return "Accepted"
+        return ListUpdate(ACCEPTED)
 
     # --- what the station holds about a token (CustomerInformation, N09/N10) ---------------
 

@@ -4,9 +4,12 @@ The station may die (kill -9, power cut) between any two steps of a session; the
 controller (the ESP32) runs on. Two rules keep every charge billed:
 
 - An accepted start (1.6 RemoteStartTransaction, 2.0.1 RequestStartTransaction, or a
-  local authorization) is journaled before the controller is authorized
-  (`StartArming.persist`, stored here as the setting `held_start/<evse id>`), and dropped
-  once its session has ended or the start lapsed.
+  local authorization) is journaled once released, before the vehicle is there, and again
+  before the controller is authorized (`StartArming.persist`, stored here as the setting
+  `held_start/<evse id>` with `authorized` and its wall-clock `expires`), and dropped
+  once its session has ended or the start lapsed. A start only held (no vehicle yet) is
+  held again after a restart for what is left of its connection timeout, as the
+  reservation it may use is kept (`reservations.py`); one that lapsed meanwhile is not.
 - On start-up, after the protocol resumed the transactions its journal holds open
   (`restore`): a journaled start without a transaction is held again, so the session the
   controller runs (or starts when the vehicle is there) opens its transaction with that
@@ -57,6 +60,8 @@ class SessionRecovery:
                 "remote_start_id": held.remote_start_id,
                 "remote": held.remote,
                 "group": held.group,  # who may stop it locally, after a restart too
+                "authorized": held.authorized,  # the controller was authorized
+                "expires": held.expires,  # wall clock; a restart holds it until then
             },
         )
 
@@ -78,6 +83,15 @@ class SessionRecovery:
                 # its transaction was journaled (it carries the token) or the EVSE is gone
                 await self._forget(evse_id)
                 continue
+            remaining: float | None = None
+            if not record.get("authorized", True):
+                # only held (no vehicle yet): for what was left of its connection
+                # timeout; one that lapsed while the station was down is not revived
+                remaining = float(record.get("expires") or 0) - time.time()
+                if remaining <= 0:
+                    _LOGGER.info("EVSE %d: the start held before the restart lapsed", evse_id)
+                    await self._forget(evse_id)
+                    continue
             _LOGGER.warning(
                 "EVSE %d: a start accepted before the restart has no transaction yet; "
                 "holding it again",
@@ -93,6 +107,7 @@ class SessionRecovery:
                 remote=bool(record.get("remote")),
                 released=True,
                 group=record.get("group"),
+                timeout=remaining,
             )
         for evse_id, binding in bindings.items():
             if evse_id in open_tx or binding.session.active:

@@ -216,3 +216,41 @@ async def test_list_and_cache_survive_a_restart(config_dir, start_station) -> No
         assert await _present(hub2, "LISTED") == {"status": "Accepted"}
         _release(hub2)
         assert await _present(hub2, "NOBODY") == {"status": "Invalid"}
+
+
+async def test_send_local_list_refused_lists_change_nothing(config_dir, start_station) -> None:
+    """§5.15: "All idTags in the localAuthorizationList MUST be unique" -> a list with one
+    idTag twice (IdToken is case-insensitive) is Failed, not applied with its last entry;
+    AuthorizationData.idTagInfo is required when updateType is Full -> Failed; a
+    listVersion below 0, or 0 for a list with entries, is Failed (§5.9:
+    GetLocalListVersion 0 means an empty list and -1 no list support, so no installed
+    list can carry those; 2.0.1 D01.FR.18 says it outright), while a Full update without
+    entries at listVersion 0 empties the list (its version is then 0, TC_042_2_CS's
+    state). A Differential update not above the installed version is
+    VersionMismatch (§5.15, TC_043_2_CS); a Differential entry without idTagInfo removes
+    the tag (§6.43 AuthorizationData). Each refusal leaves the list and its version."""
+    async with OcppCsms(passwords={STATION: PASSWORD}) as csms:
+        hub, _ = await _linked(csms, config_dir(station_yaml(csms.url())), start_station)
+        local = hub.data["ocpp16"].authorization.local
+        assert await _send_list(csms, 0, "Full", [_entry("A")]) == "Failed"
+        assert await _send_list(csms, -1, "Full", [_entry("A")]) == "Failed"
+        assert await _send_list(csms, 0, "Differential", [_entry("A")]) == "Failed"
+        assert await _version(csms) == 0
+        assert local.local_list == {}
+        assert await _send_list(csms, 2, "Full", [_entry("A")]) == "Accepted"
+        assert await _send_list(csms, 0, "Full", []) == "Accepted"
+        assert await _version(csms) == 0
+        assert local.local_list == {}
+        assert await _send_list(csms, 3, "Full", [_entry("A"), _entry("B")]) == "Accepted"
+        twice = [_entry("A"), _entry("C"), _entry("c", "Blocked")]
+        assert await _send_list(csms, 4, "Full", twice) == "Failed"
+        assert await _send_list(csms, 4, "Differential", twice) == "Failed"
+        assert await _send_list(csms, 4, "Full", [_entry("A"), {"idTag": "B"}]) == "Failed"
+        assert await _send_list(csms, -2, "Differential", [_entry("C")]) == "Failed"
+        assert await _send_list(csms, 3, "Differential", [_entry("C")]) == "VersionMismatch"
+        assert await _version(csms) == 3
+        assert sorted(local.local_list) == ["a", "b"]
+        assert await _send_list(csms, 4, "Differential", [{"idTag": "A"}]) == "Accepted"
+        assert sorted(local.local_list) == ["b"]
+        assert await _version(csms) == 4
+        assert not csms.errors_sent()

@@ -201,3 +201,29 @@ async def test_reservation_held_across_a_restart(config_dir: Any, start_station:
         answer = await csms.call(STATION, "CancelReservation", {"reservationId": 62})
         assert answer["status"] == "Rejected"
         assert not csms.errors_sent()
+
+
+async def test_connector_zero_never_reports_reserved(config_dir: Any, start_station: Any) -> None:
+    """§4.9 (table notes): "For ConnectorId 0, only a limited set is applicable, namely:
+    Available, Unavailable and Faulted. The status of ConnectorId 0 has no direct
+    connection to the status of the individual Connectors (>0)." So while a ReserveNow
+    with connectorId 0 is held (TC_049_CS), connector 0 stays Available (also when the
+    Central System asks for it with TriggerMessage StatusNotification connectorId 0),
+    and the reservation shows on the connector it needs (the only one: Reserved, A7),
+    which is Available again when it expires (G1). Which connectors show Reserved for a
+    connectorId 0 reservation is left open by 1.6 (§5.13); see docs/ocpp.md."""
+    async with OcppCsms(passwords={STATION: PASSWORD}) as csms:
+        await _linked(csms, config_dir, start_station)
+        assert await _reserve(csms, 50, "ZERO", connector=0, seconds=2) == "Accepted"
+        await csms.wait_until(lambda: _connector_1(csms)[-1:] == ["Reserved"])
+        assert await csms.trigger_message(STATION, "StatusNotification", 0) == {
+            "status": "Accepted"
+        }
+        zero = await csms.wait_for("StatusNotification", 2, where=lambda p: p["connectorId"] == 0)
+        assert zero[-1].payload["status"] == "Available"
+        await csms.wait_until(lambda: _connector_1(csms)[-1:] == ["Available"], timeout=10)
+        statuses = {
+            p["status"] for p in csms.payloads("StatusNotification") if p["connectorId"] == 0
+        }
+        assert statuses <= {"Available", "Unavailable", "Faulted"}
+        assert statuses == {"Available"}

@@ -417,3 +417,107 @@ async def test_customer_information_answers(
         assert answer["status"] == status
         await asyncio.sleep(0.2)
         assert csms.payloads("NotifyCustomerInformation") == []
+
+
+async def test_d01_refused_lists_change_nothing(config_dir, start_station) -> None:
+    """D01.FR.18: versionNumber SHALL be above 0 -> a Full or Differential update with 0
+    or below is Failed. D01.FR.06: the idTokens of a list SHALL be unique -> a list with
+    one token twice (IdTokenType.idToken compares case-insensitively) is Failed, not
+    applied with its last entry. AuthorizationData.idTokenInfo is required when
+    updateType is Full -> Failed. D01.FR.19: a Differential update whose version is not
+    above the installed one is VersionMismatch. D01.FR.17: a Differential entry without
+    idTokenInfo removes the token. Each refusal leaves the list and its version as they
+    were, and carries a statusInfo naming the reason."""
+    async with OcppCsms(passwords={STATION: PASSWORD}) as csms:
+        hub, _ = await _linked(csms, config_dir(station_yaml(csms.url())), start_station)
+        local = hub.data["ocpp201"].authorization.local
+        assert await _send_list(csms, 0, "Full", [_entry("A")]) == "Failed"
+        assert await _send_list(csms, -3, "Full", [_entry("A")]) == "Failed"
+        assert await _send_list(csms, 0, "Differential", [_entry("A")]) == "Failed"
+        assert await _version(csms) == 0
+        assert local.local_list == {}
+        assert await _send_list(csms, 4, "Full", [_entry("A"), _entry("B")]) == "Accepted"
+        # D01.FR.18 holds for an emptying Full update too (unlike 1.6): the list stays
+        assert await _send_list(csms, 0, "Full", []) == "Failed"
+        assert await _version(csms) == 4
+        before = dict(local.local_list)
+        twice = [_entry("A"), _entry("C"), _entry("c", "Blocked")]
+        answer = await csms.call(
+            STATION,
+            "SendLocalList",
+            {"versionNumber": 5, "updateType": "Full", "localAuthorizationList": twice},
+        )
+        assert answer["status"] == "Failed"
+        assert answer["statusInfo"]["reasonCode"] == "InvalidValue"
+        assert await _send_list(csms, 5, "Differential", twice) == "Failed"
+        no_info = [_entry("A"), {"idToken": _token("B")}]
+        assert await _send_list(csms, 5, "Full", no_info) == "Failed"
+        # a Differential version 0 or below when a list is installed: Failed (D01.FR.18
+        # comes before the version comparison)
+        assert await _send_list(csms, -1, "Differential", [_entry("C")]) == "Failed"
+        assert await _send_list(csms, 4, "Differential", [_entry("C")]) == "VersionMismatch"
+        assert await _version(csms) == 4
+        assert local.local_list == before
+        removal = [{"idToken": _token("A")}]
+        assert await _send_list(csms, 5, "Differential", removal) == "Accepted"
+        assert sorted(local.local_list) == [f"{TOKEN_TYPE}:b"]
+        assert await _version(csms) == 5
+        assert not csms.errors_sent()
+
+
+EVSE_2 = """    - id: 2
+      connector_id: 1
+      state_entity: sensor.charger_2_state
+      authorize_action: {action: fake.authorize}
+      stop_action: {action: fake.stop_charging}
+"""
+
+
+async def test_id_token_info_evse_id_limits_the_evses(config_dir, start_station) -> None:
+    """IdTokenInfoType.evseId (Part 2 datatypes: "only used when the IdToken is only
+    valid for one or more specific EVSEs, not for the entire Charging Station"), as the
+    AuthorizeResponse (C01) and a local list entry (D01, used by LocalPreAuthorize C13)
+    carry it, on a two-EVSE station: a token valid on EVSE 2 only does not start on EVSE
+    1 (nothing is held there, the controller is not authorized); presented without an
+    EVSE it is held on EVSE 2; a token without evseId may use either."""
+    from orge.exceptions import ServiceValidationError
+
+    async with OcppCsms(passwords={STATION: PASSWORD}) as csms:
+        hub, controller = await _linked(
+            csms, config_dir(station_yaml(csms.url()) + EVSE_2), start_station
+        )
+        hub.states.async_set("sensor.charger_2_state", "idle", {"cp": 0, "pb": 0})
+        station = hub.data["ocpp201"]
+        only_2 = {"idTokenInfo": {"status": "Accepted", "evseId": [2]}}
+        csms.answer("Authorize", only_2)
+
+        async def present(value: str, evse_id: int | None = None) -> dict[str, Any]:
+            data: dict[str, Any] = {"id_token": value, "type": TOKEN_TYPE}
+            if evse_id is not None:
+                data["evse_id"] = evse_id
+            return await hub.services.async_call(
+                "ocpp201", "authorize", data, blocking=True, return_response=True
+            )
+
+        with pytest.raises(ServiceValidationError, match="valid on EVSE \\[2\\] only"):
+            await present("ONLY-2", evse_id=1)
+        assert station.arming.held == {}
+        assert ("authorize", {}) not in controller.calls
+        assert (await present("ONLY-2"))["evse_id"] == 2
+        assert list(station.arming.held) == [2]
+        station.arming.cancel(station.evses[2])
+        # the same restriction from a local list entry (LocalPreAuthorize: no Authorize)
+        csms.reset_answers()
+        await _set(csms, ("AuthCtrlr", "LocalPreAuthorize", "true"))
+        listed = {"idToken": _token("LISTED-2"), "idTokenInfo": only_2["idTokenInfo"]}
+        assert await _send_list(csms, 1, "Full", [listed]) == "Accepted"
+        asked = len(csms.received("Authorize"))
+        with pytest.raises(ServiceValidationError, match="not on EVSE 1"):
+            await present("LISTED-2", evse_id=1)
+        assert station.arming.held == {}
+        assert (await present("LISTED-2"))["evse_id"] == 2
+        assert len(csms.received("Authorize")) == asked
+        station.arming.cancel(station.evses[2])
+        # a token the CSMS gives no evseId: valid on every EVSE
+        assert (await present("ANYWHERE", evse_id=1))["evse_id"] == 1
+        assert not csms.errors_sent()

@@ -68,9 +68,8 @@ async def test_online_asks_and_caches_offline_uses_list_then_cache(tmp_path: Pat
     assert (await auth.authorize("card", "card", None)).source == "cache"
     assert (await auth.authorize("card", "card", _unreachable)).status == "Accepted"
     # the list wins over the cache, and a listed token is not cached again
-    assert await auth.update_list(1, True, [("card", "CARD", {"status": "Blocked"})]) == (
-        "Accepted"
-    )
+    update = await auth.update_list(1, True, [("card", "CARD", {"status": "Blocked"})])
+    assert update.status == "Accepted"
     assert "card" not in auth.cache
     offline = await auth.authorize("card", "card", None)
     assert (offline.status, offline.source) == ("Blocked", "list")
@@ -141,12 +140,11 @@ async def test_versions_and_reopen(tmp_path: Path) -> None:
     path = tmp_path / "j.db"
     auth = await _auth(path, policy, clock)
     assert auth.version == 0
-    assert await auth.update_list(3, True, [("a", "A", {"status": "Accepted"})]) == "Accepted"
-    assert await auth.update_list(3, False, [("b", "B", {"status": "Accepted"})]) == (
-        "VersionMismatch"
-    )
-    assert await auth.update_list(4, False, [("b", "B", {"status": "Accepted"})]) == "Accepted"
-    assert await auth.update_list(5, False, [("a", "A", None)]) == "Accepted"
+    a_entry, b_entry = ("a", "A", {"status": "Accepted"}), ("b", "B", {"status": "Accepted"})
+    assert (await auth.update_list(3, True, [a_entry])).status == "Accepted"
+    assert (await auth.update_list(3, False, [b_entry])).status == "VersionMismatch"
+    assert (await auth.update_list(4, False, [b_entry])).status == "Accepted"
+    assert (await auth.update_list(5, False, [("a", "A", None)])).status == "Accepted"
     await auth.remember("c", "C", {"status": "Accepted"})
     await auth.journal.close()
     again = await _auth(path, policy, clock)
