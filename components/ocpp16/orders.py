@@ -168,6 +168,9 @@ class Orders(SmartCharging):
         )
 
     async def _reset_restart(self, kind: str) -> None:
+        # the whitepaper's critical ResetOrReboot, journaled: sent after the restart if
+        # the link cannot take it now
+        await self.security.shared.event("ResetOrReboot", f"Reset {kind}")
         self.orge.bus.async_fire(f"{DOMAIN}_reset", {"type": kind})
         action = self.config["reset_action"]
         domain, _, service = action["action"].partition(".")

@@ -54,6 +54,7 @@ class Security16:
             station.sender.wake,
             station.clock.iso,
             lambda: station.clock.synced,
+            "SecurityEventNotification",  # 2.0.1 A04 / the whitepaper's security events
         )
         self.previous_profile: int | None = None  # kept until the new one connects
         self._installed = False
@@ -71,6 +72,7 @@ class Security16:
         station.keys.values["SecurityProfile"] = str(self.shared.profile)
         self._unlisten = self.shared.listen(station.orge, lambda: station.role.active)
         self.shared.watch_expiry(self._renew)
+        station.clock.on_step = self.shared.clock_stepped  # SettingSystemTime
 
     def stop(self) -> None:
         self._unlisten()
@@ -186,7 +188,9 @@ class Security16:
             self.sign_soon()
 
     def booted(self) -> None:
-        """Boot accepted: a station certificate close to its expiry is renewed now."""
+        """Boot accepted: the first of this start reports StartupOfTheDevice; a station
+        certificate close to its expiry is renewed now."""
+        self.shared.booted()
         if self.shared.renewal_due():
             self.sign_soon()
 
