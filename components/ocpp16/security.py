@@ -36,6 +36,14 @@ _USES = {
 }
 _PROFILE = "security/profile16"
 _PROFILE_PREVIOUS = "security/profile16_previous"
+# the whitepaper's names (its security events list) of the events the shared policy
+# names as 2.0.1 does: Central System / Charge Point for CSMS / Charging Station
+WHITEPAPER_EVENT_NAMES = {
+    "FailedToAuthenticateAtCsms": "FailedToAuthenticateAtCentralSystem",
+    "CsmsFailedToAuthenticate": "CentralSystemFailedToAuthenticate",
+    "InvalidCsmsCertificate": "InvalidCentralSystemCertificate",
+    "InvalidChargingStationCertificate": "InvalidChargePointCertificate",
+}
 SIGN_WAIT = 60.0  # s before an unanswered SignCertificate is repeated (doubling)
 SIGN_REPEATS = 3
 
@@ -54,7 +62,8 @@ class Security16:
             station.sender.wake,
             station.clock.iso,
             lambda: station.clock.synced,
-            "SecurityEventNotification",  # 2.0.1 A04 / the whitepaper's security events
+            "SecurityEventNotification",  # the whitepaper's security events
+            WHITEPAPER_EVENT_NAMES,
         )
         self.previous_profile: int | None = None  # kept until the new one connects
         self._installed = False

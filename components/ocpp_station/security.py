@@ -116,7 +116,10 @@ class StationSecurity:
     from it), `journal` the component's AsyncJournal, `wake` its sender's wake-up,
     `clock_iso` its clock (ISO 8601 UTC of a monotonic instant, None: now), `time_synced`
     whether that clock is set from the CSMS, `event_action` the protocol's message for a
-    security event (2.0.1 and the 1.6 whitepaper: SecurityEventNotification).
+    security event (2.0.1 and the 1.6 whitepaper: SecurityEventNotification),
+    `event_names` the protocol's names of the events this module names as 2.0.1 does
+    (the whitepaper says Central System / Charge Point where 2.0.1 says CSMS / Charging
+    Station).
     """
 
     def __init__(
@@ -130,6 +133,7 @@ class StationSecurity:
         clock_iso: Callable[[float | None], str],
         time_synced: Callable[[], bool],
         event_action: str,
+        event_names: Mapping[str, str] | None = None,
     ) -> None:
         self.config = config
         self.config_dir = config_dir
@@ -138,6 +142,7 @@ class StationSecurity:
         self._clock_iso = clock_iso
         self._time_synced = time_synced
         self._event_action = event_action
+        self._event_names = dict(event_names or {})
         self.profile = configured_profile(config)
         self.store = CertificateStore(store_dir)
         self.password: str | None = config.get("password")
@@ -382,6 +387,7 @@ class StationSecurity:
         a `time.monotonic()` of this start, default now) in the journal. Every event is
         journaled, the critical ones too: none is lost while offline or over a restart
         (2.0.1 A04.FR.02, the whitepaper's "queued")."""
+        kind = self._event_names.get(kind, kind)
         payload: dict[str, Any] = {"type": kind[:50], "timestamp": self._clock_iso(at)}
         if tech_info:
             payload["techInfo"] = tech_info[:255]

@@ -134,7 +134,7 @@ async def test_authorization_key_refused_by_the_csms_goes_back_to_the_old_one(
         )
         assert [m.payload["type"] for m in events] == [
             "ReconfigurationOfSecurityParameters",
-            "FailedToAuthenticateAtCsms",
+            "FailedToAuthenticateAtCentralSystem",  # the whitepaper's name
         ]
         assert all(NEW_KEY not in m.raw for m in csms.messages if m.action != "ChangeConfiguration")
         # only ocpp16 dialled; ocpp201 stayed on standby

@@ -13,7 +13,7 @@ from typing import Any
 from ocpp16_helpers import PASSWORD, STATION, FakeController, station_yaml
 
 from components.ocpp_station.clock import parse_time
-from tests.ocpp_csms import OcppCsms
+from orge.testing.ocpp_csms import CsmsPki, OcppCsms
 
 
 def _types(csms: OcppCsms) -> list[str]:
@@ -69,3 +69,61 @@ async def test_setting_system_time_when_the_central_system_time_moves_the_clock(
         assert events[1]["techInfo"].startswith("station time moved -600.")
         stamp = parse_time(events[1]["timestamp"])
         assert abs((datetime.now(UTC) - stamp).total_seconds() - 600) < 5
+
+
+async def test_whitepaper_names_invalid_central_system_certificate(
+    config_dir: Any, start_station: Any, tmp_path: Any
+) -> None:
+    """A Central System TLS certificate the station does not trust: the whitepaper's
+    InvalidCentralSystemCertificate (2.0.1 says InvalidCsmsCertificate), journaled while
+    no link can carry it."""
+    pki = CsmsPki(str(tmp_path))
+    async with OcppCsms(
+        passwords={STATION: PASSWORD}, ssl_context=pki.server_context(require_client=False)
+    ) as csms:
+        hub, _ = await start_station(config_dir(station_yaml(csms.url())))
+        station = hub.data["ocpp16"]
+
+        async def queued() -> list[str]:
+            return [e.payload["type"] for e in await station.journal.pending()]
+
+        for _ in range(50):
+            if await queued():
+                break
+            await asyncio.sleep(0.1)
+        assert set(await queued()) == {"InvalidCentralSystemCertificate"}  # one per attempt
+        assert not csms.received()
+
+
+async def test_whitepaper_names_invalid_charge_point_certificate(
+    config_dir: Any, start_station: Any, tmp_path: Any
+) -> None:
+    """CertificateSigned with a chain for another key: Rejected and the whitepaper's
+    InvalidChargePointCertificate (2.0.1: InvalidChargingStationCertificate)."""
+    pki = CsmsPki(str(tmp_path))
+    async with OcppCsms(ssl_context=pki.server_context(require_client=True)) as csms:
+        cert, key = pki.client_files(STATION)
+        yaml = station_yaml(
+            csms.url(),
+            password=None,
+            ca_file=pki.root_file,
+            security_profile=3,
+            client_certificate=cert,
+            client_key=key,
+        )
+        await start_station(config_dir(yaml))
+        await csms.wait_for("BootNotification")
+        trigger = await csms.call(
+            STATION, "ExtendedTriggerMessage", {"requestedMessage": "SignChargePointCertificate"}
+        )
+        assert trigger["status"] == "Accepted"
+        await csms.wait_for("SignCertificate")
+        other = open(pki.client_files("OTHER")[0]).read()  # not the CSR's key
+        signed = await csms.call(STATION, "CertificateSigned", {"certificateChain": other})
+        assert signed["status"] == "Rejected"
+        event = (
+            await csms.wait_for(
+                "SecurityEventNotification", where=lambda p: p["type"] != "StartupOfTheDevice"
+            )
+        )[0].payload
+        assert event["type"] == "InvalidChargePointCertificate"
