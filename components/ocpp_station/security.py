@@ -43,7 +43,8 @@ SECURITY_LOGGER = logging.getLogger("orge.security")
 _CHECK_EVERY = 6 * 3600.0  # s between two looks at the station certificate's expiry
 _PASSWORD = "security/password"
 _PREVIOUS = "security/password_previous"
-# the event names of 2.0.1 Part 2 Appendix 1 "Security events" (the whitepaper's list)
+# the event names of 2.0.1 Part 2 Appendix 1 "Security events" (the 1.6 whitepaper's list
+# is the same but for four names: ocpp16/security.py WHITEPAPER_EVENT_NAMES)
 SECURITY_EVENTS = (
     "FirmwareUpdated",
     "FailedToAuthenticateAtCsms",
