@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 from orge.exceptions import ServiceValidationError
 
 from ..ocpp_station.arming import local_stop_allowed
+from ..ocpp_station.running import running_transactions
 
 if TYPE_CHECKING:
     from .state import DriverState
@@ -32,11 +33,8 @@ async def present_id_tag(
     transaction runs there that this tag may not stop."""
     if connector_id is not None and connector_id not in station.bindings:
         raise ServiceValidationError("ocpp16.authorize: unknown connector")
-    running = [
-        tx
-        for connector, tx in station.txs.items()
-        if connector_id is None or connector == connector_id
-    ]
+    held = running_transactions(station.txs, station.bindings)  # not one being ended
+    running = [tx for connector, tx in held.items() if connector_id in (None, connector)]
     for tx in running:
         if await local_stop_allowed(
             tx.id_tag, tx.extra.get("parent"), id_tag, station.authorize_id_tag_info
@@ -46,12 +44,12 @@ async def present_id_tag(
             return {"status": "Accepted", "connector_id": tx.connector, "stopped": True}
     connector = connector_id
     if connector is None:
-        free = [c for c in station.bindings if c not in station.txs]
+        free = [c for c in station.bindings if c not in held]
         connector = free[0] if free else None
-    if connector is None or connector in station.txs:
+    if connector is None or connector in held:
         raise ServiceValidationError(
             f"ocpp16.authorize: id tag {id_tag} may not stop the transaction running on "
-            f"connector {connector_id or next(iter(station.txs))}"
+            f"connector {connector_id or next(iter(held))}"
         )
     # the CSMS when connected, else the local list / cache / offline rules
     status, parent = await station.authorize_id_tag_info(id_tag)

@@ -61,12 +61,11 @@ class Maintenance16:
             payload = {"status": status, "requestId": request_id}
             await self._queue("SignedFirmwareStatusNotification", payload)
             if status == "InvalidSignature":  # the whitepaper's security event list
-                await self._queue(
-                    "SecurityEventNotification",
-                    {"type": "InvalidFirmwareSignature", "timestamp": self.station.clock.iso()},
-                )
+                await self.station.security.shared.event("InvalidFirmwareSignature")
         elif status in FIRMWARE_STATUS_16:
             await self._queue("FirmwareStatusNotification", {"status": status})
+        if status == "Installed":  # the whitepaper's critical FirmwareUpdated, both orders
+            await self.station.security.shared.event("FirmwareUpdated")
 
     async def _log_status(self, status: str, request_id: int | None) -> None:
         if request_id is not None:

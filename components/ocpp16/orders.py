@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from ..ocpp_station.evse import EvseBinding, Status
 from ..ocpp_station.profiles import Profile
 from ..ocpp_station.recovery import reset_now
+from ..ocpp_station.running import running_transactions
 from ..ocpp_station.sender import CallRejected, LinkDown, NoAnswer
 from . import DOMAIN
 from .config_keys import SETTING_PREFIX
@@ -55,7 +56,8 @@ class Orders(SmartCharging):
         if self.registration.refuses_transactions:  # boot Pending (1.6 §4.2)
             return "Rejected"
         connector = self._connector_for(connector_id)
-        if connector is None or self._inoperative(connector) or connector in self.txs:
+        running = running_transactions(self.txs, self.bindings)  # not one being ended
+        if connector is None or self._inoperative(connector) or connector in running:
             return "Rejected"
         binding = self.bindings[connector]
         if binding.current_view().status in (Status.FAULTED, Status.UNAVAILABLE, Status.FINISHING):
@@ -166,6 +168,9 @@ class Orders(SmartCharging):
         )
 
     async def _reset_restart(self, kind: str) -> None:
+        # the whitepaper's critical ResetOrReboot, journaled: sent after the restart if
+        # the link cannot take it now
+        await self.security.shared.event("ResetOrReboot", f"Reset {kind}")
         self.orge.bus.async_fire(f"{DOMAIN}_reset", {"type": kind})
         action = self.config["reset_action"]
         domain, _, service = action["action"].partition(".")

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 
 from ..ocpp_station.clock import parse_time
 from ..ocpp_station.reservations import Reservation, Reservations
+from ..ocpp_station.running import running_transactions
 
 if TYPE_CHECKING:
     from ..ocpp_station.evse import EvseBinding
@@ -32,7 +33,8 @@ class Reservation16:
         )
 
     def _busy(self, connector: int) -> bool:
-        return connector in self.station.txs or connector in self.station.arming.held
+        running = running_transactions(self.station.txs, self.station.bindings)
+        return connector in running or connector in self.station.arming.held
 
     async def load(self) -> None:
         """After the journal opened, before the connector bindings start."""

@@ -36,6 +36,14 @@ _USES = {
 }
 _PROFILE = "security/profile16"
 _PROFILE_PREVIOUS = "security/profile16_previous"
+# the whitepaper's names (its security events list) of the events the shared policy
+# names as 2.0.1 does: Central System / Charge Point for CSMS / Charging Station
+WHITEPAPER_EVENT_NAMES = {
+    "FailedToAuthenticateAtCsms": "FailedToAuthenticateAtCentralSystem",
+    "CsmsFailedToAuthenticate": "CentralSystemFailedToAuthenticate",
+    "InvalidCsmsCertificate": "InvalidCentralSystemCertificate",
+    "InvalidChargingStationCertificate": "InvalidChargePointCertificate",
+}
 SIGN_WAIT = 60.0  # s before an unanswered SignCertificate is repeated (doubling)
 SIGN_REPEATS = 3
 
@@ -54,6 +62,8 @@ class Security16:
             station.sender.wake,
             station.clock.iso,
             lambda: station.clock.synced,
+            "SecurityEventNotification",  # the whitepaper's security events
+            WHITEPAPER_EVENT_NAMES,
         )
         self.previous_profile: int | None = None  # kept until the new one connects
         self._installed = False
@@ -71,6 +81,7 @@ class Security16:
         station.keys.values["SecurityProfile"] = str(self.shared.profile)
         self._unlisten = self.shared.listen(station.orge, lambda: station.role.active)
         self.shared.watch_expiry(self._renew)
+        station.clock.on_step = self.shared.clock_stepped  # SettingSystemTime
 
     def stop(self) -> None:
         self._unlisten()
@@ -186,7 +197,9 @@ class Security16:
             self.sign_soon()
 
     def booted(self) -> None:
-        """Boot accepted: a station certificate close to its expiry is renewed now."""
+        """Boot accepted: the first of this start reports StartupOfTheDevice; a station
+        certificate close to its expiry is renewed now."""
+        self.shared.booted()
         if self.shared.renewal_due():
             self.sign_soon()
 

@@ -584,8 +584,10 @@ class Ocpp16Station(StationLifecycle, Orders):
         transaction ends while the session runs on (step-down: `tx.stop_reason` is set)."""
         connector = binding.evse_id
         async with self._tx_lock:
-            tx = self.txs.pop(connector, None)
+            tx = self.txs.get(connector)
             if tx is not None:
+                # out of the table only once its StopTransaction is journaled (as 2.0.1):
+                # a Reset waits for an empty table (`running.py`)
                 await self._journal_stop(binding, tx, event)
         if tx is not None:
             self.limits.drop_transaction_profiles(connector)
@@ -617,6 +619,7 @@ class Ocpp16Station(StationLifecycle, Orders):
             payload["transactionData"] = data
         await self._journal("StopTransaction", payload, KIND_END, tx.local_id)
         await self.sessions.transaction_ended(binding, tx.local_id, reason)  # before closing
+        del self.txs[tx.connector]  # over for the connector: its end is journaled
         await self.journal.close_transaction(tx.local_id)
 
     @staticmethod
@@ -706,11 +709,16 @@ class Ocpp16Station(StationLifecycle, Orders):
                 if not samples:
                     continue
                 value = [{"timestamp": self.clock.iso(), "sampledValue": samples}]
-                tx = self.txs.get(connector)
-                if tx is not None:
-                    payload = {"connectorId": connector, "transactionId": -1, "meterValue": value}
-                    await self._journal("MeterValues", payload, KIND_METER, tx.local_id)
-                elif self.link is not None and self.accepted:
+                async with self._tx_lock:  # never after the StopTransaction (_end_tx)
+                    tx = self.txs.get(connector)
+                    if tx is not None:
+                        payload = {
+                            "connectorId": connector,
+                            "transactionId": -1,
+                            "meterValue": value,
+                        }
+                        await self._journal("MeterValues", payload, KIND_METER, tx.local_id)
+                if tx is None and self.link is not None and self.accepted:
                     with contextlib.suppress(NoAnswer, CallRejected, LinkDown):
                         await self.link.send_call(
                             "MeterValues", {"connectorId": connector, "meterValue": value}

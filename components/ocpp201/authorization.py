@@ -253,10 +253,12 @@ class Authorization201:
         id_token: dict[str, Any] | None,
         customer_certificate: dict[str, Any] | None,
     ) -> Any:
-        """The answer: Invalid unless exactly one customer reference is given (N09:
+        """The answer: Invalid unless exactly one customer reference is given (N09.FR.04:
         idToken, customerCertificate or customerIdentifier) and report or clear asked;
-        Rejected for a reference ORGE keeps nothing by (a customerIdentifier or a
-        certificate: data is kept per id token only); else Accepted."""
+        else Accepted (N09.FR.02 / N10.FR.01: the station can always answer). ORGE keeps
+        customer data per id token only: a customerIdentifier or a customer certificate
+        is Accepted too, and the NotifyCustomerInformation says no data is held
+        (N09.FR.06 / N10.FR.04)."""
         references = [r for r in (customer_identifier, id_token, customer_certificate) if r]
         if len(references) != 1 or not (report or clear):
             return call_result.CustomerInformation(
@@ -265,50 +267,69 @@ class Authorization201:
                     "InvalidValue", "one of idToken, customerCertificate, customerIdentifier"
                 ),
             )
-        if id_token is None:
-            return call_result.CustomerInformation(
-                status="Rejected",
-                status_info=_info("UnsupportedParam", "customer data is kept per id token only"),
-            )
         return call_result.CustomerInformation(status="Accepted")
 
     async def after_customer_information(
-        self, request_id: int, report: bool, clear: bool, id_token: dict[str, Any] | None
+        self,
+        request_id: int,
+        report: bool,
+        clear: bool,
+        id_token: dict[str, Any] | None,
+        customer_identifier: str | None = None,
+        customer_certificate: dict[str, Any] | None = None,
     ) -> None:
-        """Report (NotifyCustomerInformation, 512-character chunks, seqNo from 0, tbc
-        until the last) what is held about the token, taken before a clear; then clear
-        it: the cache entry and the token in the session log."""
-        if id_token is None:
-            return
-        token = snake_to_camel_case(id_token)
-        key = key_of(token)
+        """After an Accepted answer. Report (N09.FR.05/06): what is held about the
+        customer, taken before a clear, or that no data is held. Clear: the token's cache
+        entry and the token in the session log (not the local list entry: only the CSMS
+        changes the list, N10.FR.02/03); without report one message says what was
+        cleared (N10.FR.06). NotifyCustomerInformation in 512-character chunks, seqNo
+        from 0, tbc until the last, journaled. A customerIdentifier or a customer
+        certificate refers to nothing ORGE keeps (no customer accounts, no ISO 15118
+        contract certificates): no data."""
         station = self.station
-        if report:
-            held: list[dict[str, Any]] = self.local.held_about(key)
-            for session in await station.sessions.sessions_of(str(token.get("idToken", ""))):
+        held: list[dict[str, Any]] = []
+        key = value = None  # the id token's cache key and value
+        if id_token is not None:
+            token = snake_to_camel_case(id_token)
+            key, value = key_of(token), str(token.get("idToken", ""))
+            name = f"idToken {value}"
+            held = self.local.held_about(key)
+            for session in await station.sessions.sessions_of(value):
                 held.append({"source": "session", **session})
+        elif customer_identifier:
+            name = f"customerIdentifier {customer_identifier}"
+        else:
+            serial = snake_to_camel_case(customer_certificate or {}).get("serialNumber")
+            name = f"customerCertificate {serial}"
+        if report:
+            text = json.dumps(held, separators=(",", ":")) if held else f"No data held about {name}"
+            await self._notify_customer(request_id, text)
+        elif clear:
+            cleared = sorted({h["source"] for h in held if h["source"] != "localList"})
             text = (
-                json.dumps(held, separators=(",", ":"))
-                if held
-                else f"No data held about idToken {token.get('idToken')}"
+                f"Cleared the data held about {name}: {', '.join(cleared)}"
+                if cleared
+                else f"No data held about {name}"
             )
-            chunks = [text[i : i + DATA_CHUNK] for i in range(0, len(text), DATA_CHUNK)]
-            generated = station.clock.iso()
-            for seq, chunk in enumerate(chunks):
-                payload = {
-                    "data": chunk,
-                    "tbc": seq < len(chunks) - 1,
-                    "seqNo": seq,
-                    "generatedAt": generated,
-                    "requestId": request_id,
-                }
-                await station.journal.append(
-                    "NotifyCustomerInformation",
-                    payload,
-                    KIND_OTHER,
-                    time_synced=station.clock.synced,
-                )
-            station.sender.wake()
-        if clear:
+            await self._notify_customer(request_id, text)
+        if clear and key is not None and value is not None:
             await self.local.forget(key)
-            await station.sessions.forget_token(str(token.get("idToken", "")))
+            await station.sessions.forget_token(value)
+
+    async def _notify_customer(self, request_id: int, text: str) -> None:
+        """`text` as NotifyCustomerInformation messages (512-character chunks) queued."""
+        station = self.station
+        chunks = [text[i : i + DATA_CHUNK] for i in range(0, len(text), DATA_CHUNK)]
+        generated = station.clock.iso()
+        for seq, chunk in enumerate(chunks):
+            payload = {
+                "data": chunk,
+                "tbc": seq < len(chunks) - 1,
+                "seqNo": seq,
+                "generatedAt": generated,
+                "requestId": request_id,
+            }
+            await station.journal.append(
+                "NotifyCustomerInformation", payload, KIND_OTHER, time_synced=station.clock.synced
+            )
+        station.sender.wake()

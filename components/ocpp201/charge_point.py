@@ -193,7 +193,7 @@ class StationChargePoint(ChargePoint):
         )
         if answer.status == "Accepted":
             await self.orders.station.authorization.after_customer_information(
-                request_id, report, clear, id_token
+                request_id, report, clear, id_token, customer_identifier, customer_certificate
             )
 
     # --- security: certificates (security.py; A02-A04, M03-M05) -------------------------

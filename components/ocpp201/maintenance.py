@@ -38,11 +38,12 @@ class Maintenance201:
         if request_id is not None:
             payload["requestId"] = request_id
         await self._queue("FirmwareStatusNotification", payload)
-        if status == "InvalidSignature":  # L01.FR.03: also a security event
-            await self._queue(
-                "SecurityEventNotification",
-                {"type": "InvalidFirmwareSignature", "timestamp": self.station.clock.iso()},
-            )
+        # security events (the SecurityLog's lines too): L01.FR.03, and the appendix's
+        # critical FirmwareUpdated once the new firmware runs
+        if status == "InvalidSignature":
+            await self.station.security.shared.event("InvalidFirmwareSignature")
+        elif status == "Installed":
+            await self.station.security.shared.event("FirmwareUpdated", f"request {request_id}")
 
     async def _log_status(self, status: str, request_id: int | None) -> None:
         payload: dict[str, Any] = {"status": status}

@@ -21,12 +21,12 @@ from components.ocpp_station.arming import local_stop_allowed
 from components.ocpp_station.evse import EvseBinding
 from components.ocpp_station.profiles import DEFAULT_VOLTAGE, Profile
 from components.ocpp_station.recovery import reset_now
+from components.ocpp_station.running import running_transactions
 from components.ocpp_station.sender import CallRejected, LinkDown, NoAnswer
 from orge.redact import register_secret
 
 from .authorization import allowed_evses
 from .smart_charging import IDLE_STATES, SmartCharging, _info
-from .state import running_transactions
 
 if TYPE_CHECKING:
     from .state import OrdersState

@@ -51,6 +51,7 @@ class Security201:
             station.sender.wake,
             station.clock.iso,
             lambda: station.clock.synced,
+            "SecurityEventNotification",  # 2.0.1 A04 / the whitepaper's security events
         )
         self.network = NetworkProfiles(
             station.journal,
@@ -59,6 +60,7 @@ class Security201:
             lambda: self.shared.client_certificate() is not None,
         )
         self._installed = False  # the last CertificateSigned was installed
+        self._start_causes: list[tuple[str, str | None]] = []  # security events of this start
         self._unlisten: Callable[[], None] = lambda: None
 
     @property
@@ -78,20 +80,21 @@ class Security201:
         self.store.max_chain_size = int(model.value("SecurityCtrlr", "MaxCertificateChainSize"))
         self.shared.watch_expiry(self._renew)
         self._unlisten = self.shared.listen(self.station.orge, lambda: self.station.role.active)
+        self.station.clock.on_step = self.shared.clock_stepped  # SettingSystemTime
 
     def stop(self) -> None:
         self._unlisten()
         self.shared.stop()
 
     async def startup_events(self) -> None:
-        """This start's security event, from its BootReason: ResetOrReboot after a Reset,
-        FirmwareUpdated after a firmware update's restart (a plain power-up sends none:
-        StartupOfTheDevice is left out, see docs/ocpp.md)."""
+        """Why this start happened, from its BootReason (read before the first accepted
+        boot sets it back to PowerUp): ResetOrReboot after a Reset or a watchdog,
+        reported with StartupOfTheDevice at the first accepted boot (`booted`).
+        FirmwareUpdated goes out when the update's restart reports Installed
+        (maintenance.py)."""
         reason = self.station.boot_reason
         if reason in ("RemoteReset", "ScheduledReset", "LocalReset", "Watchdog"):
-            await self.shared.event("ResetOrReboot", f"BootReason {reason}")
-        elif reason == "FirmwareUpdate":
-            await self.shared.event("FirmwareUpdated")
+            self._start_causes.append(("ResetOrReboot", f"BootReason {reason}"))
 
     # --- connections (the lifecycle's hooks) ------------------------------------------
 
@@ -256,7 +259,9 @@ class Security201:
             self.sign_soon()
 
     def booted(self) -> None:
-        """Boot accepted: a certificate that is due is renewed now."""
+        """Boot accepted: the first of this start reports StartupOfTheDevice and why the
+        station started (`startup_events`); a certificate that is due is renewed now."""
+        self.shared.booted(self._start_causes)
         if self.shared.renewal_due():
             self.sign_soon()
 

@@ -126,17 +126,6 @@ class SecurityState(Protocol):
     boot_reason: str
 
 
-def running_transactions(
-    transactions: dict[int, Transaction], evses: dict[int, EvseBinding]
-) -> dict[int, Transaction]:
-    """The transactions whose session still runs (EVSE id -> transaction). One the
-    controller has ended stays in `transactions` until its Ended event is journaled (an
-    Immediate reset waits for that); it no longer holds the EVSE: a token presented or a
-    remote start sent meanwhile, e.g. right after the unplug's Available, starts the next
-    session (OCA TC_E_04's next driver)."""
-    return {evse: tx for evse, tx in transactions.items() if evses[evse].session.active}
-
-
 class MaintenanceState(Protocol):
     """What `Maintenance201` reads and writes of the station."""
 

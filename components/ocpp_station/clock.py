@@ -20,6 +20,10 @@ from typing import Any
 # systemd-timesyncd creates this file once NTP has set the clock.
 TIMESYNC_FLAG = "/run/systemd/timesync/synchronized"
 TIMESTAMP_KEYS = frozenset({"timestamp"})
+# s: a CSMS time that moves the station's notion of time by more than this is reported
+# (SecurityEventNotification SettingSystemTime); smaller corrections are a whole-second
+# currentTime and the network's delay, not a change of the time
+STEP_REPORTED = 2.0
 
 
 def parse_time(text: str) -> datetime:
@@ -54,6 +58,9 @@ class StationClock:
         # An NTP-synchronised system clock is trusted until the CSMS says otherwise.
         self.system_synced = system_synced
         self.offset_seconds = 0.0  # CSMS time minus system time at the last sync
+        # called with the step (s, signed) when a CSMS time moves the station's time by
+        # more than STEP_REPORTED (the security event SettingSystemTime)
+        self.on_step: Callable[[float], None] | None = None
 
     @property
     def synced(self) -> bool:
@@ -63,8 +70,12 @@ class StationClock:
         return self._monotonic()
 
     def set_from_csms(self, current_time: str | datetime) -> float:
-        """Take the CSMS's time; returns the correction versus the system clock (s)."""
+        """Take the CSMS's time; returns the correction versus the system clock (s).
+        The system clock itself is never set (ORGE does not run as root): only the
+        station's time (`timestamp`, every message's timestamp) changes; `on_step` hears
+        of a change larger than STEP_REPORTED."""
         value = parse_time(current_time) if isinstance(current_time, str) else current_time
+        before = self.timestamp()  # the station's notion of time until now
         csms = value.timestamp()
         wall = self._wall()
         whole_seconds = isinstance(current_time, str) and "." not in current_time
@@ -75,6 +86,9 @@ class StationClock:
         self._anchor_wall = csms
         self._anchor_mono = self._monotonic()
         self.offset_seconds = csms - wall
+        step = csms - before
+        if abs(step) > STEP_REPORTED and self.on_step is not None:
+            self.on_step(step)
         return self.offset_seconds
 
     def timestamp(self, mono: float | None = None) -> float:

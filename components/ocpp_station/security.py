@@ -28,7 +28,8 @@ import contextlib
 import datetime as dt
 import logging
 import os
-from collections.abc import Awaitable, Callable, Mapping
+import time
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from typing import Any
 
 from orge.core import EVENT_LOGIN_FAILED, Orge, OwnedTasks
@@ -42,7 +43,8 @@ SECURITY_LOGGER = logging.getLogger("orge.security")
 _CHECK_EVERY = 6 * 3600.0  # s between two looks at the station certificate's expiry
 _PASSWORD = "security/password"
 _PREVIOUS = "security/password_previous"
-# the event names of 2.0.1 Part 2 Appendix 1 "Security events" (the whitepaper's list)
+# the event names of 2.0.1 Part 2 Appendix 1 "Security events" (the 1.6 whitepaper's list
+# is the same but for four names: ocpp16/security.py WHITEPAPER_EVENT_NAMES)
 SECURITY_EVENTS = (
     "FirmwareUpdated",
     "FailedToAuthenticateAtCsms",
@@ -113,8 +115,12 @@ class StationSecurity:
 
     `config_dir` is the configuration directory (relative certificate paths are read
     from it), `journal` the component's AsyncJournal, `wake` its sender's wake-up,
-    `clock_iso` its clock (ISO 8601 UTC), `time_synced` whether that clock is set from
-    the CSMS.
+    `clock_iso` its clock (ISO 8601 UTC of a monotonic instant, None: now), `time_synced`
+    whether that clock is set from the CSMS, `event_action` the protocol's message for a
+    security event (2.0.1 and the 1.6 whitepaper: SecurityEventNotification),
+    `event_names` the protocol's names of the events this module names as 2.0.1 does
+    (the whitepaper says Central System / Charge Point where 2.0.1 says CSMS / Charging
+    Station).
     """
 
     def __init__(
@@ -125,8 +131,10 @@ class StationSecurity:
         store_dir: str,
         journal: Any,
         wake: Callable[[], None],
-        clock_iso: Callable[[], str],
+        clock_iso: Callable[[float | None], str],
         time_synced: Callable[[], bool],
+        event_action: str,
+        event_names: Mapping[str, str] | None = None,
     ) -> None:
         self.config = config
         self.config_dir = config_dir
@@ -134,6 +142,8 @@ class StationSecurity:
         self._wake = wake
         self._clock_iso = clock_iso
         self._time_synced = time_synced
+        self._event_action = event_action
+        self._event_names = dict(event_names or {})
         self.profile = configured_profile(config)
         self.store = CertificateStore(store_dir)
         self.password: str | None = config.get("password")
@@ -141,6 +151,9 @@ class StationSecurity:
         self._signed = asyncio.Event()  # a CertificateSigned was accepted
         self._tasks = OwnedTasks(orge)  # signing, the expiry watch, events; ended at stop
         self._signing: asyncio.Task[Any] | None = None
+        self._started_at = time.monotonic()  # this start of the device (the process)
+        self._startup_reported = False
+        self._early_steps: list[tuple[float, float]] = []  # (step s, monotonic) before it
 
     async def load(self, configured: str | None) -> str | None:
         """The password to dial with: a rotated one from the journal wins over the
@@ -337,14 +350,54 @@ class StationSecurity:
         unsubscribe: Callable[[], None] = orge.bus.async_listen(EVENT_LOGIN_FAILED, login_failed)
         return unsubscribe
 
-    async def event(self, kind: str, tech_info: str | None = None) -> None:
+    def booted(self, causes: Iterable[tuple[str, str | None]] = ()) -> None:
+        """An accepted BootNotification: the first of this start of the device queues
+        StartupOfTheDevice (critical, Part 2 appendix "Security events"), stamped with
+        the start's time, then the start's `causes` ((event, techInfo): ResetOrReboot
+        after a Reset, ...). Reconnects of the same start send nothing: the device did
+        not start again. Queued after the boot, so the component that holds the link
+        reports it (a fallback on standby never piles up events it would send later)."""
+        if self._startup_reported:
+            return
+        self._startup_reported = True
+        events = [("StartupOfTheDevice", "ORGE started"), *causes]
+        steps, self._early_steps = self._early_steps, []
+
+        async def report() -> None:
+            for kind, tech_info in events:
+                await self.event(kind, tech_info, at=self._started_at)
+            for step, at in steps:  # the boot's currentTime, after the start (in order)
+                await self.event("SettingSystemTime", _moved(step), at=at)
+
+        self._tasks.async_create_background_task(report(), "startup security events")
+
+    def clock_stepped(self, step: float) -> None:
+        """The CSMS's currentTime moved the station's time by `step` s (more than
+        `clock.STEP_REPORTED`): SettingSystemTime (critical). One set by the first
+        BootNotification's answer is queued after StartupOfTheDevice (`booted`)."""
+        if not self._startup_reported:
+            self._early_steps.append((step, time.monotonic()))
+            return
+        self._tasks.async_create_background_task(
+            self.event("SettingSystemTime", _moved(step)), "security event"
+        )
+
+    async def event(self, kind: str, tech_info: str | None = None, at: float | None = None) -> None:
         """Queue a SecurityEventNotification (type `kind`, one of SECURITY_EVENTS or a
-        vendor name, at most 50 characters; techInfo at most 255) in the journal."""
-        payload: dict[str, Any] = {"type": kind[:50], "timestamp": self._clock_iso()}
+        vendor name, at most 50 characters; techInfo at most 255; `at`: when it happened,
+        a `time.monotonic()` of this start, default now) in the journal. Every event is
+        journaled, the critical ones too: none is lost while offline or over a restart
+        (2.0.1 A04.FR.02, the whitepaper's "queued")."""
+        kind = self._event_names.get(kind, kind)
+        payload: dict[str, Any] = {"type": kind[:50], "timestamp": self._clock_iso(at)}
         if tech_info:
             payload["techInfo"] = tech_info[:255]
         SECURITY_LOGGER.warning("Security event %s%s", kind, f": {tech_info}" if tech_info else "")
         await self.journal.append(
-            "SecurityEventNotification", payload, KIND_OTHER, time_synced=self._time_synced()
+            self._event_action, payload, KIND_OTHER, time_synced=self._time_synced()
         )
         self._wake()
+
+
+def _moved(step: float) -> str:
+    return f"station time moved {step:+.1f} s to the CSMS time"

@@ -98,3 +98,38 @@ async def test_hard_reset_during_a_transaction_always_restarts(tmp_path) -> None
         stops = csms.payloads("StopTransaction")
         assert [s["reason"] for s in stops] == ["HardReset", "HardReset"]
         assert len({s["transactionId"] for s in stops}) == 2
+
+
+async def test_tc_016_cs_soft_reset_with_transaction_one_stop_transaction(tmp_path) -> None:
+    """OCA TC_016_CS (1.6 §5.14 Reset): a Soft reset during a transaction stops it
+    gracefully, with exactly one StopTransaction (reason SoftReset, the idTag of its
+    StartTransaction) journaled and delivered before the process restarts, and none
+    again after the restart (BootNotification, nothing left to end)."""
+    async with OcppCsms(passwords={STATION: PASSWORD}) as csms:
+        controller = _station(tmp_path, csms.url())
+        controller.set("idle", 0, kwh=1.0)
+        proc = await start(tmp_path, STATION, PASSWORD)
+        try:
+            await _plugged_in(csms, controller)
+            answer = await csms.remote_start(STATION, id_tag="TAG16", connector_id=1)
+            assert answer["status"] == "Accepted"
+            start_tx = (await csms.wait_for("StartTransaction", timeout=10))[0].payload
+            await csms.wait_for("StatusNotification", where=lambda p: p["status"] == "Charging")
+            assert (await csms.reset(STATION, "Soft"))["status"] == "Accepted"
+            assert await asyncio.wait_for(proc.wait(), 20) == 0  # exited to restart
+        finally:
+            await stop(proc)
+        # the stop went to the controller (graceful), and the StopTransaction out first
+        assert "stop" in controller.calls()
+        (stop_tx,) = csms.payloads("StopTransaction")
+        assert stop_tx["reason"] == "SoftReset"
+        assert stop_tx["idTag"] == start_tx["idTag"] == "TAG16"
+        proc = await start(tmp_path, STATION, PASSWORD)
+        try:
+            await csms.wait_for("BootNotification", 2, timeout=20)
+            await csms.wait_for("StatusNotification", where=lambda p: p["connectorId"] == 1)
+            await asyncio.sleep(1.0)  # what the journal still held would go out now
+        finally:
+            await stop(proc)
+        assert len(csms.received("StopTransaction")) == 1
+        assert len(csms.received("StartTransaction")) == 1

@@ -40,7 +40,7 @@ async def test_not_implemented_security_event_does_not_hold_up_start(
 
             return check
 
-        # The Central System refuses the password (HTTP 401): FailedToAuthenticateAtCsms
+        # The Central System refuses the password (HTTP 401): FailedToAuthenticateAtCentralSystem
         # is journaled, then a local session's StartTransaction behind it.
         await csms.wait_until(
             lambda: any(a.outcome == "unauthorized" for a in csms.attempts), 8, "refusal"
@@ -52,7 +52,7 @@ async def test_not_implemented_security_event_does_not_hold_up_start(
 
         start = (await csms.wait_for("StartTransaction", timeout=10))[0]
         events = csms.received("SecurityEventNotification")
-        assert events[0].payload["type"] == "FailedToAuthenticateAtCsms"
+        assert events[0].payload["type"] == "FailedToAuthenticateAtCentralSystem"  # whitepaper
         assert events[0].mono < start.mono  # it was ahead of StartTransaction in the queue
         assert start.mono - events[0].mono < 2.0  # and the start did not wait for a retry
         # every refused message moved aside after its one transmission, none retried

@@ -129,10 +129,12 @@ async def test_authorization_key_refused_by_the_csms_goes_back_to_the_old_one(
         await csms.wait_for("BootNotification", count=2)
         station = hub.data["ocpp16"]
         assert station.password == PASSWORD
-        events = await csms.wait_for("SecurityEventNotification", count=2)
+        events = await csms.wait_for(
+            "SecurityEventNotification", count=2, where=lambda p: p["type"] != "StartupOfTheDevice"
+        )
         assert [m.payload["type"] for m in events] == [
             "ReconfigurationOfSecurityParameters",
-            "FailedToAuthenticateAtCsms",
+            "FailedToAuthenticateAtCentralSystem",  # the whitepaper's name
         ]
         assert all(NEW_KEY not in m.raw for m in csms.messages if m.action != "ChangeConfiguration")
         # only ocpp16 dialled; ocpp201 stayed on standby
@@ -248,7 +250,11 @@ async def test_signed_update_firmware_with_a_certificate_no_manufacturer_root_is
             },
         )
         assert answer["status"] == "InvalidCertificate"
-        event = (await csms.wait_for("SecurityEventNotification"))[0].payload
+        event = (
+            await csms.wait_for(
+                "SecurityEventNotification", where=lambda p: p["type"] != "StartupOfTheDevice"
+            )
+        )[0].payload
         assert event["type"] == "InvalidFirmwareSigningCertificate"
 
 

@@ -68,8 +68,14 @@ async def test_TC_L_06_invalid_signature_and_TC_L_07_download_failed(
                 ("InvalidSignature", 11),
             ]
             assert [r.method for r in server.received] == ["GET"]
-            await csms.wait_for("SecurityEventNotification")
-            (event,) = csms.payloads("SecurityEventNotification")
+            await csms.wait_for(
+                "SecurityEventNotification", where=lambda p: p["type"] != "StartupOfTheDevice"
+            )
+            (event,) = [
+                p
+                for p in csms.payloads("SecurityEventNotification")
+                if p["type"] != "StartupOfTheDevice"  # every start's (test_*_security_events)
+            ]
             assert event["type"] == "InvalidFirmwareSignature"
 
             # TC_L_07: the file is not there: one attempt plus `retries`, then DownloadFailed

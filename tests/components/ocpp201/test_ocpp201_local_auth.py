@@ -399,15 +399,13 @@ async def test_tc_n_27_report_n10_clear_tc_n_31_no_data(config_dir, start_statio
             "Invalid",
         ),
         ({"report": False, "clear": False, "idToken": _token("B")}, "Invalid"),
-        ({"report": True, "clear": True, "customerIdentifier": "OpenChargeAlliance"}, "Rejected"),
     ],
 )
 async def test_customer_information_answers(
     config_dir, start_station, request_payload: dict[str, Any], status: str
 ) -> None:
-    """N09: exactly one customer reference with report or clear, else Invalid; a
-    customerIdentifier (ORGE keeps data per id token only) is Rejected; neither sends a
-    NotifyCustomerInformation."""
+    """N09.FR.04: exactly one customer reference with report or clear, else Invalid
+    and no NotifyCustomerInformation (a customerIdentifier is Accepted: below)."""
     async with OcppCsms(passwords={STATION: PASSWORD}) as csms:
         csms.answer("NotifyCustomerInformation", {})
         await _linked(csms, config_dir(station_yaml(csms.url())), start_station)
@@ -521,3 +519,68 @@ async def test_id_token_info_evse_id_limits_the_evses(config_dir, start_station)
         # a token the CSMS gives no evseId: valid on every EVSE
         assert (await present("ANYWHERE", evse_id=1))["evse_id"] == 1
         assert not csms.errors_sent()
+
+
+async def test_n09_n10_customer_identifier_and_certificate_accepted_with_no_data(
+    config_dir, start_station
+) -> None:
+    """N09.FR.02/FR.06, N10.FR.04: ORGE keeps customer data per id token only (no
+    customer accounts, no ISO 15118 contract certificates), so a request by
+    customerIdentifier or customerCertificate is Accepted and its NotifyCustomerInformation
+    says no data is held; a clear changes nothing."""
+    async with OcppCsms(passwords={STATION: PASSWORD}) as csms:
+        csms.answer("NotifyCustomerInformation", {})
+        hub, _ = await _linked(csms, config_dir(station_yaml(csms.url())), start_station)
+        assert (await _present(hub, "BOB"))["status"] == "Accepted"  # cached, kept
+        cases = [
+            (21, {"report": True, "clear": False, "customerIdentifier": "OpenChargeAlliance"}),
+            (22, {"report": True, "clear": True, "customerIdentifier": "OpenChargeAlliance"}),
+            (23, {"report": False, "clear": True, "customerIdentifier": "OpenChargeAlliance"}),
+        ]
+        certificate = {
+            "hashAlgorithm": "SHA256",
+            "issuerNameHash": "a" * 64,
+            "issuerKeyHash": "b" * 64,
+            "serialNumber": "1f2e",
+        }
+        cases.append((24, {"report": True, "clear": False, "customerCertificate": certificate}))
+        for request_id, request in cases:
+            answer = await csms.call(
+                STATION, "CustomerInformation", {"requestId": request_id, **request}
+            )
+            assert answer == {"status": "Accepted"}
+            (notified,) = await _notified(csms, request_id)
+            reference = (
+                "customerCertificate 1f2e"
+                if "customerCertificate" in request
+                else "customerIdentifier OpenChargeAlliance"
+            )
+            assert notified["data"] == f"No data held about {reference}"
+        assert f"{TOKEN_TYPE}:bob" in hub.data["ocpp201"].authorization.local.cache
+        assert not csms.errors_sent()
+
+
+async def test_n10_fr_06_clear_without_report_says_what_was_cleared(
+    config_dir, start_station
+) -> None:
+    """N10.FR.06: clear=true, report=false removes what is held about the token (the
+    cache entry; not the local list's, N10.FR.02) and one NotifyCustomerInformation says
+    so; a second clear finds nothing (N10.FR.04's "no data")."""
+    async with OcppCsms(passwords={STATION: PASSWORD}) as csms:
+        csms.answer("NotifyCustomerInformation", {})
+        hub, _ = await _linked(csms, config_dir(station_yaml(csms.url())), start_station)
+        assert (await _present(hub, "BOB"))["status"] == "Accepted"
+        station = hub.data["ocpp201"]
+        assert f"{TOKEN_TYPE}:bob" in station.authorization.local.cache
+        clear = {"requestId": 31, "report": False, "clear": True, "idToken": _token("BOB")}
+        assert await csms.call(STATION, "CustomerInformation", clear) == {"status": "Accepted"}
+        (notified,) = await _notified(csms, 31)
+        assert notified["data"] == "Cleared the data held about idToken BOB: authCache"
+        await wait_until(
+            lambda: f"{TOKEN_TYPE}:bob" not in station.authorization.local.cache,
+            what="cache entry cleared",
+        )
+        again = {"requestId": 32, "report": False, "clear": True, "idToken": _token("BOB")}
+        assert await csms.call(STATION, "CustomerInformation", again) == {"status": "Accepted"}
+        (none,) = await _notified(csms, 32)
+        assert none["data"] == "No data held about idToken BOB"

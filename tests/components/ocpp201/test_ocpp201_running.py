@@ -4,8 +4,9 @@ an unplug); one resumed after a restart does."""
 
 from __future__ import annotations
 
-from components.ocpp201.state import Transaction, running_transactions
+from components.ocpp201.state import Transaction
 from components.ocpp_station.evse import EvseBinding, evse_list
+from components.ocpp_station.running import running_transactions
 from orge.core import Orge
 
 

@@ -112,7 +112,11 @@ async def test_certificate_signed_for_another_key_is_rejected(
             {"certificateChain": other, "certificateType": "ChargingStationCertificate"},
         )
         assert signed["status"] == "Rejected"
-        event = (await csms.wait_for("SecurityEventNotification"))[0].payload
+        event = (
+            await csms.wait_for(
+                "SecurityEventNotification", where=lambda p: p["type"] != "StartupOfTheDevice"
+            )
+        )[0].payload
         assert event["type"] == "InvalidChargingStationCertificate"
         assert hub.data["ocpp201"].security.store.station_certificate() is None
 
@@ -197,7 +201,9 @@ async def test_tc_a_10_new_password_refused_goes_back_to_the_old_one(
         await csms.wait_for("BootNotification", count=2)  # booted again (TC_A_09_CS)
         station = hub.data["ocpp201"]
         assert station.password == PASSWORD
-        events = await csms.wait_for("SecurityEventNotification", count=2)
+        events = await csms.wait_for(
+            "SecurityEventNotification", count=2, where=lambda p: p["type"] != "StartupOfTheDevice"
+        )
         assert [m.payload["type"] for m in events] == [
             "ReconfigurationOfSecurityParameters",  # the password was set
             "FailedToAuthenticateAtCsms",  # the CSMS refused it (HTTP 401)
@@ -257,6 +263,10 @@ async def test_refused_password_left_in_the_device_model_is_never_tried(
         assert station.model.value("SecurityCtrlr", "BasicAuthPassword") == PASSWORD
         stored = await station.journal.get_setting("dm/SecurityCtrlr/BasicAuthPassword")
         assert stored == PASSWORD
+        # both starts' StartupOfTheDevice (the first one's journaled over the restart)
+        await csms.wait_for(
+            "SecurityEventNotification", 2, where=lambda p: p["type"] == "StartupOfTheDevice"
+        )
         attempts, sent = len(csms.attempts), len(csms.received("SecurityEventNotification"))
         unrelated = await csms.set_variables(STATION, ("OCPPCommCtrlr", "HeartbeatInterval", "120"))
         assert unrelated["setVariableResult"][0]["attributeStatus"] == "Accepted"
@@ -402,7 +412,11 @@ async def test_failed_login_at_the_station_api_is_a_security_event(
                 headers={"Authorization": f"Bearer {wrong}"},
             ) as response:
                 assert response.status == 401
-        event = (await csms.wait_for("SecurityEventNotification"))[0].payload
+        event = (
+            await csms.wait_for(
+                "SecurityEventNotification", where=lambda p: p["type"] != "StartupOfTheDevice"
+            )
+        )[0].payload
         assert event["type"] == "FailedLoginAtStationApi"
         assert "/api/states" in event["techInfo"] and "127.0.0.1" in event["techInfo"]
         assert all(wrong not in m.raw for m in csms.messages)
@@ -532,7 +546,11 @@ async def test_tc_l_05_firmware_signing_certificate_not_from_the_manufacturer_ro
 
         refused = await csms.call(STATION, "UpdateFirmware", update(1, other))
         assert refused["status"] == "InvalidCertificate"
-        event = (await csms.wait_for("SecurityEventNotification"))[0].payload
+        event = (
+            await csms.wait_for(
+                "SecurityEventNotification", where=lambda p: p["type"] != "StartupOfTheDevice"
+            )
+        )[0].payload
         assert event["type"] == "InvalidFirmwareSigningCertificate"
         assert not csms.received("FirmwareStatusNotification")
         trusted = await csms.call(STATION, "UpdateFirmware", update(2, pki))

@@ -97,11 +97,14 @@ async def test_ocpp_counts_match_what_the_csms_saw(config_dir, start_station) ->
         assert per_action(found["orge_ocpp_messages_received_total"]) == dict(sent_by_csms)
         assert dict(sent_by_csms) == {"GetVariables": 1, "CostUpdated": 1}
         # Every TransactionEvent went through the journal once; the refused one was sent
-        # again: the CSMS saw one more than were queued.
+        # again: the CSMS saw one more than were queued. The start's security event
+        # (StartupOfTheDevice) is journaled too.
         events = csms.received("TransactionEvent")
         assert per_action(found["orge_ocpp_messages_queued_total"]) == {
-            "TransactionEvent": len(events) - 1
+            "TransactionEvent": len(events) - 1,
+            "SecurityEventNotification": len(csms.received("SecurityEventNotification")),
         }
+        assert csms.payloads("SecurityEventNotification")[0]["type"] == "StartupOfTheDevice"
         assert per_action(found["orge_ocpp_messages_retried_total"]) == {"TransactionEvent": 1}
         assert events[0].payload == events[1].payload  # the retry is the same message
         labels = (("protocol", PROTOCOL),)
