@@ -14,6 +14,11 @@ Prints, with the issue's targets:
 - time to ready: spawn -> READY=1 on the systemd notify socket (median, max);
 - resident memory per station from /proc/PID/smaps_rollup: RSS and PSS (median, max);
 - CPU per idle station: utime+stime over an idle window, in % of one core (median, max);
+- with `--history-days D`, each station starts with D days of recorder history (a meter
+  power state and its state_changed event every 10 s, as the recorder writes them): the
+  resident memory of a station that has run for a while, not only of a new one;
+- with `--breakdown`, the first station's resident memory by mapping (Python's objects
+  in [anon] and [heap], then the libraries), to see where it goes;
 - after the CSMS is restarted: seconds from the new CSMS being ready until all N are
   connected again, and the largest number of stations connecting within any 1 s window
   (from the CSMS's "Station X connected" log lines).
@@ -53,6 +58,7 @@ import select
 import shutil
 import signal
 import socket
+import sqlite3
 import statistics
 import subprocess
 import sys
@@ -159,12 +165,20 @@ automation:
 """
 
 COUNTER_USER = "fleet-observer"
-# deploy/orge.service's Environment= lines: a station runs as provisioned.
+# deploy/orge.service's Environment= lines and the interpreter options of its ExecStart=
+# (`.../bin/python -OO -m orge run ...`): a station runs as provisioned. Its compiled
+# modules go to a cache folder of this run (the unit's is /var/cache/orge/pycache).
+_UNIT = Path(REPO, "deploy", "orge.service").read_text().splitlines()
 SERVICE_ENV = dict(
     line.removeprefix("Environment=").split("=", 1)
-    for line in Path(REPO, "deploy", "orge.service").read_text().splitlines()
+    for line in _UNIT
     if line.startswith("Environment=")
 )
+_EXEC = next(line for line in _UNIT if line.startswith("ExecStart=")).split()
+SERVICE_OPTIONS = _EXEC[1 : _EXEC.index("-m")]
+
+
+PYCACHE = ""  # the stations' compiled-module cache (PYTHONPYCACHEPREFIX), set in main()
 
 
 def free_port() -> int:
@@ -263,10 +277,12 @@ def spawn(proc: Proc, stdout: int | None = subprocess.DEVNULL) -> None:
         "PYTHONPATH": REPO,
         "NOTIFY_SOCKET": proc.notify.getsockname(),
         **SERVICE_ENV,
+        "PYTHONPYCACHEPREFIX": PYCACHE,
     }
+    env.pop("PYTHONDONTWRITEBYTECODE", None)  # the unit writes its compiled modules
     proc.spawned = time.monotonic()
     proc.popen = subprocess.Popen(
-        [sys.executable, "-m", "orge", "run", "-c", proc.config],
+        [sys.executable, *SERVICE_OPTIONS, "-m", "orge", "run", "-c", proc.config],
         stdout=stdout,
         stderr=subprocess.STDOUT,
         env=env,
@@ -341,6 +357,45 @@ def smaps(pid: int) -> tuple[float, float]:
     return values["Rss:"], values["Pss:"]
 
 
+def breakdown(pid: int, top: int = 12) -> list[tuple[float, str]]:
+    """(MiB resident, mapping) of a process from /proc/PID/smaps, largest first."""
+    resident: dict[str, float] = {}
+    name = ""
+    with open(f"/proc/{pid}/smaps") as maps:
+        for line in maps:
+            parts = line.split()
+            if parts and not parts[0].endswith(":"):  # a mapping's header line
+                name = parts[5] if len(parts) > 5 else "[anon]"
+            elif parts and parts[0] == "Rss:":
+                resident[name] = resident.get(name, 0.0) + int(parts[1]) / 1024
+    return sorted(((mib, name) for name, mib in resident.items()), reverse=True)[:top]
+
+
+def seed_history(directory: str, days: float) -> None:
+    """A recorder database with `days` of history of one meter power sensor (a state
+    and its state_changed event every 10 s), in the recorder's own schema."""
+    sys.path.insert(0, REPO)
+    from components.recorder.db import SCHEMA
+
+    os.makedirs(os.path.join(directory, ".storage"), mode=0o700, exist_ok=True)
+    db = sqlite3.connect(os.path.join(directory, ".storage", "orge.db"))
+    db.executescript(SCHEMA)
+    start = time.time() - days * 86400
+    count = int(days * 8640)
+    db.executemany(
+        "INSERT INTO states (entity_id, state, last_changed_ts, last_updated_ts, context_id)"
+        " VALUES ('sensor.meter_power', ?, ?, ?, ?)",
+        ((str(7000 + i % 400), start + 10 * i, start + 10 * i, f"{i:026d}") for i in range(count)),
+    )
+    db.executemany(
+        "INSERT INTO events (event_type, event_data, origin, time_fired_ts, context_id)"
+        " VALUES ('state_changed', ?, 'LOCAL', ?, ?)",
+        (('{"entity_id":"sensor.meter_power"}', start + 10 * i, f"{i:026d}") for i in range(count)),
+    )
+    db.commit()
+    db.close()
+
+
 def cpu_seconds(pid: int) -> float:
     with open(f"/proc/{pid}/stat") as stat:
         fields = stat.read().rsplit(")", 1)[1].split()
@@ -371,17 +426,19 @@ def main() -> None:
         "--meter", action="store_true", help="3 entities changing at 1 Hz per station (--mqtt)"
     )
     parser.add_argument(
+        "--history-days", type=float, default=0.0, help="days of recorder history per station"
+    )
+    parser.add_argument(
+        "--breakdown", action="store_true", help="the first station's memory by mapping"
+    )
+    parser.add_argument(
         "--broker-down", type=float, default=2.0, help="s the broker stays down (--mqtt)"
     )
     args = parser.parse_args()
     n = args.stations
-    # A release is installed by pip, which compiles every module; a checkout run with
-    # PYTHONDONTWRITEBYTECODE would compile ~80 modules at every start instead (~0.3 s and
-    # ~0.6 MiB of start-up garbage per station), which no provisioned station does.
-    subprocess.run(
-        [sys.executable, "-m", "compileall", "-q", "orge", "components"], cwd=REPO, check=True
-    )
     root = tempfile.mkdtemp(prefix="orge-fleet-")
+    global PYCACHE
+    PYCACHE = os.path.join(root, "pycache")
     csms_port = free_port()
     os.makedirs(os.path.join(root, "csms"))
     csms_config = os.path.join(root, "csms", "configuration.yaml")
@@ -396,6 +453,25 @@ def main() -> None:
     passwords = {sid: secrets.token_urlsafe(12) for sid in [*station_ids, COUNTER_USER]}
     try:
         start_csms(csms)
+        # The first start of a release compiles what a station imports into the unit's
+        # cache (~0.3 s and ~0.6 MiB of garbage more); every later start, and every
+        # station measured here, reads it: a warm-up station is started and stopped.
+        warm = os.path.join(root, "warm-up")
+        os.makedirs(warm)
+        with open(os.path.join(warm, "configuration.yaml"), "w") as out:
+            out.write(
+                STATION_YAML.format(
+                    index=0, station_id="WARM_UP", http_port=free_port(), csms_port=csms_port
+                )
+            )
+        warm_up = Proc("warm-up", warm, notify_socket(warm))
+        spawn(warm_up)
+        wait_ready(warm_up)
+        time.sleep(3)
+        assert warm_up.popen is not None
+        warm_up.popen.send_signal(signal.SIGTERM)
+        warm_up.popen.wait(timeout=30)
+        warm_up.notify.close()
         print(f"{n} stations against one CSMS on 127.0.0.1:{csms_port} ({root})", flush=True)
         if args.mqtt:
             broker = Broker(Path(root, "broker"), passwords)
@@ -418,6 +494,8 @@ def main() -> None:
                     out.write(f"mqtt_password: {passwords[station_id]}\n")
             with open(os.path.join(directory, "configuration.yaml"), "w") as out:
                 out.write(config)
+            if args.history_days:
+                seed_history(directory, args.history_days)
             proc = Proc(station_id, directory, notify_socket(directory))
             stations.append(proc)
             spawn(proc)
@@ -441,6 +519,7 @@ def main() -> None:
             idle_count = counter.messages() - startup_count
         cpu = [100 * (cpu_seconds(pid) - cpu_before[pid]) / idle for pid in pids]
         memory = [smaps(pid) for pid in pids]
+        mappings = breakdown(pids[0]) if args.breakdown and pids else []
 
         # The CSMS restarts: every station loses its link and comes back with back-off.
         assert csms.proc is not None and csms.proc.popen is not None
@@ -475,6 +554,10 @@ def main() -> None:
         print(f"time to ready, s                  {figures(ready)}   target < 2")
         print(f"RSS per station, MiB              {figures(rss)}   target < 50")
         print(f"PSS per station, MiB              {figures(pss)}")
+        if args.history_days:
+            print(f"  (each with {args.history_days:g} days of recorder history)")
+        for mib, mapping in mappings:
+            print(f"  first station: {mib:6.2f} MiB  {mapping}")
         print(f"CPU per idle station, % of a core {figures(cpu)}   ({idle:.0f} s window)")
         print(f"all back after CSMS restart, s    {back_s:6.1f}   target < 120")
         print(f"most reconnecting in any 1 s      {window:6d}   target <= {n / 4:g} (a quarter)")

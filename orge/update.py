@@ -59,6 +59,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 DEFAULT_PREFIX = "/opt/orge"
+# deploy/orge.service's PYTHONPYCACHEPREFIX: the station's compiled modules, by source path
+DEFAULT_PYCACHE = "/var/cache/orge/pycache"
 DEFAULT_CONFIG = "/etc/orge/config"
 DEFAULT_RESTART = "systemctl restart orge"
 DEFAULT_HEALTH_URL = "http://127.0.0.1:8000/api/health"
@@ -113,8 +115,9 @@ class Release:
 class Layout:
     """The releases under one prefix and the `current` symlink."""
 
-    def __init__(self, prefix: str) -> None:
+    def __init__(self, prefix: str, pycache: str | None = None) -> None:
         self.prefix = os.path.abspath(prefix)
+        self.pycache = pycache  # the station's compiled-module cache, None: not known
         self.releases_dir = os.path.join(self.prefix, "releases")
         self.current = os.path.join(self.prefix, "current")
         self.state_path = os.path.join(self.prefix, STATE_FILE)
@@ -162,6 +165,16 @@ class Layout:
         os.symlink(os.path.join("releases", version), temporary)
         os.replace(temporary, self.current)
         _fsync_dir(self.prefix)
+        self.forget_compiled()
+
+    def forget_compiled(self) -> None:
+        """Drop the station's compiled modules of `current/...`: its cache (the unit's
+        PYTHONPYCACHEPREFIX) is keyed by source path, and those paths now name another
+        release's files. Python would compile a changed file again only if its size or
+        time differed; the next start compiles them all instead (once)."""
+        if self.pycache:
+            mirror = os.path.join(self.pycache, self.current.lstrip(os.sep))
+            shutil.rmtree(mirror, ignore_errors=True)
 
     def history(self) -> list[str]:
         """Versions that were live, oldest first (the last one is live)."""
@@ -725,6 +738,7 @@ class Options:
     """What `orge update` works on; defaults are the provisioned station's."""
 
     prefix: str = DEFAULT_PREFIX
+    pycache: str | None = DEFAULT_PYCACHE  # the station's compiled modules (forgotten at a switch)
     config: str = DEFAULT_CONFIG
     restart_command: str = DEFAULT_RESTART
     health_url: str = DEFAULT_HEALTH_URL
@@ -742,7 +756,7 @@ def update(to: str, options: Options, say: Say = print) -> str:
     """Install `to`, check it, switch, restart, watch; on a failure after the switch,
     switch back, restart and raise UpdateError saying what happened. Returns the new live
     version."""
-    layout = Layout(options.prefix)
+    layout = Layout(options.prefix, options.pycache)
     with layout.locked():
         source = resolve_source(to, options.repo, options.sha256)
         previous = layout.live()
@@ -792,7 +806,7 @@ def update(to: str, options: Options, say: Say = print) -> str:
 def rollback(options: Options, say: Say = print) -> str:
     """Switch back to the release that was live before the current one, restart, watch.
     Returns the version now live; UpdateError when there is none to go back to."""
-    layout = Layout(options.prefix)
+    layout = Layout(options.prefix, options.pycache)
     with layout.locked():
         live = layout.live()
         history = layout.history()
@@ -813,7 +827,7 @@ def rollback(options: Options, say: Say = print) -> str:
 
 def status_lines(options: Options) -> list[str]:
     """One line per release, the live one marked with `*`."""
-    layout = Layout(options.prefix)
+    layout = Layout(options.prefix, options.pycache)
     live = layout.live()
     lines = [
         f"{'*' if r.version == live else ' '} {r.version}  installed {r.installed_at}  from {r.source}"
@@ -895,6 +909,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     env = os.environ.get
     parser.add_argument("--prefix", default=env("ORGE_PREFIX", DEFAULT_PREFIX))
+    parser.add_argument(
+        "--pycache",
+        metavar="DIR",
+        default=env("ORGE_PYCACHE", DEFAULT_PYCACHE),
+        help="the station's compiled-module cache (the unit's PYTHONPYCACHEPREFIX)",
+    )
     parser.add_argument("-c", "--config", default=env("ORGE_CONFIG", DEFAULT_CONFIG))
     parser.add_argument("--repo", metavar="DIR", help="local git repository holding the tags")
     parser.add_argument(
@@ -962,6 +982,7 @@ def run_command(args: argparse.Namespace) -> int:
             token = handle.read().strip()
     options = Options(
         prefix=args.prefix,
+        pycache=args.pycache,
         config=os.path.abspath(args.config),
         restart_command=args.restart_command,
         health_url=args.health_url,
@@ -1058,7 +1079,7 @@ def detach(argv: list[str], prefix: str) -> int:
 def install_only(to: str, options: Options, say: Say = print) -> Release:
     """Install a release; make it live when no release is (a first install). Provisioning
     uses this; it says `unchanged` when the release was already there and live."""
-    layout = Layout(options.prefix)
+    layout = Layout(options.prefix, options.pycache)
     with layout.locked():
         release, installed = install_release(
             layout,
@@ -1078,7 +1099,7 @@ def install_only(to: str, options: Options, say: Say = print) -> Release:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="orge update", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="orge update", description=(__doc__ or "").split("\n")[0])
     add_arguments(parser)
     return run_command(parser.parse_args(argv))
 

@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from orge.testing.ocpp_csms import self_signed_tls
-from tests.conftest import REPO
+from tests.deploy.unit import unit_environment
 
 pytestmark = pytest.mark.skipif(shutil.which("openssl") is None, reason="no openssl command")
 
@@ -31,15 +31,6 @@ with socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=10) as ra
         tls.sendall(b"x")
         print(tls.version())
 """
-
-
-def unit_environment() -> dict[str, str]:
-    lines = (REPO / "deploy" / "orge.service").read_text().splitlines()
-    return dict(
-        line.removeprefix("Environment=").split("=", 1)
-        for line in lines
-        if line.startswith("Environment=")
-    )
 
 
 @pytest.fixture

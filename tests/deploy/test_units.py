@@ -9,6 +9,7 @@ PR_SET_MDWE (refuse writable+executable mappings, as the unit's seccomp filter d
 from __future__ import annotations
 
 import ctypes
+import json
 import os
 import re
 import shutil
@@ -22,7 +23,9 @@ from pathlib import Path
 
 import pytest
 
+from orge.update import DEFAULT_PYCACHE
 from tests.conftest import REPO
+from tests.deploy.unit import station_command, unit_environment, unit_settings
 
 DEPLOY = REPO / "deploy"
 ANALYZE = shutil.which("systemd-analyze")
@@ -53,15 +56,6 @@ def install_units(root: Path) -> dict[str, Path]:
     return installed
 
 
-def unit_settings(name: str) -> dict[str, list[str]]:
-    settings: dict[str, list[str]] = {}
-    for line in (DEPLOY / name).read_text().splitlines():
-        if "=" in line and not line.startswith(("#", "[")):
-            key, value = line.split("=", 1)
-            settings.setdefault(key, []).append(value)
-    return settings
-
-
 @needs_systemd
 def test_units_pass_systemd_analyze_verify(tmp_path: Path) -> None:
     units = install_units(tmp_path)
@@ -77,7 +71,7 @@ def test_units_pass_systemd_analyze_verify(tmp_path: Path) -> None:
 def test_verify_finds_a_wrong_path(tmp_path: Path) -> None:
     """The verify above checks something: a unit whose ExecStart= is missing fails."""
     units = install_units(tmp_path)
-    (tmp_path / "opt/orge/current/bin/orge").unlink()
+    (tmp_path / "opt/orge/current/bin/python").unlink()
     result = subprocess.run(
         [ANALYZE, "verify", str(units["orge.service"])], capture_output=True, text=True
     )
@@ -125,7 +119,13 @@ def test_orge_unit_keeps_what_the_station_needs() -> None:
     config = unit["ExecStart"][0].split(" -c ")[1].split()[0]
     assert unit["ReadWritePaths"] == [f"-{config}/.storage"]
     assert unit["ProtectSystem"] == ["strict"]
-    assert unit["ExecStart"][0].startswith("/opt/orge/current/bin/orge run")  # orge/update.py
+    # the live release's Python (orge/update.py switches `current`), without docstrings
+    assert unit["ExecStart"][0].startswith("/opt/orge/current/bin/python -OO -m orge run")
+    # its compiled modules in a cache of its own: the release and /usr/lib are read-only
+    assert unit["CacheDirectory"] == ["orge"]
+    # the cache `orge update` clears of the old release's modules at a switch
+    assert unit_environment()["PYTHONPYCACHEPREFIX"] == DEFAULT_PYCACHE
+    assert DEFAULT_PYCACHE.startswith("/var/cache/orge/")
     allowed = " ".join(unit["DeviceAllow"])
     assert "char-ttyUSB rw" in allowed and "char-ttyACM rw" in allowed
     assert "PrivateDevices" not in unit  # it would hide the serial port
@@ -148,9 +148,11 @@ def _refuse_write_execute() -> None:  # runs in the child before exec; inherited
         os._exit(97)
 
 
-def test_station_runs_with_memory_deny_write_execute(tmp_path: Path) -> None:
-    """The default station starts, serves its API and stops, with writable+executable
-    memory refused by the kernel."""
+def test_station_runs_as_the_unit_starts_it(tmp_path: Path) -> None:
+    """The default station starts with the unit's command line (python -OO) and
+    environment, serves its API, links to its CSMS and stops, with writable+executable
+    memory refused by the kernel (MemoryDenyWriteExecute=); its compiled modules go to
+    the unit's cache folder (here a temporary one), without docstrings."""
     probe = subprocess.run(
         [sys.executable, "-c", "import mmap; mmap.mmap(-1, 4096, prot=7)"],
         preexec_fn=_refuse_write_execute,
@@ -167,8 +169,11 @@ def test_station_runs_with_memory_deny_write_execute(tmp_path: Path) -> None:
     sock.bind(str(notify))
     sock.settimeout(60)
     http_port, csms_port = _free_port(), _free_port()
+    cache = tmp_path / "pycache"
     env = {
         **os.environ,
+        **unit_environment(),
+        "PYTHONPYCACHEPREFIX": str(cache),
         "PYTHONPATH": str(REPO),
         "NOTIFY_SOCKET": str(notify),
         "ORGE_HTTP_PORT": str(http_port),
@@ -176,8 +181,9 @@ def test_station_runs_with_memory_deny_write_execute(tmp_path: Path) -> None:
         "OCPP_201_URL": f"ws://127.0.0.1:{csms_port}/ocpp",
         "OCPP_16_URL": f"ws://127.0.0.1:{csms_port}/ocpp",
     }
+    env.pop("PYTHONDONTWRITEBYTECODE", None)  # the unit does not set it
     proc = subprocess.Popen(
-        [sys.executable, "-m", "orge", "run", "-c", str(config)],
+        station_command(sys.executable, str(config)),
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         env=env,
@@ -185,9 +191,16 @@ def test_station_runs_with_memory_deny_write_execute(tmp_path: Path) -> None:
     )
     try:
         assert sock.recv(100) == b"READY=1"
-        with urllib.request.urlopen(f"http://127.0.0.1:{http_port}/", timeout=10) as answer:
-            assert answer.status == 200
-        time.sleep(2)  # the simulated controller, the CSMS link and the recorder at work
+        health = f"http://127.0.0.1:{http_port}/api/health"
+        deadline = time.monotonic() + 30
+        while True:  # the demo CSMS of the same process accepts the boot
+            with urllib.request.urlopen(health, timeout=10) as answer:
+                assert answer.status == 200
+                state = json.load(answer)
+            if state["csms_connected"] or time.monotonic() > deadline:
+                break
+            time.sleep(0.5)
+        assert state["status"] == "ok" and state["csms_connected"], state
         assert proc.poll() is None
         proc.send_signal(signal.SIGTERM)
         output = proc.communicate(timeout=10)[0].decode()
@@ -198,3 +211,8 @@ def test_station_runs_with_memory_deny_write_execute(tmp_path: Path) -> None:
     assert proc.returncode == 0, output
     assert "failed to set up" not in output, output
     assert "Traceback" not in output, output
+    # the prefix mirrors the sources' absolute paths
+    core = cache / str(REPO).lstrip("/") / "orge" / f"core.{sys.implementation.cache_tag}.opt-2.pyc"
+    assert core.is_file()
+    compiled = [path.name for path in cache.rglob("*.pyc")]
+    assert [name for name in compiled if ".opt-2." not in name] == []

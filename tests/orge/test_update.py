@@ -277,7 +277,8 @@ def test_sources_are_only_what_the_operator_named(tmp_path: Path) -> None:
 def test_switch_is_one_rename(tmp_path: Path) -> None:
     """`current` is replaced by rename(2): it exists at every instant and names a complete
     release; a release without its orge-release.json is refused."""
-    layout = Layout(str(tmp_path))
+    cache = tmp_path / "pycache"
+    layout = Layout(str(tmp_path / "orge"), pycache=str(cache))
     for version in ("1", "2"):
         path = Path(layout.release_path(version))
         path.mkdir(parents=True)
@@ -285,10 +286,19 @@ def test_switch_is_one_rename(tmp_path: Path) -> None:
     Path(layout.release_path("3")).mkdir()
     layout.switch("1")
     inode = os.lstat(layout.current).st_ino
+    # what the station compiled from release 1 through `current` (PYTHONPYCACHEPREFIX
+    # mirrors source paths), and from a release's own path (a borrowed library)
+    mirror = cache / layout.current.lstrip("/") / "lib"
+    mirror.mkdir(parents=True)
+    (mirror / "core.cpython-311.opt-2.pyc").write_bytes(b"release 1")
+    borrowed = cache / layout.release_path("1").lstrip("/")
+    borrowed.mkdir(parents=True)
     layout.switch("2")
     assert os.readlink(layout.current) == "releases/2"
     assert os.lstat(layout.current).st_ino != inode
-    assert sorted(os.listdir(tmp_path)) == ["current", "releases"]
+    assert sorted(os.listdir(tmp_path / "orge")) == ["current", "releases"]
+    assert not (cache / layout.current.lstrip("/")).exists()  # compiled again at the start
+    assert borrowed.is_dir()  # the same files still
     with pytest.raises(UpdateError, match="release 3 is not installed"):
         layout.switch("3")
     assert layout.live() == "2"
@@ -460,9 +470,9 @@ def test_download_verifies_tls_and_stays_on_the_named_server(
         download_wheel(secret_url, str(downloads), said.append)
         last = server.received[-1]
         assert last.path == f"/{name}?token=T0K"
-        assert last.headers["Authorization"] == "Basic " + base64.b64encode(
-            b"fleet:s3cr@t"
-        ).decode("ascii")
+        assert last.headers["Authorization"] == "Basic " + base64.b64encode(b"fleet:s3cr@t").decode(
+            "ascii"
+        )
         assert said == [f"downloading {server.url(name)}"]
     # a port that is not a number: a clear error that does not quote the password
     with pytest.raises(UpdateError, match="not a usable URL") as refused:
