@@ -275,6 +275,9 @@ class Ocpp16Station(StationLifecycle, Orders):
     def connect_options(self) -> dict[str, Any]:
         return self.security.connect_options()  # security profile 1/2/3 (security.py)
 
+    def invalid_frame(self, description: str) -> None:
+        self.security.shared.invalid_message(description)
+
     async def connect_failed(self, failure: ConnectFailed) -> bool:
         return await self.security.connect_failed(failure)
 

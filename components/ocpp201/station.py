@@ -329,6 +329,9 @@ class Station201(StationLifecycle, TransactionLog):
     def connect_options(self) -> dict[str, Any]:
         return self.security.connect_options()  # network and security profile (security.py)
 
+    def invalid_frame(self, description: str) -> None:
+        self.security.shared.invalid_message(description)
+
     async def connect_failed(self, failure: ConnectFailed) -> bool:
         return await self.security.connect_failed(failure)
 

@@ -248,6 +248,22 @@ _ERROR_NAMES_16 = {
     "MessageTypeNotSupported": "ProtocolError",
 }
 _ERROR_NAMES_201 = {"OccurenceConstraintViolation": "OccurrenceConstraintViolation"}
+# CALLERROR codes that say the CSMS's frame was not a valid message (OCPP-J 1.6 §4.2.3,
+# 2.0.1 §4.3), as opposed to a valid one this station does not do (NotImplemented,
+# NotSupported) or could not carry out (InternalError, SecurityError, GenericError).
+_INVALID_FRAME_CODES = frozenset(
+    {
+        "RpcFrameworkError",
+        "MessageTypeNotSupported",
+        "FormatViolation",
+        "TypeConstraintViolation",
+        "PropertyConstraintViolation",
+        "OccurrenceConstraintViolation",
+        "OccurenceConstraintViolation",
+        "ProtocolError",
+        "FormationViolation",
+    }
+)
 
 
 class Connection:
@@ -281,6 +297,9 @@ class Connection:
         # the CALLERROR code to answer with (the boot policy, `boot.Registration`)
         self.call_gate: Callable[[str], str | None] | None = None
         self.metrics: OcppMetrics | None = None  # the hub's counts, set by its station
+        # told of every CSMS frame answered with one of _INVALID_FRAME_CODES ("<code>:
+        # <description>"): the security event InvalidMessages (set by its station)
+        self.on_invalid_frame: Callable[[str], None] | None = None
         self._ping_interval = 0.0
         self._keepalive: asyncio.Task[None] | None = None
         self._pong: asyncio.Future[None] | None = None
@@ -478,6 +497,8 @@ class Connection:
         carries this protocol's name of the error. Raises LinkDown."""
         if text.startswith("[4,"):
             frame = json.loads(text)
+            if frame[2] in _INVALID_FRAME_CODES and self.on_invalid_frame is not None:
+                self.on_invalid_frame(f"{frame[2]}: {frame[3] if len(frame) > 3 else ''}")
             name = self._error_names.get(frame[2])
             if name is not None:
                 frame[2] = name

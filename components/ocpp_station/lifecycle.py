@@ -91,6 +91,10 @@ class StationLifecycle:
         the role does not count it (no hand-over to the other protocol)."""
         return False
 
+    def invalid_frame(self, description: str) -> None:
+        """The CSMS sent a frame that is not a valid OCPP-J message (answered with a
+        CALLERROR): the security event InvalidMessages (`StationSecurity.invalid_message`)."""
+
     def session_ended(self) -> None:
         """The socket is gone: forget per-connection state."""
 
@@ -148,6 +152,7 @@ class StationLifecycle:
                     failure = err
             if connection is not None:
                 connection.metrics = counts
+                connection.on_invalid_frame = self.invalid_frame
                 if not self.role.active:  # the primary came back while we were dialling
                     await connection.close()
                     continue

@@ -40,6 +40,7 @@ from .connection import ConnectFailed
 from .journal import KIND_OTHER
 
 SECURITY_LOGGER = logging.getLogger("orge.security")
+INVALID_MESSAGES_EVERY = 600.0  # s: at most one InvalidMessages event queued per this
 _CHECK_EVERY = 6 * 3600.0  # s between two looks at the station certificate's expiry
 _PASSWORD = "security/password"
 _PREVIOUS = "security/password_previous"
@@ -154,6 +155,8 @@ class StationSecurity:
         self._started_at = time.monotonic()  # this start of the device (the process)
         self._startup_reported = False
         self._early_steps: list[tuple[float, float]] = []  # (step s, monotonic) before it
+        self._invalid_sent_at: float | None = None  # monotonic, the last InvalidMessages
+        self._invalid_logged = 0  # InvalidMessages since then (security log only)
 
     async def load(self, configured: str | None) -> str | None:
         """The password to dial with: a rotated one from the journal wins over the
@@ -370,6 +373,29 @@ class StationSecurity:
                 await self.event("SettingSystemTime", _moved(step), at=at)
 
         self._tasks.async_create_background_task(report(), "startup security events")
+
+    def invalid_message(self, description: str) -> None:
+        """The CSMS sent a frame that is not a valid OCPP-J message (`description`: the
+        CALLERROR code and text it was answered with): the security event
+        InvalidMessages (2.0.1 Part 2 appendix, the 1.6 whitepaper's list; not a
+        critical one). Every one is written to the security log; one in
+        `INVALID_MESSAGES_EVERY` seconds is queued for the CSMS, with how many were
+        logged meanwhile: a CSMS that sends one bad frame tends to send many, and each
+        would otherwise cost a journal write and a message."""
+        now = time.monotonic()
+        self._invalid_logged += 1
+        if (
+            self._invalid_sent_at is not None
+            and now - self._invalid_sent_at < INVALID_MESSAGES_EVERY
+        ):
+            SECURITY_LOGGER.warning("Security event InvalidMessages: %s", description)
+            return
+        more = self._invalid_logged - 1
+        self._invalid_sent_at, self._invalid_logged = now, 0
+        note = f" ({more} more since the last report)" if more else ""
+        self._tasks.async_create_background_task(
+            self.event("InvalidMessages", f"{description}{note}"), "security event"
+        )
 
     def clock_stepped(self, step: float) -> None:
         """The CSMS's currentTime moved the station's time by `step` s (more than

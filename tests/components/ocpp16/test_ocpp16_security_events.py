@@ -127,3 +127,27 @@ async def test_whitepaper_names_invalid_charge_point_certificate(
             )
         )[0].payload
         assert event["type"] == "InvalidChargePointCertificate"
+
+
+async def test_invalid_messages_queued_once_then_logged(
+    config_dir: Any, start_station: Any, caplog: Any
+) -> None:
+    """The whitepaper's InvalidMessages: malformed frames from the Central System, each
+    answered with 1.6's CALLERROR (§4.2.3: ProtocolError, FormationViolation); one
+    SecurityEventNotification, every one in the security log."""
+    caplog.set_level("WARNING", logger="orge.security")
+    async with OcppCsms(passwords={STATION: PASSWORD}, protocols=("ocpp1.6",)) as csms:
+        hub, _ = await start_station(config_dir(station_yaml(csms.url())))
+        FakeController(hub).state("idle")
+        await csms.wait_for("SecurityEventNotification")  # StartupOfTheDevice
+        for text, code in [
+            ("[1, 2", "ProtocolError"),
+            ('[2, "bad-1", "Reset", []]', "FormationViolation"),
+        ]:
+            answer = await csms.send_raw(STATION, text)
+            assert answer is not None and answer.payload["code"] == code
+        await csms.wait_for("SecurityEventNotification", 2)
+        await asyncio.sleep(0.3)
+        assert _types(csms) == ["StartupOfTheDevice", "InvalidMessages"]
+        logged = [r.getMessage() for r in caplog.records if "InvalidMessages" in r.getMessage()]
+        assert len(logged) == 2, logged

@@ -88,3 +88,38 @@ async def test_a04_no_setting_system_time_when_the_clocks_agree(
         await start_station(config)
         await csms.wait_for("Heartbeat", 2, timeout=6)
         assert _types(csms) == ["StartupOfTheDevice"]
+
+
+async def test_a04_invalid_messages_queued_once_then_logged(
+    config_dir: Any, start_station: Any, caplog: Any
+) -> None:
+    """Part 2 appendix "Security events": InvalidMessages when the CSMS sends a message
+    the station cannot take. Three malformed frames (not JSON, a CALL without a payload
+    object, a payload against the schema), each answered with its CALLERROR (OCPP-J
+    §4.3): one SecurityEventNotification names the first; all three are in the security
+    log. A valid order the station does not support (NotSupported) is no invalid message."""
+    caplog.set_level("WARNING", logger="orge.security")
+    async with OcppCsms(passwords={STATION: PASSWORD}) as csms:
+        await start_station(config_dir(station_yaml(csms.url(), evse=False)))
+        await csms.wait_for("SecurityEventNotification")  # StartupOfTheDevice
+        frames = [
+            ("not json", "RpcFrameworkError"),
+            ('[2, "bad-1", "Reset", []]', "FormatViolation"),
+            ('[2, "bad-2", "Reset", {"type": 5}]', "TypeConstraintViolation"),
+        ]
+        for text, code in frames:
+            answer = await csms.send_raw(STATION, text)
+            assert answer is not None and answer.payload["code"] == code
+        unsupported = '[2, "ok-1", "CostUpdated", {"totalCost": 1.5, "transactionId": "t1"}]'
+        answer = await csms.send_raw(STATION, unsupported)
+        assert answer is not None and answer.payload["code"] == "NotSupported"
+        await csms.wait_for("SecurityEventNotification", 2)
+        await asyncio.sleep(0.3)
+        assert _types(csms) == ["StartupOfTheDevice", "InvalidMessages"]
+        assert csms.payloads("SecurityEventNotification")[1]["techInfo"].startswith(
+            "RpcFrameworkError: "
+        )
+        logged = [r.getMessage() for r in caplog.records if "InvalidMessages" in r.getMessage()]
+        assert len(logged) == 3, logged
+        assert "TypeConstraintViolation" in logged[-1]
+        assert not any("NotSupported" in line for line in logged)
