@@ -972,6 +972,11 @@ class OwnedTasks:
         task = self._orge.async_create_background_task(self._run(coro), name)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+        if asyncio.iscoroutine(coro):
+            # a task cancelled before its first step never awaits `coro`: closed here, as
+            # asyncio closes a task's own coroutine, it says nothing of "never awaited"
+            # (closing one that ran is a no-op)
+            task.add_done_callback(lambda _task: coro.close())
         return task
 
     async def _run(self, coro: Awaitable[_T]) -> _T | None:

@@ -227,6 +227,29 @@ async def test_stop_cancels_background_tasks_quickly() -> None:
     assert loop.time() - start < 1.0
 
 
+async def test_owned_task_cancelled_before_it_ran_leaves_no_unawaited_coroutine() -> None:
+    """A task cancelled before its first step (a session ended at once, a stop) never
+    awaits its coroutine; the owner closes it, so Python warns of no coroutine "never
+    awaited" (as asyncio does for a task's own coroutine)."""
+    orge = Orge()
+    owner = OwnedTasks(orge)
+    ran = []
+
+    async def meter_loop() -> None:
+        ran.append(True)
+
+    coroutine = meter_loop()
+    task = owner.async_create_background_task(coroutine, "meter")
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
+    assert task.cancelled() and ran == []
+    assert coroutine.cr_frame is None  # closed: nothing left to warn about at collection
+    # one that ran is left as it was
+    again = owner.async_create_background_task(meter_loop(), "meter")
+    await again
+    assert ran == [True]
+
+
 async def test_owned_tasks_end_with_their_owner_and_at_stop(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
