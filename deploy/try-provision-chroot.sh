@@ -64,9 +64,17 @@ cleanup() {
   local status=$? pid
   for pid in "${PIDS[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
   for pid in "${PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
+  # Anything still running inside the chroot (the station, were runuser to leave it) holds
+  # its mounts: those processes, by their own root, one by one.
+  for proc in /proc/[0-9]*; do
+    [ "$(readlink "$proc/root" 2>/dev/null)" = "$DIR" ] || continue
+    echo "try-provision-chroot: stopping ${proc#/proc/}, left running in $DIR" >&2
+    kill -TERM "${proc#/proc/}" 2>/dev/null || true
+  done
+  sleep 1
   # The mounts first, innermost first; nothing is removed while one is left.
   for mnt in dev/pts dev sys proc; do
-    if mountpoint -q "$DIR/$mnt"; then umount "$DIR/$mnt" || umount -l "$DIR/$mnt"; fi
+    if mountpoint -q "$DIR/$mnt"; then umount "$DIR/$mnt" || true; fi
   done
   if grep -q " $DIR/" /proc/mounts; then
     echo "try-provision-chroot: still mounted under $DIR; not removed" >&2
@@ -78,7 +86,12 @@ cleanup() {
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
-in_chroot() { chroot "$DIR" /usr/bin/env -i PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin HOME=/root LANG=C.UTF-8 "$@"; }
+# A clean environment inside, as a root login has. An array, not a function: `"${IN_CHROOT[@]}"
+# cmd &` makes $! the process itself (each of chroot, env, sh execs the next), which the
+# station's SIGTERM must reach; a function would put a subshell in between.
+IN_CHROOT=(chroot "$DIR" /usr/bin/env -i
+  PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin HOME=/root LANG=C.UTF-8)
+in_chroot() { "${IN_CHROOT[@]}" "$@"; }
 
 echo "== 1. a fresh Debian 12 (bookworm, minbase) in $DIR"
 show debootstrap --variant=minbase bookworm "$DIR" "$MIRROR"
@@ -118,7 +131,7 @@ fi
 
 echo "== 3. the demo CSMS on 127.0.0.1:$CSMS_PORT"
 mkdir -p "$WORK/csms"
-printf 'logger:\n  default: warning\n  logs:\n    ocpp: info\n    components.demo_csms: info\ndemo_csms:\n  port: %s\n' \
+printf 'logger:\n  default: warning\n  logs:\n    components.demo_csms: info\n    components.demo_csms.wire: info\ndemo_csms:\n  port: %s\n' \
   "$CSMS_PORT" >"$WORK/csms/configuration.yaml"
 show orge run -c "$WORK/csms"
 "$HERE/.venv/bin/orge" run -c "$WORK/csms" >"$WORK/csms.log" 2>&1 &
@@ -160,14 +173,14 @@ os.chmod(path, 0o666)
 while True:
     print(sock.recv(4096).decode(), flush=True)
 EOF
-in_chroot python3 /root/notify.py /run/orge-notify.sock >"$WORK/notify.log" 2>&1 &
+"${IN_CHROOT[@]}" python3 /root/notify.py /run/orge-notify.sock >"$WORK/notify.log" 2>&1 &
 PIDS+=($!)
 sleep 1
 # The EnvironmentFile= values are exported by the shell (never on a command line, where ps
 # shows them); the unit's Environment= lines and NOTIFY_SOCKET are the env arguments.
 show "cd $WORKDIR && umask $UMASK && set -a && . $ENV_FILE && set +a &&" \
   "runuser -u $USER_ -- env NOTIFY_SOCKET=/run/orge-notify.sock ${UNIT_ENV[*]} $EXEC"
-in_chroot sh -c 'cd "$1" && umask "$2" && set -a && . "$3" && set +a && shift 4 && exec "$@"' \
+"${IN_CHROOT[@]}" sh -c 'cd "$1" && umask "$2" && set -a && . "$3" && set +a && shift 4 && exec "$@"' \
   sh "$WORKDIR" "$UMASK" "$ENV_FILE" - \
   runuser -u "$USER_" -- env NOTIFY_SOCKET=/run/orge-notify.sock "${UNIT_ENV[@]}" $EXEC \
   >"$WORK/station.log" 2>&1 &
@@ -187,7 +200,7 @@ for _ in $(seq 30); do
 done
 echo "the CSMS saw (its log, trimmed):"
 grep -E "Station $STATION (connected|disconnected)|BootNotification" "$WORK/csms.log" \
-  | sed -E 's/^[0-9-]+ ([0-9:.]+) \w+ \([^)]*\) /\1 /' | cut -c1-160
+  | sed -E 's/"password": *"[^"]*"/"password": "***"/' | sed -E 's/^[0-9-]+ ([0-9:.]+) \w+ \([^)]*\) /\1 /' | cut -c1-160
 [ "$(grep -c "Station $STATION connected" "$WORK/csms.log")" -ge 3 ] \
   || fail "the CSMS did not see the station (2 x orge once, then orge run)"
 echo "the station's log (its first lines):"
@@ -207,8 +220,13 @@ grep -q "(dialout)" "$WORK/modes.txt" || fail "orge is not in dialout"
 echo "== 6. stop"
 show kill -TERM "$STATION_PID"
 kill -TERM "$STATION_PID"
-wait "$STATION_PID" && echo "(exit 0)" || echo "(exit $?)"
-tail -3 "$WORK/station.log" | cut -c1-160
+status=0
+wait "$STATION_PID" || status=$?
+# runuser passes the signal on to ORGE, waits for it, and then ends itself by SIGTERM (143,
+# "Session terminated"): ORGE's own log says whether it stopped cleanly.
+echo "(runuser exit $status)"
+grep -E "Received SIGTERM|ORGE stopped" "$WORK/station.log" | cut -c1-160
+grep -q "ORGE stopped" "$WORK/station.log" || fail "the station did not stop cleanly on SIGTERM"
 for log in "$WORK"/*.log; do
   ! grep -q "$PASSWORD" "$log" || fail "the station password appears in $(basename "$log")"
 done
