@@ -159,7 +159,7 @@ grep -q "^Not started (systemd is not running): orge.service" "$WORK/provision-2
 echo "== 5. the station, started as orge.service starts it"
 UNIT=$DIR/etc/systemd/system/orge.service
 mapfile -t UNIT_ENV < <(sed -n 's/^Environment=//p' "$UNIT")
-EXEC=$(sed -n 's/^ExecStart=//p' "$UNIT")
+read -ra EXEC <<<"$(sed -n 's/^ExecStart=//p' "$UNIT")"  # no quoting in it: words
 USER_=$(sed -n 's/^User=//p' "$UNIT")
 UMASK=$(sed -n 's/^UMask=//p' "$UNIT")
 WORKDIR=$(sed -n 's/^WorkingDirectory=//p' "$UNIT")
@@ -179,10 +179,11 @@ sleep 1
 # The EnvironmentFile= values are exported by the shell (never on a command line, where ps
 # shows them); the unit's Environment= lines and NOTIFY_SOCKET are the env arguments.
 show "cd $WORKDIR && umask $UMASK && set -a && . $ENV_FILE && set +a &&" \
-  "runuser -u $USER_ -- env NOTIFY_SOCKET=/run/orge-notify.sock ${UNIT_ENV[*]} $EXEC"
+  "runuser -u $USER_ -- env NOTIFY_SOCKET=/run/orge-notify.sock ${UNIT_ENV[*]} ${EXEC[*]}"
+# shellcheck disable=SC2016  # $1.. are the inner shell's
 "${IN_CHROOT[@]}" sh -c 'cd "$1" && umask "$2" && set -a && . "$3" && set +a && shift 4 && exec "$@"' \
   sh "$WORKDIR" "$UMASK" "$ENV_FILE" - \
-  runuser -u "$USER_" -- env NOTIFY_SOCKET=/run/orge-notify.sock "${UNIT_ENV[@]}" $EXEC \
+  runuser -u "$USER_" -- env NOTIFY_SOCKET=/run/orge-notify.sock "${UNIT_ENV[@]}" "${EXEC[@]}" \
   >"$WORK/station.log" 2>&1 &
 STATION_PID=$!
 PIDS+=("$STATION_PID")
