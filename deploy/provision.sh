@@ -13,7 +13,8 @@ Usage: deploy/provision.sh --env-file FILE (--version TAG | --wheel FILE) [optio
 Takes a Raspberry Pi OS (Debian 12) system to a running ORGE station, in 9 steps:
   1 env file     check FILE: OCPP_STATION_NAME and OCPP_STATION_PASSWORD set, URLs and
                  numbers well formed (the fleet's /etc/ocpp_station.env works unchanged)
-  2 packages     apt-get install python3 python3-venv git
+  2 packages     apt-get update, apt-get install python3 python3-venv git systemd
+                 ca-certificates (those missing; python3 first when step 1 needs it)
   3 user         the service user `orge`, in group dialout (the serial port)
   4 ORGE         the pinned version into its own venv: /opt/orge/releases/<version>/,
                  /opt/orge/current -> it (the layout `orge update` works on),
@@ -26,7 +27,8 @@ Takes a Raspberry Pi OS (Debian 12) system to a running ORGE station, in 9 steps
   8 CSMS         `orge once`: boot, status, heartbeat against the CSMS, then disconnect
   9 units        orge.service, orge-update.path (+ orge-update.service, which it starts;
                  OCPP firmware updates) and ngrok.service when NGROK_AUTHTOKEN is set, installed
-                 into /etc/systemd/system, enabled and started
+                 into /etc/systemd/system, enabled and started (only enabled when systemd
+                 is not running, in a chroot: said so, never claimed running)
 
 Every step says `changed`, `unchanged`, `ok` (a check passed) or `skipped`; a second run changes nothing and
 ends with "Nothing changed". No value from the env file is ever printed.
@@ -106,11 +108,21 @@ changed() { CHANGES=$((CHANGES + 1)); say "changed: $*"; }
 unchanged() { say "unchanged: $*"; }
 would() { say "would $*"; }
 ok() { say "ok: $*"; }
-# A command that needs the real system: run it, or under --root print it.
+# A command that needs the real system: run it (returns 0), or under --root / --dry-run
+# print it (returns 1). A failure stops provisioning with the command and its last output
+# lines: `if system ...` must never pass a failed apt-get or useradd by in silence.
 system() {
   if [ -n "$R" ]; then say "skipped (--root): $*"; return 1; fi
   if [ "$DRY" = 1 ]; then would "run: $*"; return 1; fi
-  "$@"
+  local out status=0
+  out=$("$@" 2>&1) || status=$?
+  [ "$status" = 0 ] || die "$CURRENT: \`$*\` failed (exit $status):"$'\n'"$(tail -n 20 <<<"$out")"
+}
+# Packages: the lists first, as a fresh image's are missing or stale (apt-get would not
+# find the packages, or fetch files the mirror no longer has).
+apt_install() {
+  system apt-get update -q || { system apt-get install -y -q "$@"; return 1; }
+  system env DEBIAN_FRONTEND=noninteractive apt-get install -y -q "$@"
 }
 
 # --- 1. the env file ------------------------------------------------------------------
@@ -119,6 +131,14 @@ system() {
 step "env file"
 [ -f "$ENV_FILE" ] || die "$CURRENT: $ENV_FILE: no such file"
 [ -r "$ENV_FILE" ] || die "$CURRENT: $ENV_FILE: not readable (run as root?)"
+# The env file is read by Python (below), which a minimal Debian does not have yet.
+if ! command -v "$PYTHON" >/dev/null 2>&1; then
+  [ "$PYTHON" = python3 ] && [ -z "$R" ] && [ "$DRY" = 0 ] \
+    || die "$CURRENT: $PYTHON: not found; it reads the env file (install python3, or give --python PY)"
+  say "python3 reads the env file and is not installed: installing it first"
+  apt_install python3
+  changed "installed python3"
+fi
 declare -A ENV=()
 parsed=$(mktemp)
 if ! envfile_errors=$("$PYTHON" "$HERE/deploy/envfile.py" "$ENV_FILE" 2>&1 >"$parsed"); then
@@ -158,11 +178,14 @@ with_env() (
 # --- 2. packages ----------------------------------------------------------------------
 step "packages"
 missing=()
-for pkg in python3 python3-venv git; do
+# systemd and ca-certificates come with Raspberry Pi OS, not with a minimal Debian: the
+# units need systemctl, and the unit's SSL_CERT_DIR=/etc/ssl/certs the CAs (wss:// CSMS).
+packages=(python3 python3-venv git systemd ca-certificates)
+for pkg in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "ok installed" || missing+=("$pkg")
 done
-if [ ${#missing[@]} = 0 ]; then unchanged "python3 python3-venv git are installed"
-elif system apt-get install -y -q "${missing[@]}"; then changed "installed ${missing[*]}"; fi
+if [ ${#missing[@]} = 0 ]; then unchanged "${packages[*]} are installed"
+elif apt_install "${missing[@]}"; then changed "installed ${missing[*]}"; fi
 
 # --- 3. the service user --------------------------------------------------------------
 step "user"
@@ -230,8 +253,12 @@ if [ -f "$CONFIG/configuration.yaml" ]; then
 elif [ "$DRY" = 1 ]; then would "copy $CONFIG_FROM to $CONFIG"
 else
   mkdir -p "$CONFIG"
-  # .storage/ is a station's own state (tokens, journal, database): never copied
-  tar -C "$CONFIG_FROM" --exclude=./.storage -cf - . | tar -C "$CONFIG" -xf -
+  # .storage/ is a station's own state (tokens, journal, database): never copied. Owned by
+  # root with this script's umask (0644/0755), not the checkout's owner and modes: tar run by
+  # root keeps both, and a checkout (git archive's 0664, a user's clone) would leave the
+  # station's configuration writable by that user or group.
+  tar -C "$CONFIG_FROM" --exclude=./.storage -cf - . \
+    | tar -C "$CONFIG" --no-same-owner --no-same-permissions -xf -
   changed "copied $CONFIG_FROM to $CONFIG"
 fi
 if [ -d "$CONFIG/.storage" ]; then unchanged "$CONFIG/.storage exists"
@@ -280,7 +307,8 @@ as_user=()
 if [ -z "$R" ] && [ "$(id -u)" = 0 ]; then as_user=(runuser -u "$SERVICE_USER" --); fi
 if [ "$ONCE" = 0 ]; then say "skipped (--no-once)"
 elif [ "$DRY" = 1 ]; then would "run: orge once -c $CONFIG (boot, status, heartbeat)"
-elif out=$(with_env "${as_user[@]}" "$ORGE_BIN" once -c "$CONFIG" 2>&1); then
+# With the unit's UMask=0077: what it writes in .storage/ is the service's alone (0600).
+elif out=$(umask 077 && with_env "${as_user[@]}" "$ORGE_BIN" once -c "$CONFIG" 2>&1); then
   ok "orge once: the CSMS accepted ${ENV[OCPP_STATION_NAME]}"
 else die "$CURRENT: orge once did not reach the CSMS:"$'\n'"$out"; fi
 
@@ -304,19 +332,40 @@ if [ -n "${ENV[NGROK_AUTHTOKEN]:-}" ]; then
   elif [ "$DRY" = 1 ]; then would "write $R/etc/orge/ngrok.yml (the tunnel to port 8000; no token)"
   else mkdir -p "$R/etc/orge"; printf '%s\n' "$ngrok_yml" > "$R/etc/orge/ngrok.yml"; changed "wrote $R/etc/orge/ngrok.yml"; fi
 fi
+# systemd as PID 1 or not (sd_booted(3): /run/systemd/system exists): in a chroot or an
+# image being prepared, `systemctl enable` works (it makes the links) but nothing can be
+# started: said so, never counted as running.
+# Any change above (a unit, the env file, the configuration, the user's groups) reaches a
+# running service only through a restart.
+changes_before=$CHANGES
+booted=1
+if [ -z "$R" ] && [ "$DRY" = 0 ] && [ ! -d /run/systemd/system ]; then
+  booted=0
+  say "systemd is not running here (a chroot, or an image being prepared): the units are enabled, not started"
+fi
+if [ "$unit_changed" = 1 ] && [ "$booted" = 1 ]; then system systemctl daemon-reload || true; fi
+not_started=()
 for unit in "${units[@]}"; do
   name=${unit%.service}
-  if [ -z "$R" ] && [ "$DRY" = 0 ] && [ "$unit_changed" = 0 ] \
-      && systemctl is-enabled --quiet "$name" && systemctl is-active --quiet "$name"; then
-    unchanged "$name enabled and running"
-    continue
-  fi
-  if [ "$unit_changed" = 1 ]; then system systemctl daemon-reload || true; fi
-  if system systemctl enable "$name"; then
-    system systemctl restart "$name" && changed "$name enabled and (re)started"
+  if [ -z "$R" ] && [ "$DRY" = 0 ] && systemctl is-enabled --quiet "$unit" 2>/dev/null; then
+    unchanged "$name enabled"
+  elif system systemctl enable "$name"; then changed "$name enabled"; fi
+  if [ "$booted" = 0 ]; then
+    not_started+=("$unit")
+    say "not started: $name (it starts at the next boot with systemd)"
+  elif [ -z "$R" ] && [ "$DRY" = 0 ] && [ "$changes_before" = 0 ] \
+      && systemctl is-active --quiet "$unit"; then
+    unchanged "$name running"
+  elif system systemctl restart "$name"; then
+    systemctl is-active --quiet "$unit" \
+      || die "$CURRENT: $name is not running after its restart: systemctl status $name; journalctl -u $name"
+    changed "$name (re)started, running"
   fi
 done
 
 if [ "$DRY" = 1 ]; then echo "Dry run: nothing was changed."
 elif [ "$CHANGES" = 0 ]; then echo "Nothing changed: the station was already provisioned."
 else echo "Provisioned: $CHANGES change(s)."; fi
+if [ ${#not_started[@]} -gt 0 ]; then
+  echo "Not started (systemd is not running): ${not_started[*]}; they start at boot."
+fi

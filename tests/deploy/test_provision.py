@@ -9,12 +9,17 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import os
+import re
 import subprocess
 import sys
+import zipfile
+from email.parser import Parser
 from pathlib import Path
 
 import pytest
+import yaml
 
+from orge.loader import _normalize
 from tests.conftest import REPO
 from tests.deploy.test_units import ANALYZE
 from tests.deploy.wheels import SITE_PACKAGES, build_wheels
@@ -100,6 +105,7 @@ async def test_provision_twice_under_root(tmp_path: Path, wheel: Path) -> None:
         # what needs the real system is named, not run
         assert "skipped (--root): useradd --system" in first
         assert "skipped (--root): systemctl enable orge" in first
+        assert "skipped (--root): systemctl restart orge" in first
 
         before = snapshot(root)
         code, second = await provision("--env-file", env_file, "--root", root, "--wheel", wheel)
@@ -267,3 +273,79 @@ async def test_a_wheel_without_the_published_sha256_installs_nothing(
         "--env-file", env_file, "--root", root, "--wheel", wheel, "--sha256", "abc"
     )
     assert code == 1 and "--sha256: not 64 hexadecimal digits" in out
+
+
+async def test_a_missing_python_is_named(tmp_path: Path) -> None:
+    """A minimal Debian has no python3, which reads the env file: said, not `command not
+    found` from the middle of the script (on the real system it is installed first)."""
+    env_file = tmp_path / "ocpp_station.env"
+    env_file.write_text(fleet_env("ws://127.0.0.1:9/ocpp"))
+    root = tmp_path / "root"
+    missing = tmp_path / "no" / "python3"
+    code, out = await provision(
+        "--env-file", env_file, "--root", root, "--dry-run", "--python", missing
+    )
+    assert code == 1, out
+    assert f"[1/9] env file: {missing}: not found; it reads the env file" in out
+    assert "command not found" not in out
+
+
+async def test_the_configuration_is_installed_0644_root(tmp_path: Path, wheel: Path) -> None:
+    """A checkout's files are 0664 (git archive) and owned by whoever cloned it; installed
+    by root they were kept so, leaving the station's configuration writable by that user
+    and group. Installed: 0644 files, 0755 folders, owned by the installer (root)."""
+    config = tmp_path / "checkout" / "config"
+    (config / "packages").mkdir(parents=True)
+    (config / "configuration.yaml").write_text((REPO / "config/configuration.yaml").read_text())
+    (config / "packages" / "extra.yaml").write_text("{}\n")
+    for path in (config, config / "packages"):
+        path.chmod(0o775)
+    for path in (config / "configuration.yaml", config / "packages" / "extra.yaml"):
+        path.chmod(0o664)
+    if os.geteuid() == 0:  # the clone of a user (uid 1000), provisioned by root
+        for path in (config, *config.rglob("*")):
+            os.chown(path, 1000, 1000)
+    env_file = tmp_path / "ocpp_station.env"
+    env_file.write_text(fleet_env("ws://127.0.0.1:9/ocpp"))
+    root = tmp_path / "root"
+    code, out = await provision(
+        "--env-file", env_file, "--root", root, "--wheel", wheel, "--no-once",
+        "--config-from", config,
+    )  # fmt: skip
+    assert code == 0, out
+    installed = root / "etc/orge/config"
+    for path in (installed, installed / "packages"):
+        assert path.stat().st_mode & 0o777 == 0o755, path
+        assert path.stat().st_uid == os.geteuid(), path
+    for path in (installed / "configuration.yaml", installed / "packages" / "extra.yaml"):
+        assert path.stat().st_mode & 0o777 == 0o644, path
+        assert path.stat().st_uid == os.geteuid(), path
+
+
+def _name(requirement: str) -> str:
+    """The project name of a requirement (PEP 508): `pymodbus[serial]>=3.16,<4` -> pymodbus."""
+    match = re.match(r"[A-Za-z0-9][A-Za-z0-9._-]*", requirement.strip())
+    assert match, requirement
+    return match.group(0)
+
+
+def test_the_wheel_declares_every_library_its_components_need(wheel: Path) -> None:
+    """A station gets its libraries from the wheel's Requires-Dist alone: a component
+    whose manifest names another (ocpp16 and ocpp201 named websockets after it became a
+    test library) fails `orge check-config` on a provisioned station, while every test
+    venv has it."""
+    with zipfile.ZipFile(wheel) as archive:
+        (metadata,) = [n for n in archive.namelist() if n.endswith(".dist-info/METADATA")]
+        declared = {
+            _normalize(_name(req))
+            for req in Parser().parsestr(archive.read(metadata).decode()).get_all("Requires-Dist")
+            if "extra ==" not in req
+        }
+        needed = {
+            (name, _normalize(_name(requirement)))
+            for name in archive.namelist()
+            if name.startswith("components/") and name.endswith("/manifest.yaml")
+            for requirement in yaml.safe_load(archive.read(name)).get("requirements") or []
+        }
+    assert needed, "no component manifest in the wheel"
+    assert {(name, req) for name, req in needed if req not in declared} == set()
