@@ -365,6 +365,7 @@ class Connection:
 
     async def _read(self) -> None:
         ws = self._ws
+        closing = False  # our own close() is under way: it finishes the handshake
         try:
             while True:
                 frame = await ws.receive()
@@ -382,8 +383,13 @@ class Connection:
                 elif frame.type is WSMsgType.ERROR:
                     _LOGGER.info("OCPP connection lost: %s", frame.data)
                     break
-                else:  # CLOSE (answered by aiohttp), CLOSING, CLOSED
-                    _LOGGER.info("OCPP connection closed (code %s)", ws.close_code)
+                elif frame.type is WSMsgType.CLOSING:
+                    # close() asked the reader to stop; it then sends our close frame
+                    # and waits for the CSMS's (RFC 6455 §7.1.2), and releases the socket
+                    closing = True
+                    break
+                else:  # CLOSE (aiohttp has answered it with ours), CLOSED
+                    _LOGGER.info("OCPP connection closed by the CSMS (code %s)", ws.close_code)
                     break
                 if _PASSWORD_VARIABLE in message or _AUTHORIZATION_KEY in message:
                     _register_sent_password(message)  # before the line below logs it
@@ -393,7 +399,8 @@ class Connection:
             _LOGGER.info("OCPP connection lost: %s", err)
         finally:
             self._gone()
-        await self._release()
+        if not closing:
+            await self._release()
 
     def _gone(self) -> None:
         if not self.closed.done():
@@ -497,12 +504,13 @@ class Connection:
         carries this protocol's name of the error. Raises LinkDown."""
         if text.startswith("[4,"):
             frame = json.loads(text)
-            if frame[2] in _INVALID_FRAME_CODES and self.on_invalid_frame is not None:
-                self.on_invalid_frame(f"{frame[2]}: {frame[3] if len(frame) > 3 else ''}")
             name = self._error_names.get(frame[2])
             if name is not None:
                 frame[2] = name
                 text = json.dumps(frame, separators=(",", ":"))
+            if frame[2] in _INVALID_FRAME_CODES and self.on_invalid_frame is not None:
+                # in this protocol's words (1.6: ProtocolError, FormationViolation)
+                self.on_invalid_frame(f"{frame[2]}: {frame[3] if len(frame) > 3 else ''}")
         if self.closed.done():
             raise LinkDown("connection closed")
         try:

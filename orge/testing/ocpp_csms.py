@@ -409,6 +409,8 @@ class OcppCsms:
         self.messages: list[Message] = []
         self.attempts: list[Attempt] = []
         self.disconnects: list[tuple[float, str]] = []  # (monotonic, station id)
+        # (station id, the close code the station sent; 1006: no close frame came)
+        self.close_codes: list[tuple[str, int | None]] = []
         self.stations: dict[str, CentralSystem16 | CentralSystem201] = {}
         self._answers: dict[str, list[Any]] = {}  # action -> [answer, times left or None]
         self._pending_actions: dict[str, str] = {}
@@ -854,6 +856,7 @@ class OcppCsms:
             if self.stations.get(station_id) is cp:
                 del self.stations[station_id]
             self.disconnects.append((time.monotonic(), station_id))
+            self.close_codes.append((station_id, connection.close_code))
             self._notify()
 
 

@@ -287,3 +287,15 @@ async def test_websocket_ping_interval_0_turns_pings_off_on_the_open_socket(
         await asyncio.sleep(1.5)  # five old intervals
         assert hub.states.get("sensor.ocpp16_connection").state == "connected"
         assert len([a for a in csms.attempts if a.outcome == "accepted"]) == 1
+
+
+async def test_the_station_closes_with_a_close_frame(config_dir, start_station) -> None:
+    """RFC 6455 §7.1.2: at stop the station sends its close frame (1000) and the Central
+    System sees a clean close, not 1006."""
+    async with OcppCsms(passwords={STATION: PASSWORD}, protocols=(OCPP16,)) as csms:
+        hub, _ = await start_station(config_dir(station_yaml(csms.url())))
+        FakeController(hub).state("idle")
+        await csms.wait_for("StatusNotification")
+        await hub.async_stop()
+        await csms.wait_until(lambda: csms.close_codes, 5, "the stop's close")
+        assert csms.close_codes == [(STATION, 1000)]

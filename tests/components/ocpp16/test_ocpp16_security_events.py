@@ -149,5 +149,8 @@ async def test_invalid_messages_queued_once_then_logged(
         await csms.wait_for("SecurityEventNotification", 2)
         await asyncio.sleep(0.3)
         assert _types(csms) == ["StartupOfTheDevice", "InvalidMessages"]
+        # in 1.6's words, as the Central System was answered
+        tech_info = csms.payloads("SecurityEventNotification")[1]["techInfo"]
+        assert tech_info.startswith("ProtocolError: ")
         logged = [r.getMessage() for r in caplog.records if "InvalidMessages" in r.getMessage()]
         assert len(logged) == 2, logged

@@ -195,3 +195,24 @@ async def test_websocket_ping_interval_0_turns_pings_off_on_the_open_socket(
         await asyncio.sleep(1.5)  # five old intervals
         assert hub.states.get("sensor.ocpp201_connection").state == "connected"
         assert len([a for a in csms.attempts if a.outcome == "accepted"]) == 1
+
+
+async def test_the_station_closes_with_a_close_frame(config_dir, start_station) -> None:
+    """RFC 6455 §5.5.1/§7.1.2: an orderly close sends a close frame (1000) and waits for
+    the CSMS's; the CSMS sees a clean close, not 1006 (no close frame). At stop, and when
+    the station redials with a new password (SetVariables BasicAuthPassword)."""
+    async with OcppCsms(passwords={STATION: PASSWORD}) as csms:
+        hub, _ = await start_station(config_dir(station_yaml(csms.url())))
+        FakeController(hub).state("idle", cp=0)
+        await csms.wait_for("StatusNotification")
+        new_password = "Another-Password-0123"
+        csms.passwords = {STATION: new_password}
+        answer = await csms.set_variables(
+            STATION, ("SecurityCtrlr", "BasicAuthPassword", new_password)
+        )
+        assert answer["setVariableResult"][0]["attributeStatus"] == "Accepted"
+        await csms.wait_until(lambda: len(csms.close_codes) >= 1, 5, "the redial's close")
+        await csms.wait_connected(STATION, OCPP201)
+        await hub.async_stop()
+        await csms.wait_until(lambda: len(csms.close_codes) >= 2, 5, "the stop's close")
+        assert csms.close_codes == [(STATION, 1000), (STATION, 1000)]
