@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 import voluptuous as vol
@@ -216,6 +217,25 @@ def location(root: Any, path: list[Any], config_dir: str | None) -> str:
     if found is None:
         return CONFIG_FILE
     return f"{display_path(found[0], config_dir)}, line {found[1]}"
+
+
+def missing_files(
+    domain: str, config_dir: str, config: Mapping[str, Any], options: Iterable[str]
+) -> list[str]:
+    """One check-config problem per option of `options` set in `config` (a domain's
+    validated block) to a file that is not there, in the shape of every other problem:
+    `Invalid config for 'ocpp201' at configuration.yaml, line 7: ca_file file ca.pem not
+    found`. A relative path is read from `config_dir`; the line is the value's own (its
+    NodeStr, which voluptuous passes through), or the file alone when it has none."""
+    problems = []
+    for name in options:
+        path = config.get(name)
+        if not path or os.path.isfile(os.path.join(config_dir, str(path))):
+            continue
+        found = where(path)
+        place = f"{display_path(found[0], config_dir)}, line {found[1]}" if found else CONFIG_FILE
+        problems.append(f"Invalid config for '{domain}' at {place}: {name} file {path} not found")
+    return problems
 
 
 def _value_at(root: Any, path: list[Any]) -> tuple[bool, Any]:
