@@ -26,8 +26,11 @@ _ordered: list[str] = []
 
 def is_secret_name(name: object) -> bool:
     """Whether an option or environment variable named `name` holds a secret (False for
-    anything but a str: a list index, a voluptuous marker's non-str key)."""
-    return isinstance(name, str) and any(word in name.upper() for word in SECRET_WORDS)
+    anything but a str: a list index, a voluptuous marker's non-str key). A name that is
+    `key` alone is an identifier (a Modbus register's key), not a key."""
+    if not isinstance(name, str) or name.strip().upper() == "KEY":
+        return False
+    return any(word in name.upper() for word in SECRET_WORDS)
 
 
 def secret_texts(value: Any, secret: bool = False) -> set[str]:
