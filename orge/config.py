@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 import voluptuous as vol
@@ -12,8 +13,18 @@ import voluptuous as vol
 import orge.validation as cv
 from orge.core import Orge
 from orge.exceptions import ConfigError
+from orge.redact import MASK, is_secret_name, mask_texts, secret_texts
 from orge.suggest import option_hint
-from orge.yaml import NodeDict, NodeList, Secret, display_path, load_yaml, where
+from orge.yaml import (
+    NodeDict,
+    NodeList,
+    Secret,
+    SecretDict,
+    SecretList,
+    display_path,
+    load_yaml,
+    where,
+)
 
 CONFIG_FILE = "configuration.yaml"
 CORE_DOMAIN = "orge"
@@ -208,6 +219,25 @@ def location(root: Any, path: list[Any], config_dir: str | None) -> str:
     return f"{display_path(found[0], config_dir)}, line {found[1]}"
 
 
+def missing_files(
+    domain: str, config_dir: str, config: Mapping[str, Any], options: Iterable[str]
+) -> list[str]:
+    """One check-config problem per option of `options` set in `config` (a domain's
+    validated block) to a file that is not there, in the shape of every other problem:
+    `Invalid config for 'ocpp201' at configuration.yaml, line 7: ca_file file ca.pem not
+    found`. A relative path is read from `config_dir`; the line is the value's own (its
+    NodeStr, which voluptuous passes through), or the file alone when it has none."""
+    problems = []
+    for name in options:
+        path = config.get(name)
+        if not path or os.path.isfile(os.path.join(config_dir, str(path))):
+            continue
+        found = where(path)
+        place = f"{display_path(found[0], config_dir)}, line {found[1]}" if found else CONFIG_FILE
+        problems.append(f"Invalid config for '{domain}' at {place}: {name} file {path} not found")
+    return problems
+
+
 def _value_at(root: Any, path: list[Any]) -> tuple[bool, Any]:
     node = root
     for part in path:
@@ -218,11 +248,26 @@ def _value_at(root: Any, path: list[Any]) -> tuple[bool, Any]:
     return True, node
 
 
-def _show(value: Any) -> str:
-    if isinstance(value, Secret):
-        return "'***'"
-    text = repr(value if not isinstance(value, str) else str(value))
+def _show(value: Any, secret: bool) -> str:
+    """The value an error names (`got ...`): *** for a secret option's value or `!secret`,
+    and for each secret option inside a mapping shown whole."""
+    if secret or isinstance(value, (Secret, SecretList, SecretDict)):
+        return repr(MASK)
+    text = repr(_masked(value))
     return text if len(text) <= 80 else text[:77] + "..."
+
+
+def _masked(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {key: MASK if is_secret_name(key) else _masked(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_masked(item) for item in value]
+    return value if not isinstance(value, str) else str(value)
+
+
+# Texts shorter than this stay in a message: masking every "1" would garble "at least 16
+# characters" and tell nothing; the value itself (`got ...`) is masked whatever its length.
+_MIN_MASKED = 3
 
 
 def format_invalid(
@@ -233,21 +278,25 @@ def format_invalid(
     dictionary value 'baudrate', got 'fast'`. `config` is the domain's own block; with its
     `schema`, an unknown option gets the nearest valid one ("did you mean `baudrate`?")."""
     errors = err.errors if isinstance(err, vol.MultipleInvalid) else [err]
+    # A secret written in configuration.yaml itself (not through !secret) is known only
+    # here, by its option's name (orge.redact.is_secret_name): no message may quote it.
+    hidden = {text for text in secret_texts(config) if len(text) >= _MIN_MASKED}
     lines = []
     for error in errors:
         path = list(error.path)
         where_text = location(config, path, config_dir)
-        message = error.error_message or str(error)
+        message = mask_texts(error.error_message or str(error), hidden)
         found, value = _value_at(config, path)
         if path and isinstance(path[-1], vol.Marker):
             path[-1] = path[-1].schema
+        secret = any(is_secret_name(part) for part in path)
         if error.error_message == "extra keys not allowed":
             detail = f"'{'->'.join(map(str, path))}' is an invalid option for '{domain}'"
             detail += option_hint(schema, list(error.path), errors)
         elif path:
             detail = f"{message} for dictionary value '{'->'.join(map(str, path))}'"
             if found and "required key not provided" not in message:
-                detail += f", got {_show(value)}"
+                detail += f", got {_show(value, secret)}"
         else:
             detail = message
         lines.append(f"Invalid config for '{domain}' at {where_text}: {detail}")

@@ -1,11 +1,13 @@
 """Voluptuous schemas as JSON Schema (draft-07) fragments: the converter and the shapes
 of ORGE's validators (`orge.validation`), for `orge schema export` (schema_export.py).
 
-The rule: a fragment never rejects what the schema accepts. What cannot be expressed
-(a custom validator with no `cv.json_schema` hint, a check across two options) becomes
-`{}`, "anything". Typed values also take the text an editor sees for
-`!env_var NAME default` with a default of the type (see `env_var_text`), lists and mappings
-the one word of `!secret name` (`tag_word_too`). Each option carries
+The rule: a fragment never rejects what the schema accepts (the exceptions are listed in
+orge/schema_export.py). What cannot be expressed (a custom validator with no
+`cv.json_schema` hint, a check across two options) becomes `{}`, "anything". Typed values
+also take the text an editor sees for `!env_var NAME default` with a default of the type
+(see `env_var_text`), lists, mappings, URLs and secret-holding options the one word of
+`!secret name` (`tag_word_too`, `or_tag_word`), and every value `!include file.yaml`
+(`include_anywhere`). Each option carries
 "description" (with its unit in brackets), "default" (durations in seconds) and
 "examples" when its marker has them (`orge.validation.describe`).
 """
@@ -20,6 +22,7 @@ from typing import Any
 import voluptuous as vol
 
 import orge.validation as cv
+from orge.redact import is_secret_name
 
 DRAFT_07 = "http://json-schema.org/draft-07/schema#"
 Fragment = dict[str, Any]
@@ -151,8 +154,10 @@ def _time_zones() -> Fragment:
 
 
 def _url(*schemes: str) -> Fragment:
+    """A URL of `schemes`, `!env_var NAME url`, or the one word of `!secret name` (a URL
+    often holds credentials, so it is often a secret: a plain word is therefore taken too)."""
     url = rf"(?:{_alternatives(schemes)})://[^/]"
-    return {"type": "string", "pattern": rf"^(?:{url}|{env_var_text(url)})"}
+    return {"type": "string", "pattern": rf"^(?:{url}|{env_var_text(url)})|{TAG_WORD_TEXT}"}
 
 
 def _known() -> dict[int, Fragment]:
@@ -256,6 +261,70 @@ def tag_word_too(fragment: Fragment) -> Fragment:
     return {**shown, "anyOf": [*flat_any_of([inner]), TAG_WORD]}
 
 
+# Keywords an editor shows of an option (hover, completion): they stay on the outside when
+# a fragment is widened to an anyOf.
+_SHOWN = ("title", "description", "default", "examples")
+
+
+def _or(fragment: Fragment, extra: Fragment) -> Fragment:
+    """`fragment`, or what `extra` takes; {} (anything) stays {}."""
+    shown: Fragment = {k: fragment[k] for k in _SHOWN if k in fragment}
+    inner = {k: v for k, v in fragment.items() if k not in shown}
+    if not inner or (set(inner) == {"anyOf"} and extra in inner["anyOf"]):
+        return fragment
+    return {**shown, "anyOf": [*flat_any_of([inner]), extra]}
+
+
+def or_tag_word(fragment: Fragment) -> Fragment:
+    """A secret-holding option (orge.redact.is_secret_name) also takes the one word an
+    editor sees of `!secret name`, whatever its own checks (an access token's 16
+    characters)."""
+    return _or(fragment, TAG_WORD)
+
+
+INCLUDE: Fragment = {"type": "string", "pattern": INCLUDE_TEXT}
+# Where a value goes: JSON Schema keywords holding the schema of one value, keyed (a
+# mapping of them) or not; `if` and `not` are left alone (widening them would narrow).
+_VALUE_MAPS = ("properties", "patternProperties")
+_VALUES = ("additionalProperties", "items")
+_BRANCHES = ("anyOf", "allOf", "oneOf")
+
+
+def _or_include(fragment: Fragment) -> Fragment:
+    """A fixed value (`const`, `enum`: `trigger: state`, a blueprint's path) or an
+    exclusion (`not`: a path no blueprint has) stays as it is: it tells the branches of an
+    anyOf apart, and a file name can match it."""
+    if {"const", "enum", "not"} & set(fragment):
+        return fragment
+    return _or(fragment, INCLUDE)
+
+
+def include_anywhere(fragment: Fragment) -> Fragment:
+    """A copy of `fragment` where every value, list item and mapping also takes the text an
+    editor sees of `!include file.yaml` (the loader puts the file's content there, any
+    type): orge/yaml.py takes the tag anywhere."""
+    result = dict(fragment)
+    for key in _VALUE_MAPS:
+        if isinstance(fragment.get(key), dict):
+            result[key] = {
+                name: _or_include(include_anywhere(child)) for name, child in fragment[key].items()
+            }
+    for key in _VALUES:
+        if isinstance(fragment.get(key), dict) and fragment[key]:
+            result[key] = _or_include(include_anywhere(fragment[key]))
+    for key in _BRANCHES:
+        if isinstance(fragment.get(key), list):
+            result[key] = [include_anywhere(child) for child in fragment[key]]
+    for key in ("then", "else"):
+        if isinstance(fragment.get(key), dict):
+            result[key] = include_anywhere(fragment[key])
+    if isinstance(fragment.get("definitions"), dict):
+        result["definitions"] = {
+            name: include_anywhere(child) for name, child in fragment["definitions"].items()
+        }
+    return result
+
+
 def flat_any_of(options: list[Fragment]) -> list[Fragment]:
     """anyOf inside anyOf, as one list (what an editor lists as choices)."""
     flat: list[Fragment] = []
@@ -349,6 +418,8 @@ class Converter:
             name = key.schema if isinstance(key, vol.Marker) else key
             if isinstance(name, str):
                 prop = tag_word_too(self(value))
+                if is_secret_name(name):
+                    prop = or_tag_word(prop)
                 if isinstance(key, vol.Marker):
                     prop = _document(prop, key)
                 properties[name] = prop

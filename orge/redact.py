@@ -2,6 +2,12 @@
 
 Values enter here when the YAML loader resolves `!secret` or a secret-looking `!env_var`,
 and when a component handles a credential it learned elsewhere (`register_secret`).
+
+What counts as secret-looking is one rule, `is_secret_name`: a name (of an environment
+variable or a configuration option) holding one of SECRET_WORDS, as `password`, `token`,
+`authtoken`, `client_secret`, `api_key`. check-config masks such an option's value in what
+it prints (orge/config.py:format_invalid) and the editor schema lets it take a `!secret`
+name (orge/json_schema.py).
 """
 
 from __future__ import annotations
@@ -13,7 +19,47 @@ from typing import Any
 MASK = "***"
 _MIN_LENGTH = 4  # shorter values would mask ordinary words and numbers
 _secrets: set[str] = set()
+# Upper case; a name holds a secret when its upper-cased form contains one of them.
+SECRET_WORDS = ("PASSWORD", "TOKEN", "SECRET", "KEY", "PASS")
 _ordered: list[str] = []
+
+
+def is_secret_name(name: object) -> bool:
+    """Whether an option or environment variable named `name` holds a secret (False for
+    anything but a str: a list index, a voluptuous marker's non-str key). A name that is
+    `key` alone is an identifier (a Modbus register's key), not a key."""
+    if not isinstance(name, str) or name.strip().upper() == "KEY":
+        return False
+    return any(word in name.upper() for word in SECRET_WORDS)
+
+
+def secret_texts(value: Any, secret: bool = False) -> set[str]:
+    """The texts of `value` (a configuration value: scalars, lists, mappings) that are
+    secret: all of it when `secret` (it is the value of a secret option), else what sits
+    under a secret option's name at any depth; numbers as their text. In a secret value a
+    mapping's key with no value is secret too (`password: {Sup3rS3cret}` is a mapping whose
+    key is the password); other keys are option names (`access_tokens: [{name, token}]`)."""
+    found: set[str] = set()
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if secret and item is None:
+                found.add(str(key))
+            found |= secret_texts(item, secret or is_secret_name(key))
+    elif isinstance(value, (list, tuple, set)):
+        for item in value:
+            found |= secret_texts(item, secret)
+    elif secret and value is not None and not isinstance(value, bool):
+        found.add(str(value))
+    found.discard("")
+    return found
+
+
+def mask_texts(text: str, texts: set[str]) -> str:
+    """`text` with each of `texts` replaced by ***, the longest first (so a secret holding
+    another is masked whole)."""
+    for secret in sorted(texts, key=len, reverse=True):
+        text = text.replace(secret, MASK)
+    return text
 
 
 def register_secret(value: str | None) -> None:

@@ -23,7 +23,7 @@ from orge.json_schema import (
     TIME_PERIOD,
     words_of,
 )
-from orge.schema_export import export_schema
+from orge.schema_export import options_schema
 
 Fragment = dict[str, Any]
 HEADER = """\
@@ -260,7 +260,7 @@ def _cell(text: str) -> str:
 
 def render() -> str:
     """The whole page (Markdown) for the built-in components."""
-    schema = export_schema()
+    schema = options_schema()
     definitions = schema["definitions"]
     out = [HEADER]
     for domain, block in schema["properties"].items():

@@ -10,13 +10,25 @@ component the station can load (built-in, and custom ones of DIR) under its doma
 `<domain> <label>` (a second block, as in Home Assistant). A component with no schema takes
 anything; an unknown domain is rejected, as check-config rejects it.
 
-The rule: the export never rejects what the station accepts. What it cannot express
-(a custom validator with no `cv.json_schema` hint, a check across two options) becomes
-`{}`, "anything". Numbers, booleans, durations, URLs and time zones also take the text an
-editor sees for `!env_var NAME default` when the default fits (it sees the text after the tag,
-not the value; a bare NAME is refused there, as it cannot be told from a mistyped word), a
-domain's block or a package takes the file name of an `!include`, and an option that takes a
-list or mapping takes the one word of `!secret name` or `!include file.yaml`.
+The rule: the export never rejects what the station accepts, with the exceptions below.
+What it cannot express (a custom validator with no `cv.json_schema` hint, a check across
+two options) becomes `{}`, "anything". An editor sees a tagged scalar as its text only
+(yaml-language-server `customTags`), so the export takes that text where the tag may be:
+- `!include file.yaml` (or a folder of `!include_dir_*`) wherever a value, a list item or a
+  mapping goes (json_schema.include_anywhere);
+- the one word of `!secret name` where a list or mapping goes, for a secret-holding option
+  (orge.redact.is_secret_name: `password`, `token`, `authtoken`...) and for a URL;
+- `!env_var NAME default` where a number, boolean, duration, URL or time zone goes, when the
+  default fits.
+
+The exceptions, exactly (tests/orge/test_schema_export.py::test_the_stated_exceptions):
+- refused by the export, taken by the station: a bare `!env_var NAME` or a `!secret name`
+  where a number, boolean, duration or time zone goes (the text cannot be told from a
+  mistyped word, which the editor must show); an `!include` where a fixed word (`const`,
+  `enum`) or an exclusion (`not`) goes, e.g. `unit_system: !include unit.yaml`;
+- taken by the export, refused by the station: any one word where a secret-holding option
+  or a URL goes (an access token shorter than 16 characters, `url: localhost`), any
+  `name.yaml` or `folder/` where a value goes: it may be a tag's text.
 
 Shape of the result: {"$schema", "title", "type": "object", "properties": {domain: ...},
 "patternProperties", "additionalProperties": false, "definitions": {...}}. Each option
@@ -36,6 +48,7 @@ from orge.json_schema import (
     Fragment,
     accepts_nothing,
     flat_any_of,
+    include_anywhere,
 )
 
 
@@ -52,10 +65,18 @@ def _block(fragment: Fragment, empty_ok: bool, description: str = "") -> Fragmen
 
 
 def export_schema(config_dir: str | None = None) -> Fragment:
-    """The JSON Schema of `configuration.yaml` for the components of `config_dir`.
+    """The JSON Schema of `configuration.yaml` for the components of `config_dir`, as an
+    editor is given it: every value, list item and mapping also takes `!include file.yaml`
+    (json_schema.include_anywhere).
 
     Raises nothing for a component that cannot be imported: its block takes anything
     (check-config reports the import error)."""
+    return include_anywhere(options_schema(config_dir))
+
+
+def options_schema(config_dir: str | None = None) -> Fragment:
+    """`export_schema` without the `!include` text at every value: the options' own shapes,
+    which docs/configuration.md lists (orge/schema_docs.py)."""
     from orge.config import CORE_DOMAIN, CORE_SCHEMA, LOGGER_DOMAIN, LOGGER_SCHEMA
     from orge.loader import ComponentIndex
     from orge.script.json_schema import define_script_shapes

@@ -19,13 +19,12 @@ from typing import Any
 import yaml
 
 from orge.exceptions import ConfigError
-from orge.redact import register_secret
+from orge.redact import is_secret_name, register_secret
 from orge.yaml_errors import explain as explain_yaml_error
 
 SECRET_YAML = "secrets.yaml"
 _LOGGER = logging.getLogger(__name__)
 _MISSING = object()
-_SECRET_ENV_WORDS = ("PASSWORD", "TOKEN", "SECRET", "KEY", "PASS")
 
 
 _tracking = threading.local()
@@ -345,7 +344,7 @@ def _env_var(loader: _Loader, node: yaml.Node) -> Any:
             f"{_rel(loader)}, line {line}: environment variable {name} is not set "
             "and !env_var gives no default"
         )
-    secret = any(word in name.upper() for word in _SECRET_ENV_WORDS)
+    secret = is_secret_name(name)
     result = Secret(value) if secret else NodeStr(value)
     if secret:
         register_secret(value)

@@ -128,16 +128,13 @@ CONFIG_SCHEMA = vol.Schema(
 
 def validate_config(config_dir: str, config: dict[str, Any]) -> list[str]:
     """Problems a schema cannot see: a certificate without its key, missing files."""
-    import os
+    from orge.config import missing_files
 
     problems = []
     cert, key = config.get("ssl_certificate"), config.get("ssl_key")
     if bool(cert) != bool(key):
         problems.append("http: ssl_certificate and ssl_key must be given together")
-    for name in ("ssl_certificate", "ssl_key"):
-        path = config.get(name)
-        if path and not os.path.isfile(os.path.join(config_dir, path)):
-            problems.append(f"http: {name} file {path} not found")
+    problems += missing_files(DOMAIN, config_dir, config, ("ssl_certificate", "ssl_key"))
     names = [entry["name"] for entry in config.get("access_tokens", [])]
     for name in sorted({n for n in names if names.count(n) > 1}):
         problems.append(f"http: access token name {name!r} is used more than once")

@@ -216,6 +216,17 @@ CONFIG_SCHEMA = vol.All(
 )
 
 
+# The options naming files (relative paths are read from the configuration folder).
+TLS_FILES = ("certificate", "client_cert", "client_key")
+
+
+def validate_config(config_dir: str, config: dict[str, Any]) -> list[str]:
+    """Problems a schema cannot see: TLS files that are not there."""
+    from orge.config import missing_files
+
+    return missing_files(DOMAIN, config_dir, config, TLS_FILES)
+
+
 async def async_setup(orge: Orge, config: dict[str, Any]) -> bool:
     from .station import async_setup_mqtt
 

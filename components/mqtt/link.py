@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import random
 import ssl
 from collections.abc import Awaitable, Callable
@@ -35,15 +36,21 @@ def backoff_delay(attempt: int, low: float, high: float) -> float:
     return max(0.01, random.uniform(0, cap))
 
 
-def tls_context(config: dict[str, Any]) -> ssl.SSLContext | None:
-    """The TLS context for `certificate` (CA file) and the optional client certificate.
+def tls_context(config: dict[str, Any], config_dir: str) -> ssl.SSLContext | None:
+    """The TLS context for `certificate` (CA file) and the optional client certificate,
+    relative paths read from `config_dir` (as check-config finds them: TLS_FILES).
 
     Reads files: call it in the executor. Raises OSError / ssl.SSLError for a bad file."""
     if not config.get("certificate") and not config.get("client_cert"):
         return None
-    context = ssl.create_default_context(cafile=config.get("certificate"))
+
+    def path(name: str) -> str | None:
+        value = config.get(name)
+        return os.path.join(config_dir, str(value)) if value else None
+
+    context = ssl.create_default_context(cafile=path("certificate"))
     if config.get("client_cert"):
-        context.load_cert_chain(config["client_cert"], config.get("client_key"))
+        context.load_cert_chain(path("client_cert"), path("client_key"))
     if config.get("tls_insecure"):
         context.check_hostname = False
     return context
@@ -99,7 +106,9 @@ class Link:
         """Connect, serve, and reconnect for ever (cancelled at stop)."""
         config = self._config
         try:
-            context = await self._orge.async_add_executor_job(tls_context, config)
+            context = await self._orge.async_add_executor_job(
+                tls_context, config, self._orge.config.path()
+            )
         except (OSError, ssl.SSLError) as err:
             _LOGGER.error("MQTT: cannot use the TLS files: %s", err)
             return

@@ -32,6 +32,7 @@ import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from typing import Any
 
+from orge.config import missing_files
 from orge.core import EVENT_LOGIN_FAILED, Orge, OwnedTasks
 from orge.redact import register_secret
 
@@ -98,10 +99,9 @@ def config_problems(domain: str, config_dir: str, config: Mapping[str, Any]) -> 
     cert, key = config.get("client_certificate"), config.get("client_key")
     if bool(cert) != bool(key):
         problems.append(f"{domain}: client_certificate and client_key must be given together")
-    for name in ("client_certificate", "client_key", "ca_file"):
-        path = config.get(name)
-        if path and not os.path.isfile(os.path.join(config_dir, str(path))):
-            problems.append(f"{domain}: {name} file {path} not found")
+    problems += missing_files(
+        domain, config_dir, config, ("client_certificate", "client_key", "ca_file")
+    )
     installed = os.path.join(config_dir, ".storage", f"{domain}_certificates", "station")
     if profile == 3 and not cert and not os.path.isfile(os.path.join(installed, "key.pem")):
         problems.append(

@@ -15,7 +15,7 @@ import pytest
 
 from orge.json_schema import OLDER_SPELLING, words_of
 from orge.schema_docs import _resolve, option_rows, render, rows, script_kinds
-from orge.schema_export import export_schema
+from orge.schema_export import options_schema
 from tests.conftest import REPO
 
 _TOP_KEY = re.compile(r"^([a-z0-9_]+):", re.MULTILINE)
@@ -23,7 +23,7 @@ _TOP_KEY = re.compile(r"^([a-z0-9_]+):", re.MULTILINE)
 
 def _options() -> list[tuple[str, str, str]]:
     """(domain, option, description) of every option."""
-    schema = export_schema()
+    schema = options_schema()
     found = []
     for domain, block in schema["properties"].items():
         for name, _kind, _default, description in rows(block, schema["definitions"]):
@@ -45,7 +45,7 @@ def test_every_option_is_described() -> None:
 
 
 def test_every_trigger_condition_and_action_option_is_described() -> None:
-    schema = export_schema()
+    schema = options_schema()
     missing = [
         f"{section} {label}: {name}"
         for section, label, kind_schema in script_kinds(schema)
@@ -114,7 +114,7 @@ def test_type_lines_name_what_the_schema_takes() -> None:
     """Each option's type on the page names every kind of value its schema takes: a boolean
     that also takes a word (`append_station_id: auto`) is "boolean or auto", words in any
     case are listed, a number that also takes words names both."""
-    schema = export_schema()
+    schema = options_schema()
     definitions = schema["definitions"]
     wrong = []
     checked = 0

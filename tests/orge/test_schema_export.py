@@ -22,6 +22,7 @@ import jsonschema
 import pytest
 import yaml
 
+from orge.json_schema import INCLUDE
 from orge.schema_export import export_schema
 from tests.conftest import REPO
 
@@ -178,7 +179,10 @@ def test_cli_export_with_custom_components(config_dir: Any, tmp_path: Path) -> N
     assert done.returncode == 0, done.stderr
     schema = json.loads(out.read_text())
     probe = schema["properties"]["probe"]["anyOf"][1]
-    assert probe["properties"]["port"] == {"type": "integer", "description": "Where it listens"}
+    assert probe["properties"]["port"] == {
+        "description": "Where it listens",
+        "anyOf": [{"type": "integer"}, INCLUDE],  # or `!include port.yaml`
+    }
     validator = jsonschema.Draft7Validator(schema)
     assert not list(validator.iter_errors({"probe": {"port": 5}}))
     # a second block only for a domain that takes a list, as check-config rules
@@ -217,9 +221,19 @@ def test_secrets_and_includes_as_an_editor_reads_them(
     assert _errors(validator, as_editor_reads(text)) == []
 
 
+def _own(option: dict[str, Any]) -> dict[str, Any]:
+    """An option's own shape: what it shows, and its schema without the `!include` text
+    every value also takes."""
+    options = [part for part in option.get("anyOf", []) if part != INCLUDE]
+    if len(options) != 1 or "anyOf" not in option:
+        return option
+    return {**{k: v for k, v in option.items() if k != "anyOf"}, **options[0]}
+
+
 def test_options_carry_description_default_and_ranges() -> None:
     schema = export_schema()
     esp32 = schema["properties"]["esp32"]["anyOf"][0]
+    esp32["properties"] = {name: _own(opt) for name, opt in esp32["properties"].items()}
     retries = esp32["properties"]["retries"]
     assert retries["default"] == 1 and retries["minimum"] == 0 and retries["maximum"] == 5
     assert esp32["required"] == ["port"] and esp32["additionalProperties"] is False
@@ -229,7 +243,7 @@ def test_options_carry_description_default_and_ranges() -> None:
     port = esp32["properties"]["port"]
     assert port["examples"][0].startswith("/dev/serial/by-id/")
     core = schema["properties"]["orge"]["anyOf"][1]
-    assert core["properties"]["unit_system"]["enum"] == ["metric", "us_customary"]
+    assert _own(core["properties"]["unit_system"])["enum"] == ["metric", "us_customary"]
 
 
 VALID = {
@@ -382,7 +396,6 @@ PLAIN_WORDS = {
     "boolean": "http:\n  use_x_forwarded_for: ORGE_XFF\n",
     "duration": "mqtt:\n  broker: b\n  keepalive: MQTT_KEEPALIVE\n",
     "number with a word default": "http:\n  server_port: !env_var ORGE_HTTP_PORT eighty\n",
-    "url": "ocpp201:\n  url: OCPP_201_URL\n  station_id: s\n",
     "time zone": "orge:\n  time_zone: ORGE_TZ\n",
 }
 
@@ -413,3 +426,115 @@ def test_plain_words_are_refused_where_a_value_of_a_type_goes(
 
     assert check_configuration(str(config_dir(PLAIN_WORDS[case]))).problems
     assert _errors(validator, as_editor_reads(PLAIN_WORDS[case])), case
+
+
+# Tags where check-config takes them and the editor must too (json_schema.include_anywhere,
+# or_tag_word, _url): (configuration.yaml, the files it names).
+AUTOMATION = "triggers: {trigger: homeassistant, event: start}\nactions: {event: started}\n"
+ACCEPTED_TAGS = {
+    "access token from secrets.yaml": (
+        "http:\n  access_tokens:\n    - name: fleet\n      token: !secret tok\n",
+        {"secrets.yaml": "tok: 0123456789abcdef0123\n"},
+    ),
+    "ocpp password and url from secrets.yaml": (
+        "ocpp201:\n  url: !secret csms_url\n  station_id: CP1\n  password: !secret pw\n",
+        {"secrets.yaml": "csms_url: wss://csms.example/ocpp\npw: Sup3rS3cret\n"},
+    ),
+    "http url from secrets.yaml": (
+        "ngrok:\n  api_url: !secret agent_url\n",
+        {"secrets.yaml": "agent_url: http://127.0.0.1:4040\n"},
+    ),
+    "mqtt and ngrok secrets": (
+        "mqtt:\n  broker: b\n  password: !secret mqtt_pw\n"
+        "ngrok:\n  agent:\n    authtoken: !secret ngrok_token\n",
+        {"secrets.yaml": "mqtt_pw: pw123456\nngrok_token: 2abcDEF_ghi\n"},
+    ),
+    "an automation as a list item": (
+        "automation:\n  - !include a.yaml\n",
+        {"a.yaml": AUTOMATION},
+    ),
+    "an automation's action, a trigger and an action as list items": (
+        "automation:\n  - triggers:\n      - !include trig.yaml\n    action: !include act.yaml\n"
+        "  - triggers: {trigger: homeassistant, event: start}\n"
+        "    actions:\n      - !include one_action.yaml\n      - {event: done}\n",
+        {
+            "trig.yaml": "trigger: homeassistant\nevent: start\n",
+            "act.yaml": "- event: started\n",
+            "one_action.yaml": "event: started\n",
+        },
+    ),
+    "a script's sequence, a helper, a template, a register": (
+        "script:\n  go:\n    sequence: !include seq.yaml\n"
+        "input_number:\n  limit: !include limit.yaml\n"
+        "template:\n  - !include t.yaml\n"
+        "modbus_meter:\n  host: 192.0.2.10\n  registers:\n    - !include reg.yaml\n",
+        {
+            "seq.yaml": "- event: go\n",
+            "limit.yaml": "min: 6\nmax: 32\n",
+            "t.yaml": "sensor:\n  - name: t\n    state: '{{ 1 }}'\n",
+            "reg.yaml": "key: energy\naddress: 0x5000\ndata_type: uint32\n",
+        },
+    ),
+    "a number and a mapping of an option from files": (
+        "http:\n  server_port: !include port.yaml\n"
+        "esp32:\n  port: simulator\n  simulator: !include sim.yaml\n",
+        {"port.yaml": "8123\n", "sim.yaml": "time_scale: 0.5\n"},
+    ),
+}
+
+
+@pytest.mark.parametrize("case", sorted(ACCEPTED_TAGS))
+def test_secret_and_include_are_taken_where_check_config_takes_them(
+    validator: jsonschema.Draft7Validator, config_dir: Any, case: str
+) -> None:
+    from orge.setup import check_configuration
+
+    text, files = ACCEPTED_TAGS[case]
+    assert check_configuration(str(config_dir(text, files=files))).problems == []
+    assert _errors(validator, as_editor_reads(text)) == []
+
+
+# The exceptions the export's docstring and the README state, each with both verdicts:
+# (configuration.yaml, its files, check-config accepts it, the editor accepts it).
+EXCEPTIONS = {
+    # a !secret name is a plain word to the editor: refused where a number, boolean,
+    # duration or time zone goes (a plain word there is a mistake the editor shows)
+    "number from secrets.yaml": (
+        "http:\n  server_port: !secret port\n",
+        {"secrets.yaml": "port: 8123\n"},
+        True,
+        False,
+    ),
+    "boolean from secrets.yaml": (
+        "http:\n  use_x_forwarded_for: !secret xff\n",
+        {"secrets.yaml": "xff: true\n"},
+        True,
+        False,
+    ),
+    # `!include` where a fixed word goes (a trigger's kind, a choice of words)
+    "fixed word from a file": (
+        "orge:\n  unit_system: !include unit.yaml\n",
+        {"unit.yaml": "metric\n"},
+        True,
+        False,
+    ),
+    # and the other way: a word where a secret or a URL goes may be a !secret name
+    "a short access token written as a word": (
+        "http:\n  access_tokens:\n    - name: fleet\n      token: Sup3rS3cretTok\n",
+        {},
+        False,
+        True,
+    ),
+    "a word where a URL goes": ("ngrok:\n  api_url: localhost\n", {}, False, True),
+}
+
+
+@pytest.mark.parametrize("case", sorted(EXCEPTIONS))
+def test_the_stated_exceptions(
+    validator: jsonschema.Draft7Validator, config_dir: Any, case: str
+) -> None:
+    from orge.setup import check_configuration
+
+    text, files, station, editor = EXCEPTIONS[case]
+    assert (check_configuration(str(config_dir(text, files=files))).problems == []) is station
+    assert (_errors(validator, as_editor_reads(text)) == []) is editor

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import shutil
 import signal
 import sys
 from collections.abc import Callable
@@ -277,7 +278,9 @@ async def test_discovery_accepted_by_home_assistant(
 async def test_tls_with_client_certificate_and_mqtt5(
     broker: Broker, watcher: Watcher, config_dir: Callable[..., Path], start_station: Any
 ) -> None:
-    """The TLS listener wants a certificate from the fleet's CA; the station gives one."""
+    """The TLS listener wants a certificate from the fleet's CA; the station gives one.
+    The files are named relative to the configuration folder (the station runs elsewhere),
+    as check-config finds them."""
     certs = broker.certs
     path = config_dir(
         f"""\
@@ -291,11 +294,15 @@ mqtt:
   protocol: 5
   username: {USER}
   password: {PASSWORD}
-  certificate: {certs["ca"]}
-  client_cert: {certs["client"]}
-  client_key: {certs["client_key"]}
+  certificate: certs/ca.pem
+  client_cert: certs/client.pem
+  client_key: certs/client.key
 """
     )
+    (path / "certs").mkdir()
+    for name in ("ca", "client", "client_key"):
+        shutil.copy(certs[name], path / "certs" / certs[name].name)
+    assert not (Path.cwd() / "certs").exists()
     hub, result = await start_station(path)
     assert not result.problems
     assert await watcher.until(f"{BASE}/availability", b"online")

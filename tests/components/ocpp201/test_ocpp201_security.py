@@ -501,7 +501,8 @@ def test_check_config_names_the_security_problems(tmp_path) -> None:
     ]
     assert problems(url="wss://csms/ocpp", security_profile=3, client_certificate="c.pem") == [
         "ocpp201: client_certificate and client_key must be given together",
-        "ocpp201: client_certificate file c.pem not found",
+        "Invalid config for 'ocpp201' at configuration.yaml: client_certificate file c.pem "
+        "not found",
     ]
     assert problems(url="wss://csms/ocpp", security_profile=3) == [
         "ocpp201: security_profile 3 needs client_certificate and client_key (the station "
