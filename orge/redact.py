@@ -62,6 +62,14 @@ def mask_texts(text: str, texts: set[str]) -> str:
     return text
 
 
+def forget_secrets() -> None:
+    """Forget every registered secret. The registry is the process's (a station is one
+    process); a test run holds many stations in one process, so the test kit forgets
+    them after each test, lest one test's secret masks another's text."""
+    _secrets.clear()
+    _ordered.clear()
+
+
 def register_secret(value: str | None) -> None:
     if value and len(value) >= _MIN_LENGTH and value not in _secrets:
         _secrets.add(value)

@@ -30,6 +30,7 @@ from typing import Any
 import pytest
 import pytest_asyncio
 
+from orge import redact
 from orge.core import Orge
 from orge.testing.clock import CLOCK_KEY, ControlledClock
 
@@ -40,6 +41,14 @@ ESP32_SIM_OPTIONS: dict[str, Any] = {
     "fault_report_interval": 0.02,
     "hardfault_end_passes": 5,
 }
+
+
+@pytest.fixture(autouse=True)
+def _forget_secrets_after_the_test() -> Any:
+    """Secrets registered by one test's stations (the process-wide registry of
+    orge.redact) are not kept for the next test."""
+    yield
+    redact.forget_secrets()
 
 
 @pytest_asyncio.fixture
