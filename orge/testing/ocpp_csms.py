@@ -180,6 +180,8 @@ class _Recording:
                 return
         try:
             await super().route_message(raw_msg)  # type: ignore[misc]
+        except ConnectionClosed:  # the station is gone: the reader ends as it should
+            raise
         except Exception:  # the library's own answer to an odd frame failed: say so, go on
             _LOGGER.warning("Test CSMS: could not handle frame %r", raw_msg[:200], exc_info=True)
 
