@@ -133,3 +133,59 @@ async def test_drop_and_restart_on_same_port() -> None:
         async with _station(csms, "CP1", [OCPP16]) as cp:
             await cp.call(call16.Heartbeat())
         await csms.wait_for("Heartbeat")
+
+
+ODD_FRAMES = [
+    "[2]",  # a CALL with nothing after its type
+    "[]",
+    "{}",
+    "5",
+    "null",
+    "not json",
+    "[9]",  # no such message type (OCPP-J §4: 2, 3, 4)
+    "[3]",
+    '[4, "x"]',
+    '[2, "m1", "Reset"]',  # no payload
+    "[2, 1, 2, 3]",  # id and action not strings
+    "[3, [1], {}]",  # an id that is no string (unhashable)
+    '[2, "m2", ["Reset"], {}]',  # an action that is no string (unhashable)
+]
+
+
+async def test_send_raw_and_the_reader_take_any_frame() -> None:
+    """A test kit for component authors: `send_raw` sends any text (a malformed frame
+    included) and records it as sent; the CSMS's reader records whatever a station sends
+    (a malformed frame as kind "invalid") and keeps serving the connection."""
+    async with OcppCsms(passwords={"CP1": "pw"}) as csms:
+        async with connect(
+            csms.url("CP1"),
+            subprotocols=[OCPP16],  # type: ignore[list-item]
+            additional_headers=_auth("CP1", "pw"),
+        ) as ws:
+            await csms.wait_until(lambda: "CP1" in csms.stations, 5, "station connected")
+            for frame in ODD_FRAMES:  # CSMS -> station
+                assert await csms.send_raw("CP1", frame, timeout=0.05) is None  # no answer
+                assert await asyncio.wait_for(ws.recv(), 2) == frame
+            sent = [m for m in csms.messages if m.direction == "out"]
+            assert [m.raw for m in sent] == ODD_FRAMES
+            assert all(m.kind == "invalid" for m in sent)
+            # an answer to a frame without a usable id is taken as its answer
+            reply = asyncio.create_task(csms.send_raw("CP1", "[2]"))
+            assert await asyncio.wait_for(ws.recv(), 2) == "[2]"
+            await ws.send('[4, "-1", "FormatViolation", "no id", {}]')
+            answer = await reply
+            assert answer is not None and answer.kind == "error"
+            assert answer.payload["code"] == "FormatViolation"
+
+            count = len(csms.messages)
+            for frame in ODD_FRAMES:  # station -> CSMS
+                await ws.send(frame)
+            await ws.send('[2, "hb-1", "Heartbeat", {}]')
+            while True:  # the library answers some odd frames with a CALLERROR
+                raw = await asyncio.wait_for(ws.recv(), 5)
+                if raw.startswith('[3, "hb-1"') or raw.startswith('[3,"hb-1"'):
+                    break
+            received = [m for m in csms.messages[count:] if m.direction == "in"]
+            assert [m.raw for m in received] == [*ODD_FRAMES, '[2, "hb-1", "Heartbeat", {}]']
+            assert all(m.kind == "invalid" for m in received[:-1])
+            assert (received[-1].kind, received[-1].action) == ("call", "Heartbeat")

@@ -22,6 +22,7 @@ from ocpp.v16 import ChargePoint
 from ocpp.v16 import call_result as result
 
 from ..ocpp_station.connection import OCPP16, Connection
+from ..ocpp_station.schema_errors import SchemaChecked
 
 if TYPE_CHECKING:
     from .state import LinkState
@@ -32,8 +33,11 @@ SUBPROTOCOL = OCPP16
 _WIRE = logging.getLogger("components.ocpp16.wire")
 
 
-class Link(ChargePoint):
-    """One connection's view of the CSMS, with the 1.6 order handlers."""
+class Link(SchemaChecked, ChargePoint):
+    """One connection's view of the CSMS, with the 1.6 order handlers; a payload
+    breaking its schema gets a small CALLERROR and one WARNING line (`SchemaChecked`)."""
+
+    schema_version = "1.6"
 
     def __init__(self, station: LinkState, connection: Connection) -> None:
         logger = getattr(station, "wire_logger", _WIRE)

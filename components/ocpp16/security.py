@@ -22,7 +22,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from ..ocpp_station.connection import ConnectFailed
-from ..ocpp_station.security import StationSecurity
+from ..ocpp_station.security import WHITEPAPER_CRITICAL_EVENTS, StationSecurity
 from ..ocpp_station.sender import CallRejected, LinkDown, NoAnswer
 
 if TYPE_CHECKING:
@@ -64,6 +64,7 @@ class Security16:
             lambda: station.clock.synced,
             "SecurityEventNotification",  # the whitepaper's security events
             WHITEPAPER_EVENT_NAMES,
+            WHITEPAPER_CRITICAL_EVENTS,
         )
         self.previous_profile: int | None = None  # kept until the new one connects
         self._installed = False

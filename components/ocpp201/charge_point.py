@@ -14,15 +14,20 @@ from typing import TYPE_CHECKING, Any
 from ocpp.routing import after, on
 from ocpp.v201 import ChargePoint
 
+from ..ocpp_station.schema_errors import SchemaChecked
+
 if TYPE_CHECKING:
     from .orders import Orders
 
 _LOGGER = logging.getLogger(__name__)
 
 
-class StationChargePoint(ChargePoint):
+class StationChargePoint(SchemaChecked, ChargePoint):
     """Routes each CSMS order to `Orders`; every other action gets NotImplemented /
-    NotSupported from the library."""
+    NotSupported from the library; a payload breaking its schema gets a small CALLERROR
+    and one WARNING line (`SchemaChecked`)."""
+
+    schema_version = "2.0.1"
 
     def __init__(
         self,
@@ -33,6 +38,7 @@ class StationChargePoint(ChargePoint):
         logger: logging.Logger,
     ) -> None:
         super().__init__(station_id, connection, response_timeout, logger=logger)
+        self.connection = connection  # answers a schema violation (SchemaChecked)
         self.orders = orders
 
     # --- transactions -------------------------------------------------------------

@@ -11,7 +11,18 @@ payload and a `kind` that says what may be dropped under pressure:
 - `start`, `end`   never dropped (Started/Ended, StartTransaction/StopTransaction)
 - `update`         a state change inside a transaction; dropped only after all `meter`
 - `meter`          an intermediate meter value; dropped first
-- `other`          anything else that must be delivered in order
+- `other`          anything else that must be delivered in order; never dropped
+
+`max_messages` (the components' `queue_size`) is a room rule, not a hard cap: when the
+queue is full, an append first drops one intermediate message (`DROP_ORDER`); when the
+queue holds only messages that are never dropped (start / end / other), the new one is
+kept beyond `max_messages` (a warning says so, once per crossing), since each of them
+is one the CSMS must get (a transaction's start/end, a critical security event, a
+status the CSMS asked for). What bounds `other` is its producers: critical security
+events happen a bounded number of times per start (StartupOfTheDevice once, ...),
+non-critical ones are journaled at most one per type at a time
+(`security.StationSecurity.event`), and the status notifications answer the CSMS's
+own orders (sent while connected).
 
 `Journal` is synchronous (and thread-safe); `AsyncJournal` runs it on one dedicated
 thread so the event loop never waits on an fsync and order is kept.
@@ -148,6 +159,7 @@ class Journal:
     def __init__(self, path: str, max_messages: int = 1000) -> None:
         self.path = path
         self.max_messages = max_messages
+        self._over = False  # full of messages never dropped (warned once per crossing)
         self._lock = threading.Lock()
         self._db = connect_sqlite(path, check_same_thread=False, isolation_level=None)
         self._db.executescript(_SCHEMA)
@@ -234,6 +246,7 @@ class Journal:
     def _make_room(self) -> None:
         count = self._db.execute("SELECT COUNT(*) FROM messages").fetchone()[0]
         if count < self.max_messages:
+            self._over = False
             return
         for kind in DROP_ORDER:
             # Never drop the oldest message: it may be in flight right now.
@@ -252,6 +265,14 @@ class Journal:
                     row[2],
                 )
                 return
+        if not self._over:
+            self._over = True
+            _LOGGER.warning(
+                "Offline queue full (%d of %d): only messages that are never dropped "
+                "(transaction start/end, events the CSMS must get); kept beyond the limit",
+                count,
+                self.max_messages,
+            )
 
     def _entry(self, row: tuple[Any, ...]) -> Entry:
         return Entry(
@@ -313,6 +334,12 @@ class Journal:
         """The CSMS answered: the message is delivered and leaves the journal."""
         with self._lock:
             self._db.execute("DELETE FROM messages WHERE id = ?", (entry_id,))
+
+    def has(self, entry_id: int) -> bool:
+        """Whether the message is still to deliver (not confirmed nor moved aside)."""
+        with self._lock:
+            row = self._db.execute("SELECT 1 FROM messages WHERE id = ?", (entry_id,)).fetchone()
+        return row is not None
 
     def record_attempt(self, entry_id: int, error: str) -> int:
         """A failed transmission (CALLERROR or no answer); returns the attempts so far."""

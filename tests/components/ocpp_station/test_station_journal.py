@@ -13,6 +13,7 @@ import pytest
 from components.ocpp_station.journal import (
     KIND_END,
     KIND_METER,
+    KIND_OTHER,
     KIND_START,
     KIND_UPDATE,
     AsyncJournal,
@@ -71,6 +72,28 @@ def test_pressure_drops_meter_values_first_never_start_end(tmp_path: Path) -> No
     journal.append("TransactionEvent", {"n": "end4"}, KIND_END)  # nothing left to drop
     kinds = [e.payload["n"] for e in journal.pending()]
     assert kinds == ["start", "end", "end2", "end3", "end4"]
+
+
+def test_full_of_messages_never_dropped_keeps_them_and_warns_once(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A queue full of `other` (and start/end) messages: nothing may be dropped, the new
+    one is kept beyond `max_messages`, one warning per crossing (not one per append); a
+    meter value that comes then still drops an older meter value first."""
+    caplog.set_level("WARNING", logger="components.ocpp_station.journal")
+    journal = Journal(str(tmp_path / "j.db"), max_messages=3)
+    for n in range(5):
+        journal.append("StatusNotification", {"n": n}, KIND_OTHER)
+    assert [e.payload["n"] for e in journal.pending()] == [0, 1, 2, 3, 4]
+    warned = [r for r in caplog.records if "never dropped" in r.getMessage()]
+    assert len(warned) == 1 and "(3 of 3)" in warned[0].getMessage()
+    journal.append("MeterValues", {"n": "m1"}, KIND_METER)
+    journal.append("MeterValues", {"n": "m2"}, KIND_METER)  # drops m1, the only droppable
+    assert [e.payload["n"] for e in journal.pending()][-1:] == ["m2"]
+    assert journal.count() == 6
+    assert journal.has(journal.pending()[-1].id)
+    journal.confirm(journal.pending()[-1].id)
+    assert not journal.has(9999)
 
 
 def test_attempts_and_move_aside(tmp_path: Path) -> None:
