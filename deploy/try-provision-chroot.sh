@@ -163,6 +163,13 @@ read -ra EXEC <<<"$(sed -n 's/^ExecStart=//p' "$UNIT")"  # no quoting in it: wor
 USER_=$(sed -n 's/^User=//p' "$UNIT")
 UMASK=$(sed -n 's/^UMask=//p' "$UNIT")
 WORKDIR=$(sed -n 's/^WorkingDirectory=//p' "$UNIT")
+# CacheDirectory=: systemd makes /var/cache/<name> for the service's user at each start
+# (the compiled modules of `python -OO`, PYTHONPYCACHEPREFIX); no systemd here, so as it does
+while read -r cache; do
+  [ -n "$cache" ] || continue
+  show "install -d -o $USER_ -g $USER_ -m 0755 /var/cache/$cache   # CacheDirectory=$cache"
+  "${IN_CHROOT[@]}" install -d -o "$USER_" -g "$USER_" -m 0755 "/var/cache/$cache"
+done < <(sed -n 's/^CacheDirectory=//p' "$UNIT")
 # Type=notify: a datagram socket standing in for systemd's, to see READY=1 arrive.
 cat >"$DIR/root/notify.py" <<'EOF'
 import os, socket, sys
@@ -217,6 +224,12 @@ grep -q "^-rw------- root:root $ENV_FILE$" "$WORK/modes.txt" || fail "$ENV_FILE 
 grep -q "^-rw-r--r-- root:root /etc/orge/config/configuration.yaml$" "$WORK/modes.txt" \
   || fail "configuration.yaml is not 0644 root"
 grep -q "(dialout)" "$WORK/modes.txt" || fail "orge is not in dialout"
+# `python -OO` (ExecStart=) wrote its compiled modules, docstring-free, to the cache only
+show "find /var/cache/orge -name '*.pyc'"
+compiled=$(in_chroot find /var/cache/orge -name '*.pyc' | wc -l)
+plain=$(in_chroot find /var/cache/orge -name '*.pyc' ! -name '*.opt-2.pyc' | wc -l)
+echo "$compiled compiled modules in /var/cache/orge, $plain of them with docstrings"
+[ "$compiled" -gt 100 ] && [ "$plain" = 0 ] || fail "the -OO modules are not in the unit's cache"
 
 echo "== 6. stop"
 show kill -TERM "$STATION_PID"
