@@ -461,7 +461,8 @@ class StationSecurity:
             note = f" ({count} times since the last report)" if count > 1 else ""
             throttle.counted = 0
             throttle.queued_at = now
-            throttle.entry_id = await self._queue(kind, f"{tech_info or kind}{note}", at)
+            text = (tech_info or kind)[: 255 - len(note)] + note  # the count is never cut
+            throttle.entry_id = await self._queue(kind, text, at)
 
     async def _report_later(self, kind: str, throttle: _Throttle) -> None:
         """Report what was counted once the period is over; while the last report still
