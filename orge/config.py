@@ -232,10 +232,18 @@ def missing_files(
         path = config.get(name)
         if not path or os.path.isfile(os.path.join(config_dir, str(path))):
             continue
-        found = where(path)
-        place = f"{display_path(found[0], config_dir)}, line {found[1]}" if found else CONFIG_FILE
-        problems.append(f"Invalid config for '{domain}' at {place}: {name} file {path} not found")
+        problems.append(option_problem(domain, config_dir, path, f"{name} file {path} not found"))
     return problems
+
+
+def option_problem(domain: str, config_dir: str, value: Any, text: str) -> str:
+    """A check-config problem about a domain's option whose value is `value` (from its
+    validated block), in the shape of every other problem: `Invalid config for 'http' at
+    configuration.yaml, line 3: <text>`. The line is the value's own (a string read from
+    YAML keeps it: NodeStr); the file alone when it has none (a number, a default)."""
+    found = where(value)
+    place = f"{display_path(found[0], config_dir)}, line {found[1]}" if found else CONFIG_FILE
+    return f"Invalid config for '{domain}' at {place}: {text}"
 
 
 def _value_at(root: Any, path: list[Any]) -> tuple[bool, Any]:

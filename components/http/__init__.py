@@ -128,12 +128,14 @@ CONFIG_SCHEMA = vol.Schema(
 
 def validate_config(config_dir: str, config: dict[str, Any]) -> list[str]:
     """Problems a schema cannot see: a certificate without its key, missing files."""
-    from orge.config import missing_files
+    from orge.config import missing_files, option_problem
 
     problems = []
     cert, key = config.get("ssl_certificate"), config.get("ssl_key")
     if bool(cert) != bool(key):
-        problems.append("http: ssl_certificate and ssl_key must be given together")
+        given = cert or key  # the line of the one that is there
+        text = "ssl_certificate and ssl_key must be given together"
+        problems.append(option_problem(DOMAIN, config_dir, given, text))
     problems += missing_files(DOMAIN, config_dir, config, ("ssl_certificate", "ssl_key"))
     names = [entry["name"] for entry in config.get("access_tokens", [])]
     for name in sorted({n for n in names if names.count(n) > 1}):

@@ -34,7 +34,7 @@ from collections.abc import Awaitable, Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from orge.config import missing_files
+from orge.config import missing_files, option_problem
 from orge.core import EVENT_LOGIN_FAILED, Orge, OwnedTasks
 from orge.redact import register_secret
 
@@ -113,20 +113,22 @@ def config_problems(domain: str, config_dir: str, config: Mapping[str, Any]) -> 
     problems = []
     try:
         profile = configured_profile(config)
-    except ValueError as err:
-        return [f"{domain}: {err}"]
+    except ValueError as err:  # at the URL's line: the option to change, most often
+        return [option_problem(domain, config_dir, config.get("url"), str(err))]
     cert, key = config.get("client_certificate"), config.get("client_key")
     if bool(cert) != bool(key):
-        problems.append(f"{domain}: client_certificate and client_key must be given together")
+        text = "client_certificate and client_key must be given together"
+        problems.append(option_problem(domain, config_dir, cert or key, text))
     problems += missing_files(
         domain, config_dir, config, ("client_certificate", "client_key", "ca_file")
     )
     installed = os.path.join(config_dir, ".storage", f"{domain}_certificates", "station")
     if profile == 3 and not cert and not os.path.isfile(os.path.join(installed, "key.pem")):
-        problems.append(
-            f"{domain}: security_profile 3 needs client_certificate and client_key (the "
-            "station certificate; none was installed by the CSMS either)"
+        text = (
+            "security_profile 3 needs client_certificate and client_key (the station "
+            "certificate; none was installed by the CSMS either)"
         )
+        problems.append(option_problem(domain, config_dir, config.get("url"), text))
     return problems
 
 

@@ -85,3 +85,39 @@ def test_relative_files_are_read_from_the_config_folder(tmp_path: Path) -> None:
     plain = orge_cmd("check-config", "-c", str(tmp_path), cwd=Path("/"))
     missing = sorted(line.strip() for line in plain.stdout.splitlines() if "not found" in line)
     assert missing == sorted(line for line in EXPECTED if "/nonexistent/" in line)
+
+
+PAIRS = """http:
+  ssl_certificate: http.crt
+ocpp201:
+  url: ws://127.0.0.1:9/ocpp
+  station_id: CP1
+  security_profile: 2
+ocpp16:
+  url: wss://127.0.0.1:9/ocpp
+  station_id: CP1
+  client_key: station.key
+"""
+
+
+def test_certificate_pairs_and_profiles_are_named_with_file_and_line(tmp_path: Path) -> None:
+    """The problems of an option that needs another (a certificate without its key) or a
+    profile the URL cannot carry name the line to edit: the given one's, the URL's."""
+    (tmp_path / "configuration.yaml").write_text(PAIRS)
+    for name in ("http.crt", "station.key"):
+        (tmp_path / name).write_text("x\n")
+    plain = orge_cmd("check-config", "-c", str(tmp_path))
+    assert plain.returncode == 1, plain.stdout + plain.stderr
+    shown = [line.strip() for line in plain.stdout.splitlines()]
+    assert (
+        "Invalid config for 'http' at configuration.yaml, line 2: ssl_certificate and "
+        "ssl_key must be given together" in shown
+    ), shown
+    assert (
+        "Invalid config for 'ocpp201' at configuration.yaml, line 4: security_profile 2 "
+        "needs a wss:// URL (TLS), not ws://127.0.0.1:9/ocpp" in shown
+    ), shown
+    assert (
+        "Invalid config for 'ocpp16' at configuration.yaml, line 10: client_certificate "
+        "and client_key must be given together" in shown
+    ), shown
