@@ -48,8 +48,24 @@ def string(value: Any) -> str:
 def strict_string(value: Any) -> str:
     """A value that must already be a string in YAML (a port path, a URL)."""
     if not isinstance(value, str):
-        raise vol.Invalid(f"expected str, got {type(value).__name__}")
+        raise vol.Invalid(f"expected text, got {yaml_kind(value)}")
     return value
+
+
+def yaml_kind(value: Any) -> str:
+    """What a YAML author wrote, in YAML's words (a mapping, a list, a number, true/false,
+    nothing): not the loader's own class names (NodeDict, NodeList...)."""
+    if value is None:
+        return "nothing (null)"
+    if isinstance(value, bool):
+        return "true/false"
+    if isinstance(value, (int, float)):
+        return "a number"
+    if isinstance(value, dict):
+        return "a mapping"
+    if isinstance(value, (list, tuple)):
+        return "a list"
+    return type(value).__name__
 
 
 def ensure_list(value: Any) -> list[Any]:

@@ -121,3 +121,15 @@ def test_certificate_pairs_and_profiles_are_named_with_file_and_line(tmp_path: P
         "Invalid config for 'ocpp16' at configuration.yaml, line 10: client_certificate "
         "and client_key must be given together" in shown
     ), shown
+
+
+def test_a_value_of_the_wrong_kind_is_named_in_yaml_words(tmp_path: Path) -> None:
+    """`expected text, got a mapping`, not the loader's class name (NodeDict)."""
+    (tmp_path / "configuration.yaml").write_text(
+        "ngrok:\n  agent:\n    command:\n      path: /usr/bin/ngrok\n    authtoken: !secret token\n"
+    )
+    (tmp_path / "secrets.yaml").write_text("token: 2abcdefghijklmnopqrstuvwxyz\n")
+    plain = orge_cmd("check-config", "-c", str(tmp_path))
+    assert plain.returncode == 1, plain.stdout + plain.stderr
+    assert "expected text, got a mapping" in plain.stdout, plain.stdout
+    assert "Node" not in plain.stdout
