@@ -516,7 +516,12 @@ class Ocpp16Station(StationLifecycle, Orders):
         return round(energy) if energy is not None else 0
 
     async def _journal(
-        self, action: str, payload: dict[str, Any], kind: str, tx_id: str | None
+        self,
+        action: str,
+        payload: dict[str, Any],
+        kind: str,
+        tx_id: str | None,
+        close_tx: bool = False,
     ) -> None:
         await self.journal.append(
             action,
@@ -525,6 +530,7 @@ class Ocpp16Station(StationLifecycle, Orders):
             tx_id=tx_id,
             offline=self.link is None or not self.accepted,
             time_synced=self.clock.synced,
+            close_tx=close_tx,
         )
         self.sender.wake()
 
@@ -620,10 +626,13 @@ class Ocpp16Station(StationLifecycle, Orders):
         keep_for_end(data, {"timestamp": timestamp, "sampledValue": samples})
         if data:
             payload["transactionData"] = data
-        await self._journal("StopTransaction", payload, KIND_END, tx.local_id)
-        await self.sessions.transaction_ended(binding, tx.local_id, reason)  # before closing
+        # the session row first: a crash before the StopTransaction is journaled resumes
+        # the transaction, which then ends (and completes its row) again
+        await self.sessions.transaction_ended(binding, tx.local_id, reason)
+        # StopTransaction and the closing of the transaction record in one commit: a
+        # crash right after it never resumes the transaction to stop it a second time
+        await self._journal("StopTransaction", payload, KIND_END, tx.local_id, close_tx=True)
         del self.txs[tx.connector]  # over for the connector: its end is journaled
-        await self.journal.close_transaction(tx.local_id)
 
     @staticmethod
     def _stop_reason(binding: EvseBinding, event: SessionEvent) -> str:

@@ -156,6 +156,7 @@ class TransactionLog:
             created_mono=mono,
             seq_key="seqNo",
             open_tx=(tx.evse_id, tx.data()) if event_type == "Started" else None,
+            close_tx=event_type == "Ended",
         )
         self.sender.wake()
         return entry
@@ -222,6 +223,11 @@ class TransactionLog:
         # the TxEndedInterval samples (sampled and clock-aligned) in time order, then the
         # Transaction.End value (J01.FR.?? / J02: TxEndedMeasurands in the Ended event)
         meters = in_time_order(tx.ended_values)
+        # the session row is completed first: a crash before the Ended event is journaled
+        # resumes the transaction, which then ends (and completes its row) again
+        await self.sessions.transaction_ended(binding, tx.tx_id, event.reason or "Other")
+        # the Ended event and the closing of the transaction record in one commit: a crash
+        # right after it never resumes the transaction to end it a second time
         await self._append_tx(
             tx,
             "Ended",
@@ -232,13 +238,8 @@ class TransactionLog:
             stopped_reason=event.reason,
             earlier_meters=meters,
         )
-        # the session row is completed before the transaction record closes: a crash
-        # between the two resumes the transaction, which then ends (and completes) again
-        await self.sessions.transaction_ended(binding, tx.tx_id, event.reason or "Other")
-        # over for the EVSE now (a reset waits for this: the Ended event is journaled);
-        # the journal's record closes next
+        # over for the EVSE now (a reset waits for this: the Ended event is journaled)
         del self.transactions[evse_id]
-        await self.journal.close_transaction(tx.tx_id)
         _LOGGER.info("Transaction %s ended on EVSE %d (%s)", tx.tx_id, evse_id, event.reason)
         await self.orders.transaction_ended(binding)
 

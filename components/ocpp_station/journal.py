@@ -183,13 +183,17 @@ class Journal:
         created_mono: float | None = None,
         seq_key: str | None = None,
         open_tx: tuple[int, dict[str, Any]] | None = None,
+        close_tx: bool = False,
     ) -> Entry:
         """Write a message durably (committed when this returns) and return it.
 
         `seq_key`: take the transaction's next sequence number and store it in the payload
         under this key, in the same SQLite transaction (no gap, no duplicate after a
         crash). `open_tx=(evse_id, data)`: open the transaction record together with its
-        first message, so a crash never leaves one without the other.
+        first message, so a crash never leaves one without the other. `close_tx`: close
+        the transaction record `tx_id` together with its end message, so a crash never
+        leaves an end journaled with the record still open (a restart would resume the
+        transaction and end it a second time).
 
         If the queue is full, intermediate messages are dropped first (`DROP_ORDER`);
         a start/end message is always kept, even beyond `max_messages`.
@@ -225,6 +229,8 @@ class Journal:
                         int(offline),
                     ),
                 )
+                if close_tx:
+                    self._db.execute("DELETE FROM transactions WHERE tx_id = ?", (tx_id,))
                 self._db.execute("COMMIT")
             except BaseException:
                 self._db.execute("ROLLBACK")

@@ -126,6 +126,41 @@ def test_transactions_and_seq_persist(tmp_path: Path) -> None:
         again.next_seq("tx1")
 
 
+def test_end_message_and_closing_of_the_record_are_one_commit(tmp_path: Path) -> None:
+    """`close_tx`: the end message and the closing of the transaction record commit
+    together. A crash right after the end was journaled (and sent) must not find the
+    record open: the restart would resume the transaction and end it a second time (the
+    CSMS would get two Ended events / StopTransactions). If the end cannot be written,
+    the record stays open (one rollback)."""
+    path = str(tmp_path / "j.db")
+    journal = Journal(path)
+    journal.append(
+        "TransactionEvent",
+        {"eventType": "Started"},
+        KIND_START,
+        tx_id="tx1",
+        open_tx=(1, {"id_token": "A"}),
+    )
+    journal.append("TransactionEvent", {"eventType": "Ended"}, KIND_END, tx_id="tx1", close_tx=True)
+    journal.close()  # what a restart reads
+    again = Journal(path)
+    assert again.transactions() == []
+    assert [e.payload["eventType"] for e in again.pending()] == ["Started", "Ended"]
+    # a failed end leaves the record open, as before it
+    again.append(
+        "TransactionEvent", {"eventType": "Started"}, KIND_START, tx_id="tx2", open_tx=(1, {})
+    )
+    with pytest.raises(TypeError):  # inside the SQLite transaction: rolled back
+        again.append(
+            "TransactionEvent",
+            {"eventType": "Ended", "x": object()},
+            KIND_END,
+            tx_id="tx2",
+            close_tx=True,
+        )
+    assert [record.tx_id for record in again.transactions()] == ["tx2"]
+
+
 def test_settings(tmp_path: Path) -> None:
     journal = Journal(str(tmp_path / "j.db"))
     assert journal.get_setting("x", 5) == 5
