@@ -84,12 +84,19 @@ def register_secret(value: str | None) -> None:
 _URL_PASSWORD = re.compile(r"([a-zA-Z][a-zA-Z0-9+.\-]*://[^\s/?#@:'\"]*:)[^\s/?#'\"]*@")
 
 
+# A URL's query: a firmware or log location's download token or signature (a pre-signed
+# URL) sits there, so no line shows it (docs/operations.md: "never printed").
+_URL_QUERY = re.compile(r"([a-zA-Z][a-zA-Z0-9+.\-]*://[^\s?#'\"]*\?)[^\s#'\"]+")
+
+
 def redact(text: str) -> str:
     for secret in _ordered:
         if secret in text:
             text = text.replace(secret, MASK)
     if "://" in text and "@" in text:
         text = _URL_PASSWORD.sub(rf"\g<1>{MASK}@", text)
+    if "://" in text and "?" in text:
+        text = _URL_QUERY.sub(rf"\g<1>{MASK}", text)
     return text
 
 

@@ -494,8 +494,15 @@ class Connection:
 
     async def _error(self, unique_id: str, code: str, description: str) -> None:
         frame = [_ERROR, unique_id, code, description, {}]
-        _LOGGER.warning("Answering a CSMS frame with CALLERROR %s: %s", code, description)
+        _LOGGER.warning(
+            "Answering a CSMS frame with CALLERROR %s: %s", self.error_name(code), description
+        )
         await self.send(json.dumps(frame, separators=(",", ":")))
+
+    def error_name(self, code: str) -> str:
+        """A CALLERROR code in this socket's protocol's words (the `ocpp` library and
+        this module speak 2.0.1's: 1.6 says FormationViolation, ProtocolError...)."""
+        return self._error_names.get(code, code)
 
     # --- sending -----------------------------------------------------------------------
 
@@ -504,8 +511,8 @@ class Connection:
         carries this protocol's name of the error. Raises LinkDown."""
         if text.startswith("[4,"):
             frame = json.loads(text)
-            name = self._error_names.get(frame[2])
-            if name is not None:
+            name = self.error_name(frame[2])
+            if name != frame[2]:
                 frame[2] = name
                 text = json.dumps(frame, separators=(",", ":"))
             if frame[2] in _INVALID_FRAME_CODES and self.on_invalid_frame is not None:

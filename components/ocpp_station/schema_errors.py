@@ -17,11 +17,13 @@ our handlers is still logged with its traceback (and answered InternalError).
 from __future__ import annotations
 
 import logging
+from datetime import datetime
 from typing import Any
 
+from jsonschema import Draft4Validator, FormatChecker
 from ocpp.exceptions import NotImplementedError as OcppNotImplemented
 from ocpp.exceptions import OCPPError
-from ocpp.messages import Call, CallError, MessageType, unpack, validate_payload
+from ocpp.messages import Call, CallError, MessageType, get_validator, unpack, validate_payload
 
 _MAX_CAUSE = 200  # characters of the cause sent and logged
 
@@ -43,6 +45,43 @@ def schema_cause(error: OCPPError) -> str:
     return f"{where}: {rule}"[:_MAX_CAUSE]
 
 
+# The library's validators check no "format" (it gives them no format checker), so a
+# dateTime the station cannot read reached a handler and crashed it (InternalError, a
+# traceback, the payload in the log). Checked here with what the station reads them with.
+_DATE_TIMES = FormatChecker(formats=())
+
+
+@_DATE_TIMES.checks("date-time", raises=ValueError)
+def _date_time(value: object) -> bool:
+    """An OCPP dateTime as the station reads it (`datetime.fromisoformat`, Z for UTC:
+    ocpp_station/clock.py, diagnostics.py). Raises ValueError for one it cannot read."""
+    if isinstance(value, str):
+        datetime.fromisoformat(value.replace("Z", "+00:00").replace("z", "+00:00"))
+    return True
+
+
+_FORMAT_VALIDATORS: dict[tuple[str, str], Any] = {}
+
+
+def date_time_cause(action: str, version: str, payload: Any) -> str | None:
+    """Where a CALL's payload has a dateTime (schema "format": "date-time") the station
+    cannot read ("retrieveDateTime: format 'date-time'"), or None. An action without a
+    schema has none."""
+    key = (version, action)
+    validator = _FORMAT_VALIDATORS.get(key)
+    if validator is None:
+        try:
+            schema = get_validator(MessageType.Call, action, version).schema
+        except (OSError, ValueError):
+            return None
+        validator = _FORMAT_VALIDATORS[key] = Draft4Validator(schema, format_checker=_DATE_TIMES)
+    for error in validator.iter_errors(payload):
+        if error.validator == "format":
+            where = "/".join(str(part) for part in error.absolute_path) or "payload"
+            return f"{where}: format 'date-time'"[:_MAX_CAUSE]
+    return None
+
+
 class SchemaChecked:
     """Mixed in before the library's ChargePoint (`class X(SchemaChecked, ChargePoint)`).
 
@@ -62,20 +101,32 @@ class SchemaChecked:
         except OCPPError:
             msg = None  # not ours to answer (the connection answers malformed frames)
         if isinstance(msg, Call) and msg.message_type_id == MessageType.Call:
-            try:
-                await validate_payload(msg, self.schema_version)
-            except OcppNotImplemented:
-                pass  # no schema for the action: the library answers it
-            except OCPPError as error:
-                cause = schema_cause(error)
+            refusal = await self._schema_refusal(msg)
+            if refusal is not None:
+                code, description, cause = refusal
                 self.logger.warning(
                     "CSMS %s %s breaks its schema: answered CALLERROR %s (%s)",
                     msg.action,
                     msg.unique_id,
-                    error.code,
+                    self.connection.error_name(code),  # in the protocol's words
                     cause,
                 )
-                answer = CallError(msg.unique_id, error.code, error.description, {"cause": cause})
+                answer = CallError(msg.unique_id, code, description, {"cause": cause})
                 await self.connection.send(answer.to_json())
                 return
         await super().route_message(raw_msg)  # type: ignore[misc]
+
+    async def _schema_refusal(self, msg: Call) -> tuple[str, str, str] | None:
+        """(CALLERROR code, description, cause) for a CALL that breaks its schema or
+        carries a dateTime the station cannot read; None for one that holds (or has no
+        schema: the library answers it)."""
+        try:
+            await validate_payload(msg, self.schema_version)
+        except OcppNotImplemented:
+            return None
+        except OCPPError as error:
+            return error.code, str(error.description), schema_cause(error)
+        cause = date_time_cause(msg.action, self.schema_version, msg.payload)
+        if cause is None:
+            return None
+        return "FormatViolation", "Payload is syntactically incorrect", cause

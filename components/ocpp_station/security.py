@@ -323,7 +323,7 @@ class StationSecurity:
             await self.journal.set_setting(_PREVIOUS, self.password)
         self.password = new
         await self.journal.set_setting(_PASSWORD, new)
-        await self.event("ReconfigurationOfSecurityParameters", "BasicAuthPassword changed")
+        await self.event("ReconfigurationOfSecurityParameters", "the Basic auth password changed")
         return True
 
     async def connect_failed(self, failure: ConnectFailed) -> bool:

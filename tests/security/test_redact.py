@@ -14,9 +14,20 @@ def test_url_password_masked_in_text() -> None:
     # urlsplit reads the password up to the last @ of the host part: mask all of it.
     assert redact("wss://CP1:p@ss@host/ocpp") == "wss://CP1:***@host/ocpp"
     assert redact("'wss://a:pw-1234@[::1/ocpp'") == "'wss://a:***@[::1/ocpp'"
-    # Nothing else changes: an @ in the path or query, a user without a password.
-    for text in ("http://host/a@b", "ws://user@host/", "mailto:a@b", "ws://h/p?q=1@2"):
+    # Nothing else changes: an @ in the path, a user without a password.
+    for text in ("http://host/a@b", "ws://user@host/", "mailto:a@b", "/api/history?x=1"):
         assert redact(text) == text
+
+
+def test_url_query_masked_in_text() -> None:
+    """A URL's query (a download token, a pre-signed URL's signature) is shown as ***,
+    whether or not it was registered: docs/operations.md, "never printed"."""
+    assert (
+        redact("'location': 'https://u:pw-1234@h:1/x.whl?token=Sup3rQueryTok', 'retry': 1")
+        == "'location': 'https://u:***@h:1/x.whl?***', 'retry': 1"
+    )
+    assert redact("ws://h/p?q=1@2 and more") == "ws://h/p?*** and more"
+    assert redact("ftp://h/up?X-Amz-Signature=abc#frag") == "ftp://h/up?***#frag"
 
 
 def test_url_password_masked_in_log_lines_and_tracebacks() -> None:

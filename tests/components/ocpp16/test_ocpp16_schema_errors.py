@@ -36,6 +36,12 @@ async def test_schema_violations_one_warning_line_and_small_error_details(
             (json.dumps(key_frame), "FormationViolation", "payload: Additional properties"),
             ('[2,"e3","UnlockConnector",{"connectorId":"one"}]', "TypeConstraintViolation",
              "connectorId: type 'integer'"),
+            # a dateTime the station cannot read: refused, not crashed on in a handler
+            ('[2,"e4","UpdateFirmware",{"location":"ftp://x/f?token=Bogus-t",'
+             '"retrieveDate":"Bogus-date"}]', "FormationViolation",
+             "retrieveDate: format 'date-time'"),
+            ('[2,"e5","GetDiagnostics",{"location":"ftp://x/up","startTime":"Bogus"}]',
+             "FormationViolation", "startTime: format 'date-time'"),
         ]  # fmt: skip
         for text, code, cause in cases:
             caplog.clear()
@@ -51,6 +57,7 @@ async def test_schema_violations_one_warning_line_and_small_error_details(
             assert len(wire) == 1, [r.getMessage() for r in lines]
             assert wire[0].levelno == logging.WARNING and wire[0].exc_info is None
             assert cause in wire[0].getMessage()
+            assert code in wire[0].getMessage()  # 1.6's name, as on the wire
             assert not [r for r in lines if r.levelno >= logging.ERROR]
             assert all(SECRET not in r.getMessage() for r in caplog.records)
         assert await csms.call(STATION, "ClearCache", {}) == {"status": "Accepted"}

@@ -39,6 +39,21 @@ async def test_schema_violations_one_warning_line_and_small_error_details(
             ('[2,"m3","Reset",{"type":"Bogus"}]', "FormatViolation", "type: enum"),
             (json.dumps(password_frame), "FormatViolation", "setVariableData/0/attributeType"),
             ('[2,"m5","Reset",{"type":5}]', "TypeConstraintViolation", "type: type 'string'"),
+            # a dateTime the station cannot read (schema "format": "date-time", which the
+            # library does not check): refused here, no handler crashes on it; the
+            # location's query (a download token) is in no line
+            (
+                '[2,"m6","UpdateFirmware",{"requestId":1,"firmware":{"location":'
+                '"https://x/f.whl?token=Bogus-token","retrieveDateTime":"Bogus-date"}}]',
+                "FormatViolation",
+                "firmware/retrieveDateTime: format 'date-time'",
+            ),
+            (
+                '[2,"m7","GetLog",{"logType":"SecurityLog","requestId":2,"log":'
+                '{"remoteLocation":"https://x/up","oldestTimestamp":"Bogus"}}]',
+                "FormatViolation",
+                "log/oldestTimestamp: format 'date-time'",
+            ),
         ]
         for text, code, cause in cases:
             caplog.clear()
