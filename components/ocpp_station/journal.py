@@ -433,10 +433,6 @@ class Journal:
                 "UPDATE transactions SET data = ? WHERE tx_id = ?", (json.dumps(data), tx_id)
             )
 
-    def close_transaction(self, tx_id: str) -> None:
-        with self._lock:
-            self._db.execute("DELETE FROM transactions WHERE tx_id = ?", (tx_id,))
-
     def transactions(self) -> list[TransactionRecord]:
         with self._lock:
             rows = self._db.execute(

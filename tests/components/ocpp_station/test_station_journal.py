@@ -120,7 +120,8 @@ def test_transactions_and_seq_persist(tmp_path: Path) -> None:
     assert record.tx_id == "tx1" and record.data == {"id_token": "A"} and record.seq_next == 4
     again.update_transaction("tx1", {"id_token": "B"})
     assert again.transactions()[0].data == {"id_token": "B"}
-    again.close_transaction("tx1")
+    # the end message closes the record (the one way the station closes one)
+    again.append("TransactionEvent", {"eventType": "Ended"}, KIND_END, tx_id="tx1", close_tx=True)
     assert again.transactions() == []
     with pytest.raises(KeyError):
         again.next_seq("tx1")
